@@ -1,0 +1,36 @@
+/* Homeward: the libsodium primitives common/ needs (randomness, BLAKE2b).
+ * libsodium is called only from crypto.c inside common/. */
+#ifndef HOMEWARD_CRYPTO_H
+#define HOMEWARD_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/err.h"
+
+#define HW_HASH_BYTES 32 /* BLAKE2b-256 */
+
+/* Initialise libsodium. Safe to call many times and from several threads.
+ * Returns 0 or HW_EINTERNAL (no usable randomness). */
+HW_NODISCARD HW_EXPORT int hw_crypto_init(void);
+
+/* Fill `buf` with `len` random bytes. hw_crypto_init() must have succeeded. */
+HW_EXPORT void hw_random_bytes(void *buf, size_t len);
+
+/* Incremental BLAKE2b-256, unkeyed or keyed (key_len 0 or 16..64). The state
+ * is caller storage; it holds no heap memory. */
+typedef struct hw_hash {
+  _Alignas(64) uint8_t opaque[384];
+} hw_hash;
+
+HW_EXPORT void hw_hash_init(hw_hash *h, const uint8_t *key, size_t key_len);
+HW_EXPORT void hw_hash_update(hw_hash *h, const void *data, size_t len);
+HW_EXPORT void hw_hash_final(hw_hash *h, uint8_t out[static HW_HASH_BYTES]);
+
+/* Constant-time comparison: 0 when equal. */
+HW_EXPORT int hw_memcmp_ct(const void *a, const void *b, size_t len);
+
+/* Wipe memory the compiler may not optimise away. */
+HW_EXPORT void hw_memzero(void *p, size_t len);
+
+#endif

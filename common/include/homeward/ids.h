@@ -1,0 +1,32 @@
+/* Homeward identifiers: replica ids, record ids and case ids are 16 random
+ * bytes made where the thing is created (architecture §2). */
+#ifndef HOMEWARD_IDS_H
+#define HOMEWARD_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/err.h"
+
+#define HW_ID_BYTES 16
+#define HW_ID_HEX_LEN (2 * HW_ID_BYTES) /* without the terminating NUL */
+
+typedef struct hw_id {
+  uint8_t b[HW_ID_BYTES];
+} hw_id;
+
+/* A fresh random id (hw_crypto_init() must have succeeded). */
+HW_EXPORT void hw_id_random(hw_id *out);
+
+/* Total order on ids: bytewise, like memcmp. */
+HW_EXPORT int hw_id_cmp(const hw_id *a, const hw_id *b);
+HW_EXPORT bool hw_id_is_zero(const hw_id *a);
+
+/* Lower-case hex into out[HW_ID_HEX_LEN + 1], NUL-terminated. */
+HW_EXPORT void hw_id_to_hex(const hw_id *id, char out[static HW_ID_HEX_LEN + 1]);
+
+/* Parse exactly HW_ID_HEX_LEN hex digits. Returns 0 or HW_EINVAL (*out zeroed). */
+HW_NODISCARD HW_EXPORT int hw_id_from_hex(hw_id *out, const char *hex, size_t len);
+
+#endif

@@ -348,14 +348,12 @@ static bool reserve(hw_cbor_wr *w, size_t n)
 }
 
 /* libcbor's encoders return the bytes written, or 0 when the buffer is too
- * small: 9 bytes always hold a head. */
-#define HEAD_MAX 9
-
+ * small; head_len() says exactly how many they need. */
 static void put_head(hw_cbor_wr *w, size_t (*enc)(uint64_t, unsigned char *, size_t), uint64_t v)
 {
   size_t n;
 
-  if (!reserve(w, HEAD_MAX))
+  if (!reserve(w, head_len(v)))
     return;
   n = enc(v, w->buf + w->len, w->cap - w->len);
   if (n == 0)

@@ -146,6 +146,19 @@ int main(void)
     hw_cbor_wr_close(&w);
   }
 
+  /* A fixed buffer exactly the size of the encoding is enough. */
+  {
+    hw_cbor_wr w;
+    uint8_t one[1], two[2];
+    hw_cbor_wr_init_fixed(&w, one, sizeof one);
+    hw_cbor_wr_uint(&w, 3);
+    CHECK_OK(hw_cbor_wr_finish(&w));
+    hw_cbor_wr_init_fixed(&w, two, sizeof two);
+    hw_cbor_wr_text(&w, "a", 1);
+    CHECK_OK(hw_cbor_wr_finish(&w));
+    CHECK(w.len == 2 && two[0] == 0x61);
+  }
+
   CHECK(hw_cbor_key_cmp((const uint8_t *)"b", 1, (const uint8_t *)"aa", 2) < 0);
   CHECK(hw_cbor_key_cmp((const uint8_t *)"ab", 2, (const uint8_t *)"aa", 2) > 0);
   puts("cbor: ok");

@@ -6,6 +6,9 @@
 _Static_assert(sizeof(crypto_generichash_blake2b_state) <= sizeof(hw_hash),
                "hw_hash too small for libsodium's BLAKE2b state");
 _Static_assert(HW_HASH_BYTES >= crypto_generichash_BYTES_MIN, "hash size");
+_Static_assert(HW_SIGN_PUBLIC_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "ed25519 pk");
+_Static_assert(HW_SIGN_SECRET_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, "ed25519 sk");
+_Static_assert(HW_SIGN_BYTES == crypto_sign_ed25519_BYTES, "ed25519 sig");
 
 int hw_crypto_init(void)
 {
@@ -46,4 +49,32 @@ int hw_memcmp_ct(const void *a, const void *b, size_t len)
 void hw_memzero(void *p, size_t len)
 {
   sodium_memzero(p, len);
+}
+
+void hw_sign_keypair(uint8_t pk[static HW_SIGN_PUBLIC_BYTES],
+                     uint8_t sk[static HW_SIGN_SECRET_BYTES])
+{
+  crypto_sign_ed25519_keypair(pk, sk);
+}
+
+void hw_sign(uint8_t sig[static HW_SIGN_BYTES], const uint8_t *msg, size_t len,
+             const uint8_t sk[static HW_SIGN_SECRET_BYTES])
+{
+  crypto_sign_ed25519_detached(sig, NULL, msg, len, sk);
+}
+
+int hw_sign_verify(const uint8_t sig[static HW_SIGN_BYTES], const uint8_t *msg, size_t len,
+                   const uint8_t pk[static HW_SIGN_PUBLIC_BYTES])
+{
+  return crypto_sign_ed25519_verify_detached(sig, msg, len, pk) == 0 ? HW_OK : HW_EAUTH;
+}
+
+void *hw_secure_alloc(size_t len)
+{
+  return sodium_malloc(len);
+}
+
+void hw_secure_free(void *p)
+{
+  sodium_free(p);
 }

@@ -27,6 +27,26 @@ HW_EXPORT void hw_hash_init(hw_hash *h, const uint8_t *key, size_t key_len);
 HW_EXPORT void hw_hash_update(hw_hash *h, const void *data, size_t len);
 HW_EXPORT void hw_hash_final(hw_hash *h, uint8_t out[static HW_HASH_BYTES]);
 
+/* Ed25519 signatures (server audit heads, invitations). */
+#define HW_SIGN_PUBLIC_BYTES 32
+#define HW_SIGN_SECRET_BYTES 64
+#define HW_SIGN_BYTES 64
+
+/* A fresh key pair; `sk` should live in hw_secure_alloc memory. */
+HW_EXPORT void hw_sign_keypair(uint8_t pk[static HW_SIGN_PUBLIC_BYTES],
+                               uint8_t sk[static HW_SIGN_SECRET_BYTES]);
+HW_EXPORT void hw_sign(uint8_t sig[static HW_SIGN_BYTES], const uint8_t *msg, size_t len,
+                       const uint8_t sk[static HW_SIGN_SECRET_BYTES]);
+/* Returns 0 or HW_EAUTH. */
+HW_NODISCARD HW_EXPORT int hw_sign_verify(const uint8_t sig[static HW_SIGN_BYTES],
+                                          const uint8_t *msg, size_t len,
+                                          const uint8_t pk[static HW_SIGN_PUBLIC_BYTES]);
+
+/* Guarded memory for secrets (libsodium's sodium_malloc: guard pages, wiped
+ * on free). NULL when out of memory. */
+HW_EXPORT void *hw_secure_alloc(size_t len);
+HW_EXPORT void hw_secure_free(void *p); /* NULL is fine */
+
 /* Constant-time comparison: 0 when equal. */
 HW_EXPORT int hw_memcmp_ct(const void *a, const void *b, size_t len);
 

@@ -73,6 +73,26 @@ int main(void)
     CHECK(hw_id_is_zero(&b));
   }
 
+  /* signatures: verify, and refuse a changed message, signature or key */
+  {
+    uint8_t pk[HW_SIGN_PUBLIC_BYTES], pk2[HW_SIGN_PUBLIC_BYTES], sig[HW_SIGN_BYTES];
+    uint8_t *sk = hw_secure_alloc(HW_SIGN_SECRET_BYTES), *sk2 = hw_secure_alloc(HW_SIGN_SECRET_BYTES);
+    uint8_t msg[] = "audit head 42";
+    CHECK(sk && sk2);
+    hw_sign_keypair(pk, sk);
+    hw_sign_keypair(pk2, sk2);
+    hw_sign(sig, msg, sizeof msg, sk);
+    CHECK_OK(hw_sign_verify(sig, msg, sizeof msg, pk));
+    CHECK_ERR(hw_sign_verify(sig, msg, sizeof msg, pk2), HW_EAUTH);
+    msg[0] ^= 1;
+    CHECK_ERR(hw_sign_verify(sig, msg, sizeof msg, pk), HW_EAUTH);
+    msg[0] ^= 1;
+    sig[10] ^= 0x40;
+    CHECK_ERR(hw_sign_verify(sig, msg, sizeof msg, pk), HW_EAUTH);
+    hw_secure_free(sk);
+    hw_secure_free(sk2);
+  }
+
   /* arena: the cap bounds what it takes from the heap */
   {
     hw_arena ar;

@@ -1,0 +1,74 @@
+/* The storage thread (architecture §5): one thread owns the database and
+ * commits queued jobs in groups, a savepoint per job, so one refused job never
+ * aborts another session's, and the libuv loop never waits on fsync.
+ *
+ * Threads: hw_storage_submit and the done callbacks run on the loop thread;
+ * each job's run callback runs on the storage thread. */
+#ifndef HW_SERVER_STORAGE_INT_H
+#define HW_SERVER_STORAGE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "homeward/err.h"
+
+/* What the storage thread needs from the database: a transaction with
+ * savepoints. Every call returns 0 or an hw_err code; `db` is the ops' own
+ * context. commit must be durable (synchronous=FULL) before it returns 0. */
+typedef struct hw_storage_ops {
+  int (*begin)(void *db);
+  int (*savepoint)(void *db);
+  int (*release)(void *db);     /* keep the job's changes */
+  int (*rollback_to)(void *db); /* undo the job's changes, keep the transaction */
+  int (*commit)(void *db);
+  void (*rollback)(void *db);   /* abandon the whole transaction */
+} hw_storage_ops;
+
+typedef struct hw_job hw_job;
+
+/* Runs on the storage thread inside the job's savepoint. A non-zero return
+ * rolls the job's changes back (the others in the group still commit). */
+typedef int (*hw_job_run_cb)(hw_job *job, void *db);
+
+/* Runs on the loop thread once the job's fate is durable: `status` is the
+ * run callback's error, or the commit's error, or 0 when the job's changes
+ * are committed. Called exactly once per submitted job. */
+typedef void (*hw_job_done_cb)(hw_job *job, int status);
+
+/* Caller-owned; must stay valid until its done callback has run. */
+struct hw_job {
+  hw_job *next;        /* private */
+  hw_job_run_cb run;
+  hw_job_done_cb done;
+  int status;          /* private */
+  void *data;          /* the caller's */
+};
+
+typedef struct hw_storage hw_storage;
+
+typedef struct hw_storage_stats {
+  unsigned long groups;   /* transactions committed or failed */
+  unsigned long jobs;     /* jobs completed */
+  unsigned long max_group; /* the most jobs one transaction carried */
+} hw_storage_stats;
+
+/* Start the thread. `ops` and `db` are borrowed until hw_storage_close
+ * returns; the database is used only from the storage thread from now on.
+ * `max_group` caps the jobs per transaction (0: 256). Returns 0, HW_ENOMEM
+ * or HW_EIO (thread or async handle). */
+HW_NODISCARD int hw_storage_open(hw_storage **out, uv_loop_t *loop, const hw_storage_ops *ops,
+                                 void *db, size_t max_group);
+
+/* Queue a job (loop thread). Returns 0, or HW_ECLOSED after close began (the
+ * done callback is then not called). */
+HW_NODISCARD int hw_storage_submit(hw_storage *s, hw_job *job);
+
+/* Finish every queued job, stop the thread, then close the async handle;
+ * `closed` (may be NULL) is called from the loop once the storage is freed.
+ * The loop must run for the remaining done callbacks and the close. */
+void hw_storage_close(hw_storage *s, void (*closed)(void *arg), void *arg);
+
+hw_storage_stats hw_storage_get_stats(hw_storage *s);
+
+#endif

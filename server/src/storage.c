@@ -1,0 +1,213 @@
+/* Storage thread with group commit (see storage-int.h). */
+#include "storage-int.h"
+
+#include <string.h>
+
+#include "homeward/mem.h"
+
+#define GROUP_DEFAULT 256
+
+struct hw_storage {
+  uv_loop_t *loop;
+  uv_async_t wake;   /* storage thread -> loop: jobs completed */
+  uv_thread_t thread;
+  uv_mutex_t lock;
+  uv_cond_t cond;
+  const hw_storage_ops *ops;
+  void *db;
+  size_t max_group;
+  hw_job *todo_head, *todo_tail; /* guarded by lock */
+  hw_job *done_head, *done_tail; /* guarded by lock */
+  bool stopping;                 /* guarded by lock */
+  bool closing;                  /* loop thread only */
+  void (*closed)(void *);
+  void *closed_arg;
+  hw_storage_stats stats;        /* guarded by lock */
+};
+
+static void append(hw_job **head, hw_job **tail, hw_job *j)
+{
+  j->next = NULL;
+  if (*tail)
+    (*tail)->next = j;
+  else
+    *head = j;
+  *tail = j;
+}
+
+/* One transaction: a savepoint per job; the commit decides for all jobs
+ * whose run succeeded. */
+static void run_group(hw_storage *s, hw_job *group)
+{
+  const hw_storage_ops *o = s->ops;
+  int rc = o->begin(s->db);
+
+  for (hw_job *j = group; j; j = j->next) {
+    if (rc) {
+      j->status = rc;
+      continue;
+    }
+    if ((j->status = o->savepoint(s->db)) != 0)
+      continue;
+    j->status = j->run(j, s->db);
+    if (j->status == 0) {
+      j->status = o->release(s->db);
+    } else if (o->rollback_to(s->db) != 0) {
+      /* The transaction is no longer trustworthy: fail every job in it. */
+      rc = HW_EIO;
+    }
+  }
+  if (rc == 0)
+    rc = o->commit(s->db);
+  if (rc) {
+    o->rollback(s->db);
+    for (hw_job *j = group; j; j = j->next)
+      if (j->status == 0)
+        j->status = rc;
+  }
+}
+
+static void thread_main(void *arg)
+{
+  hw_storage *s = arg;
+
+  for (;;) {
+    hw_job *group = NULL, *tail = NULL;
+    size_t n = 0;
+
+    uv_mutex_lock(&s->lock);
+    while (!s->todo_head && !s->stopping)
+      uv_cond_wait(&s->cond, &s->lock);
+    if (!s->todo_head && s->stopping) {
+      uv_mutex_unlock(&s->lock);
+      break;
+    }
+    /* Take everything queued (up to the cap): that is the group commit. */
+    while (s->todo_head && n < s->max_group) {
+      hw_job *j = s->todo_head;
+      s->todo_head = j->next;
+      append(&group, &tail, j);
+      n++;
+    }
+    if (!s->todo_head)
+      s->todo_tail = NULL;
+    uv_mutex_unlock(&s->lock);
+
+    run_group(s, group);
+
+    uv_mutex_lock(&s->lock);
+    for (hw_job *j = group, *next; j; j = next) {
+      next = j->next;
+      append(&s->done_head, &s->done_tail, j);
+    }
+    s->stats.groups++;
+    s->stats.jobs += n;
+    if (n > s->stats.max_group)
+      s->stats.max_group = n;
+    uv_mutex_unlock(&s->lock);
+    uv_async_send(&s->wake);
+  }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+  hw_storage *s = h->data;
+  void (*cb)(void *) = s->closed;
+  void *arg = s->closed_arg;
+
+  uv_cond_destroy(&s->cond);
+  uv_mutex_destroy(&s->lock);
+  hw_free(s);
+  if (cb)
+    cb(arg);
+}
+
+static void on_wake(uv_async_t *a)
+{
+  hw_storage *s = a->data;
+  hw_job *done;
+
+  uv_mutex_lock(&s->lock);
+  done = s->done_head;
+  s->done_head = s->done_tail = NULL;
+  uv_mutex_unlock(&s->lock);
+  for (hw_job *j = done, *next; j; j = next) {
+    next = j->next;
+    j->done(j, j->status);
+  }
+}
+
+int hw_storage_open(hw_storage **out, uv_loop_t *loop, const hw_storage_ops *ops, void *db,
+                    size_t max_group)
+{
+  hw_storage *s = hw_calloc(1, sizeof *s);
+
+  *out = NULL;
+  if (!s)
+    return HW_ENOMEM;
+  s->loop = loop;
+  s->ops = ops;
+  s->db = db;
+  s->max_group = max_group ? max_group : GROUP_DEFAULT;
+  if (uv_mutex_init(&s->lock) != 0) {
+    hw_free(s);
+    return HW_EIO;
+  }
+  if (uv_cond_init(&s->cond) != 0) {
+    uv_mutex_destroy(&s->lock);
+    hw_free(s);
+    return HW_EIO;
+  }
+  if (uv_async_init(loop, &s->wake, on_wake) != 0) {
+    uv_cond_destroy(&s->cond);
+    uv_mutex_destroy(&s->lock);
+    hw_free(s);
+    return HW_EIO;
+  }
+  s->wake.data = s;
+  if (uv_thread_create(&s->thread, thread_main, s) != 0) {
+    /* The async handle is registered with the loop: close it the libuv way. */
+    s->closed = NULL;
+    uv_close((uv_handle_t *)&s->wake, on_closed);
+    return HW_EIO;
+  }
+  *out = s;
+  return HW_OK;
+}
+
+int hw_storage_submit(hw_storage *s, hw_job *job)
+{
+  if (s->closing)
+    return HW_ECLOSED;
+  job->status = 0;
+  uv_mutex_lock(&s->lock);
+  append(&s->todo_head, &s->todo_tail, job);
+  uv_cond_signal(&s->cond);
+  uv_mutex_unlock(&s->lock);
+  return HW_OK;
+}
+
+void hw_storage_close(hw_storage *s, void (*closed)(void *arg), void *arg)
+{
+  s->closing = true;
+  s->closed = closed;
+  s->closed_arg = arg;
+  uv_mutex_lock(&s->lock);
+  s->stopping = true;
+  uv_cond_signal(&s->cond);
+  uv_mutex_unlock(&s->lock);
+  /* The thread finishes every queued job before it exits. */
+  uv_thread_join(&s->thread);
+  on_wake(&s->wake); /* deliver what finished after the last wake-up */
+  uv_close((uv_handle_t *)&s->wake, on_closed);
+}
+
+hw_storage_stats hw_storage_get_stats(hw_storage *s)
+{
+  hw_storage_stats st;
+
+  uv_mutex_lock(&s->lock);
+  st = s->stats;
+  uv_mutex_unlock(&s->lock);
+  return st;
+}

@@ -1,0 +1,177 @@
+/* The storage thread: group commit, a savepoint per job (a refused job is
+ * rolled back alone), a failed commit fails every job of its group, close
+ * drains the queue, and done callbacks run once each on the loop thread. */
+#include <string.h>
+#include <uv.h>
+
+#include "check.h"
+#include "storage-int.h"
+
+#define N_JOBS 300
+
+/* A fake database: values written inside the current savepoint, the current
+ * transaction, and what is committed. Touched only by the storage thread. */
+typedef struct fake_db {
+  int committed[N_JOBS];
+  int txn[N_JOBS];
+  int sp[N_JOBS];
+  int in_sp;
+  int fail_commit_at_group; /* 1-based; 0: never */
+  int groups;
+  uv_sem_t *hold;           /* the first job waits on it, so the rest queue up */
+} fake_db;
+
+static int f_begin(void *d)
+{
+  fake_db *db = d;
+  memset(db->txn, 0, sizeof db->txn);
+  db->groups++;
+  return 0;
+}
+static int f_savepoint(void *d)
+{
+  fake_db *db = d;
+  memset(db->sp, 0, sizeof db->sp);
+  db->in_sp = 1;
+  return 0;
+}
+static int f_release(void *d)
+{
+  fake_db *db = d;
+  for (int i = 0; i < N_JOBS; i++)
+    db->txn[i] |= db->sp[i];
+  db->in_sp = 0;
+  return 0;
+}
+static int f_rollback_to(void *d)
+{
+  fake_db *db = d;
+  memset(db->sp, 0, sizeof db->sp);
+  db->in_sp = 0;
+  return 0;
+}
+static int f_commit(void *d)
+{
+  fake_db *db = d;
+  if (db->groups == db->fail_commit_at_group)
+    return HW_EIO;
+  for (int i = 0; i < N_JOBS; i++)
+    db->committed[i] |= db->txn[i];
+  return 0;
+}
+static void f_rollback(void *d)
+{
+  fake_db *db = d;
+  memset(db->txn, 0, sizeof db->txn);
+}
+
+static const hw_storage_ops fake_ops = {f_begin, f_savepoint, f_release, f_rollback_to,
+                                        f_commit, f_rollback};
+
+typedef struct tjob {
+  hw_job job;
+  int id;
+  int refuse;
+  int done_calls;
+  int status;
+} tjob;
+
+static int run_job(hw_job *j, void *d)
+{
+  fake_db *db = d;
+  tjob *t = j->data;
+
+  CHECK(db->in_sp);
+  if (t->id == 0 && db->hold)
+    uv_sem_wait(db->hold);
+  db->sp[t->id] = 1;
+  return t->refuse ? HW_EVALIDATE : 0;
+}
+
+static int done_total;
+
+static void done_job(hw_job *j, int status)
+{
+  tjob *t = j->data;
+  t->done_calls++;
+  t->status = status;
+  done_total++;
+}
+
+static int closed_calls;
+static void on_closed(void *arg)
+{
+  (void)arg;
+  closed_calls++;
+}
+
+static tjob jobs[N_JOBS];
+
+static void submit_all(hw_storage *s, int refuse_every)
+{
+  for (int i = 0; i < N_JOBS; i++) {
+    jobs[i] = (tjob){.id = i, .refuse = refuse_every && i % refuse_every == 0 && i != 0};
+    jobs[i].job.run = run_job;
+    jobs[i].job.done = done_job;
+    jobs[i].job.data = &jobs[i];
+    CHECK_OK(hw_storage_submit(s, &jobs[i].job));
+  }
+}
+
+static void scenario(int fail_commit_at_group, int refuse_every)
+{
+  uv_loop_t loop;
+  fake_db db;
+  uv_sem_t hold;
+  hw_storage *s = NULL;
+  hw_storage_stats st;
+  hw_job late = {0};
+
+  memset(&db, 0, sizeof db);
+  db.fail_commit_at_group = fail_commit_at_group;
+  CHECK_OK(uv_sem_init(&hold, 0));
+  db.hold = &hold;
+  CHECK_OK(uv_loop_init(&loop));
+  done_total = 0;
+  closed_calls = 0;
+  CHECK_OK(hw_storage_open(&s, &loop, &fake_ops, &db, 64));
+  submit_all(s, refuse_every);
+  uv_sem_post(&hold); /* job 0 was holding the first group open */
+  while (done_total < N_JOBS)
+    uv_run(&loop, UV_RUN_ONCE);
+  st = hw_storage_get_stats(s);
+  CHECK_EQ(st.jobs, N_JOBS);
+  CHECK(st.max_group > 1);   /* jobs queued behind job 0 shared a transaction */
+  CHECK(st.max_group <= 64); /* and the cap held */
+  CHECK(st.groups < N_JOBS);
+  hw_storage_close(s, on_closed, NULL);
+  CHECK_ERR(hw_storage_submit(s, &late), HW_ECLOSED);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ(closed_calls, 1);
+  CHECK_OK(uv_loop_close(&loop));
+  uv_sem_destroy(&hold);
+
+  for (int i = 0; i < N_JOBS; i++) {
+    CHECK_EQ(jobs[i].done_calls, 1);
+    if (jobs[i].refuse) {
+      CHECK_ERR(jobs[i].status, HW_EVALIDATE);
+      CHECK_EQ(db.committed[i], 0); /* its savepoint was rolled back alone */
+    } else if (fail_commit_at_group == 1 && i == 0) {
+      CHECK_ERR(jobs[i].status, HW_EIO); /* job 0 was alone in the first group */
+      CHECK_EQ(db.committed[i], 0);
+    } else {
+      /* a done status of 0 means durable: the fake says committed */
+      CHECK_EQ(jobs[i].status == 0, db.committed[i] == 1);
+    }
+  }
+}
+
+int main(void)
+{
+  scenario(0, 0);
+  scenario(0, 7);  /* every 7th job refused; its neighbours still commit */
+  scenario(1, 0);  /* the first group's commit fails: its jobs fail */
+  scenario(2, 5);
+  puts("storage thread: ok");
+  return 0;
+}

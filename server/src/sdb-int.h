@@ -1,0 +1,79 @@
+/* The server's database (docs/sync-design.md, "Server bookkeeping"): the
+ * tables and queries the storage thread runs. The connection is borrowed
+ * (opened through the encrypting VFS by the store); every function runs on
+ * the storage thread only.
+ *
+ * Buffers returned through `uint8_t **` are owned by the caller (hw_free). */
+#ifndef HW_SERVER_SDB_INT_H
+#define HW_SERVER_SDB_INT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/audit-head.h"
+#include "homeward/crypto.h"
+#include "homeward/lineage.h"
+#include "homeward/vv.h"
+#include "storage-int.h"
+
+typedef struct hw_sdb hw_sdb;
+
+/* Create the schema if needed (idempotent) and prepare statements. `db` is
+ * borrowed and must outlive the hw_sdb. Returns 0, HW_ENOMEM, HW_EIO, or
+ * HW_EVERSION when the schema is newer than this program. */
+HW_NODISCARD int hw_sdb_open(hw_sdb **out, sqlite3 *db);
+void hw_sdb_close(hw_sdb *s); /* NULL is fine */
+
+/* The transaction operations of the storage thread. */
+extern const hw_storage_ops hw_sdb_storage_ops; /* its `db` argument is an hw_sdb * */
+
+/* Small settings (epoch, server replica id, keys). Get returns HW_ENOENT
+ * when unset. */
+HW_NODISCARD int hw_sdb_meta_get(hw_sdb *s, const char *key, uint8_t **val, size_t *len);
+HW_NODISCARD int hw_sdb_meta_put(hw_sdb *s, const char *key, const void *val, size_t len);
+
+/* The one monotonic sequence: the next number, taken in the current
+ * transaction (so it is used only if the transaction commits). */
+HW_NODISCARD int hw_sdb_next_seq(hw_sdb *s, uint64_t *out);
+
+/* Records: state bytes are the canonical record encoding. */
+HW_NODISCARD int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len);
+HW_NODISCARD int hw_sdb_record_put(hw_sdb *s, const hw_id *id, const hw_id *case_id,
+                                   const uint8_t *kind, size_t kind_len, uint64_t seq,
+                                   const uint8_t *state, size_t len);
+
+/* Accepted writes. get: 0 and the record + digest, or HW_ENOENT. put:
+ * HW_EEXIST when the dot is already there (with any digest). */
+HW_NODISCARD int hw_sdb_dot_get(hw_sdb *s, const hw_dot *d, hw_id *record,
+                                uint8_t digest[static HW_HASH_BYTES]);
+HW_NODISCARD int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
+                                const uint8_t digest[static HW_HASH_BYTES]);
+
+/* The lineage of the accepted writes of `replica` with counters <= upto. */
+HW_NODISCARD int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out);
+
+/* Accepted writes of `replica` with counter > after, oldest first, at most
+ * `max`: each calls `cb`. *n_out says how many; *more whether others remain. */
+typedef void (*hw_sdb_dot_cb)(uint64_t counter, const hw_id *record,
+                              const uint8_t digest[static HW_HASH_BYTES], void *ud);
+HW_NODISCARD int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max,
+                                   hw_sdb_dot_cb cb, void *ud, size_t *n_out, int *more);
+
+/* Audit: append one entry (its canonical bytes) to the chain; returns its
+ * sequence number and the new head hash. */
+HW_NODISCARD int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len,
+                                     uint64_t *seq_out, uint8_t head[static HW_HASH_BYTES]);
+/* Recompute the chain from the first entry and compare every stored hash.
+ * Returns 0, or HW_ECORRUPT with *bad_seq set to the first entry that does
+ * not match. */
+HW_NODISCARD int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq);
+/* The current head (seq 0 and a zero hash when the log is empty). */
+HW_NODISCARD int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES]);
+
+/* Quarantine a whole incoming state, with the reason, for coordinators. */
+HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
+                                       size_t key_len, const char *reason, const uint8_t *state,
+                                       size_t len, int64_t now_ms, int64_t *id_out);
+
+#endif

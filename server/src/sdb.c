@@ -1,0 +1,488 @@
+/* The server's database: schema and queries (see sdb-int.h). The one file in
+ * server/ that calls SQLite. */
+#include "sdb-int.h"
+
+#include <string.h>
+
+#include "homeward/mem.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema[] =
+  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
+  "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
+  "CREATE INDEX IF NOT EXISTS records_seq ON records(seq);"
+  "CREATE INDEX IF NOT EXISTS records_case ON records(case_id, seq);"
+  "CREATE TABLE IF NOT EXISTS dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
+  "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
+  "  WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
+  "  hash BLOB NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
+  "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
+  "  decided_ms INTEGER, decision TEXT);";
+
+enum {
+  ST_BEGIN, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO, ST_COMMIT, ST_ROLLBACK,
+  ST_META_GET, ST_META_PUT, ST_REC_GET, ST_REC_PUT, ST_DOT_GET, ST_DOT_PUT, ST_DOTS_UPTO,
+  ST_DOTS_AFTER, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT, ST_COUNT
+};
+
+static const char *const sql[ST_COUNT] = {
+  [ST_BEGIN] = "BEGIN IMMEDIATE",
+  [ST_SAVEPOINT] = "SAVEPOINT job",
+  [ST_RELEASE] = "RELEASE job",
+  [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+  [ST_COMMIT] = "COMMIT",
+  [ST_ROLLBACK] = "ROLLBACK",
+  [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+  [ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+  [ST_REC_GET] = "SELECT state FROM records WHERE id = ?1",
+  [ST_REC_PUT] = "INSERT OR REPLACE INTO records(id, case_id, kind, seq, state)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_DOT_GET] = "SELECT record_id, digest FROM dots WHERE replica = ?1 AND counter = ?2",
+  [ST_DOT_PUT] = "INSERT INTO dots(replica, counter, record_id, digest) VALUES (?1, ?2, ?3, ?4)",
+  [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM dots WHERE replica = ?1"
+                   " AND counter <= ?2 ORDER BY counter",
+  [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM dots WHERE replica = ?1"
+                    " AND counter > ?2 ORDER BY counter LIMIT ?3",
+  [ST_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+  [ST_AUDIT_PUT] = "INSERT INTO audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
+  [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM audit ORDER BY seq",
+  [ST_QUAR_PUT] = "INSERT INTO quarantine(record_id, device_key, reason, state, received_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+};
+
+struct hw_sdb {
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_COUNT];
+};
+
+static int from_sqlite(int rc)
+{
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_DONE:
+  case SQLITE_ROW:
+    return HW_OK;
+  case SQLITE_NOMEM:
+    return HW_ENOMEM;
+  case SQLITE_FULL:
+    return HW_ENOSPC;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return HW_EBUSY;
+  case SQLITE_CONSTRAINT:
+    return HW_EEXIST;
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return HW_ECORRUPT;
+  default:
+    return HW_EIO;
+  }
+}
+
+void hw_sdb_close(hw_sdb *s)
+{
+  if (!s)
+    return;
+  for (int i = 0; i < ST_COUNT; i++)
+    sqlite3_finalize(s->st[i]);
+  hw_free(s);
+}
+
+int hw_sdb_open(hw_sdb **out, sqlite3 *db)
+{
+  hw_sdb *s;
+  sqlite3_stmt *v = NULL;
+  int rc, version = 0;
+
+  *out = NULL;
+  rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(v) == SQLITE_ROW)
+    version = sqlite3_column_int(v, 0);
+  sqlite3_finalize(v);
+  if (rc != SQLITE_OK)
+    return from_sqlite(rc);
+  if (version > SCHEMA_VERSION)
+    return HW_EVERSION;
+  if (version < SCHEMA_VERSION) {
+    rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return from_sqlite(rc);
+    }
+  }
+  s = hw_calloc(1, sizeof *s);
+  if (!s)
+    return HW_ENOMEM;
+  s->db = db;
+  for (int i = 0; i < ST_COUNT; i++) {
+    rc = sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+    if (rc != SQLITE_OK) {
+      hw_sdb_close(s);
+      return from_sqlite(rc);
+    }
+  }
+  *out = s;
+  return HW_OK;
+}
+
+/* Run a statement that returns no rows. */
+static int exec_st(hw_sdb *s, int which)
+{
+  sqlite3_stmt *st = s->st[which];
+  int rc = sqlite3_step(st);
+
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc == SQLITE_DONE ? HW_OK : from_sqlite(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+}
+
+static int op_begin(void *d) { return exec_st(d, ST_BEGIN); }
+static int op_savepoint(void *d) { return exec_st(d, ST_SAVEPOINT); }
+static int op_release(void *d) { return exec_st(d, ST_RELEASE); }
+static int op_rollback_to(void *d)
+{
+  /* ROLLBACK TO keeps the savepoint open: release it so the next job's
+   * savepoint is not nested inside this one. */
+  int rc = exec_st(d, ST_ROLLBACK_TO);
+  return rc ? rc : exec_st(d, ST_RELEASE);
+}
+static int op_commit(void *d) { return exec_st(d, ST_COMMIT); }
+static void op_rollback(void *d)
+{
+  hw_sdb *s = d;
+  if (!sqlite3_get_autocommit(s->db))
+    (void)exec_st(s, ST_ROLLBACK);
+}
+
+const hw_storage_ops hw_sdb_storage_ops = {op_begin, op_savepoint, op_release, op_rollback_to,
+                                           op_commit, op_rollback};
+
+/* Copy column `col` of the current row into a new hw_malloc buffer. */
+static int take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
+{
+  const void *p = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+
+  *out = hw_malloc(n > 0 ? (size_t)n : 1);
+  if (!*out)
+    return HW_ENOMEM;
+  if (n > 0)
+    memcpy(*out, p, (size_t)n);
+  *len = (size_t)n;
+  return HW_OK;
+}
+
+static int blob_exact(sqlite3_stmt *st, int col, void *out, size_t len)
+{
+  if (sqlite3_column_bytes(st, col) != (int)len)
+    return HW_ECORRUPT;
+  memcpy(out, sqlite3_column_blob(st, col), len);
+  return HW_OK;
+}
+
+int hw_sdb_meta_get(hw_sdb *s, const char *key, uint8_t **val, size_t *len)
+{
+  sqlite3_stmt *st = s->st[ST_META_GET];
+  int rc;
+
+  *val = NULL;
+  *len = 0;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = take_blob(st, 0, val, len);
+  else
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_meta_put(hw_sdb *s, const char *key, const void *val, size_t len)
+{
+  sqlite3_stmt *st = s->st[ST_META_PUT];
+
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, len ? val : "", (int)len, SQLITE_STATIC);
+  return exec_st(s, ST_META_PUT);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
+{
+  uint8_t *val = NULL, buf[8];
+  size_t len;
+  uint64_t seq = 0;
+  int rc = hw_sdb_meta_get(s, "seq", &val, &len);
+
+  *out = 0;
+  if (rc == HW_OK) {
+    if (len != 8) {
+      hw_free(val);
+      return HW_ECORRUPT;
+    }
+    seq = get_be64(val);
+    hw_free(val);
+  } else if (rc != HW_ENOENT) {
+    return rc;
+  }
+  put_be64(buf, seq + 1);
+  if ((rc = hw_sdb_meta_put(s, "seq", buf, sizeof buf)) != 0)
+    return rc;
+  *out = seq + 1;
+  return HW_OK;
+}
+
+int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len)
+{
+  sqlite3_stmt *st = s->st[ST_REC_GET];
+  int rc;
+
+  *state = NULL;
+  *len = 0;
+  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = take_blob(st, 0, state, len);
+  else
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_record_put(hw_sdb *s, const hw_id *id, const hw_id *case_id, const uint8_t *kind,
+                      size_t kind_len, uint64_t seq, const uint8_t *state, size_t len)
+{
+  sqlite3_stmt *st = s->st[ST_REC_PUT];
+
+  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, (const char *)kind, (int)kind_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
+  sqlite3_bind_blob(st, 5, state, (int)len, SQLITE_STATIC);
+  return exec_st(s, ST_REC_PUT);
+}
+
+int hw_sdb_dot_get(hw_sdb *s, const hw_dot *d, hw_id *record, uint8_t digest[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_DOT_GET];
+  int rc;
+
+  memset(record, 0, sizeof *record);
+  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    rc = blob_exact(st, 0, record->b, HW_ID_BYTES);
+    if (!rc)
+      rc = blob_exact(st, 1, digest, HW_HASH_BYTES);
+  } else {
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
+                   const uint8_t digest[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_DOT_PUT];
+
+  /* Counters are stored as SQLite integers (signed 64-bit). */
+  if (d->counter > INT64_MAX)
+    return HW_ELIMIT;
+  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
+  sqlite3_bind_blob(st, 3, record->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, digest, HW_HASH_BYTES, SQLITE_STATIC);
+  return exec_st(s, ST_DOT_PUT);
+}
+
+/* Read one dots row: counter, record id, digest. */
+static int dot_row(sqlite3_stmt *st, uint64_t *counter, hw_id *record,
+                   uint8_t digest[static HW_HASH_BYTES])
+{
+  sqlite3_int64 c = sqlite3_column_int64(st, 0);
+
+  if (c <= 0)
+    return HW_ECORRUPT;
+  *counter = (uint64_t)c;
+  if (blob_exact(st, 1, record->b, HW_ID_BYTES) || blob_exact(st, 2, digest, HW_HASH_BYTES))
+    return HW_ECORRUPT;
+  return HW_OK;
+}
+
+int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out)
+{
+  sqlite3_stmt *st = s->st[ST_DOTS_UPTO];
+  int rc;
+
+  hw_lineage_init(out);
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t c;
+    hw_id rec;
+    uint8_t dg[HW_HASH_BYTES];
+    if ((rc = dot_row(st, &c, &rec, dg)) != 0 || (rc = hw_lineage_add(out, c, &rec, dg)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc == HW_EINVAL ? HW_ECORRUPT : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max,
+                      hw_sdb_dot_cb cb, void *ud, size_t *n_out, int *more)
+{
+  sqlite3_stmt *st = s->st[ST_DOTS_AFTER];
+  size_t n = 0;
+  int rc;
+
+  *n_out = 0;
+  *more = 0;
+  if (after > INT64_MAX)
+    return HW_OK;
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max + 1); /* one more tells whether others remain */
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t c;
+    hw_id rec;
+    uint8_t dg[HW_HASH_BYTES];
+    if (n == max) {
+      *more = 1;
+      continue;
+    }
+    if ((rc = dot_row(st, &c, &rec, dg)) != 0)
+      break;
+    cb(c, &rec, dg, ud);
+    n++;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  *n_out = n;
+  return rc;
+}
+
+int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_AUDIT_LAST];
+  int rc = sqlite3_step(st);
+
+  *seq = 0;
+  memset(hash, 0, HW_HASH_BYTES);
+  if (rc == SQLITE_ROW) {
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    rc = blob_exact(st, 1, hash, HW_HASH_BYTES);
+  } else {
+    rc = from_sqlite(rc);
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len, uint64_t *seq_out,
+                        uint8_t head[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_AUDIT_PUT];
+  uint8_t prev[HW_HASH_BYTES];
+  uint64_t seq;
+  int rc;
+
+  *seq_out = 0;
+  if ((rc = hw_sdb_audit_head(s, &seq, prev)) != 0)
+    return rc;
+  seq++;
+  hw_audit_chain_step(head, prev, seq, entry, len);
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  sqlite3_bind_blob(st, 2, entry, (int)len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, head, HW_HASH_BYTES, SQLITE_STATIC);
+  if ((rc = exec_st(s, ST_AUDIT_PUT)) == 0)
+    *seq_out = seq;
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq)
+{
+  sqlite3_stmt *st = s->st[ST_AUDIT_ALL];
+  uint8_t prev[HW_HASH_BYTES] = {0}, want[HW_HASH_BYTES], have[HW_HASH_BYTES];
+  uint64_t expect = 1;
+  int rc;
+
+  *n_checked = 0;
+  *bad_seq = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+    const void *e = sqlite3_column_blob(st, 1);
+    int elen = sqlite3_column_bytes(st, 1);
+    /* A missing entry (a gap) breaks the chain as surely as a changed one. */
+    if (seq != expect || elen < 0 || blob_exact(st, 2, have, HW_HASH_BYTES)) {
+      *bad_seq = expect;
+      rc = HW_ECORRUPT;
+      break;
+    }
+    hw_audit_chain_step(want, prev, seq, e ? e : (const void *)"", (size_t)elen);
+    if (hw_memcmp_ct(want, have, HW_HASH_BYTES) != 0) {
+      *bad_seq = seq;
+      rc = HW_ECORRUPT;
+      break;
+    }
+    memcpy(prev, want, sizeof prev);
+    expect++;
+    (*n_checked)++;
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? HW_OK : rc == HW_ECORRUPT ? rc : from_sqlite(rc);
+}
+
+int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
+                          size_t key_len, const char *reason, const uint8_t *state, size_t len,
+                          int64_t now_ms, int64_t *id_out)
+{
+  sqlite3_stmt *st = s->st[ST_QUAR_PUT];
+  int rc;
+
+  *id_out = 0;
+  sqlite3_bind_blob(st, 1, record->b, HW_ID_BYTES, SQLITE_STATIC);
+  if (device_key)
+    sqlite3_bind_blob(st, 2, device_key, (int)key_len, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 2);
+  sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, state, (int)len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, now_ms);
+  rc = exec_st(s, ST_QUAR_PUT);
+  if (rc == 0)
+    *id_out = sqlite3_last_insert_rowid(s->db);
+  sqlite3_clear_bindings(st);
+  return rc;
+}

@@ -1,0 +1,175 @@
+/* The server database: schema, settings, sequence, records, accepted dots
+ * and their lineage, the audit chain (append, verify, and detection of a
+ * changed or missing entry), quarantine, and the storage thread's
+ * transaction operations on it. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "homeward/mem.h"
+#include "sdb-int.h"
+
+static sqlite3 *open_db(const char *path)
+{
+  sqlite3 *db = NULL;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  return db;
+}
+
+static hw_id id_of(int x)
+{
+  hw_id id;
+  memset(id.b, x, sizeof id.b);
+  return id;
+}
+
+static void on_dot(uint64_t counter, const hw_id *record, const uint8_t digest[static 32], void *ud)
+{
+  uint64_t *seen = ud;
+  (void)record;
+  (void)digest;
+  seen[seen[0] + 1] = counter;
+  seen[0]++;
+}
+
+int main(void)
+{
+  char dir[] = "/tmp/hw-sdb-XXXXXX", path[256];
+  sqlite3 *db;
+  hw_sdb *s = NULL, *s2 = NULL;
+  uint8_t *val;
+  size_t len;
+  uint64_t seq;
+  hw_id r1 = id_of(1), r2 = id_of(2), rep = id_of(9), c1 = id_of(0xc1), got;
+  uint8_t dg[32], dg2[32];
+
+  CHECK_OK(hw_crypto_init());
+  CHECK(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/server.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK_OK(hw_sdb_open(&s2, db)); /* the schema step is idempotent */
+  hw_sdb_close(s2);
+
+  /* settings */
+  CHECK_ERR(hw_sdb_meta_get(s, "epoch", &val, &len), HW_ENOENT);
+  CHECK_OK(hw_sdb_meta_put(s, "epoch", "abcd", 4));
+  CHECK_OK(hw_sdb_meta_get(s, "epoch", &val, &len));
+  CHECK(len == 4 && memcmp(val, "abcd", 4) == 0);
+  hw_free(val);
+
+  /* sequence */
+  CHECK_OK(hw_sdb_next_seq(s, &seq));
+  CHECK_EQ(seq, 1);
+  CHECK_OK(hw_sdb_next_seq(s, &seq));
+  CHECK_EQ(seq, 2);
+
+  /* records */
+  CHECK_ERR(hw_sdb_record_get(s, &r1, &val, &len), HW_ENOENT);
+  CHECK_OK(hw_sdb_record_put(s, &r1, &c1, (const uint8_t *)"followup", 8, 2,
+                             (const uint8_t *)"\x81\x01", 2));
+  CHECK_OK(hw_sdb_record_get(s, &r1, &val, &len));
+  CHECK(len == 2 && val[0] == 0x81);
+  hw_free(val);
+
+  /* dots and lineage: the server's lineage equals one folded locally */
+  {
+    hw_lineage mine, theirs;
+    uint64_t seen[16] = {0};
+    size_t n;
+    int more;
+    hw_lineage_init(&mine);
+    for (uint64_t c = 1; c <= 6; c++) {
+      hw_dot d = {rep, c};
+      memset(dg, (int)c, sizeof dg);
+      /* inserted out of order: 2, 1, 4, 3, 6, 5 */
+      d.counter = c % 2 ? c + 1 : c - 1;
+      memset(dg, (int)d.counter, sizeof dg);
+      CHECK_OK(hw_sdb_dot_put(s, &d, d.counter % 2 ? &r1 : &r2, dg));
+    }
+    for (uint64_t c = 1; c <= 4; c++) {
+      memset(dg, (int)c, sizeof dg);
+      CHECK_OK(hw_lineage_add(&mine, c, c % 2 ? &r1 : &r2, dg));
+    }
+    CHECK_OK(hw_sdb_lineage(s, &rep, 4, &theirs));
+    CHECK(theirs.counter == 4 && memcmp(mine.digest, theirs.digest, 32) == 0);
+    {
+      hw_dot d = {rep, 3};
+      memset(dg, 0x77, sizeof dg);
+      CHECK_ERR(hw_sdb_dot_put(s, &d, &r1, dg), HW_EEXIST); /* one dot, one write */
+      CHECK_OK(hw_sdb_dot_get(s, &d, &got, dg2));
+      CHECK(hw_id_cmp(&got, &r1) == 0 && dg2[0] == 3);
+      d.counter = 99;
+      CHECK_ERR(hw_sdb_dot_get(s, &d, &got, dg2), HW_ENOENT);
+    }
+    CHECK_OK(hw_sdb_dots_after(s, &rep, 2, 3, on_dot, seen, &n, &more));
+    CHECK(n == 3 && more == 1 && seen[1] == 3 && seen[2] == 4 && seen[3] == 5);
+    seen[0] = 0;
+    CHECK_OK(hw_sdb_dots_after(s, &rep, 5, 3, on_dot, seen, &n, &more));
+    CHECK(n == 1 && more == 0 && seen[1] == 6);
+  }
+
+  /* audit chain: append, verify, then detect a changed and a missing entry */
+  {
+    uint8_t head[32], head2[32];
+    uint64_t aseq, n, bad;
+    for (int i = 0; i < 5; i++) {
+      char e[16];
+      int l = snprintf(e, sizeof e, "entry-%d", i);
+      CHECK_OK(hw_sdb_audit_append(s, (const uint8_t *)e, (size_t)l, &aseq, head));
+      CHECK_EQ(aseq, (uint64_t)i + 1);
+    }
+    CHECK_OK(hw_sdb_audit_head(s, &aseq, head2));
+    CHECK(aseq == 5 && memcmp(head, head2, 32) == 0);
+    CHECK_OK(hw_sdb_audit_verify(s, &n, &bad));
+    CHECK_EQ(n, 5);
+    CHECK(sqlite3_exec(db, "UPDATE audit SET entry = x'00' WHERE seq = 3", NULL, NULL, NULL) ==
+          SQLITE_OK);
+    CHECK_ERR(hw_sdb_audit_verify(s, &n, &bad), HW_ECORRUPT);
+    CHECK_EQ(bad, 3);
+    CHECK(sqlite3_exec(db, "UPDATE audit SET entry = CAST('entry-2' AS BLOB) WHERE seq = 3",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_OK(hw_sdb_audit_verify(s, &n, &bad));
+    CHECK(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_ERR(hw_sdb_audit_verify(s, &n, &bad), HW_ECORRUPT);
+    CHECK_EQ(bad, 2);
+  }
+
+  /* quarantine */
+  {
+    int64_t qid;
+    CHECK_OK(hw_sdb_quarantine_put(s, &r2, (const uint8_t *)"key", 3, "contradiction",
+                                   (const uint8_t *)"\xa0", 1, 1767000000000, &qid));
+    CHECK(qid > 0);
+  }
+
+  /* transaction ops: a job rolled back to its savepoint leaves nothing */
+  {
+    const hw_storage_ops *o = &hw_sdb_storage_ops;
+    hw_id r3 = id_of(3);
+    CHECK_OK(o->begin(s));
+    CHECK_OK(o->savepoint(s));
+    CHECK_OK(hw_sdb_record_put(s, &r3, &c1, (const uint8_t *)"note", 4, 9,
+                               (const uint8_t *)"\x01", 1));
+    CHECK_OK(o->rollback_to(s));
+    CHECK_OK(o->savepoint(s));
+    CHECK_OK(hw_sdb_meta_put(s, "kept", "1", 1));
+    CHECK_OK(o->release(s));
+    CHECK_OK(o->commit(s));
+    CHECK_ERR(hw_sdb_record_get(s, &r3, &val, &len), HW_ENOENT);
+    CHECK_OK(hw_sdb_meta_get(s, "kept", &val, &len));
+    hw_free(val);
+  }
+
+  /* a schema from a newer program is refused */
+  hw_sdb_close(s);
+  CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK_ERR(hw_sdb_open(&s, db), HW_EVERSION);
+  CHECK_NULL(s);
+  sqlite3_close(db);
+  unlink(path);
+  rmdir(dir);
+  puts("server database: ok");
+  return 0;
+}

@@ -7,6 +7,7 @@
 #include "homeward/cbor.h"
 #include "homeward/merge.h"
 #include "homeward/mem.h"
+#include "homeward/record-codec.h"
 #include "homeward/value.h"
 
 #define VOID_FIELD HIST_FIELDS /* index of "voided" in the oracle's field table */
@@ -287,21 +288,49 @@ static const char *apply(hist *h, int to, int k, const hw_record *st, const wset
   return NULL;
 }
 
-static void op_send(hist *h, script *s)
+/* A state crosses the network as its canonical encoding: what arrives is
+ * decoded from bytes, and must encode back to the same bytes. */
+static const char *wire_copy(const hw_record *st, hw_record **out)
+{
+  uint8_t *a = NULL, *b = NULL;
+  size_t alen, blen;
+  const char *err = NULL;
+
+  *out = NULL;
+  if (hw_record_encode(st, &a, &alen))
+    return "encoding a state failed";
+  if (hw_record_decode(a, alen, out, NULL))
+    err = "decoding an encoded state failed";
+  else if (hw_record_encode(*out, &b, &blen) || blen != alen || memcmp(a, b, alen) != 0)
+    err = "a state did not survive encode, decode, encode byte for byte";
+  else if (!hw_record_equal(st, *out))
+    err = "a decoded state differs from the one encoded";
+  hw_free(a);
+  hw_free(b);
+  if (err) {
+    hw_record_free(*out);
+    *out = NULL;
+  }
+  return err;
+}
+
+static const char *op_send(hist *h, script *s)
 {
   int from = next(s) % HIST_REPLICAS, to = next(s) % HIST_REPLICAS, k = next(s) % HIST_RECORDS;
+  const char *err;
   msg *m;
 
   if (from == to || h->qlen == HIST_QUEUE_MAX)
-    return;
+    return NULL;
   m = &h->queue[h->qlen];
-  if (hw_record_clone(&m->state, h->state[from][k]))
-    return;
+  if ((err = wire_copy(h->state[from][k], &m->state)) != NULL)
+    return err;
   m->from = from;
   m->to = to;
   m->record = k;
   m->know = h->know[from][k];
   h->qlen++;
+  return NULL;
 }
 
 static void drop_msg(hist *h, size_t i)
@@ -438,7 +467,7 @@ const char *hist_run(hist *h, const uint8_t *bytes, size_t len)
       break;
     case 4:
     case 5:
-      op_send(h, &s);
+      err = op_send(h, &s);
       break;
     case 6:
       err = op_deliver(h, &s, 0);

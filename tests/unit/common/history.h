@@ -3,7 +3,8 @@
  * A history is a script of operations on several replicas (one of them a hub,
  * one writing an older schema): local writes, voids, sends of a record's
  * state into an unreliable network (dropped, duplicated, reordered
- * deliveries), deliveries and crashes. States are only ever produced by
+ * deliveries), deliveries and crashes. Sent states cross as their canonical
+ * encoding (record-codec.h) and must survive it byte for byte. States are only ever produced by
  * running a history, never built as arbitrary structs.
  *
  * Alongside the real states the checker keeps an independent oracle: for

@@ -60,6 +60,12 @@ typedef void (*hw_sdb_dot_cb)(uint64_t counter, const hw_id *record,
 HW_NODISCARD int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max,
                                    hw_sdb_dot_cb cb, void *ud, size_t *n_out, int *more);
 
+/* The erasable value history: what each accepted write set, referenced from
+ * the audit log by keyed hash. A repeat of the same row is ignored. */
+HW_NODISCARD int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d,
+                                    const uint8_t *field, size_t field_len, const uint8_t *value,
+                                    size_t len);
+
 /* Audit: append one entry (its canonical bytes) to the chain; returns its
  * sequence number and the new head hash. */
 HW_NODISCARD int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len,

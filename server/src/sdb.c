@@ -17,6 +17,9 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
   "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
   "  WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
+  "  counter INTEGER NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,"
+  "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
   "  hash BLOB NOT NULL);"
   "CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
@@ -26,7 +29,7 @@ static const char schema[] =
 enum {
   ST_BEGIN, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO, ST_COMMIT, ST_ROLLBACK,
   ST_META_GET, ST_META_PUT, ST_REC_GET, ST_REC_PUT, ST_DOT_GET, ST_DOT_PUT, ST_DOTS_UPTO,
-  ST_DOTS_AFTER, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT, ST_COUNT
+  ST_DOTS_AFTER, ST_HIST_PUT, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -47,6 +50,8 @@ static const char *const sql[ST_COUNT] = {
                    " AND counter <= ?2 ORDER BY counter",
   [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM dots WHERE replica = ?1"
                     " AND counter > ?2 ORDER BY counter LIMIT ?3",
+  [ST_HIST_PUT] = "INSERT OR IGNORE INTO history(record_id, replica, counter, field, value)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
   [ST_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
   [ST_AUDIT_PUT] = "INSERT INTO audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
   [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM audit ORDER BY seq",
@@ -485,4 +490,19 @@ int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_
     *id_out = sqlite3_last_insert_rowid(s->db);
   sqlite3_clear_bindings(st);
   return rc;
+}
+
+int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const uint8_t *field,
+                       size_t field_len, const uint8_t *value, size_t len)
+{
+  sqlite3_stmt *st = s->st[ST_HIST_PUT];
+
+  if (d->counter > INT64_MAX)
+    return HW_ELIMIT;
+  sqlite3_bind_blob(st, 1, record->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)d->counter);
+  sqlite3_bind_text(st, 4, (const char *)field, (int)field_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, value, (int)len, SQLITE_STATIC);
+  return exec_st(s, ST_HIST_PUT);
 }

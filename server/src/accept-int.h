@@ -1,0 +1,80 @@
+/* Accepting one pushed record state (architecture §3, §6; docs/sync-design.md):
+ * the checks, the merge, the store, the dots, the history and the audit
+ * entry, all inside the caller's transaction on the storage thread.
+ *
+ * Nothing a device sent is dropped: a state that cannot be merged is kept
+ * whole in quarantine with its reason, and the decision is audited. */
+#ifndef HW_SERVER_ACCEPT_INT_H
+#define HW_SERVER_ACCEPT_INT_H
+
+#include <stdbool.h>
+
+#include "homeward/record.h"
+#include "sdb-int.h"
+
+typedef enum hw_decision {
+  HW_DEC_DUPLICATE,
+  HW_DEC_FAST_FORWARD,
+  HW_DEC_MERGED,
+  HW_DEC_CONFLICT,
+  HW_DEC_RESOLVED,
+  HW_DEC_LATE_EDIT,   /* merged: a case the worker held before a reassignment */
+  HW_DEC_RECOVERED,   /* merged: foreign writes re-sent after a server epoch change */
+  HW_DEC_QUARANTINED, /* kept whole for coordinators, not merged */
+  HW_DEC_REFUSED,     /* unreadable: nothing to keep or attribute */
+} hw_decision;
+
+const char *hw_decision_name(hw_decision d);
+
+typedef enum hw_case_access {
+  HW_CASE_HELD,        /* the worker's case now (or created by them offline) */
+  HW_CASE_HELD_BEFORE, /* held before a reassignment: merge, audit as a late edit */
+  HW_CASE_NEVER_HELD,  /* quarantine for coordinators */
+} hw_case_access;
+
+/* The server's rules, as hooks (forms and caseloads live elsewhere). Each
+ * may be NULL: every kind known, nothing invalid, every case held. */
+typedef struct hw_accept_policy {
+  bool (*kind_known)(const hw_bytes *kind, void *ud);
+  /* One value of a write the server has not seen before: 0, or an error
+   * with a static message naming the rule. Unknown fields are the hook's to
+   * accept (they come from a newer schema). */
+  int (*validate)(const hw_bytes *kind, uint32_t schema_version, const hw_bytes *field,
+                  const hw_bytes *value, const char **msg, void *ud);
+  hw_case_access (*case_access)(const hw_id *case_id, bool created_here, void *ud);
+  void *ud;
+} hw_accept_policy;
+
+typedef struct hw_accept_ctx {
+  hw_sdb *db;
+  const hw_accept_policy *policy;
+  const hw_id *own;   /* replica ids bound to this device: the dots it may introduce */
+  size_t n_own;
+  bool recovering;    /* the device's cursor names an older server epoch */
+  hw_bytes device_key;
+  hw_bytes actor;     /* the worker enrolled with the device */
+  int64_t now_ms;
+  const uint8_t *value_key; /* HW_HASH_BYTES: key of the audit's value hashes */
+} hw_accept_ctx;
+
+typedef struct hw_accept_result {
+  hw_decision decision;
+  uint64_t seq;        /* sequence number of the stored change (0: none) */
+  uint64_t audit_seq;  /* the audit entry (0: none, for refused) */
+  int64_t quarantine_id;
+  uint8_t *merged;     /* owned (hw_free): the stored state, when it differs from what was sent */
+  size_t merged_len;
+  int code;            /* for quarantined/refused: the HW_E* reason code */
+  const char *reason;  /* static */
+} hw_accept_result;
+
+/* Decide on one incoming state (`state` borrowed). Returns 0 when a decision
+ * was made and written (out->decision says which, refusals included), or an
+ * environment error (HW_ENOMEM, HW_EIO, ...) for which the caller rolls the
+ * job back. */
+HW_NODISCARD int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
+                                  hw_accept_result *out);
+
+void hw_accept_result_clear(hw_accept_result *r);
+
+#endif

@@ -1,0 +1,337 @@
+/* Accepting one pushed record state (see accept-int.h). */
+#include "accept-int.h"
+
+#include <string.h>
+
+#include "audit-entry-int.h"
+#include "homeward/audit-head.h"
+#include "homeward/limits.h"
+#include "homeward/mem.h"
+#include "homeward/merge.h"
+#include "homeward/record-codec.h"
+
+const char *hw_decision_name(hw_decision d)
+{
+  switch (d) {
+  case HW_DEC_DUPLICATE:
+    return "duplicate";
+  case HW_DEC_FAST_FORWARD:
+    return "fast-forward";
+  case HW_DEC_MERGED:
+    return "merged";
+  case HW_DEC_CONFLICT:
+    return "conflict";
+  case HW_DEC_RESOLVED:
+    return "resolved";
+  case HW_DEC_LATE_EDIT:
+    return "late-edit";
+  case HW_DEC_RECOVERED:
+    return "recovered";
+  case HW_DEC_QUARANTINED:
+    return "quarantined";
+  case HW_DEC_REFUSED:
+    return "refused";
+  }
+  return "?";
+}
+
+void hw_accept_result_clear(hw_accept_result *r)
+{
+  hw_free(r->merged);
+  memset(r, 0, sizeof *r);
+}
+
+static bool is_own(const hw_accept_ctx *cx, const hw_id *replica)
+{
+  for (size_t i = 0; i < cx->n_own; i++)
+    if (hw_id_cmp(&cx->own[i], replica) == 0)
+      return true;
+  return false;
+}
+
+static const hw_vv empty_vv = {0, NULL};
+
+/* Append the audit entry for a decision on `in` (and the state it became). */
+static int audit(const hw_accept_ctx *cx, const char *decision, const hw_record *in,
+                 const hw_vv *before, const hw_vv *after, const hw_audit_pair *pairs,
+                 size_t n_pairs, const char *reason, uint64_t seq, hw_accept_result *out)
+{
+  hw_audit_entry e = {
+    .decision = decision,
+    .time_ms = cx->now_ms,
+    .device_key = cx->device_key,
+    .actor = cx->actor,
+    .record_id = in->id,
+    .case_id = in->case_id,
+    .kind = in->kind,
+    .before = *before,
+    .incoming = in->vv,
+    .after = *after,
+    .n_pairs = n_pairs,
+    .pairs = pairs,
+    .reason = reason,
+    .seq = seq,
+  };
+  uint8_t head[HW_HASH_BYTES];
+  hw_cbor_wr w;
+  int rc;
+
+  hw_cbor_wr_init(&w, HW_RECORD_MAX);
+  hw_audit_entry_encode(&w, &e);
+  if ((rc = hw_cbor_wr_finish(&w)) == 0)
+    rc = hw_sdb_audit_append(cx->db, w.buf, w.len, &out->audit_seq, head);
+  hw_cbor_wr_close(&w);
+  return rc;
+}
+
+/* Keep the whole incoming state for coordinators, tell why, audit it. */
+static int quarantine(const hw_accept_ctx *cx, const hw_record *in, const hw_vv *before,
+                      const uint8_t *state, size_t len, int code, const char *reason,
+                      hw_accept_result *out)
+{
+  int rc = hw_sdb_quarantine_put(cx->db, &in->id, cx->device_key.p, cx->device_key.len, reason,
+                                 state, len, cx->now_ms, &out->quarantine_id);
+  if (rc)
+    return rc;
+  out->decision = HW_DEC_QUARANTINED;
+  out->code = code;
+  out->reason = reason;
+  return audit(cx, "quarantined", in, before, before, NULL, 0, reason, 0, out);
+}
+
+static hw_decision from_class(hw_merge_class c)
+{
+  switch (c) {
+  case HW_MERGE_DUPLICATE:
+    return HW_DEC_DUPLICATE;
+  case HW_MERGE_FAST_FORWARD:
+    return HW_DEC_FAST_FORWARD;
+  case HW_MERGE_MERGED:
+    return HW_DEC_MERGED;
+  case HW_MERGE_CONFLICT:
+    return HW_DEC_CONFLICT;
+  case HW_MERGE_RESOLVED:
+    return HW_DEC_RESOLVED;
+  }
+  return HW_DEC_MERGED;
+}
+
+typedef struct work {
+  hw_record *in, *stored, *merged;
+  uint8_t *stored_bytes, *merged_bytes;
+  size_t stored_len, merged_len;
+  uint8_t is_new[HW_WRITES_MAX]; /* per write of `in`: not accepted before */
+  hw_audit_pair pairs[HW_FIELDS_MAX];
+  size_t n_pairs;
+} work;
+
+static void work_free(work *k)
+{
+  hw_record_free(k->in);
+  hw_record_free(k->stored);
+  hw_record_free(k->merged);
+  hw_free(k->stored_bytes);
+  hw_free(k->merged_bytes);
+  hw_free(k);
+}
+
+/* Classify every write of the incoming state against the accepted dots.
+ * Returns 0 and sets *reason when the state must be quarantined. */
+static int check_dots(const hw_accept_ctx *cx, work *k, bool *foreign, int *code,
+                      const char **reason)
+{
+  for (size_t i = 0; i < k->in->n_writes; i++) {
+    const hw_write_meta *m = &k->in->writes[i];
+    uint8_t digest[HW_HASH_BYTES];
+    hw_id rec;
+    int rc = hw_sdb_dot_get(cx->db, &m->dot, &rec, digest);
+
+    if (rc == HW_OK) {
+      /* Defence 3: one dot, one write, ever. */
+      if (hw_id_cmp(&rec, &k->in->id) != 0 || hw_memcmp_ct(digest, m->digest, HW_HASH_BYTES)) {
+        *code = HW_EDIVERGE;
+        *reason = "a write contradicts one already accepted under the same version";
+        return HW_OK;
+      }
+      continue;
+    }
+    if (rc != HW_ENOENT)
+      return rc;
+    k->is_new[i] = 1;
+    if (!is_own(cx, &m->dot.replica)) {
+      if (!cx->recovering) {
+        *code = HW_EPERM;
+        *reason = "introduces a write of another replica the server never accepted";
+        return HW_OK;
+      }
+      *foreign = true; /* re-sent after a server restore: accepted as recovered */
+    }
+  }
+  return HW_OK;
+}
+
+/* The known fields of writes the server has not seen are validated. */
+static int validate_new(const hw_accept_ctx *cx, work *k, const char **msg)
+{
+  const hw_accept_policy *p = cx->policy;
+
+  if (!p || !p->validate)
+    return HW_OK;
+  for (size_t f = 0; f < k->in->n_fields; f++) {
+    const hw_field *fl = &k->in->fields[f];
+    for (uint32_t i = 0; i < fl->n_pairs; i++) {
+      int rc;
+      if (!k->is_new[fl->pairs[i].w])
+        continue;
+      rc = p->validate(&k->in->kind, k->in->schema_version, &fl->name, &fl->pairs[i].value, msg,
+                       p->ud);
+      if (rc)
+        return rc;
+    }
+  }
+  return HW_OK;
+}
+
+/* Remember the new writes: their dots, the values they set (erasable
+ * history) and the keyed hashes the audit entry carries. */
+static int record_new_writes(const hw_accept_ctx *cx, work *k)
+{
+  int rc;
+
+  for (size_t i = 0; i < k->in->n_writes; i++)
+    if (k->is_new[i] &&
+        (rc = hw_sdb_dot_put(cx->db, &k->in->writes[i].dot, &k->in->id, k->in->writes[i].digest)))
+      return rc;
+  for (size_t f = 0; f < k->in->n_fields; f++) {
+    const hw_field *fl = &k->in->fields[f];
+    for (uint32_t i = 0; i < fl->n_pairs; i++) {
+      const hw_pair *pr = &fl->pairs[i];
+      hw_audit_pair *ap;
+      if (!k->is_new[pr->w])
+        continue;
+      rc = hw_sdb_history_put(cx->db, &k->in->id, &k->in->writes[pr->w].dot, fl->name.p,
+                              fl->name.len, pr->value.p, pr->value.len);
+      if (rc)
+        return rc;
+      if (k->n_pairs == HW_FIELDS_MAX)
+        continue; /* the history keeps every value; the entry lists the first ones */
+      ap = &k->pairs[k->n_pairs++];
+      ap->field = fl->name;
+      ap->dot = k->in->writes[pr->w].dot;
+      hw_audit_value_hash(ap->value_hash, cx->value_key, pr->value.p, pr->value.len);
+    }
+  }
+  return HW_OK;
+}
+
+int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
+                     hw_accept_result *out)
+{
+  const hw_accept_policy *p = cx->policy;
+  work *k = hw_calloc(1, sizeof *k);
+  hw_diag diag = {0};
+  hw_merge_info info;
+  const hw_vv *before = &empty_vv;
+  hw_case_access access = HW_CASE_HELD;
+  bool foreign = false;
+  const char *reason = NULL, *msg = NULL;
+  int code = 0, rc;
+
+  memset(out, 0, sizeof *out);
+  if (!k)
+    return HW_ENOMEM;
+  rc = hw_record_decode(state, len, &k->in, &diag);
+  if (rc == HW_ENOMEM)
+    goto done;
+  if (rc) {
+    /* Unreadable bytes cannot be attributed to a record: refused, and the
+     * device is told why; its copy stays on the device. */
+    out->decision = HW_DEC_REFUSED;
+    out->code = rc;
+    out->reason = diag.what ? diag.what : "malformed record state";
+    rc = HW_OK;
+    goto done;
+  }
+  rc = hw_sdb_record_get(cx->db, &k->in->id, &k->stored_bytes, &k->stored_len);
+  if (rc == HW_OK) {
+    if ((rc = hw_record_decode(k->stored_bytes, k->stored_len, &k->stored, NULL)) != 0) {
+      rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT; /* our own store: not the device's fault */
+      goto done;
+    }
+    before = &k->stored->vv;
+  } else if (rc != HW_ENOENT) {
+    goto done;
+  }
+  if (p && p->kind_known && !p->kind_known(&k->in->kind, p->ud)) {
+    rc = quarantine(cx, k->in, before, state, len, HW_EVALIDATE,
+                    "a kind of record this server does not know yet", out);
+    goto done;
+  }
+  if (p && p->case_access)
+    access = p->case_access(&k->in->case_id, k->stored == NULL, p->ud);
+  if (access == HW_CASE_NEVER_HELD) {
+    rc = quarantine(cx, k->in, before, state, len, HW_EPERM,
+                    "a case this worker never held", out);
+    goto done;
+  }
+  if ((rc = check_dots(cx, k, &foreign, &code, &reason)) != 0)
+    goto done;
+  if (reason) {
+    rc = quarantine(cx, k->in, before, state, len, code, reason, out);
+    goto done;
+  }
+  rc = hw_merge(&k->merged, k->stored, k->in, &info);
+  if (rc == HW_EDIVERGE || rc == HW_ELIMIT) {
+    rc = quarantine(cx, k->in, before, state, len, rc,
+                    rc == HW_EDIVERGE ? "diverges from the stored record (another kind or case, "
+                                        "or one version with two values)"
+                                      : "merging would break a record limit",
+                    out);
+    goto done;
+  }
+  if (rc)
+    goto done;
+  if ((rc = validate_new(cx, k, &msg)) != 0) {
+    if (rc == HW_ENOMEM)
+      goto done;
+    rc = quarantine(cx, k->in, before, state, len, HW_EVALIDATE,
+                    msg ? msg : "a value breaks its form", out);
+    goto done;
+  }
+
+  out->decision = from_class(info.cls);
+  if (access == HW_CASE_HELD_BEFORE && info.cls != HW_MERGE_DUPLICATE)
+    out->decision = HW_DEC_LATE_EDIT;
+  if (foreign)
+    out->decision = HW_DEC_RECOVERED;
+  if ((rc = record_new_writes(cx, k)) != 0)
+    goto done;
+  if (!k->stored || !hw_record_equal(k->merged, k->stored)) {
+    if ((rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len)) != 0 ||
+        (rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
+        (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
+                                k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)))
+      goto done;
+  }
+  rc = audit(cx, hw_decision_name(out->decision), k->in, before, &k->merged->vv, k->pairs,
+             k->n_pairs, NULL, out->seq, out);
+  if (rc)
+    goto done;
+  /* The device learns the merged state only where it differs from what it sent. */
+  if (!hw_record_equal(k->merged, k->in)) {
+    if (!k->merged_bytes &&
+        (rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len)) != 0)
+      goto done;
+    out->merged = k->merged_bytes;
+    out->merged_len = k->merged_len;
+    k->merged_bytes = NULL;
+  }
+
+done:
+  work_free(k);
+  if (rc) {
+    hw_free(out->merged);
+    memset(out, 0, sizeof *out);
+  }
+  return rc;
+}

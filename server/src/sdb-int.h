@@ -77,6 +77,42 @@ HW_NODISCARD int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *b
 /* The current head (seq 0 and a zero hash when the log is empty). */
 HW_NODISCARD int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES]);
 
+/* Devices are identified by their Noise static key (X25519 public key). */
+#define HW_DEVICE_KEY_BYTES 32
+
+typedef struct hw_sdb_device {
+  char worker[64];
+  char role[16];
+  char status[16]; /* "active", "retired", "lost"; "new" from a first enrolment */
+} hw_sdb_device;
+
+HW_NODISCARD int hw_sdb_device_get(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                   hw_sdb_device *out); /* HW_ENOENT: unknown */
+HW_NODISCARD int hw_sdb_device_put(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                   const char *worker, const char *role, int64_t now_ms);
+HW_NODISCARD int hw_sdb_device_set_status(hw_sdb *s,
+                                          const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                          const char *status, int64_t now_ms);
+
+/* Bind a replica id to a device on first use (0), accept it again for the
+ * same device (0), refuse it for another (HW_EPERM). */
+HW_NODISCARD int hw_sdb_replica_bind(hw_sdb *s, const hw_id *replica,
+                                     const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                     const hw_id *inherits, int64_t now_ms);
+/* The replica ids bound to a device, oldest first (HW_ELIMIT past cap). */
+HW_NODISCARD int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                    hw_id *out, size_t cap, size_t *n);
+
+/* Invitations: only the token's hash is stored. use: 0 and the worker and
+ * role (status "new" on first use) when the token is valid for this device
+ * key; HW_EAUTH for an unknown or expired token, or one used by another key. */
+HW_NODISCARD int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
+                                       const char *worker, const char *role,
+                                       int64_t expires_ms);
+HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
+                                       const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                       int64_t now_ms, hw_sdb_device *out);
+
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
                                        size_t key_len, const char *reason, const uint8_t *state,

@@ -22,6 +22,14 @@ static const char schema[] =
   "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
   "  hash BLOB NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+  "  role TEXT NOT NULL, status TEXT NOT NULL, enrolled_ms INTEGER NOT NULL,"
+  "  revoked_ms INTEGER) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS replicas(replica BLOB PRIMARY KEY, device_key BLOB NOT NULL,"
+  "  inherits BLOB, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+  "CREATE INDEX IF NOT EXISTS replicas_device ON replicas(device_key);"
+  "CREATE TABLE IF NOT EXISTS invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+  "  role TEXT NOT NULL, expires_ms INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
   "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
   "  decided_ms INTEGER, decision TEXT);";
@@ -29,7 +37,9 @@ static const char schema[] =
 enum {
   ST_BEGIN, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO, ST_COMMIT, ST_ROLLBACK,
   ST_META_GET, ST_META_PUT, ST_REC_GET, ST_REC_PUT, ST_DOT_GET, ST_DOT_PUT, ST_DOTS_UPTO,
-  ST_DOTS_AFTER, ST_HIST_PUT, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT, ST_COUNT
+  ST_DOTS_AFTER, ST_HIST_PUT, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT,
+  ST_DEV_GET, ST_DEV_PUT, ST_DEV_STATUS, ST_REP_GET, ST_REP_PUT, ST_REP_LIST, ST_INV_PUT,
+  ST_INV_GET, ST_INV_USE, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -57,6 +67,19 @@ static const char *const sql[ST_COUNT] = {
   [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM audit ORDER BY seq",
   [ST_QUAR_PUT] = "INSERT INTO quarantine(record_id, device_key, reason, state, received_ms)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_DEV_GET] = "SELECT worker, role, status FROM devices WHERE key = ?1",
+  [ST_DEV_PUT] = "INSERT INTO devices(key, worker, role, status, enrolled_ms)"
+                 " VALUES (?1, ?2, ?3, 'active', ?4)",
+  [ST_DEV_STATUS] = "UPDATE devices SET status = ?2, revoked_ms = ?3 WHERE key = ?1",
+  [ST_REP_GET] = "SELECT device_key FROM replicas WHERE replica = ?1",
+  [ST_REP_PUT] = "INSERT INTO replicas(replica, device_key, inherits, created_ms)"
+                 " VALUES (?1, ?2, ?3, ?4)",
+  [ST_REP_LIST] = "SELECT replica FROM replicas WHERE device_key = ?1 ORDER BY created_ms",
+  [ST_INV_PUT] = "INSERT INTO invitations(token_hash, worker, role, expires_ms)"
+                 " VALUES (?1, ?2, ?3, ?4)",
+  [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM invitations"
+                 " WHERE token_hash = ?1",
+  [ST_INV_USE] = "UPDATE invitations SET used_by = ?2 WHERE token_hash = ?1",
 };
 
 struct hw_sdb {
@@ -505,4 +528,183 @@ int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const ui
   sqlite3_bind_text(st, 4, (const char *)field, (int)field_len, SQLITE_STATIC);
   sqlite3_bind_blob(st, 5, value, (int)len, SQLITE_STATIC);
   return exec_st(s, ST_HIST_PUT);
+}
+
+/* Copy a text column into `out` (NUL-terminated); HW_ECORRUPT if too long. */
+static int text_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+  const unsigned char *t = sqlite3_column_text(st, col);
+  int n = sqlite3_column_bytes(st, col);
+
+  if (!t || n < 0 || (size_t)n >= cap)
+    return HW_ECORRUPT;
+  memcpy(out, t, (size_t)n);
+  out[n] = '\0';
+  return HW_OK;
+}
+
+int hw_sdb_device_get(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_sdb_device *out)
+{
+  sqlite3_stmt *st = s->st[ST_DEV_GET];
+  int rc;
+
+  memset(out, 0, sizeof *out);
+  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    rc = text_col(st, 0, out->worker, sizeof out->worker);
+    if (!rc)
+      rc = text_col(st, 1, out->role, sizeof out->role);
+    if (!rc)
+      rc = text_col(st, 2, out->status, sizeof out->status);
+  } else {
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_device_put(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], const char *worker,
+                      const char *role, int64_t now_ms)
+{
+  sqlite3_stmt *st = s->st[ST_DEV_PUT];
+
+  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now_ms);
+  return exec_st(s, ST_DEV_PUT);
+}
+
+int hw_sdb_device_set_status(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                             const char *status, int64_t now_ms)
+{
+  sqlite3_stmt *st = s->st[ST_DEV_STATUS];
+  int rc;
+
+  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, now_ms);
+  rc = exec_st(s, ST_DEV_STATUS);
+  if (rc == 0 && sqlite3_changes(s->db) == 0)
+    rc = HW_ENOENT;
+  return rc;
+}
+
+int hw_sdb_replica_bind(hw_sdb *s, const hw_id *replica,
+                        const uint8_t key[static HW_DEVICE_KEY_BYTES], const hw_id *inherits,
+                        int64_t now_ms)
+{
+  sqlite3_stmt *st = s->st[ST_REP_GET];
+  int rc;
+
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    /* Bound on first use; another device's replica id is refused. */
+    rc = sqlite3_column_bytes(st, 0) == HW_DEVICE_KEY_BYTES &&
+                 hw_memcmp_ct(sqlite3_column_blob(st, 0), key, HW_DEVICE_KEY_BYTES) == 0
+             ? HW_OK
+             : HW_EPERM;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc != SQLITE_DONE)
+    return from_sqlite(rc);
+  st = s->st[ST_REP_PUT];
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  if (inherits)
+    sqlite3_bind_blob(st, 3, inherits->b, HW_ID_BYTES, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 3);
+  sqlite3_bind_int64(st, 4, now_ms);
+  return exec_st(s, ST_REP_PUT);
+}
+
+int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_id *out,
+                       size_t cap, size_t *n)
+{
+  sqlite3_stmt *st = s->st[ST_REP_LIST];
+  int rc;
+
+  *n = 0;
+  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      rc = HW_ELIMIT;
+      break;
+    }
+    if ((rc = blob_exact(st, 0, out[*n].b, HW_ID_BYTES)) != 0)
+      break;
+    (*n)++;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
+                          const char *worker, const char *role, int64_t expires_ms)
+{
+  sqlite3_stmt *st = s->st[ST_INV_PUT];
+
+  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, expires_ms);
+  return exec_st(s, ST_INV_PUT);
+}
+
+int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
+                          const uint8_t key[static HW_DEVICE_KEY_BYTES], int64_t now_ms,
+                          hw_sdb_device *out)
+{
+  sqlite3_stmt *st = s->st[ST_INV_GET];
+  int rc, used;
+
+  memset(out, 0, sizeof *out);
+  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    rc = rc == SQLITE_DONE ? HW_EAUTH : from_sqlite(rc);
+    goto out;
+  }
+  if ((rc = text_col(st, 0, out->worker, sizeof out->worker)) != 0 ||
+      (rc = text_col(st, 1, out->role, sizeof out->role)) != 0)
+    goto out;
+  if (sqlite3_column_int64(st, 2) <= now_ms) {
+    rc = HW_EAUTH; /* expired */
+    goto out;
+  }
+  used = sqlite3_column_type(st, 3) != SQLITE_NULL;
+  if (used) {
+    /* The reply to an enrolment may have been lost: the same device key may
+     * repeat it until the token expires; any other key is refused. */
+    rc = sqlite3_column_bytes(st, 3) == HW_DEVICE_KEY_BYTES &&
+                 hw_memcmp_ct(sqlite3_column_blob(st, 3), key, HW_DEVICE_KEY_BYTES) == 0
+             ? HW_OK
+             : HW_EAUTH;
+    goto out;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  st = s->st[ST_INV_USE];
+  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
+  rc = exec_st(s, ST_INV_USE);
+  if (rc == 0)
+    snprintf(out->status, sizeof out->status, "new");
+  return rc;
+out:
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc)
+    memset(out, 0, sizeof *out);
+  return rc;
 }

@@ -1,0 +1,500 @@
+/* Frames and the connection state machine (chan.h, protocol-wire.md §1-§3). */
+#include "homeward/proto/chan.h"
+
+#include <string.h>
+
+#include "homeward/crypto.h"
+#include "homeward/mem.h"
+
+#define TAG HW_NOISE_TAG_BYTES
+#define HS_MSG1_LEN 32u /* e, empty payload */
+#define HS_MSG2_LEN 96u /* e, s + tag, empty payload + tag */
+#define HS_MSG3_LEN 64u /* s + tag, payload tag; + HW_TOKEN_BYTES when enrolling */
+
+struct hw_chan {
+  hw_noise_role role;
+  hw_chan_state state;
+  bool sent_final;
+  bool has_token;
+  bool in_msg;      /* reassembling a fragmented message */
+  bool free_reasm;  /* reasm was delivered: free it at the next call */
+  hw_noise_hs *hs;  /* during the handshake */
+  hw_noise_cs *tx_cs;
+  hw_noise_cs *rx_cs;
+  uint8_t peer_key[HW_NOISE_KEY_BYTES];
+  uint8_t hash[HW_NOISE_HASH_BYTES];
+  uint8_t token[HW_TOKEN_BYTES];
+  uint8_t *reasm;   /* hw_malloc'd, reasm_total bytes */
+  size_t reasm_len;
+  size_t reasm_total;
+  uint8_t *tx;      /* hw_malloc'd send buffer: tx[tx_off..tx_len) waits */
+  size_t tx_off;
+  size_t tx_len;
+  size_t tx_cap;
+  size_t rx_len;    /* bytes of the current frame in rx, header included */
+  uint8_t rx[HW_FRAME_HDR_BYTES + HW_FRAME_MAX];
+};
+
+static uint32_t load_be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+int hw_frame_peek(const uint8_t *buf, size_t len, size_t *body_len)
+{
+  uint32_t n;
+
+  *body_len = 0;
+  if (len < HW_FRAME_HDR_BYTES)
+    return HW_EAGAIN;
+  n = load_be32(buf);
+  /* protocol-wire.md §1: a frame carries one Noise message, 1..65535 bytes. */
+  if (n == 0)
+    return HW_EPROTO;
+  if (n > HW_FRAME_MAX)
+    return HW_ELIMIT;
+  *body_len = n;
+  return HW_OK;
+}
+
+void hw_frame_put_header(uint8_t out[static HW_FRAME_HDR_BYTES], uint32_t body_len)
+{
+  store_be32(out, body_len);
+}
+
+/* Make room for n more bytes to send. */
+static int tx_reserve(hw_chan *c, size_t n)
+{
+  size_t cap;
+  uint8_t *p;
+
+  if (c->tx_off == c->tx_len)
+    c->tx_off = c->tx_len = 0;
+  if (n <= c->tx_cap - c->tx_len)
+    return HW_OK;
+  if (c->tx_off > 0) { /* compact what is still waiting */
+    memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+    c->tx_len -= c->tx_off;
+    c->tx_off = 0;
+    if (n <= c->tx_cap - c->tx_len)
+      return HW_OK;
+  }
+  if (n > SIZE_MAX / 2 - c->tx_len)
+    return HW_ENOMEM;
+  cap = c->tx_cap ? c->tx_cap : 4096;
+  while (cap - c->tx_len < n)
+    cap *= 2;
+  p = hw_realloc(c->tx, cap);
+  if (!p)
+    return HW_ENOMEM;
+  c->tx = p;
+  c->tx_cap = cap;
+  return HW_OK;
+}
+
+static int fail(hw_chan *c, int rc)
+{
+  c->state = HW_CHAN_FAILED;
+  hw_noise_hs_free(c->hs);
+  hw_noise_cs_free(c->tx_cs);
+  hw_noise_cs_free(c->rx_cs);
+  c->hs = NULL;
+  c->tx_cs = c->rx_cs = NULL;
+  hw_memzero(c->rx, sizeof c->rx);
+  if (c->reasm) {
+    hw_memzero(c->reasm, c->reasm_len);
+    hw_free(c->reasm);
+    c->reasm = NULL;
+  }
+  c->in_msg = c->free_reasm = false;
+  return rc;
+}
+
+/* Write the next handshake message, framed, into tx. */
+static int hs_send(hw_chan *c, const uint8_t *payload, size_t payload_len)
+{
+  size_t n = hw_noise_hs_msg_len(c->hs, payload_len), out_len;
+  int rc;
+
+  if ((rc = tx_reserve(c, HW_FRAME_HDR_BYTES + n)))
+    return rc;
+  rc = hw_noise_hs_write(c->hs, payload, payload_len, c->tx + c->tx_len + HW_FRAME_HDR_BYTES, n,
+                         &out_len);
+  if (rc)
+    return rc;
+  hw_frame_put_header(c->tx + c->tx_len, (uint32_t)out_len);
+  c->tx_len += HW_FRAME_HDR_BYTES + out_len;
+  return HW_OK;
+}
+
+static int hs_finish(hw_chan *c)
+{
+  int rc;
+
+  if ((rc = hw_noise_hs_remote_static(c->hs, c->peer_key)))
+    return rc;
+  if ((rc = hw_noise_hs_split(c->hs, &c->tx_cs, &c->rx_cs, c->hash)))
+    return rc;
+  hw_noise_hs_free(c->hs);
+  c->hs = NULL;
+  c->state = HW_CHAN_OPEN;
+  return HW_OK;
+}
+
+static int new_chan(hw_chan **out, hw_noise_role role, const hw_noise_key *s, const uint8_t *pin)
+{
+  hw_chan *c;
+  int rc;
+
+  c = hw_calloc(1, sizeof *c);
+  if (!c)
+    return HW_ENOMEM;
+  c->role = role;
+  c->state = HW_CHAN_HANDSHAKE;
+  if ((rc = hw_noise_hs_new(&c->hs, role, s, pin))) {
+    hw_free(c);
+    return rc;
+  }
+  *out = c;
+  return HW_OK;
+}
+
+int hw_chan_new_device(hw_chan **out, const hw_noise_key *s,
+                       const uint8_t pin[static HW_NOISE_KEY_BYTES], const uint8_t *token)
+{
+  hw_chan *c;
+  int rc;
+
+  *out = NULL;
+  if (!s)
+    return HW_EINVAL;
+  if ((rc = new_chan(&c, HW_NOISE_INITIATOR, s, pin)))
+    return rc;
+  if (token) {
+    memcpy(c->token, token, HW_TOKEN_BYTES);
+    c->has_token = true;
+  }
+  /* -> e: the first message carries no payload. */
+  if ((rc = hs_send(c, NULL, 0))) {
+    hw_chan_free(c);
+    return rc;
+  }
+  *out = c;
+  return HW_OK;
+}
+
+int hw_chan_new_server(hw_chan **out, const hw_noise_key *s)
+{
+  *out = NULL;
+  if (!s)
+    return HW_EINVAL;
+  return new_chan(out, HW_NOISE_RESPONDER, s, NULL);
+}
+
+void hw_chan_free(hw_chan *c)
+{
+  if (!c)
+    return;
+  hw_noise_hs_free(c->hs);
+  hw_noise_cs_free(c->tx_cs);
+  hw_noise_cs_free(c->rx_cs);
+  if (c->reasm) {
+    hw_memzero(c->reasm, c->reasm_len);
+    hw_free(c->reasm);
+  }
+  if (c->tx) {
+    hw_memzero(c->tx, c->tx_cap);
+    hw_free(c->tx);
+  }
+  hw_memzero(c, sizeof *c);
+  hw_free(c);
+}
+
+/* One complete handshake frame. protocol-wire.md §2: payloads are empty,
+ * except message 3's, which is empty or the enrolment token. */
+static int handshake_frame(hw_chan *c, const uint8_t *body, size_t n)
+{
+  uint8_t payload[HW_TOKEN_BYTES];
+  size_t payload_len;
+  int rc;
+
+  if (hw_noise_hs_is_my_turn(c->hs))
+    return HW_EPROTO; /* the peer spoke out of turn */
+  if (c->role == HW_NOISE_RESPONDER) {
+    bool first = hw_noise_hs_msg_len(c->hs, 0) == HS_MSG1_LEN;
+    if (first ? n != HS_MSG1_LEN : (n != HS_MSG3_LEN && n != HS_MSG3_LEN + HW_TOKEN_BYTES))
+      return HW_EPROTO;
+    if ((rc = hw_noise_hs_read(c->hs, body, n, payload, sizeof payload, &payload_len)))
+      return rc;
+    if (first)
+      return hs_send(c, NULL, 0); /* <- e, ee, s, es */
+    if (payload_len == HW_TOKEN_BYTES) {
+      memcpy(c->token, payload, HW_TOKEN_BYTES);
+      c->has_token = true;
+    }
+    hw_memzero(payload, sizeof payload);
+    return hs_finish(c);
+  }
+  if (n != HS_MSG2_LEN)
+    return HW_EPROTO;
+  /* Reading message 2 checks the server's key against the pin. */
+  if ((rc = hw_noise_hs_read(c->hs, body, n, payload, sizeof payload, &payload_len)))
+    return rc;
+  if ((rc = hs_send(c, c->has_token ? c->token : NULL, c->has_token ? HW_TOKEN_BYTES : 0)))
+    return rc;
+  hw_memzero(c->token, sizeof c->token);
+  return hs_finish(c);
+}
+
+static void deliver(hw_chan *c, const uint8_t *p, size_t n, uint8_t flags, hw_bytes *msg,
+                    bool *final)
+{
+  msg->p = p;
+  msg->len = n;
+  *final = (flags & HW_FRAG_FINAL) != 0;
+  if (*final)
+    c->state = HW_CHAN_ENDED;
+}
+
+/* One complete transport frame: open it, then place its fragment. */
+static int transport_frame(hw_chan *c, uint8_t *body, size_t n, hw_bytes *msg, bool *final)
+{
+  const uint8_t *data;
+  size_t pt_len, data_len;
+  uint8_t f;
+  int rc;
+
+  if (n < TAG + 1)
+    return HW_EPROTO;
+  /* Authenticate before parsing anything (style.md §5). */
+  if ((rc = hw_noise_cs_decrypt(c->rx_cs, body, n, body)))
+    return rc;
+  pt_len = n - TAG;
+  f = body[0];
+  if (f & ~(HW_FRAG_MORE | HW_FRAG_FIRST | HW_FRAG_FINAL))
+    return HW_EPROTO;
+  if ((f & HW_FRAG_MORE) && (f & HW_FRAG_FINAL))
+    return HW_EPROTO; /* FINAL marks the last fragment of the last message */
+  data = body + 1;
+  data_len = pt_len - 1;
+
+  if (!c->in_msg) {
+    if (!(f & HW_FRAG_FIRST)) {
+      if ((f & HW_FRAG_MORE) || data_len == 0)
+        return HW_EPROTO;
+      deliver(c, data, data_len, f, msg, final);
+      return HW_OK;
+    }
+    if (!(f & HW_FRAG_MORE) || data_len < 4)
+      return HW_EPROTO;
+    c->reasm_total = load_be32(data);
+    data += 4;
+    data_len -= 4;
+    /* protocol-wire.md §3: refuse past the limit before allocating. */
+    if (c->reasm_total > HW_APP_MSG_MAX)
+      return HW_ELIMIT;
+    if (data_len == 0 || c->reasm_total <= data_len)
+      return HW_EPROTO;
+    c->reasm = hw_malloc(c->reasm_total);
+    if (!c->reasm)
+      return HW_ENOMEM;
+    memcpy(c->reasm, data, data_len);
+    c->reasm_len = data_len;
+    c->in_msg = true;
+    return HW_OK;
+  }
+  if ((f & HW_FRAG_FIRST) || data_len == 0 || data_len > c->reasm_total - c->reasm_len)
+    return HW_EPROTO;
+  memcpy(c->reasm + c->reasm_len, data, data_len);
+  c->reasm_len += data_len;
+  if (f & HW_FRAG_MORE)
+    return c->reasm_len < c->reasm_total ? HW_OK : HW_EPROTO;
+  if (c->reasm_len != c->reasm_total)
+    return HW_EPROTO;
+  c->in_msg = false;
+  c->free_reasm = true;
+  deliver(c, c->reasm, c->reasm_len, f, msg, final);
+  return HW_OK;
+}
+
+int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used, hw_bytes *msg,
+                 bool *final)
+{
+  size_t body_len, take;
+  int rc;
+
+  *used = 0;
+  msg->p = NULL;
+  msg->len = 0;
+  *final = false;
+  if (c->state == HW_CHAN_FAILED)
+    return HW_ECLOSED;
+  if (c->free_reasm) {
+    hw_memzero(c->reasm, c->reasm_len);
+    hw_free(c->reasm);
+    c->reasm = NULL;
+    c->reasm_len = c->reasm_total = 0;
+    c->free_reasm = false;
+  }
+  if (len && !in)
+    return HW_EINVAL;
+  if (c->state == HW_CHAN_ENDED)
+    return len ? fail(c, HW_EPROTO) : HW_OK; /* nothing may follow the final message */
+
+  while (*used < len) {
+    if (c->rx_len < HW_FRAME_HDR_BYTES) {
+      take = HW_FRAME_HDR_BYTES - c->rx_len;
+      if (take > len - *used)
+        take = len - *used;
+      memcpy(c->rx + c->rx_len, in + *used, take);
+      c->rx_len += take;
+      *used += take;
+      if (c->rx_len < HW_FRAME_HDR_BYTES)
+        break;
+    }
+    if ((rc = hw_frame_peek(c->rx, c->rx_len, &body_len)))
+      return fail(c, rc);
+    take = HW_FRAME_HDR_BYTES + body_len - c->rx_len;
+    if (take > len - *used)
+      take = len - *used;
+    memcpy(c->rx + c->rx_len, in + *used, take);
+    c->rx_len += take;
+    *used += take;
+    if (c->rx_len < HW_FRAME_HDR_BYTES + body_len)
+      break;
+    c->rx_len = 0;
+    if (c->state == HW_CHAN_HANDSHAKE)
+      rc = handshake_frame(c, c->rx + HW_FRAME_HDR_BYTES, body_len);
+    else
+      rc = transport_frame(c, c->rx + HW_FRAME_HDR_BYTES, body_len, msg, final);
+    if (rc)
+      return fail(c, rc);
+    if (msg->p)
+      return HW_OK; /* one message per call */
+  }
+  return HW_OK;
+}
+
+int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final)
+{
+  size_t total, rest, start;
+  const uint8_t *p = msg;
+  int rc;
+
+  if (c->state == HW_CHAN_FAILED || c->sent_final)
+    return HW_ECLOSED;
+  if (c->state != HW_CHAN_OPEN || len == 0 || !msg)
+    return HW_EINVAL;
+  if (len > HW_APP_MSG_MAX)
+    return HW_ELIMIT;
+  /* Room for every fragment first, so a failure queues nothing. */
+  if (len <= HW_FRAG_SINGLE_MAX) {
+    total = HW_FRAME_HDR_BYTES + 1 + len + TAG;
+  } else {
+    size_t nfrag = 1 + (len - HW_FRAG_FIRST_MAX + HW_FRAG_SINGLE_MAX - 1) / HW_FRAG_SINGLE_MAX;
+    total = nfrag * (HW_FRAME_HDR_BYTES + 1 + TAG) + 4 + len;
+  }
+  if ((rc = tx_reserve(c, total)))
+    return rc;
+  start = c->tx_len;
+  rest = len;
+  for (bool first = true; rest > 0; first = false) {
+    uint8_t *frame = c->tx + c->tx_len, *pt = frame + HW_FRAME_HDR_BYTES;
+    size_t hdr = 1, chunk;
+    uint8_t f = 0;
+
+    if (first && rest > HW_FRAG_SINGLE_MAX) {
+      f = HW_FRAG_FIRST | HW_FRAG_MORE;
+      store_be32(pt + 1, (uint32_t)len);
+      hdr = 5;
+      chunk = HW_FRAG_FIRST_MAX;
+    } else {
+      chunk = rest > HW_FRAG_SINGLE_MAX ? HW_FRAG_SINGLE_MAX : rest;
+      if (chunk < rest)
+        f = HW_FRAG_MORE;
+      else if (final)
+        f = HW_FRAG_FINAL;
+    }
+    pt[0] = f;
+    memcpy(pt + hdr, p, chunk);
+    if ((rc = hw_noise_cs_encrypt(c->tx_cs, pt, hdr + chunk, pt))) {
+      hw_memzero(c->tx + start, c->tx_len + HW_FRAME_HDR_BYTES + hdr + chunk - start);
+      c->tx_len = start;
+      return fail(c, rc);
+    }
+    hw_frame_put_header(frame, (uint32_t)(hdr + chunk + TAG));
+    c->tx_len += HW_FRAME_HDR_BYTES + hdr + chunk + TAG;
+    p += chunk;
+    rest -= chunk;
+  }
+  if (final)
+    c->sent_final = true;
+  return HW_OK;
+}
+
+hw_bytes hw_chan_pending(const hw_chan *c)
+{
+  return (hw_bytes){c->tx ? c->tx + c->tx_off : NULL, c->tx_len - c->tx_off};
+}
+
+void hw_chan_consume(hw_chan *c, size_t n)
+{
+  if (n > c->tx_len - c->tx_off)
+    n = c->tx_len - c->tx_off;
+  c->tx_off += n;
+  if (c->tx_off == c->tx_len)
+    c->tx_off = c->tx_len = 0;
+}
+
+hw_chan_state hw_chan_get_state(const hw_chan *c)
+{
+  return c->state;
+}
+
+int hw_chan_eof(hw_chan *c)
+{
+  if (c->state == HW_CHAN_ENDED || (c->sent_final && c->state != HW_CHAN_FAILED))
+    return HW_OK;
+  /* No final message from the peer: the stream was cut short. */
+  fail(c, HW_EPROTO);
+  return HW_EPROTO;
+}
+
+int hw_chan_peer_key(const hw_chan *c, uint8_t out[static HW_NOISE_KEY_BYTES])
+{
+  if (c->state != HW_CHAN_OPEN && c->state != HW_CHAN_ENDED) {
+    memset(out, 0, HW_NOISE_KEY_BYTES);
+    return HW_EINVAL;
+  }
+  memcpy(out, c->peer_key, HW_NOISE_KEY_BYTES);
+  return HW_OK;
+}
+
+int hw_chan_handshake_hash(const hw_chan *c, uint8_t out[static HW_NOISE_HASH_BYTES])
+{
+  if (c->state != HW_CHAN_OPEN && c->state != HW_CHAN_ENDED) {
+    memset(out, 0, HW_NOISE_HASH_BYTES);
+    return HW_EINVAL;
+  }
+  memcpy(out, c->hash, HW_NOISE_HASH_BYTES);
+  return HW_OK;
+}
+
+int hw_chan_token(const hw_chan *c, uint8_t out[static HW_TOKEN_BYTES])
+{
+  memset(out, 0, HW_TOKEN_BYTES);
+  if (c->role != HW_NOISE_RESPONDER || (c->state != HW_CHAN_OPEN && c->state != HW_CHAN_ENDED))
+    return HW_EINVAL;
+  if (!c->has_token)
+    return HW_ENOENT;
+  memcpy(out, c->token, HW_TOKEN_BYTES);
+  return HW_OK;
+}

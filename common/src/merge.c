@@ -66,8 +66,10 @@ static int add_pair(combine_ctx *cx, hw_field *f, bool from_b, const hw_pair *sr
   return HW_OK;
 }
 
-/* Pairs of a field only one side holds: in a merge, those the other side has
- * not seen (the other side dropped the rest by overwriting them). */
+/* Pairs of a field only one side holds. Fields are never removed, so the
+ * other side cannot have seen a write to a field it does not hold: a state
+ * that says otherwise claims writes it never received (an inflated vv) and
+ * would erase values silently; it is refused as a divergence. */
 static int take_one_side(combine_ctx *cx, hw_field *f, const hw_field *src, bool from_b)
 {
   const hw_record *own = from_b ? cx->b : cx->a, *other = from_b ? cx->a : cx->b;
@@ -77,10 +79,7 @@ static int take_one_side(combine_ctx *cx, hw_field *f, const hw_field *src, bool
     if (cx->mode == HW__COMBINE_MERGE &&
         hw_vv_seen(&other->vv, &own->writes[src->pairs[k].w].dot)) {
 #ifndef HW_MERGE_MUTANT_KEEP_SEEN
-      continue;
-#else
-      if (from_b)
-        continue;
+      return HW_EDIVERGE;
 #endif
     }
     if ((rc = add_pair(cx, f, from_b, &src->pairs[k])) != 0)
@@ -128,6 +127,9 @@ static int take_both(combine_ctx *cx, hw_field *f, const hw_field *fa, const hw_
       i++;
     } else {
       bool keep = !hw_vv_seen(&cx->a->vv, db);
+#ifdef HW_MERGE_MUTANT_KEEP_SEEN
+      keep = true; /* the planted flaw: a value its overwriter had seen survives */
+#endif
 #ifdef HW_MERGE_MUTANT_DROP_CONCURRENT
       if (a_unseen)
         keep = false; /* the planted flaw: a concurrent value is lost */
@@ -170,8 +172,12 @@ static int combine_fields(combine_ctx *cx)
       rc = take_both(cx, f, fa, fb), i++, j++;
     if (rc)
       return rc;
+    /* Each side overwrote the other's values: only states in which two writes
+     * each saw the other can get here, so it is a divergence, not a merge. */
+    if (f->n_pairs == 0 && cx->mode == HW__COMBINE_MERGE)
+      return HW_EDIVERGE;
     if (f->n_pairs == 0)
-      continue; /* every value was overwritten elsewhere */
+      continue;
     f->name.len = named->name.len;
     if (!(f->name.p = hw_arena_memdup(&r->arena, named->name.p, named->name.len)))
       return HW_ENOMEM;
@@ -355,11 +361,15 @@ int hw_merge(hw_record **out, const hw_record *stored, const hw_record *incoming
     info = &scratch;
   memset(info, 0, sizeof *info);
   if (!stored) {
-    info->cls = HW_MERGE_FAST_FORWARD;
+    /* A record seen for the first time is classified against an empty
+     * state: conflicts it carries are new here. */
     info->order = HW_ORDER_BEFORE;
     info->n_conflicts = hw_record_n_conflicts(incoming);
+    info->n_new_conflicts = info->n_conflicts;
     if ((rc = hw_record_void_status(incoming, &info->void_status)) != 0)
       return rc;
+    info->cls = info->n_conflicts || info->void_status.disputed ? HW_MERGE_CONFLICT
+                                                                : HW_MERGE_FAST_FORWARD;
     return hw_record_clone(out, incoming);
   }
   /* Same id with another kind or case is a divergence, never a merge. */

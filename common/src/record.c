@@ -158,7 +158,10 @@ int hw_record_clone(hw_record **out, const hw_record *r)
   return copy_parts(out, r);
 }
 
-static int check_void_values(const hw_field *f)
+/* A void's seen is the vv at the moment of voiding with the void's own dot:
+ * it cannot claim more than the state has seen, and it names its own dot
+ * exactly. Otherwise one void could silence every later dispute. */
+static int check_void_values(const hw_record *r, const hw_field *f)
 {
   hw_dot seen_buf[HW_VV_MAX];
   hw_vv seen;
@@ -167,10 +170,13 @@ static int check_void_values(const hw_field *f)
 
   for (uint32_t k = 0; k < f->n_pairs; k++) {
     const hw_bytes *v = &f->pairs[k].value;
+    const hw_dot *own = &r->writes[f->pairs[k].w].dot;
     if (hw_value_is_null(v->p, v->len))
       continue;
     if ((rc = hw_value_get_void(v->p, v->len, &reason, seen_buf, &seen)) != 0)
       return rc;
+    if (!hw_vv_covers(&r->vv, &seen) || hw_vv_get(&seen, &own->replica) != own->counter)
+      return HW_EPROTO;
   }
   return HW_OK;
 }
@@ -218,7 +224,8 @@ int hw_record_check(const hw_record *r)
     }
     n_pairs_total += f->n_pairs;
     if (f->name.len == sizeof HW_FIELD_VOIDED - 1 &&
-        memcmp(f->name.p, HW_FIELD_VOIDED, f->name.len) == 0 && (rc = check_void_values(f)) != 0)
+        memcmp(f->name.p, HW_FIELD_VOIDED, f->name.len) == 0 &&
+        (rc = check_void_values(r, f)) != 0)
       return rc;
   }
   for (size_t i = 0; i < r->n_writes; i++)

@@ -105,9 +105,18 @@ static int check_write(const hw_record *base, const hw_write *w)
       return HW_EINVAL;
     if ((rc = hw_value_check(f->value.p, f->value.len)) != 0)
       return rc == HW_ELIMIT ? rc : HW_EINVAL;
-    if (is_voided_name(&f->name) && !hw_value_is_null(f->value.p, f->value.len) &&
-        hw_value_get_void(f->value.p, f->value.len, &reason, seen_buf, &seen) != 0)
-      return HW_EINVAL;
+    if (is_voided_name(&f->name) && !hw_value_is_null(f->value.p, f->value.len)) {
+      /* A void's seen must be exactly the vv it was made on plus its own dot
+       * (architecture §3): more would silence disputes it never saw. */
+      hw_dot self_e[1] = {w->dot}, join_e[HW_VV_MAX + 1];
+      hw_vv self = {1, self_e}, join = {0, join_e};
+      if (hw_value_get_void(f->value.p, f->value.len, &reason, seen_buf, &seen) != 0 ||
+          base->vv.n > HW_VV_MAX)
+        return HW_EINVAL;
+      join.n = hw_vv_join(&base->vv, &self, join_e);
+      if (hw_vv_compare(&join, &seen) != HW_ORDER_EQUAL || join.n != seen.n)
+        return HW_EINVAL;
+    }
   }
   return HW_OK;
 }
@@ -169,7 +178,7 @@ int hw_record_void(hw_record **out, const hw_record *base, const hw_write *w, co
   *out = NULL;
   if (w->n_fields != 0)
     return HW_EINVAL;
-  if (reason_len > HW_REASON_MAX)
+  if (reason_len > HW_REASON_MAX || base->vv.n > HW_VV_MAX)
     return HW_ELIMIT;
   if (hw_vv_seen(&base->vv, &w->dot))
     return HW_EDOTREUSE;

@@ -170,6 +170,25 @@ static int check_dots(const hw_accept_ctx *cx, work *k, bool *foreign, int *code
   return HW_OK;
 }
 
+/* A device learns other replicas' writes only from this server, so its vv
+ * cannot be ahead of the stored one for any replica but its own (outside an
+ * epoch recovery). A state claiming more would make the merge drop values
+ * the claimed writes never saw. */
+static bool vv_plausible(const hw_accept_ctx *cx, const work *k)
+{
+  const hw_vv *in = &k->in->vv;
+
+  if (cx->recovering)
+    return true;
+  for (size_t i = 0; i < in->n; i++) {
+    if (is_own(cx, &in->e[i].replica))
+      continue;
+    if (in->e[i].counter > (k->stored ? hw_vv_get(&k->stored->vv, &in->e[i].replica) : 0))
+      return false;
+  }
+  return true;
+}
+
 /* The known fields of writes the server has not seen are validated. */
 static int validate_new(const hw_accept_ctx *cx, work *k, const char **msg)
 {
@@ -276,6 +295,10 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   }
   if ((rc = check_dots(cx, k, &foreign, &code, &reason)) != 0)
     goto done;
+  if (!reason && !vv_plausible(cx, k)) {
+    code = HW_EPERM;
+    reason = "claims writes of another replica the server never accepted";
+  }
   if (reason) {
     rc = quarantine(cx, k->in, before, state, len, code, reason, out);
     goto done;

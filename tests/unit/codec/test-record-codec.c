@@ -245,8 +245,8 @@ static void gen_make(size_t n_vv, size_t n_writes, size_t n_fields, size_t ppf)
   p->schema_version = 1;
   for (size_t i = 0; i < n_vv; i++) {
     memset(&G.vv[i], 0, sizeof G.vv[i]);
-    G.vv[i].replica.b[0] = (uint8_t)(i + 1);
-    G.vv[i].replica.b[1] = (uint8_t)((i + 1) >> 8);
+    G.vv[i].replica.b[0] = (uint8_t)((i + 1) >> 8); /* big-endian: memcmp order */
+    G.vv[i].replica.b[1] = (uint8_t)(i + 1);
     G.vv[i].counter = i == 0 ? (n_writes ? n_writes : 1) : 1;
   }
   p->vv = (hw_vv){n_vv, G.vv};

@@ -43,6 +43,8 @@ typedef struct wlog {
   uint8_t value[N_ORACLE_FIELDS][256]; /* the value it set for each field */
   size_t value_len[N_ORACLE_FIELDS];
   int is_void;                       /* sets "voided" to a non-null value */
+  int64_t wall_ms;                   /* what the writer said, to check the metadata */
+  const char *author;
   wset seen;                         /* writes to the record its writer had seen */
 } wlog;
 
@@ -159,9 +161,12 @@ static long find_write(const hist *h, int k, const hw_dot *d)
   return -1;
 }
 
-/* Log a write the replica just made: what it set is read back from the new
- * state, what it had seen comes from the oracle's own knowledge. */
-static const char *log_write(hist *h, int r, int k, unsigned fields)
+/* Log a write the replica just made. Regular values are the bytes the test
+ * encoded (`given`, indexed by oracle field); a void's value depends on the
+ * vv it was made on, so it is read back from the new state. What the writer
+ * had seen comes from the oracle's own knowledge. */
+static const char *log_write(hist *h, int r, int k, unsigned fields, const hw_bytes *given,
+                             int64_t wall_ms, const char *author)
 {
   wlog *w = &h->log[h->n_writes];
   const hw_record *st = h->state[r][k];
@@ -172,6 +177,8 @@ static const char *log_write(hist *h, int r, int k, unsigned fields)
   w->counter = h->counter[r];
   w->fields = fields;
   w->seen = h->know[r][k];
+  w->wall_ms = wall_ms;
+  w->author = author;
   for (int f = 0; f < N_ORACLE_FIELDS; f++) {
     const hw_field *fl;
     if (!(fields & 1u << f))
@@ -179,8 +186,13 @@ static const char *log_write(hist *h, int r, int k, unsigned fields)
     fl = hw_record_field(st, field_names[f], strlen(field_names[f]));
     if (!fl || fl->n_pairs != 1 || fl->pairs[0].value.len > sizeof w->value[f])
       return "write did not leave exactly its own value";
-    memcpy(w->value[f], fl->pairs[0].value.p, fl->pairs[0].value.len);
-    w->value_len[f] = fl->pairs[0].value.len;
+    if (given) {
+      memcpy(w->value[f], given[f].p, given[f].len);
+      w->value_len[f] = given[f].len;
+    } else {
+      memcpy(w->value[f], fl->pairs[0].value.p, fl->pairs[0].value.len);
+      w->value_len[f] = fl->pairs[0].value.len;
+    }
     if (f == VOID_FIELD)
       w->is_void = !hw_value_is_null(fl->pairs[0].value.p, fl->pairs[0].value.len);
   }
@@ -194,6 +206,7 @@ static const char *op_write(hist *h, script *s)
   int r = next(s) % HIST_REPLICAS, k = next(s) % HIST_RECORDS, mask = next(s);
   int n_fields = r == HIST_REPLICAS - 1 ? HIST_FIELDS - 1 : HIST_FIELDS; /* old schema */
   hw_field_value fv[HIST_FIELDS];
+  hw_bytes given[N_ORACLE_FIELDS] = {{0}};
   uint8_t vbuf[HIST_FIELDS][64];
   unsigned fields = 0;
   size_t n = 0;
@@ -228,6 +241,7 @@ static const char *op_write(hist *h, script *s)
     fv[n].name.len = strlen(field_names[f]);
     fv[n].value.p = vbuf[n];
     fv[n].value.len = cw.len;
+    given[f] = fv[n].value;
     n++;
   }
   w = (hw_write){
@@ -243,7 +257,7 @@ static const char *op_write(hist *h, script *s)
   h->counter[r]++;
   hw_record_free(h->state[r][k]);
   h->state[r][k] = next_state;
-  return log_write(h, r, k, fields);
+  return log_write(h, r, k, fields, given, w.wall_ms, "worker");
 }
 
 static const char *op_void(hist *h, script *s)
@@ -267,7 +281,7 @@ static const char *op_void(hist *h, script *s)
   h->counter[r]++;
   hw_record_free(h->state[r][k]);
   h->state[r][k] = next_state;
-  return log_write(h, r, k, 1u << VOID_FIELD);
+  return log_write(h, r, k, 1u << VOID_FIELD, NULL, w.wall_ms, "coordinator");
 }
 
 /* Deliver a state (and the oracle knowledge carried with it) to a replica. */
@@ -410,6 +424,25 @@ static const char *check_record(const hist *h, int k)
   for (int r = 1; r < HIST_REPLICAS; r++)
     if (!hw_record_equal(st, h->state[r][k]))
       return "replicas did not converge after a full exchange";
+  /* No field the history never wrote, and every write's metadata is what
+   * its writer gave. */
+  for (size_t i = 0; i < st->n_fields; i++) {
+    int known = 0;
+    for (int f = 0; f < N_ORACLE_FIELDS; f++)
+      known |= st->fields[i].name.len == strlen(field_names[f]) &&
+               memcmp(st->fields[i].name.p, field_names[f], st->fields[i].name.len) == 0;
+    if (!known)
+      return "a field appeared that no write set";
+  }
+  for (size_t i = 0; i < st->n_writes; i++) {
+    long w = find_write(h, k, &st->writes[i].dot);
+    if (w < 0)
+      return "a write appeared that no replica made";
+    if (st->writes[i].wall_ms != h->log[w].wall_ms ||
+        st->writes[i].author.len != strlen(h->log[w].author) ||
+        memcmp(st->writes[i].author.p, h->log[w].author, st->writes[i].author.len))
+      return "a write's time or author differs from what its writer gave";
+  }
   for (int f = 0; f < N_ORACLE_FIELDS; f++) {
     const hw_field *fl = hw_record_field(st, field_names[f], strlen(field_names[f]));
     size_t n_expected = 0;

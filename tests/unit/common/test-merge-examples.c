@@ -154,6 +154,12 @@ static void void_meets_edit(void)
   m = merge_ok(v, edit, HW_MERGE_CONFLICT);
   CHECK_OK(hw_record_void_status(m, &vs));
   CHECK(vs.voided && vs.disputed);
+  /* a replica holding only the void learns of the dispute by fast-forward:
+   * still a new conflict for it, not a plain fast-forward */
+  {
+    hw_record *ff = merge_ok(v, m, HW_MERGE_CONFLICT);
+    hw_record_free(ff);
+  }
   CHECK_EQ(hw_record_n_conflicts(m), 0); /* the dispute is the void's, not a field's */
   vw.dot.counter = 2;
   CHECK_OK(hw_record_void(&v2, m, &vw, "still a duplicate", 17));
@@ -284,6 +290,40 @@ static void bad_writes(void)
   hw_record_free(e);
 }
 
+/* The classification's precedence (docs/data-model.md, "Audit
+ * classification"): a new conflict outranks a resolution; a concurrent merge
+ * that leaves an old conflict standing is still a conflict. */
+static void classification_rows(void)
+{
+  const char *n2[2] = {"decision", "notes"};
+  const char *v_a[2] = {"continue", "a"}, *v_b[2] = {"phase_out", "b"};
+  hw_record *e = base_record();
+  hw_record *s0 = put1(e, &dev_a, 1, 1000, "decision", "start");
+  hw_record *a = put1(s0, &dev_a, 2, 2000, "decision", "continue");
+  hw_record *b = put1(s0, &dev_b, 1, 2000, "decision", "phase_out");
+  hw_record *cf = merge_ok(a, b, HW_MERGE_CONFLICT); /* decision in conflict */
+  hw_record *both, *res_new, *other, *left;
+
+  /* A server write resolves "decision" and, concurrently with device b's
+   * new edit of "notes", creates a new conflict on "notes". */
+  both = put(cf, &server, 1, 3000, 2, 2, n2, v_a);
+  {
+    hw_record *bn = put(cf, &dev_b, 2, 3000, 2, 1, &n2[1], &v_b[1]);
+    res_new = merge_ok(bn, both, HW_MERGE_CONFLICT); /* resolved one, new one: conflict */
+    CHECK_EQ(field(res_new, "decision")->n_pairs, 1);
+    CHECK_EQ(field(res_new, "notes")->n_pairs, 2);
+    hw_record_free(bn);
+  }
+  /* A concurrent edit of another field leaves the old conflict standing. */
+  other = put1(s0, &server, 2, 3000, "school", "enrolled");
+  left = merge_ok(cf, other, HW_MERGE_CONFLICT);
+  CHECK_EQ(hw_record_n_conflicts(left), 1);
+  hw_record_free(e), hw_record_free(s0), hw_record_free(a), hw_record_free(b);
+  hw_record_free(cf), hw_record_free(both), hw_record_free(res_new), hw_record_free(other);
+  hw_record_free(left);
+  (void)v_b;
+}
+
 int main(void)
 {
   CHECK_OK(hw_crypto_init());
@@ -298,6 +338,7 @@ int main(void)
   divergence();
   dot_reuse_and_duplicate();
   bad_writes();
+  classification_rows();
   puts("merge examples: ok");
   return 0;
 }

@@ -5,9 +5,14 @@
  * exactly the writes to it that no other write to it has seen.
  *
  * HW_TEST_SCALE multiplies the number of schedules (default 10,000);
- * HW_TEST_SEED replays a run; HW_TEST_SCHEDULE runs just one schedule. */
+ * HW_TEST_SEED replays a run; HW_TEST_SCHEDULE runs just one schedule.
+ *
+ * HW_TEST_EXPECT_VIOLATION=<text> turns it into a mutant catcher: it passes
+ * only when some schedule is refused by the checks with a message containing
+ * <text> (a crash or an all-clean run fails). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "history.h"
@@ -18,6 +23,7 @@ int main(void)
   long n = hw_test_scaled(10000);
   uint64_t seed = hw_test_seed();
   const char *only = getenv("HW_TEST_SCHEDULE");
+  const char *expect = getenv("HW_TEST_EXPECT_VIOLATION");
   long first = only ? atol(only) : 0, last = only ? first + 1 : n;
   size_t writes = 0, merges = 0;
 
@@ -35,6 +41,15 @@ int main(void)
     for (size_t k = 0; k < len; k++)
       script[k] = (uint8_t)hw_test_rng_next(&rng);
     err = hist_run(h, script, len);
+    if (err && expect) {
+      int caught = strstr(err, expect) != NULL;
+      printf("schedule %ld: %s (%s)\n", i, err, caught ? "the planted flaw was caught" :
+                                                          "another check fired first");
+      hist_free(h);
+      if (caught)
+        return 0;
+      continue;
+    }
     if (err) {
       fprintf(stderr, "schedule %ld (HW_TEST_SEED=%llu HW_TEST_SCHEDULE=%ld): %s\nscript:", i,
               (unsigned long long)seed, i, err);
@@ -49,5 +64,9 @@ int main(void)
   }
   printf("%ld schedules, %zu writes, %zu merges: all converged and matched the oracle\n",
          last - first, writes, merges);
+  if (expect) {
+    fprintf(stderr, "expected a violation containing \"%s\": none found\n", expect);
+    return 1;
+  }
   return 0;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "homeward/limits.h"
 #include "homeward/vv.h"
 
 static hw_dot dot(int r, uint64_t c)
@@ -49,18 +50,19 @@ int main(void)
   {
     hw_dot bad1[2] = {dot(2, 1), dot(1, 1)}, bad2[2] = {dot(1, 1), dot(1, 2)}, bad3[1] = {dot(1, 0)};
     hw_vv v1 = {2, bad1}, v2 = {2, bad2}, v3 = {1, bad3};
-    hw_dot many[65];
-    hw_vv big = {65, many};
+    hw_dot many[HW_VV_MAX + 1];
+    hw_vv big = {HW_VV_MAX + 1, many};
     CHECK_ERR(hw_vv_check(&v1), HW_EPROTO);
     CHECK_ERR(hw_vv_check(&v2), HW_EPROTO);
     CHECK_ERR(hw_vv_check(&v3), HW_EPROTO);
-    for (int i = 0; i < 65; i++) {
+    for (int i = 0; i <= HW_VV_MAX; i++) {
       memset(many[i].replica.b, 0, HW_ID_BYTES);
+      many[i].replica.b[14] = (uint8_t)(i >> 8);
       many[i].replica.b[15] = (uint8_t)i;
       many[i].counter = 1;
     }
     CHECK_ERR(hw_vv_check(&big), HW_ELIMIT);
-    big.n = 64; /* HW_VV_MAX */
+    big.n = HW_VV_MAX;
     CHECK_OK(hw_vv_check(&big));
   }
   {

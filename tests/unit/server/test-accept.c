@@ -205,6 +205,33 @@ int main(void)
     hw_record_free(x);
   }
 
+  /* a state whose vv claims writes of another replica the server never
+   * accepted is quarantined, not merged (it could erase values) */
+  {
+    hw_record *hostile = NULL, *cur = stored(&rec1);
+    hw_record parts = *b1;
+    hw_dot e[2];
+    long q = count("SELECT count(*) FROM quarantine");
+    CHECK_EQ(b1->vv.n, 2);
+    e[0] = b1->vv.e[0];
+    e[1] = b1->vv.e[1];
+    e[0].counter = 1000; /* dev_a sorts first: A:1000 */
+    parts.vv.e = e;
+    memset(&parts.arena, 0, sizeof parts.arena);
+    CHECK_OK(hw_record_build(&hostile, &parts));
+    res = push(hostile, &dev_b, false);
+    CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
+    CHECK_ERR(res.code, HW_EPERM);
+    CHECK_EQ(count("SELECT count(*) FROM quarantine"), q + 1);
+    hw_accept_result_clear(&res);
+    {
+      hw_record *after = stored(&rec1);
+      CHECK(hw_record_equal(cur, after));
+      hw_record_free(after);
+    }
+    hw_record_free(hostile), hw_record_free(cur);
+  }
+
   /* an unknown kind, a value that breaks its form, a case never held */
   {
     hw_record *m0 = fresh(&rec2, &case2, "mystery"), *m = put(m0, &dev_a, 10, "a", "b");
@@ -248,9 +275,9 @@ int main(void)
   /* every decision above was audited, and the chain verifies */
   {
     uint64_t n, bad;
-    CHECK_EQ(count("SELECT count(*) FROM audit"), 12);
+    CHECK_EQ(count("SELECT count(*) FROM audit"), 13);
     CHECK_OK(hw_sdb_audit_verify(sdb, &n, &bad));
-    CHECK_EQ(n, 12);
+    CHECK_EQ(n, 13);
   }
   hw_record_free(e1), hw_record_free(a1), hw_record_free(a2), hw_record_free(b1);
   hw_sdb_close(sdb);

@@ -1,0 +1,193 @@
+/* homeward-server configuration (see config-int.h). */
+#include "config-int.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hw_server_config_defaults(hw_server_config *c)
+{
+  memset(c, 0, sizeof *c);
+  snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/homeward");
+  snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+  c->listen_port = 7400;
+  c->log_level = HW_LOG_INFO;
+  c->handshake_timeout_ms = 10000;
+  c->idle_timeout_ms = 120000;
+  c->max_connections = 4096;
+  c->head_sign_interval_s = 60;
+  c->invite_ttl_s = 24 * 3600;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v)
+{
+  size_t n = strlen(v);
+  if (n == 0 || n >= cap)
+    return HW_EINVAL;
+  memcpy(dst, v, n + 1);
+  return HW_OK;
+}
+
+static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+  char *end;
+  unsigned long long x;
+
+  if (*v < '0' || *v > '9')
+    return HW_EINVAL;
+  errno = 0;
+  x = strtoull(v, &end, 10);
+  if (errno || *end || x < lo || x > hi)
+    return HW_EINVAL;
+  *out = (uint32_t)x;
+  return HW_OK;
+}
+
+/* "host:port", "[v6]:port" */
+static int parse_listen(hw_server_config *c, const char *v)
+{
+  const char *colon = strrchr(v, ':');
+  uint32_t port;
+  size_t hl;
+
+  if (!colon || parse_u32(colon + 1, 1, 65535, &port))
+    return HW_EINVAL;
+  hl = (size_t)(colon - v);
+  if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']')
+    v++, hl -= 2;
+  if (hl == 0 || hl >= sizeof c->listen_host)
+    return HW_EINVAL;
+  memcpy(c->listen_host, v, hl);
+  c->listen_host[hl] = '\0';
+  c->listen_port = (uint16_t)port;
+  return HW_OK;
+}
+
+static int parse_level(const char *v, hw_log_level *out)
+{
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(v, names[i]) == 0) {
+      *out = (hw_log_level)i;
+      return HW_OK;
+    }
+  return HW_EINVAL;
+}
+
+int hw_server_config_set(hw_server_config *c, const char *section, const char *key,
+                         const char *value, char *err, size_t err_len)
+{
+  int rc = HW_EINVAL, known = 1;
+
+#define IS(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
+  if (IS("server", "state_dir"))
+    rc = copy_str(c->state_dir, sizeof c->state_dir, value);
+  else if (IS("server", "listen"))
+    rc = parse_listen(c, value);
+  else if (IS("server", "control_socket"))
+    rc = copy_str(c->control_socket, sizeof c->control_socket, value);
+  else if (IS("server", "key_file"))
+    rc = copy_str(c->key_file, sizeof c->key_file, value);
+  else if (IS("server", "admin_group"))
+    rc = copy_str(c->admin_group, sizeof c->admin_group, value);
+  else if (IS("server", "log_level"))
+    rc = parse_level(value, &c->log_level);
+  else if (IS("limits", "handshake_timeout_ms"))
+    rc = parse_u32(value, 100, 600000, &c->handshake_timeout_ms);
+  else if (IS("limits", "idle_timeout_ms"))
+    rc = parse_u32(value, 1000, 86400000, &c->idle_timeout_ms);
+  else if (IS("limits", "max_connections"))
+    rc = parse_u32(value, 1, 1000000, &c->max_connections);
+  else if (IS("audit", "head_sign_interval_s"))
+    rc = parse_u32(value, 1, 86400, &c->head_sign_interval_s);
+  else if (IS("enrolment", "invite_ttl_s"))
+    rc = parse_u32(value, 60, 30 * 86400, &c->invite_ttl_s);
+  else
+    known = 0;
+#undef IS
+  if (rc && err)
+    snprintf(err, err_len, known ? "%s.%s: invalid value" : "%s.%s: unknown setting", section,
+             key);
+  return rc;
+}
+
+typedef struct parse_ctx {
+  hw_server_config *c;
+  char *err;
+  size_t err_len;
+  int rc;
+} parse_ctx;
+
+static int on_entry(void *ud, const char *section, const char *key, const char *value)
+{
+  parse_ctx *p = ud;
+  char why[160];
+
+  if (p->rc)
+    return 0;
+  if (!key)
+    return 1; /* a section header alone */
+  if (hw_server_config_set(p->c, section, key, value, why, sizeof why)) {
+    p->rc = HW_EINVAL;
+    if (p->err)
+      snprintf(p->err, p->err_len, "%s", why);
+    return 0;
+  }
+  return 1;
+}
+
+int hw_server_config_parse(hw_server_config *c, const char *text, char *err, size_t err_len)
+{
+  parse_ctx p = {c, err, err_len, 0};
+  int line = ini_parse_string(text, on_entry, &p);
+
+  if (p.rc || line != 0) {
+    /* inih reports the first line its handler refused or could not parse. */
+    if (err && line > 0) {
+      char why[200];
+      snprintf(why, sizeof why, "%s", p.rc ? err : "syntax error");
+      snprintf(err, err_len, "line %d: %s", line, why);
+    }
+    return HW_EINVAL;
+  }
+  return HW_OK;
+}
+
+int hw_server_config_load(hw_server_config *c, const char *path, char *err, size_t err_len)
+{
+  FILE *f = fopen(path, "r");
+  char *text;
+  long n;
+  int rc;
+
+  if (!f) {
+    if (err)
+      snprintf(err, err_len, "%s: cannot open", path);
+    return errno == ENOENT ? HW_ENOENT : HW_EIO;
+  }
+  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+      fseek(f, 0, SEEK_SET) != 0 || !(text = malloc((size_t)n + 1))) {
+    fclose(f);
+    if (err)
+      snprintf(err, err_len, "%s: unreadable or over 1 MiB", path);
+    return HW_EIO;
+  }
+  if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+    free(text);
+    fclose(f);
+    return HW_EIO;
+  }
+  fclose(f);
+  text[n] = '\0';
+  rc = hw_server_config_parse(c, text, err, err_len);
+  free(text);
+  return rc;
+}
+
+void hw_server_config_finish(hw_server_config *c)
+{
+  if (!c->control_socket[0])
+    snprintf(c->control_socket, sizeof c->control_socket, "%.90s/control.sock", c->state_dir);
+}

@@ -1,0 +1,75 @@
+/* Server configuration: defaults, a full file, every kind of bad input
+ * refused with the line and the setting named. */
+#include <string.h>
+
+#include "check.h"
+#include "config-int.h"
+
+static void expect_bad(const char *text, const char *want_in_err)
+{
+  hw_server_config c;
+  char err[256] = "";
+
+  hw_server_config_defaults(&c);
+  CHECK_ERR(hw_server_config_parse(&c, text, err, sizeof err), HW_EINVAL);
+  if (!strstr(err, want_in_err)) {
+    fprintf(stderr, "config error \"%s\" lacks \"%s\"\n", err, want_in_err);
+    CHECK(0);
+  }
+}
+
+int main(void)
+{
+  hw_server_config c;
+  char err[256];
+
+  hw_server_config_defaults(&c);
+  CHECK_EQ(c.listen_port, 7400);
+  CHECK(strcmp(c.listen_host, "127.0.0.1") == 0);
+  CHECK_OK(hw_server_config_parse(&c,
+                                  "; regional office\n"
+                                  "[server]\n"
+                                  "state_dir = /srv/homeward\n"
+                                  "listen = [::1]:7500\n"
+                                  "log_level = debug\n"
+                                  "admin_group = hw-admin\n"
+                                  "[limits]\n"
+                                  "handshake_timeout_ms = 5000\n"
+                                  "idle_timeout_ms = 60000\n"
+                                  "max_connections = 2000\n"
+                                  "[audit]\n"
+                                  "head_sign_interval_s = 30\n"
+                                  "[enrolment]\n"
+                                  "invite_ttl_s = 3600\n",
+                                  err, sizeof err));
+  hw_server_config_finish(&c);
+  CHECK(strcmp(c.state_dir, "/srv/homeward") == 0);
+  CHECK(strcmp(c.listen_host, "::1") == 0 && c.listen_port == 7500);
+  CHECK_EQ(c.log_level, HW_LOG_DEBUG);
+  CHECK_EQ(c.handshake_timeout_ms, 5000);
+  CHECK_EQ(c.max_connections, 2000);
+  CHECK(strcmp(c.control_socket, "/srv/homeward/control.sock") == 0);
+
+  expect_bad("[server]\nlisten = 127.0.0.1\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = 127.0.0.1:70000\n", "server.listen");
+  expect_bad("[server]\nlisten = :80\n", "server.listen");
+  expect_bad("[server]\nlog_level = loud\n", "server.log_level");
+  expect_bad("[server]\nstate_dirr = /x\n", "server.state_dirr: unknown setting");
+  expect_bad("[serv]\nlisten = a:1\n", "serv.listen: unknown setting");
+  expect_bad("[limits]\nidle_timeout_ms = -1\n", "limits.idle_timeout_ms");
+  expect_bad("[limits]\nidle_timeout_ms = 99999999999999999999\n", "limits.idle_timeout_ms");
+  expect_bad("[limits]\nmax_connections = 0\n", "limits.max_connections");
+  expect_bad("[limits]\nmax_connections = 12x\n", "limits.max_connections");
+  expect_bad("\n\n[server\n", "line 3");
+  expect_bad("[server]\njust words\n", "line 2");
+
+  /* flags go through the same checks */
+  hw_server_config_defaults(&c);
+  CHECK_OK(hw_server_config_set(&c, "server", "listen", "0.0.0.0:7401", err, sizeof err));
+  CHECK_EQ(c.listen_port, 7401);
+  CHECK_ERR(hw_server_config_set(&c, "server", "listen", "x", err, sizeof err), HW_EINVAL);
+  CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err),
+            HW_ENOENT);
+  puts("config: ok");
+  return 0;
+}

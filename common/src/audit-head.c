@@ -13,7 +13,7 @@ static void be64(uint8_t *p, uint64_t v)
     p[i] = (uint8_t)v;
 }
 
-static void head_msg(const hw_audit_head *h, uint8_t msg[static HEAD_MSG_LEN])
+static void head_msg(const hw_signed_head *h, uint8_t msg[static HEAD_MSG_LEN])
 {
   uint8_t *p = msg;
 
@@ -28,7 +28,7 @@ static void head_msg(const hw_audit_head *h, uint8_t msg[static HEAD_MSG_LEN])
   be64(p, (uint64_t)h->time_ms);
 }
 
-void hw_audit_head_sign(hw_audit_head *h, const uint8_t sk[static HW_SIGN_SECRET_BYTES])
+void hw_signed_head_sign(hw_signed_head *h, const uint8_t sk[static HW_SIGN_SECRET_BYTES])
 {
   uint8_t msg[HEAD_MSG_LEN];
 
@@ -36,7 +36,7 @@ void hw_audit_head_sign(hw_audit_head *h, const uint8_t sk[static HW_SIGN_SECRET
   hw_sign(h->sig, msg, sizeof msg, sk);
 }
 
-int hw_audit_head_verify(const hw_audit_head *h, const uint8_t pk[static HW_SIGN_PUBLIC_BYTES])
+int hw_signed_head_verify(const hw_signed_head *h, const uint8_t pk[static HW_SIGN_PUBLIC_BYTES])
 {
   uint8_t msg[HEAD_MSG_LEN];
 
@@ -44,7 +44,7 @@ int hw_audit_head_verify(const hw_audit_head *h, const uint8_t pk[static HW_SIGN
   return hw_sign_verify(h->sig, msg, sizeof msg, pk);
 }
 
-int hw_audit_head_follows(const hw_audit_head *kept, const hw_audit_head *newer)
+int hw_signed_head_follows(const hw_signed_head *kept, const hw_signed_head *newer)
 {
   if (hw_id_cmp(&kept->epoch, &newer->epoch) != 0)
     return HW_EVERSION;

@@ -16,18 +16,18 @@
 #include "homeward/crypto.h"
 #include "homeward/ids.h"
 
-typedef struct hw_audit_head {
+typedef struct hw_signed_head {
   hw_id epoch;                  /* the server's epoch (a restored server takes a new one) */
   uint64_t seq;                 /* sequence number of the last entry covered */
   uint8_t hash[HW_HASH_BYTES];  /* chain hash after that entry */
   int64_t time_ms;              /* when it was signed (server clock) */
   uint8_t sig[HW_SIGN_BYTES];
-} hw_audit_head;
+} hw_signed_head;
 
-HW_EXPORT void hw_audit_head_sign(hw_audit_head *h, const uint8_t sk[static HW_SIGN_SECRET_BYTES]);
+HW_EXPORT void hw_signed_head_sign(hw_signed_head *h, const uint8_t sk[static HW_SIGN_SECRET_BYTES]);
 
 /* Returns 0 or HW_EAUTH. */
-HW_NODISCARD HW_EXPORT int hw_audit_head_verify(const hw_audit_head *h,
+HW_NODISCARD HW_EXPORT int hw_signed_head_verify(const hw_signed_head *h,
                                                 const uint8_t pk[static HW_SIGN_PUBLIC_BYTES]);
 
 /* Compare a head a device kept with a newer one from the server (both
@@ -36,8 +36,8 @@ HW_NODISCARD HW_EXPORT int hw_audit_head_verify(const hw_audit_head *h,
  * history went backwards or was rewritten at the kept point (report it);
  * HW_EVERSION for another epoch (a restored server: devices re-push). Only
  * a full chain check can prove the entries between two heads. */
-HW_NODISCARD HW_EXPORT int hw_audit_head_follows(const hw_audit_head *kept,
-                                                 const hw_audit_head *newer);
+HW_NODISCARD HW_EXPORT int hw_signed_head_follows(const hw_signed_head *kept,
+                                                 const hw_signed_head *newer);
 
 /* The audit chain step: next = BLAKE2b-256("homeward-audit-v1" 0x00 ‖ prev
  * ‖ u64 BE seq ‖ entry bytes). `entry` is the canonical encoding of one

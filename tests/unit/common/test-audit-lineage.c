@@ -9,7 +9,7 @@ static void heads(void)
 {
   uint8_t pk[HW_SIGN_PUBLIC_BYTES], pk2[HW_SIGN_PUBLIC_BYTES];
   uint8_t *sk = hw_secure_alloc(HW_SIGN_SECRET_BYTES), *sk2 = hw_secure_alloc(HW_SIGN_SECRET_BYTES);
-  hw_audit_head h = {.seq = 41, .time_ms = 1767000000000}, newer, other;
+  hw_signed_head h = {.seq = 41, .time_ms = 1767000000000}, newer, other;
   uint8_t zero[HW_HASH_BYTES] = {0};
 
   CHECK(sk && sk2);
@@ -17,32 +17,32 @@ static void heads(void)
   hw_sign_keypair(pk2, sk2);
   hw_id_random(&h.epoch);
   hw_audit_chain_step(h.hash, zero, 41, (const uint8_t *)"entry", 5);
-  hw_audit_head_sign(&h, sk);
-  CHECK_OK(hw_audit_head_verify(&h, pk));
-  CHECK_ERR(hw_audit_head_verify(&h, pk2), HW_EAUTH);
+  hw_signed_head_sign(&h, sk);
+  CHECK_OK(hw_signed_head_verify(&h, pk));
+  CHECK_ERR(hw_signed_head_verify(&h, pk2), HW_EAUTH);
   /* every signed part is covered */
   newer = h, newer.seq++;
-  CHECK_ERR(hw_audit_head_verify(&newer, pk), HW_EAUTH);
+  CHECK_ERR(hw_signed_head_verify(&newer, pk), HW_EAUTH);
   newer = h, newer.hash[0] ^= 1;
-  CHECK_ERR(hw_audit_head_verify(&newer, pk), HW_EAUTH);
+  CHECK_ERR(hw_signed_head_verify(&newer, pk), HW_EAUTH);
   newer = h, newer.time_ms++;
-  CHECK_ERR(hw_audit_head_verify(&newer, pk), HW_EAUTH);
+  CHECK_ERR(hw_signed_head_verify(&newer, pk), HW_EAUTH);
   newer = h, newer.epoch.b[3] ^= 1;
-  CHECK_ERR(hw_audit_head_verify(&newer, pk), HW_EAUTH);
+  CHECK_ERR(hw_signed_head_verify(&newer, pk), HW_EAUTH);
 
   /* follows: forward ok, backwards or rewritten refused, new epoch told */
   newer = h;
   newer.seq = 50;
   hw_audit_chain_step(newer.hash, h.hash, 50, (const uint8_t *)"x", 1);
-  CHECK_OK(hw_audit_head_follows(&h, &newer));
-  CHECK_OK(hw_audit_head_follows(&h, &h));
-  CHECK_ERR(hw_audit_head_follows(&newer, &h), HW_ECORRUPT); /* truncated tail */
+  CHECK_OK(hw_signed_head_follows(&h, &newer));
+  CHECK_OK(hw_signed_head_follows(&h, &h));
+  CHECK_ERR(hw_signed_head_follows(&newer, &h), HW_ECORRUPT); /* truncated tail */
   other = h;
   other.hash[5] ^= 0x80;
-  CHECK_ERR(hw_audit_head_follows(&h, &other), HW_ECORRUPT); /* rewritten */
+  CHECK_ERR(hw_signed_head_follows(&h, &other), HW_ECORRUPT); /* rewritten */
   other = h;
   hw_id_random(&other.epoch);
-  CHECK_ERR(hw_audit_head_follows(&h, &other), HW_EVERSION);
+  CHECK_ERR(hw_signed_head_follows(&h, &other), HW_EVERSION);
   hw_secure_free(sk);
   hw_secure_free(sk2);
 }

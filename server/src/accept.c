@@ -333,7 +333,9 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
     if ((rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len)) != 0 ||
         (rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
         (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
-                                k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)))
+                                k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)) ||
+        (rc = hw_sdb_checksum_update(cx->db, &k->merged->id, k->stored_bytes, k->stored_len,
+                                     k->merged_bytes, k->merged_len)))
       goto done;
   }
   rc = audit(cx, hw_decision_name(out->decision), k->in, before, &k->merged->vv, k->pairs,

@@ -113,6 +113,23 @@ HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[stati
                                        const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                        int64_t now_ms, hw_sdb_device *out);
 
+/* Records changed after `after`, in sequence order, at most `max`; `cb`
+ * gets each (the state is borrowed for the call; a non-zero return stops
+ * the walk and is returned). *last_seq is the last sequence number walked;
+ * *more whether others remain. */
+typedef int (*hw_sdb_record_cb)(uint64_t seq, const hw_id *case_id, const void *state,
+                                size_t len, void *ud);
+HW_NODISCARD int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max,
+                                      hw_sdb_record_cb cb, void *ud, uint64_t *last_seq,
+                                      int *more);
+
+/* The caseload checksum (all records until caseloads exist): get, and
+ * update for one record changing from old (NULL: new) to new state. */
+HW_NODISCARD int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES]);
+HW_NODISCARD int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state,
+                                        size_t old_len, const uint8_t *new_state,
+                                        size_t new_len);
+
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
                                        size_t key_len, const char *reason, const uint8_t *state,

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "homeward/checksum.h"
 #include "homeward/mem.h"
 
 #define SCHEMA_VERSION 1
@@ -39,7 +40,7 @@ enum {
   ST_META_GET, ST_META_PUT, ST_REC_GET, ST_REC_PUT, ST_DOT_GET, ST_DOT_PUT, ST_DOTS_UPTO,
   ST_DOTS_AFTER, ST_HIST_PUT, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT,
   ST_DEV_GET, ST_DEV_PUT, ST_DEV_STATUS, ST_REP_GET, ST_REP_PUT, ST_REP_LIST, ST_INV_PUT,
-  ST_INV_GET, ST_INV_USE, ST_COUNT
+  ST_INV_GET, ST_INV_USE, ST_REC_AFTER, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -80,6 +81,8 @@ static const char *const sql[ST_COUNT] = {
   [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM invitations"
                  " WHERE token_hash = ?1",
   [ST_INV_USE] = "UPDATE invitations SET used_by = ?2 WHERE token_hash = ?1",
+  [ST_REC_AFTER] = "SELECT seq, case_id, state FROM records WHERE seq > ?1 ORDER BY seq"
+                   " LIMIT ?2",
 };
 
 struct hw_sdb {
@@ -707,4 +710,77 @@ out:
   if (rc)
     memset(out, 0, sizeof *out);
   return rc;
+}
+
+int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb cb, void *ud,
+                         uint64_t *last_seq, int *more)
+{
+  sqlite3_stmt *st = s->st[ST_REC_AFTER];
+  size_t n = 0;
+  int rc;
+
+  *last_seq = after;
+  *more = 0;
+  if (after > INT64_MAX)
+    return HW_OK;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)max + 1);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id case_id;
+    sqlite3_int64 seq = sqlite3_column_int64(st, 0);
+    if (n == max) {
+      *more = 1;
+      continue;
+    }
+    if (seq <= 0 || blob_exact(st, 1, case_id.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    *last_seq = (uint64_t)seq;
+    n++;
+    if ((rc = cb((uint64_t)seq, &case_id, sqlite3_column_blob(st, 2),
+                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+/* The caseload checksum: the XOR of BLAKE2b(record id || state) over every
+ * stored record, so it changes in O(1) per record change and does not
+ * depend on order. The device keeps the same over what it holds. */
+int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES])
+{
+  uint8_t *v = NULL;
+  size_t len;
+  int rc = hw_sdb_meta_get(s, "checksum", &v, &len);
+
+  memset(out, 0, HW_HASH_BYTES);
+  if (rc == HW_ENOENT)
+    return HW_OK;
+  if (rc == HW_OK && len != HW_HASH_BYTES)
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK)
+    memcpy(out, v, HW_HASH_BYTES);
+  hw_free(v);
+  return rc;
+}
+
+int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state, size_t old_len,
+                           const uint8_t *new_state, size_t new_len)
+{
+  uint8_t sum[HW_HASH_BYTES], h[HW_HASH_BYTES];
+  int rc = hw_sdb_checksum_get(s, sum);
+
+  if (rc)
+    return rc;
+  if (old_state) {
+    hw_checksum_item(h, id, old_state, old_len);
+    hw_checksum_xor(sum, h);
+  }
+  hw_checksum_item(h, id, new_state, new_len);
+  hw_checksum_xor(sum, h);
+  return hw_sdb_meta_put(s, "checksum", sum, sizeof sum);
 }

@@ -6,6 +6,7 @@
 
 #include "accept-int.h"
 #include "check.h"
+#include "homeward/checksum.h"
 #include "homeward/mem.h"
 #include "homeward/merge.h"
 #include "homeward/record-codec.h"
@@ -270,6 +271,23 @@ int main(void)
     CHECK_EQ(res.decision, HW_DEC_REFUSED);
     CHECK(res.code != 0 && res.reason != NULL);
     CHECK_EQ(count("SELECT count(*) FROM audit"), audits);
+  }
+
+  /* the caseload checksum kept incrementally equals one computed afresh */
+  {
+    uint8_t kept[HW_HASH_BYTES], fresh[HW_HASH_BYTES] = {0}, item[HW_HASH_BYTES];
+    sqlite3_stmt *st;
+    CHECK_OK(hw_sdb_checksum_get(sdb, kept));
+    CHECK(sqlite3_prepare_v2(db, "SELECT id, state FROM records", -1, &st, NULL) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      hw_id id;
+      memcpy(id.b, sqlite3_column_blob(st, 0), 16);
+      hw_checksum_item(item, &id, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+      hw_checksum_xor(fresh, item);
+    }
+    sqlite3_finalize(st);
+    CHECK(memcmp(kept, fresh, sizeof kept) == 0);
+    CHECK(memcmp(kept, (uint8_t[HW_HASH_BYTES]){0}, sizeof kept) != 0);
   }
 
   /* every decision above was audited, and the chain verifies */

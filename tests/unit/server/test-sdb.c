@@ -33,6 +33,13 @@ static void on_dot(uint64_t counter, const hw_id *record, const uint8_t digest[s
   seen[0]++;
 }
 
+static int count_rec(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  (void)seq, (void)case_id, (void)state, (void)len;
+  (*(long *)ud)++;
+  return 0;
+}
+
 int main(void)
 {
   char dir[] = "/tmp/hw-sdb-XXXXXX", path[256];
@@ -72,6 +79,22 @@ int main(void)
   CHECK_OK(hw_sdb_record_get(s, &r1, &val, &len));
   CHECK(len == 2 && val[0] == 0x81);
   hw_free(val);
+
+  /* records after a sequence number, in order, with paging */
+  {
+    uint64_t last;
+    int more;
+    long seen = 0;
+    hw_id r5 = id_of(5);
+    CHECK_OK(hw_sdb_record_put(s, &r5, &c1, (const uint8_t *)"note", 4, 7,
+                               (const uint8_t *)"\x02", 1));
+    CHECK_OK(hw_sdb_records_after(s, 0, 1, count_rec, &seen, &last, &more));
+    CHECK(seen == 1 && last == 2 && more == 1);
+    CHECK_OK(hw_sdb_records_after(s, last, 10, count_rec, &seen, &last, &more));
+    CHECK(seen == 2 && last == 7 && more == 0);
+    CHECK_OK(hw_sdb_records_after(s, 7, 10, count_rec, &seen, &last, &more));
+    CHECK(seen == 2 && last == 7 && more == 0);
+  }
 
   /* dots and lineage: the server's lineage equals one folded locally */
   {

@@ -45,7 +45,8 @@ static hw_record *rec2(const char *kind, uint8_t idb, const char *date, const ch
   size_t n = 0;
   hw_id id = {{idb, 0x77}};
   hw_record *base = NULL, *out = NULL;
-  hw_write w = {.dot = {dev, counter++}, .wall_ms = 1000 * (int64_t)counter,
+  uint64_t c = counter++;
+  hw_write w = {.dot = {dev, c}, .wall_ms = 1000 * (int64_t)c,
                 .author = {(const uint8_t *)"t", 1}, .schema_version = 1};
 
   CHECK(f != NULL || strcmp(kind, "home_study") == 0);

@@ -1,11 +1,24 @@
 #include "homeward/utf8.h"
 
+#include <string.h>
+
 bool hw_utf8_valid(const uint8_t *p, size_t len)
 {
   size_t i = 0;
 
   while (i < len) {
-    uint8_t c = p[i];
+    uint8_t c;
+    uint64_t w;
+
+    /* ASCII fast path, eight bytes at a time (most field text is ASCII). */
+    if (len - i >= 8) {
+      memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080u) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    c = p[i];
     size_t n;
     uint32_t cp, min;
 

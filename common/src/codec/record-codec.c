@@ -63,9 +63,9 @@ size_t hw_record_encoded_len(const hw_record *r)
   n += head_len(r->n_fields);
   for (size_t i = 0; i < r->n_fields; i++) {
     const hw_field *f = &r->fields[i];
-    n += head_len(f->name.len) + f->name.len + head_len(f->n_pairs);
+    n += head_len(f->name.len) + f->name.len + head_len(2 * (uint64_t)f->n_pairs);
     for (uint32_t k = 0; k < f->n_pairs; k++)
-      n += 1 + head_len(f->pairs[k].w) + f->pairs[k].value.len;
+      n += head_len(f->pairs[k].w) + f->pairs[k].value.len;
   }
   return n;
 }
@@ -109,9 +109,9 @@ void hw_record_encode_wr(hw_cbor_wr *w, const hw_record *r)
   for (size_t i = 0; i < r->n_fields; i++) {
     const hw_field *f = &r->fields[i];
     hw_cbor_wr_text(w, f->name.p, f->name.len);
-    hw_cbor_wr_array(w, f->n_pairs);
+    /* The pairs flattened: [w1, v1, w2, v2, ...] (protocol.md §1.2). */
+    hw_cbor_wr_array(w, 2 * (uint64_t)f->n_pairs);
     for (uint32_t k = 0; k < f->n_pairs; k++) {
-      hw_cbor_wr_array(w, 2);
       hw_cbor_wr_uint(w, f->pairs[k].w);
       hw_cbor_wr_raw(w, f->pairs[k].value.p, f->pairs[k].value.len); /* embedded as is */
     }
@@ -167,7 +167,31 @@ typedef struct dec {
   hw_cbor_rd *rd;
   hw_diag *diag;
   hw_arena *arena;
+  hw_pair *pool;    /* pairs handed out in runs, fewer arena calls */
+  size_t pool_left;
 } dec;
+
+#define PAIR_RUN 64
+
+/* n pairs (n <= HW_PAIRS_MAX, already checked) from the current run. */
+static hw_pair *take_pairs(dec *d, size_t n)
+{
+  hw_pair *p;
+
+  if (d->pool_left < n) {
+    size_t run = n > PAIR_RUN ? n : PAIR_RUN;
+    d->pool = hw_arena_alloc(d->arena, run * sizeof *d->pool);
+    if (!d->pool) {
+      d->pool_left = 0;
+      return NULL;
+    }
+    d->pool_left = run;
+  }
+  p = d->pool;
+  d->pool += n;
+  d->pool_left -= n;
+  return p;
+}
 
 /* Record the first failure and where it happened. */
 static int fail(dec *d, int code, const char *what)
@@ -248,7 +272,7 @@ static int read_vv(dec *d, hw_dot *buf, hw_vv *out)
 int hw_vv_decode_rd(hw_cbor_rd *rd, hw_dot buf[static HW_VV_MAX], hw_vv *out, hw_diag *diag)
 {
   const uint8_t *save = rd->p;
-  dec d = {rd, diag, NULL};
+  dec d = {rd, diag, NULL, NULL, 0};
   int rc;
 
   if (diag)
@@ -270,7 +294,7 @@ int hw_vv_decode(const uint8_t *buf, size_t len, hw_dot buf_out[static HW_VV_MAX
   hw_cbor_rd_init(&rd, buf, len);
   rc = hw_vv_decode_rd(&rd, buf_out, out, diag);
   if (rc == 0 && !hw_cbor_rd_done(&rd)) {
-    dec d = {&rd, diag, NULL};
+    dec d = {&rd, diag, NULL, NULL, 0};
     out->n = 0;
     rc = fail(&d, HW_EPROTO, "trailing bytes after the version vector");
   }
@@ -342,18 +366,19 @@ static int read_fields(dec *d, hw_record *parts)
                                  f->name.p, f->name.len) >= 0)
       return fail(d, HW_EPROTO, "fields: names not sorted or repeated");
     NEED(hw_cbor_read_array(d->rd, &np), "fields: pairs are not an array");
-    if (np > HW_PAIRS_MAX)
+    if (np > 2 * (uint64_t)HW_PAIRS_MAX)
       return fail(d, HW_ELIMIT, "fields: more than HW_PAIRS_MAX pairs");
+    if (np % 2 != 0)
+      return fail(d, HW_EPROTO, "fields: pairs array of odd length");
+    np /= 2;
     if (np == 0)
       return fail(d, HW_EPROTO, "fields: a field without pairs");
-    f->pairs = hw_arena_alloc(d->arena, (size_t)np * sizeof *f->pairs);
+    f->pairs = take_pairs(d, (size_t)np);
     if (!f->pairs)
       return fail(d, HW_ENOMEM, "out of memory");
     for (uint64_t k = 0; k < np; k++) {
       hw_pair *pr = &f->pairs[k];
       uint64_t w;
-      if ((rc = read_array_n(d, 2, "fields: pair is not [write, value]")))
-        return rc;
       NEED(hw_cbor_read_uint(d->rd, &w), "fields: write index is not an unsigned integer");
       if (w >= parts->n_writes)
         return fail(d, HW_EPROTO, "fields: write index out of range");
@@ -419,7 +444,7 @@ int hw_record_decode_rd(hw_cbor_rd *rd, hw_record **out, hw_diag *diag)
   _Alignas(16) uint8_t stack[PARTS_STACK];
   const uint8_t *save = rd->p;
   hw_arena arena;
-  dec d = {rd, diag, &arena};
+  dec d = {rd, diag, &arena, NULL, 0};
   int rc;
 
   *out = NULL;
@@ -453,7 +478,7 @@ int hw_record_decode_rd(hw_cbor_rd *rd, hw_record **out, hw_diag *diag)
 int hw_record_decode(const uint8_t *buf, size_t len, hw_record **out, hw_diag *diag)
 {
   hw_cbor_rd rd;
-  dec d = {&rd, diag, NULL};
+  dec d = {&rd, diag, NULL, NULL, 0};
   int rc;
 
   *out = NULL;

@@ -171,9 +171,9 @@ static const char golden_hex[] =
   "53450102030405060708090a0b0c018182500a11111111111111111111111111"
   "1111038185500a111111111111111111111111111111031b0000019b76dab3b8"
   "67616d696e612e6b58209e6bf2bf7219dc9b468c4275cfc8279b3d0417f1b6fb"
-  "7bf8d3867c05489aff44a3646e6f74658182007250686f6e656420746865206d"
-  "6f746865722e686465636973696f6e818200696e6f5f616374696f6e696e6f74"
-  "655f64617465818200d903ec6a323032362d30322d3230";
+  "7bf8d3867c05489aff44a3646e6f746582007250686f6e656420746865206d6f"
+  "746865722e686465636973696f6e8200696e6f5f616374696f6e696e6f74655f"
+  "646174658200d903ec6a323032362d30322d3230";
 
 static void hex(char *out, const uint8_t *b, size_t n)
 {
@@ -518,8 +518,8 @@ static size_t valid_state(uint8_t *b)
                                  'e', ID16, 0x01,
                                  /* vv */ 0x81, 0x82, RID16, 0x03,
                                  /* writes */ 0x81, 0x85, RID16, 0x03, 0x00, 0x61, 'w', DIG32,
-                                 /* fields */ 0xa1, 0x64, 'n', 'o', 't', 'e', 0x81, 0x82, 0x00,
-                                 0x62, 'h', 'i'};
+                                 /* fields */ 0xa1, 0x64, 'n', 'o', 't', 'e', 0x82, 0x00, 0x62,
+                                 'h', 'i'};
   memcpy(b, head, sizeof head);
   return sizeof head;
 }
@@ -548,10 +548,12 @@ static const edit_case edits[] = {
   {"fields not a map", HW_EPROTO, "a1646e6f7465", "81646e6f7465"},
   {"field name as bytes", HW_EPROTO, "a1646e6f7465", "a1446e6f7465"},
   {"field name invalid UTF-8", HW_EPROTO, "a1646e6f7465", "a1646e6fff65"},
-  {"field without pairs", HW_EPROTO, "6e6f746581820062", "6e6f746580820062"},
-  {"pair of 3", HW_EPROTO, "81820062", "81830062"},
-  {"write index out of range", HW_EPROTO, "81820062", "81820162"},
-  {"write index negative", HW_EPROTO, "81820062", "81822062"},
+  {"field without pairs", HW_EPROTO, "6e6f7465820062", "6e6f746580"},
+  {"pairs of odd length", HW_EPROTO, "6e6f7465820062", "6e6f7465830062"},
+  {"pairs as a map", HW_EPROTO, "6e6f7465820062", "6e6f7465a10062"},
+  {"pair nested as before", HW_EPROTO, "6e6f7465820062", "6e6f746581820062"},
+  {"write index out of range", HW_EPROTO, "6e6f7465820062", "6e6f7465820162"},
+  {"write index negative", HW_EPROTO, "6e6f7465820062", "6e6f7465822062"},
   {"value invalid UTF-8", HW_EPROTO, "6268 69", "62ff69"},
   {"value indefinite text", HW_EPROTO, "626869", "7f6268 69ff"},
   {"value non-canonical uint", HW_EPROTO, "626869", "1800"},

@@ -9,6 +9,8 @@ _Static_assert(HW_HASH_BYTES >= crypto_generichash_BYTES_MIN, "hash size");
 _Static_assert(HW_SIGN_PUBLIC_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "ed25519 pk");
 _Static_assert(HW_SIGN_SECRET_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, "ed25519 sk");
 _Static_assert(HW_SIGN_BYTES == crypto_sign_ed25519_BYTES, "ed25519 sig");
+_Static_assert(HW_BOX_PUBLIC_BYTES == crypto_box_PUBLICKEYBYTES, "box pk");
+_Static_assert(HW_BOX_SECRET_BYTES == crypto_box_SECRETKEYBYTES, "box sk");
 
 int hw_crypto_init(void)
 {
@@ -77,4 +79,33 @@ void *hw_secure_alloc(size_t len)
 void hw_secure_free(void *p)
 {
   sodium_free(p);
+}
+
+void hw_box_keypair(uint8_t pk[static HW_BOX_PUBLIC_BYTES], uint8_t sk[static HW_BOX_SECRET_BYTES])
+{
+  crypto_box_keypair(pk, sk);
+}
+
+size_t hw_base64_len(size_t bin_len)
+{
+  return sodium_base64_ENCODED_LEN(bin_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1;
+}
+
+void hw_base64_encode(char *out, const uint8_t *bin, size_t len)
+{
+  sodium_bin2base64(out, hw_base64_len(len) + 1, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int hw_base64_decode(uint8_t *out, size_t cap, size_t *out_len, const char *text, size_t text_len)
+{
+  const char *end = NULL;
+
+  *out_len = 0;
+  if (sodium_base642bin(out, cap, text, text_len, NULL, out_len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text + text_len) {
+    *out_len = 0;
+    return HW_EPROTO;
+  }
+  return HW_OK;
 }

@@ -42,6 +42,20 @@ HW_NODISCARD HW_EXPORT int hw_sign_verify(const uint8_t sig[static HW_SIGN_BYTES
                                           const uint8_t *msg, size_t len,
                                           const uint8_t pk[static HW_SIGN_PUBLIC_BYTES]);
 
+/* X25519 key pairs for sealed boxes (the organisation's recovery key). */
+#define HW_BOX_PUBLIC_BYTES 32
+#define HW_BOX_SECRET_BYTES 32
+HW_EXPORT void hw_box_keypair(uint8_t pk[static HW_BOX_PUBLIC_BYTES],
+                              uint8_t sk[static HW_BOX_SECRET_BYTES]);
+
+/* URL-safe base64 without padding. encode: `out` holds
+ * hw_base64_len(len) + 1 bytes (NUL-terminated). decode: returns 0 and
+ * *out_len, or HW_EPROTO (bad character or length, trailing data). */
+HW_EXPORT size_t hw_base64_len(size_t bin_len);
+HW_EXPORT void hw_base64_encode(char *out, const uint8_t *bin, size_t len);
+HW_NODISCARD HW_EXPORT int hw_base64_decode(uint8_t *out, size_t cap, size_t *out_len,
+                                            const char *text, size_t text_len);
+
 /* Guarded memory for secrets (libsodium's sodium_malloc: guard pages, wiped
  * on free). NULL when out of memory. */
 HW_EXPORT void *hw_secure_alloc(size_t len);

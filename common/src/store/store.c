@@ -118,9 +118,16 @@ const char *hw_store_why_str(int why)
 
 static int from_sqlite(hw_store *st, int rc)
 {
-  if (st && st->vfs && hw__cvfs_tampered(st->vfs) > 0)
+  int prim = rc & 0xff;
+
+  /* A page that failed authentication surfaces as an I/O error or as
+   * corruption, depending on where SQLite met it: report it as tampering. */
+  if (st && st->vfs && (prim == SQLITE_IOERR || prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) &&
+      hw__cvfs_tampered(st->vfs) > 0) {
+    hw__cvfs_reset_tampered(st->vfs);
     return HW_ETAMPER;
-  switch (rc & 0xff) {
+  }
+  switch (prim) {
   case SQLITE_OK:
   case SQLITE_DONE:
   case SQLITE_ROW:
@@ -958,6 +965,7 @@ int hw_store_begin(hw_store *st)
 {
   if (!sqlite3_get_autocommit(st->db))
     return HW_EINVAL;
+  hw__cvfs_reset_tampered(st->vfs);
   return exec(st, "BEGIN IMMEDIATE");
 }
 

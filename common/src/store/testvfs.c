@@ -229,8 +229,11 @@ static int t_sync(sqlite3_file *f, int flags)
 
   if (err)
     return to_sqlite(err, SQLITE_IOERR_FSYNC);
-  rc = t->real->pMethods->xSync(t->real, flags);
-  if (rc != SQLITE_OK || !t->n)
+  /* The model decides what survives a cut, so the real fsync is skipped:
+   * it would only make the tests slow. */
+  (void)flags;
+  rc = SQLITE_OK;
+  if (!t->n)
     return rc;
   if (t->real->pMethods->xFileSize(t->real, &size) != SQLITE_OK)
     abort();
@@ -618,8 +621,6 @@ static int tf_sync(int h)
 
   if (err)
     return err;
-  if (fsync(T.h[h].fd) != 0)
-    return HW_EIO;
   sync_node_from_fd(T.h[h].n, T.h[h].fd);
   return HW_OK;
 }
@@ -658,7 +659,7 @@ static int tf_sync_dir(const char *dir)
     if (strcmp(d, dir) == 0)
       e->dur = e->cur;
   }
-  return hw__fs_posix()->sync_dir(dir);
+  return HW_OK;
 }
 
 static int tf_unlink(const char *path)

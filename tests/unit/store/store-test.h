@@ -1,0 +1,189 @@
+/* Helpers shared by the store tests: temporary directories, small records,
+ * canary scans and byte-for-byte snapshots of a directory. */
+#ifndef HW_STORE_TEST_H
+#define HW_STORE_TEST_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "homeward/crypto.h"
+#include "homeward/mem.h"
+#include "homeward/store-testvfs.h"
+#include "homeward/store.h"
+
+static inline char *st_tmpdir(void)
+{
+  char tmpl[] = "/tmp/hw-store-XXXXXX";
+  char *d = mkdtemp(tmpl);
+  CHECK(d != NULL);
+  return strdup(d);
+}
+
+static inline void st_rmdir(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char p[4096];
+
+  if (!d)
+    return;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+      continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+static inline hw_store_opts st_opts(const char *path, const char *pass)
+{
+  hw_store_opts o = {
+    .path = path,
+    .passphrase = (const uint8_t *)pass,
+    .passphrase_len = pass ? strlen(pass) : 0,
+    .create = true,
+    .journal = HW_STORE_ROLLBACK,
+    .test_flags = HW_STORE_TEST_KDF_MIN,
+  };
+  return o;
+}
+
+static inline hw_store *st_open_ok(const hw_store_opts *o, hw_store_info *info)
+{
+  hw_store *st = NULL;
+  hw_store_info tmp;
+  int rc = hw_store_open(&st, o, info ? info : &tmp);
+  if (rc != 0)
+    fprintf(stderr, "open %s: %s (%s)\n", o->path, hw_errname(rc),
+            hw_store_why_str((info ? info : &tmp)->why));
+  CHECK_OK(rc);
+  return st;
+}
+
+static inline hw_id st_id(uint64_t n)
+{
+  hw_id id;
+  memset(&id, 0, sizeof id);
+  for (int i = 0; i < 8; i++)
+    id.b[15 - i] = (uint8_t)(n >> (8 * i));
+  id.b[0] = 0x42;
+  return id;
+}
+
+/* Count occurrences of `needle` in every regular file of `dir`. */
+static inline long st_grep_dir(const char *dir, const char *needle)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t nl = strlen(needle);
+  long hits = 0;
+
+  CHECK(d != NULL);
+  while ((e = readdir(d))) {
+    char p[4096];
+    struct stat sb;
+    FILE *f;
+    uint8_t *buf;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+      continue;
+    f = fopen(p, "rb");
+    CHECK(f != NULL);
+    buf = malloc((size_t)sb.st_size);
+    CHECK(buf != NULL);
+    CHECK(fread(buf, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size);
+    fclose(f);
+    for (size_t i = 0; i + nl <= (size_t)sb.st_size; i++)
+      if (memcmp(buf + i, needle, nl) == 0) {
+        fprintf(stderr, "canary '%s' found in %s at %zu\n", needle, p, i);
+        hits++;
+      }
+    free(buf);
+  }
+  closedir(d);
+  return hits;
+}
+
+/* A snapshot of every file in a directory (names and bytes). */
+typedef struct st_snap {
+  int n;
+  char name[32][256];
+  uint8_t *data[32];
+  size_t len[32];
+} st_snap;
+
+static inline void st_snap_take(st_snap *s, const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+
+  memset(s, 0, sizeof *s);
+  CHECK(d != NULL);
+  while ((e = readdir(d))) {
+    char p[4096];
+    struct stat sb;
+    FILE *f;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
+      continue;
+    CHECK(s->n < 32);
+    snprintf(s->name[s->n], sizeof s->name[0], "%s", e->d_name);
+    s->len[s->n] = (size_t)sb.st_size;
+    s->data[s->n] = malloc((size_t)sb.st_size + 1);
+    f = fopen(p, "rb");
+    CHECK(f && fread(s->data[s->n], 1, (size_t)sb.st_size, f) == (size_t)sb.st_size);
+    fclose(f);
+    s->n++;
+  }
+  closedir(d);
+}
+
+static inline void st_snap_free(st_snap *s)
+{
+  for (int i = 0; i < s->n; i++)
+    free(s->data[i]);
+}
+
+/* Abort unless `dir` holds exactly what the snapshot holds. */
+static inline void st_snap_same(const st_snap *s, const char *dir)
+{
+  st_snap now;
+  st_snap_take(&now, dir);
+  CHECK_EQ(now.n, s->n);
+  for (int i = 0; i < s->n; i++) {
+    int found = 0;
+    for (int j = 0; j < now.n; j++) {
+      if (strcmp(s->name[i], now.name[j]) != 0)
+        continue;
+      found = 1;
+      if (s->len[i] != now.len[j] || memcmp(s->data[i], now.data[j], s->len[i]) != 0) {
+        fprintf(stderr, "file changed: %s\n", s->name[i]);
+        CHECK(0);
+      }
+    }
+    CHECK(found);
+  }
+  st_snap_free(&now);
+}
+
+static inline void st_copy(const char *from, const char *to)
+{
+  FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+  char buf[65536];
+  size_t n;
+  CHECK(a && b);
+  while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+    CHECK(fwrite(buf, 1, n, b) == n);
+  fclose(a);
+  fclose(b);
+}
+
+#endif

@@ -1,0 +1,359 @@
+/* The store API: records, pending, settings, the counter and the journal of
+ * own writes, transactions and savepoints, restore/copy detection, backups,
+ * and injected I/O errors and full disks. */
+#include "store-test.h"
+
+static const uint8_t STATE[] = "state bytes of a record";
+
+static hw_store_rec mk_rec(const hw_id *id, const hw_id *cs, hw_dot *vvd, size_t nvv,
+                           const void *state, size_t len)
+{
+  hw_store_rec r = {
+    .id = *id,
+    .case_id = *cs,
+    .kind = {(const uint8_t *)"followup", 8},
+    .vv = {nvv, vvd},
+    .acked = {0, NULL},
+    .state = {state, len},
+  };
+  return r;
+}
+
+static int count_cb(void *ud, const hw_store_rec *r)
+{
+  (void)r;
+  (*(int *)ud)++;
+  return 0;
+}
+
+static void test_records(const char *dir)
+{
+  char path[4096];
+  hw_store *st;
+  hw_store_info info;
+  hw_store_opts o;
+  hw_id id1 = st_id(1), id2 = st_id(2), id3 = st_id(3), c1 = st_id(100), c2 = st_id(200);
+  hw_dot d;
+  hw_store_rec *got;
+  int n;
+
+  snprintf(path, sizeof path, "%s/rec.db", dir);
+  o = st_opts(path, "correct horse");
+  st = st_open_ok(&o, &info);
+  CHECK(info.flags & HW_STORE_CREATED);
+  CHECK(info.flags & HW_STORE_NO_RECOVERY);
+  CHECK(!(info.flags & HW_STORE_RESTORED));
+  CHECK_EQ(info.counter, 0);
+
+  /* A local write: bump the counter, put the state and journal the dot. */
+  CHECK_ERR(hw_store_next_dot(st, &d), HW_EINVAL); /* outside a transaction */
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  CHECK_EQ(d.counter, 1);
+  {
+    hw_store_rec r = mk_rec(&id1, &c1, &d, 1, STATE, sizeof STATE);
+    uint8_t digest[HW_HASH_BYTES] = {1, 2, 3};
+    CHECK_OK(hw_store_put_write(st, &r, &d, digest));
+    /* The same dot twice is refused. */
+    CHECK_ERR(hw_store_put_write(st, &r, &d, digest), HW_EDOTREUSE);
+  }
+  CHECK_OK(hw_store_commit(st));
+
+  /* A rolled-back write leaves neither the record nor the counter bump. */
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  CHECK_EQ(d.counter, 2);
+  {
+    hw_store_rec r = mk_rec(&id2, &c1, &d, 1, STATE, 3);
+    uint8_t digest[HW_HASH_BYTES] = {9};
+    CHECK_OK(hw_store_put_write(st, &r, &d, digest));
+  }
+  CHECK_OK(hw_store_rollback(st));
+  CHECK_ERR(hw_store_get(st, &id2, &got), HW_ENOENT);
+  CHECK(got == NULL);
+  {
+    uint64_t c;
+    hw_store_replica(st, NULL, &c);
+    CHECK_EQ(c, 1);
+  }
+
+  /* Savepoints nest inside a transaction. */
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  CHECK_EQ(d.counter, 2);
+  {
+    hw_store_rec r2 = mk_rec(&id2, &c1, &d, 1, STATE, 5);
+    hw_store_rec r3 = mk_rec(&id3, &c2, &d, 1, STATE, 7);
+    CHECK_OK(hw_store_savepoint(st));
+    CHECK_OK(hw_store_put(st, &r2));
+    CHECK_OK(hw_store_savepoint(st));
+    CHECK_OK(hw_store_put(st, &r3));
+    CHECK_OK(hw_store_savepoint_rollback(st));
+    CHECK_OK(hw_store_savepoint_release(st));
+    CHECK_ERR(hw_store_savepoint_release(st), HW_EINVAL);
+  }
+  CHECK_OK(hw_store_commit(st));
+  CHECK_OK(hw_store_get(st, &id2, &got));
+  CHECK_EQ(got->state.len, 5);
+  CHECK(got->pending);
+  hw_store_rec_free(got);
+  CHECK_ERR(hw_store_get(st, &id3, &got), HW_ENOENT);
+
+  /* Kind and case never change. */
+  {
+    hw_store_rec r = mk_rec(&id2, &c2, &d, 1, STATE, 5);
+    CHECK_ERR(hw_store_put(st, &r), HW_EDIVERGE);
+    r = mk_rec(&id2, &c1, &d, 1, STATE, 5);
+    r.kind = (hw_bytes){(const uint8_t *)"placement", 9};
+    CHECK_ERR(hw_store_put(st, &r), HW_EDIVERGE);
+  }
+  /* Malformed input. */
+  {
+    hw_dot bad[2] = {{st_id(5), 1}, {st_id(4), 1}}; /* not sorted */
+    hw_store_rec r = mk_rec(&id3, &c1, bad, 2, STATE, 5);
+    CHECK_ERR(hw_store_put(st, &r), HW_EPROTO);
+    r = mk_rec(&id3, &c1, bad, 1, STATE, 5);
+    r.kind.len = 0;
+    CHECK_ERR(hw_store_put(st, &r), HW_EINVAL);
+  }
+
+  /* List by case; pending until acknowledged. */
+  n = 0;
+  CHECK_OK(hw_store_list_case(st, &c1, count_cb, &n));
+  CHECK_EQ(n, 2);
+  n = 0;
+  CHECK_OK(hw_store_list_case(st, &c2, count_cb, &n));
+  CHECK_EQ(n, 0);
+  n = 0;
+  CHECK_OK(hw_store_list_pending(st, count_cb, &n));
+  CHECK_EQ(n, 2);
+  CHECK_OK(hw_store_get(st, &id1, &got));
+  CHECK_OK(hw_store_ack(st, &id1, &got->vv));
+  hw_store_rec_free(got);
+  n = 0;
+  CHECK_OK(hw_store_list_pending(st, count_cb, &n));
+  CHECK_EQ(n, 1);
+  {
+    hw_vv empty = {0, NULL};
+    CHECK_ERR(hw_store_ack(st, &id3, &empty), HW_ENOENT);
+  }
+
+  /* Journal of own writes. */
+  {
+    hw_id rec;
+    uint8_t dig[HW_HASH_BYTES];
+    hw_dot q = {info.replica, 1};
+    CHECK_OK(hw_store_journal_get(st, &q, &rec, dig));
+    CHECK(hw_id_cmp(&rec, &id1) == 0);
+    CHECK_EQ(dig[2], 3);
+    q.counter = 2;
+    CHECK_ERR(hw_store_journal_get(st, &q, &rec, dig), HW_ENOENT);
+  }
+
+  /* Settings. */
+  {
+    uint8_t *v;
+    size_t len;
+    CHECK_OK(hw_store_setting_set(st, "cursor", "abc", 3));
+    CHECK_OK(hw_store_setting_get(st, "cursor", &v, &len));
+    CHECK_EQ(len, 3);
+    CHECK(memcmp(v, "abc", 3) == 0);
+    hw_free(v);
+    CHECK_ERR(hw_store_setting_set(st, "hw.replica", "x", 1), HW_EINVAL);
+    CHECK_ERR(hw_store_setting_get(st, "missing", &v, &len), HW_ENOENT);
+    CHECK(v == NULL);
+    CHECK_OK(hw_store_setting_del(st, "cursor"));
+    CHECK_ERR(hw_store_setting_get(st, "cursor", &v, &len), HW_ENOENT);
+    {
+      char name[HW_STORE_SETTING_KEY_MAX + 2];
+      memset(name, 'k', sizeof name);
+      name[HW_STORE_SETTING_KEY_MAX] = 0;
+      CHECK_OK(hw_store_setting_set(st, name, "v", 1));
+      name[HW_STORE_SETTING_KEY_MAX] = 'k';
+      name[HW_STORE_SETTING_KEY_MAX + 1] = 0;
+      CHECK_ERR(hw_store_setting_set(st, name, "v", 1), HW_EINVAL);
+    }
+    {
+      uint8_t *big = calloc(1, HW_STORE_SETTING_MAX + 1);
+      CHECK_OK(hw_store_setting_set(st, "big", big, HW_STORE_SETTING_MAX));
+      CHECK_ERR(hw_store_setting_set(st, "big", big, HW_STORE_SETTING_MAX + 1), HW_ELIMIT);
+      free(big);
+    }
+  }
+  CHECK_OK(hw_store_check(st));
+  {
+    uint8_t k1[32], k2[32];
+    CHECK_ERR(hw_store_subkey(st, 1, k1), HW_EINVAL);
+    CHECK_OK(hw_store_subkey(st, 16, k1));
+    CHECK_OK(hw_store_subkey(st, 17, k2));
+    CHECK(memcmp(k1, k2, 32) != 0);
+  }
+  hw_store_close(st);
+
+  /* Reopen: the data and the counter are there, start number bumped. */
+  o.create = false;
+  {
+    hw_store_info i2;
+    st = st_open_ok(&o, &i2);
+    CHECK(!(i2.flags & (HW_STORE_CREATED | HW_STORE_RESTORED)));
+    CHECK_EQ(i2.counter, 2);
+    CHECK_EQ(i2.start, info.start + 1);
+    CHECK(hw_id_cmp(&i2.replica, &info.replica) == 0);
+    CHECK_OK(hw_store_get(st, &id1, &got));
+    CHECK_EQ(got->state.len, sizeof STATE);
+    CHECK(memcmp(got->state.p, STATE, sizeof STATE) == 0);
+    CHECK(!got->pending);
+    hw_store_rec_free(got);
+    hw_store_close(st);
+  }
+}
+
+/* Architecture §3 defence 1: a restored or copied store says so at open,
+ * refuses to issue dots, and takes a new replica id. */
+static void test_restore(const char *dir)
+{
+  char path[1024], copy[1024], src[2048], dst[2048];
+  hw_store *st;
+  hw_store_info info, i2;
+  hw_store_opts o;
+  hw_dot d, inh;
+
+  snprintf(path, sizeof path, "%s/r.db", dir);
+  o = st_opts(path, "pw");
+  st = st_open_ok(&o, &info);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+
+  /* A file-level copy without the no-backup record. */
+  snprintf(copy, sizeof copy, "%s/copy.db", dir);
+  st_copy(path, copy);
+  snprintf(src, sizeof src, "%s.hwkey", path);
+  snprintf(dst, sizeof dst, "%s.hwkey", copy);
+  st_copy(src, dst);
+  o = st_opts(copy, "pw");
+  o.create = false;
+  st = st_open_ok(&o, &i2);
+  CHECK(i2.flags & HW_STORE_RESTORED);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_ERR(hw_store_next_dot(st, &d), HW_EDOTREUSE);
+  CHECK_OK(hw_store_rollback(st));
+  CHECK_OK(hw_store_new_replica(st, &inh));
+  CHECK(hw_id_cmp(&inh.replica, &info.replica) == 0);
+  CHECK_EQ(inh.counter, 1);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  CHECK_EQ(d.counter, 1);
+  CHECK(hw_id_cmp(&d.replica, &info.replica) != 0);
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  st = st_open_ok(&o, &i2);
+  CHECK(!(i2.flags & HW_STORE_RESTORED));
+  CHECK_OK(hw_store_inherits(st, &inh));
+  CHECK_EQ(inh.counter, 1);
+  hw_store_close(st);
+
+  /* An old copy put back at the original path (the record is ahead). */
+  o = st_opts(path, "pw");
+  o.create = false;
+  snprintf(copy, sizeof copy, "%s/old.db", dir);
+  st_copy(path, copy);
+  st = st_open_ok(&o, &i2); /* bumps the start number */
+  CHECK(!(i2.flags & HW_STORE_RESTORED));
+  hw_store_close(st);
+  st_copy(copy, path);
+  st = st_open_ok(&o, &i2);
+  CHECK(i2.flags & HW_STORE_RESTORED);
+  hw_store_close(st);
+  /* Until a new replica is taken, every open says so again. */
+  st = st_open_ok(&o, &i2);
+  CHECK(i2.flags & HW_STORE_RESTORED);
+  CHECK_OK(hw_store_new_replica(st, NULL));
+  hw_store_close(st);
+  st = st_open_ok(&o, &i2);
+  CHECK(!(i2.flags & HW_STORE_RESTORED));
+
+  /* An online backup opens as restored, even beside a record. */
+  snprintf(copy, sizeof copy, "%s/backup.db", dir);
+  CHECK_OK(hw_store_backup(st, copy));
+  CHECK_ERR(hw_store_backup(st, copy), HW_EEXIST);
+  hw_store_close(st);
+  o = st_opts(copy, "pw");
+  o.create = false;
+  st = st_open_ok(&o, &i2);
+  CHECK(i2.flags & HW_STORE_RESTORED);
+  CHECK_OK(hw_store_check(st));
+  hw_store_close(st);
+}
+
+/* Injected EIO and ENOSPC through the test VFS: the write fails with the
+ * right code, the store stays usable and consistent. */
+static void test_io_faults(const char *dir, int journal)
+{
+  char path[4096];
+  hw_store *st;
+  hw_store_opts o;
+  int failures = 0;
+
+  snprintf(path, sizeof path, "%s/io%d.db", dir, journal);
+  o = st_opts(path, "pw");
+  o.journal = journal;
+  o.base_vfs = HW_TESTVFS_NAME;
+  st = st_open_ok(&o, NULL);
+  for (int k = 0; k < 40; k++) {
+    int err = (k % 2) ? HW_EIO : HW_ENOSPC;
+    hw_id id = st_id(1000 + (uint64_t)k), cs = st_id(7);
+    hw_dot d;
+    uint8_t big[6000];
+    int rc;
+
+    memset(big, 'x', sizeof big);
+    hw_testvfs_fail_after(k % 7, err);
+    rc = hw_store_begin(st);
+    if (rc == HW_OK) {
+      rc = hw_store_next_dot(st, &d);
+      if (rc == HW_OK) {
+        hw_store_rec r = mk_rec(&id, &cs, &d, 1, big, sizeof big);
+        uint8_t dig[HW_HASH_BYTES] = {0};
+        rc = hw_store_put_write(st, &r, &d, dig);
+      }
+      if (rc == HW_OK)
+        rc = hw_store_commit(st);
+      else
+        CHECK_OK(hw_store_rollback(st));
+    }
+    hw_testvfs_fail_after(-1, 0);
+    if (rc != HW_OK) {
+      failures++;
+      CHECK(rc == err);
+      hw_store_rec *g;
+      int grc = hw_store_get(st, &id, &g);
+      CHECK(grc == HW_ENOENT);
+    } else {
+      hw_store_rec *g;
+      CHECK_OK(hw_store_get(st, &id, &g));
+      hw_store_rec_free(g);
+    }
+  }
+  CHECK(failures > 0);
+  CHECK_OK(hw_store_check(st));
+  hw_store_close(st);
+  CHECK_OK(hw_testvfs_forget());
+}
+
+int main(void)
+{
+  char *dir;
+
+  CHECK_OK(hw_crypto_init());
+  dir = st_tmpdir();
+  test_records(dir);
+  test_restore(dir);
+  test_io_faults(dir, HW_STORE_ROLLBACK);
+  test_io_faults(dir, HW_STORE_WAL);
+  st_rmdir(dir);
+  free(dir);
+  printf("store api: ok\n");
+  return 0;
+}

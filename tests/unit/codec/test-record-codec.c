@@ -10,6 +10,7 @@
 #include "homeward/limits.h"
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
+#include "homeward/utf8.h"
 #include "homeward/value.h"
 #include "samples.h"
 
@@ -717,6 +718,39 @@ static void test_vv_codec(void)
   }
 }
 
+/* ---- UTF-8 (the decoder's hot path has an 8-byte ASCII fast path) ---- */
+
+static void test_utf8(void)
+{
+  static const struct {
+    const char *b;
+    size_t len;
+    bool ok;
+  } seqs[] = {
+    {"\xc3\xa9", 2, true},          {"\xe2\x82\xac", 3, true},
+    {"\xf0\x9f\x98\x80", 4, true},   {"\xff", 1, false},
+    {"\x80", 1, false},              {"\xc0\x80", 2, false},
+    {"\xed\xa0\x80", 3, false},      {"\xf4\x90\x80\x80", 4, false},
+    {"\xe2\x82", 2, false},          {"\xc3", 1, false},
+  };
+  uint8_t buf[64];
+
+  /* Each sequence at every offset inside ASCII of every length up to 40,
+   * so it lands inside, across and after the 8-byte blocks. */
+  for (size_t k = 0; k < sizeof seqs / sizeof seqs[0]; k++)
+    for (size_t total = seqs[k].len; total <= 40; total++)
+      for (size_t at = 0; at + seqs[k].len <= total; at++) {
+        memset(buf, 'a', total);
+        memcpy(buf + at, seqs[k].b, seqs[k].len);
+        CHECK_EQ(hw_utf8_valid(buf, total), seqs[k].ok);
+      }
+  memset(buf, 'a', sizeof buf);
+  CHECK(hw_utf8_valid(buf, sizeof buf));
+  CHECK(hw_utf8_valid(buf, 0));
+  buf[63] = 0x80;
+  CHECK(!hw_utf8_valid(buf, 64));
+}
+
 /* ---- OOM ---- */
 
 static void test_oom(void)
@@ -800,6 +834,7 @@ int main(void)
   test_raw_table();
   test_order_and_invariants();
   test_vv_codec();
+  test_utf8();
   test_oom();
   printf("record codec: ok\n");
   return 0;

@@ -197,7 +197,7 @@ static void bench_bytes(void)
   hw_chan *d, *s;
   hw_msg m;
   hw_cursor cur;
-  size_t hs, sync = 0, body = 0;
+  size_t hs, sync = 0, body = 0, flight[3];
 
   cur.epoch = 0x5a17c3e9u;     /* the server's random 32-bit epoch */
   cur.seq = 1234567;           /* a server past a million changes */
@@ -222,7 +222,7 @@ static void bench_bytes(void)
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_PULL; /* no cursor: from the hello's */
   m.u.pull.max_records = 256;
-  sync += send_msg(d, s, &m, 0, 3, &body);
+  sync += flight[0] = send_msg(d, s, &m, 0, 3, &body);
 
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_PUSH_ACK;
@@ -240,14 +240,17 @@ static void bench_bytes(void)
   m.u.done.head.seq = cur.seq;
   memset(m.u.done.head.sig, 5, HW_SIG_BYTES);
   m.u.done.head.key_id = 1;
-  sync += send_msg(s, d, &m, 0, 3, &body);
+  sync += flight[1] = send_msg(s, d, &m, 0, 3, &body);
 
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_GOODBYE;
-  sync += send_msg(d, s, &m, HW_SEND_FINAL, 1, &body);
+  sync += flight[2] = send_msg(d, s, &m, HW_SEND_FINAL, 1, &body);
   CHECK_EQ(hw_chan_get_state(s), HW_CHAN_ENDED);
 
   emit("handshake_bytes", (double)hs, "bytes");
+  emit("device_flight_hello_push_pull_bytes", (double)flight[0], "bytes");
+  emit("server_flight_ack_batch_done_bytes", (double)flight[1], "bytes");
+  emit("goodbye_bytes", (double)flight[2], "bytes");
   emit("empty_sync_bytes", (double)sync, "bytes");
   emit("empty_sync_cbor_bytes", (double)body, "bytes");
   emit("handshake_plus_empty_sync_bytes", (double)(hs + sync), "bytes");

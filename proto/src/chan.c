@@ -27,6 +27,12 @@ struct hw_chan {
   uint8_t *reasm;   /* hw_malloc'd, reasm_total bytes */
   size_t reasm_len;
   size_t reasm_total;
+  const uint8_t *batch_p;   /* next message of a received batch (in rx), or NULL */
+  const uint8_t *batch_end;
+  bool batch_final;
+  uint8_t *cork;    /* hw_malloc'd (HW_FRAG_SINGLE_MAX): held messages, varint-prefixed */
+  size_t cork_len;
+  size_t n_cork;
   uint8_t *tx;      /* hw_malloc'd send buffer: tx[tx_off..tx_len) waits */
   size_t tx_off;
   size_t tx_len;
@@ -115,6 +121,13 @@ static int fail(hw_chan *c, int rc)
     c->reasm = NULL;
   }
   c->in_msg = c->free_reasm = false;
+  c->batch_p = c->batch_end = NULL;
+  if (c->cork) {
+    hw_memzero(c->cork, HW_FRAG_SINGLE_MAX);
+    hw_free(c->cork);
+    c->cork = NULL;
+  }
+  c->cork_len = c->n_cork = 0;
   return rc;
 }
 
@@ -214,6 +227,10 @@ void hw_chan_free(hw_chan *c)
     hw_memzero(c->tx, c->tx_cap);
     hw_free(c->tx);
   }
+  if (c->cork) {
+    hw_memzero(c->cork, HW_FRAG_SINGLE_MAX);
+    hw_free(c->cork);
+  }
   hw_memzero(c, sizeof *c);
   hw_free(c);
 }
@@ -264,6 +281,73 @@ static void deliver(hw_chan *c, const uint8_t *p, size_t n, uint8_t flags, hw_by
     c->state = HW_CHAN_ENDED;
 }
 
+/* Batch length prefixes: LEB128, one or two bytes, minimal, 1..HW_BATCH_MSG_MAX. */
+_Static_assert(HW_BATCH_MSG_MAX < (1u << 14), "batch lengths fit two varint bytes");
+
+static size_t put_varint(uint8_t *p, size_t v)
+{
+  if (v < 0x80) {
+    p[0] = (uint8_t)v;
+    return 1;
+  }
+  p[0] = (uint8_t)(0x80 | (v & 0x7f));
+  p[1] = (uint8_t)(v >> 7);
+  return 2;
+}
+
+/* Reads one prefix from p[0..n); returns its size, or 0 when malformed. */
+static size_t get_varint(const uint8_t *p, size_t n, size_t *v)
+{
+  if (n < 1)
+    return 0;
+  if (!(p[0] & 0x80)) {
+    *v = p[0];
+    return 1;
+  }
+  if (n < 2 || p[1] == 0 || (p[1] & 0x80)) /* minimal, at most two bytes */
+    return 0;
+  *v = (size_t)(p[0] & 0x7f) | (size_t)p[1] << 7;
+  return 2;
+}
+
+static void batch_next(hw_chan *c, hw_bytes *msg, bool *final)
+{
+  size_t len = 0, k = get_varint(c->batch_p, (size_t)(c->batch_end - c->batch_p), &len);
+
+  /* The batch was checked whole when it arrived. */
+  msg->p = c->batch_p + k;
+  msg->len = len;
+  c->batch_p += k + len;
+  *final = false;
+  if (c->batch_p == c->batch_end) {
+    c->batch_p = c->batch_end = NULL;
+    *final = c->batch_final;
+    if (*final)
+      c->state = HW_CHAN_ENDED;
+  }
+}
+
+/* protocol-wire.md §3: a batch holds two or more whole messages, each
+ * 1..HW_BATCH_MSG_MAX bytes, whose prefixes cover the plaintext exactly. */
+static int batch_check(const uint8_t *p, size_t n)
+{
+  size_t count = 0;
+
+  while (n > 0) {
+    size_t len, k = get_varint(p, n, &len);
+    if (k == 0 || len == 0)
+      return HW_EPROTO;
+    if (len > HW_BATCH_MSG_MAX)
+      return HW_ELIMIT;
+    if (len > n - k)
+      return HW_EPROTO;
+    p += k + len;
+    n -= k + len;
+    count++;
+  }
+  return count >= 2 ? HW_OK : HW_EPROTO;
+}
+
 /* One complete transport frame: open it, then place its fragment. */
 static int transport_frame(hw_chan *c, uint8_t *body, size_t n, hw_bytes *msg, bool *final)
 {
@@ -279,13 +363,24 @@ static int transport_frame(hw_chan *c, uint8_t *body, size_t n, hw_bytes *msg, b
     return rc;
   pt_len = n - TAG;
   f = body[0];
-  if (f & ~(HW_FRAG_MORE | HW_FRAG_FIRST | HW_FRAG_FINAL))
+  if (f & ~(HW_FRAG_MORE | HW_FRAG_FIRST | HW_FRAG_FINAL | HW_FRAG_BATCH))
     return HW_EPROTO;
   if ((f & HW_FRAG_MORE) && (f & HW_FRAG_FINAL))
     return HW_EPROTO; /* FINAL marks the last fragment of the last message */
   data = body + 1;
   data_len = pt_len - 1;
 
+  if (f & HW_FRAG_BATCH) {
+    if (c->in_msg || (f & (HW_FRAG_MORE | HW_FRAG_FIRST)))
+      return HW_EPROTO;
+    if ((rc = batch_check(data, data_len)))
+      return rc;
+    c->batch_p = data;
+    c->batch_end = data + data_len;
+    c->batch_final = (f & HW_FRAG_FINAL) != 0;
+    batch_next(c, msg, final);
+    return HW_OK;
+  }
   if (!c->in_msg) {
     if (!(f & HW_FRAG_FIRST)) {
       if ((f & HW_FRAG_MORE) || data_len == 0)
@@ -344,6 +439,10 @@ int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used, hw_byt
     c->reasm_len = c->reasm_total = 0;
     c->free_reasm = false;
   }
+  if (c->batch_p) { /* the rest of a batch comes before more input */
+    batch_next(c, msg, final);
+    return HW_OK;
+  }
   if (len && !in)
     return HW_EINVAL;
   if (c->state == HW_CHAN_ENDED)
@@ -383,19 +482,15 @@ int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used, hw_byt
   return HW_OK;
 }
 
-int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final)
+/* Seal one plaintext body (a message, or a batch) as one or more transport
+ * messages. Room for every fragment is reserved first, so a failure queues
+ * nothing. */
+static int seal(hw_chan *c, const uint8_t *msg, size_t len, bool final, bool batch)
 {
   size_t total, rest, start;
   const uint8_t *p = msg;
   int rc;
 
-  if (c->state == HW_CHAN_FAILED || c->sent_final)
-    return HW_ECLOSED;
-  if (c->state != HW_CHAN_OPEN || len == 0 || !msg)
-    return HW_EINVAL;
-  if (len > HW_APP_MSG_MAX)
-    return HW_ELIMIT;
-  /* Room for every fragment first, so a failure queues nothing. */
   if (len <= HW_FRAG_SINGLE_MAX) {
     total = HW_FRAME_HDR_BYTES + 1 + len + TAG;
   } else {
@@ -409,7 +504,7 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final)
   for (bool first = true; rest > 0; first = false) {
     uint8_t *frame = c->tx + c->tx_len, *pt = frame + HW_FRAME_HDR_BYTES;
     size_t hdr = 1, chunk;
-    uint8_t f = 0;
+    uint8_t f = batch ? HW_FRAG_BATCH : 0;
 
     if (first && rest > HW_FRAG_SINGLE_MAX) {
       f = HW_FRAG_FIRST | HW_FRAG_MORE;
@@ -419,9 +514,9 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final)
     } else {
       chunk = rest > HW_FRAG_SINGLE_MAX ? HW_FRAG_SINGLE_MAX : rest;
       if (chunk < rest)
-        f = HW_FRAG_MORE;
+        f |= HW_FRAG_MORE;
       else if (final)
-        f = HW_FRAG_FINAL;
+        f |= HW_FRAG_FINAL;
     }
     pt[0] = f;
     memcpy(pt + hdr, p, chunk);
@@ -435,9 +530,77 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final)
     p += chunk;
     rest -= chunk;
   }
+  return HW_OK;
+}
+
+/* Seal the held messages: one alone goes as a plain message, several as a batch. */
+static int flush_cork(hw_chan *c, bool final)
+{
+  int rc;
+
+  if (c->n_cork == 0)
+    return HW_OK;
+  if (c->n_cork == 1) {
+    size_t len = 0, k = get_varint(c->cork, c->cork_len, &len);
+    rc = seal(c, c->cork + k, len, final, false);
+  } else {
+    rc = seal(c, c->cork, c->cork_len, final, true);
+  }
+  if (rc == HW_OK) {
+    hw_memzero(c->cork, c->cork_len);
+    c->cork_len = 0;
+    c->n_cork = 0;
+  }
+  return rc;
+}
+
+int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, unsigned flags)
+{
+  bool final = (flags & HW_SEND_FINAL) != 0, cork = (flags & HW_SEND_CORK) != 0;
+  int rc;
+
+  if (c->state == HW_CHAN_FAILED || c->sent_final)
+    return HW_ECLOSED;
+  if (c->state != HW_CHAN_OPEN || len == 0 || !msg || (flags & ~(HW_SEND_FINAL | HW_SEND_CORK)) ||
+      (final && cork))
+    return HW_EINVAL;
+  if (len > HW_APP_MSG_MAX)
+    return HW_ELIMIT;
+  if (len > HW_BATCH_MSG_MAX) {
+    if ((rc = flush_cork(c, false)) || (rc = seal(c, msg, len, final, false)))
+      return rc;
+  } else if (cork || c->n_cork > 0) {
+    size_t save_len, save_n;
+    if (!c->cork && !(c->cork = hw_malloc(HW_FRAG_SINGLE_MAX)))
+      return HW_ENOMEM;
+    if (c->cork_len + 2 + len > HW_FRAG_SINGLE_MAX && (rc = flush_cork(c, false)))
+      return rc;
+    save_len = c->cork_len;
+    save_n = c->n_cork;
+    c->cork_len += put_varint(c->cork + c->cork_len, len);
+    memcpy(c->cork + c->cork_len, msg, len);
+    c->cork_len += len;
+    c->n_cork++;
+    if (!cork && (rc = flush_cork(c, final))) {
+      if (c->state != HW_CHAN_FAILED) { /* HW_ENOMEM: this message is not queued */
+        c->cork_len = save_len;
+        c->n_cork = save_n;
+      }
+      return rc;
+    }
+  } else if ((rc = seal(c, msg, len, final, false))) {
+    return rc;
+  }
   if (final)
     c->sent_final = true;
   return HW_OK;
+}
+
+int hw_chan_flush(hw_chan *c)
+{
+  if (c->state == HW_CHAN_FAILED)
+    return HW_ECLOSED;
+  return flush_cork(c, false);
 }
 
 hw_bytes hw_chan_pending(const hw_chan *c)

@@ -152,7 +152,7 @@ static int read_cursor(hw_cbor_rd *rd, hw_cursor *c)
   int rc;
   if ((rc = read_array_exact(rd, 3)) || (rc = hw_cbor_read_uint(rd, &c->epoch)) ||
       (rc = hw_cbor_read_uint(rd, &c->seq)) ||
-      (rc = read_fixed(rd, c->audit_head, HW_DIGEST_BYTES)))
+      (rc = read_fixed(rd, c->audit_head, HW_CURSOR_HEAD_BYTES)))
     return rc;
   return HW_OK;
 }
@@ -542,7 +542,7 @@ static void wr_cursor(hw_cbor_wr *w, const hw_cursor *c)
   hw_cbor_wr_array(w, 3);
   hw_cbor_wr_uint(w, c->epoch);
   hw_cbor_wr_uint(w, c->seq);
-  hw_cbor_wr_bytes(w, c->audit_head, HW_DIGEST_BYTES);
+  hw_cbor_wr_bytes(w, c->audit_head, HW_CURSOR_HEAD_BYTES);
 }
 
 static int check_records(size_t n, const hw_bytes *r)

@@ -10,9 +10,9 @@
 
 static void feed_all(hw_chan *c, const uint8_t *p, size_t n)
 {
-  while (n > 0) {
+  hw_bytes msg = {0};
+  while (n > 0 || msg.p) { /* a batch hands out one message per call */
     size_t used;
-    hw_bytes msg;
     bool fin;
     int rc = hw_chan_feed(c, p, n, &used, &msg, &fin);
     if (rc) {

@@ -39,9 +39,9 @@ static size_t pump(hw_chan *from, hw_chan *to, int *n_msgs)
   hw_bytes out = hw_chan_pending(from);
   size_t total = out.len, off = 0;
 
-  while (off < total) {
+  hw_bytes msg = {0};
+  while (off < total || msg.p) {
     size_t used;
-    hw_bytes msg;
     bool fin;
     CHECK_OK(hw_chan_feed(to, out.p + off, total - off, &used, &msg, &fin));
     off += used;
@@ -101,7 +101,7 @@ static void bench_transport(void)
   t0 = now();
   do {
     for (int i = 0; i < 64; i++, n++) {
-      CHECK_OK(hw_chan_send(d, m, MSG_BYTES, false));
+      CHECK_OK(hw_chan_send(d, m, MSG_BYTES, 0));
       hw_chan_consume(d, hw_chan_pending(d).len);
     }
     t = now() - t0;
@@ -113,7 +113,7 @@ static void bench_transport(void)
   /* Open only: feed pre-sealed messages to the receiver. */
   connect(&d, &s, NULL);
   for (int i = 0; i < PRESEALED; i++)
-    CHECK_OK(hw_chan_send(d, m, MSG_BYTES, false));
+    CHECK_OK(hw_chan_send(d, m, MSG_BYTES, 0));
   {
     hw_bytes out = hw_chan_pending(d);
     sealed = malloc(out.len);
@@ -126,9 +126,9 @@ static void bench_transport(void)
   {
     size_t off = 0;
     int got = 0;
-    while (off < sealed_len) {
+    hw_bytes msg = {0};
+    while (off < sealed_len || msg.p) {
       size_t used;
-      hw_bytes msg;
       bool fin;
       CHECK_OK(hw_chan_feed(s, sealed + off, sealed_len - off, &used, &msg, &fin));
       off += used;
@@ -152,7 +152,7 @@ static void bench_transport(void)
   do {
     for (int i = 0; i < 32; i++, n++) {
       int got = 0;
-      CHECK_OK(hw_chan_send(d, m, MSG_BYTES, false));
+      CHECK_OK(hw_chan_send(d, m, MSG_BYTES, 0));
       pump(d, s, &got);
       CHECK_EQ(got, 1);
     }
@@ -164,7 +164,10 @@ static void bench_transport(void)
   free(m);
 }
 
-static size_t send_msg(hw_chan *from, hw_chan *to, const hw_msg *m, bool final, size_t *body)
+/* Encode and send one message; unless corked, deliver the flight and
+ * require `expect` messages to arrive. Returns the wire bytes moved. */
+static size_t send_msg(hw_chan *from, hw_chan *to, const hw_msg *m, unsigned flags, int expect,
+                       size_t *body)
 {
   hw_cbor_wr w;
   uint8_t *p;
@@ -176,21 +179,25 @@ static size_t send_msg(hw_chan *from, hw_chan *to, const hw_msg *m, bool final, 
   p = hw_cbor_wr_take(&w, &n);
   CHECK(p != NULL);
   *body += n;
-  CHECK_OK(hw_chan_send(from, p, n, final));
+  CHECK_OK(hw_chan_send(from, p, n, flags));
   hw_free(p);
   hw_cbor_wr_close(&w);
+  if (flags & HW_SEND_CORK)
+    return 0;
   n = pump(from, to, &got);
-  CHECK_EQ(got, 1);
+  CHECK_EQ(got, expect);
   return n;
 }
 
-/* A steady-state device: it holds a cursor; nothing to push or pull. */
+/* A steady-state device: it holds a cursor; nothing to push or pull. Each
+ * side sends its messages of one flight together (HW_SEND_CORK): the device
+ * hello, push and pull; the server ack, pull batch and done; then goodbye. */
 static void bench_bytes(void)
 {
   hw_chan *d, *s;
   hw_msg m;
   hw_cursor cur;
-  size_t hs, sync = 0, body = 0;
+  size_t hs, sync = 0, body = 0, flight[3];
 
   cur.epoch = 0x5a17c3e9u;     /* the server's random 32-bit epoch */
   cur.seq = 1234567;           /* a server past a million changes */
@@ -206,27 +213,25 @@ static void bench_bytes(void)
   m.u.hello.has_cursor = true;
   m.u.hello.cursor = cur;
   m.u.hello.wall_ms = 1764600000000;
-  sync += send_msg(d, s, &m, false, &body);
+  send_msg(d, s, &m, HW_SEND_CORK, 0, &body);
 
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_PUSH;
   m.u.push.batch_seq = 1;
-  sync += send_msg(d, s, &m, false, &body);
+  send_msg(d, s, &m, HW_SEND_CORK, 0, &body);
+  memset(&m, 0, sizeof m);
+  m.type = HW_MSG_PULL; /* no cursor: from the hello's */
+  m.u.pull.max_records = 256;
+  sync += flight[0] = send_msg(d, s, &m, 0, 3, &body);
+
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_PUSH_ACK;
   m.u.ack.batch_seq = 1;
-  sync += send_msg(s, d, &m, false, &body);
-
-  memset(&m, 0, sizeof m);
-  m.type = HW_MSG_PULL;
-  m.u.pull.has_cursor = true;
-  m.u.pull.cursor = cur;
-  m.u.pull.max_records = 256;
-  sync += send_msg(d, s, &m, false, &body);
+  send_msg(s, d, &m, HW_SEND_CORK, 0, &body);
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_PULL_BATCH;
   m.u.pull_batch.cursor = cur;
-  sync += send_msg(s, d, &m, false, &body);
+  send_msg(s, d, &m, HW_SEND_CORK, 0, &body);
 
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_DONE;
@@ -235,14 +240,17 @@ static void bench_bytes(void)
   m.u.done.head.seq = cur.seq;
   memset(m.u.done.head.sig, 5, HW_SIG_BYTES);
   m.u.done.head.key_id = 1;
-  sync += send_msg(s, d, &m, false, &body);
+  sync += flight[1] = send_msg(s, d, &m, 0, 3, &body);
 
   memset(&m, 0, sizeof m);
   m.type = HW_MSG_GOODBYE;
-  sync += send_msg(d, s, &m, true, &body);
+  sync += flight[2] = send_msg(d, s, &m, HW_SEND_FINAL, 1, &body);
   CHECK_EQ(hw_chan_get_state(s), HW_CHAN_ENDED);
 
   emit("handshake_bytes", (double)hs, "bytes");
+  emit("device_flight_hello_push_pull_bytes", (double)flight[0], "bytes");
+  emit("server_flight_ack_batch_done_bytes", (double)flight[1], "bytes");
+  emit("goodbye_bytes", (double)flight[2], "bytes");
   emit("empty_sync_bytes", (double)sync, "bytes");
   emit("empty_sync_cbor_bytes", (double)body, "bytes");
   emit("handshake_plus_empty_sync_bytes", (double)(hs + sync), "bytes");

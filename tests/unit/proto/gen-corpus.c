@@ -106,6 +106,9 @@ static void fragments(void)
   static const uint8_t three[] = {2, 0, 7, HW_FRAG_FIRST | HW_FRAG_MORE, 0, 0, 0, 5, 'a', 'b',
                                   0, 3, HW_FRAG_MORE, 'c', 'd', 0, 2, HW_FRAG_FINAL, 'e'};
   static const uint8_t raw_hdr[] = {0, 0, 0, 0, 32};
+  static const uint8_t batch[] = {2, 0, 9, HW_FRAG_BATCH | HW_FRAG_FINAL, 3, 0x82, 0x09, 0xa0,
+                                  3, 0x82, 0x09, 0xa0};
+  put("proto-frame", "batch", batch, sizeof batch);
   put("proto-frame", "single", single, sizeof single);
   put("proto-frame", "final", final, sizeof final);
   put("proto-frame", "pair", pair, sizeof pair);

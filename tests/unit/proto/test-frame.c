@@ -18,9 +18,9 @@ static uint8_t srv_pub[32], dev_pub[32];
 /* Move everything `from` has to send into `to`, collecting at most one
  * message per feed into got[] (copied). Returns the first error. */
 typedef struct inbox {
-  uint8_t *msg[8];
-  size_t len[8];
-  bool final[8];
+  uint8_t *msg[64];
+  size_t len[64];
+  bool final[64];
   int n;
 } inbox;
 
@@ -46,8 +46,8 @@ static int pump(hw_chan *from, hw_chan *to, inbox *box, size_t chunk)
     hw_chan_consume(from, out.len);
     while (off < total) {
       size_t n = total - off < chunk ? total - off : chunk, used = 0, at = 0;
-      while (at < n) {
-        hw_bytes msg;
+      hw_bytes msg = {0};
+      while (at < n || msg.p) { /* a batch hands out one message per call */
         bool fin;
         int rc = hw_chan_feed(to, copy + off + at, n - at, &used, &msg, &fin);
         if (rc) {
@@ -56,7 +56,7 @@ static int pump(hw_chan *from, hw_chan *to, inbox *box, size_t chunk)
         }
         at += used;
         if (msg.p) {
-          CHECK(box && box->n < 8);
+          CHECK(box && box->n < 64);
           box->msg[box->n] = malloc(msg.len);
           CHECK(box->msg[box->n] != NULL);
           memcpy(box->msg[box->n], msg.p, msg.len);
@@ -79,7 +79,7 @@ static void connect(hw_chan **d, hw_chan **s, const uint8_t *token)
   CHECK_OK(hw_chan_new_server(s, srv_key));
   CHECK_EQ(hw_chan_get_state(*d), HW_CHAN_HANDSHAKE);
   CHECK_ERR(hw_chan_peer_key(*s, k), HW_EINVAL);
-  CHECK_ERR(hw_chan_send(*d, (const uint8_t *)"x", 1, false), HW_EINVAL);
+  CHECK_ERR(hw_chan_send(*d, (const uint8_t *)"x", 1, 0), HW_EINVAL);
   CHECK_OK(pump(*d, *s, NULL, SIZE_MAX));
   CHECK_EQ(hw_chan_get_state(*s), HW_CHAN_HANDSHAKE);
   CHECK_OK(pump(*s, *d, NULL, SIZE_MAX));
@@ -130,7 +130,7 @@ static void roundtrip(hw_chan *d, hw_chan *s, size_t len, size_t chunk)
   CHECK(m != NULL);
   for (size_t i = 0; i < len; i++)
     m[i] = (uint8_t)(i * 31 + len);
-  CHECK_OK(hw_chan_send(d, m, len, false));
+  CHECK_OK(hw_chan_send(d, m, len, 0));
   CHECK_OK(pump(d, s, &box, chunk));
   CHECK_EQ(box.n, 1);
   CHECK_EQ(box.len[0], len);
@@ -138,7 +138,7 @@ static void roundtrip(hw_chan *d, hw_chan *s, size_t len, size_t chunk)
   CHECK(!box.final[0]);
   inbox_clear(&box);
   /* And back. */
-  CHECK_OK(hw_chan_send(s, m, len, false));
+  CHECK_OK(hw_chan_send(s, m, len, 0));
   CHECK_OK(pump(s, d, &box, chunk));
   CHECK_EQ(box.n, 1);
   CHECK(box.len[0] == len && memcmp(box.msg[0], m, len) == 0);
@@ -165,8 +165,8 @@ static void test_sizes(void)
   {
     uint8_t *big = calloc(1, HW_APP_MSG_MAX + 1);
     CHECK(big != NULL);
-    CHECK_ERR(hw_chan_send(d, big, HW_APP_MSG_MAX + 1, false), HW_ELIMIT);
-    CHECK_ERR(hw_chan_send(d, big, 0, false), HW_EINVAL);
+    CHECK_ERR(hw_chan_send(d, big, HW_APP_MSG_MAX + 1, 0), HW_ELIMIT);
+    CHECK_ERR(hw_chan_send(d, big, 0, 0), HW_EINVAL);
     CHECK_EQ(hw_chan_get_state(d), HW_CHAN_OPEN); /* a refused send is not final */
     free(big);
   }
@@ -185,9 +185,9 @@ static void test_final(void)
   bool fin;
 
   connect(&d, &s, NULL);
-  CHECK_OK(hw_chan_send(d, (const uint8_t *)"hello", 5, false));
-  CHECK_OK(hw_chan_send(d, (const uint8_t *)"bye", 3, true));
-  CHECK_ERR(hw_chan_send(d, (const uint8_t *)"more", 4, false), HW_ECLOSED);
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"hello", 5, 0));
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"bye", 3, HW_SEND_FINAL));
+  CHECK_ERR(hw_chan_send(d, (const uint8_t *)"more", 4, 0), HW_ECLOSED);
   CHECK_OK(pump(d, s, &box, SIZE_MAX));
   CHECK_EQ(box.n, 2);
   CHECK(!box.final[0] && box.final[1]);
@@ -207,7 +207,7 @@ static void test_final(void)
     size_t len = 3 * HW_FRAG_SINGLE_MAX;
     uint8_t *m = calloc(1, len);
     CHECK(m != NULL);
-    CHECK_OK(hw_chan_send(s, m, len, true));
+    CHECK_OK(hw_chan_send(s, m, len, HW_SEND_FINAL));
     CHECK_OK(pump(s, d, &box, SIZE_MAX));
     CHECK(box.n == 1 && box.final[0] && box.len[0] == len);
     CHECK_EQ(hw_chan_get_state(d), HW_CHAN_ENDED);
@@ -234,16 +234,16 @@ static void test_truncation_every_byte(void)
     CHECK_OK(hw_chan_new_server(&s, srv_key));
     for (int round = 0; round < 3 && rc == 0; round++) {
       if (round == 2) {
-        CHECK_OK(hw_chan_send(d, (const uint8_t *)"hello", 5, false));
-        CHECK_OK(hw_chan_send(d, (const uint8_t *)"goodbye", 7, true));
+        CHECK_OK(hw_chan_send(d, (const uint8_t *)"hello", 5, 0));
+        CHECK_OK(hw_chan_send(d, (const uint8_t *)"goodbye", 7, HW_SEND_FINAL));
       }
       hw_bytes out = hw_chan_pending(d);
       size_t n = out.len, take = total && cut - sent < n ? cut - sent : n, at = 0;
+      hw_bytes msg = {0};
       if (total && sent >= cut)
         take = 0;
-      while (at < take) {
+      while (at < take || msg.p) {
         size_t used;
-        hw_bytes msg;
         bool fin;
         rc = hw_chan_feed(s, out.p + at, take - at, &used, &msg, &fin);
         CHECK_OK(rc);
@@ -365,6 +365,24 @@ static const frag_case frag_cases[] = {
   {"well-formed pair", {{HW_FRAG_FIRST | HW_FRAG_MORE, T(4), 'a', 'b'}, {0x00, 'c', 'd'}}, {7, 3},
    HW_OK},
   {"single", {{0x00, 'z'}}, {2, 0}, HW_OK},
+  {"batch of one", {{HW_FRAG_BATCH, 1, 'a'}}, {3, 0}, HW_EPROTO},
+  {"batch, empty", {{HW_FRAG_BATCH}}, {1, 0}, HW_EPROTO},
+  {"batch, zero length", {{HW_FRAG_BATCH, 1, 'a', 0}}, {4, 0}, HW_EPROTO},
+  {"batch, length past the end", {{HW_FRAG_BATCH, 1, 'a', 2, 'b'}}, {5, 0}, HW_EPROTO},
+  {"batch, non-minimal prefix", {{HW_FRAG_BATCH, 0x81, 0x00, 'a', 1, 'b'}}, {6, 0}, HW_EPROTO},
+  {"batch, three-byte prefix", {{HW_FRAG_BATCH, 0x81, 0x80, 0x01, 'a'}}, {5, 0}, HW_EPROTO},
+  {"batch, prefix cut short", {{HW_FRAG_BATCH, 1, 'a', 0x81}}, {4, 0}, HW_EPROTO},
+  {"batch, length at HW_BATCH_MSG_MAX + 1",
+   {{HW_FRAG_BATCH, 1, 'a', (uint8_t)(0x80 | ((HW_BATCH_MSG_MAX + 1) & 0x7f)),
+     (uint8_t)((HW_BATCH_MSG_MAX + 1) >> 7), 'b'}}, {6, 0}, HW_ELIMIT},
+  {"batch with more", {{HW_FRAG_BATCH | HW_FRAG_MORE, 1, 'a', 1, 'b'}}, {5, 0}, HW_EPROTO},
+  {"batch with first", {{HW_FRAG_BATCH | HW_FRAG_FIRST | HW_FRAG_MORE, T(9), 1, 'a', 1, 'b'}},
+   {9, 0}, HW_EPROTO},
+  {"batch inside a fragmented message",
+   {{HW_FRAG_FIRST | HW_FRAG_MORE, T(4), 'a', 'b'}, {HW_FRAG_BATCH, 1, 'c', 1, 'd'}}, {7, 5},
+   HW_EPROTO},
+  {"batch of two", {{HW_FRAG_BATCH, 1, 'a', 2, 'b', 'c'}}, {6, 0}, HW_OK},
+  {"final batch of two", {{HW_FRAG_BATCH | HW_FRAG_FINAL, 1, 'a', 1, 'b'}}, {5, 0}, HW_OK},
 };
 
 static void test_hostile_fragments(void)
@@ -496,7 +514,7 @@ static void test_decrypt_final(void)
   bool fin;
 
   connect(&d, &s, NULL);
-  CHECK_OK(hw_chan_send(d, (const uint8_t *)"abc", 3, false));
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"abc", 3, 0));
   out = hw_chan_pending(d);
   len = out.len;
   copy = malloc(len);
@@ -507,7 +525,7 @@ static void test_decrypt_final(void)
   CHECK(msg.p && msg.len == 3);
   CHECK_ERR(hw_chan_feed(s, copy, len, &used, &msg, &fin), HW_EAUTH); /* replay */
   CHECK_EQ(hw_chan_get_state(s), HW_CHAN_FAILED);
-  CHECK_ERR(hw_chan_send(s, (const uint8_t *)"x", 1, false), HW_ECLOSED);
+  CHECK_ERR(hw_chan_send(s, (const uint8_t *)"x", 1, 0), HW_ECLOSED);
   CHECK_ERR(hw_chan_eof(s), HW_EPROTO);
   hw_chan_free(s);
   hw_chan_free(d);
@@ -515,7 +533,7 @@ static void test_decrypt_final(void)
   /* A flipped bit anywhere in a transport frame's body. */
   for (size_t bit = 4 * 8; bit < len * 8; bit += 5) {
     connect(&d, &s, NULL);
-    CHECK_OK(hw_chan_send(d, (const uint8_t *)"abc", 3, false));
+    CHECK_OK(hw_chan_send(d, (const uint8_t *)"abc", 3, 0));
     out = hw_chan_pending(d);
     memcpy(copy, out.p, len);
     hw_chan_consume(d, len);
@@ -548,6 +566,93 @@ static void test_wrong_pin(void)
   hw_chan_free(s);
 }
 
+/* Corked messages share one transport message and arrive in order, one per
+ * feed call; a large message flushes what is held first; FINAL lands on the
+ * last message of the batch. */
+static void test_cork(void)
+{
+  hw_chan *d, *s;
+  inbox box = {0};
+  static uint8_t big[HW_BATCH_MSG_MAX + 1];
+  hw_bytes out, msg;
+  size_t used;
+  bool fin;
+
+  connect(&d, &s, NULL);
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"one", 3, HW_SEND_CORK));
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"two", 3, HW_SEND_CORK));
+  CHECK_EQ(hw_chan_pending(d).len, 0); /* held */
+  CHECK_ERR(hw_chan_send(d, (const uint8_t *)"x", 1, HW_SEND_CORK | HW_SEND_FINAL), HW_EINVAL);
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"three", 5, 0));
+  out = hw_chan_pending(d);
+  CHECK_EQ(out.len, 4 + 16 + 1 + (1 + 3) + (1 + 3) + (1 + 5)); /* one transport message */
+  /* One message per call; the rest of the batch needs no more input. */
+  CHECK_OK(hw_chan_feed(s, out.p, out.len, &used, &msg, &fin));
+  CHECK(used == out.len && msg.len == 3 && memcmp(msg.p, "one", 3) == 0 && !fin);
+  CHECK_OK(hw_chan_feed(s, NULL, 0, &used, &msg, &fin));
+  CHECK(msg.len == 3 && memcmp(msg.p, "two", 3) == 0);
+  CHECK_OK(hw_chan_feed(s, NULL, 0, &used, &msg, &fin));
+  CHECK(msg.len == 5 && memcmp(msg.p, "three", 5) == 0);
+  CHECK_OK(hw_chan_feed(s, NULL, 0, &used, &msg, &fin));
+  CHECK(msg.p == NULL);
+  hw_chan_consume(d, out.len);
+
+  /* One held message is sent plainly; flush seals what is held. */
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"solo", 4, HW_SEND_CORK));
+  CHECK_OK(hw_chan_flush(d));
+  CHECK_EQ(hw_chan_pending(d).len, 4 + 16 + 1 + 4);
+  CHECK_OK(hw_chan_flush(d)); /* nothing held: no-op */
+  CHECK_OK(pump(d, s, &box, SIZE_MAX));
+  CHECK(box.n == 1 && box.len[0] == 4);
+  inbox_clear(&box);
+
+  /* At HW_BATCH_MSG_MAX a message is held; above it, it flushes and goes alone. */
+  CHECK_OK(hw_chan_send(d, big, HW_BATCH_MSG_MAX, HW_SEND_CORK));
+  CHECK_EQ(hw_chan_pending(d).len, 0);
+  CHECK_OK(hw_chan_send(d, big, HW_BATCH_MSG_MAX + 1, HW_SEND_CORK));
+  CHECK(hw_chan_pending(d).len > 0);
+  CHECK_OK(hw_chan_send(d, (const uint8_t *)"tail", 4, 0));
+  CHECK_OK(pump(d, s, &box, SIZE_MAX));
+  CHECK_EQ(box.n, 3);
+  CHECK(box.len[0] == HW_BATCH_MSG_MAX && box.len[1] == HW_BATCH_MSG_MAX + 1 && box.len[2] == 4);
+  inbox_clear(&box);
+
+  /* More held bytes than one transport message holds: several batches, in order. */
+  for (int i = 0; i < 40; i++) {
+    big[0] = (uint8_t)i;
+    CHECK_OK(hw_chan_send(d, big, 3000, HW_SEND_CORK));
+  }
+  CHECK(hw_chan_pending(d).len > 0);
+  CHECK_OK(hw_chan_flush(d));
+  {
+    int seen = 0;
+    while (seen < 40) {
+      CHECK_OK(pump(d, s, &box, SIZE_MAX));
+      for (int i = 0; i < box.n; i++, seen++)
+        CHECK(box.len[i] == 3000 && box.msg[i][0] == (uint8_t)seen);
+      inbox_clear(&box);
+      if (box.n == 0 && hw_chan_pending(d).len == 0)
+        break;
+    }
+    CHECK_EQ(seen, 40);
+  }
+
+  /* A final batch: the channel ends with its last message. */
+  CHECK_OK(hw_chan_send(s, (const uint8_t *)"ack", 3, HW_SEND_CORK));
+  CHECK_OK(hw_chan_send(s, (const uint8_t *)"done", 4, HW_SEND_CORK));
+  CHECK_OK(hw_chan_send(s, (const uint8_t *)"bye", 3, HW_SEND_FINAL));
+  out = hw_chan_pending(s);
+  CHECK_OK(hw_chan_feed(d, out.p, out.len, &used, &msg, &fin));
+  CHECK(!fin && hw_chan_get_state(d) == HW_CHAN_OPEN);
+  CHECK_OK(hw_chan_feed(d, NULL, 0, &used, &msg, &fin));
+  CHECK(!fin && hw_chan_get_state(d) == HW_CHAN_OPEN);
+  CHECK_OK(hw_chan_feed(d, NULL, 0, &used, &msg, &fin));
+  CHECK(fin && msg.len == 3 && hw_chan_get_state(d) == HW_CHAN_ENDED);
+  CHECK_OK(hw_chan_eof(d));
+  hw_chan_free(d);
+  hw_chan_free(s);
+}
+
 /* Every allocation failure surfaces as HW_ENOMEM and leaks nothing. */
 static void test_oom(void)
 {
@@ -570,7 +675,13 @@ static void test_oom(void)
     if (!rc)
       rc = pump(d, s, NULL, SIZE_MAX);
     if (!rc)
-      rc = hw_chan_send(d, m, sizeof m, true);
+      rc = hw_chan_send(d, m, 100, HW_SEND_CORK);
+    if (!rc)
+      rc = hw_chan_send(d, m, 200, 0);
+    if (!rc)
+      rc = pump(d, s, &box, SIZE_MAX);
+    if (!rc)
+      rc = hw_chan_send(d, m, sizeof m, HW_SEND_FINAL);
     if (!rc)
       rc = pump(d, s, &box, SIZE_MAX);
     hw_test_fail_alloc_after(-1);
@@ -602,6 +713,7 @@ int main(void)
   test_hostile_frames();
   test_decrypt_final();
   test_wrong_pin();
+  test_cork();
   test_oom();
   hw_noise_key_free(dev_key);
   hw_noise_key_free(srv_key);

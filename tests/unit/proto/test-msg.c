@@ -134,7 +134,7 @@ static void cursor(hw_cbor_wr *w)
   hw_cbor_wr_array(w, 3);
   hw_cbor_wr_uint(w, 1);
   hw_cbor_wr_uint(w, 2);
-  hw_cbor_wr_bytes(w, zeros, 32);
+  hw_cbor_wr_bytes(w, zeros, HW_CURSOR_HEAD_BYTES);
 }
 /* hello with the required keys, then `extra` unknown keys 7.. */
 static void hello_n(hw_cbor_wr *w, unsigned extra)
@@ -172,7 +172,7 @@ static void b_hello_id17(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 17
 static void b_hello_ver_text(hw_cbor_wr *w) { hdr(w, 1, 5); hw_cbor_wr_uint(w, 0); hw_cbor_wr_text(w, "1", 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
 static void b_hello_counter_neg(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 16); hw_cbor_wr_uint(w, 2); hw_cbor_wr_int(w, -3); kb(w, 3, 32); ku(w, 6, 1); }
 static void b_hello_inherits_short(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 4); hw_cbor_wr_array(w, 1); hw_cbor_wr_bytes(w, zeros, 16); ku(w, 6, 1); }
-static void b_hello_cursor_bad(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_bytes(w, zeros, 31); ku(w, 6, 1); }
+static void b_hello_cursor_bad(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 6, 1); }
 static void b_hello_cursor_ok(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); cursor(w); ku(w, 6, 1); }
 static void deep(hw_cbor_wr *w, unsigned d) { for (unsigned i = 0; i < d; i++) hw_cbor_wr_array(w, 1); hw_cbor_wr_uint(w, 0); }
 static void b_hello_unknown_deep_ok(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX); }
@@ -321,7 +321,7 @@ static const bad_case cases[] = {
   {"hello, version as text", b_hello_ver_text, HW_EPROTO},
   {"hello, negative counter", b_hello_counter_neg, HW_EPROTO},
   {"hello, inherits of one item", b_hello_inherits_short, HW_EPROTO},
-  {"hello, cursor head of 31 bytes", b_hello_cursor_bad, HW_EPROTO},
+  {"hello, cursor head of 32 bytes", b_hello_cursor_bad, HW_EPROTO},
   {"hello with cursor", b_hello_cursor_ok, HW_OK},
   {"hello, unknown value at max depth", b_hello_unknown_deep_ok, HW_OK},
   {"hello, unknown value past max depth", b_hello_unknown_too_deep, HW_ELIMIT},

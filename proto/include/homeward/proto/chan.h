@@ -5,8 +5,10 @@
  * peer's final message) from a truncated one.
  *
  * Wire: frame = u32 big-endian body length (1..HW_FRAME_MAX) || body, where
- * the body is one Noise message. A transport plaintext is a fragment:
- * flags (1 byte) [|| u32 BE total length, on the first of several] || bytes.
+ * the body is one Noise message. A transport plaintext is flags (1 byte),
+ * then either one whole message, a fragment of a large one ([u32 BE total
+ * length, on the first of several] || bytes), or a batch of small messages
+ * sent together (each prefixed by its length as a LEB128 varint).
  *
  * Any error from hw_chan_feed or hw_chan_send other than HW_EINVAL and
  * HW_ENOMEM is final: the channel is failed and every later call returns
@@ -27,6 +29,7 @@
 #define HW_FRAG_MORE 0x01u  /* more fragments of this message follow */
 #define HW_FRAG_FIRST 0x02u /* first of several: a u32 BE total length follows */
 #define HW_FRAG_FINAL 0x04u /* the sender's last message on this connection */
+#define HW_FRAG_BATCH 0x08u /* two or more whole messages, each length-prefixed */
 #define HW_FRAG_SINGLE_MAX (HW_NOISE_MSG_MAX - HW_NOISE_TAG_BYTES - 1u)
 #define HW_FRAG_FIRST_MAX (HW_NOISE_MSG_MAX - HW_NOISE_TAG_BYTES - 5u)
 
@@ -62,7 +65,8 @@ HW_EXPORT void hw_chan_free(hw_chan *c); /* wipes; NULL does nothing */
  * message completed, *msg points at it (valid until the next hw_chan_feed or
  * hw_chan_free) and *final says whether the peer marked it as its last;
  * otherwise msg->p is NULL. Handshake replies are queued for sending.
- * Call again with the rest while *used < len. Returns 0, HW_EPROTO
+ * Call again with the rest (possibly none: a batch delivers one message per
+ * call) until a call returns no message with *used == len. Returns 0, HW_EPROTO
  * (malformed frame, fragment or handshake), HW_ELIMIT (a frame or message
  * over its limit, refused before allocating), HW_EAUTH (decrypt failure, bad
  * pin, low-order point), HW_ENOMEM (the channel is failed too: input was
@@ -70,12 +74,21 @@ HW_EXPORT void hw_chan_free(hw_chan *c); /* wipes; NULL does nothing */
 HW_NODISCARD HW_EXPORT int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used,
                                         hw_bytes *msg, bool *final);
 
+#define HW_SEND_FINAL 0x1u /* this side's last message: later sends return HW_ECLOSED */
+#define HW_SEND_CORK 0x2u  /* more follow at once: hold it to share a transport message */
+
 /* Queue one application message (borrowed, copied; 1..HW_APP_MSG_MAX bytes),
- * split into fragments as needed. With `final`, it is this side's last
- * message: later sends return HW_ECLOSED. Returns 0, HW_EINVAL (not open,
- * empty), HW_ELIMIT (too long; or nonce exhausted, which fails the channel),
- * HW_ENOMEM (nothing queued) or HW_ECLOSED. */
-HW_NODISCARD HW_EXPORT int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, bool final);
+ * split into fragments as needed. With HW_SEND_CORK a small message is held
+ * back and sealed together with the next ones, in one transport message,
+ * when a send without HW_SEND_CORK (or hw_chan_flush) comes; held messages
+ * are not in hw_chan_pending. Returns 0, HW_EINVAL (not open, empty, FINAL
+ * with CORK), HW_ELIMIT (too long; or nonce exhausted, which fails the
+ * channel), HW_ENOMEM (this message not queued) or HW_ECLOSED. */
+HW_NODISCARD HW_EXPORT int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len,
+                                        unsigned flags);
+/* Seal the held (corked) messages now. Returns 0, HW_ENOMEM (still held),
+ * HW_ELIMIT (nonce exhausted; the channel fails) or HW_ECLOSED. */
+HW_NODISCARD HW_EXPORT int hw_chan_flush(hw_chan *c);
 
 /* Bytes waiting to be written (valid until the next call on the channel),
  * and dropping the first n of them once written. */

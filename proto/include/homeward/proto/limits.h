@@ -13,6 +13,7 @@
 #define HW_NOISE_MSG_MAX 65535u         /* Noise spec §3: one Noise message */
 #define HW_FRAME_MAX HW_NOISE_MSG_MAX   /* a frame body is exactly one Noise message */
 #define HW_APP_MSG_MAX (16u << 20)      /* a reassembled application message */
+#define HW_BATCH_MSG_MAX 4096u          /* bytes of a message that may share a transport message */
 
 #define HW_TOKEN_BYTES 16u              /* enrolment token (128 bits) */
 

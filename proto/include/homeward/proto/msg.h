@@ -26,6 +26,7 @@
 
 #define HW_DIGEST_BYTES HW_HASH_BYTES /* lineage digest, write digest, audit hashes */
 #define HW_SIG_BYTES 64u              /* Ed25519 signature over an audit head */
+#define HW_CURSOR_HEAD_BYTES 16u      /* audit head at seq in a cursor: its first 16 bytes */
 
 typedef enum hw_msg_type {
   HW_MSG_HELLO = 1,           /* device -> server */
@@ -63,11 +64,13 @@ typedef enum hw_ack_status {
   HW_ACK_QUARANTINED = 2, /* held for a coordinator, nothing merged */
 } hw_ack_status;
 
-/* Pull cursor (architecture §4): server epoch, sequence number, audit head at seq. */
+/* Pull cursor (architecture §4): server epoch, sequence number, and the
+ * audit head at seq truncated to HW_CURSOR_HEAD_BYTES (a position check that
+ * tells a restored or forked server; the full signed head travels in done). */
 typedef struct hw_cursor {
   uint64_t epoch;
   uint64_t seq;
-  uint8_t audit_head[HW_DIGEST_BYTES];
+  uint8_t audit_head[HW_CURSOR_HEAD_BYTES];
 } hw_cursor;
 
 typedef struct hw_msg_hello {
@@ -116,7 +119,8 @@ typedef struct hw_msg_push_ack {
 } hw_msg_push_ack;
 
 typedef struct hw_msg_pull {
-  bool has_cursor; /* false: from the beginning */
+  bool has_cursor; /* false: from where this session stands (the hello's cursor,
+                    * then each pull batch's; the beginning for a fresh device) */
   hw_cursor cursor;
   uint64_t max_records; /* 1..HW_PULL_MAX_RECORDS */
 } hw_msg_pull;

@@ -5,7 +5,7 @@
 static const char head_domain[] = "homeward-audit-head-v1";
 static const char chain_domain[] = "homeward-audit-v1";
 
-#define HEAD_MSG_LEN (sizeof head_domain + HW_ID_BYTES + 8 + HW_HASH_BYTES + 8)
+#define HEAD_MSG_LEN (sizeof head_domain + 8 + 8 + HW_HASH_BYTES + 8)
 
 static void be64(uint8_t *p, uint64_t v)
 {
@@ -19,8 +19,8 @@ static void head_msg(const hw_signed_head *h, uint8_t msg[static HEAD_MSG_LEN])
 
   memcpy(p, head_domain, sizeof head_domain); /* NUL included */
   p += sizeof head_domain;
-  memcpy(p, h->epoch.b, HW_ID_BYTES);
-  p += HW_ID_BYTES;
+  be64(p, h->epoch);
+  p += 8;
   be64(p, h->seq);
   p += 8;
   memcpy(p, h->hash, HW_HASH_BYTES);
@@ -46,7 +46,7 @@ int hw_signed_head_verify(const hw_signed_head *h, const uint8_t pk[static HW_SI
 
 int hw_signed_head_follows(const hw_signed_head *kept, const hw_signed_head *newer)
 {
-  if (hw_id_cmp(&kept->epoch, &newer->epoch) != 0)
+  if (kept->epoch != newer->epoch)
     return HW_EVERSION;
   if (newer->seq < kept->seq)
     return HW_ECORRUPT;

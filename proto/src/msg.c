@@ -187,6 +187,12 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
       rc = read_cursor(rd, &m->cursor);
       break;
     case 6: rc = hw_cbor_read_int(rd, &m->wall_ms); break;
+    case 7:
+      rc = hw_cbor_read_uint(rd, &m->acked);
+      /* sync-design: acked counts own writes, so it cannot pass the counter */
+      if (!rc && m->acked > m->counter && (have & BIT(2)))
+        rc = HW_EPROTO;
+      break;
     default: rc = skip_value(rd); break;
     }
     if (rc)
@@ -196,7 +202,7 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
   }
   if (rc)
     return rc;
-  return NEED(have, BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(6));
+  return NEED(have, BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(6) | BIT(7));
 }
 
 static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
@@ -212,6 +218,7 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
     case 0: rc = read_id(rd, &m->replica); break;
+    case 2: rc = hw_cbor_read_uint(rd, &m->from); break;
     case 1:
       if ((rc = read_array_max(rd, HW_LINEAGE_DOTS_MAX, &n)))
         return rc;
@@ -239,7 +246,9 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
   }
   if (rc)
     return rc;
-  return NEED(have, BIT(0) | BIT(1));
+  if (have & BIT(2) && m->n_dots && m->dots[0].counter <= m->from)
+    return HW_EPROTO; /* §4.3: the dots listed are above `from` */
+  return NEED(have, BIT(0) | BIT(1) | BIT(2));
 }
 
 static int dec_push(hw_cbor_rd *rd, hw_arena *a, hw_msg_push *m)
@@ -440,11 +449,13 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
     switch (k) {
     case 0: rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES); break;
     case 1:
+      /* [hash, seq, time_ms, sig] (§4.8) */
+      m->has_head = true;
       if (!(rc = read_array_exact(rd, 4)) &&
           !(rc = read_fixed(rd, m->head.hash, HW_DIGEST_BYTES)) &&
           !(rc = hw_cbor_read_uint(rd, &m->head.seq)) &&
-          !(rc = read_fixed(rd, m->head.sig, HW_SIG_BYTES)))
-        rc = hw_cbor_read_uint(rd, &m->head.key_id);
+          !(rc = hw_cbor_read_int(rd, &m->head.time_ms)))
+        rc = read_fixed(rd, m->head.sig, HW_SIG_BYTES);
       break;
     default: rc = skip_value(rd); break;
     }
@@ -455,7 +466,7 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
   }
   if (rc)
     return rc;
-  return NEED(have, BIT(0) | BIT(1));
+  return NEED(have, BIT(0));
 }
 
 static int dec_error(hw_cbor_rd *rd, hw_msg_error *m)
@@ -624,7 +635,9 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
   switch (m->type) {
   case HW_MSG_HELLO: {
     const hw_msg_hello *h = &m->u.hello;
-    hw_cbor_wr_map(w, 5u + h->has_inherits + h->has_cursor);
+    if (h->acked > h->counter)
+      return HW_EINVAL;
+    hw_cbor_wr_map(w, 6u + h->has_inherits + h->has_cursor);
     hw_cbor_wr_uint(w, 0);
     hw_cbor_wr_uint(w, h->version);
     hw_cbor_wr_uint(w, 1);
@@ -645,6 +658,8 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     }
     hw_cbor_wr_uint(w, 6);
     hw_cbor_wr_int(w, h->wall_ms);
+    hw_cbor_wr_uint(w, 7);
+    hw_cbor_wr_uint(w, h->acked);
     break;
   }
   case HW_MSG_LINEAGE_REFUSAL: {
@@ -654,7 +669,7 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     for (size_t i = 1; i < r->n_dots; i++)
       if (r->dots[i].counter <= r->dots[i - 1].counter)
         return HW_EINVAL;
-    hw_cbor_wr_map(w, 2);
+    hw_cbor_wr_map(w, 3);
     hw_cbor_wr_uint(w, 0);
     hw_cbor_wr_bytes(w, r->replica.b, HW_ID_BYTES);
     hw_cbor_wr_uint(w, 1);
@@ -665,6 +680,8 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
       hw_cbor_wr_bytes(w, r->dots[i].record.b, HW_ID_BYTES);
       hw_cbor_wr_bytes(w, r->dots[i].write_digest, HW_DIGEST_BYTES);
     }
+    hw_cbor_wr_uint(w, 2);
+    hw_cbor_wr_uint(w, r->from);
     break;
   }
   case HW_MSG_PUSH: {
@@ -716,15 +733,17 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
   }
   case HW_MSG_DONE: {
     const hw_msg_done *d = &m->u.done;
-    hw_cbor_wr_map(w, 2);
+    hw_cbor_wr_map(w, 1u + d->has_head);
     hw_cbor_wr_uint(w, 0);
     hw_cbor_wr_bytes(w, d->checksum, HW_DIGEST_BYTES);
-    hw_cbor_wr_uint(w, 1);
-    hw_cbor_wr_array(w, 4);
-    hw_cbor_wr_bytes(w, d->head.hash, HW_DIGEST_BYTES);
-    hw_cbor_wr_uint(w, d->head.seq);
-    hw_cbor_wr_bytes(w, d->head.sig, HW_SIG_BYTES);
-    hw_cbor_wr_uint(w, d->head.key_id);
+    if (d->has_head) {
+      hw_cbor_wr_uint(w, 1);
+      hw_cbor_wr_array(w, 4);
+      hw_cbor_wr_bytes(w, d->head.hash, HW_DIGEST_BYTES);
+      hw_cbor_wr_uint(w, d->head.seq);
+      hw_cbor_wr_int(w, d->head.time_ms);
+      hw_cbor_wr_bytes(w, d->head.sig, HW_SIG_BYTES);
+    }
     break;
   }
   case HW_MSG_ERROR: {

@@ -48,4 +48,11 @@ typedef struct hw_audit_entry {
 /* Append the canonical encoding to `w` (sticky errors). */
 void hw_audit_entry_encode(hw_cbor_wr *w, const hw_audit_entry *e);
 
+/* An administrative action (enrolment, invitation, revocation, ...):
+ *   { 1: action, 2: time_ms, 3: device key / null, 4: actor, 14: details }
+ * where the actor of a command names the OS user and the coordinator
+ * ("os-user/coordinator"). Details never hold case data. */
+void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
+                           const hw_bytes *device_key, const char *actor, const char *details);
+
 #endif

@@ -57,3 +57,22 @@ void hw_audit_entry_encode(hw_cbor_wr *w, const hw_audit_entry *e)
     hw_cbor_wr_uint(w, e->seq);
   }
 }
+
+void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
+                           const hw_bytes *device_key, const char *actor, const char *details)
+{
+  hw_cbor_wr_map(w, 5);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_text(w, action, strlen(action));
+  hw_cbor_wr_uint(w, 2);
+  hw_cbor_wr_int(w, time_ms);
+  hw_cbor_wr_uint(w, 3);
+  if (device_key && device_key->len)
+    hw_cbor_wr_bytes(w, device_key->p, device_key->len);
+  else
+    hw_cbor_wr_null(w);
+  hw_cbor_wr_uint(w, 4);
+  hw_cbor_wr_text(w, actor, strlen(actor));
+  hw_cbor_wr_uint(w, 14);
+  hw_cbor_wr_text(w, details, strlen(details));
+}

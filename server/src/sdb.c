@@ -10,28 +10,28 @@
 #define SCHEMA_VERSION 1
 
 static const char schema[] =
-  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS srv_records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
   "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
-  "CREATE INDEX IF NOT EXISTS records_seq ON records(seq);"
-  "CREATE INDEX IF NOT EXISTS records_case ON records(case_id, seq);"
-  "CREATE TABLE IF NOT EXISTS dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
+  "CREATE INDEX IF NOT EXISTS srv_records_seq ON srv_records(seq);"
+  "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id, seq);"
+  "CREATE TABLE IF NOT EXISTS srv_dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
   "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
   "  WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
   "  counter INTEGER NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,"
   "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
   "  hash BLOB NOT NULL);"
-  "CREATE TABLE IF NOT EXISTS devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
   "  role TEXT NOT NULL, status TEXT NOT NULL, enrolled_ms INTEGER NOT NULL,"
   "  revoked_ms INTEGER) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS replicas(replica BLOB PRIMARY KEY, device_key BLOB NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_replicas(replica BLOB PRIMARY KEY, device_key BLOB NOT NULL,"
   "  inherits BLOB, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
-  "CREATE INDEX IF NOT EXISTS replicas_device ON replicas(device_key);"
-  "CREATE TABLE IF NOT EXISTS invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+  "CREATE INDEX IF NOT EXISTS srv_replicas_device ON srv_replicas(device_key);"
+  "CREATE TABLE IF NOT EXISTS srv_invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
   "  role TEXT NOT NULL, expires_ms INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
+  "CREATE TABLE IF NOT EXISTS srv_quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
   "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
   "  decided_ms INTEGER, decision TEXT);";
 
@@ -50,38 +50,39 @@ static const char *const sql[ST_COUNT] = {
   [ST_ROLLBACK_TO] = "ROLLBACK TO job",
   [ST_COMMIT] = "COMMIT",
   [ST_ROLLBACK] = "ROLLBACK",
-  [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-  [ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
-  [ST_REC_GET] = "SELECT state FROM records WHERE id = ?1",
-  [ST_REC_PUT] = "INSERT OR REPLACE INTO records(id, case_id, kind, seq, state)"
+  [ST_META_GET] = "SELECT value FROM srv_meta WHERE key = ?1",
+  [ST_META_PUT] = "INSERT OR REPLACE INTO srv_meta(key, value) VALUES (?1, ?2)",
+  [ST_REC_GET] = "SELECT state FROM srv_records WHERE id = ?1",
+  [ST_REC_PUT] = "INSERT OR REPLACE INTO srv_records(id, case_id, kind, seq, state)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_DOT_GET] = "SELECT record_id, digest FROM dots WHERE replica = ?1 AND counter = ?2",
-  [ST_DOT_PUT] = "INSERT INTO dots(replica, counter, record_id, digest) VALUES (?1, ?2, ?3, ?4)",
-  [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM dots WHERE replica = ?1"
+  [ST_DOT_GET] = "SELECT record_id, digest FROM srv_dots WHERE replica = ?1 AND counter = ?2",
+  [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
+                 " VALUES (?1, ?2, ?3, ?4)",
+  [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
                    " AND counter <= ?2 ORDER BY counter",
-  [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM dots WHERE replica = ?1"
+  [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
                     " AND counter > ?2 ORDER BY counter LIMIT ?3",
-  [ST_HIST_PUT] = "INSERT OR IGNORE INTO history(record_id, replica, counter, field, value)"
+  [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, field, value)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-  [ST_AUDIT_PUT] = "INSERT INTO audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
-  [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM audit ORDER BY seq",
-  [ST_QUAR_PUT] = "INSERT INTO quarantine(record_id, device_key, reason, state, received_ms)"
+  [ST_AUDIT_LAST] = "SELECT seq, hash FROM srv_audit ORDER BY seq DESC LIMIT 1",
+  [ST_AUDIT_PUT] = "INSERT INTO srv_audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
+  [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM srv_audit ORDER BY seq",
+  [ST_QUAR_PUT] = "INSERT INTO srv_quarantine(record_id, device_key, reason, state, received_ms)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_DEV_GET] = "SELECT worker, role, status FROM devices WHERE key = ?1",
-  [ST_DEV_PUT] = "INSERT INTO devices(key, worker, role, status, enrolled_ms)"
+  [ST_DEV_GET] = "SELECT worker, role, status FROM srv_devices WHERE key = ?1",
+  [ST_DEV_PUT] = "INSERT INTO srv_devices(key, worker, role, status, enrolled_ms)"
                  " VALUES (?1, ?2, ?3, 'active', ?4)",
-  [ST_DEV_STATUS] = "UPDATE devices SET status = ?2, revoked_ms = ?3 WHERE key = ?1",
-  [ST_REP_GET] = "SELECT device_key FROM replicas WHERE replica = ?1",
-  [ST_REP_PUT] = "INSERT INTO replicas(replica, device_key, inherits, created_ms)"
+  [ST_DEV_STATUS] = "UPDATE srv_devices SET status = ?2, revoked_ms = ?3 WHERE key = ?1",
+  [ST_REP_GET] = "SELECT device_key FROM srv_replicas WHERE replica = ?1",
+  [ST_REP_PUT] = "INSERT INTO srv_replicas(replica, device_key, inherits, created_ms)"
                  " VALUES (?1, ?2, ?3, ?4)",
-  [ST_REP_LIST] = "SELECT replica FROM replicas WHERE device_key = ?1 ORDER BY created_ms",
-  [ST_INV_PUT] = "INSERT INTO invitations(token_hash, worker, role, expires_ms)"
+  [ST_REP_LIST] = "SELECT replica FROM srv_replicas WHERE device_key = ?1 ORDER BY created_ms",
+  [ST_INV_PUT] = "INSERT INTO srv_invitations(token_hash, worker, role, expires_ms)"
                  " VALUES (?1, ?2, ?3, ?4)",
-  [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM invitations"
+  [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
                  " WHERE token_hash = ?1",
-  [ST_INV_USE] = "UPDATE invitations SET used_by = ?2 WHERE token_hash = ?1",
-  [ST_REC_AFTER] = "SELECT seq, case_id, state FROM records WHERE seq > ?1 ORDER BY seq"
+  [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
+  [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
                    " LIMIT ?2",
 };
 
@@ -123,18 +124,30 @@ void hw_sdb_close(hw_sdb *s)
   hw_free(s);
 }
 
+/* The server's schema version lives in its own table: the database's
+ * user_version belongs to the store. */
+static int schema_version(sqlite3 *db, int *version)
+{
+  sqlite3_stmt *v = NULL;
+  int rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS srv_schema(version INTEGER NOT NULL)",
+                        NULL, NULL, NULL);
+
+  *version = 0;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "SELECT max(version) FROM srv_schema", -1, &v, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(v) == SQLITE_ROW)
+    *version = sqlite3_column_int(v, 0);
+  sqlite3_finalize(v);
+  return rc;
+}
+
 int hw_sdb_open(hw_sdb **out, sqlite3 *db)
 {
   hw_sdb *s;
-  sqlite3_stmt *v = NULL;
   int rc, version = 0;
 
   *out = NULL;
-  rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, NULL);
-  if (rc == SQLITE_OK && sqlite3_step(v) == SQLITE_ROW)
-    version = sqlite3_column_int(v, 0);
-  sqlite3_finalize(v);
-  if (rc != SQLITE_OK)
+  if ((rc = schema_version(db, &version)) != SQLITE_OK)
     return from_sqlite(rc);
   if (version > SCHEMA_VERSION)
     return HW_EVERSION;
@@ -143,7 +156,8 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)", NULL,
+                        NULL, NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {

@@ -12,6 +12,7 @@
 #include "homeward/audit-head.h"
 #include "homeward/ids.h"
 #include "homeward/proto/noise.h"
+#include "homeward/store.h"
 #include "sdb-int.h"
 #include "storage-int.h"
 
@@ -23,11 +24,24 @@ typedef struct hw_server_secrets {
   uint8_t value_key[HW_HASH_BYTES];      /* keyed hashes of values in the audit log */
 } hw_server_secrets;
 
+/* What the storage thread's jobs get as their `db`. */
+typedef struct hw_server_db {
+  hw_store *st;
+  hw_sdb *sdb;
+} hw_server_db;
+
+/* How the store is unlocked (docs/operations.md). */
+typedef struct hw_unlock {
+  const uint8_t *passphrase; /* borrowed; NULL when key_file is set */
+  size_t passphrase_len;
+  const char *key_file;
+  unsigned test_flags;       /* enum hw_store_test_flag: tests only */
+} hw_unlock;
+
 typedef struct hw_server {
   uv_loop_t *loop;
   hw_server_config cfg;
-  sqlite3 *db;             /* used on the storage thread only, once running */
-  hw_sdb *sdb;
+  hw_server_db db;         /* used on the storage thread only, once running */
   hw_storage *storage;
   hw_control *control;
   uv_tcp_t listener;
@@ -38,7 +52,7 @@ typedef struct hw_server {
   uint8_t noise_pub[HW_NOISE_KEY_BYTES];
   uint8_t sign_pk[HW_SIGN_PUBLIC_BYTES];
   uint8_t recovery_pk[32];
-  hw_id epoch;             /* a restored server takes a new one */
+  uint64_t epoch;          /* random, never 0; a restored server takes a new one */
   hw_id replica;           /* the server's own replica id (coordinator writes) */
   hw_signed_head head;     /* the latest signed audit head */
   bool head_valid;
@@ -52,10 +66,20 @@ typedef struct hw_server {
   size_t n_owners, cap_owners;
 } hw_server;
 
+/* Create the state directory's encrypted store and every key: the Noise
+ * static key, the Ed25519 audit key, the audit value key, the epoch and the
+ * server's replica id, and the organisation's recovery key pair, whose secret
+ * half is written once to `recovery_out` (mode 0600, must not exist) for
+ * offline keeping and not kept by the server. Prints nothing; `pub_out`
+ * (may be NULL) gets the server's public key. */
+HW_NODISCARD int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock,
+                                const char *recovery_out, uint8_t pub_out[static 32], char *err,
+                                size_t err_len);
+
 /* Open the state directory's store, load the keys, listen. Returns 0 or an
  * error, with `err` saying what failed in words for the operator. */
 HW_NODISCARD int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
-                                 char *err, size_t err_len);
+                                 const hw_unlock *unlock, char *err, size_t err_len);
 
 /* Begin a graceful stop: stop accepting, finish in-flight commits, sign the
  * final audit head, close everything; the loop then ends. */

@@ -47,6 +47,8 @@ struct hw_session {
   size_t n_own;
   bool recovering;
   char worker[64];
+  hw_cursor cursor;        /* where this session stands: the hello's, then each batch's */
+  bool has_cursor;
   uint64_t *acked_seqs;    /* record changes this session's acks carried */
   size_t n_acked, cap_acked;
   /* Loop thread: the read buffer. */
@@ -60,7 +62,7 @@ typedef struct hw_hello_job {
   hw_msg_hello hello;       /* copied */
   bool has_token;
   uint8_t token[HW_TOKEN_BYTES];
-  hw_id epoch;              /* the server's */
+  uint64_t epoch;           /* the server's */
   int64_t now_ms;
   /* results */
   uint64_t code;            /* 0: accepted; else an hw_msg_code */
@@ -86,10 +88,10 @@ typedef struct hw_push_job {
 typedef struct hw_pull_job {
   hw_job job;
   hw_session *ss;
-  hw_cursor cursor;         /* from the device (seq 0 when it has none) */
-  bool from_start;          /* no cursor, or another epoch: everything */
+  bool has_cursor;          /* the pull named a cursor (else: the session's) */
+  hw_cursor cursor;
   uint64_t max_records;
-  hw_id epoch;
+  uint64_t epoch;
   /* results */
   uint8_t **records;
   size_t *lens;

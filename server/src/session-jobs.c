@@ -12,7 +12,7 @@
 
 static hw_sdb *sdb_of(void *db)
 {
-  return db;
+  return ((hw_server_db *)db)->sdb;
 }
 
 /* Storage thread: which session speaks for `replica` now. */
@@ -173,7 +173,9 @@ int hw__hello_job_run(hw_job *job, void *dbv)
     return HW_ENOMEM;
   own->session_id = ss->id;
   ss->replica = j->hello.replica;
-  ss->recovering = j->hello.has_cursor && hw_id_cmp(&j->hello.cursor.epoch, &j->epoch) != 0;
+  ss->recovering = j->hello.has_cursor && j->hello.cursor.epoch != j->epoch;
+  ss->has_cursor = j->hello.has_cursor;
+  ss->cursor = j->hello.cursor;
   snprintf(ss->worker, sizeof ss->worker, "%s", dev.worker);
   ss->authorized = true;
   return HW_OK;
@@ -298,12 +300,17 @@ static int take_record(uint64_t seq, const hw_id *case_id, const void *state, si
 int hw__pull_job_run(hw_job *job, void *dbv)
 {
   hw_pull_job *j = (hw_pull_job *)job;
+  hw_session *ss = j->ss;
   hw_sdb *db = sdb_of(dbv);
-  uint64_t from = j->from_start ? 0 : j->cursor.seq, last, head_seq;
+  uint8_t head[HW_HASH_BYTES];
+  const hw_cursor *c = j->has_cursor ? &j->cursor : ss->has_cursor ? &ss->cursor : NULL;
+  uint64_t from, last, head_seq;
   int more, rc;
 
-  if (!j->ss->authorized)
+  if (!ss->authorized)
     return HW_EPERM;
+  /* A cursor of another epoch (a restored server) starts from the beginning. */
+  from = c && c->epoch == j->epoch ? c->seq : 0;
   j->records = hw_calloc(j->max_records, sizeof *j->records);
   j->lens = hw_calloc(j->max_records, sizeof *j->lens);
   if (!j->records || !j->lens)
@@ -314,7 +321,14 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   j->more = more != 0;
   j->next.epoch = j->epoch;
   j->next.seq = last;
-  if ((rc = hw_sdb_audit_head(db, &head_seq, j->next.audit_head)) != 0)
+  if ((rc = hw_sdb_audit_head(db, &head_seq, head)) != 0)
     return rc;
-  return hw_sdb_checksum_get(db, j->checksum);
+  memcpy(j->next.audit_head, head, HW_CURSOR_HEAD_BYTES);
+  if ((rc = hw_sdb_checksum_get(db, j->checksum)) != 0)
+    return rc;
+  /* The session now stands here, for a pull that names no cursor. Set only
+   * on the storage thread, in job order. */
+  ss->cursor = j->next;
+  ss->has_cursor = true;
+  return HW_OK;
 }

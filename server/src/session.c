@@ -261,7 +261,8 @@ static void pull_done(hw_job *job, int status)
       if (!j->more) {
         hw_msg d = {.type = HW_MSG_DONE};
         memcpy(d.u.done.checksum, j->checksum, HW_HASH_BYTES);
-        d.u.done.has_head = ss->srv->head_valid;
+        /* The head is sent only when signed in the epoch the cursor names. */
+        d.u.done.has_head = ss->srv->head_valid && ss->srv->head.epoch == j->next.epoch;
         d.u.done.head = ss->srv->head;
         send_msg(ss, &d, false);
       }
@@ -357,7 +358,7 @@ static int on_pull(hw_session *ss, const hw_msg_pull *p)
   j->ss = ss;
   j->max_records = p->max_records;
   j->epoch = ss->srv->epoch;
-  j->from_start = !p->has_cursor || hw_id_cmp(&p->cursor.epoch, &ss->srv->epoch) != 0;
+  j->has_cursor = p->has_cursor;
   if (p->has_cursor)
     j->cursor = p->cursor;
   if (submit(ss, &j->job) != 0) {

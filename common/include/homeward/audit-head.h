@@ -4,7 +4,7 @@
  * is detectable from any device's copy.
  *
  * The signed message is
- *   "homeward-audit-head-v1" 0x00 ‖ epoch (16) ‖ seq (u64 BE) ‖ hash (32)
+ *   "homeward-audit-head-v1" 0x00 ‖ epoch (u64 BE) ‖ seq (u64 BE) ‖ hash (32)
  *   ‖ time_ms (i64 BE)
  * Pure: no I/O, no clock. */
 #ifndef HOMEWARD_AUDIT_HEAD_H
@@ -17,7 +17,8 @@
 #include "homeward/ids.h"
 
 typedef struct hw_signed_head {
-  hw_id epoch;                  /* the server's epoch (a restored server takes a new one) */
+  uint64_t epoch;               /* the server's epoch: random, never 0; a restored server
+                                   takes a new one */
   uint64_t seq;                 /* sequence number of the last entry covered */
   uint8_t hash[HW_HASH_BYTES];  /* chain hash after that entry */
   int64_t time_ms;              /* when it was signed (server clock) */

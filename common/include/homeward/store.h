@@ -223,6 +223,12 @@ HW_NODISCARD HW_EXPORT int hw_store_check(hw_store *st);
 HW_NODISCARD HW_EXPORT int hw_store_subkey(hw_store *st, uint64_t id,
                                            uint8_t out[static HW_STORE_KEY_BYTES]);
 
+/* The store's SQLite connection, for a program's own tables in the same
+ * encrypted database and the same transactions (the server's bookkeeping).
+ * Borrowed: valid until hw_store_close; use it only from the store's thread,
+ * and never change the store's pragmas or its own tables through it. */
+HW_EXPORT struct sqlite3 *hw_store_sqlite(hw_store *st);
+
 /* Compact the database (VACUUM through the encrypting VFS). */
 HW_NODISCARD HW_EXPORT int hw_store_vacuum(hw_store *st);
 

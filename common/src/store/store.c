@@ -1699,3 +1699,8 @@ out:
   hw_free(denv);
   return rc;
 }
+
+struct sqlite3 *hw_store_sqlite(hw_store *st)
+{
+  return st->db;
+}

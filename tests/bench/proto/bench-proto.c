@@ -209,6 +209,7 @@ static void bench_bytes(void)
   m.u.hello.version = HW_PROTO_VERSION;
   memset(m.u.hello.replica.b, 1, HW_ID_BYTES);
   m.u.hello.counter = 4711;
+  m.u.hello.acked = 4711;
   memset(m.u.hello.lineage, 2, HW_DIGEST_BYTES);
   m.u.hello.has_cursor = true;
   m.u.hello.cursor = cur;
@@ -239,7 +240,8 @@ static void bench_bytes(void)
   memset(m.u.done.head.hash, 4, HW_DIGEST_BYTES);
   m.u.done.head.seq = cur.seq;
   memset(m.u.done.head.sig, 5, HW_SIG_BYTES);
-  m.u.done.head.key_id = 1;
+  m.u.done.head.time_ms = 1764600000123;
+  m.u.done.has_head = true;
   sync += flight[1] = send_msg(s, d, &m, 0, 3, &body);
 
   memset(&m, 0, sizeof m);

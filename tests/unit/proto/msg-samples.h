@@ -44,6 +44,7 @@ static inline void sample_msg(int k, hw_msg *m)
     m->u.hello.version = HW_PROTO_VERSION;
     sample_fill(m->u.hello.replica.b, HW_ID_BYTES, 1);
     m->u.hello.counter = 4711;
+    m->u.hello.acked = 4700;
     sample_fill(m->u.hello.lineage, HW_DIGEST_BYTES, 2);
     m->u.hello.wall_ms = 1764600000000;
     if (k == 1) {
@@ -110,7 +111,8 @@ static inline void sample_msg(int k, hw_msg *m)
     sample_fill(m->u.done.head.hash, HW_DIGEST_BYTES, 14);
     m->u.done.head.seq = 1234567;
     sample_fill(m->u.done.head.sig, HW_SIG_BYTES, 15);
-    m->u.done.head.key_id = 2;
+    m->u.done.head.time_ms = 1764600000123;
+    m->u.done.has_head = true;
     break;
   case 8:
     m->type = HW_MSG_ERROR;

@@ -139,14 +139,15 @@ static void cursor(hw_cbor_wr *w)
 /* hello with the required keys, then `extra` unknown keys 7.. */
 static void hello_n(hw_cbor_wr *w, unsigned extra)
 {
-  hdr(w, 1, 5 + extra);
+  hdr(w, 1, 6 + extra);
   ku(w, 0, 1);
   kb(w, 1, 16);
   ku(w, 2, 5);
   kb(w, 3, 32);
   ku(w, 6, 1000);
+  ku(w, 7, 5);
   for (unsigned i = 0; i < extra; i++)
-    ku(w, 7 + i, i);
+    ku(w, 8 + i, i);
 }
 
 static void b_not_array(hw_cbor_wr *w) { hw_cbor_wr_map(w, 0); }
@@ -162,21 +163,21 @@ static void b_goodbye_neg_key(hw_cbor_wr *w) { hdr(w, 9, 1); hw_cbor_wr_int(w, -
 static void b_goodbye_dup(hw_cbor_wr *w) { hdr(w, 9, 2); ku(w, 3, 3); ku(w, 3, 4); }
 static void b_goodbye_order(hw_cbor_wr *w) { hdr(w, 9, 2); ku(w, 4, 3); ku(w, 3, 4); }
 static void b_hello_ok(hw_cbor_wr *w) { hello_n(w, 0); }
-static void b_hello_keys_max(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 5); }
-static void b_hello_keys_over(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 4); }
+static void b_hello_keys_max(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 6); }
+static void b_hello_keys_over(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 5); }
 static void b_hello_missing(hw_cbor_wr *w) { hdr(w, 1, 4); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); }
-static void b_hello_dup(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_order(hw_cbor_wr *w) { hdr(w, 1, 5); kb(w, 1, 16); ku(w, 0, 1); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_id15(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 15); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_id17(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 17); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_ver_text(hw_cbor_wr *w) { hdr(w, 1, 5); hw_cbor_wr_uint(w, 0); hw_cbor_wr_text(w, "1", 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_counter_neg(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 16); hw_cbor_wr_uint(w, 2); hw_cbor_wr_int(w, -3); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_hello_inherits_short(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 4); hw_cbor_wr_array(w, 1); hw_cbor_wr_bytes(w, zeros, 16); ku(w, 6, 1); }
-static void b_hello_cursor_bad(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 6, 1); }
-static void b_hello_cursor_ok(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); cursor(w); ku(w, 6, 1); }
+static void b_hello_dup(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_order(hw_cbor_wr *w) { hdr(w, 1, 6); kb(w, 1, 16); ku(w, 0, 1); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_id15(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 15); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_id17(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 17); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_ver_text(hw_cbor_wr *w) { hdr(w, 1, 6); hw_cbor_wr_uint(w, 0); hw_cbor_wr_text(w, "1", 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_counter_neg(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); hw_cbor_wr_uint(w, 2); hw_cbor_wr_int(w, -3); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_inherits_short(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 4); hw_cbor_wr_array(w, 1); hw_cbor_wr_bytes(w, zeros, 16); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_cursor_bad(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 6, 1); ku(w, 7, 1); }
+static void b_hello_cursor_ok(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); cursor(w); ku(w, 6, 1); ku(w, 7, 1); }
 static void deep(hw_cbor_wr *w, unsigned d) { for (unsigned i = 0; i < d; i++) hw_cbor_wr_array(w, 1); hw_cbor_wr_uint(w, 0); }
-static void b_hello_unknown_deep_ok(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX); }
-static void b_hello_unknown_too_deep(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX + 1); }
+static void b_hello_unknown_deep_ok(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX); }
+static void b_hello_unknown_too_deep(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX + 1); }
 
 static void push_n(hw_cbor_wr *w, unsigned n, size_t rec_len)
 {
@@ -225,7 +226,7 @@ static void b_batch_more_uint(hw_cbor_wr *w) { batch_n(w, 0, 16, -1); }
 
 static void refusal_n(hw_cbor_wr *w, unsigned n, int bad_order)
 {
-  hdr(w, 2, 2);
+  hdr(w, 2, 3);
   kb(w, 0, 16);
   hw_cbor_wr_uint(w, 1);
   hw_cbor_wr_array(w, n);
@@ -235,6 +236,7 @@ static void refusal_n(hw_cbor_wr *w, unsigned n, int bad_order)
     hw_cbor_wr_bytes(w, zeros, 16);
     hw_cbor_wr_bytes(w, zeros, 32);
   }
+  ku(w, 2, 0);
 }
 static void b_refusal_max(hw_cbor_wr *w) { refusal_n(w, HW_LINEAGE_DOTS_MAX, 0); }
 static void b_refusal_over(hw_cbor_wr *w) { refusal_n(w, HW_LINEAGE_DOTS_MAX + 1, 0); }
@@ -289,11 +291,16 @@ static void done_sig(hw_cbor_wr *w, size_t sig, unsigned items)
   hw_cbor_wr_array(w, items);
   hw_cbor_wr_bytes(w, zeros, 32);
   hw_cbor_wr_uint(w, 5);
-  hw_cbor_wr_bytes(w, zeros, sig);
+  hw_cbor_wr_int(w, 1764600000000);
   if (items > 3)
-    hw_cbor_wr_uint(w, 1);
+    hw_cbor_wr_bytes(w, zeros, sig);
 }
 static void b_done_ok(hw_cbor_wr *w) { done_sig(w, 64, 4); }
+static void b_done_no_head(hw_cbor_wr *w) { hdr(w, 7, 1); kb(w, 0, 32); }
+static void b_hello_acked_over(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 6); }
+static void b_hello_no_acked(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
+static void b_refusal_from_high(hw_cbor_wr *w) { hdr(w, 2, 3); kb(w, 0, 16); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 1); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 4); hw_cbor_wr_bytes(w, zeros, 16); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 2, 4); }
+static void b_refusal_no_from(hw_cbor_wr *w) { hdr(w, 2, 2); kb(w, 0, 16); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 0); }
 static void b_done_sig63(hw_cbor_wr *w) { done_sig(w, 63, 4); }
 static void b_done_head3(hw_cbor_wr *w) { done_sig(w, 64, 3); }
 
@@ -358,6 +365,11 @@ static const bad_case cases[] = {
   {"error, message not UTF-8", b_error_utf8, HW_EPROTO},
   {"error, message as bytes", b_error_bytes, HW_EPROTO},
   {"done", b_done_ok, HW_OK},
+  {"done without a signed head", b_done_no_head, HW_OK},
+  {"hello, acked above counter", b_hello_acked_over, HW_EPROTO},
+  {"hello without acked", b_hello_no_acked, HW_EPROTO},
+  {"refusal, a dot not above from", b_refusal_from_high, HW_EPROTO},
+  {"refusal without from", b_refusal_no_from, HW_EPROTO},
   {"done, signature of 63 bytes", b_done_sig63, HW_EPROTO},
   {"done, head of 3 items", b_done_head3, HW_EPROTO},
 };

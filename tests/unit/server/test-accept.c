@@ -137,8 +137,8 @@ int main(void)
   CHECK_EQ(res.decision, HW_DEC_FAST_FORWARD);
   CHECK_EQ(res.seq, 1);
   CHECK_NULL(res.merged); /* the server holds exactly what was sent */
-  CHECK_EQ(count("SELECT count(*) FROM dots"), 1);
-  CHECK_EQ(count("SELECT count(*) FROM history"), 1);
+  CHECK_EQ(count("SELECT count(*) FROM srv_dots"), 1);
+  CHECK_EQ(count("SELECT count(*) FROM srv_history"), 1);
   hw_accept_result_clear(&res);
 
   /* the same push again (a lost acknowledgement): duplicate, nothing new */
@@ -177,13 +177,13 @@ int main(void)
   /* a restored copy of A reuses dot A:3 for another value: the whole state
    * is quarantined, the stored record is untouched */
   {
-    long before = count("SELECT count(*) FROM quarantine");
+    long before = count("SELECT count(*) FROM srv_quarantine");
     hw_record *copy = put(a2, &dev_a, 3, "notes", "something else");
     hw_record *pre = stored(&rec1), *post;
     res = push(copy, &dev_a, false);
     CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
     CHECK_ERR(res.code, HW_EDIVERGE);
-    CHECK_EQ(count("SELECT count(*) FROM quarantine"), before + 1);
+    CHECK_EQ(count("SELECT count(*) FROM srv_quarantine"), before + 1);
     post = stored(&rec1);
     CHECK(hw_record_equal(pre, post));
     hw_accept_result_clear(&res);
@@ -212,7 +212,7 @@ int main(void)
     hw_record *hostile = NULL, *cur = stored(&rec1);
     hw_record parts = *b1;
     hw_dot e[2];
-    long q = count("SELECT count(*) FROM quarantine");
+    long q = count("SELECT count(*) FROM srv_quarantine");
     CHECK_EQ(b1->vv.n, 2);
     e[0] = b1->vv.e[0];
     e[1] = b1->vv.e[1];
@@ -223,7 +223,7 @@ int main(void)
     res = push(hostile, &dev_b, false);
     CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
     CHECK_ERR(res.code, HW_EPERM);
-    CHECK_EQ(count("SELECT count(*) FROM quarantine"), q + 1);
+    CHECK_EQ(count("SELECT count(*) FROM srv_quarantine"), q + 1);
     hw_accept_result_clear(&res);
     {
       hw_record *after = stored(&rec1);
@@ -264,13 +264,13 @@ int main(void)
 
   /* unreadable bytes: refused, nothing written */
   {
-    long audits = count("SELECT count(*) FROM audit");
+    long audits = count("SELECT count(*) FROM srv_audit");
     hw_accept_ctx cx = {.db = sdb, .own = &dev_a, .n_own = 1, .value_key = value_key};
     static const uint8_t junk[] = {0x85, 0x01, 0x02};
     CHECK_OK(hw_accept_record(&cx, junk, sizeof junk, &res));
     CHECK_EQ(res.decision, HW_DEC_REFUSED);
     CHECK(res.code != 0 && res.reason != NULL);
-    CHECK_EQ(count("SELECT count(*) FROM audit"), audits);
+    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), audits);
   }
 
   /* the caseload checksum kept incrementally equals one computed afresh */
@@ -278,7 +278,7 @@ int main(void)
     uint8_t kept[HW_HASH_BYTES], fresh[HW_HASH_BYTES] = {0}, item[HW_HASH_BYTES];
     sqlite3_stmt *st;
     CHECK_OK(hw_sdb_checksum_get(sdb, kept));
-    CHECK(sqlite3_prepare_v2(db, "SELECT id, state FROM records", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "SELECT id, state FROM srv_records", -1, &st, NULL) == SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
       hw_id id;
       memcpy(id.b, sqlite3_column_blob(st, 0), 16);
@@ -293,7 +293,7 @@ int main(void)
   /* every decision above was audited, and the chain verifies */
   {
     uint64_t n, bad;
-    CHECK_EQ(count("SELECT count(*) FROM audit"), 13);
+    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 13);
     CHECK_OK(hw_sdb_audit_verify(sdb, &n, &bad));
     CHECK_EQ(n, 13);
   }

@@ -147,14 +147,14 @@ int main(void)
     CHECK(aseq == 5 && memcmp(head, head2, 32) == 0);
     CHECK_OK(hw_sdb_audit_verify(s, &n, &bad));
     CHECK_EQ(n, 5);
-    CHECK(sqlite3_exec(db, "UPDATE audit SET entry = x'00' WHERE seq = 3", NULL, NULL, NULL) ==
+    CHECK(sqlite3_exec(db, "UPDATE srv_audit SET entry = x'00' WHERE seq = 3", NULL, NULL, NULL) ==
           SQLITE_OK);
     CHECK_ERR(hw_sdb_audit_verify(s, &n, &bad), HW_ECORRUPT);
     CHECK_EQ(bad, 3);
-    CHECK(sqlite3_exec(db, "UPDATE audit SET entry = CAST('entry-2' AS BLOB) WHERE seq = 3",
+    CHECK(sqlite3_exec(db, "UPDATE srv_audit SET entry = CAST('entry-2' AS BLOB) WHERE seq = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     CHECK_OK(hw_sdb_audit_verify(s, &n, &bad));
-    CHECK(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM srv_audit WHERE seq = 2", NULL, NULL, NULL) == SQLITE_OK);
     CHECK_ERR(hw_sdb_audit_verify(s, &n, &bad), HW_ECORRUPT);
     CHECK_EQ(bad, 2);
   }
@@ -222,7 +222,7 @@ int main(void)
 
   /* a schema from a newer program is refused */
   hw_sdb_close(s);
-  CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "INSERT INTO srv_schema VALUES (99)", NULL, NULL, NULL) == SQLITE_OK);
   CHECK_ERR(hw_sdb_open(&s, db), HW_EVERSION);
   CHECK_NULL(s);
   sqlite3_close(db);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "homeward/arena.h"
+#include "homeward/audit-head.h"
 #include "homeward/bytes.h"
 #include "homeward/cbor.h"
 #include "homeward/crypto.h"
@@ -77,7 +78,9 @@ typedef struct hw_msg_hello {
   uint64_t version;                  /* HW_PROTO_VERSION */
   hw_id replica;                     /* the device's current replica id */
   uint64_t counter;                  /* its highest dot counter */
-  uint8_t lineage[HW_DIGEST_BYTES];  /* digest over its journal of own writes */
+  uint64_t acked;                    /* its writes the server is known to hold reach here */
+  uint8_t lineage[HW_DIGEST_BYTES];  /* lineage (homeward/lineage.h) of those writes, up to
+                                        acked (docs/sync-design.md) */
   bool has_inherits;
   hw_id inherits_replica;            /* old replica id after a restore or copy */
   uint64_t inherits_counter;         /* the old id's last counter */
@@ -94,6 +97,7 @@ typedef struct hw_accepted_dot {
 
 typedef struct hw_msg_lineage_refusal {
   hw_id replica;
+  uint64_t from;               /* the dots listed are the server's above this counter */
   size_t n_dots;
   const hw_accepted_dot *dots; /* ascending counters */
 } hw_msg_lineage_refusal;
@@ -134,16 +138,12 @@ typedef struct hw_msg_pull_batch {
   bool more;
 } hw_msg_pull_batch;
 
-typedef struct hw_audit_head {
-  uint8_t hash[HW_DIGEST_BYTES];
-  uint64_t seq;
-  uint8_t sig[HW_SIG_BYTES];
-  uint64_t key_id;
-} hw_audit_head;
-
 typedef struct hw_msg_done {
   uint8_t checksum[HW_DIGEST_BYTES]; /* caseload checksum */
-  hw_audit_head head;                /* latest signed audit head */
+  bool has_head;                     /* false until the server has signed a head */
+  hw_signed_head head;               /* latest signed audit head (homeward/audit-head.h);
+                                        its epoch is not on the wire: it is the
+                                        session's cursor epoch */
 } hw_msg_done;
 
 typedef struct hw_msg_error {

@@ -1,0 +1,17 @@
+/* The administrator's side of the control socket: one request, one reply. */
+#ifndef HW_SERVER_CONTROL_CLIENT_INT_H
+#define HW_SERVER_CONTROL_CLIENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/err.h"
+
+/* Send the request fields (key 1..n: text values, NULL ends early) and read
+ * the reply {1: ok, 2: text}. Returns 0 and *ok, with the reply text in
+ * out[cap]; HW_ENOENT (no server listening), HW_EPERM (refused: wrong
+ * user), HW_EPROTO, HW_EIO. */
+HW_NODISCARD int hw_control_call(const char *path, const char *const *fields, size_t n_fields,
+                                 int *ok, char *out, size_t cap);
+
+#endif

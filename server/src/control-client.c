@@ -1,0 +1,95 @@
+#include "control-client-int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control-int.h"
+#include "homeward/cbor.h"
+#include "homeward/mem.h"
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r <= 0)
+      return HW_EIO;
+    p += r;
+    n -= (size_t)r;
+  }
+  return HW_OK;
+}
+
+int hw_control_call(const char *path, const char *const *fields, size_t n_fields, int *ok,
+                    char *out, size_t cap)
+{
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  uint8_t hdr[4], *body = NULL;
+  size_t n = 0, len;
+  hw_cbor_wr w;
+  hw_cbor_rd rd;
+  uint64_t m, k;
+  const uint8_t *p;
+  size_t pl;
+  int fd, rc;
+
+  *ok = 0;
+  out[0] = '\0';
+  if (strlen(path) >= sizeof sa.sun_path)
+    return HW_EINVAL;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  while (n < n_fields && fields[n])
+    n++;
+  if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+    return HW_EIO;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    rc = errno == EACCES ? HW_EPERM : HW_ENOENT;
+    close(fd);
+    return rc;
+  }
+  hw_cbor_wr_init(&w, HW_CONTROL_FRAME_MAX);
+  hw_cbor_wr_map(&w, n);
+  for (size_t i = 0; i < n; i++) {
+    hw_cbor_wr_uint(&w, i + 1);
+    hw_cbor_wr_text(&w, fields[i], strlen(fields[i]));
+  }
+  if ((rc = hw_cbor_wr_finish(&w)) != 0)
+    goto out;
+  hdr[0] = (uint8_t)(w.len >> 24), hdr[1] = (uint8_t)(w.len >> 16);
+  hdr[2] = (uint8_t)(w.len >> 8), hdr[3] = (uint8_t)w.len;
+  if (write(fd, hdr, 4) != 4 || write(fd, w.buf, w.len) != (ssize_t)w.len) {
+    rc = HW_EIO;
+    goto out;
+  }
+  /* A refused caller sees the connection closed without a reply. */
+  if (read_all(fd, hdr, 4) != 0) {
+    rc = HW_EPERM;
+    goto out;
+  }
+  len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+  rc = HW_EPROTO;
+  if (len == 0 || len > HW_CONTROL_FRAME_MAX || !(body = hw_malloc(len)) ||
+      read_all(fd, body, len) != 0)
+    goto out;
+  hw_cbor_rd_init(&rd, body, len);
+  if (hw_cbor_read_map(&rd, &m) || m != 2 || hw_cbor_read_uint(&rd, &k) || k != 1)
+    goto out;
+  {
+    hw_cbor_item it;
+    if (hw_cbor_next(&rd, &it) || (it.type != HW_CBOR_TRUE && it.type != HW_CBOR_FALSE))
+      goto out;
+    *ok = it.type == HW_CBOR_TRUE;
+  }
+  if (hw_cbor_read_uint(&rd, &k) || k != 2 || hw_cbor_read_text(&rd, &p, &pl))
+    goto out;
+  snprintf(out, cap, "%.*s", (int)pl, (const char *)p);
+  rc = HW_OK;
+out:
+  hw_free(body);
+  hw_cbor_wr_close(&w);
+  close(fd);
+  return rc;
+}

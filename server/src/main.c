@@ -1,0 +1,242 @@
+/* homeward-server: the regional office's sync server (docs/operations.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "control-client-int.h"
+#include "homeward/crypto.h"
+#include "homeward/log.h"
+#include "homeward/mem.h"
+#include "passphrase-int.h"
+#include "server-int.h"
+
+static const char usage[] =
+  "usage: homeward-server [--config FILE] COMMAND [OPTIONS]\n"
+  "\n"
+  "Commands:\n"
+  "  init    create the encrypted store and every key in the state directory\n"
+  "          --state-dir DIR --recovery-key-out FILE [--key-file FILE]\n"
+  "          The organisation's recovery secret key is written once to FILE:\n"
+  "          keep it offline; it is the only way to open a device whose worker\n"
+  "          forgot the passphrase.\n"
+  "  run     serve devices until SIGTERM or SIGINT\n"
+  "          [--state-dir DIR] [--listen HOST:PORT] [--key-file FILE] [--log-level L]\n"
+  "  invite  make a one-time invitation for a device (on a running server)\n"
+  "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
+  "  status  ask a running server how it is\n"
+  "\n"
+  "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
+  "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
+  "variable (scripts only: other local users of the process may read it), or the\n"
+  "terminal. Logs are key=value lines on stderr and never hold case data.\n";
+
+typedef struct opts {
+  const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
+  const char *worker, *coordinator, *role, *control_socket;
+  int passphrase_fd;
+  unsigned test_flags;
+} opts;
+
+static void log_sink(hw_log_level level, const char *msg, void *ud)
+{
+  (void)ud;
+  fprintf(stderr, "level=%s %s\n", hw_log_level_name(level), msg);
+}
+
+static int fail(const char *msg)
+{
+  fprintf(stderr, "homeward-server: %s\n", msg);
+  return 2;
+}
+
+static int load_config(const opts *o, hw_server_config *cfg)
+{
+  char err[256];
+  int rc;
+
+  hw_server_config_defaults(cfg);
+  if (o->config && (rc = hw_server_config_load(cfg, o->config, err, sizeof err)) != 0)
+    return fprintf(stderr, "homeward-server: %s\n", err), 2;
+#define SET(sec, key, val)                                                                         \
+  if ((val) && hw_server_config_set(cfg, sec, key, val, err, sizeof err))                          \
+    return fprintf(stderr, "homeward-server: %s\n", err), 2;
+  SET("server", "state_dir", o->state_dir);
+  SET("server", "listen", o->listen);
+  SET("server", "key_file", o->key_file);
+  SET("server", "log_level", o->log_level);
+  SET("server", "control_socket", o->control_socket);
+#undef SET
+  hw_server_config_finish(cfg);
+  return 0;
+}
+
+/* Fill `u` from the key file or a passphrase; `buf` holds the passphrase. */
+static int unlock_with(const opts *o, const hw_server_config *cfg, hw_unlock *u, char *buf,
+                       int confirm)
+{
+  int rc;
+
+  memset(u, 0, sizeof *u);
+  u->test_flags = o->test_flags;
+  if (cfg->key_file[0]) {
+    u->key_file = cfg->key_file;
+    return 0;
+  }
+  rc = hw_passphrase_read(buf, o->passphrase_fd, "store passphrase: ", confirm);
+  if (rc)
+    return fail(rc == HW_ENOENT ? "no passphrase: use --key-file, --passphrase-fd, "
+                                  "HOMEWARD_PASSPHRASE or a terminal"
+                                : "the passphrase is empty, too long, or the two differ");
+  u->passphrase = (const uint8_t *)buf;
+  u->passphrase_len = strlen(buf);
+  return 0;
+}
+
+static int cmd_init(const opts *o)
+{
+  hw_server_config cfg;
+  hw_unlock u;
+  char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1), err[512];
+  uint8_t pub[32];
+  char hex[65];
+  int rc;
+
+  if (!pass)
+    return fail("out of memory");
+  if ((rc = load_config(o, &cfg)) != 0 || (rc = unlock_with(o, &cfg, &u, pass, 1)) != 0)
+    goto out;
+  if (!o->recovery_out) {
+    rc = fail("init needs --recovery-key-out FILE");
+    goto out;
+  }
+  if (hw_server_init(&cfg, &u, o->recovery_out, pub, err, sizeof err) != 0) {
+    rc = fail(err);
+    goto out;
+  }
+  for (int i = 0; i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", pub[i]);
+  printf("state directory: %s\nserver key: %s\nrecovery secret key written to %s: keep it "
+         "offline and delete it from this machine\n",
+         cfg.state_dir, hex, o->recovery_out);
+  rc = 0;
+out:
+  hw_secure_free(pass);
+  return rc;
+}
+
+static int cmd_run(const opts *o)
+{
+  hw_server_config cfg;
+  hw_unlock u;
+  hw_server *srv = hw_calloc(1, sizeof *srv);
+  char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1), err[512];
+  uv_loop_t loop;
+  int rc;
+
+  if (!srv || !pass)
+    return fail("out of memory");
+  if ((rc = load_config(o, &cfg)) != 0 || (rc = unlock_with(o, &cfg, &u, pass, 0)) != 0)
+    goto out;
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&loop);
+  rc = hw_server_start(srv, &loop, &cfg, &u, err, sizeof err);
+  hw_memzero(pass, HW_PASSPHRASE_MAX + 1);
+  if (rc)
+    fprintf(stderr, "homeward-server: %s\n", err);
+  /* Run even after a failed start: handles it made must close. */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  rc = rc ? 1 : srv->exit_code;
+out:
+  hw_secure_free(pass);
+  hw_free(srv);
+  return rc;
+}
+
+static int cmd_control(const opts *o, const char *cmd)
+{
+  hw_server_config cfg;
+  const char *fields[4] = {cmd, o->worker, o->role ? o->role : "worker", o->coordinator};
+  char reply[1024];
+  int ok = 0, rc;
+
+  if ((rc = load_config(o, &cfg)) != 0)
+    return rc;
+  if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
+    return fail("invite needs --worker NAME and --coordinator NAME");
+  rc = hw_control_call(cfg.control_socket, fields, strcmp(cmd, "invite") == 0 ? 4 : 1, &ok,
+                       reply, sizeof reply);
+  if (rc == HW_ENOENT)
+    return fail("no server is running on this state directory (control socket not found)");
+  if (rc == HW_EPERM)
+    return fail("the server refused this user: run as the server's user or a member of its "
+                "admin group");
+  if (rc)
+    return fail(hw_strerror(rc));
+  if (!ok)
+    return fail(reply);
+  puts(reply);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  opts o = {.passphrase_fd = -1};
+  const char *cmd = NULL;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **dst = NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+#define OPT(name, field) else if (!strcmp(a, name)) dst = &o.field;
+    if (0) {
+    }
+    OPT("--config", config)
+    OPT("--state-dir", state_dir)
+    OPT("--listen", listen)
+    OPT("--key-file", key_file)
+    OPT("--log-level", log_level)
+    OPT("--recovery-key-out", recovery_out)
+    OPT("--worker", worker)
+    OPT("--coordinator", coordinator)
+    OPT("--role", role)
+    OPT("--control-socket", control_socket)
+#undef OPT
+    else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc) {
+      o.passphrase_fd = atoi(argv[++i]);
+      continue;
+    } else if (!strcmp(a, "--test-fast-kdf")) {
+      o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
+      continue;
+    } else if (a[0] != '-' && !cmd) {
+      cmd = a;
+      continue;
+    } else {
+      fprintf(stderr, "homeward-server: unknown option %s\n\n%s", a, usage);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "homeward-server: %s needs a value\n", a);
+      return 2;
+    }
+    *dst = argv[++i];
+  }
+  hw_log_set_sink(log_sink, NULL);
+  if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
+    return fail("cannot initialise the libraries");
+  if (!cmd)
+    return fputs(usage, stderr), 2;
+  if (!strcmp(cmd, "init"))
+    return cmd_init(&o);
+  if (!strcmp(cmd, "run"))
+    return cmd_run(&o);
+  if (!strcmp(cmd, "invite") || !strcmp(cmd, "status"))
+    return cmd_control(&o, cmd);
+  fprintf(stderr, "homeward-server: unknown command %s\n\n%s", cmd, usage);
+  return 2;
+}

@@ -1,0 +1,685 @@
+/* The server's lifecycle: init, start (store, keys, listener, control
+ * socket, signals, audit head signing), and a graceful stop. */
+#define _GNU_SOURCE /* RLIMIT_NOFILE on some libcs */
+#include "server-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit-entry-int.h"
+#include "homeward/invitation.h"
+#include "homeward/log.h"
+#include "homeward/mem.h"
+#include "session-int.h"
+
+#define SIGNED_HEAD_BYTES (HW_ID_BYTES + 8 + HW_HASH_BYTES + 8 + HW_SIGN_BYTES)
+
+/* ---- storage operations over the encrypted store -------------------------- */
+
+static int st_begin(void *d) { return hw_store_begin(((hw_server_db *)d)->st); }
+static int st_savepoint(void *d) { return hw_store_savepoint(((hw_server_db *)d)->st); }
+static int st_release(void *d) { return hw_store_savepoint_release(((hw_server_db *)d)->st); }
+static int st_rollback_to(void *d) { return hw_store_savepoint_rollback(((hw_server_db *)d)->st); }
+static int st_commit(void *d) { return hw_store_commit(((hw_server_db *)d)->st); }
+/* A rollback that fails leaves nothing more to do than say so. */
+static void rollback_quietly(hw_store *st)
+{
+  int rc = hw_store_rollback(st);
+  if (rc)
+    hw_log(HW_LOG_ERROR, "rollback err=%s", hw_errname(rc));
+}
+
+static void st_rollback(void *d) { rollback_quietly(((hw_server_db *)d)->st); }
+
+static const hw_storage_ops store_ops = {st_begin,       st_savepoint, st_release,
+                                         st_rollback_to, st_commit,    st_rollback};
+
+/* ---- keys in the store's meta table --------------------------------------- */
+
+static int meta_exact(hw_sdb *db, const char *key, void *out, size_t len)
+{
+  uint8_t *v = NULL;
+  size_t n;
+  int rc = hw_sdb_meta_get(db, key, &v, &n);
+
+  if (rc == HW_OK && n != len)
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK)
+    memcpy(out, v, len);
+  if (v) {
+    hw_memzero(v, n);
+    hw_free(v);
+  }
+  return rc;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static void head_pack(const hw_signed_head *h, uint8_t out[SIGNED_HEAD_BYTES])
+{
+  be64(out, h->epoch);
+  memset(out + 8, 0, 8);
+  be64(out + 16, h->seq);
+  memcpy(out + 24, h->hash, HW_HASH_BYTES);
+  be64(out + 56, (uint64_t)h->time_ms);
+  memcpy(out + 64, h->sig, HW_SIGN_BYTES);
+}
+
+static void head_unpack(hw_signed_head *h, const uint8_t in[SIGNED_HEAD_BYTES])
+{
+  h->epoch = get_be64(in);
+  h->seq = get_be64(in + 16);
+  memcpy(h->hash, in + 24, HW_HASH_BYTES);
+  h->time_ms = (int64_t)get_be64(in + 56);
+  memcpy(h->sig, in + 64, HW_SIGN_BYTES);
+}
+
+/* A fresh epoch: random, never 0 (0 would read as "no cursor"). */
+static uint64_t new_epoch(void)
+{
+  uint64_t e = 0;
+  while (e == 0)
+    hw_random_bytes(&e, sizeof e);
+  return e;
+}
+
+static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool create,
+                      const uint8_t *recovery_pk, hw_store **st, hw_store_info *info, char *err,
+                      size_t err_len)
+{
+  char path[HW_PATH_MAX + 16];
+  hw_store_opts o = {0};
+  int rc;
+
+  snprintf(path, sizeof path, "%.4000s/server.db", cfg->state_dir);
+  o.path = path;
+  o.passphrase = u->passphrase;
+  o.passphrase_len = u->passphrase_len;
+  o.key_file = u->key_file;
+  o.recovery_pk = recovery_pk;
+  o.create = create;
+  o.journal = HW_STORE_WAL;
+  o.test_flags = u->test_flags;
+  rc = hw_store_open(st, &o, info);
+  if (rc)
+    snprintf(err, err_len, "cannot open the store %s: %s (%s)", path, hw_strerror(rc),
+             hw_store_why_str(info->why));
+  return rc;
+}
+
+static int write_secret_file(const char *path, const uint8_t *sk, size_t len, char *err,
+                             size_t err_len)
+{
+  char text[128];
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  size_t n;
+
+  if (fd < 0) {
+    snprintf(err, err_len, "cannot create %s: %s", path, strerror(errno));
+    return errno == EEXIST ? HW_EEXIST : HW_EIO;
+  }
+  hw_base64_encode(text, sk, len);
+  n = strlen(text);
+  text[n++] = '\n';
+  if (write(fd, text, n) != (ssize_t)n || fsync(fd) != 0) {
+    snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+    hw_memzero(text, sizeof text);
+    close(fd);
+    unlink(path);
+    return HW_EIO;
+  }
+  hw_memzero(text, sizeof text);
+  close(fd);
+  return HW_OK;
+}
+
+int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const char *recovery_out,
+                   uint8_t pub_out[static 32], char *err, size_t err_len)
+{
+  uint8_t rpk[HW_BOX_PUBLIC_BYTES], pk[HW_SIGN_PUBLIC_BYTES], noise_pub[HW_NOISE_KEY_BYTES];
+  uint8_t *sec = hw_secure_alloc(HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES + 32 + 32);
+  hw_store *st = NULL;
+  hw_store_info info = {0};
+  hw_sdb *db = NULL;
+  hw_noise_key *nk = NULL;
+  hw_id replica;
+  uint64_t epoch = new_epoch();
+  uint8_t epoch_b[8];
+  int rc;
+
+  if (!sec) {
+    snprintf(err, err_len, "out of memory");
+    return HW_ENOMEM;
+  }
+  if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, err_len, "cannot create %s: %s", cfg->state_dir, strerror(errno));
+    rc = HW_EIO;
+    goto out;
+  }
+  /* The organisation's recovery key: its secret leaves once, to a file the
+   * administrator keeps offline; the store is sealed to its public half. */
+  hw_box_keypair(rpk, sec);
+  if ((rc = write_secret_file(recovery_out, sec, HW_BOX_SECRET_BYTES, err, err_len)) != 0)
+    goto out;
+  if ((rc = open_store(cfg, unlock, true, rpk, &st, &info, err, err_len)) != 0)
+    goto out;
+  if (!(info.flags & HW_STORE_CREATED)) {
+    snprintf(err, err_len, "a store already exists in %s", cfg->state_dir);
+    rc = HW_EEXIST;
+    goto out;
+  }
+  if ((rc = hw_sdb_open(&db, hw_store_sqlite(st))) != 0 || (rc = hw_noise_key_generate(&nk)) != 0)
+    goto fail;
+  hw_sign_keypair(pk, sec + HW_BOX_SECRET_BYTES);
+  hw_random_bytes(sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES, 32);
+  hw_noise_key_secret(nk, sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES + 32);
+  hw_noise_key_public(nk, noise_pub);
+  hw_id_random(&replica);
+  be64(epoch_b, epoch);
+  if ((rc = hw_store_begin(st)) != 0)
+    goto fail;
+  if ((rc = hw_sdb_meta_put(db, "sign_sk", sec + HW_BOX_SECRET_BYTES, HW_SIGN_SECRET_BYTES)) ||
+      (rc = hw_sdb_meta_put(db, "sign_pk", pk, sizeof pk)) ||
+      (rc = hw_sdb_meta_put(db, "value_key", sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES,
+                            32)) ||
+      (rc = hw_sdb_meta_put(db, "noise_sk",
+                            sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES + 32, 32)) ||
+      (rc = hw_sdb_meta_put(db, "recovery_pk", rpk, sizeof rpk)) ||
+      (rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
+      (rc = hw_sdb_meta_put(db, "replica", replica.b, HW_ID_BYTES))) {
+    rollback_quietly(st);
+    goto fail;
+  }
+  if ((rc = hw_store_commit(st)) != 0)
+    goto fail;
+  memcpy(pub_out, noise_pub, 32);
+  goto out;
+fail:
+  snprintf(err, err_len, "cannot set up the store: %s", hw_strerror(rc));
+out:
+  hw_noise_key_free(nk);
+  hw_sdb_close(db);
+  hw_store_close(st);
+  hw_secure_free(sec);
+  return rc;
+}
+
+static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
+{
+  hw_sdb *db = s->db.sdb;
+  uint8_t *noise_sk = hw_secure_alloc(32), packed[SIGNED_HEAD_BYTES], epoch_b[8];
+  int rc;
+
+  if (!noise_sk)
+    return HW_ENOMEM;
+  if ((rc = meta_exact(db, "noise_sk", noise_sk, 32)) ||
+      (rc = meta_exact(db, "sign_sk", s->secrets->sign_sk, HW_SIGN_SECRET_BYTES)) ||
+      (rc = meta_exact(db, "sign_pk", s->sign_pk, HW_SIGN_PUBLIC_BYTES)) ||
+      (rc = meta_exact(db, "value_key", s->secrets->value_key, HW_HASH_BYTES)) ||
+      (rc = meta_exact(db, "recovery_pk", s->recovery_pk, 32)) ||
+      (rc = meta_exact(db, "epoch", epoch_b, 8)) ||
+      (rc = meta_exact(db, "replica", s->replica.b, HW_ID_BYTES)) ||
+      (rc = hw_noise_key_from_secret(&s->noise_key, noise_sk))) {
+    snprintf(err, err_len, "the store's keys are missing or damaged (%s): was it made with "
+                           "homeward-server init?", hw_errname(rc));
+    hw_secure_free(noise_sk);
+    return rc ? rc : HW_ECORRUPT;
+  }
+  hw_secure_free(noise_sk);
+  s->epoch = get_be64(epoch_b);
+  hw_noise_key_public(s->noise_key, s->noise_pub);
+  if (meta_exact(db, "head", packed, sizeof packed) == HW_OK) {
+    head_unpack(&s->head, packed);
+    s->head_valid = hw_signed_head_verify(&s->head, s->sign_pk) == HW_OK;
+  }
+  if (restored) {
+    /* Architecture §4: a restored server takes a new epoch and a new server
+     * replica id, so devices re-push what it lost and its own writes never
+     * reuse a dot. */
+    s->epoch = new_epoch();
+    be64(epoch_b, s->epoch);
+    hw_id_random(&s->replica);
+    if ((rc = hw_store_begin(s->db.st)) != 0)
+      return rc;
+    if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
+        (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
+        (rc = hw_store_commit(s->db.st))) {
+      rollback_quietly(s->db.st);
+      return rc;
+    }
+    s->head_valid = false;
+    hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken");
+  }
+  return HW_OK;
+}
+
+/* ---- audit head signing (storage thread reads, signs, stores) ------------- */
+
+typedef struct sign_job {
+  hw_job job;
+  hw_server *srv;
+  hw_signed_head head;
+  bool changed;
+} sign_job;
+
+static int sign_run(hw_job *job, void *d)
+{
+  sign_job *j = (sign_job *)job;
+  hw_server_db *db = d;
+  uint8_t packed[SIGNED_HEAD_BYTES];
+  int rc;
+
+  memset(&j->head, 0, sizeof j->head);
+  j->head.epoch = j->srv->epoch;
+  if ((rc = hw_sdb_audit_head(db->sdb, &j->head.seq, j->head.hash)) != 0)
+    return rc;
+  if (j->srv->head_valid && j->srv->head.seq == j->head.seq &&
+      j->srv->head.epoch == j->head.epoch)
+    return HW_OK; /* nothing new to sign */
+  j->head.time_ms = hw__now_ms();
+  hw_signed_head_sign(&j->head, j->srv->secrets->sign_sk);
+  head_pack(&j->head, packed);
+  j->changed = true;
+  return hw_sdb_meta_put(db->sdb, "head", packed, sizeof packed);
+}
+
+static void sign_done(hw_job *job, int status)
+{
+  sign_job *j = (sign_job *)job;
+  hw_server *s = j->srv;
+
+  if (status == 0 && j->changed) {
+    s->head = j->head;
+    s->head_valid = true;
+    hw_log(HW_LOG_DEBUG, "audit head signed seq=%llu", (unsigned long long)j->head.seq);
+  } else if (status) {
+    hw_log(HW_LOG_ERROR, "audit head signing err=%s", hw_errname(status));
+  }
+  hw_free(j);
+}
+
+static void sign_head(hw_server *s)
+{
+  sign_job *j = hw_calloc(1, sizeof *j);
+
+  if (!j)
+    return;
+  j->job.run = sign_run;
+  j->job.done = sign_done;
+  j->srv = s;
+  if (hw_storage_submit(s->storage, &j->job) != 0)
+    hw_free(j);
+}
+
+static void on_head_timer(uv_timer_t *t)
+{
+  sign_head(t->data);
+}
+
+/* ---- the control socket ---------------------------------------------------- */
+
+typedef struct invite_job {
+  hw_job job;
+  hw_server *srv;
+  hw_control_req *req;
+  char worker[64], role[16], actor[160];
+  uint8_t token[HW_TOKEN_BYTES];
+  int64_t expires_ms;
+} invite_job;
+
+static int invite_run(hw_job *job, void *d)
+{
+  invite_job *j = (invite_job *)job;
+  hw_server_db *db = d;
+  uint8_t th[HW_HASH_BYTES], head[HW_HASH_BYTES];
+  hw_hash h;
+  hw_cbor_wr w;
+  uint64_t aseq;
+  char details[128];
+  int rc;
+
+  hw_random_bytes(j->token, sizeof j->token);
+  /* Only the token's hash is stored (security notes part B). */
+  hw_hash_init(&h, NULL, 0);
+  hw_hash_update(&h, "homeward-token-v1", 18);
+  hw_hash_update(&h, j->token, sizeof j->token);
+  hw_hash_final(&h, th);
+  if ((rc = hw_sdb_invitation_put(db->sdb, th, j->worker, j->role, j->expires_ms)) != 0)
+    return rc;
+  snprintf(details, sizeof details, "role=%s expires_ms=%lld", j->role, (long long)j->expires_ms);
+  hw_cbor_wr_init(&w, 4096);
+  hw_audit_admin_encode(&w, "invite", hw__now_ms(), NULL, j->actor, details);
+  rc = hw_cbor_wr_finish(&w);
+  if (!rc)
+    rc = hw_sdb_audit_append(db->sdb, w.buf, w.len, &aseq, head);
+  hw_cbor_wr_close(&w);
+  return rc;
+}
+
+static void reply_text(hw_control_req *req, bool ok, const char *text)
+{
+  hw_cbor_wr w;
+
+  hw_cbor_wr_init(&w, HW_CONTROL_FRAME_MAX);
+  hw_cbor_wr_map(&w, 2);
+  hw_cbor_wr_uint(&w, 1);
+  hw_cbor_wr_bool(&w, ok);
+  hw_cbor_wr_uint(&w, 2);
+  hw_cbor_wr_text(&w, text, strlen(text));
+  if (hw_cbor_wr_finish(&w) == 0)
+    hw_control_reply(req, w.buf, w.len);
+  else
+    hw_control_reply(req, NULL, 0);
+  hw_cbor_wr_close(&w);
+}
+
+static void invite_done(hw_job *job, int status)
+{
+  invite_job *j = (invite_job *)job;
+  hw_server *s = j->srv;
+  hw_invitation inv = {0};
+  char text[HW_INVITE_TEXT_MAX + 1];
+
+  if (status) {
+    reply_text(j->req, false, hw_strerror(status));
+  } else {
+    snprintf(inv.address, sizeof inv.address, "%.200s:%u", s->cfg.listen_host,
+             (unsigned)s->cfg.listen_port);
+    memcpy(inv.server_key, s->noise_pub, 32);
+    memcpy(inv.recovery_key, s->recovery_pk, 32);
+    memcpy(inv.token, j->token, sizeof j->token);
+    snprintf(inv.worker, sizeof inv.worker, "%s", j->worker);
+    inv.expires_ms = j->expires_ms;
+    if (hw_invitation_format(&inv, text, sizeof text) == HW_OK)
+      reply_text(j->req, true, text);
+    else
+      reply_text(j->req, false, "cannot format the invitation");
+    hw_memzero(&inv, sizeof inv);
+    hw_memzero(text, sizeof text);
+  }
+  hw_memzero(j->token, sizeof j->token);
+  hw_free(j);
+}
+
+/* Requests are CBOR maps {1: command, 2: worker, 3: role, 4: coordinator}. */
+static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
+                       size_t len, void *ud)
+{
+  hw_server *s = ud;
+  hw_cbor_rd rd;
+  uint64_t n, key;
+  const uint8_t *p;
+  size_t pl;
+  char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
+
+  hw_cbor_rd_init(&rd, body, len);
+  if (hw_cbor_read_map(&rd, &n) || n > 8) {
+    reply_text(req, false, "malformed request");
+    return;
+  }
+  for (uint64_t i = 0; i < n; i++) {
+    char *dst;
+    size_t cap;
+    if (hw_cbor_read_uint(&rd, &key) || hw_cbor_read_text(&rd, &p, &pl)) {
+      reply_text(req, false, "malformed request");
+      return;
+    }
+    dst = key == 1 ? cmd : key == 2 ? worker : key == 3 ? role : key == 4 ? coord : NULL;
+    cap = key == 1 ? sizeof cmd : key == 2 ? sizeof worker : key == 3 ? sizeof role : sizeof coord;
+    if (!dst || pl == 0 || pl >= cap || memchr(p, 0, pl)) {
+      reply_text(req, false, "unknown or over-long request field");
+      return;
+    }
+    memcpy(dst, p, pl);
+    dst[pl] = '\0';
+  }
+  if (strcmp(cmd, "invite") == 0) {
+    invite_job *j;
+    if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
+      reply_text(req, false, "invite needs a worker, a role (worker or coordinator) and the "
+                             "coordinator's name");
+      return;
+    }
+    if (!(j = hw_calloc(1, sizeof *j))) {
+      reply_text(req, false, "out of memory");
+      return;
+    }
+    j->job.run = invite_run;
+    j->job.done = invite_done;
+    j->srv = s;
+    j->req = req;
+    snprintf(j->worker, sizeof j->worker, "%s", worker);
+    snprintf(j->role, sizeof j->role, "%s", role);
+    /* The audit entry names the OS user and the coordinator. */
+    snprintf(j->actor, sizeof j->actor, "%s/%s", cred->user, coord);
+    j->expires_ms = hw__now_ms() + (int64_t)s->cfg.invite_ttl_s * 1000;
+    if (hw_storage_submit(s->storage, &j->job) != 0) {
+      hw_free(j);
+      reply_text(req, false, "the server is stopping");
+    }
+    return;
+  }
+  if (strcmp(cmd, "status") == 0) {
+    char text[256];
+    char pub[sizeof s->noise_pub * 2 + 1];
+    for (size_t i = 0; i < sizeof s->noise_pub; i++)
+      snprintf(pub + 2 * i, 3, "%02x", s->noise_pub[i]);
+    snprintf(text, sizeof text, "connections=%u audit_head_seq=%llu server_key=%s",
+             s->n_sessions, (unsigned long long)(s->head_valid ? s->head.seq : 0), pub);
+    reply_text(req, true, text);
+    return;
+  }
+  reply_text(req, false, "unknown command");
+}
+
+/* ---- start and stop --------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *l, int status)
+{
+  hw_server *s = l->data;
+  if (status == 0)
+    hw__session_accept(s);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+  hw_log(HW_LOG_INFO, "signal=%d stopping", signum);
+  hw_server_stop(sig->data);
+}
+
+static void raise_nofile(uint32_t want)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < (rlim_t)want + 64) {
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)want + 64
+                    ? (rlim_t)want + 64
+                    : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      hw_log(HW_LOG_WARN, "cannot raise the open-file limit");
+  }
+}
+
+static int listen_on(hw_server *s, char *err, size_t err_len)
+{
+  struct sockaddr_storage sa;
+  int rc = strchr(s->cfg.listen_host, ':')
+             ? uv_ip6_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in6 *)&sa)
+             : uv_ip4_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in *)&sa);
+
+  if (rc == 0)
+    rc = uv_tcp_init(s->loop, &s->listener);
+  if (rc == 0) {
+    s->listener.data = s;
+    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+    if (rc == 0)
+      rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  }
+  if (rc) {
+    snprintf(err, err_len, "cannot listen on %s:%u: %s", s->cfg.listen_host,
+             (unsigned)s->cfg.listen_port, uv_strerror(rc));
+    return HW_EIO;
+  }
+  if (s->cfg.listen_port == 0) {
+    int len = sizeof sa;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&sa, &len) == 0)
+      s->cfg.listen_port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+  }
+  return HW_OK;
+}
+
+int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
+                    const hw_unlock *unlock, char *err, size_t err_len)
+{
+  hw_store_info info = {0};
+  hw_control_policy pol = {.n_uids = 1};
+  int rc;
+
+  memset(s, 0, sizeof *s);
+  s->loop = loop;
+  s->cfg = *cfg;
+  hw_server_config_finish(&s->cfg);
+  hw_log_set_level(s->cfg.log_level);
+  if (!(s->secrets = hw_secure_alloc(sizeof *s->secrets))) {
+    snprintf(err, err_len, "out of memory");
+    return HW_ENOMEM;
+  }
+  if ((rc = open_store(&s->cfg, unlock, false, NULL, &s->db.st, &info, err, err_len)) != 0)
+    goto fail;
+  if (info.flags & HW_STORE_KEYFILE_BESIDE_DB)
+    hw_log(HW_LOG_WARN, "the key file sits beside the database: a thief who takes the state "
+                        "directory takes the key too");
+  if ((rc = hw_sdb_open(&s->db.sdb, hw_store_sqlite(s->db.st))) != 0) {
+    snprintf(err, err_len, "cannot read the server tables: %s", hw_strerror(rc));
+    goto fail;
+  }
+  if ((info.flags & HW_STORE_RESTORED) && (rc = hw_store_new_replica(s->db.st, NULL)) != 0) {
+    snprintf(err, err_len, "cannot take a new identity after a restore: %s", hw_strerror(rc));
+    goto fail;
+  }
+  if ((rc = load_keys(s, (info.flags & HW_STORE_RESTORED) != 0, err, err_len)) != 0)
+    goto fail;
+  if ((rc = hw_storage_open(&s->storage, loop, &store_ops, &s->db, 0)) != 0) {
+    snprintf(err, err_len, "cannot start the storage thread");
+    goto fail;
+  }
+  raise_nofile(s->cfg.max_connections);
+  if ((rc = listen_on(s, err, err_len)) != 0)
+    goto fail_running;
+  pol.uids[0] = getuid();
+  if (s->cfg.admin_group[0]) {
+    char buf[1024];
+    struct group *g = NULL, gr;
+    if (getgrnam_r(s->cfg.admin_group, &gr, buf, sizeof buf, &g) == 0 && g) {
+      pol.group = g->gr_gid;
+      pol.has_group = 1;
+    } else {
+      hw_log(HW_LOG_WARN, "admin group %s does not exist", s->cfg.admin_group);
+    }
+  }
+  if ((rc = hw_control_open(&s->control, loop, s->cfg.control_socket, &pol, on_control, s)) !=
+      0) {
+    snprintf(err, err_len, "cannot open the control socket %s", s->cfg.control_socket);
+    goto fail_running;
+  }
+  uv_signal_init(loop, &s->sig_term);
+  uv_signal_init(loop, &s->sig_int);
+  s->sig_term.data = s->sig_int.data = s;
+  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&s->sig_int, on_signal, SIGINT);
+  uv_timer_init(loop, &s->head_timer);
+  s->head_timer.data = s;
+  uv_timer_start(&s->head_timer, on_head_timer, 1000,
+                 (uint64_t)s->cfg.head_sign_interval_s * 1000);
+  hw_log(HW_LOG_INFO, "listening addr=%s:%u", s->cfg.listen_host, (unsigned)s->cfg.listen_port);
+  return HW_OK;
+
+fail_running:
+  /* The loop has handles now: stop the server the normal way. */
+  s->exit_code = 1;
+  hw_server_stop(s);
+  return rc;
+fail:
+  hw_sdb_close(s->db.sdb);
+  hw_store_close(s->db.st);
+  hw_noise_key_free(s->noise_key);
+  hw_secure_free(s->secrets);
+  memset(s, 0, sizeof *s);
+  return rc;
+}
+
+static void on_storage_closed(void *arg)
+{
+  hw_server *s = arg;
+
+  hw_sdb_close(s->db.sdb);
+  s->db.sdb = NULL;
+  hw_store_close(s->db.st);
+  s->db.st = NULL;
+  hw_noise_key_free(s->noise_key);
+  s->noise_key = NULL;
+  hw_secure_free(s->secrets);
+  s->secrets = NULL;
+  hw_free(s->owners);
+  s->owners = NULL;
+  hw_log(HW_LOG_INFO, "stopped");
+}
+
+static void close_storage(hw_server *s)
+{
+  hw_storage *st = s->storage;
+  if (!st)
+    return;
+  s->storage = NULL;
+  hw_storage_close(st, on_storage_closed, s);
+}
+
+static void noop_close(uv_handle_t *h)
+{
+  (void)h;
+}
+
+void hw_server_stop(hw_server *s)
+{
+  if (s->stopping)
+    return;
+  s->stopping = true;
+  if (uv_is_active((uv_handle_t *)&s->listener) || s->listener.loop)
+    uv_close((uv_handle_t *)&s->listener, noop_close);
+  if (s->control)
+    hw_control_close(s->control);
+  s->control = NULL;
+  if (s->sig_term.loop) {
+    uv_close((uv_handle_t *)&s->sig_term, noop_close);
+    uv_close((uv_handle_t *)&s->sig_int, noop_close);
+  }
+  if (s->head_timer.loop)
+    uv_close((uv_handle_t *)&s->head_timer, noop_close);
+  hw__session_close_all(s);
+  /* In-flight jobs finish and commit; the final head is signed last, and
+   * closing the storage thread then drains everything still queued. */
+  if (s->storage) {
+    sign_head(s);
+    close_storage(s);
+  }
+}

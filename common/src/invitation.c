@@ -22,6 +22,8 @@ static void body(hw_cbor_wr *w, const hw_invitation *inv)
   hw_cbor_wr_text(w, inv->worker, strlen(inv->worker));
   hw_cbor_wr_uint(w, 6);
   hw_cbor_wr_int(w, inv->expires_ms);
+  hw_cbor_wr_uint(w, 7);
+  hw_cbor_wr_bytes(w, inv->audit_key, sizeof inv->audit_key);
 }
 
 static void check_of(const uint8_t *p, size_t len, uint8_t out[CHECK_BYTES])
@@ -45,13 +47,13 @@ int hw_invitation_format(const hw_invitation *inv, char *out, size_t cap)
   if (al == 0 || al == sizeof inv->address || wl == 0 || wl == sizeof inv->worker)
     return HW_EINVAL;
   hw_cbor_wr_init_fixed(&w, bin, sizeof bin);
-  hw_cbor_wr_map(&w, 7);
+  hw_cbor_wr_map(&w, 8);
   body_start = w.len;
   body(&w, inv);
   if (hw_cbor_wr_finish(&w))
     return HW_ELIMIT;
   check_of(bin + body_start, w.len - body_start, chk);
-  hw_cbor_wr_uint(&w, 7);
+  hw_cbor_wr_uint(&w, 8);
   hw_cbor_wr_bytes(&w, chk, sizeof chk);
   if (hw_cbor_wr_finish(&w))
     return HW_ELIMIT;
@@ -106,10 +108,10 @@ int hw_invitation_parse(const char *text, size_t len, hw_invitation *out)
       hw_base64_decode(bin, sizeof bin, &blen, text + plen, len - plen))
     return HW_EPROTO;
   hw_cbor_rd_init(&rd, bin, blen);
-  if (hw_cbor_read_map(&rd, &n) || n != 7)
+  if (hw_cbor_read_map(&rd, &n) || n != 8)
     goto fail;
   body_start = hw_cbor_rd_offset(&rd);
-  for (uint64_t k = 1; k <= 6; k++) {
+  for (uint64_t k = 1; k <= 7; k++) {
     if (hw_cbor_read_uint(&rd, &key) || key != k)
       goto fail;
     switch (k) {
@@ -118,14 +120,15 @@ int hw_invitation_parse(const char *text, size_t len, hw_invitation *out)
     case 3: rc = read_exact(&rd, out->recovery_key, sizeof out->recovery_key); break;
     case 4: rc = read_exact(&rd, out->token, sizeof out->token); break;
     case 5: rc = read_text_into(&rd, out->worker, sizeof out->worker); break;
-    default: rc = hw_cbor_read_int(&rd, &out->expires_ms); break;
+    case 6: rc = hw_cbor_read_int(&rd, &out->expires_ms); break;
+    default: rc = read_exact(&rd, out->audit_key, sizeof out->audit_key); break;
     }
     if (rc)
       goto fail;
   }
   body_end = hw_cbor_rd_offset(&rd);
   rc = HW_EPROTO;
-  if (hw_cbor_read_uint(&rd, &key) || key != 7 || read_exact(&rd, got, sizeof got) ||
+  if (hw_cbor_read_uint(&rd, &key) || key != 8 || read_exact(&rd, got, sizeof got) ||
       !hw_cbor_rd_done(&rd))
     goto fail;
   check_of(bin + body_start, body_end - body_start, chk);

@@ -405,6 +405,7 @@ static void invite_done(hw_job *job, int status)
              (unsigned)s->cfg.listen_port);
     memcpy(inv.server_key, s->noise_pub, 32);
     memcpy(inv.recovery_key, s->recovery_pk, 32);
+    memcpy(inv.audit_key, s->sign_pk, 32);
     memcpy(inv.token, j->token, sizeof j->token);
     snprintf(inv.worker, sizeof inv.worker, "%s", j->worker);
     inv.expires_ms = j->expires_ms;

@@ -3,7 +3,7 @@
  * organisation's recovery public key, the one-time token, for whom, and
  * until when. As text it is "homeward-invite:" followed by URL-safe base64 of
  *   {1: address, 2: server key, 3: recovery key, 4: token, 5: worker,
- *    6: expires_ms, 7: check}
+ *    6: expires_ms, 7: audit key, 8: check}
  * where check is the first 4 bytes of BLAKE2b-256 over the rest, so a
  * mistyped invitation is refused rather than misread. Pure. */
 #ifndef HOMEWARD_INVITATION_H
@@ -24,6 +24,7 @@ typedef struct hw_invitation {
   uint8_t token[16];
   char worker[64];
   int64_t expires_ms;
+  uint8_t audit_key[32];    /* Ed25519 key that signs the server's audit heads */
 } hw_invitation;
 
 /* Write the text form into out[cap] (NUL-terminated). Returns 0, HW_EINVAL

@@ -392,12 +392,12 @@ static void on_message(hw_session *ss, hw_bytes body, bool final)
   case HW_MSG_PULL:
     rc = on_pull(ss, &m.u.pull);
     break;
-  case HW_MSG_GOODBYE: {
-    hw_msg bye = {.type = HW_MSG_GOODBYE};
-    send_msg(ss, &bye, true);
+  case HW_MSG_GOODBYE:
+    /* The device's final message: a clean end. Everything it asked for was
+     * answered before it said goodbye, so there is nothing left to send. */
+    session_close(ss, "end", 0);
     rc = HW_OK;
     break;
-  }
   case HW_MSG_ERROR:
     hw_log(HW_LOG_INFO, "conn=%llu peer-error code=%llu", (unsigned long long)ss->id,
            (unsigned long long)m.u.error.code);

@@ -172,6 +172,7 @@ typedef int (*hw_store_rec_cb)(void *ud, const hw_store_rec *r);
 HW_NODISCARD HW_EXPORT int hw_store_list_case(hw_store *st, const hw_id *case_id,
                                               hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_list_pending(hw_store *st, hw_store_rec_cb cb, void *ud);
+HW_NODISCARD HW_EXPORT int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_count(hw_store *st, uint64_t *n_records);
 
 /* Small settings (cursors, identity keys, ...): encrypted at rest with the

@@ -31,6 +31,7 @@ enum {
   S_ACK,
   S_LIST_CASE,
   S_LIST_PENDING,
+  S_LIST_ALL,
   S_SET_GET,
   S_SET_PUT,
   S_SET_DEL,
@@ -53,6 +54,7 @@ static const char *const sql_text[S_N] = {
                   "WHERE case_id = ?1 ORDER BY id",
   [S_LIST_PENDING] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
                      "WHERE pending = 1 ORDER BY id",
+  [S_LIST_ALL] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records ORDER BY id",
   [S_SET_GET] = "SELECT value FROM settings WHERE name = ?1",
   [S_SET_PUT] = "INSERT OR REPLACE INTO settings(name, value) VALUES(?1, ?2)",
   [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
@@ -1319,6 +1321,15 @@ int hw_store_list_pending(hw_store *st, hw_store_rec_cb cb, void *ud)
 {
   sqlite3_stmt *s;
   int rc = stmt(st, S_LIST_PENDING, &s);
+  if (rc)
+    return rc;
+  return walk(st, s, cb, ud);
+}
+
+int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_LIST_ALL, &s);
   if (rc)
     return rc;
   return walk(st, s, cb, ud);

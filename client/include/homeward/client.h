@@ -1,0 +1,92 @@
+/* Homeward field client library: the encrypted store on the device, the
+ * worker's writes, and the sync engine (architecture §3-§5;
+ * docs/sync-design.md). The `homeward` command is built on it.
+ *
+ * A hw_client owns its store; one thread at a time. Every function returns
+ * 0 or a negative HW_ code and, on failure, leaves its outputs empty and the
+ * store unchanged. */
+#ifndef HOMEWARD_CLIENT_H
+#define HOMEWARD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/record.h"
+
+typedef struct hw_client hw_client;
+
+typedef struct hw_client_opts {
+  const char *path;            /* the device's store (borrowed for the call) */
+  const uint8_t *passphrase;   /* UTF-8 bytes */
+  size_t passphrase_len;
+  unsigned test_flags;         /* enum hw_store_test_flag: tests only */
+} hw_client_opts;
+
+/* Create the store, sealed to the invitation's recovery key, pin the
+ * server's key, make the device's own static key (kept in the store) and
+ * keep the one-time token for the first sync. HW_EEXIST if a store exists. */
+HW_NODISCARD HW_EXPORT int hw_client_create(hw_client **out, const hw_client_opts *o,
+                                            const char *invitation, size_t len);
+
+/* Open an existing store. A store that finds itself restored or copied takes
+ * a new replica id before anything else (architecture §3, defence 1). */
+HW_NODISCARD HW_EXPORT int hw_client_open(hw_client **out, const hw_client_opts *o);
+HW_EXPORT void hw_client_close(hw_client *c); /* NULL is fine */
+
+/* The worker this device was enrolled for (borrowed from c). */
+HW_EXPORT const char *hw_client_worker(const hw_client *c);
+HW_EXPORT void hw_client_replica(const hw_client *c, hw_id *out);
+
+/* Record a new record of `kind` in case `case_id` (NULL: a new case, whose id
+ * is written to *case_out when given). `fields` are borrowed. */
+HW_NODISCARD HW_EXPORT int hw_client_create_record(hw_client *c, const hw_id *case_id,
+                                                   const char *kind, uint32_t schema_version,
+                                                   const hw_field_value *fields, size_t n,
+                                                   hw_id *record_out, hw_id *case_out);
+/* Write fields of an existing record (one new dot). */
+HW_NODISCARD HW_EXPORT int hw_client_write(hw_client *c, const hw_id *record,
+                                           uint32_t schema_version, const hw_field_value *fields,
+                                           size_t n);
+HW_NODISCARD HW_EXPORT int hw_client_void(hw_client *c, const hw_id *record, const char *reason);
+/* The current state (owned by the caller: hw_record_free). HW_ENOENT. */
+HW_NODISCARD HW_EXPORT int hw_client_get(hw_client *c, const hw_id *record, hw_record **out);
+
+/* Records that will be pushed at the next sync, and records held for a
+ * coordinator (quarantined by the server: kept, not re-pushed). */
+HW_NODISCARD HW_EXPORT int hw_client_count_pending(hw_client *c, uint64_t *pending,
+                                                   uint64_t *held);
+
+typedef struct hw_sync_progress {
+  uint64_t records_up, records_up_total; /* pushed so far / to push */
+  uint64_t records_down;                 /* pulled so far */
+  uint64_t bytes_up, bytes_down;         /* on the wire */
+} hw_sync_progress;
+typedef void (*hw_sync_progress_cb)(const hw_sync_progress *p, void *ud);
+
+typedef struct hw_sync_result {
+  uint64_t pushed, pulled;   /* record states sent / received */
+  uint64_t merged;           /* acks that came back with a merged state */
+  uint64_t quarantined;      /* pushed states the server held for a coordinator */
+  uint64_t conflicts;        /* records holding a conflict after the sync */
+  uint64_t server_code;      /* an error code the server sent (hw_msg_code), 0 if none */
+  char message[256];         /* for the worker: what went wrong, in words */
+  bool forked;               /* this store was found restored or copied: new replica id */
+  bool head_verified;        /* the server's signed audit head verified and was kept */
+  bool history_rewritten;    /* the server's history went backwards: report it */
+  bool checksum_ok;          /* both sides hold the same records */
+  int64_t clock_skew_ms;     /* server time minus device time, from the signed head */
+  hw_sync_progress totals;
+} hw_sync_result;
+
+/* Connect, push what is pending, apply the acknowledgements, pull what
+ * changed, keep the signed audit head. Resumable after a cut at any point:
+ * nothing is marked sent before its acknowledgement, and each pulled batch
+ * is stored with its cursor in one transaction. `timeout_ms` bounds each
+ * wait for the network. Returns 0, or an error with res->message saying why
+ * (offline: HW_EIO; refused: HW_EREFUSED; revoked: HW_EREVOKED; wrong
+ * server key: HW_EAUTH). */
+HW_NODISCARD HW_EXPORT int hw_client_sync(hw_client *c, unsigned timeout_ms,
+                                          hw_sync_progress_cb cb, void *ud, hw_sync_result *res);
+
+#endif

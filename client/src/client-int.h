@@ -1,0 +1,45 @@
+/* Private to client/: the client object and the pieces sync.c shares. */
+#ifndef HW_CLIENT_INT_H
+#define HW_CLIENT_INT_H
+
+#include "homeward/client.h"
+#include "homeward/proto/noise.h"
+#include "homeward/store.h"
+
+#define HW_CLIENT_ADDRESS_MAX 256
+
+struct hw_client {
+  hw_store *st;
+  hw_noise_key *key;              /* the device's static key (secret in the store) */
+  uint8_t server_key[32];         /* the pin */
+  uint8_t audit_key[32];          /* verifies the server's signed audit heads */
+  char address[HW_CLIENT_ADDRESS_MAX];
+  char worker[64];
+  bool has_token;                 /* enrolment not confirmed yet */
+  uint8_t token[16];
+  bool forked_at_open;            /* a restore or copy was detected when opening */
+};
+
+/* Settings (names never hold case data). */
+#define SET_ADDRESS "client.address"
+#define SET_SERVER_KEY "client.server_key"
+#define SET_AUDIT_KEY "client.audit_key"
+#define SET_WORKER "client.worker"
+#define SET_DEVICE_SK "client.device_sk"
+#define SET_TOKEN "client.token"
+#define SET_CURSOR "client.cursor"
+#define SET_HEAD "client.head"
+#define SET_CHECKSUM "client.checksum"
+#define SET_HELD_PREFIX "held."
+
+/* "held.<32 hex digits>" for a record. */
+void hw__held_name(char out[static 48], const hw_id *id);
+bool hw__is_held(hw_client *c, const hw_id *id);
+
+/* The device's wall clock in ms (display and audit only). */
+int64_t hw__client_now_ms(void);
+
+/* Read a setting of exactly `len` bytes. HW_ENOENT when unset. */
+int hw__setting_exact(hw_client *c, const char *name, void *out, size_t len);
+
+#endif

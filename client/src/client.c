@@ -1,0 +1,210 @@
+/* The client object: create (from an invitation), open, settings. */
+#include "client-int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "homeward/invitation.h"
+#include "homeward/mem.h"
+
+int64_t hw__client_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hw__held_name(char out[static 48], const hw_id *id)
+{
+  char hex[HW_ID_HEX_LEN + 1];
+  hw_id_to_hex(id, hex);
+  snprintf(out, 48, "%s%s", SET_HELD_PREFIX, hex);
+}
+
+bool hw__is_held(hw_client *c, const hw_id *id)
+{
+  char name[48];
+  uint8_t *v = NULL;
+  size_t n;
+  bool held;
+
+  hw__held_name(name, id);
+  held = hw_store_setting_get(c->st, name, &v, &n) == HW_OK;
+  hw_free(v);
+  return held;
+}
+
+int hw__setting_exact(hw_client *c, const char *name, void *out, size_t len)
+{
+  uint8_t *v = NULL;
+  size_t n;
+  int rc = hw_store_setting_get(c->st, name, &v, &n);
+
+  if (rc == HW_OK && n != len)
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK)
+    memcpy(out, v, len);
+  if (v) {
+    hw_memzero(v, n);
+    hw_free(v);
+  }
+  return rc;
+}
+
+static int setting_text(hw_client *c, const char *name, char *out, size_t cap)
+{
+  uint8_t *v = NULL;
+  size_t n;
+  int rc = hw_store_setting_get(c->st, name, &v, &n);
+
+  if (rc == HW_OK && (n == 0 || n >= cap))
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK) {
+    memcpy(out, v, n);
+    out[n] = '\0';
+  }
+  hw_free(v);
+  return rc;
+}
+
+void hw_client_close(hw_client *c)
+{
+  if (!c)
+    return;
+  hw_store_close(c->st);
+  hw_noise_key_free(c->key);
+  hw_memzero(c, sizeof *c);
+  hw_free(c);
+}
+
+const char *hw_client_worker(const hw_client *c)
+{
+  return c->worker;
+}
+
+void hw_client_replica(const hw_client *c, hw_id *out)
+{
+  uint64_t counter;
+  hw_store_replica(c->st, out, &counter);
+}
+
+static int load(hw_client *c)
+{
+  uint8_t *sk = hw_secure_alloc(32);
+  int rc;
+
+  if (!sk)
+    return HW_ENOMEM;
+  rc = hw__setting_exact(c, SET_DEVICE_SK, sk, 32);
+  if (!rc)
+    rc = hw_noise_key_from_secret(&c->key, sk);
+  hw_secure_free(sk);
+  if (!rc)
+    rc = hw__setting_exact(c, SET_SERVER_KEY, c->server_key, 32);
+  if (!rc)
+    rc = hw__setting_exact(c, SET_AUDIT_KEY, c->audit_key, 32);
+  if (!rc)
+    rc = setting_text(c, SET_ADDRESS, c->address, sizeof c->address);
+  if (!rc)
+    rc = setting_text(c, SET_WORKER, c->worker, sizeof c->worker);
+  if (rc)
+    return rc == HW_ENOENT ? HW_ECORRUPT : rc;
+  c->has_token = hw__setting_exact(c, SET_TOKEN, c->token, sizeof c->token) == HW_OK;
+  return HW_OK;
+}
+
+int hw_client_create(hw_client **out, const hw_client_opts *o, const char *invitation, size_t len)
+{
+  hw_invitation inv;
+  hw_store_opts so = {0};
+  hw_store_info info = {0};
+  hw_client *c = NULL;
+  hw_noise_key *k = NULL;
+  uint8_t *sk = NULL;
+  int rc;
+
+  *out = NULL;
+  if ((rc = hw_invitation_parse(invitation, len, &inv)) != 0)
+    return rc;
+  if (!(c = hw_calloc(1, sizeof *c)) || !(sk = hw_secure_alloc(32))) {
+    rc = HW_ENOMEM;
+    goto fail;
+  }
+  so.path = o->path;
+  so.passphrase = o->passphrase;
+  so.passphrase_len = o->passphrase_len;
+  so.recovery_pk = inv.recovery_key; /* a forgotten passphrase is recoverable */
+  so.create = true;
+  so.journal = HW_STORE_WAL;
+  so.test_flags = o->test_flags;
+  if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
+    goto fail;
+  if (!(info.flags & HW_STORE_CREATED)) {
+    rc = HW_EEXIST;
+    goto fail;
+  }
+  if ((rc = hw_noise_key_generate(&k)) != 0)
+    goto fail;
+  hw_noise_key_secret(k, sk);
+  if ((rc = hw_store_begin(c->st)) != 0)
+    goto fail;
+  if ((rc = hw_store_setting_set(c->st, SET_DEVICE_SK, sk, 32)) ||
+      (rc = hw_store_setting_set(c->st, SET_SERVER_KEY, inv.server_key, 32)) ||
+      (rc = hw_store_setting_set(c->st, SET_AUDIT_KEY, inv.audit_key, 32)) ||
+      (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) ||
+      (rc = hw_store_setting_set(c->st, SET_WORKER, inv.worker, strlen(inv.worker))) ||
+      (rc = hw_store_setting_set(c->st, SET_TOKEN, inv.token, sizeof inv.token)) ||
+      (rc = hw_store_commit(c->st))) {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+    goto fail;
+  }
+  if ((rc = load(c)) != 0)
+    goto fail;
+  hw_noise_key_free(k);
+  hw_secure_free(sk);
+  hw_memzero(&inv, sizeof inv);
+  *out = c;
+  return HW_OK;
+fail:
+  hw_noise_key_free(k);
+  hw_secure_free(sk);
+  hw_memzero(&inv, sizeof inv);
+  hw_client_close(c);
+  return rc;
+}
+
+int hw_client_open(hw_client **out, const hw_client_opts *o)
+{
+  hw_store_opts so = {0};
+  hw_store_info info = {0};
+  hw_client *c = hw_calloc(1, sizeof *c);
+  int rc;
+
+  *out = NULL;
+  if (!c)
+    return HW_ENOMEM;
+  so.path = o->path;
+  so.passphrase = o->passphrase;
+  so.passphrase_len = o->passphrase_len;
+  so.journal = HW_STORE_WAL;
+  so.test_flags = o->test_flags;
+  if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
+    goto fail;
+  /* Defence 1: a restored or copied store takes a new replica id before its
+   * first write, keeping its dots; the next hello declares the old one. */
+  if (info.flags & HW_STORE_RESTORED) {
+    hw_dot inherits;
+    if ((rc = hw_store_new_replica(c->st, &inherits)) != 0)
+      goto fail;
+    c->forked_at_open = true;
+  }
+  if ((rc = load(c)) != 0)
+    goto fail;
+  *out = c;
+  return HW_OK;
+fail:
+  hw_client_close(c);
+  return rc;
+}

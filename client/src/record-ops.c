@@ -1,0 +1,187 @@
+/* The worker's writes: each takes the replica's next dot in the same
+ * transaction as the new state and its journal entry (architecture §2). */
+#include <string.h>
+
+#include "client-int.h"
+#include "homeward/mem.h"
+#include "homeward/record-codec.h"
+
+/* Store a new state of `r` written under `dot`, keeping the acked vv. */
+static int put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw_dot *dot)
+{
+  hw_store_rec row = {0};
+  uint8_t *bytes = NULL;
+  size_t len;
+  const uint8_t *digest = NULL;
+  int rc;
+
+  for (size_t i = 0; i < r->n_writes; i++)
+    if (hw_dot_cmp(&r->writes[i].dot, dot) == 0)
+      digest = r->writes[i].digest;
+  if (!digest)
+    return HW_EINTERNAL;
+  if ((rc = hw_record_encode(r, &bytes, &len)) != 0)
+    return rc;
+  row.id = r->id;
+  row.case_id = r->case_id;
+  row.kind = r->kind;
+  row.vv = r->vv;
+  if (acked)
+    row.acked = *acked;
+  row.state = (hw_bytes){bytes, len};
+  rc = hw_store_put_write(c->st, &row, dot, digest);
+  hw_free(bytes);
+  return rc;
+}
+
+typedef int (*apply_fn)(hw_record **out, const hw_record *base, const hw_write *w, void *arg);
+
+/* One local write: begin, next dot, apply, store, commit. */
+static int local_write(hw_client *c, const hw_record *base, const hw_vv *acked, apply_fn fn,
+                       void *arg, uint32_t schema, const hw_field_value *fields, size_t n)
+{
+  hw_record *next = NULL;
+  hw_write w = {0};
+  hw_dot dot;
+  int rc;
+
+  if ((rc = hw_store_begin(c->st)) != 0)
+    return rc;
+  if ((rc = hw_store_next_dot(c->st, &dot)) != 0)
+    goto fail;
+  w.dot = dot;
+  w.wall_ms = hw__client_now_ms();
+  w.author = (hw_bytes){(const uint8_t *)c->worker, strlen(c->worker)};
+  w.schema_version = schema;
+  w.n_fields = n;
+  w.fields = fields;
+  if ((rc = fn(&next, base, &w, arg)) != 0 || (rc = put_state(c, next, acked, &dot)) != 0)
+    goto fail;
+  rc = hw_store_commit(c->st);
+  hw_record_free(next);
+  return rc;
+fail:
+  hw_record_free(next);
+  {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+  }
+  return rc;
+}
+
+static int do_write(hw_record **out, const hw_record *base, const hw_write *w, void *arg)
+{
+  (void)arg;
+  return hw_record_write(out, base, w);
+}
+
+static int do_void(hw_record **out, const hw_record *base, const hw_write *w, void *arg)
+{
+  const char *reason = arg;
+  hw_write v = *w;
+  v.n_fields = 0;
+  v.fields = NULL;
+  return hw_record_void(out, base, &v, reason, strlen(reason));
+}
+
+int hw_client_create_record(hw_client *c, const hw_id *case_id, const char *kind,
+                            uint32_t schema_version, const hw_field_value *fields, size_t n,
+                            hw_id *record_out, hw_id *case_out)
+{
+  hw_record *base = NULL;
+  hw_id rid, cid;
+  int rc;
+
+  hw_id_random(&rid);
+  if (case_id)
+    cid = *case_id;
+  else
+    hw_id_random(&cid);
+  if ((rc = hw_record_new(&base, &rid, &cid, kind, strlen(kind), schema_version)) != 0)
+    return rc;
+  rc = local_write(c, base, NULL, do_write, NULL, schema_version, fields, n);
+  hw_record_free(base);
+  if (rc)
+    return rc;
+  if (record_out)
+    *record_out = rid;
+  if (case_out)
+    *case_out = cid;
+  return HW_OK;
+}
+
+/* The stored row and its decoded state. */
+static int load_row(hw_client *c, const hw_id *id, hw_store_rec **row, hw_record **rec)
+{
+  int rc = hw_store_get(c->st, id, row);
+
+  *rec = NULL;
+  if (rc)
+    return rc;
+  rc = hw_record_decode((*row)->state.p, (*row)->state.len, rec, NULL);
+  if (rc) {
+    hw_store_rec_free(*row);
+    *row = NULL;
+    return rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+  }
+  return HW_OK;
+}
+
+static int write_existing(hw_client *c, const hw_id *record, apply_fn fn, void *arg,
+                          uint32_t schema, const hw_field_value *fields, size_t n)
+{
+  hw_store_rec *row = NULL;
+  hw_record *cur = NULL;
+  int rc = load_row(c, record, &row, &cur);
+
+  if (rc)
+    return rc;
+  rc = local_write(c, cur, &row->acked, fn, arg, schema, fields, n);
+  hw_record_free(cur);
+  hw_store_rec_free(row);
+  return rc;
+}
+
+int hw_client_write(hw_client *c, const hw_id *record, uint32_t schema_version,
+                    const hw_field_value *fields, size_t n)
+{
+  return write_existing(c, record, do_write, NULL, schema_version, fields, n);
+}
+
+int hw_client_void(hw_client *c, const hw_id *record, const char *reason)
+{
+  return write_existing(c, record, do_void, (void *)reason, 0, NULL, 0);
+}
+
+int hw_client_get(hw_client *c, const hw_id *record, hw_record **out)
+{
+  hw_store_rec *row = NULL;
+  int rc = load_row(c, record, &row, out);
+  hw_store_rec_free(row);
+  return rc;
+}
+
+typedef struct counts {
+  hw_client *c;
+  uint64_t pending, held;
+} counts;
+
+static int count_one(void *ud, const hw_store_rec *r)
+{
+  counts *k = ud;
+  if (hw__is_held(k->c, &r->id))
+    k->held++;
+  else
+    k->pending++;
+  return 0;
+}
+
+int hw_client_count_pending(hw_client *c, uint64_t *pending, uint64_t *held)
+{
+  counts k = {c, 0, 0};
+  int rc = hw_store_list_pending(c->st, count_one, &k);
+
+  *pending = rc ? 0 : k.pending;
+  *held = rc ? 0 : k.held;
+  return rc;
+}

@@ -1,0 +1,732 @@
+/* The sync engine (architecture §4; docs/sync-design.md): one session of
+ * hello, pushes, pulls and done over the Noise channel. Nothing is marked
+ * sent before its acknowledgement; each pulled batch is stored with its
+ * cursor in one transaction; a cut at any point resumes cleanly. */
+#include <stdio.h>
+#include <string.h>
+
+#include "client-int.h"
+#include "homeward/audit-head.h"
+#include "homeward/checksum.h"
+#include "homeward/lineage.h"
+#include "homeward/mem.h"
+#include "homeward/merge.h"
+#include "homeward/proto/chan.h"
+#include "homeward/proto/msg.h"
+#include "homeward/record-codec.h"
+#include "net-int.h"
+
+#define PUSH_BATCH_RECORDS 128
+#define PUSH_BATCH_BYTES (1u << 20)
+#define PULL_RECORDS 256
+#define SYNC_ATTEMPTS 3 /* a lineage refusal ends the session: check, then retry */
+
+/* One pending record as sent: its id, the vv sent, its state bytes. */
+typedef struct sent {
+  hw_id id;
+  hw_dot vv_e[HW_VV_MAX];
+  hw_vv vv;
+  uint8_t *state;
+  size_t len;
+} sent;
+
+typedef struct batch {
+  uint64_t seq;
+  size_t first, n;
+  bool acked;
+} batch;
+
+typedef struct sync_ctx {
+  hw_client *c;
+  hw_chan *chan;
+  int fd;
+  unsigned timeout;
+  hw_sync_result *res;
+  hw_sync_progress_cb cb;
+  void *ud;
+  sent *sent;
+  size_t n_sent, cap_sent;
+  batch *batches;
+  size_t n_batches;
+  bool done, refused_lineage;
+  uint64_t epoch; /* the server's, from the cursor */
+  size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
+  uint8_t rbuf[65536];
+} sync_ctx;
+
+static void say(sync_ctx *s, const char *msg)
+{
+  if (!s->res->message[0])
+    snprintf(s->res->message, sizeof s->res->message, "%s", msg);
+}
+
+static void progress(sync_ctx *s)
+{
+  if (s->cb)
+    s->cb(&s->res->totals, s->ud);
+}
+
+/* ---- the wire ------------------------------------------------------------- */
+
+static int flush(sync_ctx *s)
+{
+  hw_bytes out = hw_chan_pending(s->chan);
+  int rc;
+
+  if (!out.len)
+    return HW_OK;
+  if ((rc = hw__net_write_all(s->fd, out.p, out.len, s->timeout)) != 0)
+    return rc;
+  s->res->totals.bytes_up += out.len;
+  hw_chan_consume(s->chan, out.len);
+  return HW_OK;
+}
+
+static int send_msg(sync_ctx *s, const hw_msg *m, bool final)
+{
+  hw_cbor_wr w;
+  int rc;
+
+  hw_cbor_wr_init(&w, HW_APP_MSG_MAX);
+  rc = hw_msg_encode(m, &w);
+  if (!rc)
+    rc = hw_cbor_wr_finish(&w);
+  if (!rc)
+    rc = hw_chan_send(s->chan, w.buf, w.len, final);
+  hw_cbor_wr_close(&w);
+  return rc ? rc : flush(s);
+}
+
+/* Read until one application message completes, or, during the handshake,
+ * until the channel opens. `*body` points into the channel until the next
+ * read. */
+static int next_msg(sync_ctx *s, hw_bytes *body, bool *final)
+{
+  bool handshake = hw_chan_get_state(s->chan) == HW_CHAN_HANDSHAKE;
+
+  body->p = NULL;
+  for (;;) {
+    while (s->r_off < s->r_len) {
+      size_t used = 0;
+      int rc = hw_chan_feed(s->chan, s->rbuf + s->r_off, s->r_len - s->r_off, &used, body, final);
+      if (rc)
+        return rc;
+      s->r_off += used;
+      if ((rc = flush(s)) != 0)
+        return rc;
+      if (body->p || (handshake && hw_chan_get_state(s->chan) != HW_CHAN_HANDSHAKE))
+        return HW_OK;
+      if (used == 0)
+        break;
+    }
+    s->r_off = s->r_len = 0;
+    {
+      size_t n;
+      int rc = hw__net_read(s->fd, s->rbuf, sizeof s->rbuf, s->timeout, &n);
+      if (rc)
+        return rc;
+      if (n == 0)
+        return hw_chan_eof(s->chan) == HW_OK ? HW_ECLOSED : HW_EPROTO;
+      s->res->totals.bytes_down += n;
+      s->r_len = n;
+    }
+  }
+}
+
+/* ---- what the device tells in its hello ----------------------------------- */
+
+typedef struct lineage_walk {
+  hw_client *c;
+  hw_id replica;
+  hw_lineage l;
+  bool stop;
+} lineage_walk;
+
+/* A write is known held by the server when its record's acknowledged vv
+ * covers it. The walk stops at the first own write not known held. */
+static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
+                     const uint8_t digest[HW_HASH_BYTES])
+{
+  lineage_walk *w = ud;
+  hw_store_rec *row = NULL;
+  bool held;
+  int rc;
+
+  if (w->stop)
+    return 0;
+  if ((rc = hw_store_get(w->c->st, record, &row)) != 0)
+    return rc == HW_ENOENT ? HW_ECORRUPT : rc;
+  held = hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
+  hw_store_rec_free(row);
+  if (!held) {
+    w->stop = true;
+    return 0;
+  }
+  return hw_lineage_add(&w->l, dot->counter, record, digest);
+}
+
+static int compute_lineage(hw_client *c, const hw_id *replica, hw_lineage *out)
+{
+  lineage_walk w = {.c = c, .replica = *replica};
+  int rc;
+
+  hw_lineage_init(&w.l);
+  rc = hw_store_journal_list(c->st, replica, 0, fold_held, &w);
+  *out = w.l;
+  return rc;
+}
+
+static void cursor_pack(const hw_cursor *cur, uint8_t out[16 + HW_CURSOR_HEAD_BYTES])
+{
+  for (int i = 0; i < 8; i++) {
+    out[i] = (uint8_t)(cur->epoch >> (56 - 8 * i));
+    out[8 + i] = (uint8_t)(cur->seq >> (56 - 8 * i));
+  }
+  memcpy(out + 16, cur->audit_head, HW_CURSOR_HEAD_BYTES);
+}
+
+static void cursor_unpack(hw_cursor *cur, const uint8_t in[16 + HW_CURSOR_HEAD_BYTES])
+{
+  cur->epoch = cur->seq = 0;
+  for (int i = 0; i < 8; i++) {
+    cur->epoch = cur->epoch << 8 | in[i];
+    cur->seq = cur->seq << 8 | in[8 + i];
+  }
+  memcpy(cur->audit_head, in + 16, HW_CURSOR_HEAD_BYTES);
+}
+
+static int build_hello(sync_ctx *s, hw_msg_hello *h)
+{
+  hw_client *c = s->c;
+  uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
+  hw_dot inherits;
+  hw_lineage l;
+  int rc;
+
+  memset(h, 0, sizeof *h);
+  h->version = HW_PROTO_VERSION;
+  hw_store_replica(c->st, &h->replica, &h->counter);
+  if ((rc = compute_lineage(c, &h->replica, &l)) != 0)
+    return rc;
+  h->acked = l.counter;
+  memcpy(h->lineage, l.digest, HW_HASH_BYTES);
+  if (hw_store_inherits(c->st, &inherits) == HW_OK) {
+    h->has_inherits = true;
+    h->inherits_replica = inherits.replica;
+    h->inherits_counter = inherits.counter;
+  }
+  if (hw__setting_exact(c, SET_CURSOR, packed, sizeof packed) == HW_OK) {
+    h->has_cursor = true;
+    cursor_unpack(&h->cursor, packed);
+    s->epoch = h->cursor.epoch;
+  }
+  h->wall_ms = hw__client_now_ms();
+  return HW_OK;
+}
+
+/* ---- push ------------------------------------------------------------------ */
+
+static int collect_pending(void *ud, const hw_store_rec *r)
+{
+  sync_ctx *s = ud;
+  sent *e;
+
+  /* Held for a coordinator: kept on the device, never re-pushed. */
+  if (hw__is_held(s->c, &r->id))
+    return 0;
+  if (s->n_sent == s->cap_sent) {
+    size_t cap = s->cap_sent ? 2 * s->cap_sent : 64;
+    sent *n = hw_realloc(s->sent, cap * sizeof *n);
+    if (!n)
+      return HW_ENOMEM;
+    s->sent = n;
+    s->cap_sent = cap;
+  }
+  e = &s->sent[s->n_sent];
+  memset(e, 0, sizeof *e);
+  e->id = r->id;
+  if (r->vv.n > HW_VV_MAX)
+    return HW_ECORRUPT;
+  memcpy(e->vv_e, r->vv.e, r->vv.n * sizeof(hw_dot));
+  e->vv = (hw_vv){r->vv.n, NULL};
+  if (!(e->state = hw_memdup(r->state.p, r->state.len)))
+    return HW_ENOMEM;
+  e->len = r->state.len;
+  s->n_sent++;
+  return 0;
+}
+
+static int send_pushes(sync_ctx *s)
+{
+  size_t i = 0;
+  int rc;
+
+  for (size_t k = 0; k < s->n_sent; k++)
+    s->sent[k].vv.e = s->sent[k].vv_e;
+  s->res->totals.records_up_total = s->n_sent;
+  if (s->n_sent && !(s->batches = hw_calloc(s->n_sent, sizeof *s->batches)))
+    return HW_ENOMEM;
+  while (i < s->n_sent) {
+    hw_bytes recs[PUSH_BATCH_RECORDS];
+    size_t n = 0, bytes = 0;
+    hw_msg m = {.type = HW_MSG_PUSH};
+    batch *b = &s->batches[s->n_batches];
+
+    while (i + n < s->n_sent && n < PUSH_BATCH_RECORDS &&
+           (n == 0 || bytes + s->sent[i + n].len <= PUSH_BATCH_BYTES)) {
+      recs[n] = (hw_bytes){s->sent[i + n].state, s->sent[i + n].len};
+      bytes += s->sent[i + n].len;
+      n++;
+    }
+    b->seq = s->n_batches + 1;
+    b->first = i;
+    b->n = n;
+    m.u.push.batch_seq = b->seq;
+    m.u.push.n_records = n;
+    m.u.push.records = recs;
+    if ((rc = send_msg(s, &m, false)) != 0)
+      return rc;
+    s->n_batches++;
+    i += n;
+  }
+  return HW_OK;
+}
+
+/* The state the server holds now: merge it in, and remember that the
+ * server holds everything in `held` (architecture §4: the acknowledgement
+ * sets the acknowledged vv). */
+static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_t len,
+                       const hw_vv *held)
+{
+  hw_store_rec *row = NULL, put = {0};
+  hw_record *in = NULL, *local = NULL, *merged = NULL;
+  hw_dot acked_e[2 * HW_VV_MAX];
+  hw_vv acked = {0, acked_e};
+  uint8_t *out = NULL;
+  size_t out_len;
+  int rc;
+
+  if (bytes && (rc = hw_record_decode(bytes, len, &in, NULL)) != 0)
+    return rc == HW_ENOMEM ? rc : HW_EPROTO;
+  if (in && id && hw_id_cmp(&in->id, id) != 0) {
+    rc = HW_EPROTO;
+    goto out;
+  }
+  rc = hw_store_get(s->c->st, in ? &in->id : id, &row);
+  if (rc && rc != HW_ENOENT)
+    goto out;
+  if (row && (rc = hw_record_decode(row->state.p, row->state.len, &local, NULL)) != 0) {
+    rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+    goto out;
+  }
+  if (row)
+    acked.n = hw_vv_join(&row->acked, held, acked_e);
+  else
+    acked.n = hw_vv_join(&(hw_vv){0, NULL}, held, acked_e);
+  if (!in) {
+    /* Nothing new: the server holds what was sent. */
+    rc = hw_store_ack(s->c->st, id, &acked);
+    goto out;
+  }
+  if ((rc = hw_merge(&merged, local, in, NULL)) != 0)
+    goto out; /* a divergence is never merged: the local copy stays as it is */
+  if ((rc = hw_record_encode(merged, &out, &out_len)) != 0)
+    goto out;
+  put.id = merged->id;
+  put.case_id = merged->case_id;
+  put.kind = merged->kind;
+  put.vv = merged->vv;
+  put.acked = acked;
+  put.state = (hw_bytes){out, out_len};
+  rc = hw_store_put(s->c->st, &put);
+out:
+  hw_free(out);
+  hw_record_free(in);
+  hw_record_free(local);
+  hw_record_free(merged);
+  hw_store_rec_free(row);
+  return rc;
+}
+
+static int hold(sync_ctx *s, const hw_id *id, const hw_bytes *reason)
+{
+  char name[48];
+  hw__held_name(name, id);
+  return hw_store_setting_set(s->c->st, name, reason->len ? reason->p : (const uint8_t *)"held",
+                              reason->len ? reason->len : 4);
+}
+
+static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
+{
+  batch *b = NULL;
+  int rc;
+
+  for (size_t i = 0; i < s->n_batches; i++)
+    if (s->batches[i].seq == a->batch_seq && !s->batches[i].acked)
+      b = &s->batches[i];
+  if (!b || a->n_entries != b->n)
+    return HW_EPROTO;
+  if ((rc = hw_store_begin(s->c->st)) != 0)
+    return rc;
+  for (size_t i = 0; i < b->n && !rc; i++) {
+    const hw_ack_entry *e = &a->entries[i];
+    sent *x = &s->sent[b->first + i];
+    if (e->status == HW_ACK_ACCEPTED) {
+      rc = apply_state(s, &x->id, e->merged.p, e->merged.len, &x->vv);
+      s->res->merged += e->merged.p != NULL;
+    } else if (e->code == HW_CODE_SUPERSEDED && e->status == HW_ACK_REFUSED) {
+      continue; /* not applied: sent again next time */
+    } else {
+      /* Quarantined or refused: kept on the device, held for a coordinator,
+       * not re-pushed (architecture §3, defence 3). */
+      rc = hold(s, &x->id, &e->reason);
+      s->res->quarantined++;
+      /* A contradiction means this store reused a dot: it takes a new
+       * replica id before its next write. */
+      if (!rc && e->code == (uint64_t)-HW_EDIVERGE) {
+        rc = hw_store_new_replica(s->c->st, NULL);
+        s->res->forked = true;
+      }
+    }
+    s->res->pushed++;
+    s->res->totals.records_up++;
+  }
+  if (rc) {
+    int r2 = hw_store_rollback(s->c->st);
+    (void)r2;
+    return rc;
+  }
+  if ((rc = hw_store_commit(s->c->st)) != 0)
+    return rc;
+  b->acked = true;
+  progress(s);
+  return HW_OK;
+}
+
+/* ---- pull ------------------------------------------------------------------ */
+
+static int send_pull(sync_ctx *s)
+{
+  hw_msg m = {.type = HW_MSG_PULL};
+  m.u.pull.max_records = PULL_RECORDS;
+  return send_msg(s, &m, false); /* no cursor: where the session stands */
+}
+
+static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
+{
+  uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
+  int rc;
+
+  if ((rc = hw_store_begin(s->c->st)) != 0)
+    return rc;
+  for (size_t i = 0; i < b->n_records && !rc; i++) {
+    hw_record *peek = NULL;
+    /* The server holds what it sends: that is acknowledged too. */
+    rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
+    if (!rc)
+      rc = apply_state(s, NULL, b->records[i].p, b->records[i].len, &peek->vv);
+    hw_record_free(peek);
+    s->res->pulled++;
+    s->res->totals.records_down++;
+  }
+  /* The cursor is stored in the same transaction as what it covers. */
+  cursor_pack(&b->cursor, packed);
+  if (!rc)
+    rc = hw_store_setting_set(s->c->st, SET_CURSOR, packed, sizeof packed);
+  if (rc) {
+    int r2 = hw_store_rollback(s->c->st);
+    (void)r2;
+    return rc;
+  }
+  if ((rc = hw_store_commit(s->c->st)) != 0)
+    return rc;
+  s->epoch = b->cursor.epoch;
+  progress(s);
+  return b->more ? send_pull(s) : HW_OK;
+}
+
+/* ---- done: the signed audit head and the caseload checksum ----------------- */
+
+typedef struct sum_walk {
+  uint8_t sum[HW_HASH_BYTES];
+} sum_walk;
+
+static int add_item(void *ud, const hw_store_rec *r)
+{
+  sum_walk *w = ud;
+  uint8_t item[HW_HASH_BYTES];
+  hw_checksum_item(item, &r->id, r->state.p, r->state.len);
+  hw_checksum_xor(w->sum, item);
+  return 0;
+}
+
+static int on_done(sync_ctx *s, const hw_msg_done *d)
+{
+  sum_walk w = {{0}};
+  uint8_t kept_b[8 + 8 + HW_HASH_BYTES + 8 + HW_SIGN_BYTES];
+  int rc;
+
+  if (d->has_head) {
+    hw_signed_head h = d->head, kept;
+    h.epoch = s->epoch;
+    if (hw_signed_head_verify(&h, s->c->audit_key) != HW_OK) {
+      say(s, "the server's signed audit head did not verify");
+    } else {
+      if (hw__setting_exact(s->c, SET_HEAD, kept_b, sizeof kept_b) == HW_OK) {
+        memcpy(&kept.epoch, kept_b, 8);
+        memcpy(&kept.seq, kept_b + 8, 8);
+        memcpy(kept.hash, kept_b + 16, HW_HASH_BYTES);
+        memcpy(&kept.time_ms, kept_b + 48, 8);
+        memcpy(kept.sig, kept_b + 56, HW_SIGN_BYTES);
+        /* A head that goes backwards in one epoch means a rewritten history. */
+        if (hw_signed_head_follows(&kept, &h) == HW_ECORRUPT)
+          s->res->history_rewritten = true;
+      }
+      memcpy(kept_b, &h.epoch, 8);
+      memcpy(kept_b + 8, &h.seq, 8);
+      memcpy(kept_b + 16, h.hash, HW_HASH_BYTES);
+      memcpy(kept_b + 48, &h.time_ms, 8);
+      memcpy(kept_b + 56, h.sig, HW_SIGN_BYTES);
+      if (!s->res->history_rewritten &&
+          (rc = hw_store_setting_set(s->c->st, SET_HEAD, kept_b, sizeof kept_b)) != 0)
+        return rc;
+      s->res->head_verified = true;
+      s->res->clock_skew_ms = h.time_ms - hw__client_now_ms();
+    }
+  }
+  if ((rc = hw_store_list_all(s->c->st, add_item, &w)) != 0)
+    return rc;
+  s->res->checksum_ok = memcmp(w.sum, d->checksum, HW_HASH_BYTES) == 0;
+  s->done = true;
+  return HW_OK;
+}
+
+/* ---- lineage refusal -------------------------------------------------------- */
+
+/* The server lists the accepted dots of this replica the device did not say
+ * it knew. All held identically: acknowledgements were lost; mark them and
+ * retry. Any other: this store is a fork (restored or copied): take a new
+ * replica id, so its next writes cannot collide. */
+static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
+{
+  hw_id me;
+  uint64_t counter;
+  bool fork = false;
+  int rc;
+
+  hw_store_replica(s->c->st, &me, &counter);
+  if (hw_id_cmp(&me, &r->replica) != 0)
+    return HW_EPROTO;
+  for (size_t i = 0; i < r->n_dots && !fork; i++) {
+    hw_dot d = {me, r->dots[i].counter};
+    hw_id rec;
+    uint8_t digest[HW_HASH_BYTES];
+    if (hw_store_journal_get(s->c->st, &d, &rec, digest) != HW_OK ||
+        hw_id_cmp(&rec, &r->dots[i].record) != 0 ||
+        hw_memcmp_ct(digest, r->dots[i].write_digest, HW_HASH_BYTES) != 0)
+      fork = true;
+  }
+  if ((rc = hw_store_begin(s->c->st)) != 0)
+    return rc;
+  if (fork) {
+    rc = hw_store_new_replica(s->c->st, NULL);
+    s->res->forked = true;
+  } else {
+    for (size_t i = 0; i < r->n_dots && !rc; i++) {
+      hw_dot d = {me, r->dots[i].counter};
+      hw_vv one = {1, &d};
+      rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
+    }
+  }
+  if (rc) {
+    int r2 = hw_store_rollback(s->c->st);
+    (void)r2;
+    return rc;
+  }
+  s->refused_lineage = true;
+  return hw_store_commit(s->c->st);
+}
+
+/* ---- one session -------------------------------------------------------------- */
+
+static const char *code_text(uint64_t code)
+{
+  switch (code) {
+  case HW_CODE_UNKNOWN_DEVICE:
+    return "this device is not enrolled on the server";
+  case HW_CODE_TOKEN:
+    return "the invitation is unknown, expired or used by another device";
+  case HW_CODE_REVOKED:
+    return "this device was reported lost and is refused";
+  case HW_CODE_RETIRED:
+    return "this device was retired and is refused";
+  case HW_CODE_REPLICA_TAKEN:
+    return "this device's identity belongs to another device";
+  case HW_CODE_VERSION:
+    return "the server speaks another protocol version";
+  case HW_CODE_SUPERSEDED:
+    return "another session of this device took over";
+  case HW_CODE_BUSY:
+    return "the server is busy; try again later";
+  default:
+    return "the server refused the session";
+  }
+}
+
+static int session(sync_ctx *s)
+{
+  hw_client *c = s->c;
+  hw_msg_hello hello;
+  hw_bytes body;
+  bool final;
+  int rc;
+
+  if ((rc = hw__net_connect(c->address, s->timeout, &s->fd)) != 0) {
+    say(s, "the server cannot be reached (offline?)");
+    return HW_EIO;
+  }
+  if ((rc = hw_chan_new_device(&s->chan, c->key, c->server_key,
+                               c->has_token ? c->token : NULL)) != 0 ||
+      (rc = flush(s)) != 0)
+    return rc;
+  while (hw_chan_get_state(s->chan) == HW_CHAN_HANDSHAKE) {
+    rc = next_msg(s, &body, &final);
+    if (rc == HW_EAUTH) {
+      say(s, "the server's key does not match the one in the invitation: not syncing");
+      return HW_EAUTH;
+    }
+    if (rc)
+      return rc;
+  }
+  if ((rc = build_hello(s, &hello)) != 0 || (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO,
+                                                                      .u.hello = hello},
+                                                           false)) != 0)
+    return rc;
+  if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 ||
+      (rc = send_pushes(s)) != 0 || (rc = send_pull(s)) != 0)
+    return rc;
+  for (;;) {
+    hw_arena arena;
+    hw_msg m;
+    bool all_acked = true;
+
+    for (size_t i = 0; i < s->n_batches; i++)
+      all_acked &= s->batches[i].acked;
+    if (s->done && all_acked)
+      break;
+    if ((rc = next_msg(s, &body, &final)) != 0) {
+      say(s, "the connection was cut; what was acknowledged is kept, the rest is sent "
+             "next time");
+      return rc;
+    }
+    hw_arena_init(&arena, NULL, 0, HW_APP_MSG_MAX + (4u << 20));
+    rc = hw_msg_decode(body.p, body.len, &arena, &m);
+    if (!rc) {
+      switch (m.type) {
+      case HW_MSG_PUSH_ACK:
+        rc = on_ack(s, &m.u.ack);
+        break;
+      case HW_MSG_PULL_BATCH:
+        rc = on_pull_batch(s, &m.u.pull_batch);
+        break;
+      case HW_MSG_DONE:
+        rc = on_done(s, &m.u.done);
+        break;
+      case HW_MSG_LINEAGE_REFUSAL:
+        rc = on_refusal(s, &m.u.refusal);
+        hw_arena_close(&arena);
+        return rc ? rc : HW_EAGAIN; /* the server ends the session: retry */
+      case HW_MSG_ERROR:
+        s->res->server_code = m.u.error.code;
+        say(s, code_text(m.u.error.code));
+        hw_arena_close(&arena);
+        return m.u.error.code == HW_CODE_REVOKED || m.u.error.code == HW_CODE_RETIRED
+                 ? HW_EREVOKED
+                 : HW_EREFUSED;
+      default:
+        rc = HW_EPROTO;
+        break;
+      }
+    }
+    hw_arena_close(&arena);
+    if (rc)
+      return rc;
+  }
+  /* The first session that gets this far has confirmed the enrolment. */
+  if (c->has_token) {
+    if ((rc = hw_store_setting_del(c->st, SET_TOKEN)) != 0)
+      return rc;
+    c->has_token = false;
+  }
+  /* A clean end: the device's final goodbye. Everything is stored already,
+   * so a failure to send it only makes the end look truncated to the server. */
+  (void)!send_msg(s, &(hw_msg){.type = HW_MSG_GOODBYE}, true);
+  return HW_OK;
+}
+
+static void session_reset(sync_ctx *s)
+{
+  hw_chan_free(s->chan);
+  s->chan = NULL;
+  hw__net_close(s->fd);
+  s->fd = -1;
+  for (size_t i = 0; i < s->n_sent; i++)
+    hw_free(s->sent[i].state);
+  hw_free(s->sent);
+  hw_free(s->batches);
+  s->sent = NULL;
+  s->batches = NULL;
+  s->n_sent = s->cap_sent = s->n_batches = 0;
+  s->r_off = s->r_len = 0;
+  s->done = s->refused_lineage = false;
+}
+
+typedef struct conflict_walk {
+  uint64_t n;
+} conflict_walk;
+
+static int count_conflicts(void *ud, const hw_store_rec *r)
+{
+  conflict_walk *w = ud;
+  hw_record *rec = NULL;
+  hw_void_status vs;
+
+  if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) == HW_OK) {
+    if (hw_record_n_conflicts(rec) > 0 ||
+        (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
+      w->n++;
+    hw_record_free(rec);
+  }
+  return 0;
+}
+
+int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, void *ud,
+                   hw_sync_result *res)
+{
+  sync_ctx *s = hw_calloc(1, sizeof *s);
+  conflict_walk cw = {0};
+  int rc = HW_EAGAIN;
+
+  memset(res, 0, sizeof *res);
+  if (!s)
+    return HW_ENOMEM;
+  s->c = c;
+  s->fd = -1;
+  s->timeout = timeout_ms;
+  s->res = res;
+  s->cb = cb;
+  s->ud = ud;
+  res->forked = c->forked_at_open;
+  for (int attempt = 0; attempt < SYNC_ATTEMPTS && rc == HW_EAGAIN; attempt++) {
+    rc = session(s);
+    session_reset(s);
+  }
+  if (rc == HW_EAGAIN) {
+    say(s, "the server could not confirm this device's history; see the coordinator");
+    rc = HW_EREFUSED;
+  }
+  if (rc == HW_OK && hw_store_list_all(c->st, count_conflicts, &cw) == HW_OK)
+    res->conflicts = cw.n;
+  hw_free(s);
+  return rc;
+}

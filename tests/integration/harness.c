@@ -1,0 +1,241 @@
+#define _GNU_SOURCE /* memmem */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "homeward/store.h"
+#include "homeward/value.h"
+
+extern char **environ;
+
+static int free_port(void)
+{
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+  CHECK(fd >= 0);
+  CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+  port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+/* Spawn `argv` with stdout to `out_path` (or /dev/null) and stderr appended
+ * to `err_path`. */
+static pid_t spawn(const char *const *argv, const char *out_path, const char *err_path)
+{
+  posix_spawn_file_actions_t fa;
+  pid_t pid;
+
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path ? out_path : "/dev/null",
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  CHECK(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *const *args)
+{
+  const char *argv[24];
+  char out_path[320];
+  size_t n = 0;
+  int status;
+
+  argv[n++] = s->binary;
+  for (size_t i = 0; args[i] && n < 20; i++)
+    argv[n++] = args[i];
+  argv[n++] = "--state-dir";
+  argv[n++] = s->state;
+  argv[n] = NULL;
+  snprintf(out_path, sizeof out_path, "%s/cmd.out", s->dir);
+  status = wait_exit(spawn(argv, out_path, s->log));
+  if (out && cap) {
+    FILE *f = fopen(out_path, "r");
+    size_t got = f ? fread(out, 1, cap - 1, f) : 0;
+    out[got] = '\0';
+    if (f)
+      fclose(f);
+  }
+  return status;
+}
+
+static void wait_listening(hw_test_server *s)
+{
+  char sock[400];
+  snprintf(sock, sizeof sock, "%s/control.sock", s->state);
+  for (int i = 0; i < 500; i++) {
+    struct stat st;
+    if (stat(sock, &st) == 0)
+      return;
+    usleep(20000);
+  }
+  fprintf(stderr, "server did not start; its log is %s\n", s->log);
+  CHECK(0);
+}
+
+void hw_test_server_restart(hw_test_server *s)
+{
+  const char *argv[] = {s->binary, "run", "--state-dir", s->state, "--key-file", s->key_file,
+                        "--listen", s->listen, "--log-level", "debug", NULL};
+  s->pid = spawn(argv, NULL, s->log);
+  wait_listening(s);
+}
+
+void hw_test_server_start(hw_test_server *s, const char *binary)
+{
+  FILE *f;
+  uint8_t key[32];
+  char rec_out[320];
+  const char *init[] = {"init", "--key-file", s->key_file, "--recovery-key-out", rec_out, NULL};
+
+  memset(s, 0, sizeof *s);
+  s->binary = binary;
+  snprintf(s->dir, sizeof s->dir, "/tmp/hw-it-XXXXXX");
+  CHECK(mkdtemp(s->dir) != NULL);
+  snprintf(s->state, sizeof s->state, "%s/state", s->dir);
+  snprintf(s->key_file, sizeof s->key_file, "%s/server.key", s->dir);
+  snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
+  snprintf(rec_out, sizeof rec_out, "%s/recovery.key", s->dir);
+  snprintf(s->listen, sizeof s->listen, "127.0.0.1:%d", free_port());
+  hw_random_bytes(key, sizeof key);
+  f = fopen(s->key_file, "w");
+  CHECK(f != NULL);
+  CHECK(chmod(s->key_file, 0600) == 0);
+  for (int i = 0; i < 32; i++)
+    fprintf(f, "%02x", key[i]);
+  fclose(f);
+  CHECK_EQ(hw_test_server_cmd(s, NULL, 0, init), 0);
+  hw_test_server_restart(s);
+}
+
+int hw_test_server_stop(hw_test_server *s)
+{
+  int rc;
+  if (s->pid <= 0)
+    return 0;
+  kill(s->pid, SIGTERM);
+  rc = wait_exit(s->pid);
+  s->pid = 0;
+  return rc;
+}
+
+void hw_test_server_kill(hw_test_server *s)
+{
+  if (s->pid <= 0)
+    return;
+  kill(s->pid, SIGKILL);
+  (void)wait_exit(s->pid);
+  s->pid = 0;
+}
+
+void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap)
+{
+  const char *args[] = {"invite", "--worker", worker, "--coordinator", "coord", NULL};
+  size_t n;
+  CHECK_EQ(hw_test_server_cmd(s, out, cap, args), 0);
+  n = strlen(out);
+  while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+    out[--n] = '\0';
+  CHECK(strncmp(out, "homeward-invite:", 16) == 0);
+}
+
+hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation)
+{
+  char path[400];
+  hw_client_opts o = {.path = path, .passphrase = (const uint8_t *)"device pass phrase",
+                      .passphrase_len = 18, .test_flags = HW_STORE_TEST_KDF_MIN};
+  hw_client *c = NULL;
+
+  snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
+  CHECK_OK(hw_client_create(&c, &o, invitation, strlen(invitation)));
+  return c;
+}
+
+hw_sync_result hw_test_sync_ok(hw_client *c)
+{
+  hw_sync_result r;
+  int rc = hw_client_sync(c, 10000, NULL, NULL, &r);
+  if (rc)
+    fprintf(stderr, "sync failed: %s: %s\n", hw_errname(rc), r.message);
+  CHECK_OK(rc);
+  CHECK(r.checksum_ok);
+  return r;
+}
+
+void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field,
+                      const char *text)
+{
+  uint8_t buf[256];
+  hw_cbor_wr w;
+  hw_field_value fv;
+
+  hw_cbor_wr_init_fixed(&w, buf, sizeof buf);
+  hw_cbor_wr_text(&w, text, strlen(text));
+  CHECK_OK(hw_cbor_wr_finish(&w));
+  fv = (hw_field_value){{(const uint8_t *)field, strlen(field)}, {buf, w.len}};
+  if (hw_id_is_zero(rec))
+    CHECK_OK(hw_client_create_record(c, hw_id_is_zero(case_id) ? NULL : case_id, "case_note", 1,
+                                     &fv, 1, rec, case_id));
+  else
+    CHECK_OK(hw_client_write(c, rec, 1, &fv, 1));
+}
+
+size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],
+                           size_t cap)
+{
+  hw_record *r = NULL;
+  const hw_field *f;
+  size_t n = 0;
+
+  CHECK_OK(hw_client_get(c, rec, &r));
+  f = hw_record_field(r, field, strlen(field));
+  for (uint32_t i = 0; f && i < f->n_pairs && n < cap; i++) {
+    hw_cbor_rd rd;
+    const uint8_t *p;
+    size_t len;
+    hw_cbor_rd_init(&rd, f->pairs[i].value.p, f->pairs[i].value.len);
+    CHECK_OK(hw_cbor_read_text(&rd, &p, &len));
+    snprintf(out[n++], 128, "%.*s", (int)len, (const char *)p);
+  }
+  hw_record_free(r);
+  return n;
+}
+
+bool hw_test_file_contains(const char *path, const char *needle)
+{
+  FILE *f = fopen(path, "rb");
+  static char buf[1 << 22];
+  size_t n;
+  bool hit;
+
+  if (!f)
+    return false;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  hit = memmem(buf, n, needle, strlen(needle)) != NULL;
+  return hit;
+}

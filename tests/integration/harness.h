@@ -1,0 +1,50 @@
+/* Integration test harness: a real homeward-server process on 127.0.0.1
+ * with its own state directory, and devices through the client library. */
+#ifndef HW_TEST_HARNESS_H
+#define HW_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "homeward/client.h"
+
+typedef struct hw_test_server {
+  const char *binary;  /* homeward-server */
+  char dir[256];       /* temporary root */
+  char state[300];     /* state directory */
+  char key_file[300];
+  char log[300];       /* the server's stderr */
+  char listen[64];
+  pid_t pid;
+} hw_test_server;
+
+/* init + run; aborts the test on failure. */
+void hw_test_server_start(hw_test_server *s, const char *binary);
+/* SIGTERM, wait; returns the exit status. */
+int hw_test_server_stop(hw_test_server *s);
+/* SIGKILL (a crash), wait. */
+void hw_test_server_kill(hw_test_server *s);
+/* run again on the same state. */
+void hw_test_server_restart(hw_test_server *s);
+/* A fresh invitation for `worker` through the control socket (aborts on failure). */
+void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap);
+/* Run the server binary with arguments; stdout into out[cap]. Returns the exit status. */
+int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *const *args);
+
+/* A device: create a store at dir/name from an invitation. */
+hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation);
+/* Sync and check it succeeded; returns the result. */
+hw_sync_result hw_test_sync_ok(hw_client *c);
+
+/* Write one text field; create the record when *rec is zero. */
+void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field,
+                      const char *text);
+/* The text values of a field (0, 1 or 2 of them). */
+size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],
+                           size_t cap);
+
+/* Whether `needle` occurs in the file. */
+bool hw_test_file_contains(const char *path, const char *needle);
+
+#endif

@@ -1,0 +1,111 @@
+/* Two devices and a real server on 127.0.0.1 (issue: sync, integration):
+ * offline edits of different fields of one record merge; the same field
+ * stays in conflict with both values on every replica; a resolution clears
+ * it everywhere; a void meeting an edit is disputed everywhere. Logs never
+ * hold the case data. */
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+#include "homeward/mem.h"
+
+#define CANARY "CANARY-Nyirabahire"
+
+static void expect_texts(hw_client *c, const hw_id *rec, const char *field, size_t n,
+                         const char *a, const char *b)
+{
+  char got[4][128];
+  size_t k = hw_test_field_texts(c, rec, field, got, 4);
+  CHECK_EQ(k, n);
+  if (n >= 1)
+    CHECK(!strcmp(got[0], a) || !strcmp(got[n - 1], a));
+  if (n == 2)
+    CHECK(!strcmp(got[0], b) || !strcmp(got[1], b));
+}
+
+int main(int argc, char **argv)
+{
+  hw_test_server srv;
+  char inv_a[600], inv_b[600];
+  hw_client *a, *b;
+  hw_id rec = {{0}}, cas = {{0}};
+  hw_sync_result r;
+
+  CHECK(argc == 2);
+  CHECK_OK(hw_crypto_init());
+  hw_test_server_start(&srv, argv[1]);
+  hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
+  hw_test_invite(&srv, "joseph", inv_b, sizeof inv_b);
+  a = hw_test_device(&srv, "a", inv_a);
+  b = hw_test_device(&srv, "b", inv_b);
+
+  /* A records a case note; both devices sync. */
+  hw_test_put_text(a, &rec, &cas, "text", CANARY " first visit");
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.pushed, 1);
+  CHECK(r.head_verified || r.pulled == 0);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.pulled, 1);
+  expect_texts(b, &rec, "text", 1, CANARY " first visit", NULL);
+
+  /* Offline edits of different fields merge. */
+  hw_test_put_text(a, &rec, &cas, "text", "mother at home");
+  hw_test_put_text(b, &rec, &cas, "school", "enrolled");
+  hw_test_sync_ok(a);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.merged, 1); /* B's ack carried A's edit */
+  hw_test_sync_ok(a);
+  expect_texts(a, &rec, "text", 1, "mother at home", NULL);
+  expect_texts(a, &rec, "school", 1, "enrolled", NULL);
+  expect_texts(b, &rec, "text", 1, "mother at home", NULL);
+
+  /* The same field concurrently: both values on every replica, a conflict. */
+  hw_test_put_text(a, &rec, &cas, "school", "dropped out");
+  hw_test_put_text(b, &rec, &cas, "school", "moved school");
+  hw_test_sync_ok(a);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.conflicts, 1);
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.conflicts, 1);
+  expect_texts(a, &rec, "school", 2, "dropped out", "moved school");
+  expect_texts(b, &rec, "school", 2, "dropped out", "moved school");
+
+  /* A resolution that saw both clears it everywhere. */
+  hw_test_put_text(a, &rec, &cas, "school", "moved school");
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.conflicts, 0);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.conflicts, 0);
+  expect_texts(b, &rec, "school", 1, "moved school", NULL);
+
+  /* A void meeting an edit is disputed everywhere. */
+  CHECK_OK(hw_client_void(a, &rec, "entered twice"));
+  hw_test_put_text(b, &rec, &cas, "text", "added detail");
+  hw_test_sync_ok(a);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.conflicts, 1);
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.conflicts, 1);
+  {
+    hw_record *x = NULL;
+    hw_void_status vs;
+    CHECK_OK(hw_client_get(b, &rec, &x));
+    CHECK_OK(hw_record_void_status(x, &vs));
+    CHECK(vs.voided && vs.disputed);
+    hw_record_free(x);
+  }
+
+  /* A sync with nothing to do is cheap and changes nothing. */
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.pushed, 0);
+  CHECK_EQ(r.pulled, 0);
+
+  hw_client_close(a);
+  hw_client_close(b);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  /* No case data in the server's log. */
+  CHECK(!hw_test_file_contains(srv.log, CANARY));
+  CHECK(!hw_test_file_contains(srv.log, "mother at home"));
+  puts("two devices: ok");
+  return 0;
+}

@@ -85,13 +85,18 @@ static int do_void(hw_record **out, const hw_record *base, const hw_write *w, vo
 }
 
 int hw_client_create_record(hw_client *c, const hw_id *case_id, const char *kind,
-                            uint32_t schema_version, const hw_field_value *fields, size_t n,
-                            hw_id *record_out, hw_id *case_out)
+                            const hw_field_value *fields, size_t n, hw_id *record_out,
+                            hw_id *case_out, hw_form_error *err)
 {
+  const hw_form *form = hw_form_find(kind, strlen(kind));
+  uint32_t schema_version = form ? form->schema_version : 0;
   hw_record *base = NULL;
   hw_id rid, cid;
   int rc;
 
+  /* Validated on entry on the device (and again on the server). */
+  if ((rc = hw_form_validate(kind, strlen(kind), schema_version, NULL, fields, n, err)) != 0)
+    return rc;
   hw_id_random(&rid);
   if (case_id)
     cid = *case_id;
@@ -128,29 +133,41 @@ static int load_row(hw_client *c, const hw_id *id, hw_store_rec **row, hw_record
 }
 
 static int write_existing(hw_client *c, const hw_id *record, apply_fn fn, void *arg,
-                          uint32_t schema, const hw_field_value *fields, size_t n)
+                          const hw_field_value *fields, size_t n, hw_form_error *err)
 {
   hw_store_rec *row = NULL;
   hw_record *cur = NULL;
+  const hw_form *form;
+  uint32_t schema;
   int rc = load_row(c, record, &row, &cur);
 
   if (rc)
     return rc;
+  form = hw_form_find((const char *)cur->kind.p, cur->kind.len);
+  schema = form ? form->schema_version : cur->schema_version;
+  if (n && (rc = hw_form_validate((const char *)cur->kind.p, cur->kind.len, schema, cur, fields,
+                                  n, err)) != 0)
+    goto out;
   rc = local_write(c, cur, &row->acked, fn, arg, schema, fields, n);
+out:
   hw_record_free(cur);
   hw_store_rec_free(row);
   return rc;
 }
 
-int hw_client_write(hw_client *c, const hw_id *record, uint32_t schema_version,
-                    const hw_field_value *fields, size_t n)
+int hw_client_write(hw_client *c, const hw_id *record, const hw_field_value *fields, size_t n,
+                    hw_form_error *err)
 {
-  return write_existing(c, record, do_write, NULL, schema_version, fields, n);
+  if (n == 0)
+    return HW_EINVAL;
+  return write_existing(c, record, do_write, NULL, fields, n, err);
 }
 
 int hw_client_void(hw_client *c, const hw_id *record, const char *reason)
 {
-  return write_existing(c, record, do_void, (void *)reason, 0, NULL, 0);
+  if (!reason || !*reason)
+    return HW_EINVAL;
+  return write_existing(c, record, do_void, (void *)reason, NULL, 0, NULL);
 }
 
 int hw_client_get(hw_client *c, const hw_id *record, hw_record **out)

@@ -36,11 +36,12 @@ typedef enum hw_case_access {
  * may be NULL: every kind known, nothing invalid, every case held. */
 typedef struct hw_accept_policy {
   bool (*kind_known)(const hw_bytes *kind, void *ud);
-  /* One value of a write the server has not seen before: 0, or an error
-   * with a static message naming the rule. Unknown fields are the hook's to
-   * accept (they come from a newer schema). */
-  int (*validate)(const hw_bytes *kind, uint32_t schema_version, const hw_bytes *field,
-                  const hw_bytes *value, const char **msg, void *ud);
+  /* The values of one write the server has not seen before (those still in
+   * the state), on top of the stored state `base` (NULL for a new record):
+   * 0, or an error with `msg` (msg_len bytes) naming the field and the
+   * rule. Unknown fields are the hook's to accept (a newer schema). */
+  int (*validate)(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
+                  const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud);
   hw_case_access (*case_access)(const hw_id *case_id, bool created_here, void *ud);
   void *ud;
 } hw_accept_policy;
@@ -65,8 +66,12 @@ typedef struct hw_accept_result {
   uint8_t *merged;     /* owned (hw_free): the stored state, when it differs from what was sent */
   size_t merged_len;
   int code;            /* for quarantined/refused: the HW_E* reason code */
-  const char *reason;  /* static */
+  const char *reason;  /* static; read it through hw_accept_reason */
+  char reason_buf[256]; /* a reason made for this record (wins over `reason`) */
 } hw_accept_result;
+
+/* Why a record was quarantined or refused (never NULL for those). */
+const char *hw_accept_reason(const hw_accept_result *r);
 
 /* Decide on one incoming state (`state` borrowed). Returns 0 when a decision
  * was made and written (out->decision says which, refusals included), or an

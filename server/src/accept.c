@@ -1,6 +1,7 @@
 /* Accepting one pushed record state (see accept-int.h). */
 #include "accept-int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "audit-entry-int.h"
@@ -33,6 +34,11 @@ const char *hw_decision_name(hw_decision d)
     return "refused";
   }
   return "?";
+}
+
+const char *hw_accept_reason(const hw_accept_result *r)
+{
+  return r->reason_buf[0] ? r->reason_buf : r->reason ? r->reason : "";
 }
 
 void hw_accept_result_clear(hw_accept_result *r)
@@ -95,7 +101,8 @@ static int quarantine(const hw_accept_ctx *cx, const hw_record *in, const hw_vv 
     return rc;
   out->decision = HW_DEC_QUARANTINED;
   out->code = code;
-  out->reason = reason;
+  if (reason != out->reason_buf)
+    out->reason = reason;
   return audit(cx, "quarantined", in, before, before, NULL, 0, reason, 0, out);
 }
 
@@ -189,26 +196,33 @@ static bool vv_plausible(const hw_accept_ctx *cx, const work *k)
   return true;
 }
 
-/* The known fields of writes the server has not seen are validated. */
-static int validate_new(const hw_accept_ctx *cx, work *k, const char **msg)
+/* The known fields of writes the server has not seen are validated, one
+ * write at a time, with the values of it still in the state. */
+static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_len)
 {
   const hw_accept_policy *p = cx->policy;
+  hw_field_value *vals;
+  int rc = HW_OK;
 
   if (!p || !p->validate)
     return HW_OK;
-  for (size_t f = 0; f < k->in->n_fields; f++) {
-    const hw_field *fl = &k->in->fields[f];
-    for (uint32_t i = 0; i < fl->n_pairs; i++) {
-      int rc;
-      if (!k->is_new[fl->pairs[i].w])
-        continue;
-      rc = p->validate(&k->in->kind, k->in->schema_version, &fl->name, &fl->pairs[i].value, msg,
-                       p->ud);
-      if (rc)
-        return rc;
+  if (!(vals = hw_calloc(k->in->n_fields ? k->in->n_fields : 1, sizeof *vals)))
+    return HW_ENOMEM;
+  for (size_t w = 0; w < k->in->n_writes && !rc; w++) {
+    size_t n = 0;
+    if (!k->is_new[w])
+      continue;
+    for (size_t f = 0; f < k->in->n_fields; f++) {
+      const hw_field *fl = &k->in->fields[f];
+      for (uint32_t i = 0; i < fl->n_pairs; i++)
+        if (fl->pairs[i].w == w)
+          vals[n++] = (hw_field_value){fl->name, fl->pairs[i].value};
     }
+    rc = p->validate(&k->in->kind, k->in->schema_version, k->stored, vals, n, msg, msg_len,
+                     p->ud);
   }
-  return HW_OK;
+  hw_free(vals);
+  return rc;
 }
 
 /* Remember the new writes: their dots, the values they set (erasable
@@ -253,7 +267,8 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   const hw_vv *before = &empty_vv;
   hw_case_access access = HW_CASE_HELD;
   bool foreign = false;
-  const char *reason = NULL, *msg = NULL;
+  const char *reason = NULL;
+  char msg[sizeof out->reason_buf] = "";
   int code = 0, rc;
 
   memset(out, 0, sizeof *out);
@@ -314,11 +329,12 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   }
   if (rc)
     goto done;
-  if ((rc = validate_new(cx, k, &msg)) != 0) {
+  if ((rc = validate_new(cx, k, msg, sizeof msg)) != 0) {
     if (rc == HW_ENOMEM)
       goto done;
-    rc = quarantine(cx, k->in, before, state, len, HW_EVALIDATE,
-                    msg ? msg : "a value breaks its form", out);
+    snprintf(out->reason_buf, sizeof out->reason_buf, "%s",
+             msg[0] ? msg : "a value breaks its form");
+    rc = quarantine(cx, k->in, before, state, len, HW_EVALIDATE, out->reason_buf, out);
     goto done;
   }
 

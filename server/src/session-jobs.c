@@ -2,8 +2,10 @@
  * replica binding, lineage), push (accept each state) and pull (what the
  * device may see after its cursor). Jobs of one session run in the order
  * they were submitted. */
+#include <stdio.h>
 #include <string.h>
 
+#include "homeward/forms.h"
 #include "homeward/lineage.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
@@ -193,6 +195,28 @@ static hw_case_access access_hook(const hw_id *case_id, bool created_here, void 
   return hw__session_case_access(ud, case_id, created_here);
 }
 
+/* The server knows the kinds of its forms; an unknown kind is quarantined
+ * until it does (architecture §6). */
+static bool kind_hook(const hw_bytes *kind, void *ud)
+{
+  (void)ud;
+  return hw_form_find((const char *)kind->p, kind->len) != NULL;
+}
+
+/* Writes the server has not seen are validated again, as on the device. */
+static int validate_hook(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
+                         const hw_field_value *values, size_t n, char *msg, size_t msg_len,
+                         void *ud)
+{
+  hw_form_error err;
+  int rc = hw_form_validate((const char *)kind->p, kind->len, schema_version, base, values, n,
+                            &err);
+  (void)ud;
+  if (rc)
+    snprintf(msg, msg_len, "%s", err.msg);
+  return rc;
+}
+
 void hw__push_job_free(hw_push_job *j)
 {
   if (!j)
@@ -228,7 +252,8 @@ int hw__push_job_run(hw_job *job, void *dbv)
 {
   hw_push_job *j = (hw_push_job *)job;
   hw_session *ss = j->ss;
-  hw_accept_policy policy = {.case_access = access_hook, .ud = ss};
+  hw_accept_policy policy = {.kind_known = kind_hook, .validate = validate_hook,
+                             .case_access = access_hook, .ud = ss};
   hw_accept_ctx cx = {
     .db = sdb_of(dbv),
     .policy = &policy,

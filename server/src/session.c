@@ -222,7 +222,8 @@ static void push_done(hw_job *job, int status)
           e[i].merged = (hw_bytes){r->merged, r->merged_len};
         if (e[i].status != HW_ACK_ACCEPTED) {
           e[i].code = (uint64_t)(r->code < 0 ? -r->code : r->code);
-          e[i].reason = (hw_bytes){(const uint8_t *)r->reason, r->reason ? strlen(r->reason) : 0};
+          const char *why = hw_accept_reason(r);
+          e[i].reason = (hw_bytes){(const uint8_t *)why, strlen(why)};
         }
       }
       m.u.ack.batch_seq = j->batch_seq;

@@ -192,15 +192,35 @@ void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *fiel
   hw_cbor_wr w;
   hw_field_value fv;
 
+  hw_form_error err;
+  int rc;
+
   hw_cbor_wr_init_fixed(&w, buf, sizeof buf);
   hw_cbor_wr_text(&w, text, strlen(text));
   CHECK_OK(hw_cbor_wr_finish(&w));
   fv = (hw_field_value){{(const uint8_t *)field, strlen(field)}, {buf, w.len}};
-  if (hw_id_is_zero(rec))
-    CHECK_OK(hw_client_create_record(c, hw_id_is_zero(case_id) ? NULL : case_id, "case_note", 1,
-                                     &fv, 1, rec, case_id));
-  else
-    CHECK_OK(hw_client_write(c, rec, 1, &fv, 1));
+  if (hw_id_is_zero(rec)) {
+    uint8_t date[32], dec[32];
+    hw_cbor_wr dw, cw;
+    hw_date d = {2026, 11, 30};
+    hw_field_value all[3];
+    hw_cbor_wr_init_fixed(&dw, date, sizeof date);
+    hw_value_put_date(&dw, &d);
+    hw_cbor_wr_init_fixed(&cw, dec, sizeof dec);
+    hw_cbor_wr_text(&cw, "no_action", 9);
+    CHECK_OK(hw_cbor_wr_finish(&dw));
+    CHECK_OK(hw_cbor_wr_finish(&cw));
+    all[0] = (hw_field_value){{(const uint8_t *)"note_date", 9}, {date, dw.len}};
+    all[1] = fv;
+    all[2] = (hw_field_value){{(const uint8_t *)"decision", 8}, {dec, cw.len}};
+    rc = hw_client_create_record(c, hw_id_is_zero(case_id) ? NULL : case_id, "case_note", all,
+                                 3, rec, case_id, &err);
+  } else {
+    rc = hw_client_write(c, rec, &fv, 1, &err);
+  }
+  if (rc)
+    fprintf(stderr, "write refused: %s\n", err.msg);
+  CHECK_OK(rc);
 }
 
 size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],

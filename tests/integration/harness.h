@@ -37,7 +37,8 @@ hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invit
 /* Sync and check it succeeded; returns the result. */
 hw_sync_result hw_test_sync_ok(hw_client *c);
 
-/* Write one text field; create the record when *rec is zero. */
+/* A case note: created (note_date, note, decision) when *rec is zero, else
+ * one text or enum field written. */
 void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field,
                       const char *text);
 /* The text values of a field (0, 1 or 2 of them). */

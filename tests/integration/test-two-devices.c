@@ -40,47 +40,48 @@ int main(int argc, char **argv)
   b = hw_test_device(&srv, "b", inv_b);
 
   /* A records a case note; both devices sync. */
-  hw_test_put_text(a, &rec, &cas, "text", CANARY " first visit");
+  hw_test_put_text(a, &rec, &cas, "note", CANARY " first visit");
   r = hw_test_sync_ok(a);
   CHECK_EQ(r.pushed, 1);
   CHECK(r.head_verified || r.pulled == 0);
   r = hw_test_sync_ok(b);
   CHECK_EQ(r.pulled, 1);
-  expect_texts(b, &rec, "text", 1, CANARY " first visit", NULL);
+  expect_texts(b, &rec, "note", 1, CANARY " first visit", NULL);
 
   /* Offline edits of different fields merge. */
-  hw_test_put_text(a, &rec, &cas, "text", "mother at home");
-  hw_test_put_text(b, &rec, &cas, "school", "enrolled");
+  hw_test_put_text(a, &rec, &cas, "note", "mother at home");
+  hw_test_put_text(b, &rec, &cas, "decision", "coordinator_review");
   hw_test_sync_ok(a);
   r = hw_test_sync_ok(b);
   CHECK_EQ(r.merged, 1); /* B's ack carried A's edit */
   hw_test_sync_ok(a);
-  expect_texts(a, &rec, "text", 1, "mother at home", NULL);
-  expect_texts(a, &rec, "school", 1, "enrolled", NULL);
-  expect_texts(b, &rec, "text", 1, "mother at home", NULL);
+  expect_texts(a, &rec, "note", 1, "mother at home", NULL);
+  expect_texts(a, &rec, "decision", 1, "coordinator_review", NULL);
+  expect_texts(b, &rec, "note", 1, "mother at home", NULL);
+  expect_texts(b, &rec, "decision", 1, "coordinator_review", NULL);
 
   /* The same field concurrently: both values on every replica, a conflict. */
-  hw_test_put_text(a, &rec, &cas, "school", "dropped out");
-  hw_test_put_text(b, &rec, &cas, "school", "moved school");
+  hw_test_put_text(a, &rec, &cas, "note", "dropped out");
+  hw_test_put_text(b, &rec, &cas, "note", "moved school");
   hw_test_sync_ok(a);
   r = hw_test_sync_ok(b);
   CHECK_EQ(r.conflicts, 1);
   r = hw_test_sync_ok(a);
   CHECK_EQ(r.conflicts, 1);
-  expect_texts(a, &rec, "school", 2, "dropped out", "moved school");
-  expect_texts(b, &rec, "school", 2, "dropped out", "moved school");
+  expect_texts(a, &rec, "note", 2, "dropped out", "moved school");
+  expect_texts(b, &rec, "note", 2, "dropped out", "moved school");
 
   /* A resolution that saw both clears it everywhere. */
-  hw_test_put_text(a, &rec, &cas, "school", "moved school");
+  hw_test_put_text(a, &rec, &cas, "note", "moved school");
   r = hw_test_sync_ok(a);
   CHECK_EQ(r.conflicts, 0);
   r = hw_test_sync_ok(b);
   CHECK_EQ(r.conflicts, 0);
-  expect_texts(b, &rec, "school", 1, "moved school", NULL);
+  expect_texts(b, &rec, "note", 1, "moved school", NULL);
 
   /* A void meeting an edit is disputed everywhere. */
   CHECK_OK(hw_client_void(a, &rec, "entered twice"));
-  hw_test_put_text(b, &rec, &cas, "text", "added detail");
+  hw_test_put_text(b, &rec, &cas, "note", "added detail");
   hw_test_sync_ok(a);
   r = hw_test_sync_ok(b);
   CHECK_EQ(r.conflicts, 1);

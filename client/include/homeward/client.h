@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "homeward/forms.h"
 #include "homeward/record.h"
 
 typedef struct hw_client hw_client;
@@ -39,15 +40,17 @@ HW_EXPORT const char *hw_client_worker(const hw_client *c);
 HW_EXPORT void hw_client_replica(const hw_client *c, hw_id *out);
 
 /* Record a new record of `kind` in case `case_id` (NULL: a new case, whose id
- * is written to *case_out when given). `fields` are borrowed. */
+ * is written to *case_out when given). `fields` are borrowed. The values are
+ * validated against the kind's form first: HW_EVALIDATE or HW_ENOENT (unknown
+ * kind) with `err` (may be NULL) naming the field and the rule. */
 HW_NODISCARD HW_EXPORT int hw_client_create_record(hw_client *c, const hw_id *case_id,
-                                                   const char *kind, uint32_t schema_version,
-                                                   const hw_field_value *fields, size_t n,
-                                                   hw_id *record_out, hw_id *case_out);
-/* Write fields of an existing record (one new dot). */
+                                                   const char *kind, const hw_field_value *fields,
+                                                   size_t n, hw_id *record_out, hw_id *case_out,
+                                                   hw_form_error *err);
+/* Write fields of an existing record (one new dot), validated the same way. */
 HW_NODISCARD HW_EXPORT int hw_client_write(hw_client *c, const hw_id *record,
-                                           uint32_t schema_version, const hw_field_value *fields,
-                                           size_t n);
+                                           const hw_field_value *fields, size_t n,
+                                           hw_form_error *err);
 HW_NODISCARD HW_EXPORT int hw_client_void(hw_client *c, const hw_id *record, const char *reason);
 /* The current state (owned by the caller: hw_record_free). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_client_get(hw_client *c, const hw_id *record, hw_record **out);

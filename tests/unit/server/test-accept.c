@@ -52,15 +52,16 @@ static bool kind_known(const hw_bytes *kind, void *ud)
   return !(kind->len == 7 && memcmp(kind->p, "mystery", 7) == 0);
 }
 
-static int validate(const hw_bytes *kind, uint32_t schema, const hw_bytes *field,
-                    const hw_bytes *value, const char **msg, void *ud)
+static int validate(const hw_bytes *kind, uint32_t schema, const hw_record *base,
+                    const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud)
 {
   policy_state *ps = ud;
-  (void)kind, (void)schema, (void)value;
-  if (ps->reject_value && field->len == 5 && memcmp(field->p, "score", 5) == 0) {
-    *msg = "score: must be an integer 1-4";
-    return HW_EVALIDATE;
-  }
+  (void)kind, (void)schema, (void)base;
+  for (size_t i = 0; i < n; i++)
+    if (ps->reject_value && values[i].name.len == 5 && memcmp(values[i].name.p, "score", 5) == 0) {
+      snprintf(msg, msg_len, "score: must be an integer 1-4");
+      return HW_EVALIDATE;
+    }
   return HW_OK;
 }
 
@@ -246,7 +247,7 @@ int main(void)
     res = push(m, &dev_a, false);
     CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
     CHECK_ERR(res.code, HW_EVALIDATE);
-    CHECK(strstr(res.reason, "score") != NULL);
+    CHECK(strstr(hw_accept_reason(&res), "score") != NULL);
     hw_accept_result_clear(&res);
     pstate.reject_value = 0;
     pstate.access = HW_CASE_NEVER_HELD;
@@ -269,7 +270,7 @@ int main(void)
     static const uint8_t junk[] = {0x85, 0x01, 0x02};
     CHECK_OK(hw_accept_record(&cx, junk, sizeof junk, &res));
     CHECK_EQ(res.decision, HW_DEC_REFUSED);
-    CHECK(res.code != 0 && res.reason != NULL);
+    CHECK(res.code != 0 && hw_accept_reason(&res)[0] != 0);
     CHECK_EQ(count("SELECT count(*) FROM srv_audit"), audits);
   }
 

@@ -160,7 +160,7 @@ static int read_cursor(hw_cbor_rd *rd, hw_cursor *c)
 #define BIT(k) (1u << (k))
 #define NEED(have, mask) (((have) & (mask)) == (mask) ? HW_OK : HW_EPROTO)
 
-/* ---- per-message decoders (§4.2-§4.10) ----------------------------------- */
+/* ---- per-message decoders (CDDL in §4.1) -------------------------------- */
 
 static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
 {
@@ -223,7 +223,7 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
             (rc = read_id(rd, &d[i].record)) ||
             (rc = read_fixed(rd, d[i].write_digest, HW_DIGEST_BYTES)))
           return rc;
-        /* §4.3: counters are listed once each, ascending. */
+        /* §4.1 lineage-refusal: counters are listed once each, ascending. */
         if (i > 0 && d[i].counter <= d[i - 1].counter)
           return HW_EPROTO;
       }
@@ -292,7 +292,7 @@ static int dec_ack_entry(hw_cbor_rd *rd, hw_ack_entry *e)
   }
   if (rc)
     return rc;
-  /* §4.5: an accepted record has a sequence number (and maybe a merged
+  /* §4.1 ack-entry: an accepted record has a sequence number (and maybe a merged
    * state) and no code; a refused or quarantined one has a code (and maybe a
    * reason) and nothing else. */
   if (!(have & BIT(0)))

@@ -173,10 +173,18 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->version); break;
-    case 1: rc = read_id(rd, &m->replica); break;
-    case 2: rc = hw_cbor_read_uint(rd, &m->counter); break;
-    case 3: rc = read_fixed(rd, m->lineage, HW_DIGEST_BYTES); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->version);
+      break;
+    case 1:
+      rc = read_id(rd, &m->replica);
+      break;
+    case 2:
+      rc = hw_cbor_read_uint(rd, &m->counter);
+      break;
+    case 3:
+      rc = read_fixed(rd, m->lineage, HW_DIGEST_BYTES);
+      break;
     case 4:
       m->has_inherits = true;
       if (!(rc = read_array_exact(rd, 2)) && !(rc = read_id(rd, &m->inherits_replica)))
@@ -186,8 +194,12 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
       m->has_cursor = true;
       rc = read_cursor(rd, &m->cursor);
       break;
-    case 6: rc = hw_cbor_read_int(rd, &m->wall_ms); break;
-    default: rc = skip_value(rd); break;
+    case 6:
+      rc = hw_cbor_read_int(rd, &m->wall_ms);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -211,7 +223,9 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_id(rd, &m->replica); break;
+    case 0:
+      rc = read_id(rd, &m->replica);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_LINEAGE_DOTS_MAX, &n)))
         return rc;
@@ -230,7 +244,9 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
       m->n_dots = (size_t)n;
       m->dots = d;
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -253,9 +269,15 @@ static int dec_push(hw_cbor_rd *rd, hw_arena *a, hw_msg_push *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->batch_seq); break;
-    case 1: rc = read_records(rd, a, &m->n_records, &m->records); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->batch_seq);
+      break;
+    case 1:
+      rc = read_records(rd, a, &m->n_records, &m->records);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -278,12 +300,24 @@ static int dec_ack_entry(hw_cbor_rd *rd, hw_ack_entry *e)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &status); break;
-    case 1: rc = hw_cbor_read_uint(rd, &e->seq); break;
-    case 2: rc = read_record(rd, &e->merged); break;
-    case 3: rc = hw_cbor_read_uint(rd, &e->code); break;
-    case 4: rc = read_text_max(rd, &e->reason); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &status);
+      break;
+    case 1:
+      rc = hw_cbor_read_uint(rd, &e->seq);
+      break;
+    case 2:
+      rc = read_record(rd, &e->merged);
+      break;
+    case 3:
+      rc = hw_cbor_read_uint(rd, &e->code);
+      break;
+    case 4:
+      rc = read_text_max(rd, &e->reason);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -326,7 +360,9 @@ static int dec_ack(hw_cbor_rd *rd, hw_arena *a, hw_msg_push_ack *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->batch_seq); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->batch_seq);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_BATCH_RECORDS_MAX, &n)))
         return rc;
@@ -341,7 +377,9 @@ static int dec_ack(hw_cbor_rd *rd, hw_arena *a, hw_msg_push_ack *m)
       m->n_entries = (size_t)n;
       m->entries = e;
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -376,7 +414,9 @@ static int dec_pull(hw_cbor_rd *rd, hw_msg_pull *m)
           rc = HW_ELIMIT;
       }
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -400,7 +440,9 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_records(rd, a, &m->n_records, &m->records); break;
+    case 0:
+      rc = read_records(rd, a, &m->n_records, &m->records);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_REMOVALS_MAX, &n)))
         return rc;
@@ -413,9 +455,15 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
       m->n_removals = (size_t)n;
       m->removals = ids;
       break;
-    case 2: rc = read_cursor(rd, &m->cursor); break;
-    case 3: rc = read_bool(rd, &m->more); break;
-    default: rc = skip_value(rd); break;
+    case 2:
+      rc = read_cursor(rd, &m->cursor);
+      break;
+    case 3:
+      rc = read_bool(rd, &m->more);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -438,7 +486,9 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES); break;
+    case 0:
+      rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES);
+      break;
     case 1:
       if (!(rc = read_array_exact(rd, 4)) &&
           !(rc = read_fixed(rd, m->head.hash, HW_DIGEST_BYTES)) &&
@@ -446,7 +496,9 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
           !(rc = read_fixed(rd, m->head.sig, HW_SIG_BYTES)))
         rc = hw_cbor_read_uint(rd, &m->head.key_id);
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -469,9 +521,15 @@ static int dec_error(hw_cbor_rd *rd, hw_msg_error *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->code); break;
-    case 1: rc = read_text_max(rd, &m->message); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->code);
+      break;
+    case 1:
+      rc = read_text_max(rd, &m->message);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -511,16 +569,36 @@ int hw_msg_decode(const uint8_t *buf, size_t len, hw_arena *arena, hw_msg *out)
   if ((rc = read_array_exact(&rd, 2)) || (rc = hw_cbor_read_uint(&rd, &type)))
     goto fail;
   switch (type) {
-  case HW_MSG_HELLO: rc = dec_hello(&rd, &out->u.hello); break;
-  case HW_MSG_LINEAGE_REFUSAL: rc = dec_refusal(&rd, arena, &out->u.refusal); break;
-  case HW_MSG_PUSH: rc = dec_push(&rd, arena, &out->u.push); break;
-  case HW_MSG_PUSH_ACK: rc = dec_ack(&rd, arena, &out->u.ack); break;
-  case HW_MSG_PULL: rc = dec_pull(&rd, &out->u.pull); break;
-  case HW_MSG_PULL_BATCH: rc = dec_pull_batch(&rd, arena, &out->u.pull_batch); break;
-  case HW_MSG_DONE: rc = dec_done(&rd, &out->u.done); break;
-  case HW_MSG_ERROR: rc = dec_error(&rd, &out->u.error); break;
-  case HW_MSG_GOODBYE: rc = dec_goodbye(&rd); break;
-  default: rc = HW_EPROTO; break;
+  case HW_MSG_HELLO:
+    rc = dec_hello(&rd, &out->u.hello);
+    break;
+  case HW_MSG_LINEAGE_REFUSAL:
+    rc = dec_refusal(&rd, arena, &out->u.refusal);
+    break;
+  case HW_MSG_PUSH:
+    rc = dec_push(&rd, arena, &out->u.push);
+    break;
+  case HW_MSG_PUSH_ACK:
+    rc = dec_ack(&rd, arena, &out->u.ack);
+    break;
+  case HW_MSG_PULL:
+    rc = dec_pull(&rd, &out->u.pull);
+    break;
+  case HW_MSG_PULL_BATCH:
+    rc = dec_pull_batch(&rd, arena, &out->u.pull_batch);
+    break;
+  case HW_MSG_DONE:
+    rc = dec_done(&rd, &out->u.done);
+    break;
+  case HW_MSG_ERROR:
+    rc = dec_error(&rd, &out->u.error);
+    break;
+  case HW_MSG_GOODBYE:
+    rc = dec_goodbye(&rd);
+    break;
+  default:
+    rc = HW_EPROTO;
+    break;
   }
   if (rc)
     goto fail;

@@ -16,28 +16,28 @@ struct hw_chan {
   hw_chan_state state;
   bool sent_final;
   bool has_token;
-  bool in_msg;      /* reassembling a fragmented message */
-  bool free_reasm;  /* reasm was delivered: free it at the next call */
-  hw_noise_hs *hs;  /* during the handshake */
+  bool in_msg;     /* reassembling a fragmented message */
+  bool free_reasm; /* reasm was delivered: free it at the next call */
+  hw_noise_hs *hs; /* during the handshake */
   hw_noise_cs *tx_cs;
   hw_noise_cs *rx_cs;
   uint8_t peer_key[HW_NOISE_KEY_BYTES];
   uint8_t hash[HW_NOISE_HASH_BYTES];
   uint8_t token[HW_TOKEN_BYTES];
-  uint8_t *reasm;   /* hw_malloc'd, reasm_total bytes */
+  uint8_t *reasm; /* hw_malloc'd, reasm_total bytes */
   size_t reasm_len;
   size_t reasm_total;
-  const uint8_t *batch_p;   /* next message of a received batch (in rx), or NULL */
+  const uint8_t *batch_p; /* next message of a received batch (in rx), or NULL */
   const uint8_t *batch_end;
   bool batch_final;
-  uint8_t *cork;    /* hw_malloc'd (HW_FRAG_SINGLE_MAX): held messages, varint-prefixed */
+  uint8_t *cork; /* hw_malloc'd (HW_FRAG_SINGLE_MAX): held messages, varint-prefixed */
   size_t cork_len;
   size_t n_cork;
-  uint8_t *tx;      /* hw_malloc'd send buffer: tx[tx_off..tx_len) waits */
+  uint8_t *tx; /* hw_malloc'd send buffer: tx[tx_off..tx_len) waits */
   size_t tx_off;
   size_t tx_len;
   size_t tx_cap;
-  size_t rx_len;    /* bytes of the current frame in rx, header included */
+  size_t rx_len; /* bytes of the current frame in rx, header included */
   uint8_t rx[HW_FRAME_HDR_BYTES + HW_FRAME_MAX];
 };
 

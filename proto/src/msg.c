@@ -160,7 +160,7 @@ static int read_cursor(hw_cbor_rd *rd, hw_cursor *c)
 #define BIT(k) (1u << (k))
 #define NEED(have, mask) (((have) & (mask)) == (mask) ? HW_OK : HW_EPROTO)
 
-/* ---- per-message decoders (§4.2-§4.10) ----------------------------------- */
+/* ---- per-message decoders (CDDL in §4.1) -------------------------------- */
 
 static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
 {
@@ -173,10 +173,18 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->version); break;
-    case 1: rc = read_id(rd, &m->replica); break;
-    case 2: rc = hw_cbor_read_uint(rd, &m->counter); break;
-    case 3: rc = read_fixed(rd, m->lineage, HW_DIGEST_BYTES); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->version);
+      break;
+    case 1:
+      rc = read_id(rd, &m->replica);
+      break;
+    case 2:
+      rc = hw_cbor_read_uint(rd, &m->counter);
+      break;
+    case 3:
+      rc = read_fixed(rd, m->lineage, HW_DIGEST_BYTES);
+      break;
     case 4:
       m->has_inherits = true;
       if (!(rc = read_array_exact(rd, 2)) && !(rc = read_id(rd, &m->inherits_replica)))
@@ -186,14 +194,18 @@ static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
       m->has_cursor = true;
       rc = read_cursor(rd, &m->cursor);
       break;
-    case 6: rc = hw_cbor_read_int(rd, &m->wall_ms); break;
+    case 6:
+      rc = hw_cbor_read_int(rd, &m->wall_ms);
+      break;
     case 7:
       rc = hw_cbor_read_uint(rd, &m->acked);
       /* sync-design: acked counts own writes, so it cannot pass the counter */
       if (!rc && m->acked > m->counter && (have & BIT(2)))
         rc = HW_EPROTO;
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -217,8 +229,12 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_id(rd, &m->replica); break;
-    case 2: rc = hw_cbor_read_uint(rd, &m->from); break;
+    case 0:
+      rc = read_id(rd, &m->replica);
+      break;
+    case 2:
+      rc = hw_cbor_read_uint(rd, &m->from);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_LINEAGE_DOTS_MAX, &n)))
         return rc;
@@ -230,14 +246,16 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
             (rc = read_id(rd, &d[i].record)) ||
             (rc = read_fixed(rd, d[i].write_digest, HW_DIGEST_BYTES)))
           return rc;
-        /* §4.3: counters are listed once each, ascending. */
+        /* §4.1 lineage-refusal: counters are listed once each, ascending. */
         if (i > 0 && d[i].counter <= d[i - 1].counter)
           return HW_EPROTO;
       }
       m->n_dots = (size_t)n;
       m->dots = d;
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -247,7 +265,7 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
   if (rc)
     return rc;
   if (have & BIT(2) && m->n_dots && m->dots[0].counter <= m->from)
-    return HW_EPROTO; /* §4.3: the dots listed are above `from` */
+    return HW_EPROTO; /* §4.1 lineage-refusal: the dots listed are above `from` */
   return NEED(have, BIT(0) | BIT(1) | BIT(2));
 }
 
@@ -262,9 +280,15 @@ static int dec_push(hw_cbor_rd *rd, hw_arena *a, hw_msg_push *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->batch_seq); break;
-    case 1: rc = read_records(rd, a, &m->n_records, &m->records); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->batch_seq);
+      break;
+    case 1:
+      rc = read_records(rd, a, &m->n_records, &m->records);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -287,12 +311,24 @@ static int dec_ack_entry(hw_cbor_rd *rd, hw_ack_entry *e)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &status); break;
-    case 1: rc = hw_cbor_read_uint(rd, &e->seq); break;
-    case 2: rc = read_record(rd, &e->merged); break;
-    case 3: rc = hw_cbor_read_uint(rd, &e->code); break;
-    case 4: rc = read_text_max(rd, &e->reason); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &status);
+      break;
+    case 1:
+      rc = hw_cbor_read_uint(rd, &e->seq);
+      break;
+    case 2:
+      rc = read_record(rd, &e->merged);
+      break;
+    case 3:
+      rc = hw_cbor_read_uint(rd, &e->code);
+      break;
+    case 4:
+      rc = read_text_max(rd, &e->reason);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -301,7 +337,7 @@ static int dec_ack_entry(hw_cbor_rd *rd, hw_ack_entry *e)
   }
   if (rc)
     return rc;
-  /* §4.5: an accepted record has a sequence number (and maybe a merged
+  /* §4.1 ack-entry: an accepted record has a sequence number (and maybe a merged
    * state) and no code; a refused or quarantined one has a code (and maybe a
    * reason) and nothing else. */
   if (!(have & BIT(0)))
@@ -335,7 +371,9 @@ static int dec_ack(hw_cbor_rd *rd, hw_arena *a, hw_msg_push_ack *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->batch_seq); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->batch_seq);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_BATCH_RECORDS_MAX, &n)))
         return rc;
@@ -350,7 +388,9 @@ static int dec_ack(hw_cbor_rd *rd, hw_arena *a, hw_msg_push_ack *m)
       m->n_entries = (size_t)n;
       m->entries = e;
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -385,7 +425,9 @@ static int dec_pull(hw_cbor_rd *rd, hw_msg_pull *m)
           rc = HW_ELIMIT;
       }
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -409,7 +451,9 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_records(rd, a, &m->n_records, &m->records); break;
+    case 0:
+      rc = read_records(rd, a, &m->n_records, &m->records);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_REMOVALS_MAX, &n)))
         return rc;
@@ -422,9 +466,15 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
       m->n_removals = (size_t)n;
       m->removals = ids;
       break;
-    case 2: rc = read_cursor(rd, &m->cursor); break;
-    case 3: rc = read_bool(rd, &m->more); break;
-    default: rc = skip_value(rd); break;
+    case 2:
+      rc = read_cursor(rd, &m->cursor);
+      break;
+    case 3:
+      rc = read_bool(rd, &m->more);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -447,9 +497,11 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES); break;
+    case 0:
+      rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES);
+      break;
     case 1:
-      /* [hash, seq, time_ms, sig] (§4.8) */
+      /* §4.1 audit-head: [hash, seq, time_ms, sig] */
       m->has_head = true;
       if (!(rc = read_array_exact(rd, 4)) &&
           !(rc = read_fixed(rd, m->head.hash, HW_DIGEST_BYTES)) &&
@@ -457,7 +509,9 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
           !(rc = hw_cbor_read_int(rd, &m->head.time_ms)))
         rc = read_fixed(rd, m->head.sig, HW_SIG_BYTES);
       break;
-    default: rc = skip_value(rd); break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -480,9 +534,15 @@ static int dec_error(hw_cbor_rd *rd, hw_msg_error *m)
     return rc;
   while ((rc = map_next(&it, &k)) == 1) {
     switch (k) {
-    case 0: rc = hw_cbor_read_uint(rd, &m->code); break;
-    case 1: rc = read_text_max(rd, &m->message); break;
-    default: rc = skip_value(rd); break;
+    case 0:
+      rc = hw_cbor_read_uint(rd, &m->code);
+      break;
+    case 1:
+      rc = read_text_max(rd, &m->message);
+      break;
+    default:
+      rc = skip_value(rd);
+      break;
     }
     if (rc)
       return rc;
@@ -522,16 +582,36 @@ int hw_msg_decode(const uint8_t *buf, size_t len, hw_arena *arena, hw_msg *out)
   if ((rc = read_array_exact(&rd, 2)) || (rc = hw_cbor_read_uint(&rd, &type)))
     goto fail;
   switch (type) {
-  case HW_MSG_HELLO: rc = dec_hello(&rd, &out->u.hello); break;
-  case HW_MSG_LINEAGE_REFUSAL: rc = dec_refusal(&rd, arena, &out->u.refusal); break;
-  case HW_MSG_PUSH: rc = dec_push(&rd, arena, &out->u.push); break;
-  case HW_MSG_PUSH_ACK: rc = dec_ack(&rd, arena, &out->u.ack); break;
-  case HW_MSG_PULL: rc = dec_pull(&rd, &out->u.pull); break;
-  case HW_MSG_PULL_BATCH: rc = dec_pull_batch(&rd, arena, &out->u.pull_batch); break;
-  case HW_MSG_DONE: rc = dec_done(&rd, &out->u.done); break;
-  case HW_MSG_ERROR: rc = dec_error(&rd, &out->u.error); break;
-  case HW_MSG_GOODBYE: rc = dec_goodbye(&rd); break;
-  default: rc = HW_EPROTO; break;
+  case HW_MSG_HELLO:
+    rc = dec_hello(&rd, &out->u.hello);
+    break;
+  case HW_MSG_LINEAGE_REFUSAL:
+    rc = dec_refusal(&rd, arena, &out->u.refusal);
+    break;
+  case HW_MSG_PUSH:
+    rc = dec_push(&rd, arena, &out->u.push);
+    break;
+  case HW_MSG_PUSH_ACK:
+    rc = dec_ack(&rd, arena, &out->u.ack);
+    break;
+  case HW_MSG_PULL:
+    rc = dec_pull(&rd, &out->u.pull);
+    break;
+  case HW_MSG_PULL_BATCH:
+    rc = dec_pull_batch(&rd, arena, &out->u.pull_batch);
+    break;
+  case HW_MSG_DONE:
+    rc = dec_done(&rd, &out->u.done);
+    break;
+  case HW_MSG_ERROR:
+    rc = dec_error(&rd, &out->u.error);
+    break;
+  case HW_MSG_GOODBYE:
+    rc = dec_goodbye(&rd);
+    break;
+  default:
+    rc = HW_EPROTO;
+    break;
   }
   if (rc)
     goto fail;

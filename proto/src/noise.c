@@ -42,7 +42,7 @@ struct hw_noise_hs { /* §5.3 HandshakeState, in sodium_malloc memory */
   hw_noise_role role;
   bool e_fixed; /* test vectors only */
   bool has_rs;
-  int step;     /* index of the next message: 0, 1, 2; 3 when done */
+  int step; /* index of the next message: 0, 1, 2; 3 when done */
   bool failed;
   bool spent;
 };
@@ -165,7 +165,8 @@ static void mix_key(symmetric *ss, const uint8_t ikm[DH])
 }
 
 /* out[n (+ TAG once a key is set)]; may not alias p. */
-static void encrypt_and_hash(symmetric *ss, const uint8_t *p, size_t n, uint8_t *out, size_t *out_len)
+static void encrypt_and_hash(symmetric *ss, const uint8_t *p, size_t n, uint8_t *out,
+                             size_t *out_len)
 {
   if (ss->has_k) {
     hw__aead_encrypt(out, p, n, ss->h, HASH, ss->n, ss->k);
@@ -280,7 +281,8 @@ static int hs_init(hw_noise_hs **out, hw_noise_role role, const hw_noise_key *s,
   return HW_OK;
 }
 
-int hw_noise_hs_new(hw_noise_hs **out, hw_noise_role role, const hw_noise_key *s, const uint8_t *pin)
+int hw_noise_hs_new(hw_noise_hs **out, hw_noise_role role, const hw_noise_key *s,
+                    const uint8_t *pin)
 {
   return hs_init(out, role, s, pin, (const uint8_t *)HW_PROTO_PROLOGUE,
                  sizeof HW_PROTO_PROLOGUE - 1, NULL);
@@ -312,11 +314,11 @@ static size_t msg_overhead(int step)
 {
   switch (step) {
   case 0:
-    return DH;                    /* e; no key yet: payload in clear */
+    return DH; /* e; no key yet: payload in clear */
   case 1:
-    return DH + DH + TAG + TAG;   /* e, encrypted s, payload tag */
+    return DH + DH + TAG + TAG; /* e, encrypted s, payload tag */
   case 2:
-    return DH + TAG + TAG;        /* encrypted s, payload tag */
+    return DH + TAG + TAG; /* encrypted s, payload tag */
   default:
     return 0;
   }

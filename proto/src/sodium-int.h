@@ -24,7 +24,8 @@ void hw__x25519_keygen(uint8_t sec[static HW__DH_BYTES], uint8_t pub[static HW__
 void hw__x25519_public(uint8_t pub[static HW__DH_BYTES], const uint8_t sec[static HW__DH_BYTES]);
 /* DH(sec, pub). HW_EAUTH when libsodium refuses a low-order point (the shared
  * secret would be all zeros); `out` is then wiped. */
-HW_NODISCARD int hw__x25519(uint8_t out[static HW__DH_BYTES], const uint8_t sec[static HW__DH_BYTES],
+HW_NODISCARD int hw__x25519(uint8_t out[static HW__DH_BYTES],
+                            const uint8_t sec[static HW__DH_BYTES],
                             const uint8_t pub[static HW__DH_BYTES]);
 
 /* Incremental unkeyed BLAKE2b-512 in caller storage. */

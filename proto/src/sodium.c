@@ -89,8 +89,8 @@ int hw__aead_decrypt(uint8_t *m, const uint8_t *c, size_t c_len, const uint8_t *
   unsigned long long m_len;
 
   hw__aead_nonce(nonce, n);
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &m_len, NULL, c, c_len, ad, ad_len, nonce, key) !=
-      0)
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &m_len, NULL, c, c_len, ad, ad_len, nonce,
+                                                key) != 0)
     return HW_EAUTH;
   return HW_OK;
 }

@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   hw_frame_put_header(f, (uint32_t)size);
   memcpy(f + 4, data, size);
-  if (hw_chan_feed(c, f, size + 4, &used, &msg, &fin) != 0 && hw_chan_get_state(c) != HW_CHAN_FAILED)
+  if (hw_chan_feed(c, f, size + 4, &used, &msg, &fin) != 0 &&
+      hw_chan_get_state(c) != HW_CHAN_FAILED)
     abort();
   if (msg.p)
     abort(); /* no application message can come out of a handshake */

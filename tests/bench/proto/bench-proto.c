@@ -199,8 +199,8 @@ static void bench_bytes(void)
   hw_cursor cur;
   size_t hs, sync = 0, body = 0, flight[3];
 
-  cur.epoch = 0x5a17c3e9u;     /* the server's random 32-bit epoch */
-  cur.seq = 1234567;           /* a server past a million changes */
+  cur.epoch = 0x5a17c3e9u; /* the server's random 32-bit epoch */
+  cur.seq = 1234567;       /* a server past a million changes */
   memset(cur.audit_head, 0xa5, sizeof cur.audit_head);
   connect(&d, &s, &hs);
 

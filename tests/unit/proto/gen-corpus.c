@@ -27,11 +27,11 @@ static void put(const char *target, const char *name, const uint8_t *p, size_t n
 }
 
 static const char *const body_target[] = {
-  [HW_MSG_HELLO] = "proto-msg-hello",     [HW_MSG_LINEAGE_REFUSAL] = "proto-msg-refusal",
-  [HW_MSG_PUSH] = "proto-msg-push",       [HW_MSG_PUSH_ACK] = "proto-msg-ack",
-  [HW_MSG_PULL] = "proto-msg-pull",       [HW_MSG_PULL_BATCH] = "proto-msg-batch",
-  [HW_MSG_DONE] = "proto-msg-done",       [HW_MSG_ERROR] = "proto-msg-error",
-  [HW_MSG_GOODBYE] = "proto-msg-goodbye",
+    [HW_MSG_HELLO] = "proto-msg-hello",     [HW_MSG_LINEAGE_REFUSAL] = "proto-msg-refusal",
+    [HW_MSG_PUSH] = "proto-msg-push",       [HW_MSG_PUSH_ACK] = "proto-msg-ack",
+    [HW_MSG_PULL] = "proto-msg-pull",       [HW_MSG_PULL_BATCH] = "proto-msg-batch",
+    [HW_MSG_DONE] = "proto-msg-done",       [HW_MSG_ERROR] = "proto-msg-error",
+    [HW_MSG_GOODBYE] = "proto-msg-goodbye",
 };
 
 static void messages(void)
@@ -75,8 +75,8 @@ static void handshakes(void)
     CHECK_OK(hw_noise_hs_read(s, m1, n1, pl, sizeof pl, &pn));
     CHECK_OK(hw_noise_hs_write(s, NULL, 0, m2, sizeof m2, &n2));
     CHECK_OK(hw_noise_hs_read(i, m2, n2, pl, sizeof pl, &pn));
-    CHECK_OK(hw_noise_hs_write(i, with_token ? token : NULL, with_token ? 16 : 0, m3, sizeof m3,
-                               &n3));
+    CHECK_OK(
+        hw_noise_hs_write(i, with_token ? token : NULL, with_token ? 16 : 0, m3, sizeof m3, &n3));
     CHECK_OK(hw_noise_hs_read(s, m3, n3, pl, sizeof pl, &pn));
     if (!with_token) {
       uint8_t f[40] = {0};
@@ -101,13 +101,30 @@ static void fragments(void)
 {
   static const uint8_t single[] = {2, 0, 4, 0x00, 0x82, 0x09, 0xa0};
   static const uint8_t final[] = {2, 0, 4, HW_FRAG_FINAL, 0x82, 0x09, 0xa0};
-  static const uint8_t pair[] = {2, 0, 7, HW_FRAG_FIRST | HW_FRAG_MORE, 0, 0, 0, 4, 0x82, 0x09,
-                                 0, 3, 0x00, 0xa0, 0x00};
-  static const uint8_t three[] = {2, 0, 7, HW_FRAG_FIRST | HW_FRAG_MORE, 0, 0, 0, 5, 'a', 'b',
-                                  0, 3, HW_FRAG_MORE, 'c', 'd', 0, 2, HW_FRAG_FINAL, 'e'};
+  static const uint8_t pair[] = {
+      2, 0, 7, HW_FRAG_FIRST | HW_FRAG_MORE, 0, 0, 0, 4, 0x82, 0x09, 0, 3, 0x00, 0xa0, 0x00};
+  static const uint8_t three[] = {2,
+                                  0,
+                                  7,
+                                  HW_FRAG_FIRST | HW_FRAG_MORE,
+                                  0,
+                                  0,
+                                  0,
+                                  5,
+                                  'a',
+                                  'b',
+                                  0,
+                                  3,
+                                  HW_FRAG_MORE,
+                                  'c',
+                                  'd',
+                                  0,
+                                  2,
+                                  HW_FRAG_FINAL,
+                                  'e'};
   static const uint8_t raw_hdr[] = {0, 0, 0, 0, 32};
-  static const uint8_t batch[] = {2, 0, 9, HW_FRAG_BATCH | HW_FRAG_FINAL, 3, 0x82, 0x09, 0xa0,
-                                  3, 0x82, 0x09, 0xa0};
+  static const uint8_t batch[] = {
+      2, 0, 9, HW_FRAG_BATCH | HW_FRAG_FINAL, 3, 0x82, 0x09, 0xa0, 3, 0x82, 0x09, 0xa0};
   put("proto-frame", "batch", batch, sizeof batch);
   put("proto-frame", "single", single, sizeof single);
   put("proto-frame", "final", final, sizeof final);

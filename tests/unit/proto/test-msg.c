@@ -150,34 +150,223 @@ static void hello_n(hw_cbor_wr *w, unsigned extra)
     ku(w, 8 + i, i);
 }
 
-static void b_not_array(hw_cbor_wr *w) { hw_cbor_wr_map(w, 0); }
-static void b_array3(hw_cbor_wr *w) { hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 9); hw_cbor_wr_map(w, 0); hw_cbor_wr_uint(w, 0); }
-static void b_type0(hw_cbor_wr *w) { hdr(w, 0, 0); }
-static void b_type10(hw_cbor_wr *w) { hdr(w, 10, 0); }
-static void b_type_text(hw_cbor_wr *w) { hw_cbor_wr_array(w, 2); hw_cbor_wr_text(w, "a", 1); hw_cbor_wr_map(w, 0); }
-static void b_body_array(hw_cbor_wr *w) { hw_cbor_wr_array(w, 2); hw_cbor_wr_uint(w, 9); hw_cbor_wr_array(w, 0); }
-static void b_goodbye(hw_cbor_wr *w) { hdr(w, 9, 0); }
-static void b_goodbye_unknown(hw_cbor_wr *w) { hdr(w, 9, 1); ku(w, 3, 3); }
-static void b_goodbye_text_key(hw_cbor_wr *w) { hdr(w, 9, 1); hw_cbor_wr_text(w, "a", 1); hw_cbor_wr_uint(w, 1); }
-static void b_goodbye_neg_key(hw_cbor_wr *w) { hdr(w, 9, 1); hw_cbor_wr_int(w, -1); hw_cbor_wr_uint(w, 1); }
-static void b_goodbye_dup(hw_cbor_wr *w) { hdr(w, 9, 2); ku(w, 3, 3); ku(w, 3, 4); }
-static void b_goodbye_order(hw_cbor_wr *w) { hdr(w, 9, 2); ku(w, 4, 3); ku(w, 3, 4); }
-static void b_hello_ok(hw_cbor_wr *w) { hello_n(w, 0); }
-static void b_hello_keys_max(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 6); }
-static void b_hello_keys_over(hw_cbor_wr *w) { hello_n(w, HW_MSG_KEYS_MAX - 5); }
-static void b_hello_missing(hw_cbor_wr *w) { hdr(w, 1, 4); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); }
-static void b_hello_dup(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_order(hw_cbor_wr *w) { hdr(w, 1, 6); kb(w, 1, 16); ku(w, 0, 1); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_id15(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 15); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_id17(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 17); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_ver_text(hw_cbor_wr *w) { hdr(w, 1, 6); hw_cbor_wr_uint(w, 0); hw_cbor_wr_text(w, "1", 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_counter_neg(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); hw_cbor_wr_uint(w, 2); hw_cbor_wr_int(w, -3); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_inherits_short(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 4); hw_cbor_wr_array(w, 1); hw_cbor_wr_bytes(w, zeros, 16); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_cursor_bad(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 6, 1); ku(w, 7, 1); }
-static void b_hello_cursor_ok(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); hw_cbor_wr_uint(w, 5); cursor(w); ku(w, 6, 1); ku(w, 7, 1); }
-static void deep(hw_cbor_wr *w, unsigned d) { for (unsigned i = 0; i < d; i++) hw_cbor_wr_array(w, 1); hw_cbor_wr_uint(w, 0); }
-static void b_hello_unknown_deep_ok(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX); }
-static void b_hello_unknown_too_deep(hw_cbor_wr *w) { hdr(w, 1, 7); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 1); hw_cbor_wr_uint(w, 9); deep(w, HW_MSG_DEPTH_MAX + 1); }
+static void b_not_array(hw_cbor_wr *w)
+{
+  hw_cbor_wr_map(w, 0);
+}
+static void b_array3(hw_cbor_wr *w)
+{
+  hw_cbor_wr_array(w, 3);
+  hw_cbor_wr_uint(w, 9);
+  hw_cbor_wr_map(w, 0);
+  hw_cbor_wr_uint(w, 0);
+}
+static void b_type0(hw_cbor_wr *w)
+{
+  hdr(w, 0, 0);
+}
+static void b_type10(hw_cbor_wr *w)
+{
+  hdr(w, 10, 0);
+}
+static void b_type_text(hw_cbor_wr *w)
+{
+  hw_cbor_wr_array(w, 2);
+  hw_cbor_wr_text(w, "a", 1);
+  hw_cbor_wr_map(w, 0);
+}
+static void b_body_array(hw_cbor_wr *w)
+{
+  hw_cbor_wr_array(w, 2);
+  hw_cbor_wr_uint(w, 9);
+  hw_cbor_wr_array(w, 0);
+}
+static void b_goodbye(hw_cbor_wr *w)
+{
+  hdr(w, 9, 0);
+}
+static void b_goodbye_unknown(hw_cbor_wr *w)
+{
+  hdr(w, 9, 1);
+  ku(w, 3, 3);
+}
+static void b_goodbye_text_key(hw_cbor_wr *w)
+{
+  hdr(w, 9, 1);
+  hw_cbor_wr_text(w, "a", 1);
+  hw_cbor_wr_uint(w, 1);
+}
+static void b_goodbye_neg_key(hw_cbor_wr *w)
+{
+  hdr(w, 9, 1);
+  hw_cbor_wr_int(w, -1);
+  hw_cbor_wr_uint(w, 1);
+}
+static void b_goodbye_dup(hw_cbor_wr *w)
+{
+  hdr(w, 9, 2);
+  ku(w, 3, 3);
+  ku(w, 3, 4);
+}
+static void b_goodbye_order(hw_cbor_wr *w)
+{
+  hdr(w, 9, 2);
+  ku(w, 4, 3);
+  ku(w, 3, 4);
+}
+static void b_hello_ok(hw_cbor_wr *w)
+{
+  hello_n(w, 0);
+}
+static void b_hello_keys_max(hw_cbor_wr *w)
+{
+  hello_n(w, HW_MSG_KEYS_MAX - 6);
+}
+static void b_hello_keys_over(hw_cbor_wr *w)
+{
+  hello_n(w, HW_MSG_KEYS_MAX - 5);
+}
+static void b_hello_missing(hw_cbor_wr *w)
+{
+  hdr(w, 1, 4);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+}
+static void b_hello_dup(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_order(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  kb(w, 1, 16);
+  ku(w, 0, 1);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_id15(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  ku(w, 0, 1);
+  kb(w, 1, 15);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_id17(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  ku(w, 0, 1);
+  kb(w, 1, 17);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_ver_text(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  hw_cbor_wr_uint(w, 0);
+  hw_cbor_wr_text(w, "1", 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_counter_neg(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  hw_cbor_wr_uint(w, 2);
+  hw_cbor_wr_int(w, -3);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_inherits_short(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  hw_cbor_wr_uint(w, 4);
+  hw_cbor_wr_array(w, 1);
+  hw_cbor_wr_bytes(w, zeros, 16);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_cursor_bad(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  hw_cbor_wr_uint(w, 5);
+  hw_cbor_wr_array(w, 3);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_bytes(w, zeros, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void b_hello_cursor_ok(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  hw_cbor_wr_uint(w, 5);
+  cursor(w);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+}
+static void deep(hw_cbor_wr *w, unsigned d)
+{
+  for (unsigned i = 0; i < d; i++)
+    hw_cbor_wr_array(w, 1);
+  hw_cbor_wr_uint(w, 0);
+}
+static void b_hello_unknown_deep_ok(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+  hw_cbor_wr_uint(w, 9);
+  deep(w, HW_MSG_DEPTH_MAX);
+}
+static void b_hello_unknown_too_deep(hw_cbor_wr *w)
+{
+  hdr(w, 1, 7);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 1);
+  hw_cbor_wr_uint(w, 9);
+  deep(w, HW_MSG_DEPTH_MAX + 1);
+}
 
 static void push_n(hw_cbor_wr *w, unsigned n, size_t rec_len)
 {
@@ -188,19 +377,69 @@ static void push_n(hw_cbor_wr *w, unsigned n, size_t rec_len)
   for (unsigned i = 0; i < n; i++)
     hw_cbor_wr_bytes(w, zeros, rec_len);
 }
-static void b_push_max(hw_cbor_wr *w) { push_n(w, HW_BATCH_RECORDS_MAX, 1); }
-static void b_push_over(hw_cbor_wr *w) { push_n(w, HW_BATCH_RECORDS_MAX + 1, 1); }
-static void b_push_empty_rec(hw_cbor_wr *w) { push_n(w, 1, 0); }
-static void b_push_rec_max(hw_cbor_wr *w) { push_n(w, 1, HW_RECORD_MAX); }
-static void b_push_rec_over(hw_cbor_wr *w) { push_n(w, 1, HW_RECORD_MAX + 1); }
-static void b_push_rec_text(hw_cbor_wr *w) { hdr(w, 3, 2); ku(w, 0, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 1); hw_cbor_wr_text(w, "a", 1); }
-static void b_push_huge_count(hw_cbor_wr *w) { hdr(w, 3, 2); ku(w, 0, 1); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 0xffffffffu); }
-static void b_push_no_records(hw_cbor_wr *w) { hdr(w, 3, 1); ku(w, 0, 1); }
+static void b_push_max(hw_cbor_wr *w)
+{
+  push_n(w, HW_BATCH_RECORDS_MAX, 1);
+}
+static void b_push_over(hw_cbor_wr *w)
+{
+  push_n(w, HW_BATCH_RECORDS_MAX + 1, 1);
+}
+static void b_push_empty_rec(hw_cbor_wr *w)
+{
+  push_n(w, 1, 0);
+}
+static void b_push_rec_max(hw_cbor_wr *w)
+{
+  push_n(w, 1, HW_RECORD_MAX);
+}
+static void b_push_rec_over(hw_cbor_wr *w)
+{
+  push_n(w, 1, HW_RECORD_MAX + 1);
+}
+static void b_push_rec_text(hw_cbor_wr *w)
+{
+  hdr(w, 3, 2);
+  ku(w, 0, 1);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_array(w, 1);
+  hw_cbor_wr_text(w, "a", 1);
+}
+static void b_push_huge_count(hw_cbor_wr *w)
+{
+  hdr(w, 3, 2);
+  ku(w, 0, 1);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_array(w, 0xffffffffu);
+}
+static void b_push_no_records(hw_cbor_wr *w)
+{
+  hdr(w, 3, 1);
+  ku(w, 0, 1);
+}
 
-static void b_pull_max(hw_cbor_wr *w) { hdr(w, 5, 1); ku(w, 1, HW_PULL_MAX_RECORDS); }
-static void b_pull_over(hw_cbor_wr *w) { hdr(w, 5, 1); ku(w, 1, HW_PULL_MAX_RECORDS + 1); }
-static void b_pull_zero(hw_cbor_wr *w) { hdr(w, 5, 1); ku(w, 1, 0); }
-static void b_pull_cursor_after(hw_cbor_wr *w) { hdr(w, 5, 2); ku(w, 1, 5); hw_cbor_wr_uint(w, 0); cursor(w); }
+static void b_pull_max(hw_cbor_wr *w)
+{
+  hdr(w, 5, 1);
+  ku(w, 1, HW_PULL_MAX_RECORDS);
+}
+static void b_pull_over(hw_cbor_wr *w)
+{
+  hdr(w, 5, 1);
+  ku(w, 1, HW_PULL_MAX_RECORDS + 1);
+}
+static void b_pull_zero(hw_cbor_wr *w)
+{
+  hdr(w, 5, 1);
+  ku(w, 1, 0);
+}
+static void b_pull_cursor_after(hw_cbor_wr *w)
+{
+  hdr(w, 5, 2);
+  ku(w, 1, 5);
+  hw_cbor_wr_uint(w, 0);
+  cursor(w);
+}
 
 static void batch_n(hw_cbor_wr *w, unsigned removals, size_t id_len, int more)
 {
@@ -219,10 +458,22 @@ static void batch_n(hw_cbor_wr *w, unsigned removals, size_t id_len, int more)
   else
     hw_cbor_wr_bool(w, more);
 }
-static void b_batch_max(hw_cbor_wr *w) { batch_n(w, HW_REMOVALS_MAX, 16, 0); }
-static void b_batch_over(hw_cbor_wr *w) { batch_n(w, HW_REMOVALS_MAX + 1, 16, 0); }
-static void b_batch_id15(hw_cbor_wr *w) { batch_n(w, 1, 15, 0); }
-static void b_batch_more_uint(hw_cbor_wr *w) { batch_n(w, 0, 16, -1); }
+static void b_batch_max(hw_cbor_wr *w)
+{
+  batch_n(w, HW_REMOVALS_MAX, 16, 0);
+}
+static void b_batch_over(hw_cbor_wr *w)
+{
+  batch_n(w, HW_REMOVALS_MAX + 1, 16, 0);
+}
+static void b_batch_id15(hw_cbor_wr *w)
+{
+  batch_n(w, 1, 15, 0);
+}
+static void b_batch_more_uint(hw_cbor_wr *w)
+{
+  batch_n(w, 0, 16, -1);
+}
 
 static void refusal_n(hw_cbor_wr *w, unsigned n, int bad_order)
 {
@@ -238,9 +489,18 @@ static void refusal_n(hw_cbor_wr *w, unsigned n, int bad_order)
   }
   ku(w, 2, 0);
 }
-static void b_refusal_max(hw_cbor_wr *w) { refusal_n(w, HW_LINEAGE_DOTS_MAX, 0); }
-static void b_refusal_over(hw_cbor_wr *w) { refusal_n(w, HW_LINEAGE_DOTS_MAX + 1, 0); }
-static void b_refusal_order(hw_cbor_wr *w) { refusal_n(w, 3, 1); }
+static void b_refusal_max(hw_cbor_wr *w)
+{
+  refusal_n(w, HW_LINEAGE_DOTS_MAX, 0);
+}
+static void b_refusal_over(hw_cbor_wr *w)
+{
+  refusal_n(w, HW_LINEAGE_DOTS_MAX + 1, 0);
+}
+static void b_refusal_order(hw_cbor_wr *w)
+{
+  refusal_n(w, 3, 1);
+}
 
 static void ack1(hw_cbor_wr *w, uint64_t status, int seq, int merged, int code, size_t reason)
 {
@@ -261,15 +521,42 @@ static void ack1(hw_cbor_wr *w, uint64_t status, int seq, int merged, int code, 
     hw_cbor_wr_text(w, zeros, reason);
   }
 }
-static void b_ack_ok(hw_cbor_wr *w) { ack1(w, 0, 1, 1, 0, (size_t)-1); }
-static void b_ack_no_seq(hw_cbor_wr *w) { ack1(w, 0, 0, 1, 0, (size_t)-1); }
-static void b_ack_code_on_accept(hw_cbor_wr *w) { ack1(w, 0, 1, 0, 1, (size_t)-1); }
-static void b_ack_refused_ok(hw_cbor_wr *w) { ack1(w, 1, 0, 0, 1, 0); }
-static void b_ack_refused_seq(hw_cbor_wr *w) { ack1(w, 1, 1, 0, 1, (size_t)-1); }
-static void b_ack_refused_no_code(hw_cbor_wr *w) { ack1(w, 2, 0, 0, 0, 5); }
-static void b_ack_status3(hw_cbor_wr *w) { ack1(w, 3, 0, 0, 1, (size_t)-1); }
-static void b_ack_reason_max(hw_cbor_wr *w) { ack1(w, 2, 0, 0, 1, HW_MSG_TEXT_MAX); }
-static void b_ack_reason_over(hw_cbor_wr *w) { ack1(w, 2, 0, 0, 1, HW_MSG_TEXT_MAX + 1); }
+static void b_ack_ok(hw_cbor_wr *w)
+{
+  ack1(w, 0, 1, 1, 0, (size_t)-1);
+}
+static void b_ack_no_seq(hw_cbor_wr *w)
+{
+  ack1(w, 0, 0, 1, 0, (size_t)-1);
+}
+static void b_ack_code_on_accept(hw_cbor_wr *w)
+{
+  ack1(w, 0, 1, 0, 1, (size_t)-1);
+}
+static void b_ack_refused_ok(hw_cbor_wr *w)
+{
+  ack1(w, 1, 0, 0, 1, 0);
+}
+static void b_ack_refused_seq(hw_cbor_wr *w)
+{
+  ack1(w, 1, 1, 0, 1, (size_t)-1);
+}
+static void b_ack_refused_no_code(hw_cbor_wr *w)
+{
+  ack1(w, 2, 0, 0, 0, 5);
+}
+static void b_ack_status3(hw_cbor_wr *w)
+{
+  ack1(w, 3, 0, 0, 1, (size_t)-1);
+}
+static void b_ack_reason_max(hw_cbor_wr *w)
+{
+  ack1(w, 2, 0, 0, 1, HW_MSG_TEXT_MAX);
+}
+static void b_ack_reason_over(hw_cbor_wr *w)
+{
+  ack1(w, 2, 0, 0, 1, HW_MSG_TEXT_MAX + 1);
+}
 
 static void error_text(hw_cbor_wr *w, const void *p, size_t n)
 {
@@ -278,10 +565,24 @@ static void error_text(hw_cbor_wr *w, const void *p, size_t n)
   hw_cbor_wr_uint(w, 1);
   hw_cbor_wr_text(w, p, n);
 }
-static void b_error_max(hw_cbor_wr *w) { error_text(w, zeros, HW_MSG_TEXT_MAX); }
-static void b_error_over(hw_cbor_wr *w) { error_text(w, zeros, HW_MSG_TEXT_MAX + 1); }
-static void b_error_utf8(hw_cbor_wr *w) { error_text(w, "\xff\xfe", 2); }
-static void b_error_bytes(hw_cbor_wr *w) { hdr(w, 8, 2); ku(w, 0, 5); kb(w, 1, 3); }
+static void b_error_max(hw_cbor_wr *w)
+{
+  error_text(w, zeros, HW_MSG_TEXT_MAX);
+}
+static void b_error_over(hw_cbor_wr *w)
+{
+  error_text(w, zeros, HW_MSG_TEXT_MAX + 1);
+}
+static void b_error_utf8(hw_cbor_wr *w)
+{
+  error_text(w, "\xff\xfe", 2);
+}
+static void b_error_bytes(hw_cbor_wr *w)
+{
+  hdr(w, 8, 2);
+  ku(w, 0, 5);
+  kb(w, 1, 3);
+}
 
 static void done_sig(hw_cbor_wr *w, size_t sig, unsigned items)
 {
@@ -295,83 +596,130 @@ static void done_sig(hw_cbor_wr *w, size_t sig, unsigned items)
   if (items > 3)
     hw_cbor_wr_bytes(w, zeros, sig);
 }
-static void b_done_ok(hw_cbor_wr *w) { done_sig(w, 64, 4); }
-static void b_done_no_head(hw_cbor_wr *w) { hdr(w, 7, 1); kb(w, 0, 32); }
-static void b_hello_acked_over(hw_cbor_wr *w) { hdr(w, 1, 6); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); ku(w, 7, 6); }
-static void b_hello_no_acked(hw_cbor_wr *w) { hdr(w, 1, 5); ku(w, 0, 1); kb(w, 1, 16); ku(w, 2, 5); kb(w, 3, 32); ku(w, 6, 1); }
-static void b_refusal_from_high(hw_cbor_wr *w) { hdr(w, 2, 3); kb(w, 0, 16); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 1); hw_cbor_wr_array(w, 3); hw_cbor_wr_uint(w, 4); hw_cbor_wr_bytes(w, zeros, 16); hw_cbor_wr_bytes(w, zeros, 32); ku(w, 2, 4); }
-static void b_refusal_no_from(hw_cbor_wr *w) { hdr(w, 2, 2); kb(w, 0, 16); hw_cbor_wr_uint(w, 1); hw_cbor_wr_array(w, 0); }
-static void b_done_sig63(hw_cbor_wr *w) { done_sig(w, 63, 4); }
-static void b_done_head3(hw_cbor_wr *w) { done_sig(w, 64, 3); }
+static void b_done_ok(hw_cbor_wr *w)
+{
+  done_sig(w, 64, 4);
+}
+static void b_done_no_head(hw_cbor_wr *w)
+{
+  hdr(w, 7, 1);
+  kb(w, 0, 32);
+}
+static void b_hello_acked_over(hw_cbor_wr *w)
+{
+  hdr(w, 1, 6);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+  ku(w, 7, 6);
+}
+static void b_hello_no_acked(hw_cbor_wr *w)
+{
+  hdr(w, 1, 5);
+  ku(w, 0, 1);
+  kb(w, 1, 16);
+  ku(w, 2, 5);
+  kb(w, 3, 32);
+  ku(w, 6, 1);
+}
+static void b_refusal_from_high(hw_cbor_wr *w)
+{
+  hdr(w, 2, 3);
+  kb(w, 0, 16);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_array(w, 1);
+  hw_cbor_wr_array(w, 3);
+  hw_cbor_wr_uint(w, 4);
+  hw_cbor_wr_bytes(w, zeros, 16);
+  hw_cbor_wr_bytes(w, zeros, 32);
+  ku(w, 2, 4);
+}
+static void b_refusal_no_from(hw_cbor_wr *w)
+{
+  hdr(w, 2, 2);
+  kb(w, 0, 16);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_array(w, 0);
+}
+static void b_done_sig63(hw_cbor_wr *w)
+{
+  done_sig(w, 63, 4);
+}
+static void b_done_head3(hw_cbor_wr *w)
+{
+  done_sig(w, 64, 3);
+}
 
 static const bad_case cases[] = {
-  {"not an array", b_not_array, HW_EPROTO},
-  {"array of 3", b_array3, HW_EPROTO},
-  {"type 0", b_type0, HW_EPROTO},
-  {"type 10", b_type10, HW_EPROTO},
-  {"type as text", b_type_text, HW_EPROTO},
-  {"body not a map", b_body_array, HW_EPROTO},
-  {"goodbye", b_goodbye, HW_OK},
-  {"goodbye, unknown key skipped", b_goodbye_unknown, HW_OK},
-  {"text key", b_goodbye_text_key, HW_EPROTO},
-  {"negative key", b_goodbye_neg_key, HW_EPROTO},
-  {"duplicate key", b_goodbye_dup, HW_EPROTO},
-  {"keys out of order", b_goodbye_order, HW_EPROTO},
-  {"hello", b_hello_ok, HW_OK},
-  {"hello, keys at max (unknown ones counted)", b_hello_keys_max, HW_OK},
-  {"hello, keys at max + 1", b_hello_keys_over, HW_ELIMIT},
-  {"hello, missing wall clock", b_hello_missing, HW_EPROTO},
-  {"hello, duplicate counter", b_hello_dup, HW_EPROTO},
-  {"hello, keys out of order", b_hello_order, HW_EPROTO},
-  {"hello, replica id of 15 bytes", b_hello_id15, HW_EPROTO},
-  {"hello, replica id of 17 bytes", b_hello_id17, HW_EPROTO},
-  {"hello, version as text", b_hello_ver_text, HW_EPROTO},
-  {"hello, negative counter", b_hello_counter_neg, HW_EPROTO},
-  {"hello, inherits of one item", b_hello_inherits_short, HW_EPROTO},
-  {"hello, cursor head of 32 bytes", b_hello_cursor_bad, HW_EPROTO},
-  {"hello with cursor", b_hello_cursor_ok, HW_OK},
-  {"hello, unknown value at max depth", b_hello_unknown_deep_ok, HW_OK},
-  {"hello, unknown value past max depth", b_hello_unknown_too_deep, HW_ELIMIT},
-  {"push, records at max", b_push_max, HW_OK},
-  {"push, records at max + 1", b_push_over, HW_ELIMIT},
-  {"push, empty record", b_push_empty_rec, HW_EPROTO},
-  {"push, record at HW_RECORD_MAX", b_push_rec_max, HW_OK},
-  {"push, record at HW_RECORD_MAX + 1", b_push_rec_over, HW_ELIMIT},
-  {"push, record as text", b_push_rec_text, HW_EPROTO},
-  {"push, count beyond the bytes left", b_push_huge_count, HW_EPROTO},
-  {"push, no records key", b_push_no_records, HW_EPROTO},
-  {"pull, max records at max", b_pull_max, HW_OK},
-  {"pull, max records at max + 1", b_pull_over, HW_ELIMIT},
-  {"pull, max records 0", b_pull_zero, HW_EPROTO},
-  {"pull, cursor key after max key", b_pull_cursor_after, HW_EPROTO},
-  {"pull batch, removals at max", b_batch_max, HW_OK},
-  {"pull batch, removals at max + 1", b_batch_over, HW_ELIMIT},
-  {"pull batch, case id of 15 bytes", b_batch_id15, HW_EPROTO},
-  {"pull batch, more as uint", b_batch_more_uint, HW_EPROTO},
-  {"refusal, dots at max", b_refusal_max, HW_OK},
-  {"refusal, dots at max + 1", b_refusal_over, HW_ELIMIT},
-  {"refusal, counters not ascending", b_refusal_order, HW_EPROTO},
-  {"ack, accepted with merged state", b_ack_ok, HW_OK},
-  {"ack, accepted without seq", b_ack_no_seq, HW_EPROTO},
-  {"ack, accepted with a code", b_ack_code_on_accept, HW_EPROTO},
-  {"ack, refused with empty reason", b_ack_refused_ok, HW_OK},
-  {"ack, refused with a seq", b_ack_refused_seq, HW_EPROTO},
-  {"ack, quarantined without code", b_ack_refused_no_code, HW_EPROTO},
-  {"ack, status 3", b_ack_status3, HW_EPROTO},
-  {"ack, reason at max", b_ack_reason_max, HW_OK},
-  {"ack, reason at max + 1", b_ack_reason_over, HW_ELIMIT},
-  {"error, message at max", b_error_max, HW_OK},
-  {"error, message at max + 1", b_error_over, HW_ELIMIT},
-  {"error, message not UTF-8", b_error_utf8, HW_EPROTO},
-  {"error, message as bytes", b_error_bytes, HW_EPROTO},
-  {"done", b_done_ok, HW_OK},
-  {"done without a signed head", b_done_no_head, HW_OK},
-  {"hello, acked above counter", b_hello_acked_over, HW_EPROTO},
-  {"hello without acked", b_hello_no_acked, HW_EPROTO},
-  {"refusal, a dot not above from", b_refusal_from_high, HW_EPROTO},
-  {"refusal without from", b_refusal_no_from, HW_EPROTO},
-  {"done, signature of 63 bytes", b_done_sig63, HW_EPROTO},
-  {"done, head of 3 items", b_done_head3, HW_EPROTO},
+    {"not an array", b_not_array, HW_EPROTO},
+    {"array of 3", b_array3, HW_EPROTO},
+    {"type 0", b_type0, HW_EPROTO},
+    {"type 10", b_type10, HW_EPROTO},
+    {"type as text", b_type_text, HW_EPROTO},
+    {"body not a map", b_body_array, HW_EPROTO},
+    {"goodbye", b_goodbye, HW_OK},
+    {"goodbye, unknown key skipped", b_goodbye_unknown, HW_OK},
+    {"text key", b_goodbye_text_key, HW_EPROTO},
+    {"negative key", b_goodbye_neg_key, HW_EPROTO},
+    {"duplicate key", b_goodbye_dup, HW_EPROTO},
+    {"keys out of order", b_goodbye_order, HW_EPROTO},
+    {"hello", b_hello_ok, HW_OK},
+    {"hello, keys at max (unknown ones counted)", b_hello_keys_max, HW_OK},
+    {"hello, keys at max + 1", b_hello_keys_over, HW_ELIMIT},
+    {"hello, missing wall clock", b_hello_missing, HW_EPROTO},
+    {"hello, duplicate counter", b_hello_dup, HW_EPROTO},
+    {"hello, keys out of order", b_hello_order, HW_EPROTO},
+    {"hello, replica id of 15 bytes", b_hello_id15, HW_EPROTO},
+    {"hello, replica id of 17 bytes", b_hello_id17, HW_EPROTO},
+    {"hello, version as text", b_hello_ver_text, HW_EPROTO},
+    {"hello, negative counter", b_hello_counter_neg, HW_EPROTO},
+    {"hello, inherits of one item", b_hello_inherits_short, HW_EPROTO},
+    {"hello, cursor head of 32 bytes", b_hello_cursor_bad, HW_EPROTO},
+    {"hello with cursor", b_hello_cursor_ok, HW_OK},
+    {"hello, unknown value at max depth", b_hello_unknown_deep_ok, HW_OK},
+    {"hello, unknown value past max depth", b_hello_unknown_too_deep, HW_ELIMIT},
+    {"push, records at max", b_push_max, HW_OK},
+    {"push, records at max + 1", b_push_over, HW_ELIMIT},
+    {"push, empty record", b_push_empty_rec, HW_EPROTO},
+    {"push, record at HW_RECORD_MAX", b_push_rec_max, HW_OK},
+    {"push, record at HW_RECORD_MAX + 1", b_push_rec_over, HW_ELIMIT},
+    {"push, record as text", b_push_rec_text, HW_EPROTO},
+    {"push, count beyond the bytes left", b_push_huge_count, HW_EPROTO},
+    {"push, no records key", b_push_no_records, HW_EPROTO},
+    {"pull, max records at max", b_pull_max, HW_OK},
+    {"pull, max records at max + 1", b_pull_over, HW_ELIMIT},
+    {"pull, max records 0", b_pull_zero, HW_EPROTO},
+    {"pull, cursor key after max key", b_pull_cursor_after, HW_EPROTO},
+    {"pull batch, removals at max", b_batch_max, HW_OK},
+    {"pull batch, removals at max + 1", b_batch_over, HW_ELIMIT},
+    {"pull batch, case id of 15 bytes", b_batch_id15, HW_EPROTO},
+    {"pull batch, more as uint", b_batch_more_uint, HW_EPROTO},
+    {"refusal, dots at max", b_refusal_max, HW_OK},
+    {"refusal, dots at max + 1", b_refusal_over, HW_ELIMIT},
+    {"refusal, counters not ascending", b_refusal_order, HW_EPROTO},
+    {"ack, accepted with merged state", b_ack_ok, HW_OK},
+    {"ack, accepted without seq", b_ack_no_seq, HW_EPROTO},
+    {"ack, accepted with a code", b_ack_code_on_accept, HW_EPROTO},
+    {"ack, refused with empty reason", b_ack_refused_ok, HW_OK},
+    {"ack, refused with a seq", b_ack_refused_seq, HW_EPROTO},
+    {"ack, quarantined without code", b_ack_refused_no_code, HW_EPROTO},
+    {"ack, status 3", b_ack_status3, HW_EPROTO},
+    {"ack, reason at max", b_ack_reason_max, HW_OK},
+    {"ack, reason at max + 1", b_ack_reason_over, HW_ELIMIT},
+    {"error, message at max", b_error_max, HW_OK},
+    {"error, message at max + 1", b_error_over, HW_ELIMIT},
+    {"error, message not UTF-8", b_error_utf8, HW_EPROTO},
+    {"error, message as bytes", b_error_bytes, HW_EPROTO},
+    {"done", b_done_ok, HW_OK},
+    {"done without a signed head", b_done_no_head, HW_OK},
+    {"hello, acked above counter", b_hello_acked_over, HW_EPROTO},
+    {"hello without acked", b_hello_no_acked, HW_EPROTO},
+    {"refusal, a dot not above from", b_refusal_from_high, HW_EPROTO},
+    {"refusal without from", b_refusal_no_from, HW_EPROTO},
+    {"done, signature of 63 bytes", b_done_sig63, HW_EPROTO},
+    {"done, head of 3 items", b_done_head3, HW_EPROTO},
 };
 
 static void test_hostile(void)

@@ -36,8 +36,7 @@ static char *slurp(const char *path)
 
 /* The hex string value of the next `"key": "..."` after *pos, before `end`;
  * decoded into out (cap bytes). Returns the byte count; moves *pos past it. */
-static size_t json_hex(const char **pos, const char *end, const char *key, uint8_t *out,
-                       size_t cap)
+static size_t json_hex(const char **pos, const char *end, const char *key, uint8_t *out, size_t cap)
 {
   char pat[64];
   const char *p, *q;
@@ -187,8 +186,15 @@ static void test_nonce_encoding(void)
  * nonce built by hand; 2^64-2 is the last usable nonce and 2^64-1 is refused. */
 static void test_large_nonces(void)
 {
-  static const uint64_t ns[] = {0, 1, 255, 256, 0xffffffffull, 0x100000000ull,
-                                0x0102030405060708ull, UINT64_MAX - 2, UINT64_MAX - 1};
+  static const uint64_t ns[] = {0,
+                                1,
+                                255,
+                                256,
+                                0xffffffffull,
+                                0x100000000ull,
+                                0x0102030405060708ull,
+                                UINT64_MAX - 2,
+                                UINT64_MAX - 1};
   uint8_t key[32], pt[40], ct[56], ref[56], back[40], nonce[12];
   unsigned long long clen;
   hw_noise_cs *tx, *rx;
@@ -204,8 +210,7 @@ static void test_large_nonces(void)
     memset(nonce, 0, 4);
     for (int b = 0; b < 8; b++)
       nonce[4 + b] = (uint8_t)(ns[i] >> (8 * b));
-    crypto_aead_chacha20poly1305_ietf_encrypt(ref, &clen, pt, sizeof pt, NULL, 0, NULL, nonce,
-                                              key);
+    crypto_aead_chacha20poly1305_ietf_encrypt(ref, &clen, pt, sizeof pt, NULL, 0, NULL, nonce, key);
     CHECK(memcmp(ct, ref, sizeof ct) == 0);
     CHECK_EQ(hw_noise_cs_nonce(tx), ns[i] + 1);
     CHECK_OK(hw_noise_cs_decrypt(rx, ct, sizeof ct, back));
@@ -362,14 +367,17 @@ static void test_tampered(pair *p)
 /* Points of small order (libsodium's list): DH with them yields zero, which
  * crypto_scalarmult reports, and the handshake ends. */
 static const uint8_t low_order[][32] = {
-  {0},
-  {1},
-  {0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
-   0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
-  {0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b,
-   0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
-  {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0},
+    {1},
+    {0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
+     0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+     0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
+    {0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1,
+     0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c,
+     0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 };
 
 static void test_low_order(pair *p)
@@ -465,8 +473,7 @@ static void test_truncated(pair *p)
       /* Message 1 is unauthenticated: a cut inside its payload-free body is
        * short; later messages are short or fail their tag. */
       CHECK(rc == HW_EPROTO || rc == HW_EAUTH);
-      CHECK_ERR(hw_noise_hs_read(reader, r.m[which], r.len[which], pl, sizeof pl, &pn),
-                HW_ECLOSED);
+      CHECK_ERR(hw_noise_hs_read(reader, r.m[which], r.len[which], pl, sizeof pl, &pn), HW_ECLOSED);
       hw_noise_hs_free(i);
       hw_noise_hs_free(s);
     }

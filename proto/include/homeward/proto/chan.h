@@ -84,8 +84,7 @@ HW_NODISCARD HW_EXPORT int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t le
  * are not in hw_chan_pending. Returns 0, HW_EINVAL (not open, empty, FINAL
  * with CORK), HW_ELIMIT (too long; or nonce exhausted, which fails the
  * channel), HW_ENOMEM (this message not queued) or HW_ECLOSED. */
-HW_NODISCARD HW_EXPORT int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len,
-                                        unsigned flags);
+HW_NODISCARD HW_EXPORT int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, unsigned flags);
 /* Seal the held (corked) messages now. Returns 0, HW_ENOMEM (still held),
  * HW_ELIMIT (nonce exhausted; the channel fails) or HW_ECLOSED. */
 HW_NODISCARD HW_EXPORT int hw_chan_flush(hw_chan *c);

@@ -75,18 +75,18 @@ typedef struct hw_cursor {
 } hw_cursor;
 
 typedef struct hw_msg_hello {
-  uint64_t version;                  /* HW_PROTO_VERSION */
-  hw_id replica;                     /* the device's current replica id */
-  uint64_t counter;                  /* its highest dot counter */
-  uint64_t acked;                    /* its writes the server is known to hold reach here */
-  uint8_t lineage[HW_DIGEST_BYTES];  /* lineage (homeward/lineage.h) of those writes, up to
-                                        acked (docs/sync-design.md) */
+  uint64_t version;                 /* HW_PROTO_VERSION */
+  hw_id replica;                    /* the device's current replica id */
+  uint64_t counter;                 /* its highest dot counter */
+  uint64_t acked;                   /* its writes the server is known to hold reach here */
+  uint8_t lineage[HW_DIGEST_BYTES]; /* lineage (homeward/lineage.h) of those writes, up to
+                                       acked (docs/sync-design.md) */
   bool has_inherits;
-  hw_id inherits_replica;            /* old replica id after a restore or copy */
-  uint64_t inherits_counter;         /* the old id's last counter */
-  bool has_cursor;                   /* false on a fresh device */
+  hw_id inherits_replica;    /* old replica id after a restore or copy */
+  uint64_t inherits_counter; /* the old id's last counter */
+  bool has_cursor;           /* false on a fresh device */
   hw_cursor cursor;
-  int64_t wall_ms;                   /* device clock, for skew warnings only */
+  int64_t wall_ms; /* device clock, for skew warnings only */
 } hw_msg_hello;
 
 typedef struct hw_accepted_dot {
@@ -97,7 +97,7 @@ typedef struct hw_accepted_dot {
 
 typedef struct hw_msg_lineage_refusal {
   hw_id replica;
-  uint64_t from;               /* the dots listed are the server's above this counter */
+  uint64_t from; /* the dots listed are the server's above this counter */
   size_t n_dots;
   const hw_accepted_dot *dots; /* ascending counters */
 } hw_msg_lineage_refusal;
@@ -110,9 +110,9 @@ typedef struct hw_msg_push {
 
 typedef struct hw_ack_entry {
   hw_ack_status status;
-  uint64_t seq;   /* ACCEPTED: the server sequence number */
+  uint64_t seq;    /* ACCEPTED: the server sequence number */
   hw_bytes merged; /* ACCEPTED: merged state when it differs from what was sent, else p NULL */
-  uint64_t code;  /* REFUSED / QUARANTINED: machine code */
+  uint64_t code;   /* REFUSED / QUARANTINED: machine code */
   hw_bytes reason; /* REFUSED / QUARANTINED: UTF-8, may be empty */
 } hw_ack_entry;
 

@@ -19,9 +19,9 @@
 
 #include "homeward/err.h"
 
-#define HW_NOISE_KEY_BYTES 32u  /* X25519 keys, ChaChaPoly keys */
-#define HW_NOISE_HASH_BYTES 64u /* BLAKE2b-512: handshake hash, chaining key */
-#define HW_NOISE_TAG_BYTES 16u  /* Poly1305 tag */
+#define HW_NOISE_KEY_BYTES 32u        /* X25519 keys, ChaChaPoly keys */
+#define HW_NOISE_HASH_BYTES 64u       /* BLAKE2b-512: handshake hash, chaining key */
+#define HW_NOISE_TAG_BYTES 16u        /* Poly1305 tag */
 #define HW_NOISE_NONCE_MAX UINT64_MAX /* reserved: never used to encrypt (spec §5.1) */
 
 /* ---- static key pairs ---------------------------------------------------- */
@@ -82,9 +82,10 @@ HW_NODISCARD HW_EXPORT int hw_noise_hs_new(hw_noise_hs **out, hw_noise_role role
 /* TEST ONLY (official vectors, negative tests): like hw_noise_hs_new but with
  * a chosen prologue and a chosen ephemeral secret (both copied). Never use
  * outside tests: a fixed ephemeral key destroys forward secrecy. */
-HW_NODISCARD HW_EXPORT int hw_noise_hs_new_for_test_vectors(
-    hw_noise_hs **out, hw_noise_role role, const hw_noise_key *s, const uint8_t *pin,
-    const uint8_t *prologue, size_t prologue_len, const uint8_t e_sec[static HW_NOISE_KEY_BYTES]);
+HW_NODISCARD HW_EXPORT int
+hw_noise_hs_new_for_test_vectors(hw_noise_hs **out, hw_noise_role role, const hw_noise_key *s,
+                                 const uint8_t *pin, const uint8_t *prologue, size_t prologue_len,
+                                 const uint8_t e_sec[static HW_NOISE_KEY_BYTES]);
 
 /* True when it is this side's turn to write. */
 HW_EXPORT bool hw_noise_hs_is_my_turn(const hw_noise_hs *hs);

@@ -82,7 +82,9 @@ static int flush(sync_ctx *s)
   return HW_OK;
 }
 
-static int send_msg(sync_ctx *s, const hw_msg *m, bool final)
+/* flags: HW_SEND_FINAL, HW_SEND_CORK (more follow at once: share a
+ * transport message, as hello, pushes and the first pull do). */
+static int send_msg(sync_ctx *s, const hw_msg *m, unsigned flags)
 {
   hw_cbor_wr w;
   int rc;
@@ -92,7 +94,7 @@ static int send_msg(sync_ctx *s, const hw_msg *m, bool final)
   if (!rc)
     rc = hw_cbor_wr_finish(&w);
   if (!rc)
-    rc = hw_chan_send(s->chan, w.buf, w.len, final);
+    rc = hw_chan_send(s->chan, w.buf, w.len, flags);
   hw_cbor_wr_close(&w);
   return rc ? rc : flush(s);
 }
@@ -106,30 +108,26 @@ static int next_msg(sync_ctx *s, hw_bytes *body, bool *final)
 
   body->p = NULL;
   for (;;) {
-    while (s->r_off < s->r_len) {
-      size_t used = 0;
-      int rc = hw_chan_feed(s->chan, s->rbuf + s->r_off, s->r_len - s->r_off, &used, body, final);
-      if (rc)
-        return rc;
-      s->r_off += used;
-      if ((rc = flush(s)) != 0)
-        return rc;
-      if (body->p || (handshake && hw_chan_get_state(s->chan) != HW_CHAN_HANDSHAKE))
-        return HW_OK;
-      if (used == 0)
-        break;
-    }
+    size_t used = 0, n;
+    /* Feed what is buffered; with nothing buffered the channel may still
+     * hold messages of a batch (one per call). */
+    int rc = hw_chan_feed(s->chan, s->rbuf + s->r_off, s->r_len - s->r_off, &used, body, final);
+    if (rc)
+      return rc;
+    s->r_off += used;
+    if ((rc = flush(s)) != 0)
+      return rc;
+    if (body->p || (handshake && hw_chan_get_state(s->chan) != HW_CHAN_HANDSHAKE))
+      return HW_OK;
+    if (s->r_off < s->r_len && used > 0)
+      continue;
     s->r_off = s->r_len = 0;
-    {
-      size_t n;
-      int rc = hw__net_read(s->fd, s->rbuf, sizeof s->rbuf, s->timeout, &n);
-      if (rc)
-        return rc;
-      if (n == 0)
-        return hw_chan_eof(s->chan) == HW_OK ? HW_ECLOSED : HW_EPROTO;
-      s->res->totals.bytes_down += n;
-      s->r_len = n;
-    }
+    if ((rc = hw__net_read(s->fd, s->rbuf, sizeof s->rbuf, s->timeout, &n)) != 0)
+      return rc;
+    if (n == 0)
+      return hw_chan_eof(s->chan) == HW_OK ? HW_ECLOSED : HW_EPROTO;
+    s->res->totals.bytes_down += n;
+    s->r_len = n;
   }
 }
 
@@ -284,7 +282,7 @@ static int send_pushes(sync_ctx *s)
     m.u.push.batch_seq = b->seq;
     m.u.push.n_records = n;
     m.u.push.records = recs;
-    if ((rc = send_msg(s, &m, false)) != 0)
+    if ((rc = send_msg(s, &m, HW_SEND_CORK)) != 0)
       return rc;
     s->n_batches++;
     i += n;
@@ -409,7 +407,7 @@ static int send_pull(sync_ctx *s)
 {
   hw_msg m = {.type = HW_MSG_PULL};
   m.u.pull.max_records = PULL_RECORDS;
-  return send_msg(s, &m, false); /* no cursor: where the session stands */
+  return send_msg(s, &m, 0); /* no cursor: where the session stands */
 }
 
 static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
@@ -598,9 +596,8 @@ static int session(sync_ctx *s)
     if (rc)
       return rc;
   }
-  if ((rc = build_hello(s, &hello)) != 0 || (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO,
-                                                                      .u.hello = hello},
-                                                           false)) != 0)
+  if ((rc = build_hello(s, &hello)) != 0 ||
+      (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO, .u.hello = hello}, HW_SEND_CORK)) != 0)
     return rc;
   if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 ||
       (rc = send_pushes(s)) != 0 || (rc = send_pull(s)) != 0)
@@ -660,7 +657,7 @@ static int session(sync_ctx *s)
   }
   /* A clean end: the device's final goodbye. Everything is stored already,
    * so a failure to send it only makes the end look truncated to the server. */
-  (void)!send_msg(s, &(hw_msg){.type = HW_MSG_GOODBYE}, true);
+  (void)!send_msg(s, &(hw_msg){.type = HW_MSG_GOODBYE}, HW_SEND_FINAL);
   return HW_OK;
 }
 

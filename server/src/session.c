@@ -129,7 +129,7 @@ static void send_msg(hw_session *ss, const hw_msg *m, bool final)
   if (!rc)
     rc = hw_cbor_wr_finish(&w);
   if (!rc)
-    rc = hw_chan_send(ss->chan, w.buf, w.len, final);
+    rc = hw_chan_send(ss->chan, w.buf, w.len, final ? HW_SEND_FINAL : 0);
   hw_cbor_wr_close(&w);
   if (rc) {
     session_close(ss, "send", rc);
@@ -455,8 +455,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   left = (size_t)n;
   if (ss->state != HW_SS_HANDSHAKE)
     restart_timer(ss, ss->srv->cfg.idle_timeout_ms);
-  /* Bytes after the final message are not read: the channel refuses them. */
-  while (left > 0 && !ss->closing && ss->state != HW_SS_CLOSING) {
+  /* Feed until the channel has taken every byte and has no message left (a
+   * batch hands out one message per call, with nothing more to read). */
+  while (!ss->closing && ss->state != HW_SS_CLOSING) {
     size_t used = 0;
     hw_bytes msg = {0};
     bool final = false;
@@ -476,7 +477,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
       on_open(ss);
     if (msg.p)
       on_message(ss, msg, final);
-    if (used == 0 && !msg.p)
+    else if (left == 0 || used == 0)
       break;
   }
 }

@@ -1,4 +1,4 @@
-/* The sync engine (architecture §4; docs/sync-design.md): one session of
+/* The sync engine (architecture §4; docs/protocol.md §9): one session of
  * hello, pushes, pulls and done over the Noise channel. Nothing is marked
  * sent before its acknowledgement; each pulled batch is stored with its
  * cursor in one transaction; a cut at any point resumes cleanly. */

@@ -1,4 +1,4 @@
-/* Frames and the connection state machine (chan.h, protocol-wire.md §1-§3). */
+/* Frames and the connection state machine (chan.h, protocol.md §2-§3). */
 #include "homeward/proto/chan.h"
 
 #include <string.h>
@@ -62,7 +62,7 @@ int hw_frame_peek(const uint8_t *buf, size_t len, size_t *body_len)
   if (len < HW_FRAME_HDR_BYTES)
     return HW_EAGAIN;
   n = load_be32(buf);
-  /* protocol-wire.md §1: a frame carries one Noise message, 1..65535 bytes. */
+  /* protocol.md §2: a frame carries one Noise message, 1..65535 bytes. */
   if (n == 0)
     return HW_EPROTO;
   if (n > HW_FRAME_MAX)
@@ -235,7 +235,7 @@ void hw_chan_free(hw_chan *c)
   hw_free(c);
 }
 
-/* One complete handshake frame. protocol-wire.md §2: payloads are empty,
+/* One complete handshake frame. protocol.md §3: payloads are empty,
  * except message 3's, which is empty or the enrolment token. */
 static int handshake_frame(hw_chan *c, const uint8_t *body, size_t n)
 {
@@ -327,7 +327,7 @@ static void batch_next(hw_chan *c, hw_bytes *msg, bool *final)
   }
 }
 
-/* protocol-wire.md §3: a batch holds two or more whole messages, each
+/* protocol.md §4: a batch holds two or more whole messages, each
  * 1..HW_BATCH_MSG_MAX bytes, whose prefixes cover the plaintext exactly. */
 static int batch_check(const uint8_t *p, size_t n)
 {
@@ -393,7 +393,7 @@ static int transport_frame(hw_chan *c, uint8_t *body, size_t n, hw_bytes *msg, b
     c->reasm_total = load_be32(data);
     data += 4;
     data_len -= 4;
-    /* protocol-wire.md §3: refuse past the limit before allocating. */
+    /* protocol.md §4: refuse past the limit before allocating. */
     if (c->reasm_total > HW_APP_MSG_MAX)
       return HW_ELIMIT;
     if (data_len == 0 || c->reasm_total <= data_len)

@@ -1,5 +1,5 @@
-/* Sync message codecs (msg.h, protocol-wire.md §4). Section numbers below
- * are protocol-wire.md's. */
+/* Sync message codecs (msg.h, protocol.md §5). Section numbers below
+ * are protocol.md's. */
 #include "homeward/proto/msg.h"
 
 #include <string.h>
@@ -13,7 +13,7 @@ typedef struct map_it {
   uint64_t last;
 } map_it;
 
-/* §4: a map of at most HW_MSG_KEYS_MAX pairs, unknown keys included. */
+/* protocol.md §5: a map of at most HW_MSG_KEYS_MAX pairs, unknown keys included. */
 static int map_begin(hw_cbor_rd *rd, map_it *it)
 {
   int rc = hw_cbor_read_map(rd, &it->n);
@@ -28,7 +28,7 @@ static int map_begin(hw_cbor_rd *rd, map_it *it)
 }
 
 /* Next key: 1 and *key, 0 at the end, or an error. Keys are unsigned and
- * strictly ascending (§4: canonical order; a duplicate is refused). */
+ * strictly ascending (protocol.md §5: canonical order; a duplicate is refused). */
 static int map_next(map_it *it, uint64_t *key)
 {
   int rc;
@@ -146,7 +146,7 @@ static int read_records(hw_cbor_rd *rd, hw_arena *a, size_t *n_out, const hw_byt
   return HW_OK;
 }
 
-/* cursor = [epoch, seq, audit head] (§4.1) */
+/* cursor = [epoch, seq, audit head] (protocol.md §5.1) */
 static int read_cursor(hw_cbor_rd *rd, hw_cursor *c)
 {
   int rc;
@@ -160,7 +160,7 @@ static int read_cursor(hw_cbor_rd *rd, hw_cursor *c)
 #define BIT(k) (1u << (k))
 #define NEED(have, mask) (((have) & (mask)) == (mask) ? HW_OK : HW_EPROTO)
 
-/* ---- per-message decoders (CDDL in §4.1) -------------------------------- */
+/* ---- per-message decoders (CDDL in protocol.md §5.1) -------------------------------- */
 
 static int dec_hello(hw_cbor_rd *rd, hw_msg_hello *m)
 {
@@ -246,7 +246,7 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
             (rc = read_id(rd, &d[i].record)) ||
             (rc = read_fixed(rd, d[i].write_digest, HW_DIGEST_BYTES)))
           return rc;
-        /* §4.1 lineage-refusal: counters are listed once each, ascending. */
+        /* protocol.md §5.1 lineage-refusal: counters are listed once each, ascending. */
         if (i > 0 && d[i].counter <= d[i - 1].counter)
           return HW_EPROTO;
       }
@@ -265,7 +265,7 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
   if (rc)
     return rc;
   if (have & BIT(2) && m->n_dots && m->dots[0].counter <= m->from)
-    return HW_EPROTO; /* §4.1 lineage-refusal: the dots listed are above `from` */
+    return HW_EPROTO; /* protocol.md §5.1 lineage-refusal: the dots listed are above `from` */
   return NEED(have, BIT(0) | BIT(1) | BIT(2));
 }
 
@@ -337,7 +337,7 @@ static int dec_ack_entry(hw_cbor_rd *rd, hw_ack_entry *e)
   }
   if (rc)
     return rc;
-  /* §4.1 ack-entry: an accepted record has a sequence number (and maybe a merged
+  /* protocol.md §5.1 ack-entry: an accepted record has a sequence number (and maybe a merged
    * state) and no code; a refused or quarantined one has a code (and maybe a
    * reason) and nothing else. */
   if (!(have & BIT(0)))
@@ -501,7 +501,7 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
       rc = read_fixed(rd, m->checksum, HW_DIGEST_BYTES);
       break;
     case 1:
-      /* §4.1 audit-head: [hash, seq, time_ms, sig] */
+      /* protocol.md §5.1 audit-head: [hash, seq, time_ms, sig] */
       m->has_head = true;
       if (!(rc = read_array_exact(rd, 4)) &&
           !(rc = read_fixed(rd, m->head.hash, HW_DIGEST_BYTES)) &&
@@ -578,7 +578,7 @@ int hw_msg_decode(const uint8_t *buf, size_t len, hw_arena *arena, hw_msg *out)
   if (len > HW_APP_MSG_MAX)
     return HW_ELIMIT;
   hw_cbor_rd_init(&rd, buf, len);
-  /* §4: message = [type, body] */
+  /* protocol.md §5: message = [type, body] */
   if ((rc = read_array_exact(&rd, 2)) || (rc = hw_cbor_read_uint(&rd, &type)))
     goto fail;
   switch (type) {

@@ -93,7 +93,7 @@ void hw_noise_key_free(hw_noise_key *k)
   hw__secure_free(k);
 }
 
-/* ---- hash, HMAC, HKDF (§4.3) ------------------------------------------- */
+/* ---- hash, HMAC, HKDF (Noise spec §4.3) ------------------------------------------- */
 
 /* HMAC-BLAKE2b per RFC 2104 over unkeyed BLAKE2b-512 (not BLAKE2b's keyed
  * mode). Keys here are always HASHLEN = 64 bytes <= BLOCKLEN, so they are

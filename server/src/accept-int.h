@@ -1,4 +1,4 @@
-/* Accepting one pushed record state (architecture §3, §6; docs/sync-design.md):
+/* Accepting one pushed record state (architecture §3, §6; docs/protocol.md §9):
  * the checks, the merge, the store, the dots, the history and the audit
  * entry, all inside the caller's transaction on the storage thread.
  *

@@ -1,4 +1,4 @@
-/* The server's database (docs/sync-design.md, "Server bookkeeping"): the
+/* The server's database (docs/protocol.md §9, "Server bookkeeping"): the
  * tables and queries the storage thread runs. The connection is borrowed
  * (opened through the encrypting VFS by the store); every function runs on
  * the storage thread only.

@@ -1,6 +1,6 @@
 /* One device connection: the Noise channel, the sync protocol's state, and
  * the storage jobs it has in flight (session.c on the loop thread,
- * session-jobs.c on the storage thread). docs/sync-design.md is the design. */
+ * session-jobs.c on the storage thread). docs/protocol.md §9 is the design. */
 #ifndef HW_SERVER_SESSION_INT_H
 #define HW_SERVER_SESSION_INT_H
 

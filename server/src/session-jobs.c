@@ -69,7 +69,7 @@ static void collect_dot(uint64_t counter, const hw_id *record, const uint8_t dig
   l->n++;
 }
 
-/* Lineage check (docs/sync-design.md): the device's digest over the writes
+/* Lineage check (docs/protocol.md §9): the device's digest over the writes
  * it knows the server holds, up to `acked`, must equal the server's over its
  * accepted dots of that replica up to there, and the server must hold
  * nothing above it. Otherwise the refusal lists what the device must check. */

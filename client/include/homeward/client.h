@@ -1,6 +1,6 @@
 /* Homeward field client library: the encrypted store on the device, the
  * worker's writes, and the sync engine (architecture §3-§5;
- * docs/sync-design.md). The `homeward` command is built on it.
+ * docs/protocol.md §9). The `homeward` command is built on it.
  *
  * A hw_client owns its store; one thread at a time. Every function returns
  * 0 or a negative HW_ code and, on failure, leaves its outputs empty and the

@@ -1,5 +1,5 @@
 /* Homeward secure channel: frames and the I/O-free connection state machine
- * (docs/protocol-wire.md §1-§3). The caller moves bytes (libuv, sockets); the
+ * (docs/protocol.md §2-§3). The caller moves bytes (libuv, sockets); the
  * channel runs the Noise XX handshake, seals and opens transport messages,
  * splits and reassembles application messages, and tells a clean end (the
  * peer's final message) from a truncated one.

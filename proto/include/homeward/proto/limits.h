@@ -1,4 +1,4 @@
-/* Homeward wire limits (docs/protocol-wire.md). Every limit is a named
+/* Homeward wire limits (docs/protocol.md). Every limit is a named
  * constant, enforced before anything is allocated from a peer's count, and
  * tested at max and max + 1. Record limits live in homeward/limits.h. */
 #ifndef HOMEWARD_PROTO_LIMITS_H

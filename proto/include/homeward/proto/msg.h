@@ -1,4 +1,4 @@
-/* Homeward sync messages (docs/protocol-wire.md §4, CDDL there): encode and
+/* Homeward sync messages (docs/protocol.md §5, CDDL there): encode and
  * strict decode through homeward/cbor.h only.
  *
  * A message is the CBOR array [type, body], body a map with small unsigned
@@ -41,7 +41,7 @@ typedef enum hw_msg_type {
   HW_MSG_GOODBYE = 9,         /* either way */
 } hw_msg_type;
 
-/* Machine codes of an error message (protocol-wire.md §4.9). */
+/* Machine codes of an error message (protocol.md §5.9). */
 typedef enum hw_msg_code {
   HW_CODE_INTERNAL = 1,       /* the sender failed; try again later */
   HW_CODE_MALFORMED = 2,      /* a message could not be decoded */
@@ -80,7 +80,7 @@ typedef struct hw_msg_hello {
   uint64_t counter;                 /* its highest dot counter */
   uint64_t acked;                   /* its writes the server is known to hold reach here */
   uint8_t lineage[HW_DIGEST_BYTES]; /* lineage (homeward/lineage.h) of those writes, up to
-                                       acked (docs/sync-design.md) */
+                                       acked (docs/protocol.md §9) */
   bool has_inherits;
   hw_id inherits_replica;    /* old replica id after a restore or copy */
   uint64_t inherits_counter; /* the old id's last counter */

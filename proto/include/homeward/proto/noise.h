@@ -1,6 +1,6 @@
 /* Homeward Noise: Noise_XX_25519_ChaChaPoly_BLAKE2b (Noise spec rev 34) on
  * libsodium primitives, with the fixed prologue HW_PROTO_PROLOGUE
- * (docs/protocol-wire.md §2, security.md B).
+ * (docs/protocol.md §3, security.md B).
  *
  *   -> e
  *   <- e, ee, s, es      the device (initiator) checks s against its pin

@@ -10,14 +10,14 @@
 
 struct hw_client {
   hw_store *st;
-  hw_noise_key *key;              /* the device's static key (secret in the store) */
-  uint8_t server_key[32];         /* the pin */
-  uint8_t audit_key[32];          /* verifies the server's signed audit heads */
+  hw_noise_key *key;      /* the device's static key (secret in the store) */
+  uint8_t server_key[32]; /* the pin */
+  uint8_t audit_key[32];  /* verifies the server's signed audit heads */
   char address[HW_CLIENT_ADDRESS_MAX];
   char worker[64];
-  bool has_token;                 /* enrolment not confirmed yet */
+  bool has_token; /* enrolment not confirmed yet */
   uint8_t token[16];
-  bool forked_at_open;            /* a restore or copy was detected when opening */
+  bool forked_at_open; /* a restore or copy was detected when opening */
 };
 
 /* Settings (names never hold case data). */

@@ -44,8 +44,7 @@ int hw__net_connect(const char *address, unsigned timeout_ms, int *fd)
   if (getaddrinfo(host, port, &hints, &res) != 0)
     return HW_EIO;
   for (ai = res; ai; ai = ai->ai_next) {
-    int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                   ai->ai_protocol);
+    int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     int err = 0;
     socklen_t el = sizeof err;
     if (s < 0)

@@ -145,8 +145,8 @@ static int write_existing(hw_client *c, const hw_id *record, apply_fn fn, void *
     return rc;
   form = hw_form_find((const char *)cur->kind.p, cur->kind.len);
   schema = form ? form->schema_version : cur->schema_version;
-  if (n && (rc = hw_form_validate((const char *)cur->kind.p, cur->kind.len, schema, cur, fields,
-                                  n, err)) != 0)
+  if (n && (rc = hw_form_validate((const char *)cur->kind.p, cur->kind.len, schema, cur, fields, n,
+                                  err)) != 0)
     goto out;
   rc = local_write(c, cur, &row->acked, fn, arg, schema, fields, n);
 out:

@@ -49,7 +49,7 @@ typedef struct sync_ctx {
   batch *batches;
   size_t n_batches;
   bool done, refused_lineage;
-  uint64_t epoch; /* the server's, from the cursor */
+  uint64_t epoch;      /* the server's, from the cursor */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -583,8 +583,8 @@ static int session(sync_ctx *s)
     say(s, "the server cannot be reached (offline?)");
     return HW_EIO;
   }
-  if ((rc = hw_chan_new_device(&s->chan, c->key, c->server_key,
-                               c->has_token ? c->token : NULL)) != 0 ||
+  if ((rc = hw_chan_new_device(&s->chan, c->key, c->server_key, c->has_token ? c->token : NULL)) !=
+          0 ||
       (rc = flush(s)) != 0)
     return rc;
   while (hw_chan_get_state(s->chan) == HW_CHAN_HANDSHAKE) {
@@ -599,8 +599,8 @@ static int session(sync_ctx *s)
   if ((rc = build_hello(s, &hello)) != 0 ||
       (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO, .u.hello = hello}, HW_SEND_CORK)) != 0)
     return rc;
-  if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 ||
-      (rc = send_pushes(s)) != 0 || (rc = send_pull(s)) != 0)
+  if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 || (rc = send_pushes(s)) != 0 ||
+      (rc = send_pull(s)) != 0)
     return rc;
   for (;;) {
     hw_arena arena;
@@ -637,9 +637,8 @@ static int session(sync_ctx *s)
         s->res->server_code = m.u.error.code;
         say(s, code_text(m.u.error.code));
         hw_arena_close(&arena);
-        return m.u.error.code == HW_CODE_REVOKED || m.u.error.code == HW_CODE_RETIRED
-                 ? HW_EREVOKED
-                 : HW_EREFUSED;
+        return m.u.error.code == HW_CODE_REVOKED || m.u.error.code == HW_CODE_RETIRED ? HW_EREVOKED
+                                                                                      : HW_EREFUSED;
       default:
         rc = HW_EPROTO;
         break;
@@ -689,8 +688,7 @@ static int count_conflicts(void *ud, const hw_store_rec *r)
   hw_void_status vs;
 
   if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) == HW_OK) {
-    if (hw_record_n_conflicts(rec) > 0 ||
-        (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
+    if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
       w->n++;
     hw_record_free(rec);
   }

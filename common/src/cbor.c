@@ -23,10 +23,22 @@ static void set_uint(void *c, uint64_t v)
   d->it->u = v;
   d->fired++;
 }
-static void cb_u8(void *c, uint8_t v) { set_uint(c, v); }
-static void cb_u16(void *c, uint16_t v) { set_uint(c, v); }
-static void cb_u32(void *c, uint32_t v) { set_uint(c, v); }
-static void cb_u64(void *c, uint64_t v) { set_uint(c, v); }
+static void cb_u8(void *c, uint8_t v)
+{
+  set_uint(c, v);
+}
+static void cb_u16(void *c, uint16_t v)
+{
+  set_uint(c, v);
+}
+static void cb_u32(void *c, uint32_t v)
+{
+  set_uint(c, v);
+}
+static void cb_u64(void *c, uint64_t v)
+{
+  set_uint(c, v);
+}
 
 static void set_neg(void *c, uint64_t v)
 {
@@ -35,10 +47,22 @@ static void set_neg(void *c, uint64_t v)
   d->it->u = v;
   d->fired++;
 }
-static void cb_n8(void *c, uint8_t v) { set_neg(c, v); }
-static void cb_n16(void *c, uint16_t v) { set_neg(c, v); }
-static void cb_n32(void *c, uint32_t v) { set_neg(c, v); }
-static void cb_n64(void *c, uint64_t v) { set_neg(c, v); }
+static void cb_n8(void *c, uint8_t v)
+{
+  set_neg(c, v);
+}
+static void cb_n16(void *c, uint16_t v)
+{
+  set_neg(c, v);
+}
+static void cb_n32(void *c, uint32_t v)
+{
+  set_neg(c, v);
+}
+static void cb_n64(void *c, uint64_t v)
+{
+  set_neg(c, v);
+}
 
 static void set_str(void *c, hw_cbor_type t, cbor_data p, size_t len)
 {
@@ -49,8 +73,14 @@ static void set_str(void *c, hw_cbor_type t, cbor_data p, size_t len)
   d->it->u = len;
   d->fired++;
 }
-static void cb_bytes(void *c, cbor_data p, size_t len) { set_str(c, HW_CBOR_BYTES, p, len); }
-static void cb_text(void *c, cbor_data p, size_t len) { set_str(c, HW_CBOR_TEXT, p, len); }
+static void cb_bytes(void *c, cbor_data p, size_t len)
+{
+  set_str(c, HW_CBOR_BYTES, p, len);
+}
+static void cb_text(void *c, cbor_data p, size_t len)
+{
+  set_str(c, HW_CBOR_TEXT, p, len);
+}
 
 static void set_coll(void *c, hw_cbor_type t, uint64_t n)
 {
@@ -59,12 +89,27 @@ static void set_coll(void *c, hw_cbor_type t, uint64_t n)
   d->it->u = n;
   d->fired++;
 }
-static void cb_array(void *c, size_t n) { set_coll(c, HW_CBOR_ARRAY, n); }
-static void cb_map(void *c, size_t n) { set_coll(c, HW_CBOR_MAP, n); }
-static void cb_tag(void *c, uint64_t n) { set_coll(c, HW_CBOR_TAG, n); }
+static void cb_array(void *c, size_t n)
+{
+  set_coll(c, HW_CBOR_ARRAY, n);
+}
+static void cb_map(void *c, size_t n)
+{
+  set_coll(c, HW_CBOR_MAP, n);
+}
+static void cb_tag(void *c, uint64_t n)
+{
+  set_coll(c, HW_CBOR_TAG, n);
+}
 
-static void cb_null(void *c) { set_coll(c, HW_CBOR_NULL, 0); }
-static void cb_bool(void *c, bool v) { set_coll(c, v ? HW_CBOR_TRUE : HW_CBOR_FALSE, 0); }
+static void cb_null(void *c)
+{
+  set_coll(c, HW_CBOR_NULL, 0);
+}
+static void cb_bool(void *c, bool v)
+{
+  set_coll(c, v ? HW_CBOR_TRUE : HW_CBOR_FALSE, 0);
+}
 
 static void cb_bad(void *c)
 {
@@ -84,16 +129,30 @@ static void cb_bad_double(void *c, double v)
 }
 
 static const struct cbor_callbacks callbacks = {
-  .uint8 = cb_u8, .uint16 = cb_u16, .uint32 = cb_u32, .uint64 = cb_u64,
-  .negint8 = cb_n8, .negint16 = cb_n16, .negint32 = cb_n32, .negint64 = cb_n64,
-  .byte_string_start = cb_bad, .byte_string = cb_bytes,
-  .string = cb_text, .string_start = cb_bad,
-  .indef_array_start = cb_bad, .array_start = cb_array,
-  .indef_map_start = cb_bad, .map_start = cb_map,
-  .tag = cb_tag,
-  .float2 = cb_bad_float, .float4 = cb_bad_float, .float8 = cb_bad_double,
-  .undefined = cb_bad, .null = cb_null, .boolean = cb_bool,
-  .indef_break = cb_bad,
+    .uint8 = cb_u8,
+    .uint16 = cb_u16,
+    .uint32 = cb_u32,
+    .uint64 = cb_u64,
+    .negint8 = cb_n8,
+    .negint16 = cb_n16,
+    .negint32 = cb_n32,
+    .negint64 = cb_n64,
+    .byte_string_start = cb_bad,
+    .byte_string = cb_bytes,
+    .string = cb_text,
+    .string_start = cb_bad,
+    .indef_array_start = cb_bad,
+    .array_start = cb_array,
+    .indef_map_start = cb_bad,
+    .map_start = cb_map,
+    .tag = cb_tag,
+    .float2 = cb_bad_float,
+    .float4 = cb_bad_float,
+    .float8 = cb_bad_double,
+    .undefined = cb_bad,
+    .null = cb_null,
+    .boolean = cb_bool,
+    .indef_break = cb_bad,
 };
 
 void hw_cbor_rd_init(hw_cbor_rd *rd, const uint8_t *buf, size_t len)
@@ -162,8 +221,7 @@ int hw_cbor_next(hw_cbor_rd *rd, hw_cbor_item *it)
   left -= r.read;
   /* A count the remaining bytes cannot hold is refused before any caller
    * sizes an allocation from it. */
-  if ((it->type == HW_CBOR_ARRAY && it->u > left) ||
-      (it->type == HW_CBOR_MAP && it->u > left / 2))
+  if ((it->type == HW_CBOR_ARRAY && it->u > left) || (it->type == HW_CBOR_MAP && it->u > left / 2))
     goto bad;
   if (it->type == HW_CBOR_TEXT && !hw_utf8_valid(it->p, it->len))
     goto bad;

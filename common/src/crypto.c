@@ -93,7 +93,8 @@ size_t hw_base64_len(size_t bin_len)
 
 void hw_base64_encode(char *out, const uint8_t *bin, size_t len)
 {
-  sodium_bin2base64(out, hw_base64_len(len) + 1, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_bin2base64(out, hw_base64_len(len) + 1, bin, len,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 int hw_base64_decode(uint8_t *out, size_t cap, size_t *out_len, const char *text, size_t text_len)

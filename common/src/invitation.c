@@ -115,13 +115,27 @@ int hw_invitation_parse(const char *text, size_t len, hw_invitation *out)
     if (hw_cbor_read_uint(&rd, &key) || key != k)
       goto fail;
     switch (k) {
-    case 1: rc = read_text_into(&rd, out->address, sizeof out->address); break;
-    case 2: rc = read_exact(&rd, out->server_key, sizeof out->server_key); break;
-    case 3: rc = read_exact(&rd, out->recovery_key, sizeof out->recovery_key); break;
-    case 4: rc = read_exact(&rd, out->token, sizeof out->token); break;
-    case 5: rc = read_text_into(&rd, out->worker, sizeof out->worker); break;
-    case 6: rc = hw_cbor_read_int(&rd, &out->expires_ms); break;
-    default: rc = read_exact(&rd, out->audit_key, sizeof out->audit_key); break;
+    case 1:
+      rc = read_text_into(&rd, out->address, sizeof out->address);
+      break;
+    case 2:
+      rc = read_exact(&rd, out->server_key, sizeof out->server_key);
+      break;
+    case 3:
+      rc = read_exact(&rd, out->recovery_key, sizeof out->recovery_key);
+      break;
+    case 4:
+      rc = read_exact(&rd, out->token, sizeof out->token);
+      break;
+    case 5:
+      rc = read_text_into(&rd, out->worker, sizeof out->worker);
+      break;
+    case 6:
+      rc = hw_cbor_read_int(&rd, &out->expires_ms);
+      break;
+    default:
+      rc = read_exact(&rd, out->audit_key, sizeof out->audit_key);
+      break;
     }
     if (rc)
       goto fail;

@@ -71,7 +71,7 @@ static void sq_shutdown(void *ud)
 }
 
 static const sqlite3_mem_methods sq_methods = {
-  sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup, sq_init, sq_shutdown, NULL,
+    sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup, sq_init, sq_shutdown, NULL,
 };
 
 static void *uv_hw_calloc(size_t n, size_t size)

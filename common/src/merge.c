@@ -155,7 +155,9 @@ static int combine_fields(combine_ctx *cx)
   while (i < a->n_fields || j < b->n_fields) {
     const hw_field *fa = i < a->n_fields ? &a->fields[i] : NULL;
     const hw_field *fb = j < b->n_fields ? &b->fields[j] : NULL;
-    int c = !fa ? 1 : !fb ? -1 : hw_cbor_key_cmp(fa->name.p, fa->name.len, fb->name.p, fb->name.len);
+    int c = !fa   ? 1
+            : !fb ? -1
+                  : hw_cbor_key_cmp(fa->name.p, fa->name.len, fb->name.p, fb->name.len);
     const hw_field *named = c <= 0 ? fa : fb;
     hw_field *f = &r->fields[r->n_fields];
     uint32_t cap = (c <= 0 ? fa->n_pairs : 0) + (c >= 0 ? fb->n_pairs : 0);
@@ -249,8 +251,8 @@ int hw__record_combine(hw_record **out, const hw_record *a, const hw_record *b,
     return HW_ENOMEM;
   cx.r->id = a->id;
   cx.r->case_id = a->case_id;
-  cx.r->schema_version = a->schema_version > b->schema_version ? a->schema_version
-                                                               : b->schema_version;
+  cx.r->schema_version =
+      a->schema_version > b->schema_version ? a->schema_version : b->schema_version;
   rc = HW_ENOMEM;
   cx.map_a = hw_arena_alloc(&cx.r->arena, maps);
   cx.r->kind.len = a->kind.len;
@@ -293,8 +295,7 @@ const char *hw_merge_class_name(hw_merge_class cls)
 }
 
 /* Whether field f of a holds the same pairs (by dot) as g of b. */
-static bool same_pairs(const hw_record *a, const hw_field *f, const hw_record *b,
-                       const hw_field *g)
+static bool same_pairs(const hw_record *a, const hw_field *f, const hw_record *b, const hw_field *g)
 {
   if (f->n_pairs != g->n_pairs)
     return false;
@@ -368,8 +369,8 @@ int hw_merge(hw_record **out, const hw_record *stored, const hw_record *incoming
     info->n_new_conflicts = info->n_conflicts;
     if ((rc = hw_record_void_status(incoming, &info->void_status)) != 0)
       return rc;
-    info->cls = info->n_conflicts || info->void_status.disputed ? HW_MERGE_CONFLICT
-                                                                : HW_MERGE_FAST_FORWARD;
+    info->cls =
+        info->n_conflicts || info->void_status.disputed ? HW_MERGE_CONFLICT : HW_MERGE_FAST_FORWARD;
     return hw_record_clone(out, incoming);
   }
   /* Same id with another kind or case is a divergence, never a merge. */

@@ -224,8 +224,7 @@ int hw_record_check(const hw_record *r)
     }
     n_pairs_total += f->n_pairs;
     if (f->name.len == sizeof HW_FIELD_VOIDED - 1 &&
-        memcmp(f->name.p, HW_FIELD_VOIDED, f->name.len) == 0 &&
-        (rc = check_void_values(r, f)) != 0)
+        memcmp(f->name.p, HW_FIELD_VOIDED, f->name.len) == 0 && (rc = check_void_values(r, f)) != 0)
       return rc;
   }
   for (size_t i = 0; i < r->n_writes; i++)
@@ -241,8 +240,8 @@ const hw_field *hw_record_field(const hw_record *r, const char *name, size_t len
 
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = hw_cbor_key_cmp(r->fields[mid].name.p, r->fields[mid].name.len,
-                            (const uint8_t *)name, len);
+    int c =
+        hw_cbor_key_cmp(r->fields[mid].name.p, r->fields[mid].name.len, (const uint8_t *)name, len);
     if (c == 0)
       return &r->fields[mid];
     if (c < 0)
@@ -268,8 +267,7 @@ const hw_pair *hw_field_display(const hw_record *r, const hw_field *f)
 
   for (uint32_t k = 1; k < f->n_pairs; k++) {
     const hw_write_meta *b = &r->writes[best->w], *c = &r->writes[f->pairs[k].w];
-    if (c->wall_ms > b->wall_ms ||
-        (c->wall_ms == b->wall_ms && hw_dot_cmp(&c->dot, &b->dot) > 0))
+    if (c->wall_ms > b->wall_ms || (c->wall_ms == b->wall_ms && hw_dot_cmp(&c->dot, &b->dot) > 0))
       best = &f->pairs[k];
   }
   return best;

@@ -130,8 +130,7 @@ static bool text_is(const uint8_t *p, size_t n, const char *s)
   return n == strlen(s) && memcmp(p, s, n) == 0;
 }
 
-int hw_value_get_void(const uint8_t *v, size_t len, hw_bytes *reason, hw_dot *seen_buf,
-                      hw_vv *seen)
+int hw_value_get_void(const uint8_t *v, size_t len, hw_bytes *reason, hw_dot *seen_buf, hw_vv *seen)
 {
   hw_cbor_rd rd;
   uint64_t n, m;

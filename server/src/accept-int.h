@@ -49,24 +49,24 @@ typedef struct hw_accept_policy {
 typedef struct hw_accept_ctx {
   hw_sdb *db;
   const hw_accept_policy *policy;
-  const hw_id *own;   /* replica ids bound to this device: the dots it may introduce */
+  const hw_id *own; /* replica ids bound to this device: the dots it may introduce */
   size_t n_own;
-  bool recovering;    /* the device's cursor names an older server epoch */
+  bool recovering; /* the device's cursor names an older server epoch */
   hw_bytes device_key;
-  hw_bytes actor;     /* the worker enrolled with the device */
+  hw_bytes actor; /* the worker enrolled with the device */
   int64_t now_ms;
   const uint8_t *value_key; /* HW_HASH_BYTES: key of the audit's value hashes */
 } hw_accept_ctx;
 
 typedef struct hw_accept_result {
   hw_decision decision;
-  uint64_t seq;        /* sequence number of the stored change (0: none) */
-  uint64_t audit_seq;  /* the audit entry (0: none, for refused) */
+  uint64_t seq;       /* sequence number of the stored change (0: none) */
+  uint64_t audit_seq; /* the audit entry (0: none, for refused) */
   int64_t quarantine_id;
-  uint8_t *merged;     /* owned (hw_free): the stored state, when it differs from what was sent */
+  uint8_t *merged; /* owned (hw_free): the stored state, when it differs from what was sent */
   size_t merged_len;
-  int code;            /* for quarantined/refused: the HW_E* reason code */
-  const char *reason;  /* static; read it through hw_accept_reason */
+  int code;             /* for quarantined/refused: the HW_E* reason code */
+  const char *reason;   /* static; read it through hw_accept_reason */
   char reason_buf[256]; /* a reason made for this record (wins over `reason`) */
 } hw_accept_result;
 

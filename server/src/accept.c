@@ -63,20 +63,20 @@ static int audit(const hw_accept_ctx *cx, const char *decision, const hw_record 
                  size_t n_pairs, const char *reason, uint64_t seq, hw_accept_result *out)
 {
   hw_audit_entry e = {
-    .decision = decision,
-    .time_ms = cx->now_ms,
-    .device_key = cx->device_key,
-    .actor = cx->actor,
-    .record_id = in->id,
-    .case_id = in->case_id,
-    .kind = in->kind,
-    .before = *before,
-    .incoming = in->vv,
-    .after = *after,
-    .n_pairs = n_pairs,
-    .pairs = pairs,
-    .reason = reason,
-    .seq = seq,
+      .decision = decision,
+      .time_ms = cx->now_ms,
+      .device_key = cx->device_key,
+      .actor = cx->actor,
+      .record_id = in->id,
+      .case_id = in->case_id,
+      .kind = in->kind,
+      .before = *before,
+      .incoming = in->vv,
+      .after = *after,
+      .n_pairs = n_pairs,
+      .pairs = pairs,
+      .reason = reason,
+      .seq = seq,
   };
   uint8_t head[HW_HASH_BYTES];
   hw_cbor_wr w;
@@ -218,8 +218,7 @@ static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_
         if (fl->pairs[i].w == w)
           vals[n++] = (hw_field_value){fl->name, fl->pairs[i].value};
     }
-    rc = p->validate(&k->in->kind, k->in->schema_version, k->stored, vals, n, msg, msg_len,
-                     p->ud);
+    rc = p->validate(&k->in->kind, k->in->schema_version, k->stored, vals, n, msg, msg_len, p->ud);
   }
   hw_free(vals);
   return rc;
@@ -304,8 +303,7 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   if (p && p->case_access)
     access = p->case_access(&k->in->case_id, k->stored == NULL, p->ud);
   if (access == HW_CASE_NEVER_HELD) {
-    rc = quarantine(cx, k->in, before, state, len, HW_EPERM,
-                    "a case this worker never held", out);
+    rc = quarantine(cx, k->in, before, state, len, HW_EPERM, "a case this worker never held", out);
     goto done;
   }
   if ((rc = check_dots(cx, k, &foreign, &code, &reason)) != 0)

@@ -55,4 +55,9 @@ void hw_audit_entry_encode(hw_cbor_wr *w, const hw_audit_entry *e);
 void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
                            const hw_bytes *device_key, const char *actor, const char *details);
 
+/* One line describing an entry for coordinators (`homeward-server audit`):
+ * "decision time actor record=... kind=... fields=n reason=..." — never
+ * values (they are not in the entry). Returns 0 or HW_EPROTO. */
+HW_NODISCARD int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t cap);
+
 #endif

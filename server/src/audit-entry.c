@@ -1,5 +1,6 @@
 #include "audit-entry-int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void put_vv(hw_cbor_wr *w, const hw_vv *vv)
@@ -75,4 +76,78 @@ void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
   hw_cbor_wr_text(w, actor, strlen(actor));
   hw_cbor_wr_uint(w, 14);
   hw_cbor_wr_text(w, details, strlen(details));
+}
+
+int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t cap)
+{
+  hw_cbor_rd rd;
+  uint64_t n, key;
+  char decision[48] = "?", actor[200] = "?", reason[256] = "", kind[40] = "", rec[40] = "";
+  char details[200] = "";
+  int64_t time_ms = 0;
+  uint64_t n_pairs = 0, seq = 0;
+
+  hw_cbor_rd_init(&rd, entry, len);
+  if (hw_cbor_read_map(&rd, &n))
+    return HW_EPROTO;
+  for (uint64_t i = 0; i < n; i++) {
+    const uint8_t *p;
+    size_t pl;
+    if (hw_cbor_read_uint(&rd, &key))
+      return HW_EPROTO;
+    switch (key) {
+    case 1:
+    case 4:
+    case 7:
+    case 12:
+    case 14:
+      if (hw_cbor_read_text(&rd, &p, &pl))
+        return HW_EPROTO;
+      snprintf(key == 1    ? decision
+               : key == 4  ? actor
+               : key == 7  ? kind
+               : key == 12 ? reason
+                           : details,
+               key == 1    ? sizeof decision
+               : key == 4  ? sizeof actor
+               : key == 7  ? sizeof kind
+               : key == 12 ? sizeof reason
+                           : sizeof details,
+               "%.*s", (int)pl, (const char *)p);
+      break;
+    case 2:
+      if (hw_cbor_read_int(&rd, &time_ms))
+        return HW_EPROTO;
+      break;
+    case 5:
+      if (hw_cbor_read_bytes(&rd, &p, &pl) || pl != HW_ID_BYTES)
+        return HW_EPROTO;
+      for (size_t k = 0; k < 8; k++)
+        snprintf(rec + 2 * k, 3, "%02x", p[k]);
+      break;
+    case 11: /* the new pairs: counted, not shown */
+      if (hw_cbor_read_array(&rd, &n_pairs))
+        return HW_EPROTO;
+      for (uint64_t k = 0; k < n_pairs; k++)
+        if (hw_cbor_skip(&rd, 1, NULL, NULL))
+          return HW_EPROTO;
+      break;
+    case 13:
+      if (hw_cbor_read_uint(&rd, &seq))
+        return HW_EPROTO;
+      break;
+    default:
+      if (hw_cbor_skip(&rd, 8, NULL, NULL))
+        return HW_EPROTO;
+      break;
+    }
+  }
+  snprintf(out, cap, "%-12s time_ms=%lld actor=%s%s%s%s%s fields=%llu%s%s%s%s", decision,
+           (long long)time_ms, actor, rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
+           (unsigned long long)n_pairs, reason[0] ? " reason=\"" : "", reason,
+           reason[0] ? "\"" : "", details[0] ? " " : "");
+  if (details[0])
+    snprintf(out + strlen(out), cap - strlen(out), "%s", details);
+  (void)seq;
+  return HW_OK;
 }

@@ -12,18 +12,18 @@
 #define HW_PATH_MAX 4096
 
 typedef struct hw_server_config {
-  char state_dir[HW_PATH_MAX];      /* [server] state_dir: database, keys' envelope */
-  char listen_host[256];            /* [server] listen = host:port */
+  char state_dir[HW_PATH_MAX]; /* [server] state_dir: database, keys' envelope */
+  char listen_host[256];       /* [server] listen = host:port */
   uint16_t listen_port;
-  char control_socket[108];         /* [server] control_socket (default state_dir/control.sock) */
-  char key_file[HW_PATH_MAX];       /* [server] key_file: store key instead of a passphrase */
-  char admin_group[64];             /* [server] admin_group: may use the control socket */
-  hw_log_level log_level;           /* [server] log_level = error|warn|info|debug */
-  uint32_t handshake_timeout_ms;    /* [limits] handshake_timeout_ms */
-  uint32_t idle_timeout_ms;         /* [limits] idle_timeout_ms */
-  uint32_t max_connections;         /* [limits] max_connections */
-  uint32_t head_sign_interval_s;    /* [audit] head_sign_interval_s */
-  uint32_t invite_ttl_s;            /* [enrolment] invite_ttl_s */
+  char control_socket[108];      /* [server] control_socket (default state_dir/control.sock) */
+  char key_file[HW_PATH_MAX];    /* [server] key_file: store key instead of a passphrase */
+  char admin_group[64];          /* [server] admin_group: may use the control socket */
+  hw_log_level log_level;        /* [server] log_level = error|warn|info|debug */
+  uint32_t handshake_timeout_ms; /* [limits] handshake_timeout_ms */
+  uint32_t idle_timeout_ms;      /* [limits] idle_timeout_ms */
+  uint32_t max_connections;      /* [limits] max_connections */
+  uint32_t head_sign_interval_s; /* [audit] head_sign_interval_s */
+  uint32_t invite_ttl_s;         /* [enrolment] invite_ttl_s */
 } hw_server_config;
 
 /* Defaults (documented in docs/operations.md). */

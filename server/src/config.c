@@ -108,8 +108,7 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
     known = 0;
 #undef IS
   if (rc && err)
-    snprintf(err, err_len, known ? "%s.%s: invalid value" : "%s.%s: unknown setting", section,
-             key);
+    snprintf(err, err_len, known ? "%s.%s: invalid value" : "%s.%s: unknown setting", section, key);
   return rc;
 }
 

@@ -156,8 +156,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     r->hdr_len += (size_t)n;
     if (r->hdr_len < 4)
       return;
-    r->body_len = (size_t)r->hdr[0] << 24 | (size_t)r->hdr[1] << 16 | (size_t)r->hdr[2] << 8 |
-                  r->hdr[3];
+    r->body_len =
+        (size_t)r->hdr[0] << 24 | (size_t)r->hdr[1] << 16 | (size_t)r->hdr[2] << 8 | r->hdr[3];
     /* The length is checked before anything is allocated from it. */
     if (r->body_len == 0 || r->body_len > HW_CONTROL_FRAME_MAX ||
         !(r->body = hw_malloc(r->body_len))) {
@@ -227,8 +227,7 @@ static void on_connection(uv_stream_t *server, int status)
   /* Credentials first: an unauthorised peer gets nothing read or answered. */
   if (!hw_control_allowed(&c->policy, &r->cred)) {
     c->stats.refused++;
-    hw_log(HW_LOG_WARN, "control refused uid=%u pid=%ld", (unsigned)r->cred.uid,
-           (long)r->cred.pid);
+    hw_log(HW_LOG_WARN, "control refused uid=%u pid=%ld", (unsigned)r->cred.uid, (long)r->cred.pid);
     req_close(r);
     return;
   }

@@ -13,24 +13,26 @@
 #include "server-int.h"
 
 static const char usage[] =
-  "usage: homeward-server [--config FILE] COMMAND [OPTIONS]\n"
-  "\n"
-  "Commands:\n"
-  "  init    create the encrypted store and every key in the state directory\n"
-  "          --state-dir DIR --recovery-key-out FILE [--key-file FILE]\n"
-  "          The organisation's recovery secret key is written once to FILE:\n"
-  "          keep it offline; it is the only way to open a device whose worker\n"
-  "          forgot the passphrase.\n"
-  "  run     serve devices until SIGTERM or SIGINT\n"
-  "          [--state-dir DIR] [--listen HOST:PORT] [--key-file FILE] [--log-level L]\n"
-  "  invite  make a one-time invitation for a device (on a running server)\n"
-  "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
-  "  status  ask a running server how it is\n"
-  "\n"
-  "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
-  "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
-  "variable (scripts only: other local users of the process may read it), or the\n"
-  "terminal. Logs are key=value lines on stderr and never hold case data.\n";
+    "usage: homeward-server [--config FILE] COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  init    create the encrypted store and every key in the state directory\n"
+    "          --state-dir DIR --recovery-key-out FILE [--key-file FILE]\n"
+    "          The organisation's recovery secret key is written once to FILE:\n"
+    "          keep it offline; it is the only way to open a device whose worker\n"
+    "          forgot the passphrase.\n"
+    "  run     serve devices until SIGTERM or SIGINT\n"
+    "          [--state-dir DIR] [--listen HOST:PORT] [--key-file FILE] [--log-level L]\n"
+    "  invite  make a one-time invitation for a device (on a running server)\n"
+    "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
+    "  status  ask a running server how it is\n"
+    "  audit   verify the audit chain and list its entries (coordinators)\n"
+    "  records list the records the server holds, with conflicts and voids\n"
+    "\n"
+    "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
+    "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
+    "variable (scripts only: other local users of the process may read it), or the\n"
+    "terminal. Logs are key=value lines on stderr and never hold case data.\n";
 
 typedef struct opts {
   const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
@@ -159,15 +161,15 @@ static int cmd_control(const opts *o, const char *cmd)
 {
   hw_server_config cfg;
   const char *fields[4] = {cmd, o->worker, o->role ? o->role : "worker", o->coordinator};
-  char reply[1024];
+  static char reply[HW_CONTROL_FRAME_MAX];
   int ok = 0, rc;
 
   if ((rc = load_config(o, &cfg)) != 0)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
-  rc = hw_control_call(cfg.control_socket, fields, strcmp(cmd, "invite") == 0 ? 4 : 1, &ok,
-                       reply, sizeof reply);
+  rc = hw_control_call(cfg.control_socket, fields, strcmp(cmd, "invite") == 0 ? 4 : 1, &ok, reply,
+                       sizeof reply);
   if (rc == HW_ENOENT)
     return fail("no server is running on this state directory (control socket not found)");
   if (rc == HW_EPERM)
@@ -177,7 +179,9 @@ static int cmd_control(const opts *o, const char *cmd)
     return fail(hw_strerror(rc));
   if (!ok)
     return fail(reply);
-  puts(reply);
+  fputs(reply, stdout);
+  if (!reply[0] || reply[strlen(reply) - 1] != '\n')
+    putchar('\n');
   return 0;
 }
 
@@ -207,16 +211,23 @@ int main(int argc, char **argv)
     OPT("--role", role)
     OPT("--control-socket", control_socket)
 #undef OPT
-    else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc) {
+    else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
+    {
       o.passphrase_fd = atoi(argv[++i]);
       continue;
-    } else if (!strcmp(a, "--test-fast-kdf")) {
+    }
+    else if (!strcmp(a, "--test-fast-kdf"))
+    {
       o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
       continue;
-    } else if (a[0] != '-' && !cmd) {
+    }
+    else if (a[0] != '-' && !cmd)
+    {
       cmd = a;
       continue;
-    } else {
+    }
+    else
+    {
       fprintf(stderr, "homeward-server: unknown option %s\n\n%s", a, usage);
       return 2;
     }
@@ -235,7 +246,8 @@ int main(int argc, char **argv)
     return cmd_init(&o);
   if (!strcmp(cmd, "run"))
     return cmd_run(&o);
-  if (!strcmp(cmd, "invite") || !strcmp(cmd, "status"))
+  if (!strcmp(cmd, "invite") || !strcmp(cmd, "status") || !strcmp(cmd, "audit") ||
+      !strcmp(cmd, "records"))
     return cmd_control(&o, cmd);
   fprintf(stderr, "homeward-server: unknown command %s\n\n%s", cmd, usage);
   return 2;

@@ -68,12 +68,17 @@ HW_NODISCARD int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot
 
 /* Audit: append one entry (its canonical bytes) to the chain; returns its
  * sequence number and the new head hash. */
-HW_NODISCARD int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len,
-                                     uint64_t *seq_out, uint8_t head[static HW_HASH_BYTES]);
+HW_NODISCARD int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len, uint64_t *seq_out,
+                                     uint8_t head[static HW_HASH_BYTES]);
 /* Recompute the chain from the first entry and compare every stored hash.
  * Returns 0, or HW_ECORRUPT with *bad_seq set to the first entry that does
  * not match. */
 HW_NODISCARD int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq);
+/* Entries after `after`, in order, at most `max` (cb's non-zero return
+ * stops the walk and is returned). */
+typedef int (*hw_sdb_audit_cb)(uint64_t seq, const void *entry, size_t len, void *ud);
+HW_NODISCARD int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb,
+                                   void *ud);
 /* The current head (seq 0 and a zero hash when the log is empty). */
 HW_NODISCARD int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES]);
 
@@ -90,8 +95,7 @@ HW_NODISCARD int hw_sdb_device_get(hw_sdb *s, const uint8_t key[static HW_DEVICE
                                    hw_sdb_device *out); /* HW_ENOENT: unknown */
 HW_NODISCARD int hw_sdb_device_put(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                    const char *worker, const char *role, int64_t now_ms);
-HW_NODISCARD int hw_sdb_device_set_status(hw_sdb *s,
-                                          const uint8_t key[static HW_DEVICE_KEY_BYTES],
+HW_NODISCARD int hw_sdb_device_set_status(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                           const char *status, int64_t now_ms);
 
 /* Bind a replica id to a device on first use (0), accept it again for the
@@ -107,8 +111,7 @@ HW_NODISCARD int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVIC
  * role (status "new" on first use) when the token is valid for this device
  * key; HW_EAUTH for an unknown or expired token, or one used by another key. */
 HW_NODISCARD int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
-                                       const char *worker, const char *role,
-                                       int64_t expires_ms);
+                                       const char *worker, const char *role, int64_t expires_ms);
 HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
                                        const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                        int64_t now_ms, hw_sdb_device *out);
@@ -117,18 +120,16 @@ HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[stati
  * gets each (the state is borrowed for the call; a non-zero return stops
  * the walk and is returned). *last_seq is the last sequence number walked;
  * *more whether others remain. */
-typedef int (*hw_sdb_record_cb)(uint64_t seq, const hw_id *case_id, const void *state,
-                                size_t len, void *ud);
-HW_NODISCARD int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max,
-                                      hw_sdb_record_cb cb, void *ud, uint64_t *last_seq,
-                                      int *more);
+typedef int (*hw_sdb_record_cb)(uint64_t seq, const hw_id *case_id, const void *state, size_t len,
+                                void *ud);
+HW_NODISCARD int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb cb,
+                                      void *ud, uint64_t *last_seq, int *more);
 
 /* The caseload checksum (all records until caseloads exist): get, and
  * update for one record changing from old (NULL: new) to new state. */
 HW_NODISCARD int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES]);
 HW_NODISCARD int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state,
-                                        size_t old_len, const uint8_t *new_state,
-                                        size_t new_len);
+                                        size_t old_len, const uint8_t *new_state, size_t new_len);
 
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,

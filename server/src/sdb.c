@@ -10,80 +10,105 @@
 #define SCHEMA_VERSION 1
 
 static const char schema[] =
-  "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS srv_records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
-  "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
-  "CREATE INDEX IF NOT EXISTS srv_records_seq ON srv_records(seq);"
-  "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id, seq);"
-  "CREATE TABLE IF NOT EXISTS srv_dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
-  "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
-  "  WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS srv_history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
-  "  counter INTEGER NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,"
-  "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS srv_audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
-  "  hash BLOB NOT NULL);"
-  "CREATE TABLE IF NOT EXISTS srv_devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
-  "  role TEXT NOT NULL, status TEXT NOT NULL, enrolled_ms INTEGER NOT NULL,"
-  "  revoked_ms INTEGER) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS srv_replicas(replica BLOB PRIMARY KEY, device_key BLOB NOT NULL,"
-  "  inherits BLOB, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
-  "CREATE INDEX IF NOT EXISTS srv_replicas_device ON srv_replicas(device_key);"
-  "CREATE TABLE IF NOT EXISTS srv_invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
-  "  role TEXT NOT NULL, expires_ms INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;"
-  "CREATE TABLE IF NOT EXISTS srv_quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
-  "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
-  "  decided_ms INTEGER, decision TEXT);";
+    "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
+    "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS srv_records_seq ON srv_records(seq);"
+    "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id, seq);"
+    "CREATE TABLE IF NOT EXISTS srv_dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
+    "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
+    "  counter INTEGER NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,"
+    "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
+    "  hash BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS srv_devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+    "  role TEXT NOT NULL, status TEXT NOT NULL, enrolled_ms INTEGER NOT NULL,"
+    "  revoked_ms INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_replicas(replica BLOB PRIMARY KEY, device_key BLOB NOT NULL,"
+    "  inherits BLOB, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS srv_replicas_device ON srv_replicas(device_key);"
+    "CREATE TABLE IF NOT EXISTS srv_invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+    "  role TEXT NOT NULL, expires_ms INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
+    "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
+    "  decided_ms INTEGER, decision TEXT);";
 
 enum {
-  ST_BEGIN, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO, ST_COMMIT, ST_ROLLBACK,
-  ST_META_GET, ST_META_PUT, ST_REC_GET, ST_REC_PUT, ST_DOT_GET, ST_DOT_PUT, ST_DOTS_UPTO,
-  ST_DOTS_AFTER, ST_HIST_PUT, ST_AUDIT_LAST, ST_AUDIT_PUT, ST_AUDIT_ALL, ST_QUAR_PUT,
-  ST_DEV_GET, ST_DEV_PUT, ST_DEV_STATUS, ST_REP_GET, ST_REP_PUT, ST_REP_LIST, ST_INV_PUT,
-  ST_INV_GET, ST_INV_USE, ST_REC_AFTER, ST_COUNT
+  ST_BEGIN,
+  ST_SAVEPOINT,
+  ST_RELEASE,
+  ST_ROLLBACK_TO,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_META_GET,
+  ST_META_PUT,
+  ST_REC_GET,
+  ST_REC_PUT,
+  ST_DOT_GET,
+  ST_DOT_PUT,
+  ST_DOTS_UPTO,
+  ST_DOTS_AFTER,
+  ST_HIST_PUT,
+  ST_AUDIT_LAST,
+  ST_AUDIT_PUT,
+  ST_AUDIT_ALL,
+  ST_QUAR_PUT,
+  ST_DEV_GET,
+  ST_DEV_PUT,
+  ST_DEV_STATUS,
+  ST_REP_GET,
+  ST_REP_PUT,
+  ST_REP_LIST,
+  ST_INV_PUT,
+  ST_INV_GET,
+  ST_INV_USE,
+  ST_REC_AFTER,
+  ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
-  [ST_BEGIN] = "BEGIN IMMEDIATE",
-  [ST_SAVEPOINT] = "SAVEPOINT job",
-  [ST_RELEASE] = "RELEASE job",
-  [ST_ROLLBACK_TO] = "ROLLBACK TO job",
-  [ST_COMMIT] = "COMMIT",
-  [ST_ROLLBACK] = "ROLLBACK",
-  [ST_META_GET] = "SELECT value FROM srv_meta WHERE key = ?1",
-  [ST_META_PUT] = "INSERT OR REPLACE INTO srv_meta(key, value) VALUES (?1, ?2)",
-  [ST_REC_GET] = "SELECT state FROM srv_records WHERE id = ?1",
-  [ST_REC_PUT] = "INSERT OR REPLACE INTO srv_records(id, case_id, kind, seq, state)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_DOT_GET] = "SELECT record_id, digest FROM srv_dots WHERE replica = ?1 AND counter = ?2",
-  [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
-                 " VALUES (?1, ?2, ?3, ?4)",
-  [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
-                   " AND counter <= ?2 ORDER BY counter",
-  [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
-                    " AND counter > ?2 ORDER BY counter LIMIT ?3",
-  [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, field, value)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_AUDIT_LAST] = "SELECT seq, hash FROM srv_audit ORDER BY seq DESC LIMIT 1",
-  [ST_AUDIT_PUT] = "INSERT INTO srv_audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
-  [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM srv_audit ORDER BY seq",
-  [ST_QUAR_PUT] = "INSERT INTO srv_quarantine(record_id, device_key, reason, state, received_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5)",
-  [ST_DEV_GET] = "SELECT worker, role, status FROM srv_devices WHERE key = ?1",
-  [ST_DEV_PUT] = "INSERT INTO srv_devices(key, worker, role, status, enrolled_ms)"
-                 " VALUES (?1, ?2, ?3, 'active', ?4)",
-  [ST_DEV_STATUS] = "UPDATE srv_devices SET status = ?2, revoked_ms = ?3 WHERE key = ?1",
-  [ST_REP_GET] = "SELECT device_key FROM srv_replicas WHERE replica = ?1",
-  [ST_REP_PUT] = "INSERT INTO srv_replicas(replica, device_key, inherits, created_ms)"
-                 " VALUES (?1, ?2, ?3, ?4)",
-  [ST_REP_LIST] = "SELECT replica FROM srv_replicas WHERE device_key = ?1 ORDER BY created_ms",
-  [ST_INV_PUT] = "INSERT INTO srv_invitations(token_hash, worker, role, expires_ms)"
-                 " VALUES (?1, ?2, ?3, ?4)",
-  [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
-                 " WHERE token_hash = ?1",
-  [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
-  [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
-                   " LIMIT ?2",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_SAVEPOINT] = "SAVEPOINT job",
+    [ST_RELEASE] = "RELEASE job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_META_GET] = "SELECT value FROM srv_meta WHERE key = ?1",
+    [ST_META_PUT] = "INSERT OR REPLACE INTO srv_meta(key, value) VALUES (?1, ?2)",
+    [ST_REC_GET] = "SELECT state FROM srv_records WHERE id = ?1",
+    [ST_REC_PUT] = "INSERT OR REPLACE INTO srv_records(id, case_id, kind, seq, state)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_DOT_GET] = "SELECT record_id, digest FROM srv_dots WHERE replica = ?1 AND counter = ?2",
+    [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
+                     " AND counter <= ?2 ORDER BY counter",
+    [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
+                      " AND counter > ?2 ORDER BY counter LIMIT ?3",
+    [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, field, value)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_AUDIT_LAST] = "SELECT seq, hash FROM srv_audit ORDER BY seq DESC LIMIT 1",
+    [ST_AUDIT_PUT] = "INSERT INTO srv_audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
+    [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM srv_audit ORDER BY seq",
+    [ST_QUAR_PUT] = "INSERT INTO srv_quarantine(record_id, device_key, reason, state, received_ms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_DEV_GET] = "SELECT worker, role, status FROM srv_devices WHERE key = ?1",
+    [ST_DEV_PUT] = "INSERT INTO srv_devices(key, worker, role, status, enrolled_ms)"
+                   " VALUES (?1, ?2, ?3, 'active', ?4)",
+    [ST_DEV_STATUS] = "UPDATE srv_devices SET status = ?2, revoked_ms = ?3 WHERE key = ?1",
+    [ST_REP_GET] = "SELECT device_key FROM srv_replicas WHERE replica = ?1",
+    [ST_REP_PUT] = "INSERT INTO srv_replicas(replica, device_key, inherits, created_ms)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [ST_REP_LIST] = "SELECT replica FROM srv_replicas WHERE device_key = ?1 ORDER BY created_ms",
+    [ST_INV_PUT] = "INSERT INTO srv_invitations(token_hash, worker, role, expires_ms)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
+                   " WHERE token_hash = ?1",
+    [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
+    [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
+                     " LIMIT ?2",
 };
 
 struct hw_sdb {
@@ -129,8 +154,8 @@ void hw_sdb_close(hw_sdb *s)
 static int schema_version(sqlite3 *db, int *version)
 {
   sqlite3_stmt *v = NULL;
-  int rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS srv_schema(version INTEGER NOT NULL)",
-                        NULL, NULL, NULL);
+  int rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS srv_schema(version INTEGER NOT NULL)", NULL,
+                        NULL, NULL);
 
   *version = 0;
   if (rc == SQLITE_OK)
@@ -156,8 +181,8 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)", NULL,
-                        NULL, NULL);
+      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)", NULL, NULL,
+                        NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -191,9 +216,18 @@ static int exec_st(hw_sdb *s, int which)
   return rc == SQLITE_DONE ? HW_OK : from_sqlite(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
 }
 
-static int op_begin(void *d) { return exec_st(d, ST_BEGIN); }
-static int op_savepoint(void *d) { return exec_st(d, ST_SAVEPOINT); }
-static int op_release(void *d) { return exec_st(d, ST_RELEASE); }
+static int op_begin(void *d)
+{
+  return exec_st(d, ST_BEGIN);
+}
+static int op_savepoint(void *d)
+{
+  return exec_st(d, ST_SAVEPOINT);
+}
+static int op_release(void *d)
+{
+  return exec_st(d, ST_RELEASE);
+}
 static int op_rollback_to(void *d)
 {
   /* ROLLBACK TO keeps the savepoint open: release it so the next job's
@@ -201,7 +235,10 @@ static int op_rollback_to(void *d)
   int rc = exec_st(d, ST_ROLLBACK_TO);
   return rc ? rc : exec_st(d, ST_RELEASE);
 }
-static int op_commit(void *d) { return exec_st(d, ST_COMMIT); }
+static int op_commit(void *d)
+{
+  return exec_st(d, ST_COMMIT);
+}
 static void op_rollback(void *d)
 {
   hw_sdb *s = d;
@@ -209,8 +246,8 @@ static void op_rollback(void *d)
     (void)exec_st(s, ST_ROLLBACK);
 }
 
-const hw_storage_ops hw_sdb_storage_ops = {op_begin, op_savepoint, op_release, op_rollback_to,
-                                           op_commit, op_rollback};
+const hw_storage_ops hw_sdb_storage_ops = {op_begin,       op_savepoint, op_release,
+                                           op_rollback_to, op_commit,    op_rollback};
 
 /* Copy column `col` of the current row into a new hw_malloc buffer. */
 static int take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
@@ -403,8 +440,8 @@ int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *o
   return rc;
 }
 
-int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max,
-                      hw_sdb_dot_cb cb, void *ud, size_t *n_out, int *more)
+int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max, hw_sdb_dot_cb cb,
+                      void *ud, size_t *n_out, int *more)
 {
   sqlite3_stmt *st = s->st[ST_DOTS_AFTER];
   size_t n = 0;
@@ -509,9 +546,9 @@ int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq)
   return rc == SQLITE_DONE ? HW_OK : rc == HW_ECORRUPT ? rc : from_sqlite(rc);
 }
 
-int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
-                          size_t key_len, const char *reason, const uint8_t *state, size_t len,
-                          int64_t now_ms, int64_t *id_out)
+int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key, size_t key_len,
+                          const char *reason, const uint8_t *state, size_t len, int64_t now_ms,
+                          int64_t *id_out)
 {
   sqlite3_stmt *st = s->st[ST_QUAR_PUT];
   int rc;
@@ -797,4 +834,23 @@ int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state,
   hw_checksum_item(h, id, new_state, new_len);
   hw_checksum_xor(sum, h);
   return hw_sdb_meta_put(s, "checksum", sum, sizeof sum);
+}
+
+int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_AUDIT_ALL];
+  size_t n = 0;
+  int rc;
+
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+    if (seq <= after)
+      continue;
+    n++;
+    if ((rc = cb(seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  return rc;
 }

@@ -35,13 +35,13 @@ typedef struct hw_unlock {
   const uint8_t *passphrase; /* borrowed; NULL when key_file is set */
   size_t passphrase_len;
   const char *key_file;
-  unsigned test_flags;       /* enum hw_store_test_flag: tests only */
+  unsigned test_flags; /* enum hw_store_test_flag: tests only */
 } hw_unlock;
 
 typedef struct hw_server {
   uv_loop_t *loop;
   hw_server_config cfg;
-  hw_server_db db;         /* used on the storage thread only, once running */
+  hw_server_db db; /* used on the storage thread only, once running */
   hw_storage *storage;
   hw_control *control;
   uv_tcp_t listener;
@@ -52,11 +52,11 @@ typedef struct hw_server {
   uint8_t noise_pub[HW_NOISE_KEY_BYTES];
   uint8_t sign_pk[HW_SIGN_PUBLIC_BYTES];
   uint8_t recovery_pk[32];
-  uint64_t epoch;          /* random, never 0; a restored server takes a new one */
-  hw_id replica;           /* the server's own replica id (coordinator writes) */
-  hw_signed_head head;     /* the latest signed audit head */
+  uint64_t epoch;      /* random, never 0; a restored server takes a new one */
+  hw_id replica;       /* the server's own replica id (coordinator writes) */
+  hw_signed_head head; /* the latest signed audit head */
   bool head_valid;
-  hw_session *sessions;    /* open connections */
+  hw_session *sessions; /* open connections */
   unsigned n_sessions;
   uint64_t next_conn_id;
   bool stopping;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit-entry-int.h"
+#include "homeward/record-codec.h"
 #include "homeward/invitation.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
@@ -22,11 +23,26 @@
 
 /* ---- storage operations over the encrypted store -------------------------- */
 
-static int st_begin(void *d) { return hw_store_begin(((hw_server_db *)d)->st); }
-static int st_savepoint(void *d) { return hw_store_savepoint(((hw_server_db *)d)->st); }
-static int st_release(void *d) { return hw_store_savepoint_release(((hw_server_db *)d)->st); }
-static int st_rollback_to(void *d) { return hw_store_savepoint_rollback(((hw_server_db *)d)->st); }
-static int st_commit(void *d) { return hw_store_commit(((hw_server_db *)d)->st); }
+static int st_begin(void *d)
+{
+  return hw_store_begin(((hw_server_db *)d)->st);
+}
+static int st_savepoint(void *d)
+{
+  return hw_store_savepoint(((hw_server_db *)d)->st);
+}
+static int st_release(void *d)
+{
+  return hw_store_savepoint_release(((hw_server_db *)d)->st);
+}
+static int st_rollback_to(void *d)
+{
+  return hw_store_savepoint_rollback(((hw_server_db *)d)->st);
+}
+static int st_commit(void *d)
+{
+  return hw_store_commit(((hw_server_db *)d)->st);
+}
 /* A rollback that fails leaves nothing more to do than say so. */
 static void rollback_quietly(hw_store *st)
 {
@@ -35,7 +51,10 @@ static void rollback_quietly(hw_store *st)
     hw_log(HW_LOG_ERROR, "rollback err=%s", hw_errname(rc));
 }
 
-static void st_rollback(void *d) { rollback_quietly(((hw_server_db *)d)->st); }
+static void st_rollback(void *d)
+{
+  rollback_quietly(((hw_server_db *)d)->st);
+}
 
 static const hw_storage_ops store_ops = {st_begin,       st_savepoint, st_release,
                                          st_rollback_to, st_commit,    st_rollback};
@@ -200,8 +219,8 @@ int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const c
       (rc = hw_sdb_meta_put(db, "sign_pk", pk, sizeof pk)) ||
       (rc = hw_sdb_meta_put(db, "value_key", sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES,
                             32)) ||
-      (rc = hw_sdb_meta_put(db, "noise_sk",
-                            sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES + 32, 32)) ||
+      (rc = hw_sdb_meta_put(db, "noise_sk", sec + HW_BOX_SECRET_BYTES + HW_SIGN_SECRET_BYTES + 32,
+                            32)) ||
       (rc = hw_sdb_meta_put(db, "recovery_pk", rpk, sizeof rpk)) ||
       (rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
       (rc = hw_sdb_meta_put(db, "replica", replica.b, HW_ID_BYTES))) {
@@ -238,8 +257,10 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
       (rc = meta_exact(db, "epoch", epoch_b, 8)) ||
       (rc = meta_exact(db, "replica", s->replica.b, HW_ID_BYTES)) ||
       (rc = hw_noise_key_from_secret(&s->noise_key, noise_sk))) {
-    snprintf(err, err_len, "the store's keys are missing or damaged (%s): was it made with "
-                           "homeward-server init?", hw_errname(rc));
+    snprintf(err, err_len,
+             "the store's keys are missing or damaged (%s): was it made with "
+             "homeward-server init?",
+             hw_errname(rc));
     hw_secure_free(noise_sk);
     return rc ? rc : HW_ECORRUPT;
   }
@@ -291,8 +312,7 @@ static int sign_run(hw_job *job, void *d)
   j->head.epoch = j->srv->epoch;
   if ((rc = hw_sdb_audit_head(db->sdb, &j->head.seq, j->head.hash)) != 0)
     return rc;
-  if (j->srv->head_valid && j->srv->head.seq == j->head.seq &&
-      j->srv->head.epoch == j->head.epoch)
+  if (j->srv->head_valid && j->srv->head.seq == j->head.seq && j->srv->head.epoch == j->head.epoch)
     return HW_OK; /* nothing new to sign */
   j->head.time_ms = hw__now_ms();
   hw_signed_head_sign(&j->head, j->srv->secrets->sign_sk);
@@ -420,6 +440,113 @@ static void invite_done(hw_job *job, int status)
   hw_free(j);
 }
 
+/* ---- reports for coordinators: the audit log and the records ------------ */
+
+#define REPORT_MAX (HW_CONTROL_FRAME_MAX - 256)
+#define REPORT_LINES_MAX 400
+
+typedef struct report_job {
+  hw_job job;
+  hw_control_req *req;
+  bool audit; /* else records */
+  char *text;
+  size_t len;
+  size_t lines;
+  bool cut;
+} report_job;
+
+static void report_line(report_job *j, const char *line)
+{
+  size_t n = strlen(line);
+  if (j->lines >= REPORT_LINES_MAX || j->len + n + 2 > REPORT_MAX) {
+    j->cut = true;
+    return;
+  }
+  memcpy(j->text + j->len, line, n);
+  j->len += n;
+  j->text[j->len++] = '\n';
+  j->text[j->len] = '\0';
+  j->lines++;
+}
+
+static int audit_line(uint64_t seq, const void *entry, size_t len, void *ud)
+{
+  report_job *j = ud;
+  char desc[600], line[640];
+
+  if (hw_audit_entry_describe(entry, len, desc, sizeof desc) != HW_OK)
+    snprintf(desc, sizeof desc, "(an entry this version cannot read)");
+  snprintf(line, sizeof line, "%6llu %s", (unsigned long long)seq, desc);
+  report_line(j, line);
+  return 0;
+}
+
+static int record_line(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  report_job *j = ud;
+  hw_record *r = NULL;
+  hw_void_status vs = {0};
+  char line[256], id[HW_ID_HEX_LEN + 1], cs[HW_ID_HEX_LEN + 1];
+
+  hw_id_to_hex(case_id, cs);
+  if (hw_record_decode(state, len, &r, NULL) != HW_OK) {
+    snprintf(line, sizeof line, "%6llu case=%.16s (unreadable state)", (unsigned long long)seq, cs);
+  } else {
+    hw_id_to_hex(&r->id, id);
+    if (hw_record_void_status(r, &vs) != HW_OK)
+      memset(&vs, 0, sizeof vs);
+    snprintf(line, sizeof line,
+             "%6llu record=%.16s case=%.16s kind=%.*s fields=%zu writes=%zu%s%s%s",
+             (unsigned long long)seq, id, cs, (int)r->kind.len, (const char *)r->kind.p,
+             r->n_fields, r->n_writes, hw_record_n_conflicts(r) ? " CONFLICT" : "",
+             vs.voided ? " voided" : "", vs.disputed ? " void-disputed" : "");
+  }
+  hw_record_free(r);
+  report_line(j, line);
+  return 0;
+}
+
+static int report_run(hw_job *job, void *d)
+{
+  report_job *j = (report_job *)job;
+  hw_server_db *db = d;
+  uint64_t n, bad, last;
+  int more, rc;
+  char line[160];
+
+  if (!(j->text = hw_malloc(REPORT_MAX)))
+    return HW_ENOMEM;
+  j->text[0] = '\0';
+  if (j->audit) {
+    rc = hw_sdb_audit_verify(db->sdb, &n, &bad);
+    if (rc == HW_ECORRUPT)
+      snprintf(line, sizeof line, "AUDIT CHAIN BROKEN at entry %llu: the history was altered",
+               (unsigned long long)bad);
+    else if (rc == 0)
+      snprintf(line, sizeof line, "audit chain verified: %llu entries", (unsigned long long)n);
+    else
+      return rc;
+    report_line(j, line);
+    return hw_sdb_audit_walk(db->sdb, 0, REPORT_LINES_MAX, audit_line, j);
+  }
+  return hw_sdb_records_after(db->sdb, 0, REPORT_LINES_MAX, record_line, j, &last, &more);
+}
+
+static void report_done(hw_job *job, int status)
+{
+  report_job *j = (report_job *)job;
+
+  if (status)
+    reply_text(j->req, false, hw_strerror(status));
+  else {
+    if (j->cut)
+      report_line(j, "... (more: see docs/operations.md for exporting the whole log)");
+    reply_text(j->req, true, j->text);
+  }
+  hw_free(j->text);
+  hw_free(j);
+}
+
 /* Requests are CBOR maps {1: command, 2: worker, 3: role, 4: coordinator}. */
 static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
                        size_t len, void *ud)
@@ -455,8 +582,9 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   if (strcmp(cmd, "invite") == 0) {
     invite_job *j;
     if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
-      reply_text(req, false, "invite needs a worker, a role (worker or coordinator) and the "
-                             "coordinator's name");
+      reply_text(req, false,
+                 "invite needs a worker, a role (worker or coordinator) and the "
+                 "coordinator's name");
       return;
     }
     if (!(j = hw_calloc(1, sizeof *j))) {
@@ -478,13 +606,29 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     }
     return;
   }
+  if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "records") == 0) {
+    report_job *j = hw_calloc(1, sizeof *j);
+    if (!j) {
+      reply_text(req, false, "out of memory");
+      return;
+    }
+    j->job.run = report_run;
+    j->job.done = report_done;
+    j->req = req;
+    j->audit = strcmp(cmd, "audit") == 0;
+    if (hw_storage_submit(s->storage, &j->job) != 0) {
+      hw_free(j);
+      reply_text(req, false, "the server is stopping");
+    }
+    return;
+  }
   if (strcmp(cmd, "status") == 0) {
     char text[256];
     char pub[sizeof s->noise_pub * 2 + 1];
     for (size_t i = 0; i < sizeof s->noise_pub; i++)
       snprintf(pub + 2 * i, 3, "%02x", s->noise_pub[i]);
-    snprintf(text, sizeof text, "connections=%u audit_head_seq=%llu server_key=%s",
-             s->n_sessions, (unsigned long long)(s->head_valid ? s->head.seq : 0), pub);
+    snprintf(text, sizeof text, "connections=%u audit_head_seq=%llu server_key=%s", s->n_sessions,
+             (unsigned long long)(s->head_valid ? s->head.seq : 0), pub);
     reply_text(req, true, text);
     return;
   }
@@ -514,8 +658,8 @@ static void raise_nofile(uint32_t want)
     return;
   if (rl.rlim_cur < (rlim_t)want + 64) {
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)want + 64
-                    ? (rlim_t)want + 64
-                    : rl.rlim_max;
+                      ? (rlim_t)want + 64
+                      : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
       hw_log(HW_LOG_WARN, "cannot raise the open-file limit");
   }
@@ -525,8 +669,8 @@ static int listen_on(hw_server *s, char *err, size_t err_len)
 {
   struct sockaddr_storage sa;
   int rc = strchr(s->cfg.listen_host, ':')
-             ? uv_ip6_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in6 *)&sa)
-             : uv_ip4_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in *)&sa);
+               ? uv_ip6_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in6 *)&sa)
+               : uv_ip4_addr(s->cfg.listen_host, s->cfg.listen_port, (struct sockaddr_in *)&sa);
 
   if (rc == 0)
     rc = uv_tcp_init(s->loop, &s->listener);
@@ -598,8 +742,7 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
       hw_log(HW_LOG_WARN, "admin group %s does not exist", s->cfg.admin_group);
     }
   }
-  if ((rc = hw_control_open(&s->control, loop, s->cfg.control_socket, &pol, on_control, s)) !=
-      0) {
+  if ((rc = hw_control_open(&s->control, loop, s->cfg.control_socket, &pol, on_control, s)) != 0) {
     snprintf(err, err_len, "cannot open the control socket %s", s->cfg.control_socket);
     goto fail_running;
   }
@@ -610,8 +753,7 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
   uv_signal_start(&s->sig_int, on_signal, SIGINT);
   uv_timer_init(loop, &s->head_timer);
   s->head_timer.data = s;
-  uv_timer_start(&s->head_timer, on_head_timer, 1000,
-                 (uint64_t)s->cfg.head_sign_interval_s * 1000);
+  uv_timer_start(&s->head_timer, on_head_timer, 1000, (uint64_t)s->cfg.head_sign_interval_s * 1000);
   hw_log(HW_LOG_INFO, "listening addr=%s:%u", s->cfg.listen_host, (unsigned)s->cfg.listen_port);
   return HW_OK;
 

@@ -15,8 +15,8 @@
 #include "server-int.h"
 
 #define HW_SESSION_READ_BUF 65536
-#define HW_SESSION_OWN_MAX 64       /* replica ids one device may have had */
-#define HW_SESSION_ACKED_MAX 65536  /* record changes acknowledged in one session */
+#define HW_SESSION_OWN_MAX 64      /* replica ids one device may have had */
+#define HW_SESSION_ACKED_MAX 65536 /* record changes acknowledged in one session */
 
 typedef enum hw_session_state {
   HW_SS_HANDSHAKE, /* Noise handshake under way */
@@ -30,12 +30,12 @@ struct hw_session {
   hw_session *next, *prev; /* the server's list */
   uint64_t id;             /* for log lines */
   uv_tcp_t tcp;
-  uv_timer_t timer;        /* handshake, then idle */
+  uv_timer_t timer; /* handshake, then idle */
   hw_chan *chan;
   hw_session_state state;
-  int refs;                /* the connection itself + jobs in flight */
+  int refs; /* the connection itself + jobs in flight */
   bool tcp_closed, timer_closed, closing;
-  bool hello_seen;         /* loop thread: a hello was received */
+  bool hello_seen;                        /* loop thread: a hello was received */
   uint8_t device_key[HW_NOISE_KEY_BYTES]; /* set when the handshake ends */
   bool has_token;
   uint8_t token[HW_TOKEN_BYTES];
@@ -47,9 +47,9 @@ struct hw_session {
   size_t n_own;
   bool recovering;
   char worker[64];
-  hw_cursor cursor;        /* where this session stands: the hello's, then each batch's */
+  hw_cursor cursor; /* where this session stands: the hello's, then each batch's */
   bool has_cursor;
-  uint64_t *acked_seqs;    /* record changes this session's acks carried */
+  uint64_t *acked_seqs; /* record changes this session's acks carried */
   size_t n_acked, cap_acked;
   /* Loop thread: the read buffer. */
   uint8_t rbuf[HW_SESSION_READ_BUF];
@@ -59,16 +59,16 @@ struct hw_session {
 typedef struct hw_hello_job {
   hw_job job;
   hw_session *ss;
-  hw_msg_hello hello;       /* copied */
+  hw_msg_hello hello; /* copied */
   bool has_token;
   uint8_t token[HW_TOKEN_BYTES];
-  uint64_t epoch;           /* the server's */
+  uint64_t epoch; /* the server's */
   int64_t now_ms;
   /* results */
-  uint64_t code;            /* 0: accepted; else an hw_msg_code */
+  uint64_t code; /* 0: accepted; else an hw_msg_code */
   const char *message;
-  bool refuse_lineage;      /* send a lineage refusal */
-  hw_accepted_dot *dots;    /* hw_malloc'd: the dots to list */
+  bool refuse_lineage;   /* send a lineage refusal */
+  hw_accepted_dot *dots; /* hw_malloc'd: the dots to list */
   size_t n_dots;
   uint64_t refusal_from;
 } hw_hello_job;
@@ -78,7 +78,7 @@ typedef struct hw_push_job {
   hw_session *ss;
   uint64_t batch_seq;
   size_t n;
-  uint8_t **states;         /* owned copies of the pushed states */
+  uint8_t **states; /* owned copies of the pushed states */
   size_t *lens;
   hw_accept_result *results;
   int64_t now_ms;
@@ -88,7 +88,7 @@ typedef struct hw_push_job {
 typedef struct hw_pull_job {
   hw_job job;
   hw_session *ss;
-  bool has_cursor;          /* the pull named a cursor (else: the session's) */
+  bool has_cursor; /* the pull named a cursor (else: the session's) */
   hw_cursor cursor;
   uint64_t max_records;
   uint64_t epoch;

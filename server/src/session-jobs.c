@@ -81,9 +81,8 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
 
   if ((rc = hw_sdb_lineage(db, &j->hello.replica, j->hello.acked, &mine)) != 0)
     return rc;
-  j->refusal_from = hw_memcmp_ct(mine.digest, j->hello.lineage, HW_HASH_BYTES) == 0
-                      ? j->hello.acked
-                      : 0;
+  j->refusal_from =
+      hw_memcmp_ct(mine.digest, j->hello.lineage, HW_HASH_BYTES) == 0 ? j->hello.acked : 0;
   l.cap = HW_LINEAGE_DOTS_MAX < 4096 ? HW_LINEAGE_DOTS_MAX : 4096;
   if (!(l.v = hw_malloc(l.cap * sizeof *l.v)))
     return HW_ENOMEM;
@@ -164,8 +163,8 @@ int hw__hello_job_run(hw_job *job, void *dbv)
     j->message = "replica id belongs to another device";
     return HW_OK;
   }
-  if (rc || (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX,
-                                     &ss->n_own)) != 0)
+  if (rc ||
+      (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX, &ss->n_own)) != 0)
     return rc;
   if ((rc = check_lineage(db, j)) != 0 || j->refuse_lineage)
     return rc;
@@ -209,8 +208,8 @@ static int validate_hook(const hw_bytes *kind, uint32_t schema_version, const hw
                          void *ud)
 {
   hw_form_error err;
-  int rc = hw_form_validate((const char *)kind->p, kind->len, schema_version, base, values, n,
-                            &err);
+  int rc =
+      hw_form_validate((const char *)kind->p, kind->len, schema_version, base, values, n, &err);
   (void)ud;
   if (rc)
     snprintf(msg, msg_len, "%s", err.msg);
@@ -252,18 +251,18 @@ int hw__push_job_run(hw_job *job, void *dbv)
 {
   hw_push_job *j = (hw_push_job *)job;
   hw_session *ss = j->ss;
-  hw_accept_policy policy = {.kind_known = kind_hook, .validate = validate_hook,
-                             .case_access = access_hook, .ud = ss};
+  hw_accept_policy policy = {
+      .kind_known = kind_hook, .validate = validate_hook, .case_access = access_hook, .ud = ss};
   hw_accept_ctx cx = {
-    .db = sdb_of(dbv),
-    .policy = &policy,
-    .own = ss->own,
-    .n_own = ss->n_own,
-    .recovering = ss->recovering,
-    .device_key = {ss->device_key, sizeof ss->device_key},
-    .actor = {(const uint8_t *)ss->worker, strlen(ss->worker)},
-    .now_ms = j->now_ms,
-    .value_key = j->value_key,
+      .db = sdb_of(dbv),
+      .policy = &policy,
+      .own = ss->own,
+      .n_own = ss->n_own,
+      .recovering = ss->recovering,
+      .device_key = {ss->device_key, sizeof ss->device_key},
+      .actor = {(const uint8_t *)ss->worker, strlen(ss->worker)},
+      .now_ms = j->now_ms,
+      .value_key = j->value_key,
   };
   int rc;
 
@@ -305,8 +304,7 @@ static bool acked_here(const hw_session *ss, uint64_t seq)
   return false;
 }
 
-static int take_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len,
-                       void *ud)
+static int take_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
 {
   hw_pull_job *j = ud;
 

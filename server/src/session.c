@@ -48,8 +48,8 @@ static void session_close(hw_session *ss, const char *why, int err)
     return;
   ss->closing = true;
   if (why)
-    hw_log(err ? HW_LOG_WARN : HW_LOG_INFO, "conn=%llu close=%s err=%s",
-           (unsigned long long)ss->id, why, hw_errname(err));
+    hw_log(err ? HW_LOG_WARN : HW_LOG_INFO, "conn=%llu close=%s err=%s", (unsigned long long)ss->id,
+           why, hw_errname(err));
   if (ss->prev)
     ss->prev->next = ss->next;
   else
@@ -207,8 +207,7 @@ static void push_done(hw_job *job, int status)
   if (!ss->closing) {
     if (status) {
       /* Nothing of the batch was committed: the device resends it. */
-      hw_log(HW_LOG_ERROR, "conn=%llu push err=%s", (unsigned long long)ss->id,
-             hw_errname(status));
+      hw_log(HW_LOG_ERROR, "conn=%llu push err=%s", (unsigned long long)ss->id, hw_errname(status));
       send_error(ss, HW_CODE_INTERNAL, "the server could not store the batch; retry later");
     } else if (!(e = hw_calloc(j->n ? j->n : 1, sizeof *e))) {
       session_close(ss, "ack", HW_ENOMEM);
@@ -245,8 +244,7 @@ static void pull_done(hw_job *job, int status)
 
   if (!ss->closing) {
     if (status) {
-      hw_log(HW_LOG_ERROR, "conn=%llu pull err=%s", (unsigned long long)ss->id,
-             hw_errname(status));
+      hw_log(HW_LOG_ERROR, "conn=%llu pull err=%s", (unsigned long long)ss->id, hw_errname(status));
       send_error(ss, HW_CODE_INTERNAL, "the server could not read; retry later");
     } else if (j->n && !(recs = hw_calloc(j->n, sizeof *recs))) {
       session_close(ss, "pull", HW_ENOMEM);

@@ -22,7 +22,7 @@ typedef struct hw_storage_ops {
   int (*release)(void *db);     /* keep the job's changes */
   int (*rollback_to)(void *db); /* undo the job's changes, keep the transaction */
   int (*commit)(void *db);
-  void (*rollback)(void *db);   /* abandon the whole transaction */
+  void (*rollback)(void *db); /* abandon the whole transaction */
 } hw_storage_ops;
 
 typedef struct hw_job hw_job;
@@ -38,18 +38,18 @@ typedef void (*hw_job_done_cb)(hw_job *job, int status);
 
 /* Caller-owned; must stay valid until its done callback has run. */
 struct hw_job {
-  hw_job *next;        /* private */
+  hw_job *next; /* private */
   hw_job_run_cb run;
   hw_job_done_cb done;
-  int status;          /* private */
-  void *data;          /* the caller's */
+  int status; /* private */
+  void *data; /* the caller's */
 };
 
 typedef struct hw_storage hw_storage;
 
 typedef struct hw_storage_stats {
-  unsigned long groups;   /* transactions committed or failed */
-  unsigned long jobs;     /* jobs completed */
+  unsigned long groups;    /* transactions committed or failed */
+  unsigned long jobs;      /* jobs completed */
   unsigned long max_group; /* the most jobs one transaction carried */
 } hw_storage_stats;
 

@@ -9,7 +9,7 @@
 
 struct hw_storage {
   uv_loop_t *loop;
-  uv_async_t wake;   /* storage thread -> loop: jobs completed */
+  uv_async_t wake; /* storage thread -> loop: jobs completed */
   uv_thread_t thread;
   uv_mutex_t lock;
   uv_cond_t cond;
@@ -22,7 +22,7 @@ struct hw_storage {
   bool closing;                  /* loop thread only */
   void (*closed)(void *);
   void *closed_arg;
-  hw_storage_stats stats;        /* guarded by lock */
+  hw_storage_stats stats; /* guarded by lock */
 };
 
 static void append(hw_job **head, hw_job **tail, hw_job *j)

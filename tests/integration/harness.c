@@ -98,8 +98,8 @@ static void wait_listening(hw_test_server *s)
 
 void hw_test_server_restart(hw_test_server *s)
 {
-  const char *argv[] = {s->binary, "run", "--state-dir", s->state, "--key-file", s->key_file,
-                        "--listen", s->listen, "--log-level", "debug", NULL};
+  const char *argv[] = {s->binary,  "run",     "--state-dir", s->state, "--key-file", s->key_file,
+                        "--listen", s->listen, "--log-level", "debug",  NULL};
   s->pid = spawn(argv, NULL, s->log);
   wait_listening(s);
 }
@@ -165,8 +165,10 @@ void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap
 hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation)
 {
   char path[400];
-  hw_client_opts o = {.path = path, .passphrase = (const uint8_t *)"device pass phrase",
-                      .passphrase_len = 18, .test_flags = HW_STORE_TEST_KDF_MIN};
+  hw_client_opts o = {.path = path,
+                      .passphrase = (const uint8_t *)"device pass phrase",
+                      .passphrase_len = 18,
+                      .test_flags = HW_STORE_TEST_KDF_MIN};
   hw_client *c = NULL;
 
   snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
@@ -185,8 +187,7 @@ hw_sync_result hw_test_sync_ok(hw_client *c)
   return r;
 }
 
-void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field,
-                      const char *text)
+void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field, const char *text)
 {
   uint8_t buf[256];
   hw_cbor_wr w;
@@ -213,8 +214,8 @@ void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *fiel
     all[0] = (hw_field_value){{(const uint8_t *)"note_date", 9}, {date, dw.len}};
     all[1] = fv;
     all[2] = (hw_field_value){{(const uint8_t *)"decision", 8}, {dec, cw.len}};
-    rc = hw_client_create_record(c, hw_id_is_zero(case_id) ? NULL : case_id, "case_note", all,
-                                 3, rec, case_id, &err);
+    rc = hw_client_create_record(c, hw_id_is_zero(case_id) ? NULL : case_id, "case_note", all, 3,
+                                 rec, case_id, &err);
   } else {
     rc = hw_client_write(c, rec, &fv, 1, &err);
   }

@@ -10,11 +10,11 @@
 #include "homeward/client.h"
 
 typedef struct hw_test_server {
-  const char *binary;  /* homeward-server */
-  char dir[256];       /* temporary root */
-  char state[300];     /* state directory */
+  const char *binary; /* homeward-server */
+  char dir[256];      /* temporary root */
+  char state[300];    /* state directory */
   char key_file[300];
-  char log[300];       /* the server's stderr */
+  char log[300]; /* the server's stderr */
   char listen[64];
   pid_t pid;
 } hw_test_server;

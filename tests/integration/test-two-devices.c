@@ -11,8 +11,8 @@
 
 #define CANARY "CANARY-Nyirabahire"
 
-static void expect_texts(hw_client *c, const hw_id *rec, const char *field, size_t n,
-                         const char *a, const char *b)
+static void expect_texts(hw_client *c, const hw_id *rec, const char *field, size_t n, const char *a,
+                         const char *b)
 {
   char got[4][128];
   size_t k = hw_test_field_texts(c, rec, field, got, 4);

@@ -18,10 +18,10 @@
 typedef struct hw_client hw_client;
 
 typedef struct hw_client_opts {
-  const char *path;            /* the device's store (borrowed for the call) */
-  const uint8_t *passphrase;   /* UTF-8 bytes */
+  const char *path;          /* the device's store (borrowed for the call) */
+  const uint8_t *passphrase; /* UTF-8 bytes */
   size_t passphrase_len;
-  unsigned test_flags;         /* enum hw_store_test_flag: tests only */
+  unsigned test_flags; /* enum hw_store_test_flag: tests only */
 } hw_client_opts;
 
 /* Create the store, sealed to the invitation's recovery key, pin the
@@ -57,8 +57,7 @@ HW_NODISCARD HW_EXPORT int hw_client_get(hw_client *c, const hw_id *record, hw_r
 
 /* Records that will be pushed at the next sync, and records held for a
  * coordinator (quarantined by the server: kept, not re-pushed). */
-HW_NODISCARD HW_EXPORT int hw_client_count_pending(hw_client *c, uint64_t *pending,
-                                                   uint64_t *held);
+HW_NODISCARD HW_EXPORT int hw_client_count_pending(hw_client *c, uint64_t *pending, uint64_t *held);
 
 typedef struct hw_sync_progress {
   uint64_t records_up, records_up_total; /* pushed so far / to push */
@@ -68,17 +67,17 @@ typedef struct hw_sync_progress {
 typedef void (*hw_sync_progress_cb)(const hw_sync_progress *p, void *ud);
 
 typedef struct hw_sync_result {
-  uint64_t pushed, pulled;   /* record states sent / received */
-  uint64_t merged;           /* acks that came back with a merged state */
-  uint64_t quarantined;      /* pushed states the server held for a coordinator */
-  uint64_t conflicts;        /* records holding a conflict after the sync */
-  uint64_t server_code;      /* an error code the server sent (hw_msg_code), 0 if none */
-  char message[256];         /* for the worker: what went wrong, in words */
-  bool forked;               /* this store was found restored or copied: new replica id */
-  bool head_verified;        /* the server's signed audit head verified and was kept */
-  bool history_rewritten;    /* the server's history went backwards: report it */
-  bool checksum_ok;          /* both sides hold the same records */
-  int64_t clock_skew_ms;     /* server time minus device time, from the signed head */
+  uint64_t pushed, pulled; /* record states sent / received */
+  uint64_t merged;         /* acks that came back with a merged state */
+  uint64_t quarantined;    /* pushed states the server held for a coordinator */
+  uint64_t conflicts;      /* records holding a conflict after the sync */
+  uint64_t server_code;    /* an error code the server sent (hw_msg_code), 0 if none */
+  char message[256];       /* for the worker: what went wrong, in words */
+  bool forked;             /* this store was found restored or copied: new replica id */
+  bool head_verified;      /* the server's signed audit head verified and was kept */
+  bool history_rewritten;  /* the server's history went backwards: report it */
+  bool checksum_ok;        /* both sides hold the same records */
+  int64_t clock_skew_ms;   /* server time minus device time, from the signed head */
   hw_sync_progress totals;
 } hw_sync_result;
 
@@ -89,7 +88,7 @@ typedef struct hw_sync_result {
  * wait for the network. Returns 0, or an error with res->message saying why
  * (offline: HW_EIO; refused: HW_EREFUSED; revoked: HW_EREVOKED; wrong
  * server key: HW_EAUTH). */
-HW_NODISCARD HW_EXPORT int hw_client_sync(hw_client *c, unsigned timeout_ms,
-                                          hw_sync_progress_cb cb, void *ud, hw_sync_result *res);
+HW_NODISCARD HW_EXPORT int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb,
+                                          void *ud, hw_sync_result *res);
 
 #endif

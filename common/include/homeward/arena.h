@@ -18,8 +18,8 @@ typedef struct hw_arena {
   uint8_t *end;           /* one past the current chunk */
   uint8_t *buf;           /* caller's initial buffer, or NULL */
   size_t buf_len;
-  size_t heap_used;       /* bytes taken from hw_malloc, headers included */
-  size_t cap;             /* most heap_used may reach; SIZE_MAX for none */
+  size_t heap_used; /* bytes taken from hw_malloc, headers included */
+  size_t cap;       /* most heap_used may reach; SIZE_MAX for none */
 } hw_arena;
 
 /* `buf` (borrowed, may be NULL) serves the first allocations; it must outlive

@@ -17,19 +17,20 @@
 #include "homeward/ids.h"
 
 typedef struct hw_signed_head {
-  uint64_t epoch;               /* the server's epoch: random, never 0; a restored server
-                                   takes a new one */
-  uint64_t seq;                 /* sequence number of the last entry covered */
-  uint8_t hash[HW_HASH_BYTES];  /* chain hash after that entry */
-  int64_t time_ms;              /* when it was signed (server clock) */
+  uint64_t epoch;              /* the server's epoch: random, never 0; a restored server
+                                  takes a new one */
+  uint64_t seq;                /* sequence number of the last entry covered */
+  uint8_t hash[HW_HASH_BYTES]; /* chain hash after that entry */
+  int64_t time_ms;             /* when it was signed (server clock) */
   uint8_t sig[HW_SIGN_BYTES];
 } hw_signed_head;
 
-HW_EXPORT void hw_signed_head_sign(hw_signed_head *h, const uint8_t sk[static HW_SIGN_SECRET_BYTES]);
+HW_EXPORT void hw_signed_head_sign(hw_signed_head *h,
+                                   const uint8_t sk[static HW_SIGN_SECRET_BYTES]);
 
 /* Returns 0 or HW_EAUTH. */
 HW_NODISCARD HW_EXPORT int hw_signed_head_verify(const hw_signed_head *h,
-                                                const uint8_t pk[static HW_SIGN_PUBLIC_BYTES]);
+                                                 const uint8_t pk[static HW_SIGN_PUBLIC_BYTES]);
 
 /* Compare a head a device kept with a newer one from the server (both
  * verified). Returns 0 when `newer` can extend `kept` (same epoch, seq not
@@ -38,7 +39,7 @@ HW_NODISCARD HW_EXPORT int hw_signed_head_verify(const hw_signed_head *h,
  * HW_EVERSION for another epoch (a restored server: devices re-push). Only
  * a full chain check can prove the entries between two heads. */
 HW_NODISCARD HW_EXPORT int hw_signed_head_follows(const hw_signed_head *kept,
-                                                 const hw_signed_head *newer);
+                                                  const hw_signed_head *newer);
 
 /* The audit chain step: next = BLAKE2b-256("homeward-audit-v1" 0x00 ‖ prev
  * ‖ u64 BE seq ‖ entry bytes). `entry` is the canonical encoding of one
@@ -51,7 +52,7 @@ HW_EXPORT void hw_audit_chain_step(uint8_t next[static HW_HASH_BYTES],
  * erasable history table, so an audited erasure does not break the chain,
  * and the key keeps short values from being guessed from their hashes). */
 HW_EXPORT void hw_audit_value_hash(uint8_t out[static HW_HASH_BYTES],
-                                   const uint8_t key[static HW_HASH_BYTES],
-                                   const uint8_t *value, size_t len);
+                                   const uint8_t key[static HW_HASH_BYTES], const uint8_t *value,
+                                   size_t len);
 
 #endif

@@ -56,8 +56,8 @@ HW_NODISCARD HW_EXPORT int hw_cbor_next(hw_cbor_rd *rd, hw_cbor_item *it);
 
 /* Read one whole item, nested items included, no deeper than `depth_max`.
  * `*out_p`/`*out_len` (may be NULL) receive the item's exact bytes. */
-HW_NODISCARD HW_EXPORT int hw_cbor_skip(hw_cbor_rd *rd, unsigned depth_max,
-                                        const uint8_t **out_p, size_t *out_len);
+HW_NODISCARD HW_EXPORT int hw_cbor_skip(hw_cbor_rd *rd, unsigned depth_max, const uint8_t **out_p,
+                                        size_t *out_len);
 
 /* Typed reads: HW_EPROTO when the next item has another type. */
 HW_NODISCARD HW_EXPORT int hw_cbor_read_uint(hw_cbor_rd *rd, uint64_t *out);
@@ -78,9 +78,9 @@ typedef struct hw_cbor_wr {
   uint8_t *buf;
   size_t len;
   size_t cap;
-  size_t max;  /* most bytes the output may hold */
-  bool fixed;  /* caller's buffer: never grown or freed */
-  int err;     /* first error: HW_ENOMEM or HW_ELIMIT */
+  size_t max; /* most bytes the output may hold */
+  bool fixed; /* caller's buffer: never grown or freed */
+  int err;    /* first error: HW_ENOMEM or HW_ELIMIT */
 } hw_cbor_wr;
 
 HW_EXPORT void hw_cbor_wr_init(hw_cbor_wr *w, size_t max);

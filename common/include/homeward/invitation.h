@@ -24,7 +24,7 @@ typedef struct hw_invitation {
   uint8_t token[16];
   char worker[64];
   int64_t expires_ms;
-  uint8_t audit_key[32];    /* Ed25519 key that signs the server's audit heads */
+  uint8_t audit_key[32]; /* Ed25519 key that signs the server's audit heads */
 } hw_invitation;
 
 /* Write the text form into out[cap] (NUL-terminated). Returns 0, HW_EINVAL

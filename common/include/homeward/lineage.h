@@ -17,7 +17,7 @@
 #include "homeward/ids.h"
 
 typedef struct hw_lineage {
-  uint64_t counter;                 /* the last counter folded in (0: none) */
+  uint64_t counter; /* the last counter folded in (0: none) */
   uint8_t digest[HW_HASH_BYTES];
 } hw_lineage;
 

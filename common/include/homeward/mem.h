@@ -26,7 +26,7 @@ HW_EXPORT const hw_allocator *hw_mem_get_allocator(void);
 
 /* malloc-like; a zero size is served as one byte so NULL always means failure. */
 HW_EXPORT void *hw_malloc(size_t n);
-HW_EXPORT void *hw_calloc(size_t n, size_t size);  /* NULL on overflow too */
+HW_EXPORT void *hw_calloc(size_t n, size_t size); /* NULL on overflow too */
 HW_EXPORT void *hw_realloc(void *p, size_t n);
 HW_EXPORT void hw_free(void *p);
 HW_EXPORT void *hw_memdup(const void *p, size_t n);

@@ -22,10 +22,10 @@ typedef enum hw_merge_class {
 
 typedef struct hw_merge_info {
   hw_merge_class cls;
-  hw_order order;          /* stored's vv against incoming's */
-  size_t n_conflicts;      /* fields of the result holding more than one pair */
-  size_t n_new_conflicts;  /* of those, ones stored did not hold the same way */
-  size_t n_resolved;       /* conflicted fields of stored no longer conflicted */
+  hw_order order;             /* stored's vv against incoming's */
+  size_t n_conflicts;         /* fields of the result holding more than one pair */
+  size_t n_new_conflicts;     /* of those, ones stored did not hold the same way */
+  size_t n_resolved;          /* conflicted fields of stored no longer conflicted */
   hw_void_status void_status; /* of the result */
 } hw_merge_info;
 

@@ -31,8 +31,8 @@
  * write. */
 typedef struct hw_write_meta {
   hw_dot dot;
-  int64_t wall_ms;   /* the writer's wall clock: display and audit only */
-  hw_bytes author;   /* UTF-8 user name of the writer */
+  int64_t wall_ms; /* the writer's wall clock: display and audit only */
+  hw_bytes author; /* UTF-8 user name of the writer */
   uint8_t digest[HW_HASH_BYTES];
 } hw_write_meta;
 
@@ -50,16 +50,16 @@ typedef struct hw_field {
 typedef struct hw_record {
   hw_id id;
   hw_id case_id;
-  hw_bytes kind;            /* UTF-8, e.g. "followup" */
-  uint32_t schema_version;  /* highest schema version that wrote it */
+  hw_bytes kind;           /* UTF-8, e.g. "followup" */
+  uint32_t schema_version; /* highest schema version that wrote it */
   hw_vv vv;
   size_t n_writes;
-  hw_write_meta *writes;    /* sorted by dot; each used by at least one pair */
+  hw_write_meta *writes; /* sorted by dot; each used by at least one pair */
   size_t n_fields;
-  hw_field *fields;         /* sorted by name: shorter first, then bytewise */
+  hw_field *fields; /* sorted by name: shorter first, then bytewise */
   /* private */
-  size_t data_len;          /* bytes a copy of this state needs */
-  hw_arena arena;           /* owns everything above */
+  size_t data_len; /* bytes a copy of this state needs */
+  hw_arena arena;  /* owns everything above */
 } hw_record;
 
 /* A field set by a write: name and value are borrowed for the call. */
@@ -112,9 +112,8 @@ HW_NODISCARD HW_EXPORT int hw_record_write(hw_record **out, const hw_record *bas
 /* Void a mistaken entry: a write of HW_FIELD_VOIDED whose value carries
  * `reason` and the vv at the moment of voiding, the void's own dot included.
  * `w->n_fields` must be 0. Same errors as hw_record_write. */
-HW_NODISCARD HW_EXPORT int hw_record_void(hw_record **out, const hw_record *base,
-                                          const hw_write *w, const char *reason,
-                                          size_t reason_len);
+HW_NODISCARD HW_EXPORT int hw_record_void(hw_record **out, const hw_record *base, const hw_write *w,
+                                          const char *reason, size_t reason_len);
 
 /* Un-void: a write of null to HW_FIELD_VOIDED. */
 HW_NODISCARD HW_EXPORT int hw_record_unvoid(hw_record **out, const hw_record *base,

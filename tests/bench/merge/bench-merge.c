@@ -14,9 +14,9 @@
 #include "homeward/value.h"
 
 static const char *const csi[12] = {
-  "csi_food_security", "csi_nutrition_growth", "csi_shelter", "csi_care",
-  "csi_abuse_exploitation", "csi_legal_protection", "csi_wellness", "csi_health_services",
-  "csi_emotional_health", "csi_social_behaviour", "csi_performance", "csi_education_work",
+    "csi_food_security",      "csi_nutrition_growth", "csi_shelter",     "csi_care",
+    "csi_abuse_exploitation", "csi_legal_protection", "csi_wellness",    "csi_health_services",
+    "csi_emotional_health",   "csi_social_behaviour", "csi_performance", "csi_education_work",
 };
 
 static hw_id rid, cid, dev, srv, dev2;
@@ -40,7 +40,7 @@ static hw_record *visit(const hw_record *base, const hw_id *r, uint64_t c, int v
   hw_date d = {2026, 3, 1 + variant % 28};
 
 #define FIELD(name_)                                                                               \
-  fv[n].name = (hw_bytes){(const uint8_t *)(name_), strlen(name_)};                              \
+  fv[n].name = (hw_bytes){(const uint8_t *)(name_), strlen(name_)};                                \
   hw_cbor_wr_init_fixed(&w, buf[n], sizeof buf[n])
 #define DONE()                                                                                     \
   CHECK_OK(hw_cbor_wr_finish(&w));                                                                 \
@@ -66,22 +66,26 @@ static hw_record *visit(const hw_record *base, const hw_id *r, uint64_t c, int v
   hw_cbor_wr_text(&w, variant & 1 ? "continue" : "increase_support", variant & 1 ? 8 : 16);
   DONE();
   {
-    static const char *const names[] = {"services_provided", "significant_events",
-                                        "child_voice", "caregiver_view", "worker_observations",
-                                        "safety_concerns", "school_notes", "health_notes",
-                                        "household_changes", "support_plan"};
+    static const char *const names[] = {
+        "services_provided",   "significant_events", "child_voice",  "caregiver_view",
+        "worker_observations", "safety_concerns",    "school_notes", "health_notes",
+        "household_changes",   "support_plan"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-      int len = snprintf(text, sizeof text,
-                         "visit %d: family at home, child in school, doing better (%zu)", variant, i);
+      int len =
+          snprintf(text, sizeof text,
+                   "visit %d: family at home, child in school, doing better (%zu)", variant, i);
       FIELD(names[i]);
       hw_cbor_wr_text(&w, text, (size_t)len);
       DONE();
     }
   }
   {
-    hw_write wr = {.dot = {*r, c}, .wall_ms = 1767000000000 + variant,
-                   .author = {(const uint8_t *)"amina.k", 7}, .schema_version = 1,
-                   .n_fields = n, .fields = fv};
+    hw_write wr = {.dot = {*r, c},
+                   .wall_ms = 1767000000000 + variant,
+                   .author = {(const uint8_t *)"amina.k", 7},
+                   .schema_version = 1,
+                   .n_fields = n,
+                   .fields = fv};
     CHECK_OK(hw_record_write(&out, base, &wr));
   }
   return out;
@@ -103,8 +107,11 @@ static hw_record *edit(const hw_record *base, const hw_id *r, uint64_t c, size_t
     fv[i] = (hw_field_value){{(const uint8_t *)name, strlen(name)}, {buf[i], w.len}};
   }
   {
-    hw_write wr = {.dot = {*r, c}, .wall_ms = 1767000001000 + (int64_t)c,
-                   .author = {(const uint8_t *)"coord", 5}, .n_fields = k, .fields = fv};
+    hw_write wr = {.dot = {*r, c},
+                   .wall_ms = 1767000001000 + (int64_t)c,
+                   .author = {(const uint8_t *)"coord", 5},
+                   .n_fields = k,
+                   .fields = fv};
     CHECK_OK(hw_record_write(&out, base, &wr));
   }
   return out;
@@ -150,9 +157,11 @@ int main(void)
   for (size_t i = 0; i < base->n_fields; i++)
     enc += base->fields[i].name.len + base->fields[i].pairs[0].value.len + 2;
   printf("{\"bench\": \"merge\", \"metric\": \"record_payload\", \"value\": %zu, \"unit\": "
-         "\"bytes\"}\n", enc);
+         "\"bytes\"}\n",
+         enc);
   printf("{\"bench\": \"merge\", \"metric\": \"record_fields\", \"value\": %zu, \"unit\": "
-         "\"fields\"}\n", base->n_fields);
+         "\"fields\"}\n",
+         base->n_fields);
   /* different fields on each side: merged without conflicts */
   a = edit(base, &dev, 2, 0, 3);
   b = edit(base, &srv, 1, 6, 3);

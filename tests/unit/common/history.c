@@ -39,13 +39,13 @@ typedef struct wlog {
   int record;
   int replica;
   uint64_t counter;
-  unsigned fields;                   /* bit f: sets oracle field f */
+  unsigned fields;                     /* bit f: sets oracle field f */
   uint8_t value[N_ORACLE_FIELDS][256]; /* the value it set for each field */
   size_t value_len[N_ORACLE_FIELDS];
-  int is_void;                       /* sets "voided" to a non-null value */
-  int64_t wall_ms;                   /* what the writer said, to check the metadata */
+  int is_void;     /* sets "voided" to a non-null value */
+  int64_t wall_ms; /* what the writer said, to check the metadata */
   const char *author;
-  wset seen;                         /* writes to the record its writer had seen */
+  wset seen; /* writes to the record its writer had seen */
 } wlog;
 
 typedef struct msg {
@@ -72,7 +72,7 @@ struct hist {
 };
 
 static const char *const field_names[N_ORACLE_FIELDS] = {
-  "date", "notes", "score_food", "score_care", "decision", "zz_schema2_only", HW_FIELD_VOIDED,
+    "date", "notes", "score_food", "score_care", "decision", "zz_schema2_only", HW_FIELD_VOIDED,
 };
 
 static const char kind[] = "followup";
@@ -231,8 +231,8 @@ static const char *op_write(hist *h, script *s)
     if (f == 2 || f == 3) {
       hw_cbor_wr_uint(&cw, 1 + (h->counter[r] + (uint64_t)f) % 4); /* a CSI score */
     } else {
-      tl = snprintf(text, sizeof text, "r%d c%llu f%d", r,
-                    (unsigned long long)h->counter[r] + 1, f);
+      tl =
+          snprintf(text, sizeof text, "r%d c%llu f%d", r, (unsigned long long)h->counter[r] + 1, f);
       hw_cbor_wr_text(&cw, text, (size_t)tl);
     }
     if (hw_cbor_wr_finish(&cw))
@@ -245,12 +245,12 @@ static const char *op_write(hist *h, script *s)
     n++;
   }
   w = (hw_write){
-    .dot = {h->rid[r], h->counter[r] + 1},
-    .wall_ms = 1700000000000 + (int64_t)(h->step * 7 % 1000),
-    .author = {(const uint8_t *)"worker", 6},
-    .schema_version = r == HIST_REPLICAS - 1 ? 1 : 2,
-    .n_fields = n,
-    .fields = fv,
+      .dot = {h->rid[r], h->counter[r] + 1},
+      .wall_ms = 1700000000000 + (int64_t)(h->step * 7 % 1000),
+      .author = {(const uint8_t *)"worker", 6},
+      .schema_version = r == HIST_REPLICAS - 1 ? 1 : 2,
+      .n_fields = n,
+      .fields = fv,
   };
   if ((rc = hw_record_write(&next_state, h->state[r][k], &w)) != 0)
     return "local write failed";
@@ -265,10 +265,10 @@ static const char *op_void(hist *h, script *s)
   int r = next(s) % HIST_REPLICAS, k = next(s) % HIST_RECORDS, un = next(s) & 1;
   hw_record *next_state;
   hw_write w = {
-    .dot = {h->rid[r], h->counter[r] + 1},
-    .wall_ms = 1700000000000 + (int64_t)h->step,
-    .author = {(const uint8_t *)"coordinator", 11},
-    .schema_version = 2,
+      .dot = {h->rid[r], h->counter[r] + 1},
+      .wall_ms = 1700000000000 + (int64_t)h->step,
+      .author = {(const uint8_t *)"coordinator", 11},
+      .schema_version = 2,
   };
   int rc;
 
@@ -453,8 +453,8 @@ static const char *check_record(const hist *h, int k)
       }
     if ((fl ? fl->n_pairs : 0) != n_expected)
       return n_expected > (fl ? fl->n_pairs : 0)
-               ? "a value no write had overwritten was lost"
-               : "a value kept although a later write had seen it";
+                 ? "a value no write had overwritten was lost"
+                 : "a value kept although a later write had seen it";
     for (uint32_t p = 0; fl && p < fl->n_pairs; p++) {
       long w = find_write(h, k, &st->writes[fl->pairs[p].w].dot);
       if (w < 0 || !survives(h, k, f, (size_t)w))

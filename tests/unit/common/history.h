@@ -23,7 +23,7 @@
 
 #define HIST_REPLICAS 6 /* replica 0 is the hub; the last writes schema 1 */
 #define HIST_RECORDS 2
-#define HIST_FIELDS 6   /* the last field exists only in schema 2 */
+#define HIST_FIELDS 6 /* the last field exists only in schema 2 */
 #define HIST_WRITES_MAX 256
 #define HIST_QUEUE_MAX 64
 #define HIST_SNAPSHOTS_MAX 48

@@ -57,7 +57,7 @@ static void chain(void)
   CHECK(memcmp(a, b, sizeof a) == 0);
   hw_audit_chain_step(b, zero, 2, (const uint8_t *)"e1", 2); /* seq is bound */
   CHECK(memcmp(a, b, sizeof a) != 0);
-  hw_audit_chain_step(b, a, 1, (const uint8_t *)"e1", 2);    /* prev is bound */
+  hw_audit_chain_step(b, a, 1, (const uint8_t *)"e1", 2); /* prev is bound */
   CHECK(memcmp(a, b, sizeof a) != 0);
   memset(k1, 1, sizeof k1);
   memset(k2, 2, sizeof k2);

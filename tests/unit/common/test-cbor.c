@@ -13,30 +13,33 @@ typedef struct bad_case {
 } bad_case;
 
 #define B(...) ((const uint8_t[]){__VA_ARGS__})
-#define CASE(what, ...) {what, B(__VA_ARGS__), sizeof(B(__VA_ARGS__))}
+#define CASE(what, ...)                                                                            \
+  {                                                                                                \
+    what, B(__VA_ARGS__), sizeof(B(__VA_ARGS__))                                                   \
+  }
 
 static const bad_case bad[] = {
-  CASE("uint 5 in a 1-byte argument", 0x18, 0x05),
-  CASE("uint 255 in a 2-byte argument", 0x19, 0x00, 0xff),
-  CASE("uint in an 8-byte argument that fits 4", 0x1b, 0, 0, 0, 0, 0, 0, 0, 1),
-  CASE("reserved additional info 28", 0x1c),
-  CASE("indefinite array", 0x9f, 0x01, 0xff),
-  CASE("indefinite text", 0x7f, 0x61, 0x61, 0xff),
-  CASE("half float", 0xf9, 0x3c, 0x00),
-  CASE("double", 0xfb, 0, 0, 0, 0, 0, 0, 0, 0),
-  CASE("undefined", 0xf7),
-  CASE("simple value 16", 0xf0),
-  CASE("simple value in a byte", 0xf8, 0x20),
-  CASE("break outside indefinite item", 0xff),
-  CASE("truncated head", 0x19, 0x01),
-  CASE("truncated text", 0x63, 'a', 'b'),
-  CASE("text of invalid UTF-8", 0x62, 0xc3, 0x28),
-  CASE("text with an overlong slash", 0x62, 0xc0, 0xaf),
-  CASE("text with a surrogate", 0x63, 0xed, 0xa0, 0x80),
-  CASE("array declaring 2^32 items in 5 bytes", 0x9b, 0, 0, 0, 1, 0, 0, 0, 0),
-  CASE("map declaring more pairs than bytes", 0xa3, 0x01, 0x02),
-  CASE("bytes declaring 2^63 bytes", 0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0),
-  {"empty input", B(0x00), 0},
+    CASE("uint 5 in a 1-byte argument", 0x18, 0x05),
+    CASE("uint 255 in a 2-byte argument", 0x19, 0x00, 0xff),
+    CASE("uint in an 8-byte argument that fits 4", 0x1b, 0, 0, 0, 0, 0, 0, 0, 1),
+    CASE("reserved additional info 28", 0x1c),
+    CASE("indefinite array", 0x9f, 0x01, 0xff),
+    CASE("indefinite text", 0x7f, 0x61, 0x61, 0xff),
+    CASE("half float", 0xf9, 0x3c, 0x00),
+    CASE("double", 0xfb, 0, 0, 0, 0, 0, 0, 0, 0),
+    CASE("undefined", 0xf7),
+    CASE("simple value 16", 0xf0),
+    CASE("simple value in a byte", 0xf8, 0x20),
+    CASE("break outside indefinite item", 0xff),
+    CASE("truncated head", 0x19, 0x01),
+    CASE("truncated text", 0x63, 'a', 'b'),
+    CASE("text of invalid UTF-8", 0x62, 0xc3, 0x28),
+    CASE("text with an overlong slash", 0x62, 0xc0, 0xaf),
+    CASE("text with a surrogate", 0x63, 0xed, 0xa0, 0x80),
+    CASE("array declaring 2^32 items in 5 bytes", 0x9b, 0, 0, 0, 1, 0, 0, 0, 0),
+    CASE("map declaring more pairs than bytes", 0xa3, 0x01, 0x02),
+    CASE("bytes declaring 2^63 bytes", 0x5b, 0x80, 0, 0, 0, 0, 0, 0, 0),
+    {"empty input", B(0x00), 0},
 };
 
 int main(void)
@@ -55,8 +58,8 @@ int main(void)
 
   /* Round trips at each head size, negative integers included. */
   {
-    static const uint64_t us[] = {0, 23, 24, 255, 256, 65535, 65536, 4294967295u, 4294967296u,
-                                  UINT64_MAX};
+    static const uint64_t us[] = {0,     23,    24,          255,         256,
+                                  65535, 65536, 4294967295u, 4294967296u, UINT64_MAX};
     static const int64_t is[] = {-1, -24, -25, -256, -257, INT64_MIN, INT64_MAX};
     hw_cbor_wr w;
     hw_cbor_wr_init(&w, 1024);

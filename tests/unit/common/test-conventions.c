@@ -29,12 +29,12 @@ int main(void)
 
   /* errors: every code has a distinct name and a message */
   {
-    static const int codes[] = {HW_OK, HW_ENOMEM, HW_EIO, HW_EAGAIN, HW_EINVAL, HW_ENOENT,
-                                HW_ENOSPC, HW_EEXIST, HW_EPERM, HW_EPROTO, HW_ELIMIT,
-                                HW_EAUTH, HW_ECORRUPT, HW_EDIVERGE, HW_EDOTREUSE,
-                                HW_EPASSPHRASE, HW_ETAMPER, HW_EKEYFILE, HW_EVALIDATE,
-                                HW_EVERSION, HW_EREFUSED, HW_EREVOKED, HW_ECLOSED, HW_EBUSY,
-                                HW_EINTERNAL};
+    static const int codes[] = {
+        HW_OK,          HW_ENOMEM,   HW_EIO,      HW_EAGAIN,    HW_EINVAL,
+        HW_ENOENT,      HW_ENOSPC,   HW_EEXIST,   HW_EPERM,     HW_EPROTO,
+        HW_ELIMIT,      HW_EAUTH,    HW_ECORRUPT, HW_EDIVERGE,  HW_EDOTREUSE,
+        HW_EPASSPHRASE, HW_ETAMPER,  HW_EKEYFILE, HW_EVALIDATE, HW_EVERSION,
+        HW_EREFUSED,    HW_EREVOKED, HW_ECLOSED,  HW_EBUSY,     HW_EINTERNAL};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
       CHECK(codes[i] <= 0);
@@ -76,7 +76,8 @@ int main(void)
   /* signatures: verify, and refuse a changed message, signature or key */
   {
     uint8_t pk[HW_SIGN_PUBLIC_BYTES], pk2[HW_SIGN_PUBLIC_BYTES], sig[HW_SIGN_BYTES];
-    uint8_t *sk = hw_secure_alloc(HW_SIGN_SECRET_BYTES), *sk2 = hw_secure_alloc(HW_SIGN_SECRET_BYTES);
+    uint8_t *sk = hw_secure_alloc(HW_SIGN_SECRET_BYTES),
+            *sk2 = hw_secure_alloc(HW_SIGN_SECRET_BYTES);
     uint8_t msg[] = "audit head 42";
     CHECK(sk && sk2);
     hw_sign_keypair(pk, sk);

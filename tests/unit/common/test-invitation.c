@@ -7,8 +7,10 @@
 
 int main(void)
 {
-  hw_invitation inv = {.address = "127.0.0.1:7400", .worker = "amina.k",
-                       .expires_ms = 1767000000000}, back;
+  hw_invitation inv = {.address = "127.0.0.1:7400",
+                       .worker = "amina.k",
+                       .expires_ms = 1767000000000},
+                back;
   char text[HW_INVITE_TEXT_MAX + 1], bad[HW_INVITE_TEXT_MAX + 8];
   size_t len;
 

@@ -42,8 +42,8 @@ static hw_record *put(const hw_record *base, const hw_id *replica, uint64_t coun
   return out;
 }
 
-static hw_record *put1(const hw_record *base, const hw_id *replica, uint64_t counter,
-                       int64_t wall, const char *name, const char *value)
+static hw_record *put1(const hw_record *base, const hw_id *replica, uint64_t counter, int64_t wall,
+                       const char *name, const char *value)
 {
   return put(base, replica, counter, wall, 2, 1, &name, &value);
 }
@@ -60,8 +60,7 @@ static const hw_field *field(const hw_record *r, const char *name)
   return hw_record_field(r, name, strlen(name));
 }
 
-static hw_record *merge_ok(const hw_record *stored, const hw_record *incoming,
-                           hw_merge_class want)
+static hw_record *merge_ok(const hw_record *stored, const hw_record *incoming, hw_merge_class want)
 {
   hw_merge_info info;
   hw_record *out = NULL;
@@ -89,7 +88,8 @@ static void different_fields(void)
   hw_record *b = put1(s0, &dev_b, 1, 2100, "school", "enrolled");
   hw_record *m = merge_ok(a, b, HW_MERGE_MERGED);
 
-  CHECK(field(m, "notes")->n_pairs == 1 && is_text(&field(m, "notes")->pairs[0].value, "mother at home"));
+  CHECK(field(m, "notes")->n_pairs == 1 &&
+        is_text(&field(m, "notes")->pairs[0].value, "mother at home"));
   CHECK(field(m, "school")->n_pairs == 1);
   CHECK_EQ(hw_record_n_conflicts(m), 0);
   CHECK_EQ(m->vv.n, 2);
@@ -247,8 +247,8 @@ static void dot_reuse_and_duplicate(void)
   const char *name = "notes";
   uint8_t buf[32];
   hw_field_value fv = {{(const uint8_t *)name, 5}, text_value("again", buf, sizeof buf)};
-  hw_write w = {.dot = {dev_a, 5}, .author = {(const uint8_t *)"x", 1}, .n_fields = 1,
-                .fields = &fv};
+  hw_write w = {
+      .dot = {dev_a, 5}, .author = {(const uint8_t *)"x", 1}, .n_fields = 1, .fields = &fv};
 
   CHECK_ERR(hw_record_write(&out, a, &w), HW_EDOTREUSE);
   w.dot.counter = 3;
@@ -272,8 +272,8 @@ static void bad_writes(void)
   uint8_t good[16], bad[2] = {0x18, 0x05}; /* 5 in a two-byte head: not canonical */
   hw_field_value fv[2] = {{{(const uint8_t *)"a", 1}, text_value("v", good, sizeof good)},
                           {{(const uint8_t *)"a", 1}, text_value("v", good, sizeof good)}};
-  hw_write w = {.dot = {dev_a, 1}, .author = {(const uint8_t *)"x", 1}, .n_fields = 2,
-                .fields = fv};
+  hw_write w = {
+      .dot = {dev_a, 1}, .author = {(const uint8_t *)"x", 1}, .n_fields = 2, .fields = fv};
 
   CHECK_ERR(hw_record_write(&out, e, &w), HW_EINVAL); /* repeated name */
   w.n_fields = 0;

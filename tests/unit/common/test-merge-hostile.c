@@ -17,8 +17,11 @@ static hw_record *put1(const hw_record *base, const hw_id *r, uint64_t c, int64_
   hw_cbor_wr w;
   hw_record *out = NULL;
   hw_field_value fv;
-  hw_write wr = {.dot = {*r, c}, .wall_ms = wall, .author = {(const uint8_t *)"amina", 5},
-                 .n_fields = 1, .fields = &fv};
+  hw_write wr = {.dot = {*r, c},
+                 .wall_ms = wall,
+                 .author = {(const uint8_t *)"amina", 5},
+                 .n_fields = 1,
+                 .fields = &fv};
   hw_cbor_wr_init_fixed(&w, v, sizeof v);
   hw_cbor_wr_text(&w, text, strlen(text));
   CHECK_OK(hw_cbor_wr_finish(&w));

@@ -43,9 +43,9 @@ static int do_write(hw_record **out, void *ctx)
 {
   static const uint8_t v[] = {0x63, 'a', 'b', 'c'};
   hw_field_value fv[3] = {
-    {{(const uint8_t *)"x", 1}, {v, sizeof v}},
-    {{(const uint8_t *)"yy", 2}, {v, sizeof v}},
-    {{(const uint8_t *)"notes", 5}, {v, sizeof v}},
+      {{(const uint8_t *)"x", 1}, {v, sizeof v}},
+      {{(const uint8_t *)"yy", 2}, {v, sizeof v}},
+      {{(const uint8_t *)"notes", 5}, {v, sizeof v}},
   };
   hw_write w = {.dot = {ra, 100}, .author = {(const uint8_t *)"w", 1}, .n_fields = 3, .fields = fv};
   return hw_record_write(out, ctx, &w);
@@ -85,8 +85,10 @@ static hw_record *grow(const hw_id *r, uint64_t first, int n)
     uint8_t v[2] = {0x18, (uint8_t)(24 + i)};
     hw_field_value fv = {{(const uint8_t *)name, (size_t)snprintf(name, sizeof name, "f%d", i % 7)},
                          {v, 2}};
-    hw_write w = {.dot = {*r, first + (uint64_t)i}, .author = {(const uint8_t *)"w", 1},
-                  .n_fields = 1, .fields = &fv};
+    hw_write w = {.dot = {*r, first + (uint64_t)i},
+                  .author = {(const uint8_t *)"w", 1},
+                  .n_fields = 1,
+                  .fields = &fv};
     CHECK_OK(hw_record_write(&next, cur, &w));
     hw_record_free(cur);
     cur = next;
@@ -110,8 +112,8 @@ int main(void)
       hw_record *more = NULL;
       static const uint8_t v[] = {0x61, 'z'};
       hw_field_value fv = {{(const uint8_t *)"f1", 2}, {v, 2}};
-      hw_write w = {.dot = {rb, 50}, .author = {(const uint8_t *)"w", 1}, .n_fields = 1,
-                    .fields = &fv};
+      hw_write w = {
+          .dot = {rb, 50}, .author = {(const uint8_t *)"w", 1}, .n_fields = 1, .fields = &fv};
       CHECK_OK(hw_record_write(&more, tmp, &w));
       base_b = more;
     }

@@ -43,8 +43,8 @@ int main(void)
     err = hist_run(h, script, len);
     if (err && expect) {
       int caught = strstr(err, expect) != NULL;
-      printf("schedule %ld: %s (%s)\n", i, err, caught ? "the planted flaw was caught" :
-                                                          "another check fired first");
+      printf("schedule %ld: %s (%s)\n", i, err,
+             caught ? "the planted flaw was caught" : "another check fired first");
       hist_free(h);
       if (caught)
         return 0;

@@ -46,9 +46,9 @@ static void enum_sets(void)
                        {(const uint8_t *)"food", 4},
                        {(const uint8_t *)"food", 4},
                        {(const uint8_t *)"medical", 7}};
-  static const uint8_t want[] = {0x83, 0x64, 'f', 'o', 'o', 'd', 0x67, 'm', 'e', 'd', 'i',
-                                 'c', 'a', 'l', 0x6b, 's', 'c', 'h', 'o', 'o', 'l', '_',
-                                 'f', 'e', 'e', 's'};
+  static const uint8_t want[] = {0x83, 0x64, 'f', 'o', 'o', 'd',  0x67, 'm', 'e',
+                                 'd',  'i',  'c', 'a', 'l', 0x6b, 's',  'c', 'h',
+                                 'o',  'o',  'l', '_', 'f', 'e',  'e',  's'};
   uint8_t buf[64];
   hw_cbor_wr w;
 

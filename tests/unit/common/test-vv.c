@@ -48,7 +48,8 @@ int main(void)
 
   /* canonical form */
   {
-    hw_dot bad1[2] = {dot(2, 1), dot(1, 1)}, bad2[2] = {dot(1, 1), dot(1, 2)}, bad3[1] = {dot(1, 0)};
+    hw_dot bad1[2] = {dot(2, 1), dot(1, 1)}, bad2[2] = {dot(1, 1), dot(1, 2)},
+           bad3[1] = {dot(1, 0)};
     hw_vv v1 = {2, bad1}, v2 = {2, bad2}, v3 = {1, bad3};
     hw_dot many[HW_VV_MAX + 1];
     hw_vv big = {HW_VV_MAX + 1, many};

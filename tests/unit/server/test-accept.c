@@ -23,8 +23,11 @@ static hw_record *put(const hw_record *base, const hw_id *r, uint64_t c, const c
   hw_cbor_wr w;
   hw_record *out = NULL;
   hw_field_value fv;
-  hw_write wr = {.dot = {*r, c}, .wall_ms = 1767000000000 + (int64_t)c,
-                 .author = {(const uint8_t *)"amina", 5}, .n_fields = 1, .fields = &fv};
+  hw_write wr = {.dot = {*r, c},
+                 .wall_ms = 1767000000000 + (int64_t)c,
+                 .author = {(const uint8_t *)"amina", 5},
+                 .n_fields = 1,
+                 .fields = &fv};
 
   hw_cbor_wr_init_fixed(&w, v, sizeof v);
   hw_cbor_wr_text(&w, text, strlen(text));
@@ -78,9 +81,14 @@ static const hw_accept_policy policy = {kind_known, validate, case_access, &psta
 /* Push `r` as device `own` and return the result (the decision is written). */
 static hw_accept_result push(const hw_record *r, const hw_id *own, bool recovering)
 {
-  hw_accept_ctx cx = {.db = sdb, .policy = &policy, .own = own, .n_own = 1,
-                      .recovering = recovering, .device_key = {(const uint8_t *)"K", 1},
-                      .actor = {(const uint8_t *)"amina", 5}, .now_ms = 1767000009999,
+  hw_accept_ctx cx = {.db = sdb,
+                      .policy = &policy,
+                      .own = own,
+                      .n_own = 1,
+                      .recovering = recovering,
+                      .device_key = {(const uint8_t *)"K", 1},
+                      .actor = {(const uint8_t *)"amina", 5},
+                      .now_ms = 1767000009999,
                       .value_key = value_key};
   hw_accept_result res;
   uint8_t *bytes;

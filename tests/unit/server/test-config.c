@@ -68,8 +68,7 @@ int main(void)
   CHECK_OK(hw_server_config_set(&c, "server", "listen", "0.0.0.0:7401", err, sizeof err));
   CHECK_EQ(c.listen_port, 7401);
   CHECK_ERR(hw_server_config_set(&c, "server", "listen", "x", err, sizeof err), HW_EINVAL);
-  CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err),
-            HW_ENOENT);
+  CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err), HW_ENOENT);
   puts("config: ok");
   return 0;
 }

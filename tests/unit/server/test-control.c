@@ -20,8 +20,8 @@ static char sock_path[108];
 static int handled;
 static char last_user[64];
 
-static void handler(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
-                    size_t len, void *ud)
+static void handler(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body, size_t len,
+                    void *ud)
 {
   uint8_t reply[300];
   (void)ud;
@@ -40,8 +40,8 @@ static long client(uint32_t declared, const char *body, size_t len, char *buf, s
 {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  uint8_t hdr[4] = {(uint8_t)(declared >> 24), (uint8_t)(declared >> 16),
-                    (uint8_t)(declared >> 8), (uint8_t)declared};
+  uint8_t hdr[4] = {(uint8_t)(declared >> 24), (uint8_t)(declared >> 16), (uint8_t)(declared >> 8),
+                    (uint8_t)declared};
   uint8_t rh[4];
   long n;
   size_t got = 0;

@@ -86,8 +86,8 @@ int main(void)
     int more;
     long seen = 0;
     hw_id r5 = id_of(5);
-    CHECK_OK(hw_sdb_record_put(s, &r5, &c1, (const uint8_t *)"note", 4, 7,
-                               (const uint8_t *)"\x02", 1));
+    CHECK_OK(
+        hw_sdb_record_put(s, &r5, &c1, (const uint8_t *)"note", 4, 7, (const uint8_t *)"\x02", 1));
     CHECK_OK(hw_sdb_records_after(s, 0, 1, count_rec, &seen, &last, &more));
     CHECK(seen == 1 && last == 2 && more == 1);
     CHECK_OK(hw_sdb_records_after(s, last, 10, count_rec, &seen, &last, &more));
@@ -185,7 +185,7 @@ int main(void)
     CHECK_ERR(hw_sdb_device_set_status(s, k2, "lost", 2000), HW_ENOENT);
 
     CHECK_OK(hw_sdb_replica_bind(s, &ra, k1, NULL, 1000));
-    CHECK_OK(hw_sdb_replica_bind(s, &ra, k1, NULL, 1001)); /* again, same device */
+    CHECK_OK(hw_sdb_replica_bind(s, &ra, k1, NULL, 1001));            /* again, same device */
     CHECK_ERR(hw_sdb_replica_bind(s, &ra, k2, NULL, 1002), HW_EPERM); /* another device */
     CHECK_OK(hw_sdb_replica_bind(s, &rb, k1, &ra, 1003));
     CHECK_OK(hw_sdb_replicas_of(s, k1, reps, 4, &n));
@@ -208,8 +208,8 @@ int main(void)
     hw_id r3 = id_of(3);
     CHECK_OK(o->begin(s));
     CHECK_OK(o->savepoint(s));
-    CHECK_OK(hw_sdb_record_put(s, &r3, &c1, (const uint8_t *)"note", 4, 9,
-                               (const uint8_t *)"\x01", 1));
+    CHECK_OK(
+        hw_sdb_record_put(s, &r3, &c1, (const uint8_t *)"note", 4, 9, (const uint8_t *)"\x01", 1));
     CHECK_OK(o->rollback_to(s));
     CHECK_OK(o->savepoint(s));
     CHECK_OK(hw_sdb_meta_put(s, "kept", "1", 1));

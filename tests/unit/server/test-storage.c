@@ -18,7 +18,7 @@ typedef struct fake_db {
   int in_sp;
   int fail_commit_at_group; /* 1-based; 0: never */
   int groups;
-  uv_sem_t *hold;           /* the first job waits on it, so the rest queue up */
+  uv_sem_t *hold; /* the first job waits on it, so the rest queue up */
 } fake_db;
 
 static int f_begin(void *d)
@@ -65,8 +65,8 @@ static void f_rollback(void *d)
   memset(db->txn, 0, sizeof db->txn);
 }
 
-static const hw_storage_ops fake_ops = {f_begin, f_savepoint, f_release, f_rollback_to,
-                                        f_commit, f_rollback};
+static const hw_storage_ops fake_ops = {f_begin,       f_savepoint, f_release,
+                                        f_rollback_to, f_commit,    f_rollback};
 
 typedef struct tjob {
   hw_job job;
@@ -169,8 +169,8 @@ static void scenario(int fail_commit_at_group, int refuse_every)
 int main(void)
 {
   scenario(0, 0);
-  scenario(0, 7);  /* every 7th job refused; its neighbours still commit */
-  scenario(1, 0);  /* the first group's commit fails: its jobs fail */
+  scenario(0, 7); /* every 7th job refused; its neighbours still commit */
+  scenario(1, 0); /* the first group's commit fails: its jobs fail */
   scenario(2, 5);
   puts("storage thread: ok");
   return 0;

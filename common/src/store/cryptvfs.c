@@ -32,6 +32,8 @@ struct hw__cvfs {
   uint8_t dbid[HW__DBID];
   char name[64];
   atomic_long tampered;
+  atomic_long opened, sealed, ra_served; /* statistics for the benchmark */
+  bool readahead;
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
   pid_t pool_pid;        /* refill after fork so no nonce is used twice */
@@ -137,6 +139,7 @@ static int seal_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
     skip = 16;
   }
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
+  atomic_fetch_add_explicit(&v->sealed, 1, memory_order_relaxed);
   take_nonce(v, out + HW__USABLE);
   crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
     out + skip, out + HW__USABLE + HW__NONCE, NULL, in + skip, HW__USABLE - skip, ad, ad_len, NULL,
@@ -159,6 +162,7 @@ static int open_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
       goto bad;
     skip = 16;
   }
+  atomic_fetch_add_explicit(&v->opened, 1, memory_order_relaxed);
   memcpy(nt, in + HW__USABLE, sizeof nt);
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
   rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out + skip, NULL, in + skip,
@@ -474,7 +478,7 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
   else if (pg != c->last_pg)
     c->streak = 0;
   c->last_pg = pg;
-  if (!c->ra && c->streak >= RA_STREAK)
+  if (!c->ra && c->streak >= RA_STREAK && c->v->readahead)
     ra_start(c);
   r = c->ra;
   if (!r)
@@ -491,6 +495,7 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     if (s->rc == SQLITE_OK) {
       memcpy(p, s->page, HW__PAGE);
       served = 1;
+      atomic_fetch_add_explicit(&c->v->ra_served, 1, memory_order_relaxed);
     }
     s->state = RA_FREE;
   }
@@ -978,6 +983,7 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   memcpy(v->dbid, dbid, HW__DBID);
   v->base = base;
   v->pool_used = sizeof v->pool; /* first use fills the pool */
+  v->readahead = true;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
     .iVersion = 2,
@@ -1016,6 +1022,18 @@ const char *hw__cvfs_name(const hw__cvfs *v)
 long hw__cvfs_tampered(const hw__cvfs *v)
 {
   return atomic_load(&((hw__cvfs *)v)->tampered);
+}
+
+void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served)
+{
+  *opened = atomic_load(&v->opened);
+  *sealed = atomic_load(&v->sealed);
+  *ra_served = atomic_load(&v->ra_served);
+}
+
+void hw__cvfs_set_readahead(hw__cvfs *v, bool on)
+{
+  v->readahead = on;
 }
 
 void hw__cvfs_reset_tampered(hw__cvfs *v)

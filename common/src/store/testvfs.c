@@ -99,7 +99,8 @@ static void set_dur(node *n, const uint8_t *p, size_t len)
   n->dur = malloc(len ? len : 1);
   if (!n->dur)
     abort();
-  memcpy(n->dur, p, len);
+  if (len)
+    memcpy(n->dur, p, len);
   n->dur_len = len;
   n->dirty = false;
   free(n->lw);

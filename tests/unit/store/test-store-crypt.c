@@ -479,12 +479,96 @@ static void test_differential(int wal)
   free(dir);
 }
 
+/* Writes the VFS cannot classify fail closed; psow=0 and memory maps are
+ * refused. Driven through the VFS methods directly. */
+static void test_fail_closed(void)
+{
+  char *dir = st_tmpdir(), path[1024], uri[1200];
+  hw__cvfs *v;
+  uint8_t key[32] = {1}, dbid[16] = {2}, page[HW__PAGE];
+  sqlite3_vfs *vfs;
+  sqlite3_file *f;
+  sqlite3 *db;
+  int out;
+
+  CHECK_OK(hw__cvfs_new(&v, NULL, key, dbid));
+  vfs = sqlite3_vfs_find(hw__cvfs_name(v));
+  CHECK(vfs != NULL);
+  f = calloc(1, (size_t)vfs->szOsFile);
+  memset(page, 0, sizeof page);
+  {
+    static const struct {
+      const char *suffix;
+      int type;
+      int amt;
+      long long off;
+    } bad[] = {
+      {"", SQLITE_OPEN_MAIN_DB, 100, 0},            /* partial page */
+      {"", SQLITE_OPEN_MAIN_DB, 4096, 512},         /* unaligned */
+      {"", SQLITE_OPEN_MAIN_DB, 8192, 0},           /* two pages */
+      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 600, 0}, /* not a header */
+      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 4096, 8}, /* page at a bad offset */
+      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 29, 4},  /* metadata too long */
+      {"-wal", SQLITE_OPEN_WAL, 4096, 32},            /* page where a frame header goes */
+      {"-wal", SQLITE_OPEN_WAL, 24, 40},              /* frame header misplaced */
+      {"-wal", SQLITE_OPEN_WAL, 33, 0},               /* header too long */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      snprintf(path, sizeof path, "%s/fc.db%s", dir, bad[i].suffix);
+      CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type,
+                          &out),
+               SQLITE_OK);
+      {
+        uint8_t *buf = calloc(1, (size_t)bad[i].amt);
+        CHECK_EQ(f->pMethods->xWrite(f, buf, bad[i].amt, bad[i].off), SQLITE_IOERR_WRITE);
+        free(buf);
+      }
+      {
+        void *map = (void *)1;
+        CHECK_EQ(f->pMethods->xFetch(f, 0, 4096, &map), SQLITE_OK);
+        CHECK(map == NULL);
+        int psow = 0;
+        CHECK(f->pMethods->xFileControl(f, SQLITE_FCNTL_POWERSAFE_OVERWRITE, &psow) != SQLITE_OK);
+      }
+      f->pMethods->xClose(f);
+    }
+    /* A page whose reserved bytes are not zero, and a page 1 without the
+     * fixed page size and reserve. */
+    snprintf(path, sizeof path, "%s/fc.db", dir);
+    CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
+             SQLITE_OK);
+    page[HW__PAGE - 1] = 1;
+    CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, HW__PAGE), SQLITE_IOERR_WRITE);
+    page[HW__PAGE - 1] = 0;
+    memcpy(page, "SQLite format 3", 16);
+    page[16] = 0x10;
+    page[20] = 0; /* no reserve */
+    CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, 0), SQLITE_IOERR_WRITE);
+    /* Super-journals cannot even be opened. */
+    f->pMethods->xClose(f);
+    snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
+    CHECK(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                       SQLITE_OPEN_SUPER_JOURNAL, &out) != SQLITE_OK);
+  }
+  free(f);
+  /* psow=0 in a URI is refused. */
+  snprintf(uri, sizeof uri, "file:%s/u.db?psow=0", dir);
+  CHECK(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                        hw__cvfs_name(v)) != SQLITE_OK ||
+        sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL) != SQLITE_OK);
+  sqlite3_close(db);
+  hw__cvfs_free(v);
+  st_rmdir(dir);
+  free(dir);
+}
+
 int main(void)
 {
   CHECK_OK(hw_crypto_init());
   test_canaries(HW_STORE_ROLLBACK);
   test_canaries(HW_STORE_WAL);
   test_tamper();
+  test_fail_closed();
   test_differential(0);
   test_differential(1);
   printf("store crypt: ok\n");

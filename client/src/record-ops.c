@@ -202,3 +202,28 @@ int hw_client_count_pending(hw_client *c, uint64_t *pending, uint64_t *held)
   *held = rc ? 0 : k.held;
   return rc;
 }
+
+typedef struct list_walk {
+  hw_client *c;
+  hw_client_record_cb cb;
+  void *ud;
+} list_walk;
+
+static int list_one(void *ud, const hw_store_rec *row)
+{
+  list_walk *w = ud;
+  hw_record *r = NULL;
+  int rc = hw_record_decode(row->state.p, row->state.len, &r, NULL);
+
+  if (rc)
+    return rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+  rc = w->cb(w->ud, r, row->pending, hw__is_held(w->c, &row->id));
+  hw_record_free(r);
+  return rc;
+}
+
+int hw_client_list(hw_client *c, hw_client_record_cb cb, void *ud)
+{
+  list_walk w = {c, cb, ud};
+  return hw_store_list_all(c->st, list_one, &w);
+}

@@ -45,14 +45,14 @@ static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
   return HW_OK;
 }
 
-/* "host:port", "[v6]:port" */
+/* "host:port", "[v6]:port"; port 0 takes any free port (tests, demos) */
 static int parse_listen(hw_server_config *c, const char *v)
 {
   const char *colon = strrchr(v, ':');
   uint32_t port;
   size_t hl;
 
-  if (!colon || parse_u32(colon + 1, 1, 65535, &port))
+  if (!colon || parse_u32(colon + 1, 0, 65535, &port))
     return HW_EINVAL;
   hl = (size_t)(colon - v);
   if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']')

@@ -9,7 +9,7 @@
 #include "homeward/crypto.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
-#include "passphrase-int.h"
+#include "homeward/passphrase.h"
 #include "server-int.h"
 
 static const char usage[] =
@@ -91,6 +91,8 @@ static int unlock_with(const opts *o, const hw_server_config *cfg, hw_unlock *u,
     return fail(rc == HW_ENOENT ? "no passphrase: use --key-file, --passphrase-fd, "
                                   "HOMEWARD_PASSPHRASE or a terminal"
                                 : "the passphrase is empty, too long, or the two differ");
+  if (confirm && hw_passphrase_weakness(buf))
+    return fail(hw_passphrase_weakness(buf));
   u->passphrase = (const uint8_t *)buf;
   u->passphrase_len = strlen(buf);
   return 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit-entry-int.h"
 #include "homeward/forms.h"
 #include "homeward/lineage.h"
 #include "homeward/log.h"
@@ -110,6 +111,26 @@ static bool token_hash(const hw_hello_job *j, uint8_t out[static HW_HASH_BYTES])
   return true;
 }
 
+/* The enrolment is an administrative entry: which device key, for whom. */
+static int audit_enrolment(hw_sdb *db, hw_session *ss, const hw_sdb_device *dev, int64_t now)
+{
+  hw_bytes key = {ss->device_key, sizeof ss->device_key};
+  uint8_t head[HW_HASH_BYTES];
+  char details[64];
+  uint64_t seq;
+  hw_cbor_wr w;
+  int rc;
+
+  snprintf(details, sizeof details, "role=%s", dev->role);
+  hw_cbor_wr_init(&w, 4096);
+  hw_audit_admin_encode(&w, "enrolled", now, &key, dev->worker, details);
+  rc = hw_cbor_wr_finish(&w);
+  if (!rc)
+    rc = hw_sdb_audit_append(db, w.buf, w.len, &seq, head);
+  hw_cbor_wr_close(&w);
+  return rc;
+}
+
 int hw__hello_job_run(hw_job *job, void *dbv)
 {
   hw_hello_job *j = (hw_hello_job *)job;
@@ -138,8 +159,11 @@ int hw__hello_job_run(hw_job *job, void *dbv)
       j->message = "invitation unknown, expired or used by another device";
       return HW_OK;
     }
-    if (rc == HW_OK && strcmp(dev.status, "new") == 0)
+    if (rc == HW_OK && strcmp(dev.status, "new") == 0) {
       rc = hw_sdb_device_put(db, ss->device_key, dev.worker, dev.role, j->now_ms);
+      if (!rc)
+        rc = audit_enrolment(db, ss, &dev, j->now_ms);
+    }
     if (rc)
       return rc;
   } else if (rc) {

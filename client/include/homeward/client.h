@@ -55,6 +55,12 @@ HW_NODISCARD HW_EXPORT int hw_client_void(hw_client *c, const hw_id *record, con
 /* The current state (owned by the caller: hw_record_free). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_client_get(hw_client *c, const hw_id *record, hw_record **out);
 
+/* Walk every record held: `r` is borrowed for the call; `pending` says it
+ * has writes not yet acknowledged, `held` that the server held it for a
+ * coordinator. A non-zero return from `cb` stops the walk and is returned. */
+typedef int (*hw_client_record_cb)(void *ud, const hw_record *r, bool pending, bool held);
+HW_NODISCARD HW_EXPORT int hw_client_list(hw_client *c, hw_client_record_cb cb, void *ud);
+
 /* Records that will be pushed at the next sync, and records held for a
  * coordinator (quarantined by the server: kept, not re-pushed). */
 HW_NODISCARD HW_EXPORT int hw_client_count_pending(hw_client *c, uint64_t *pending, uint64_t *held);

@@ -1,4 +1,4 @@
-#include "passphrase-int.h"
+#include "homeward/passphrase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +76,21 @@ int hw_passphrase_read(char *buf, int fd, const char *prompt, int confirm)
   if (rc)
     hw_memzero(buf, HW_PASSPHRASE_MAX + 1);
   return rc;
+}
+
+const char *hw_passphrase_weakness(const char *p)
+{
+  size_t n = strlen(p), same = 1, run = 1;
+
+  if (n < 12)
+    return "use at least 12 characters (a few words are easiest to remember)";
+  for (size_t i = 1; i < n; i++) {
+    same += p[i] == p[0];
+    run += p[i] == p[i - 1] + 1 || p[i] == p[i - 1] - 1;
+  }
+  if (same == n)
+    return "do not repeat one character";
+  if (run == n)
+    return "do not use a run of keys or digits";
+  return NULL;
 }

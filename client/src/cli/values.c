@@ -1,0 +1,169 @@
+#include "values-int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "homeward/value.h"
+
+static int parse_int(const char *t, int64_t *out)
+{
+  char *end;
+  long long v;
+
+  errno = 0;
+  v = strtoll(t, &end, 10);
+  if (errno || end == t || *end)
+    return HW_EINVAL;
+  *out = v;
+  return HW_OK;
+}
+
+/* Split `text` on `sep` into at most `max` trimmed pieces (in `buf`). */
+static size_t split(const char *text, char sep, char *buf, size_t cap, hw_bytes *items,
+                    size_t max)
+{
+  size_t n = 0, len = strlen(text);
+  char *p;
+
+  if (len >= cap)
+    len = cap - 1;
+  memcpy(buf, text, len);
+  buf[len] = '\0';
+  p = buf;
+  while (*p && n < max) {
+    char *e = strchr(p, sep), *s = p, *t;
+    if (e)
+      *e = '\0';
+    while (*s == ' ')
+      s++;
+    t = s + strlen(s);
+    while (t > s && t[-1] == ' ')
+      *--t = '\0';
+    if (*s)
+      items[n++] = (hw_bytes){(const uint8_t *)s, strlen(s)};
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  return n;
+}
+
+int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, char *why,
+                       size_t why_len)
+{
+  static char buf[8192];
+  hw_bytes items[HW_FIELDS_MAX];
+  size_t n;
+  int64_t v;
+
+  switch (f->type) {
+  case HW_FT_BOOL:
+    if (!strcmp(text, "yes") || !strcmp(text, "true"))
+      hw_cbor_wr_bool(w, true);
+    else if (!strcmp(text, "no") || !strcmp(text, "false"))
+      hw_cbor_wr_bool(w, false);
+    else
+      return snprintf(why, why_len, "%s: answer yes or no", f->name), HW_EINVAL;
+    return HW_OK;
+  case HW_FT_INT:
+    if (parse_int(text, &v))
+      return snprintf(why, why_len, "%s: a whole number is needed", f->name), HW_EINVAL;
+    hw_cbor_wr_int(w, v);
+    return HW_OK;
+  case HW_FT_DATE: {
+    hw_date d;
+    if (hw_date_parse(text, strlen(text), &d))
+      return snprintf(why, why_len, "%s: a date like 2026-11-30 is needed", f->name), HW_EINVAL;
+    hw_value_put_date(w, &d);
+    return HW_OK;
+  }
+  case HW_FT_ENUM_SET:
+    n = split(text, ',', buf, sizeof buf, items, HW_FIELDS_MAX);
+    hw_value_put_enum_set(w, items, n);
+    return HW_OK;
+  case HW_FT_TEXT_LIST:
+    n = split(text, ';', buf, sizeof buf, items, HW_FIELDS_MAX);
+    hw_cbor_wr_array(w, n);
+    for (size_t i = 0; i < n; i++)
+      hw_cbor_wr_text(w, items[i].p, items[i].len);
+    return HW_OK;
+  case HW_FT_INT_LIST:
+    n = split(text, ',', buf, sizeof buf, items, HW_FIELDS_MAX);
+    hw_cbor_wr_array(w, n);
+    for (size_t i = 0; i < n; i++) {
+      char num[32];
+      snprintf(num, sizeof num, "%.*s", (int)items[i].len, (const char *)items[i].p);
+      if (parse_int(num, &v))
+        return snprintf(why, why_len, "%s: whole numbers separated by commas", f->name),
+               HW_EINVAL;
+      hw_cbor_wr_int(w, v);
+    }
+    return HW_OK;
+  case HW_FT_TEXT:
+  case HW_FT_ENUM:
+  default:
+    hw_cbor_wr_text(w, text, strlen(text));
+    return HW_OK;
+  }
+}
+
+static void render(hw_cbor_rd *rd, char *out, size_t cap, int depth)
+{
+  hw_cbor_item it;
+  size_t used = strlen(out);
+
+  if (depth > 4 || hw_cbor_next(rd, &it) != HW_OK)
+    return;
+  switch (it.type) {
+  case HW_CBOR_UINT:
+    snprintf(out + used, cap - used, "%llu", (unsigned long long)it.u);
+    break;
+  case HW_CBOR_NEGINT:
+    snprintf(out + used, cap - used, "-%llu", (unsigned long long)it.u + 1);
+    break;
+  case HW_CBOR_TEXT:
+  case HW_CBOR_BYTES:
+    snprintf(out + used, cap - used, "%.*s", (int)it.len, (const char *)it.p);
+    break;
+  case HW_CBOR_TRUE:
+  case HW_CBOR_FALSE:
+    snprintf(out + used, cap - used, "%s", it.type == HW_CBOR_TRUE ? "yes" : "no");
+    break;
+  case HW_CBOR_NULL:
+    snprintf(out + used, cap - used, "(none)");
+    break;
+  case HW_CBOR_TAG:
+    render(rd, out, cap, depth + 1); /* a date: its text */
+    break;
+  case HW_CBOR_ARRAY:
+    for (uint64_t i = 0; i < it.u; i++) {
+      if (i)
+        snprintf(out + strlen(out), cap - strlen(out), ", ");
+      render(rd, out, cap, depth + 1);
+    }
+    break;
+  case HW_CBOR_MAP:
+    snprintf(out + used, cap - used, "{...}");
+    for (uint64_t i = 0; i < 2 * it.u; i++)
+      (void)!hw_cbor_skip(rd, 8, NULL, NULL);
+    break;
+  }
+}
+
+void hw_cli_value_render(const uint8_t *v, size_t len, char *out, size_t cap)
+{
+  hw_cbor_rd rd;
+  hw_dot seen[HW_VV_MAX];
+  hw_vv sv;
+  hw_bytes reason;
+
+  out[0] = '\0';
+  if (hw_value_get_void(v, len, &reason, seen, &sv) == HW_OK) {
+    snprintf(out, cap, "VOIDED: %.*s", (int)reason.len, (const char *)reason.p);
+    return;
+  }
+  hw_cbor_rd_init(&rd, v, len);
+  render(&rd, out, cap, 0);
+}

@@ -125,6 +125,8 @@ typedef int (*hw_sdb_record_cb)(uint64_t seq, const hw_id *case_id, const void *
 HW_NODISCARD int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb cb,
                                       void *ud, uint64_t *last_seq, int *more);
 
+HW_NODISCARD int hw_sdb_records_count(hw_sdb *s, uint64_t *n);
+
 /* The caseload checksum (all records until caseloads exist): get, and
  * update for one record changing from old (NULL: new) to new state. */
 HW_NODISCARD int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES]);

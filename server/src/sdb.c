@@ -65,6 +65,7 @@ enum {
   ST_INV_GET,
   ST_INV_USE,
   ST_REC_AFTER,
+  ST_REC_COUNT,
   ST_COUNT
 };
 
@@ -107,6 +108,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
                    " WHERE token_hash = ?1",
     [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
+    [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
     [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
                      " LIMIT ?2",
 };
@@ -851,6 +853,17 @@ int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb,
       break;
   }
   rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hw_sdb_records_count(hw_sdb *s, uint64_t *n)
+{
+  sqlite3_stmt *st = s->st[ST_REC_COUNT];
+  int rc = sqlite3_step(st);
+
+  *n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+  rc = rc == SQLITE_ROW ? HW_OK : from_sqlite(rc);
   sqlite3_reset(st);
   return rc;
 }

@@ -529,6 +529,10 @@ static int report_run(hw_job *job, void *d)
     report_line(j, line);
     return hw_sdb_audit_walk(db->sdb, 0, REPORT_LINES_MAX, audit_line, j);
   }
+  if ((rc = hw_sdb_records_count(db->sdb, &n)) != 0)
+    return rc;
+  snprintf(line, sizeof line, "%llu records", (unsigned long long)n);
+  report_line(j, line);
   return hw_sdb_records_after(db->sdb, 0, REPORT_LINES_MAX, record_line, j, &last, &more);
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "homeward/invitation.h"
 #include "homeward/store.h"
 #include "homeward/value.h"
 
@@ -259,4 +260,58 @@ bool hw_test_file_contains(const char *path, const char *needle)
   buf[n] = '\0';
   hit = memmem(buf, n, needle, strlen(needle)) != NULL;
   return hit;
+}
+
+void hw_test_readdress(const char *invitation, const char *address, char *out, size_t cap)
+{
+  hw_invitation inv;
+  CHECK_OK(hw_invitation_parse(invitation, strlen(invitation), &inv));
+  snprintf(inv.address, sizeof inv.address, "%s", address);
+  CHECK_OK(hw_invitation_format(&inv, out, cap));
+}
+
+size_t hw_test_server_records(hw_test_server *s)
+{
+  static char out[1 << 16];
+  const char *args[] = {"records", NULL};
+  CHECK_EQ(hw_test_server_cmd(s, out, sizeof out, args), 0);
+  return (size_t)strtoull(out, NULL, 10); /* the report starts with "N records" */
+}
+
+static int count_one(void *ud, const hw_record *r, bool pending, bool held)
+{
+  (void)r, (void)pending, (void)held;
+  (*(size_t *)ud)++;
+  return 0;
+}
+
+size_t hw_test_device_records(hw_client *c)
+{
+  size_t n = 0;
+  CHECK_OK(hw_client_list(c, count_one, &n));
+  return n;
+}
+
+void hw_test_server_cleanup(hw_test_server *s)
+{
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+  CHECK(system(cmd) == 0);
+}
+
+size_t hw_test_file_count(const char *path, const char *needle)
+{
+  FILE *f = fopen(path, "rb");
+  static char buf[1 << 22];
+  size_t n, count = 0;
+  const char *p;
+
+  if (!f)
+    return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  for (p = buf; (p = memmem(p, n - (size_t)(p - buf), needle, strlen(needle))); p++)
+    count++;
+  return count;
 }

@@ -45,6 +45,18 @@ void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *fiel
 size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],
                            size_t cap);
 
+/* The same invitation pointing at another address (a proxy). */
+void hw_test_readdress(const char *invitation, const char *address, char *out, size_t cap);
+/* Records the server holds (its `records` report). */
+size_t hw_test_server_records(hw_test_server *s);
+/* Records a device holds. */
+size_t hw_test_device_records(hw_client *c);
+/* Remove the temporary folder. */
+void hw_test_server_cleanup(hw_test_server *s);
+
+/* How many times `needle` occurs in the file. */
+size_t hw_test_file_count(const char *path, const char *needle);
+
 /* Whether `needle` occurs in the file. */
 bool hw_test_file_contains(const char *path, const char *needle);
 

@@ -50,6 +50,7 @@ typedef struct sync_ctx {
   size_t n_batches;
   bool done, refused_lineage;
   uint64_t epoch;      /* the server's, from the cursor */
+  bool diverged;       /* a pulled state contradicted a local one */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -326,8 +327,19 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
     rc = hw_store_ack(s->c->st, id, &acked);
     goto out;
   }
-  if ((rc = hw_merge(&merged, local, in, NULL)) != 0)
-    goto out; /* a divergence is never merged: the local copy stays as it is */
+  if ((rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
+    /* Never merged: the local copy stays as it is, held for a coordinator
+     * (its write contradicts what the server holds, so this store reused a
+     * dot: it takes a new replica id after this batch). */
+    char name[48];
+    static const char why[] = "contradicts the server's copy: held for a coordinator";
+    hw__held_name(name, &in->id);
+    rc = hw_store_setting_set(s->c->st, name, why, sizeof why - 1);
+    s->diverged = true;
+    goto out;
+  }
+  if (rc)
+    goto out;
   if ((rc = hw_record_encode(merged, &out, &out_len)) != 0)
     goto out;
   put.id = merged->id;
@@ -357,6 +369,7 @@ static int hold(sync_ctx *s, const hw_id *id, const hw_bytes *reason)
 static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
 {
   batch *b = NULL;
+  bool fork = false;
   int rc;
 
   for (size_t i = 0; i < s->n_batches; i++)
@@ -380,11 +393,9 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
       rc = hold(s, &x->id, &e->reason);
       s->res->quarantined++;
       /* A contradiction means this store reused a dot: it takes a new
-       * replica id before its next write. */
-      if (!rc && e->code == (uint64_t)-HW_EDIVERGE) {
-        rc = hw_store_new_replica(s->c->st, NULL);
-        s->res->forked = true;
-      }
+       * replica id before its next write (below, after the commit). */
+      if (!rc && e->code == (uint64_t)-HW_EDIVERGE)
+        fork = true;
     }
     s->res->pushed++;
     s->res->totals.records_up++;
@@ -396,6 +407,11 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
   }
   if ((rc = hw_store_commit(s->c->st)) != 0)
     return rc;
+  if (fork) {
+    if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
+      return rc;
+    s->res->forked = true;
+  }
   b->acked = true;
   progress(s);
   return HW_OK;
@@ -438,6 +454,13 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   }
   if ((rc = hw_store_commit(s->c->st)) != 0)
     return rc;
+  if (s->diverged) {
+    s->diverged = false;
+    if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
+      return rc;
+    s->res->forked = true;
+    s->res->quarantined++;
+  }
   s->epoch = b->cursor.epoch;
   progress(s);
   return b->more ? send_pull(s) : HW_OK;
@@ -524,24 +547,25 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
         hw_memcmp_ct(digest, r->dots[i].write_digest, HW_HASH_BYTES) != 0)
       fork = true;
   }
+  s->refused_lineage = true;
+  if (fork) {
+    /* Not inside a transaction: the store swaps its identity on its own. */
+    if ((rc = hw_store_new_replica(s->c->st, NULL)) == 0)
+      s->res->forked = true;
+    return rc;
+  }
   if ((rc = hw_store_begin(s->c->st)) != 0)
     return rc;
-  if (fork) {
-    rc = hw_store_new_replica(s->c->st, NULL);
-    s->res->forked = true;
-  } else {
-    for (size_t i = 0; i < r->n_dots && !rc; i++) {
-      hw_dot d = {me, r->dots[i].counter};
-      hw_vv one = {1, &d};
-      rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
-    }
+  for (size_t i = 0; i < r->n_dots && !rc; i++) {
+    hw_dot d = {me, r->dots[i].counter};
+    hw_vv one = {1, &d};
+    rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
   }
   if (rc) {
     int r2 = hw_store_rollback(s->c->st);
     (void)r2;
     return rc;
   }
-  s->refused_lineage = true;
   return hw_store_commit(s->c->st);
 }
 

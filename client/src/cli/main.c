@@ -14,24 +14,24 @@
 #define SETS_MAX 64
 
 static const char usage[] =
-  "usage: homeward [--store PATH] COMMAND [OPTIONS]\n"
-  "\n"
-  "  init INVITATION        create this device's encrypted store and enrol it\n"
-  "                         (INVITATION is the homeward-invite:... text a coordinator gave you)\n"
-  "  forms                  list the forms, their aim and their questions\n"
-  "  record KIND [--case CASE] --set FIELD=VALUE ...\n"
-  "                         record a new form (a new case when --case is not given)\n"
-  "  write RECORD --set FIELD=VALUE ...   change answers of a recorded form\n"
-  "  void RECORD --reason TEXT            void a mistaken entry (kept, marked void)\n"
-  "  list                   the records on this device (! conflict, * not yet synced)\n"
-  "  show RECORD            every answer, who recorded it and when, conflicts side by side\n"
-  "  sync                   send what is new, receive what changed\n"
-  "\n"
-  "The store is --store PATH, or HOMEWARD_STORE, or ./homeward.db. The passphrase is read\n"
-  "from the terminal without echo, or from --passphrase-fd N, or from HOMEWARD_PASSPHRASE\n"
-  "(for scripts only: other programs of this user may read it).\n"
-  "Values: yes/no, whole numbers, dates as 2026-11-30, choices by name, several choices\n"
-  "separated by commas, several texts separated by ';'.\n";
+    "usage: homeward [--store PATH] COMMAND [OPTIONS]\n"
+    "\n"
+    "  init INVITATION        create this device's encrypted store and enrol it\n"
+    "                         (INVITATION is the homeward-invite:... text a coordinator gave you)\n"
+    "  forms                  list the forms, their aim and their questions\n"
+    "  record KIND [--case CASE] --set FIELD=VALUE ...\n"
+    "                         record a new form (a new case when --case is not given)\n"
+    "  write RECORD --set FIELD=VALUE ...   change answers of a recorded form\n"
+    "  void RECORD --reason TEXT            void a mistaken entry (kept, marked void)\n"
+    "  list                   the records on this device (! conflict, * not yet synced)\n"
+    "  show RECORD            every answer, who recorded it and when, conflicts side by side\n"
+    "  sync                   send what is new, receive what changed\n"
+    "\n"
+    "The store is --store PATH, or HOMEWARD_STORE, or ./homeward.db. The passphrase is read\n"
+    "from the terminal without echo, or from --passphrase-fd N, or from HOMEWARD_PASSPHRASE\n"
+    "(for scripts only: other programs of this user may read it).\n"
+    "Values: yes/no, whole numbers, dates as 2026-11-30, choices by name, several choices\n"
+    "separated by commas, several texts separated by ';'.\n";
 
 typedef struct opts {
   const char *store, *case_id, *reason;
@@ -108,8 +108,8 @@ static int build_values(const opts *o, const char *kind, hw_field_value *fv, hw_
     }
     f = hw_form_field_find(form, o->sets[i], (size_t)(eq - o->sets[i]));
     if (!f) {
-      fprintf(stderr, "homeward: the %s form has no question %.*s\n", kind,
-              (int)(eq - o->sets[i]), o->sets[i]);
+      fprintf(stderr, "homeward: the %s form has no question %.*s\n", kind, (int)(eq - o->sets[i]),
+              o->sets[i]);
       return -1;
     }
     hw_cbor_wr_init(&w[i], HW_VALUE_MAX);
@@ -155,7 +155,8 @@ static int cmd_record(const opts *o, hw_client *c, bool existing)
   int rc = 1;
 
   if (o->n_args < 2 || o->n_sets == 0)
-    return fail(existing ? "write RECORD --set FIELD=VALUE ..." : "record KIND --set FIELD=VALUE ...");
+    return fail(existing ? "write RECORD --set FIELD=VALUE ..."
+                         : "record KIND --set FIELD=VALUE ...");
   if (existing) {
     hw_record *r = NULL;
     if (parse_id(o->args[1], &rec) || hw_client_get(c, &rec, &r))
@@ -169,8 +170,8 @@ static int cmd_record(const opts *o, hw_client *c, bool existing)
     return fail("--case wants the 32-digit case id");
   if (build_values(o, kind, fv, w) == 0) {
     rc = existing ? hw_client_write(c, &rec, fv, o->n_sets, &err)
-                  : hw_client_create_record(c, o->case_id ? &cas : NULL, kind, fv, o->n_sets,
-                                            &rec, &cas, &err);
+                  : hw_client_create_record(c, o->case_id ? &cas : NULL, kind, fv, o->n_sets, &rec,
+                                            &cas, &err);
     if (rc == HW_EVALIDATE || rc == HW_ENOENT)
       fprintf(stderr, "homeward: not recorded: %s\n", err.msg);
     else if (rc)
@@ -256,7 +257,8 @@ static int cmd_sync(hw_client *c)
   int rc = hw_client_sync(c, 30000, on_progress, NULL, &r);
 
   if (rc) {
-    fprintf(stderr, "homeward: sync did not finish: %s\n", r.message[0] ? r.message : hw_strerror(rc));
+    fprintf(stderr, "homeward: sync did not finish: %s\n",
+            r.message[0] ? r.message : hw_strerror(rc));
     return rc == HW_EREVOKED ? 3 : 2;
   }
   printf("synced: %llu sent, %llu received, %llu merged with others' edits, %llu held for a "
@@ -327,8 +329,8 @@ int main(int argc, char **argv)
     hw_client_close(c);
     return 0;
   }
-  if (strcmp(cmd, "record") && strcmp(cmd, "write") && strcmp(cmd, "void") &&
-      strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "sync"))
+  if (strcmp(cmd, "record") && strcmp(cmd, "write") && strcmp(cmd, "void") && strcmp(cmd, "list") &&
+      strcmp(cmd, "show") && strcmp(cmd, "sync"))
     return fprintf(stderr, "homeward: unknown command %s\n\n%s", cmd, usage), 2;
   if ((rc = open_client(&o, &c, false, NULL)) != 0)
     return rc;

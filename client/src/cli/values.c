@@ -21,8 +21,7 @@ static int parse_int(const char *t, int64_t *out)
 }
 
 /* Split `text` on `sep` into at most `max` trimmed pieces (in `buf`). */
-static size_t split(const char *text, char sep, char *buf, size_t cap, hw_bytes *items,
-                    size_t max)
+static size_t split(const char *text, char sep, char *buf, size_t cap, hw_bytes *items, size_t max)
 {
   size_t n = 0, len = strlen(text);
   char *p;
@@ -96,8 +95,7 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
       char num[32];
       snprintf(num, sizeof num, "%.*s", (int)items[i].len, (const char *)items[i].p);
       if (parse_int(num, &v))
-        return snprintf(why, why_len, "%s: whole numbers separated by commas", f->name),
-               HW_EINVAL;
+        return snprintf(why, why_len, "%s: whole numbers separated by commas", f->name), HW_EINVAL;
       hw_cbor_wr_int(w, v);
     }
     return HW_OK;

@@ -555,6 +555,8 @@ int hw_form_validate(const char *kind, size_t kind_len, uint32_t schema_version,
                     "not a field of form %s (schema version %u)", form->kind,
                     (unsigned)form->schema_version);
     }
+    if (!fv->value.p || fv->value.len == 0)
+      return refuse(err, HW_EVALIDATE, name, fv->name.len, "has no value");
     if (hw_value_is_null(fv->value.p, fv->value.len)) {
       if (f->required)
         return refuse(err, HW_EVALIDATE, name, fv->name.len, "is required and cannot be cleared");
@@ -585,8 +587,10 @@ int hw_form_validate(const char *kind, size_t kind_len, uint32_t schema_version,
       if (!touched(values, n_values, f->name) && !touched(values, n_values, other))
         continue;
       ov = value_after(base, values, n_values, other);
-      hw_cbor_rd_init(&rd, ov ? ov->p : NULL, ov ? ov->len : 0);
-      if (ov && hw_cbor_read_text(&rd, &tp, &tl) == 0 && name_is(eq + 1, tp, tl) &&
+      if (!given(ov))
+        continue;
+      hw_cbor_rd_init(&rd, ov->p, ov->len);
+      if (hw_cbor_read_text(&rd, &tp, &tl) == 0 && name_is(eq + 1, tp, tl) &&
           !given(value_after(base, values, n_values, f->name)))
         return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "is required when %s is %s",
                       other, eq + 1);

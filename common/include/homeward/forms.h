@@ -43,23 +43,23 @@ typedef enum hw_ftype {
 typedef struct hw_form_field {
   const char *name;
   hw_ftype type;
-  bool required;             /* given and not null when the record is created */
-  int64_t min, max;          /* INT: range; TEXT: bytes; sets and lists: items */
+  bool required;              /* given and not null when the record is created */
+  int64_t min, max;           /* INT: range; TEXT: bytes; sets and lists: items */
   int64_t item_min, item_max; /* TEXT_LIST: bytes per text; INT_LIST: range per item */
-  const char *const *values; /* ENUM, ENUM_SET: allowed values, NULL-terminated */
-  const char *help;          /* one sentence for the worker */
-  uint32_t since;            /* schema version that introduced the field */
-  const char *required_if;   /* "field=value": required when that field has that value */
-  const char *after;         /* DATE: must not be before this date field */
+  const char *const *values;  /* ENUM, ENUM_SET: allowed values, NULL-terminated */
+  const char *help;           /* one sentence for the worker */
+  uint32_t since;             /* schema version that introduced the field */
+  const char *required_if;    /* "field=value": required when that field has that value */
+  const char *after;          /* DATE: must not be before this date field */
 } hw_form_field;
 
 typedef struct hw_form {
-  const char *kind;           /* record kind, e.g. "followup" */
-  uint32_t schema_version;    /* the version these tables describe */
-  const char *title;          /* "Follow-up visit" */
-  const char *aim;            /* what the form is for, for workers and coordinators */
-  const char *date_field;     /* the date that orders records of a case */
-  const char *const *one_of;  /* on create at least one of these (NULL-terminated) or NULL */
+  const char *kind;          /* record kind, e.g. "followup" */
+  uint32_t schema_version;   /* the version these tables describe */
+  const char *title;         /* "Follow-up visit" */
+  const char *aim;           /* what the form is for, for workers and coordinators */
+  const char *date_field;    /* the date that orders records of a case */
+  const char *const *one_of; /* on create at least one of these (NULL-terminated) or NULL */
   size_t n_fields;
   const hw_form_field *fields; /* form order; the last one is HW_FIELD_DECISION */
 } hw_form;
@@ -97,10 +97,10 @@ HW_NODISCARD HW_EXPORT int hw_form_validate(const char *kind, size_t kind_len,
 
 /* ---- Child Status Index (follow-up visit) ---- */
 
-#define HW_CSI_FACTORS 12      /* 6 domains x 2 factors */
+#define HW_CSI_FACTORS 12 /* 6 domains x 2 factors */
 #define HW_CSI_SCORE_MIN 1
 #define HW_CSI_SCORE_MAX 4
-#define HW_CSI_DEPRIVED_MAX 2  /* a factor scored 1 or 2 is "deprived" */
+#define HW_CSI_DEPRIVED_MAX 2 /* a factor scored 1 or 2 is "deprived" */
 
 typedef struct hw_csi_factor {
   const char *field;  /* "csi_food_security" */
@@ -115,8 +115,8 @@ HW_EXPORT const hw_csi_factor *hw_csi_factor_at(size_t i); /* i < HW_CSI_FACTORS
 HW_EXPORT bool hw_csi_deprived(int64_t score);
 
 typedef struct hw_csi {
-  bool known[HW_CSI_FACTORS];    /* the field holds an integer 1-4 */
-  int score[HW_CSI_FACTORS];     /* its display value (hw_field_display) */
+  bool known[HW_CSI_FACTORS]; /* the field holds an integer 1-4 */
+  int score[HW_CSI_FACTORS];  /* its display value (hw_field_display) */
   bool deprived[HW_CSI_FACTORS];
   bool disputed[HW_CSI_FACTORS]; /* the field is in conflict */
   size_t n_deprived;

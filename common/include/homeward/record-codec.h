@@ -60,8 +60,8 @@ HW_EXPORT void hw_vv_encode_wr(hw_cbor_wr *w, const hw_vv *vv);
 /* Read a version vector from `rd` into `buf` (caller storage for HW_VV_MAX
  * entries); out->e points at buf. Returns 0, HW_EPROTO or HW_ELIMIT; on error
  * out->n is 0 and the reader has not moved. */
-HW_NODISCARD HW_EXPORT int hw_vv_decode_rd(hw_cbor_rd *rd, hw_dot buf[static HW_VV_MAX],
-                                           hw_vv *out, hw_diag *diag);
+HW_NODISCARD HW_EXPORT int hw_vv_decode_rd(hw_cbor_rd *rd, hw_dot buf[static HW_VV_MAX], hw_vv *out,
+                                           hw_diag *diag);
 
 /* Whole-buffer forms of the two above. */
 HW_NODISCARD HW_EXPORT int hw_vv_encode(const hw_vv *vv, uint8_t **out, size_t *out_len);

@@ -15,11 +15,11 @@
 #include "homeward/value.h"
 
 typedef enum hw_stage {
-  HW_STAGE_ASSESSMENT,       /* the case is open; the child is assessed and prepared */
-  HW_STAGE_FAMILY_TRACING,   /* tracing and assessing the family */
-  HW_STAGE_PLACEMENT,        /* reunification decided, placement pending */
-  HW_STAGE_FOLLOW_UP,        /* placed; follow-up visits */
-  HW_STAGE_PHASE_OUT,        /* follow-up ending */
+  HW_STAGE_ASSESSMENT,     /* the case is open; the child is assessed and prepared */
+  HW_STAGE_FAMILY_TRACING, /* tracing and assessing the family */
+  HW_STAGE_PLACEMENT,      /* reunification decided, placement pending */
+  HW_STAGE_FOLLOW_UP,      /* placed; follow-up visits */
+  HW_STAGE_PHASE_OUT,      /* follow-up ending */
   HW_STAGE_CLOSED,
   HW_STAGE_ALTERNATIVE_CARE, /* the child is in (or bound for) alternative care */
   HW_STAGE_REMOVED,          /* removed from family care; next step pending */
@@ -62,9 +62,9 @@ HW_EXPORT hw_date hw_date_add_months(const hw_date *d, int months);
 
 /* ---- follow-up schedule ---- */
 
-#define HW_VISIT_WINDOW_DAYS 7    /* due within +-7 days of the due date */
-#define HW_FOLLOWUP_PLAN_MAX 24   /* planned visits in one case */
-#define HW_FOLLOWUP_MONTH_MAX 36  /* latest planned visit, months after placement */
+#define HW_VISIT_WINDOW_DAYS 7   /* due within +-7 days of the due date */
+#define HW_FOLLOWUP_PLAN_MAX 24  /* planned visits in one case */
+#define HW_FOLLOWUP_MONTH_MAX 36 /* latest planned visit, months after placement */
 
 typedef struct hw_followup_plan {
   size_t n;
@@ -84,13 +84,13 @@ HW_EXPORT hw_window hw_visit_window(const hw_date *due, const hw_date *day);
 HW_EXPORT const char *hw_window_name(hw_window w);
 
 typedef struct hw_next_visit {
-  bool any;                   /* a visit is due: the case is in follow-up */
+  bool any; /* a visit is due: the case is in follow-up */
   hw_date due;
-  bool from_next_visit_due;   /* set by the last visit's next_visit_due */
-  size_t number;              /* 1-based index in the plan (0 when overridden) */
-  size_t visits_done;         /* follow-up visits on or after the placement date */
-  hw_date placement;          /* date of the placement it counts from */
-  hw_window window;           /* of `today` against `due` */
+  bool from_next_visit_due;    /* set by the last visit's next_visit_due */
+  size_t number;               /* 1-based index in the plan (0 when overridden) */
+  size_t visits_done;          /* follow-up visits on or after the placement date */
+  hw_date placement;           /* date of the placement it counts from */
+  hw_window window;            /* of `today` against `due` */
   const hw_record *last_visit; /* borrowed, or NULL */
 } hw_next_visit;
 

@@ -49,9 +49,9 @@ size_t hw_record_encoded_len(const hw_record *r)
 {
   size_t n = 1 + 1 /* array(8), format */;
 
-  n += 1 + HW_ID_BYTES;                      /* id */
+  n += 1 + HW_ID_BYTES;                     /* id */
   n += head_len(r->kind.len) + r->kind.len; /* kind */
-  n += 1 + HW_ID_BYTES;                      /* case id */
+  n += 1 + HW_ID_BYTES;                     /* case id */
   n += head_len(r->schema_version);
   n += vv_len(&r->vv);
   n += head_len(r->n_writes);
@@ -167,7 +167,7 @@ typedef struct dec {
   hw_cbor_rd *rd;
   hw_diag *diag;
   hw_arena *arena;
-  hw_pair *pool;    /* pairs handed out in runs, fewer arena calls */
+  hw_pair *pool; /* pairs handed out in runs, fewer arena calls */
   size_t pool_left;
 } dec;
 
@@ -319,8 +319,9 @@ static int read_writes(dec *d, hw_record *parts)
     hw_write_meta *m = &parts->writes[i];
     const uint8_t *p;
     size_t plen;
-    if ((rc = read_array_n(d, 5, "writes: entry is not [replica, counter, wall_ms, author, "
-                                 "digest]")) ||
+    if ((rc = read_array_n(d, 5,
+                           "writes: entry is not [replica, counter, wall_ms, author, "
+                           "digest]")) ||
         (rc = read_id(d, &m->dot.replica, "writes: replica is not a 16-byte string")))
       return rc;
     NEED(hw_cbor_read_uint(d->rd, &m->dot.counter), "writes: counter is not an unsigned integer");
@@ -387,8 +388,9 @@ static int read_fields(dec *d, hw_record *parts)
       pr->w = (uint32_t)w;
       rc = hw_cbor_skip(d->rd, HW_VALUE_DEPTH_MAX, &pr->value.p, &pr->value.len);
       if (rc)
-        return fail(d, rc, rc == HW_ELIMIT ? "fields: value nested deeper than HW_VALUE_DEPTH_MAX"
-                                           : "fields: malformed value");
+        return fail(d, rc,
+                    rc == HW_ELIMIT ? "fields: value nested deeper than HW_VALUE_DEPTH_MAX"
+                                    : "fields: malformed value");
       if (pr->value.len > HW_VALUE_MAX)
         return fail(d, HW_ELIMIT, "fields: value longer than HW_VALUE_MAX");
     }

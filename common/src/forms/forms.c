@@ -18,33 +18,38 @@ static const char *const child_decision_v[] = {"open_case", "refer_elsewhere", N
 static const char *const assent_v[] = {"given", "refused", "not_able", NULL};
 static const char *const consent_v[] = {"given", "refused", "no_caregiver", NULL};
 static const char *const sharing_v[] = {"tracing_agencies", "health_services", "education",
-                                        "police", "other_agencies", NULL};
+                                        "police",           "other_agencies",  NULL};
 static const char *const consent_decision_v[] = {"proceed", "proceed_limited", "do_not_proceed",
                                                  NULL};
-static const char *const needs_v[] = {"health",  "education", "psychosocial", "legal_documents",
-                                      "nutrition", "shelter", "family_tracing", "other", NULL};
+static const char *const needs_v[] = {"health",          "education", "psychosocial",
+                                      "legal_documents", "nutrition", "shelter",
+                                      "family_tracing",  "other",     NULL};
 static const char *const readiness_v[] = {"ready", "partly_ready", "not_ready", NULL};
 static const char *const assessment_decision_v[] = {"start_family_tracing", "continue_preparation",
                                                     "seek_alternative_care", NULL};
-static const char *const relationship_v[] = {"mother",     "father",         "grandparent",
-                                             "sibling",    "aunt_uncle",     "other_relative",
+static const char *const relationship_v[] = {"mother",       "father",     "grandparent",
+                                             "sibling",      "aunt_uncle", "other_relative",
                                              "non_relative", NULL};
 static const char *const capacity_v[] = {"adequate", "needs_support", "inadequate", NULL};
 static const char *const family_decision_v[] = {"reunify", "continue_preparation",
                                                 "seek_alternative_care", NULL};
-static const char *const support_v[] = {"cash_transfer", "food",        "school_fees",
+static const char *const support_v[] = {"cash_transfer",   "food",       "school_fees",
                                         "household_items", "livelihood", "psychosocial",
-                                        "medical",       NULL};
+                                        "medical",         NULL};
 static const char *const placement_decision_v[] = {"start_follow_up", "postpone", NULL};
 static const char *const visit_type_v[] = {"home_visit", "school_visit", "office_visit",
                                            "phone_call", NULL};
-static const char *const services_v[] = {"food",         "health_referral", "education_support",
-                                         "psychosocial", "legal_aid",       "cash_transfer",
-                                         "parenting_support", "livelihood", "other", NULL};
+static const char *const services_v[] = {
+    "food",          "health_referral",   "education_support", "psychosocial", "legal_aid",
+    "cash_transfer", "parenting_support", "livelihood",        "other",        NULL};
 static const char *const followup_decision_v[] = {"continue", "increase_support", "phase_out",
                                                   "remove", NULL};
-static const char *const criteria_v[] = {"stable_care",     "school_enrolled", "health_stable",
-                                         "income_stable",   "community_links", "child_agrees",
+static const char *const criteria_v[] = {"stable_care",
+                                         "school_enrolled",
+                                         "health_stable",
+                                         "income_stable",
+                                         "community_links",
+                                         "child_agrees",
                                          NULL};
 static const char *const phase_out_decision_v[] = {"close_case", "resume_follow_up", NULL};
 static const char *const closure_reason_v[] = {"reintegrated", "alternative_care_stable",
@@ -52,12 +57,11 @@ static const char *const closure_reason_v[] = {"reintegrated", "alternative_care
                                                "lost_contact", "child_died",
                                                "other",        NULL};
 static const char *const closure_decision_v[] = {"close_case", "keep_open", NULL};
-static const char *const removal_reason_v[] = {"abuse",         "neglect",           "exploitation",
-                                               "child_request", "caregiver_request", "other",
-                                               NULL};
+static const char *const removal_reason_v[] = {
+    "abuse", "neglect", "exploitation", "child_request", "caregiver_request", "other", NULL};
 static const char *const safety_v[] = {"safe_now", "at_risk", "emergency", NULL};
 static const char *const goes_to_v[] = {"emergency_foster", "kinship", "interim_care_centre",
-                                        "health_facility", "other", NULL};
+                                        "health_facility",  "other",   NULL};
 static const char *const removal_decision_v[] = {"seek_alternative_care", "reassess_family", NULL};
 static const char *const care_type_v[] = {"foster", "kinship", "supported_independent_living",
                                           "residential", NULL};
@@ -73,22 +77,40 @@ static const char *const note_decision_v[] = {"no_action", "coordinator_review",
 #define TEXT_LONG 2000
 #define TEXT_NOTE 4000
 
-#define F_DATE(n, req, h) {.name = n, .type = HW_FT_DATE, .required = req, .help = h, .since = 1}
+#define F_DATE(n, req, h)                                                                          \
+  {                                                                                                \
+    .name = n, .type = HW_FT_DATE, .required = req, .help = h, .since = 1                          \
+  }
 #define F_DATE_AFTER(n, req, a, h)                                                                 \
-  {.name = n, .type = HW_FT_DATE, .required = req, .after = a, .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_DATE, .required = req, .after = a, .help = h, .since = 1              \
+  }
 #define F_TEXT(n, req, mx, h)                                                                      \
-  {.name = n, .type = HW_FT_TEXT, .required = req, .min = 1, .max = mx, .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_TEXT, .required = req, .min = 1, .max = mx, .help = h, .since = 1     \
+  }
 #define F_INT(n, req, lo, hi, h)                                                                   \
-  {.name = n, .type = HW_FT_INT, .required = req, .min = lo, .max = hi, .help = h, .since = 1}
-#define F_BOOL(n, req, h) {.name = n, .type = HW_FT_BOOL, .required = req, .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_INT, .required = req, .min = lo, .max = hi, .help = h, .since = 1     \
+  }
+#define F_BOOL(n, req, h)                                                                          \
+  {                                                                                                \
+    .name = n, .type = HW_FT_BOOL, .required = req, .help = h, .since = 1                          \
+  }
 #define F_ENUM(n, req, v, h)                                                                       \
-  {.name = n, .type = HW_FT_ENUM, .required = req, .values = v, .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_ENUM, .required = req, .values = v, .help = h, .since = 1             \
+  }
 #define F_SET(n, req, v, lo, h)                                                                    \
-  {.name = n, .type = HW_FT_ENUM_SET, .required = req, .values = v, .min = lo, .max = 32,          \
-   .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_ENUM_SET, .required = req, .values = v, .min = lo, .max = 32,         \
+    .help = h, .since = 1                                                                          \
+  }
 #define F_LIST(n, req, items, bytes, h)                                                            \
-  {.name = n, .type = HW_FT_TEXT_LIST, .required = req, .min = 1, .max = items, .item_min = 1,    \
-   .item_max = bytes, .help = h, .since = 1}
+  {                                                                                                \
+    .name = n, .type = HW_FT_TEXT_LIST, .required = req, .min = 1, .max = items, .item_min = 1,    \
+    .item_max = bytes, .help = h, .since = 1                                                       \
+  }
 #define F_DECISION(v, h) F_ENUM(HW_FIELD_DECISION, true, v, h)
 #define CSI(n, h) F_INT(n, true, HW_CSI_SCORE_MIN, HW_CSI_SCORE_MAX, h)
 
@@ -99,180 +121,191 @@ static const char *const note_decision_v[] = {"no_action", "coordinator_review",
 static const char *const child_one_of[] = {"date_of_birth", "age_estimate_years", NULL};
 
 static const hw_form_field child_f[] = {
-  F_DATE("registered_on", true, "Date the case was opened."),
-  F_TEXT("given_name", true, TEXT_SHORT, "The name the child uses."),
-  F_TEXT("family_name", false, TEXT_SHORT, "Family name, if the child knows it."),
-  F_LIST("aliases", false, 20, TEXT_SHORT, "Other names and nicknames (for tracing)."),
-  F_ENUM("sex", true, sex_v, "Sex of the child."),
-  F_DATE("date_of_birth", false, "Date of birth when known (or give the estimated age)."),
-  F_INT("age_estimate_years", false, 0, 25, "Estimated age in years when the date is unknown."),
-  F_LIST("languages", false, 10, TEXT_SHORT, "Languages the child speaks, main one first."),
-  F_TEXT("photo_ref", false, TEXT_PLACE, "Reference of the photo in the photo store."),
-  F_DATE("found_date", true, "When the child was found or came forward."),
-  F_TEXT("found_place", true, TEXT_PLACE, "Where the child was found."),
-  F_ENUM("separation_cause", true, separation_v, "How the child was separated."),
-  F_TEXT("separation_details", false, TEXT_LONG, "The child's account of the separation."),
-  F_TEXT("identifying_marks", false, TEXT_LONG, "Scars, birthmarks, other marks (for tracing)."),
-  F_DECISION(child_decision_v, "Open a case, or refer the child to another service."),
+    F_DATE("registered_on", true, "Date the case was opened."),
+    F_TEXT("given_name", true, TEXT_SHORT, "The name the child uses."),
+    F_TEXT("family_name", false, TEXT_SHORT, "Family name, if the child knows it."),
+    F_LIST("aliases", false, 20, TEXT_SHORT, "Other names and nicknames (for tracing)."),
+    F_ENUM("sex", true, sex_v, "Sex of the child."),
+    F_DATE("date_of_birth", false, "Date of birth when known (or give the estimated age)."),
+    F_INT("age_estimate_years", false, 0, 25, "Estimated age in years when the date is unknown."),
+    F_LIST("languages", false, 10, TEXT_SHORT, "Languages the child speaks, main one first."),
+    F_TEXT("photo_ref", false, TEXT_PLACE, "Reference of the photo in the photo store."),
+    F_DATE("found_date", true, "When the child was found or came forward."),
+    F_TEXT("found_place", true, TEXT_PLACE, "Where the child was found."),
+    F_ENUM("separation_cause", true, separation_v, "How the child was separated."),
+    F_TEXT("separation_details", false, TEXT_LONG, "The child's account of the separation."),
+    F_TEXT("identifying_marks", false, TEXT_LONG, "Scars, birthmarks, other marks (for tracing)."),
+    F_DECISION(child_decision_v, "Open a case, or refer the child to another service."),
 };
 
 static const hw_form_field consent_f[] = {
-  F_DATE("consent_date", true, "Date consent and assent were asked."),
-  F_ENUM("child_assent", true, assent_v, "The child's own agreement, in words they understand."),
-  F_ENUM("caregiver_consent", true, consent_v, "Consent of a parent or caregiver, if any."),
-  F_BOOL("information_sharing", true, "Agreement to share information for tracing and services."),
-  F_SET("sharing_with", false, sharing_v, 1, "Who information may be shared with."),
-  F_TEXT("witnessed_by", true, TEXT_SHORT, "Name and role of the witness."),
-  F_TEXT("notes", false, TEXT_LONG, "Anything the child or caregiver asked or refused."),
-  F_DECISION(consent_decision_v, "Proceed, proceed with limits, or do not proceed."),
+    F_DATE("consent_date", true, "Date consent and assent were asked."),
+    F_ENUM("child_assent", true, assent_v, "The child's own agreement, in words they understand."),
+    F_ENUM("caregiver_consent", true, consent_v, "Consent of a parent or caregiver, if any."),
+    F_BOOL("information_sharing", true, "Agreement to share information for tracing and services."),
+    F_SET("sharing_with", false, sharing_v, 1, "Who information may be shared with."),
+    F_TEXT("witnessed_by", true, TEXT_SHORT, "Name and role of the witness."),
+    F_TEXT("notes", false, TEXT_LONG, "Anything the child or caregiver asked or refused."),
+    F_DECISION(consent_decision_v, "Proceed, proceed with limits, or do not proceed."),
 };
 
 static const hw_form_field assessment_f[] = {
-  F_DATE("assessment_date", true, "Date of the assessment."),
-  F_SET("needs", true, needs_v, 1, "The child's needs."),
-  F_TEXT("risks", false, TEXT_LONG, "Risks to the child now and if reunified."),
-  F_TEXT("child_wishes", true, TEXT_LONG, "What the child wants, in their words."),
-  F_ENUM("readiness", true, readiness_v, "How ready the child is for reunification."),
-  F_LIST("preparation_activities", false, 20, TEXT_PLACE, "Preparation done with the child."),
-  F_DECISION(assessment_decision_v, "Start family tracing, continue preparing, or seek "
-                                    "alternative care."),
+    F_DATE("assessment_date", true, "Date of the assessment."),
+    F_SET("needs", true, needs_v, 1, "The child's needs."),
+    F_TEXT("risks", false, TEXT_LONG, "Risks to the child now and if reunified."),
+    F_TEXT("child_wishes", true, TEXT_LONG, "What the child wants, in their words."),
+    F_ENUM("readiness", true, readiness_v, "How ready the child is for reunification."),
+    F_LIST("preparation_activities", false, 20, TEXT_PLACE, "Preparation done with the child."),
+    F_DECISION(assessment_decision_v, "Start family tracing, continue preparing, or seek "
+                                      "alternative care."),
 };
 
 static const hw_form_field family_f[] = {
-  F_DATE("assessment_date", true, "Date of the family assessment."),
-  F_TEXT("traced_person", true, TEXT_SHORT, "The family member who was traced."),
-  F_ENUM("relationship", true, relationship_v, "Their relationship to the child."),
-  F_TEXT("location", true, TEXT_PLACE, "Where the family lives."),
-  F_INT("visits_made", false, 0, 100, "Number of visits to the family so far."),
-  F_ENUM("caregiver_capacity", true, capacity_v, "Whether the caregiver can care for the child."),
-  F_TEXT("risks", false, TEXT_LONG, "Risks in the household or community."),
-  F_TEXT("community_support", false, TEXT_LONG, "Support the community can give."),
-  F_TEXT("child_wishes", true, TEXT_LONG, "What the child wants."),
-  F_TEXT("family_wishes", true, TEXT_LONG, "What the family wants."),
-  F_DECISION(family_decision_v, "Reunify, continue preparation, or seek alternative care."),
+    F_DATE("assessment_date", true, "Date of the family assessment."),
+    F_TEXT("traced_person", true, TEXT_SHORT, "The family member who was traced."),
+    F_ENUM("relationship", true, relationship_v, "Their relationship to the child."),
+    F_TEXT("location", true, TEXT_PLACE, "Where the family lives."),
+    F_INT("visits_made", false, 0, 100, "Number of visits to the family so far."),
+    F_ENUM("caregiver_capacity", true, capacity_v, "Whether the caregiver can care for the child."),
+    F_TEXT("risks", false, TEXT_LONG, "Risks in the household or community."),
+    F_TEXT("community_support", false, TEXT_LONG, "Support the community can give."),
+    F_TEXT("child_wishes", true, TEXT_LONG, "What the child wants."),
+    F_TEXT("family_wishes", true, TEXT_LONG, "What the family wants."),
+    F_DECISION(family_decision_v, "Reunify, continue preparation, or seek alternative care."),
 };
 
 static const hw_form_field placement_f[] = {
-  F_DATE("placement_date", true, "Date the child went home."),
-  F_TEXT("caregiver_name", true, TEXT_SHORT, "The main caregiver."),
-  F_ENUM("relationship", true, relationship_v, "The caregiver's relationship to the child."),
-  F_INT("household_members", false, 1, 50, "People living in the household."),
-  F_TEXT("address", true, TEXT_PLACE, "Where the household lives."),
-  F_SET("support_package", false, support_v, 1, "Support given with the placement."),
-  {.name = "followup_months", .type = HW_FT_INT_LIST, .min = 1, .max = 24, .item_min = 1,
-   .item_max = 36, .since = 1,
-   .help = "Months after placement at which to visit, if not 1, 3, 6, 9, 12."},
-  F_DECISION(placement_decision_v, "Start follow-up, or postpone the placement."),
+    F_DATE("placement_date", true, "Date the child went home."),
+    F_TEXT("caregiver_name", true, TEXT_SHORT, "The main caregiver."),
+    F_ENUM("relationship", true, relationship_v, "The caregiver's relationship to the child."),
+    F_INT("household_members", false, 1, 50, "People living in the household."),
+    F_TEXT("address", true, TEXT_PLACE, "Where the household lives."),
+    F_SET("support_package", false, support_v, 1, "Support given with the placement."),
+    {.name = "followup_months",
+     .type = HW_FT_INT_LIST,
+     .min = 1,
+     .max = 24,
+     .item_min = 1,
+     .item_max = 36,
+     .since = 1,
+     .help = "Months after placement at which to visit, if not 1, 3, 6, 9, 12."},
+    F_DECISION(placement_decision_v, "Start follow-up, or postpone the placement."),
 };
 
 static const hw_form_field followup_f[] = {
-  F_DATE("visit_date", true, "Date of the visit."),
-  F_ENUM("visit_type", true, visit_type_v, "How the child was seen."),
-  CSI("csi_food_security", "Food and nutrition: food security (1 very poor - 4 good)."),
-  CSI("csi_nutrition_growth", "Food and nutrition: nutrition and growth (1-4)."),
-  CSI("csi_shelter", "Shelter and care: shelter (1-4)."),
-  CSI("csi_care", "Shelter and care: care (1-4)."),
-  CSI("csi_abuse_exploitation", "Protection: abuse and exploitation (1-4)."),
-  CSI("csi_legal_protection", "Protection: legal protection (1-4)."),
-  CSI("csi_wellness", "Health: wellness (1-4)."),
-  CSI("csi_health_services", "Health: health care services (1-4)."),
-  CSI("csi_emotional_health", "Psychosocial: emotional health (1-4)."),
-  CSI("csi_social_behaviour", "Psychosocial: social behaviour (1-4)."),
-  CSI("csi_performance", "Education and skills: performance (1-4)."),
-  CSI("csi_education_work", "Education and skills: education and work (1-4)."),
-  F_SET("services_provided", false, services_v, 1, "Services given since the last visit."),
-  F_TEXT("significant_events", false, TEXT_LONG, "Events since the last visit."),
-  F_DATE_AFTER("next_visit_due", false, "visit_date",
-               "When the next visit is due (overrides the plan)."),
-  F_TEXT("notes", false, TEXT_NOTE, "Observations, agreed next steps."),
-  F_DECISION(followup_decision_v, "Continue, increase support, phase out, or remove."),
+    F_DATE("visit_date", true, "Date of the visit."),
+    F_ENUM("visit_type", true, visit_type_v, "How the child was seen."),
+    CSI("csi_food_security", "Food and nutrition: food security (1 very poor - 4 good)."),
+    CSI("csi_nutrition_growth", "Food and nutrition: nutrition and growth (1-4)."),
+    CSI("csi_shelter", "Shelter and care: shelter (1-4)."),
+    CSI("csi_care", "Shelter and care: care (1-4)."),
+    CSI("csi_abuse_exploitation", "Protection: abuse and exploitation (1-4)."),
+    CSI("csi_legal_protection", "Protection: legal protection (1-4)."),
+    CSI("csi_wellness", "Health: wellness (1-4)."),
+    CSI("csi_health_services", "Health: health care services (1-4)."),
+    CSI("csi_emotional_health", "Psychosocial: emotional health (1-4)."),
+    CSI("csi_social_behaviour", "Psychosocial: social behaviour (1-4)."),
+    CSI("csi_performance", "Education and skills: performance (1-4)."),
+    CSI("csi_education_work", "Education and skills: education and work (1-4)."),
+    F_SET("services_provided", false, services_v, 1, "Services given since the last visit."),
+    F_TEXT("significant_events", false, TEXT_LONG, "Events since the last visit."),
+    F_DATE_AFTER("next_visit_due", false, "visit_date",
+                 "When the next visit is due (overrides the plan)."),
+    F_TEXT("notes", false, TEXT_NOTE, "Observations, agreed next steps."),
+    F_DECISION(followup_decision_v, "Continue, increase support, phase out, or remove."),
 };
 
 static const hw_form_field phase_out_f[] = {
-  F_DATE("phase_out_date", true, "Date of the phase-out review."),
-  F_SET("criteria_met", true, criteria_v, 1, "Which phase-out criteria are met."),
-  F_BOOL("final_csi_reviewed", true, "The last visits' CSI scores were reviewed."),
-  F_TEXT("notes", false, TEXT_LONG, "Why the case can or cannot be phased out."),
-  F_DECISION(phase_out_decision_v, "Close the case, or resume follow-up."),
+    F_DATE("phase_out_date", true, "Date of the phase-out review."),
+    F_SET("criteria_met", true, criteria_v, 1, "Which phase-out criteria are met."),
+    F_BOOL("final_csi_reviewed", true, "The last visits' CSI scores were reviewed."),
+    F_TEXT("notes", false, TEXT_LONG, "Why the case can or cannot be phased out."),
+    F_DECISION(phase_out_decision_v, "Close the case, or resume follow-up."),
 };
 
 static const hw_form_field closure_f[] = {
-  F_DATE("closure_date", true, "Date of closure."),
-  F_ENUM("reason", true, closure_reason_v, "Why the case is closed."),
-  F_TEXT("details", false, TEXT_LONG, "Details of the reason."),
-  F_DECISION(closure_decision_v, "Close the case, or keep it open."),
+    F_DATE("closure_date", true, "Date of closure."),
+    F_ENUM("reason", true, closure_reason_v, "Why the case is closed."),
+    F_TEXT("details", false, TEXT_LONG, "Details of the reason."),
+    F_DECISION(closure_decision_v, "Close the case, or keep it open."),
 };
 
 static const hw_form_field removal_f[] = {
-  F_DATE("removal_date", true, "Date the child was removed from family care."),
-  F_ENUM("reason", true, removal_reason_v, "Why the child was removed."),
-  F_TEXT("reason_details", true, TEXT_LONG, "What happened."),
-  F_ENUM("immediate_safety", true, safety_v, "The child's safety now."),
-  F_ENUM("child_goes_to", true, goes_to_v, "Where the child goes now."),
-  F_TEXT("child_goes_to_details", false, TEXT_LONG, "Name and place of the interim carer."),
-  F_DECISION(removal_decision_v, "Seek alternative care, or reassess the family."),
+    F_DATE("removal_date", true, "Date the child was removed from family care."),
+    F_ENUM("reason", true, removal_reason_v, "Why the child was removed."),
+    F_TEXT("reason_details", true, TEXT_LONG, "What happened."),
+    F_ENUM("immediate_safety", true, safety_v, "The child's safety now."),
+    F_ENUM("child_goes_to", true, goes_to_v, "Where the child goes now."),
+    F_TEXT("child_goes_to_details", false, TEXT_LONG, "Name and place of the interim carer."),
+    F_DECISION(removal_decision_v, "Seek alternative care, or reassess the family."),
 };
 
 static const hw_form_field alt_care_f[] = {
-  F_DATE("decision_date", true, "Date of the decision."),
-  F_ENUM("care_type", true, care_type_v,
-         "Foster, kinship, supported independent living; residential only as a last resort."),
-  F_TEXT("reasons", true, TEXT_LONG, "Why this care option is in the child's best interest."),
-  {.name = "residential_last_resort", .type = HW_FT_TEXT, .min = 1, .max = TEXT_LONG,
-   .since = 1, .required_if = "care_type=residential",
-   .help = "Why no family-based option is possible (required for residential care)."},
-  F_TEXT("carer", false, TEXT_SHORT, "The carer or facility."),
-  F_DECISION(alt_decision_v, "Place the child, or continue family tracing."),
+    F_DATE("decision_date", true, "Date of the decision."),
+    F_ENUM("care_type", true, care_type_v,
+           "Foster, kinship, supported independent living; residential only as a last resort."),
+    F_TEXT("reasons", true, TEXT_LONG, "Why this care option is in the child's best interest."),
+    {.name = "residential_last_resort",
+     .type = HW_FT_TEXT,
+     .min = 1,
+     .max = TEXT_LONG,
+     .since = 1,
+     .required_if = "care_type=residential",
+     .help = "Why no family-based option is possible (required for residential care)."},
+    F_TEXT("carer", false, TEXT_SHORT, "The carer or facility."),
+    F_DECISION(alt_decision_v, "Place the child, or continue family tracing."),
 };
 
 static const hw_form_field case_note_f[] = {
-  F_DATE("note_date", true, "Date of the note."),
-  F_TEXT("note", true, TEXT_NOTE, "What happened or was learned."),
-  F_SET("topics", false, topics_v, 1, "What the note is about."),
-  F_DECISION(note_decision_v, "No action, or ask a coordinator to review."),
+    F_DATE("note_date", true, "Date of the note."),
+    F_TEXT("note", true, TEXT_NOTE, "What happened or was learned."),
+    F_SET("topics", false, topics_v, 1, "What the note is about."),
+    F_DECISION(note_decision_v, "No action, or ask a coordinator to review."),
 };
 
 #define FORM(k, t, aim_, date_, one_of_, f)                                                        \
-  {.kind = k, .schema_version = 1, .title = t, .aim = aim_, .date_field = date_,                   \
-   .one_of = one_of_, .n_fields = N(f), .fields = f}
+  {                                                                                                \
+    .kind = k, .schema_version = 1, .title = t, .aim = aim_, .date_field = date_,                  \
+    .one_of = one_of_, .n_fields = N(f), .fields = f                                               \
+  }
 
 static const hw_form forms[] = {
-  FORM("child", "Child profile",
-       "Register a separated child: who they are, where and how they were found and separated, "
-       "and the marks that help trace their family.",
-       "registered_on", child_one_of, child_f),
-  FORM("consent", "Consent and assent",
-       "Record the child's assent and the caregiver's consent to case management and to sharing "
-       "information, and who witnessed it.",
-       "consent_date", NULL, consent_f),
-  FORM("assessment", "Child assessment and preparation",
-       "Assess the child's needs, risks and wishes and prepare them for reunification.",
-       "assessment_date", NULL, assessment_f),
-  FORM("family_assessment", "Family contact and assessment",
-       "Record the family traced, the caregiver's capacity, risks and support, and the wishes "
-       "of child and family; decide whether to reunify.",
-       "assessment_date", NULL, family_f),
-  FORM("placement", "Placement",
-       "Record the reunification: when, with whom, the household and the support package.",
-       "placement_date", NULL, placement_f),
-  FORM("followup", "Follow-up visit",
-       "Check the child's wellbeing after placement with the Child Status Index, record the "
-       "services given and decide how follow-up continues.",
-       "visit_date", NULL, followup_f),
-  FORM("phase_out", "Phase-out",
-       "Review whether the child is stable enough for follow-up to end.", "phase_out_date",
-       NULL, phase_out_f),
-  FORM("closure", "Case closure", "Close the case and record why.", "closure_date", NULL,
-       closure_f),
-  FORM("removal", "Removal from family care",
-       "Record an emergency removal: why, the child's immediate safety and where they go.",
-       "removal_date", NULL, removal_f),
-  FORM("alt_care", "Alternative-care decision",
-       "Decide family-based alternative care (foster, kinship, supported independent living), "
-       "residential care only as a last resort, with the reasons.",
-       "decision_date", NULL, alt_care_f),
-  FORM("case_note", "Case note", "Record a contact or event that needs no other form.",
-       "note_date", NULL, case_note_f),
+    FORM("child", "Child profile",
+         "Register a separated child: who they are, where and how they were found and separated, "
+         "and the marks that help trace their family.",
+         "registered_on", child_one_of, child_f),
+    FORM("consent", "Consent and assent",
+         "Record the child's assent and the caregiver's consent to case management and to sharing "
+         "information, and who witnessed it.",
+         "consent_date", NULL, consent_f),
+    FORM("assessment", "Child assessment and preparation",
+         "Assess the child's needs, risks and wishes and prepare them for reunification.",
+         "assessment_date", NULL, assessment_f),
+    FORM("family_assessment", "Family contact and assessment",
+         "Record the family traced, the caregiver's capacity, risks and support, and the wishes "
+         "of child and family; decide whether to reunify.",
+         "assessment_date", NULL, family_f),
+    FORM("placement", "Placement",
+         "Record the reunification: when, with whom, the household and the support package.",
+         "placement_date", NULL, placement_f),
+    FORM("followup", "Follow-up visit",
+         "Check the child's wellbeing after placement with the Child Status Index, record the "
+         "services given and decide how follow-up continues.",
+         "visit_date", NULL, followup_f),
+    FORM("phase_out", "Phase-out",
+         "Review whether the child is stable enough for follow-up to end.", "phase_out_date", NULL,
+         phase_out_f),
+    FORM("closure", "Case closure", "Close the case and record why.", "closure_date", NULL,
+         closure_f),
+    FORM("removal", "Removal from family care",
+         "Record an emergency removal: why, the child's immediate safety and where they go.",
+         "removal_date", NULL, removal_f),
+    FORM("alt_care", "Alternative-care decision",
+         "Decide family-based alternative care (foster, kinship, supported independent living), "
+         "residential care only as a last resort, with the reasons.",
+         "decision_date", NULL, alt_care_f),
+    FORM("case_note", "Case note", "Record a contact or event that needs no other form.",
+         "note_date", NULL, case_note_f),
 };
 
 size_t hw_forms_count(void)
@@ -309,18 +342,18 @@ const hw_form_field *hw_form_field_find(const hw_form *form, const char *name, s
 /* ---- Child Status Index ---- */
 
 static const hw_csi_factor csi[HW_CSI_FACTORS] = {
-  {"csi_food_security", "Food and nutrition", "Food security"},
-  {"csi_nutrition_growth", "Food and nutrition", "Nutrition and growth"},
-  {"csi_shelter", "Shelter and care", "Shelter"},
-  {"csi_care", "Shelter and care", "Care"},
-  {"csi_abuse_exploitation", "Protection", "Abuse and exploitation"},
-  {"csi_legal_protection", "Protection", "Legal protection"},
-  {"csi_wellness", "Health", "Wellness"},
-  {"csi_health_services", "Health", "Health care services"},
-  {"csi_emotional_health", "Psychosocial", "Emotional health"},
-  {"csi_social_behaviour", "Psychosocial", "Social behaviour"},
-  {"csi_performance", "Education and skills", "Performance"},
-  {"csi_education_work", "Education and skills", "Education and work"},
+    {"csi_food_security", "Food and nutrition", "Food security"},
+    {"csi_nutrition_growth", "Food and nutrition", "Nutrition and growth"},
+    {"csi_shelter", "Shelter and care", "Shelter"},
+    {"csi_care", "Shelter and care", "Care"},
+    {"csi_abuse_exploitation", "Protection", "Abuse and exploitation"},
+    {"csi_legal_protection", "Protection", "Legal protection"},
+    {"csi_wellness", "Health", "Wellness"},
+    {"csi_health_services", "Health", "Health care services"},
+    {"csi_emotional_health", "Psychosocial", "Emotional health"},
+    {"csi_social_behaviour", "Psychosocial", "Social behaviour"},
+    {"csi_performance", "Education and skills", "Performance"},
+    {"csi_education_work", "Education and skills", "Education and work"},
 };
 
 const hw_csi_factor *hw_csi_factor_at(size_t i)
@@ -431,8 +464,7 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
            hw_cbor_rd_done(&rd);
   case HW_FT_INT:
     snprintf(rule, cap, "must be an integer %lld-%lld", (long long)f->min, (long long)f->max);
-    return hw_cbor_read_int(&rd, &iv) == 0 && hw_cbor_rd_done(&rd) && iv >= f->min &&
-           iv <= f->max;
+    return hw_cbor_read_int(&rd, &iv) == 0 && hw_cbor_rd_done(&rd) && iv >= f->min && iv <= f->max;
   case HW_FT_TEXT:
     snprintf(rule, cap, "must be a text of 1-%lld bytes", (long long)f->max);
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) && it.len >= 1 &&
@@ -473,8 +505,7 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
     return hw_cbor_rd_done(&rd);
   case HW_FT_INT_LIST:
     snprintf(rule, cap, "must be a strictly increasing list of %lld-%lld integers %lld-%lld",
-             (long long)f->min, (long long)f->max, (long long)f->item_min,
-             (long long)f->item_max);
+             (long long)f->min, (long long)f->max, (long long)f->item_min, (long long)f->item_max);
     if (hw_cbor_read_array(&rd, &n) || n < (uint64_t)f->min || n > (uint64_t)f->max)
       return false;
     for (uint64_t i = 0; i < n; i++) {
@@ -555,6 +586,8 @@ int hw_form_validate(const char *kind, size_t kind_len, uint32_t schema_version,
                     "not a field of form %s (schema version %u)", form->kind,
                     (unsigned)form->schema_version);
     }
+    if (!fv->value.p || fv->value.len == 0)
+      return refuse(err, HW_EVALIDATE, name, fv->name.len, "has no value");
     if (hw_value_is_null(fv->value.p, fv->value.len)) {
       if (f->required)
         return refuse(err, HW_EVALIDATE, name, fv->name.len, "is required and cannot be cleared");
@@ -585,14 +618,15 @@ int hw_form_validate(const char *kind, size_t kind_len, uint32_t schema_version,
       if (!touched(values, n_values, f->name) && !touched(values, n_values, other))
         continue;
       ov = value_after(base, values, n_values, other);
-      hw_cbor_rd_init(&rd, ov ? ov->p : NULL, ov ? ov->len : 0);
-      if (ov && hw_cbor_read_text(&rd, &tp, &tl) == 0 && name_is(eq + 1, tp, tl) &&
+      if (!given(ov))
+        continue;
+      hw_cbor_rd_init(&rd, ov->p, ov->len);
+      if (hw_cbor_read_text(&rd, &tp, &tl) == 0 && name_is(eq + 1, tp, tl) &&
           !given(value_after(base, values, n_values, f->name)))
         return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "is required when %s is %s",
                       other, eq + 1);
     }
-    if (f->after &&
-        (touched(values, n_values, f->name) || touched(values, n_values, f->after))) {
+    if (f->after && (touched(values, n_values, f->name) || touched(values, n_values, f->after))) {
       const hw_bytes *a = value_after(base, values, n_values, f->after);
       const hw_bytes *b = value_after(base, values, n_values, f->name);
       hw_date da, db;

@@ -8,8 +8,8 @@
 #include "homeward/forms.h"
 
 static const char *const stage_names[] = {
-  "assessment", "family_tracing", "placement",        "follow_up",
-  "phase_out",  "closed",         "alternative_care", "removed",
+    "assessment", "family_tracing", "placement",        "follow_up",
+    "phase_out",  "closed",         "alternative_care", "removed",
 };
 
 const char *hw_stage_name(hw_stage s)
@@ -23,28 +23,28 @@ static const struct {
   const char *decision;
   hw_stage stage;
 } transitions[] = {
-  {"child", "open_case", HW_STAGE_ASSESSMENT},
-  {"child", "refer_elsewhere", HW_STAGE_CLOSED},
-  {"consent", "do_not_proceed", HW_STAGE_CLOSED},
-  {"assessment", "start_family_tracing", HW_STAGE_FAMILY_TRACING},
-  {"assessment", "continue_preparation", HW_STAGE_ASSESSMENT},
-  {"assessment", "seek_alternative_care", HW_STAGE_ALTERNATIVE_CARE},
-  {"family_assessment", "reunify", HW_STAGE_PLACEMENT},
-  {"family_assessment", "continue_preparation", HW_STAGE_FAMILY_TRACING},
-  {"family_assessment", "seek_alternative_care", HW_STAGE_ALTERNATIVE_CARE},
-  {"placement", "start_follow_up", HW_STAGE_FOLLOW_UP},
-  {"placement", "postpone", HW_STAGE_PLACEMENT},
-  {"followup", "continue", HW_STAGE_FOLLOW_UP},
-  {"followup", "increase_support", HW_STAGE_FOLLOW_UP},
-  {"followup", "phase_out", HW_STAGE_PHASE_OUT},
-  {"followup", "remove", HW_STAGE_REMOVED},
-  {"phase_out", "close_case", HW_STAGE_CLOSED},
-  {"phase_out", "resume_follow_up", HW_STAGE_FOLLOW_UP},
-  {"closure", "close_case", HW_STAGE_CLOSED},
-  {"removal", "seek_alternative_care", HW_STAGE_REMOVED},
-  {"removal", "reassess_family", HW_STAGE_REMOVED},
-  {"alt_care", "place", HW_STAGE_ALTERNATIVE_CARE},
-  {"alt_care", "continue_family_tracing", HW_STAGE_FAMILY_TRACING},
+    {"child", "open_case", HW_STAGE_ASSESSMENT},
+    {"child", "refer_elsewhere", HW_STAGE_CLOSED},
+    {"consent", "do_not_proceed", HW_STAGE_CLOSED},
+    {"assessment", "start_family_tracing", HW_STAGE_FAMILY_TRACING},
+    {"assessment", "continue_preparation", HW_STAGE_ASSESSMENT},
+    {"assessment", "seek_alternative_care", HW_STAGE_ALTERNATIVE_CARE},
+    {"family_assessment", "reunify", HW_STAGE_PLACEMENT},
+    {"family_assessment", "continue_preparation", HW_STAGE_FAMILY_TRACING},
+    {"family_assessment", "seek_alternative_care", HW_STAGE_ALTERNATIVE_CARE},
+    {"placement", "start_follow_up", HW_STAGE_FOLLOW_UP},
+    {"placement", "postpone", HW_STAGE_PLACEMENT},
+    {"followup", "continue", HW_STAGE_FOLLOW_UP},
+    {"followup", "increase_support", HW_STAGE_FOLLOW_UP},
+    {"followup", "phase_out", HW_STAGE_PHASE_OUT},
+    {"followup", "remove", HW_STAGE_REMOVED},
+    {"phase_out", "close_case", HW_STAGE_CLOSED},
+    {"phase_out", "resume_follow_up", HW_STAGE_FOLLOW_UP},
+    {"closure", "close_case", HW_STAGE_CLOSED},
+    {"removal", "seek_alternative_care", HW_STAGE_REMOVED},
+    {"removal", "reassess_family", HW_STAGE_REMOVED},
+    {"alt_care", "place", HW_STAGE_ALTERNATIVE_CARE},
+    {"alt_care", "continue_family_tracing", HW_STAGE_FAMILY_TRACING},
 };
 
 static bool is(const char *s, const uint8_t *p, size_t len)

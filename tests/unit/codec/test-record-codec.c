@@ -133,13 +133,13 @@ static void test_roundtrip_every_kind(void)
  * byte for byte. */
 static void test_unknown_fields_kept(void)
 {
-  static const uint8_t nested[] = {0xa2, 0x61, 'a', 0x82, 0x01, 0x20, 0x62, 'b', 'c', 0xd9,
-                                   0x03, 0xec, 0x6a, '2', '0', '2', '6', '-', '0', '1', '-',
-                                   '3', '1'};
+  static const uint8_t nested[] = {0xa2, 0x61, 'a',  0x82, 0x01, 0x20, 0x62, 'b',
+                                   'c',  0xd9, 0x03, 0xec, 0x6a, '2',  '0',  '2',
+                                   '6',  '-',  '0',  '1',  '-',  '3',  '1'};
   hw_record *base = NULL, *r = NULL, *d = NULL;
   hw_field_value fv[2] = {
-    {{(const uint8_t *)"zz_new_v7_field", 15}, {nested, sizeof nested}},
-    {{(const uint8_t *)"note", 4}, {(const uint8_t *)"\x62hi", 3}},
+      {{(const uint8_t *)"zz_new_v7_field", 15}, {nested, sizeof nested}},
+      {{(const uint8_t *)"note", 4}, {(const uint8_t *)"\x62hi", 3}},
   };
   hw_write w = {.dot = {sample_dev_a, 1},
                 .author = {(const uint8_t *)"x", 1},
@@ -167,14 +167,13 @@ static void test_unknown_fields_kept(void)
 
 /* The canonical bytes of one small state, fixed forever: if this changes,
  * every stored state and hash changes. docs/protocol.md §1.4 shows it. */
-static const char golden_hex[] =
-  "88015052454301102030405060708090a0b0c069636173655f6e6f7465504341"
-  "53450102030405060708090a0b0c018182500a11111111111111111111111111"
-  "1111038185500a111111111111111111111111111111031b0000019b76dab3b8"
-  "67616d696e612e6b58209e6bf2bf7219dc9b468c4275cfc8279b3d0417f1b6fb"
-  "7bf8d3867c05489aff44a3646e6f746582007250686f6e656420746865206d6f"
-  "746865722e686465636973696f6e8200696e6f5f616374696f6e696e6f74655f"
-  "646174658200d903ec6a323032362d30322d3230";
+static const char golden_hex[] = "88015052454301102030405060708090a0b0c069636173655f6e6f7465504341"
+                                 "53450102030405060708090a0b0c018182500a11111111111111111111111111"
+                                 "1111038185500a111111111111111111111111111111031b0000019b76dab3b8"
+                                 "67616d696e612e6b58209e6bf2bf7219dc9b468c4275cfc8279b3d0417f1b6fb"
+                                 "7bf8d3867c05489aff44a3646e6f746582007250686f6e656420746865206d6f"
+                                 "746865722e686465636973696f6e8200696e6f5f616374696f6e696e6f74655f"
+                                 "646174658200d903ec6a323032362d30322d3230";
 
 static void hex(char *out, const uint8_t *b, size_t n)
 {
@@ -185,9 +184,9 @@ static void hex(char *out, const uint8_t *b, size_t n)
 static void test_golden(void)
 {
   static const sample_fv note[] = {
-    {"note_date", 'd', "2026-02-20"},
-    {"note", 't', "Phoned the mother."},
-    {"decision", 'e', "no_action"},
+      {"note_date", 'd', "2026-02-20"},
+      {"note", 't', "Phoned the mother."},
+      {"decision", 'e', "no_action"},
   };
   hw_record *r = sample_record("case_note", 3, note, 3);
   size_t len;
@@ -485,42 +484,85 @@ typedef struct raw_case {
 
 #define ID16 0x50, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
 #define RID16 0x50, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9
-#define DIG32 0x58, 0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, \
-              21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32
+#define DIG32                                                                                      \
+  0x58, 0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,   \
+      24, 25, 26, 27, 28, 29, 30, 31, 32
 
 /* Hand-written byte strings: each a small variation of one valid state
  * ["note" field written once]. */
 static const raw_case raw_cases[] = {
-  {"valid", 0, 0, {0}},
-  {"empty input", HW_EPROTO, 0, {0}},
-  {"not an array", HW_EPROTO, 1, {0xa0}},
-  {"array of 7", HW_EPROTO, 1, {0x87}},
-  {"array of 9", HW_EPROTO, 1, {0x89}},
-  {"indefinite array", HW_EPROTO, 2, {0x9f, 0x01}},
-  {"format 2", HW_EVERSION, 2, {0x88, 0x02}},
-  {"format non-canonical", HW_EPROTO, 3, {0x88, 0x18, 0x01}},
-  {"format as text", HW_EPROTO, 3, {0x88, 0x61, '1'}},
-  {"id of 15 bytes", HW_EPROTO, 18, {0x88, 0x01, 0x4f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}},
-  {"id as text", HW_EPROTO, 19, {0x88, 0x01, 0x70, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}},
-  {"kind empty", HW_EPROTO, 20, {0x88, 0x01, ID16, 0x60}},
-  {"kind invalid UTF-8", HW_EPROTO, 22, {0x88, 0x01, ID16, 0x62, 0xc3, 0x28}},
-  {"kind as bytes", HW_EPROTO, 22, {0x88, 0x01, ID16, 0x42, 'a', 'b'}},
-  {"huge text length", HW_EPROTO, 28, {0x88, 0x01, ID16, 0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
-  {"huge array count", HW_EPROTO, 9, {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
-  {"float", HW_EPROTO, 3, {0x88, 0xf9, 0x3c}},
-  {"undefined", HW_EPROTO, 2, {0x88, 0xf7}},
-  {"reserved head", HW_EPROTO, 2, {0x88, 0x1c}},
+    {"valid", 0, 0, {0}},
+    {"empty input", HW_EPROTO, 0, {0}},
+    {"not an array", HW_EPROTO, 1, {0xa0}},
+    {"array of 7", HW_EPROTO, 1, {0x87}},
+    {"array of 9", HW_EPROTO, 1, {0x89}},
+    {"indefinite array", HW_EPROTO, 2, {0x9f, 0x01}},
+    {"format 2", HW_EVERSION, 2, {0x88, 0x02}},
+    {"format non-canonical", HW_EPROTO, 3, {0x88, 0x18, 0x01}},
+    {"format as text", HW_EPROTO, 3, {0x88, 0x61, '1'}},
+    {"id of 15 bytes",
+     HW_EPROTO,
+     18,
+     {0x88, 0x01, 0x4f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}},
+    {"id as text",
+     HW_EPROTO,
+     19,
+     {0x88, 0x01, 0x70, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
+      'a'}},
+    {"kind empty", HW_EPROTO, 20, {0x88, 0x01, ID16, 0x60}},
+    {"kind invalid UTF-8", HW_EPROTO, 22, {0x88, 0x01, ID16, 0x62, 0xc3, 0x28}},
+    {"kind as bytes", HW_EPROTO, 22, {0x88, 0x01, ID16, 0x42, 'a', 'b'}},
+    {"huge text length",
+     HW_EPROTO,
+     28,
+     {0x88, 0x01, ID16, 0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+    {"huge array count", HW_EPROTO, 9, {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+    {"float", HW_EPROTO, 3, {0x88, 0xf9, 0x3c}},
+    {"undefined", HW_EPROTO, 2, {0x88, 0xf7}},
+    {"reserved head", HW_EPROTO, 2, {0x88, 0x1c}},
 };
 
 /* The valid state the table varies: one write of "note" = "hi". */
 static size_t valid_state(uint8_t *b)
 {
-  static const uint8_t head[] = {0x88, 0x01, ID16, 0x69, 'c', 'a', 's', 'e', '_', 'n', 'o', 't',
-                                 'e', ID16, 0x01,
-                                 /* vv */ 0x81, 0x82, RID16, 0x03,
-                                 /* writes */ 0x81, 0x85, RID16, 0x03, 0x00, 0x61, 'w', DIG32,
-                                 /* fields */ 0xa1, 0x64, 'n', 'o', 't', 'e', 0x82, 0x00, 0x62,
-                                 'h', 'i'};
+  static const uint8_t head[] = {0x88,
+                                 0x01,
+                                 ID16,
+                                 0x69,
+                                 'c',
+                                 'a',
+                                 's',
+                                 'e',
+                                 '_',
+                                 'n',
+                                 'o',
+                                 't',
+                                 'e',
+                                 ID16,
+                                 0x01,
+                                 /* vv */ 0x81,
+                                 0x82,
+                                 RID16,
+                                 0x03,
+                                 /* writes */ 0x81,
+                                 0x85,
+                                 RID16,
+                                 0x03,
+                                 0x00,
+                                 0x61,
+                                 'w',
+                                 DIG32,
+                                 /* fields */ 0xa1,
+                                 0x64,
+                                 'n',
+                                 'o',
+                                 't',
+                                 'e',
+                                 0x82,
+                                 0x00,
+                                 0x62,
+                                 'h',
+                                 'i'};
   memcpy(b, head, sizeof head);
   return sizeof head;
 }
@@ -534,35 +576,35 @@ typedef struct edit_case {
 } edit_case;
 
 static const edit_case edits[] = {
-  {"schema_version above 2^32-1", HW_EPROTO, "100181", "101b000000010000000081"},
-  {"schema_version as negint", HW_EPROTO, "100181", "102081"},
-  {"vv counter zero", HW_EPROTO, "0903818550", "0900818550"},
-  {"vv not an array", HW_EPROTO, "1001818250", "1001a18250"},
-  {"vv entry of 3", HW_EPROTO, "1001818250", "1001818350"},
-  {"write counter zero", HW_EPROTO, "0903006177", "0900006177"},
-  {"write not seen by vv", HW_EPROTO, "0903006177", "0904006177"},
-  {"wall_ms as text", HW_EPROTO, "0903006177", "0903616177"},
-  {"author empty", HW_EPROTO, "03006177", "030060"},
-  {"author invalid UTF-8", HW_EPROTO, "03006177", "030061ff"},
-  {"digest of 31 bytes", HW_EPROTO, "58200102", "581f02"},
-  {"writes entry of 4", HW_EPROTO, "81855009", "81845009"},
-  {"fields not a map", HW_EPROTO, "a1646e6f7465", "81646e6f7465"},
-  {"field name as bytes", HW_EPROTO, "a1646e6f7465", "a1446e6f7465"},
-  {"field name invalid UTF-8", HW_EPROTO, "a1646e6f7465", "a1646e6fff65"},
-  {"field without pairs", HW_EPROTO, "6e6f7465820062", "6e6f746580"},
-  {"pairs of odd length", HW_EPROTO, "6e6f7465820062", "6e6f7465830062"},
-  {"pairs as a map", HW_EPROTO, "6e6f7465820062", "6e6f7465a10062"},
-  {"pair nested as before", HW_EPROTO, "6e6f7465820062", "6e6f746581820062"},
-  {"write index out of range", HW_EPROTO, "6e6f7465820062", "6e6f7465820162"},
-  {"write index negative", HW_EPROTO, "6e6f7465820062", "6e6f7465822062"},
-  {"value invalid UTF-8", HW_EPROTO, "6268 69", "62ff69"},
-  {"value indefinite text", HW_EPROTO, "626869", "7f6268 69ff"},
-  {"value non-canonical uint", HW_EPROTO, "626869", "1800"},
-  {"value float", HW_EPROTO, "626869", "f93c00"},
-  {"value map keys unsorted", HW_EPROTO, "626869", "a2616201616100"},
-  {"value map key repeated", HW_EPROTO, "626869", "a2616101616100"},
-  {"value huge map count", HW_EPROTO, "626869", "bbffffffffffffffff"},
-  {"void value malformed", HW_EPROTO, "646e6f7465", "66766f69646564"},
+    {"schema_version above 2^32-1", HW_EPROTO, "100181", "101b000000010000000081"},
+    {"schema_version as negint", HW_EPROTO, "100181", "102081"},
+    {"vv counter zero", HW_EPROTO, "0903818550", "0900818550"},
+    {"vv not an array", HW_EPROTO, "1001818250", "1001a18250"},
+    {"vv entry of 3", HW_EPROTO, "1001818250", "1001818350"},
+    {"write counter zero", HW_EPROTO, "0903006177", "0900006177"},
+    {"write not seen by vv", HW_EPROTO, "0903006177", "0904006177"},
+    {"wall_ms as text", HW_EPROTO, "0903006177", "0903616177"},
+    {"author empty", HW_EPROTO, "03006177", "030060"},
+    {"author invalid UTF-8", HW_EPROTO, "03006177", "030061ff"},
+    {"digest of 31 bytes", HW_EPROTO, "58200102", "581f02"},
+    {"writes entry of 4", HW_EPROTO, "81855009", "81845009"},
+    {"fields not a map", HW_EPROTO, "a1646e6f7465", "81646e6f7465"},
+    {"field name as bytes", HW_EPROTO, "a1646e6f7465", "a1446e6f7465"},
+    {"field name invalid UTF-8", HW_EPROTO, "a1646e6f7465", "a1646e6fff65"},
+    {"field without pairs", HW_EPROTO, "6e6f7465820062", "6e6f746580"},
+    {"pairs of odd length", HW_EPROTO, "6e6f7465820062", "6e6f7465830062"},
+    {"pairs as a map", HW_EPROTO, "6e6f7465820062", "6e6f7465a10062"},
+    {"pair nested as before", HW_EPROTO, "6e6f7465820062", "6e6f746581820062"},
+    {"write index out of range", HW_EPROTO, "6e6f7465820062", "6e6f7465820162"},
+    {"write index negative", HW_EPROTO, "6e6f7465820062", "6e6f7465822062"},
+    {"value invalid UTF-8", HW_EPROTO, "6268 69", "62ff69"},
+    {"value indefinite text", HW_EPROTO, "626869", "7f6268 69ff"},
+    {"value non-canonical uint", HW_EPROTO, "626869", "1800"},
+    {"value float", HW_EPROTO, "626869", "f93c00"},
+    {"value map keys unsorted", HW_EPROTO, "626869", "a2616201616100"},
+    {"value map key repeated", HW_EPROTO, "626869", "a2616101616100"},
+    {"value huge map count", HW_EPROTO, "626869", "bbffffffffffffffff"},
+    {"void value malformed", HW_EPROTO, "646e6f7465", "66766f69646564"},
 };
 
 static int unhex(const char *h, uint8_t *out)
@@ -727,11 +769,16 @@ static void test_utf8(void)
     size_t len;
     bool ok;
   } seqs[] = {
-    {"\xc3\xa9", 2, true},          {"\xe2\x82\xac", 3, true},
-    {"\xf0\x9f\x98\x80", 4, true},   {"\xff", 1, false},
-    {"\x80", 1, false},              {"\xc0\x80", 2, false},
-    {"\xed\xa0\x80", 3, false},      {"\xf4\x90\x80\x80", 4, false},
-    {"\xe2\x82", 2, false},          {"\xc3", 1, false},
+      {"\xc3\xa9", 2, true},
+      {"\xe2\x82\xac", 3, true},
+      {"\xf0\x9f\x98\x80", 4, true},
+      {"\xff", 1, false},
+      {"\x80", 1, false},
+      {"\xc0\x80", 2, false},
+      {"\xed\xa0\x80", 3, false},
+      {"\xf4\x90\x80\x80", 4, false},
+      {"\xe2\x82", 2, false},
+      {"\xc3", 1, false},
   };
   uint8_t buf[64];
 

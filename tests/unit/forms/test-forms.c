@@ -340,8 +340,9 @@ static void test_messages(void)
   check_msg(fu, "decision", v_text("stop"),
             "decision: must be one of continue, increase_support, phase_out, remove");
   check_msg(fu, "visit_date", v_text("2026-03-02"), "visit_date: must be a date (YYYY-MM-DD)");
-  check_msg(fu, "next_visit_due", v_date(2026, 3, 1), "next_visit_due: must not be before "
-                                                      "visit_date");
+  check_msg(fu, "next_visit_due", v_date(2026, 3, 1),
+            "next_visit_due: must not be before "
+            "visit_date");
   check_msg(ch, "given_name", v_text(""), "given_name: must be a text of 1-100 bytes");
   check_msg(ch, "sex", v_null(), "sex: is required and cannot be cleared");
   check_msg(pl, "followup_months", v_ints(2, (const int[]){6, 6}),
@@ -362,8 +363,7 @@ static void test_cross_field_rules(void)
   /* Residential care only as a last resort: the reason is required. */
   edit(&e, ac, "care_type", &res);
   CHECK_ERR(validate(ac, 1, NULL, &e, &err), HW_EVALIDATE);
-  CHECK(strcmp(err.msg, "residential_last_resort: is required when care_type is residential") ==
-        0);
+  CHECK(strcmp(err.msg, "residential_last_resort: is required when care_type is residential") == 0);
   e.fv[e.n].name = (hw_bytes){(const uint8_t *)"residential_last_resort", 23};
   e.fv[e.n++].value = why;
   CHECK_OK(validate(ac, 1, NULL, &e, &err));
@@ -381,8 +381,8 @@ static void test_cross_field_rules(void)
   /* Date of birth or estimated age. */
   edit(&e, ch, "age_estimate_years", NULL);
   CHECK_ERR(validate(ch, 1, NULL, &e, &err), HW_EVALIDATE);
-  CHECK(strcmp(err.msg,
-               "date_of_birth: one of date_of_birth, age_estimate_years is required") == 0);
+  CHECK(strcmp(err.msg, "date_of_birth: one of date_of_birth, age_estimate_years is required") ==
+        0);
   {
     hw_bytes dob = v_date(2014, 6, 1);
     edit(&e, ch, "date_of_birth", &dob);
@@ -414,8 +414,7 @@ static void test_unknown_policy(void)
   /* An unknown field at our schema version: refused, named. */
   edit(&e, fu, "csi_future_domain", &x);
   CHECK_ERR(validate(fu, 1, NULL, &e, &err), HW_EVALIDATE);
-  CHECK(strcmp(err.msg, "csi_future_domain: not a field of form followup (schema version 1)") ==
-        0);
+  CHECK(strcmp(err.msg, "csi_future_domain: not a field of form followup (schema version 1)") == 0);
   /* From a newer schema version: kept unchecked ... */
   CHECK_OK(validate(fu, 2, NULL, &e, &err));
   /* ... while the known fields are still checked. */

@@ -46,12 +46,14 @@ static hw_record *rec2(const char *kind, uint8_t idb, const char *date, const ch
   hw_id id = {{idb, 0x77}};
   hw_record *base = NULL, *out = NULL;
   uint64_t c = counter++;
-  hw_write w = {.dot = {dev, c}, .wall_ms = 1000 * (int64_t)c,
-                .author = {(const uint8_t *)"t", 1}, .schema_version = 1};
+  hw_write w = {.dot = {dev, c},
+                .wall_ms = 1000 * (int64_t)c,
+                .author = {(const uint8_t *)"t", 1},
+                .schema_version = 1};
 
   CHECK(f != NULL || strcmp(kind, "home_study") == 0);
-  fv[n].name = (hw_bytes){(const uint8_t *)(f ? f->date_field : "date"),
-                          strlen(f ? f->date_field : "date")};
+  fv[n].name =
+      (hw_bytes){(const uint8_t *)(f ? f->date_field : "date"), strlen(f ? f->date_field : "date")};
   fv[n].value = enc_date(b[n], 64, date);
   n++;
   fv[n].name = (hw_bytes){(const uint8_t *)"decision", 8};
@@ -104,33 +106,33 @@ static hw_stage stage_of(hw_record **r, size_t n)
 static const struct {
   const char *kind, *decision, *stage;
 } expected[] = {
-  {"child", "open_case", "assessment"},
-  {"child", "refer_elsewhere", "closed"},
-  {"consent", "proceed", "-"},
-  {"consent", "proceed_limited", "-"},
-  {"consent", "do_not_proceed", "closed"},
-  {"assessment", "start_family_tracing", "family_tracing"},
-  {"assessment", "continue_preparation", "assessment"},
-  {"assessment", "seek_alternative_care", "alternative_care"},
-  {"family_assessment", "reunify", "placement"},
-  {"family_assessment", "continue_preparation", "family_tracing"},
-  {"family_assessment", "seek_alternative_care", "alternative_care"},
-  {"placement", "start_follow_up", "follow_up"},
-  {"placement", "postpone", "placement"},
-  {"followup", "continue", "follow_up"},
-  {"followup", "increase_support", "follow_up"},
-  {"followup", "phase_out", "phase_out"},
-  {"followup", "remove", "removed"},
-  {"phase_out", "close_case", "closed"},
-  {"phase_out", "resume_follow_up", "follow_up"},
-  {"closure", "close_case", "closed"},
-  {"closure", "keep_open", "-"},
-  {"removal", "seek_alternative_care", "removed"},
-  {"removal", "reassess_family", "removed"},
-  {"alt_care", "place", "alternative_care"},
-  {"alt_care", "continue_family_tracing", "family_tracing"},
-  {"case_note", "no_action", "-"},
-  {"case_note", "coordinator_review", "-"},
+    {"child", "open_case", "assessment"},
+    {"child", "refer_elsewhere", "closed"},
+    {"consent", "proceed", "-"},
+    {"consent", "proceed_limited", "-"},
+    {"consent", "do_not_proceed", "closed"},
+    {"assessment", "start_family_tracing", "family_tracing"},
+    {"assessment", "continue_preparation", "assessment"},
+    {"assessment", "seek_alternative_care", "alternative_care"},
+    {"family_assessment", "reunify", "placement"},
+    {"family_assessment", "continue_preparation", "family_tracing"},
+    {"family_assessment", "seek_alternative_care", "alternative_care"},
+    {"placement", "start_follow_up", "follow_up"},
+    {"placement", "postpone", "placement"},
+    {"followup", "continue", "follow_up"},
+    {"followup", "increase_support", "follow_up"},
+    {"followup", "phase_out", "phase_out"},
+    {"followup", "remove", "removed"},
+    {"phase_out", "close_case", "closed"},
+    {"phase_out", "resume_follow_up", "follow_up"},
+    {"closure", "close_case", "closed"},
+    {"closure", "keep_open", "-"},
+    {"removal", "seek_alternative_care", "removed"},
+    {"removal", "reassess_family", "removed"},
+    {"alt_care", "place", "alternative_care"},
+    {"alt_care", "continue_family_tracing", "family_tracing"},
+    {"case_note", "no_action", "-"},
+    {"case_note", "coordinator_review", "-"},
 };
 
 static void test_every_decision(void)
@@ -177,18 +179,18 @@ static void test_paths(void)
     const char *kind, *date, *decision;
     hw_stage want;
   } path[] = {
-    {"child", "2026-01-10", "open_case", HW_STAGE_ASSESSMENT},
-    {"consent", "2026-01-11", "proceed", HW_STAGE_ASSESSMENT},
-    {"assessment", "2026-01-20", "start_family_tracing", HW_STAGE_FAMILY_TRACING},
-    {"family_assessment", "2026-02-10", "continue_preparation", HW_STAGE_FAMILY_TRACING},
-    {"family_assessment", "2026-02-20", "reunify", HW_STAGE_PLACEMENT},
-    {"placement", "2026-02-28", "start_follow_up", HW_STAGE_FOLLOW_UP},
-    {"followup", "2026-03-28", "increase_support", HW_STAGE_FOLLOW_UP},
-    {"followup", "2026-05-28", "remove", HW_STAGE_REMOVED},
-    {"removal", "2026-05-29", "seek_alternative_care", HW_STAGE_REMOVED},
-    {"alt_care", "2026-06-10", "place", HW_STAGE_ALTERNATIVE_CARE},
-    {"case_note", "2026-07-01", "no_action", HW_STAGE_ALTERNATIVE_CARE},
-    {"closure", "2027-01-10", "close_case", HW_STAGE_CLOSED},
+      {"child", "2026-01-10", "open_case", HW_STAGE_ASSESSMENT},
+      {"consent", "2026-01-11", "proceed", HW_STAGE_ASSESSMENT},
+      {"assessment", "2026-01-20", "start_family_tracing", HW_STAGE_FAMILY_TRACING},
+      {"family_assessment", "2026-02-10", "continue_preparation", HW_STAGE_FAMILY_TRACING},
+      {"family_assessment", "2026-02-20", "reunify", HW_STAGE_PLACEMENT},
+      {"placement", "2026-02-28", "start_follow_up", HW_STAGE_FOLLOW_UP},
+      {"followup", "2026-03-28", "increase_support", HW_STAGE_FOLLOW_UP},
+      {"followup", "2026-05-28", "remove", HW_STAGE_REMOVED},
+      {"removal", "2026-05-29", "seek_alternative_care", HW_STAGE_REMOVED},
+      {"alt_care", "2026-06-10", "place", HW_STAGE_ALTERNATIVE_CARE},
+      {"case_note", "2026-07-01", "no_action", HW_STAGE_ALTERNATIVE_CARE},
+      {"closure", "2027-01-10", "close_case", HW_STAGE_CLOSED},
   };
   hw_record *r[16];
   size_t n = sizeof path / sizeof path[0];
@@ -278,10 +280,18 @@ static void test_tie_breaks_voids_conflicts(void)
     uint8_t b1[32], b2[32];
     hw_field_value f1 = {{(const uint8_t *)"decision", 8}, enc_text(b1, 32, "remove")};
     hw_field_value f2 = {{(const uint8_t *)"decision", 8}, enc_text(b2, 32, "phase_out")};
-    hw_write w1 = {.dot = {dev, counter++}, .wall_ms = 5000000, .author = {(const uint8_t *)"a", 1},
-                   .schema_version = 1, .n_fields = 1, .fields = &f1};
-    hw_write w2 = {.dot = {dev2, 1}, .wall_ms = 4000000, .author = {(const uint8_t *)"b", 1},
-                   .schema_version = 1, .n_fields = 1, .fields = &f2};
+    hw_write w1 = {.dot = {dev, counter++},
+                   .wall_ms = 5000000,
+                   .author = {(const uint8_t *)"a", 1},
+                   .schema_version = 1,
+                   .n_fields = 1,
+                   .fields = &f1};
+    hw_write w2 = {.dot = {dev2, 1},
+                   .wall_ms = 4000000,
+                   .author = {(const uint8_t *)"b", 1},
+                   .schema_version = 1,
+                   .n_fields = 1,
+                   .fields = &f2};
     hw_merge_info info;
     hw_record *p[1];
     CHECK_OK(hw_record_write(&x, a, &w1));
@@ -316,8 +326,8 @@ static hw_date D(int y, int m, int d)
 static void check_date(hw_date got, int y, int m, int d)
 {
   if (got.year != y || got.month != m || got.day != d)
-    fprintf(stderr, "got %04d-%02d-%02d want %04d-%02d-%02d\n", got.year, got.month, got.day, y,
-            m, d);
+    fprintf(stderr, "got %04d-%02d-%02d want %04d-%02d-%02d\n", got.year, got.month, got.day, y, m,
+            d);
   CHECK(got.year == y && got.month == m && got.day == d);
 }
 
@@ -416,8 +426,8 @@ static void test_schedule(void)
 
   hw_followup_plan_default(&plan);
   CHECK_EQ(plan.n, 5);
-  CHECK(plan.months[0] == 1 && plan.months[1] == 3 && plan.months[2] == 6 &&
-        plan.months[3] == 9 && plan.months[4] == 12);
+  CHECK(plan.months[0] == 1 && plan.months[1] == 3 && plan.months[2] == 6 && plan.months[3] == 9 &&
+        plan.months[4] == 12);
   /* Placed on Jan 31: visits due Feb 28, Apr 30, Jul 31, Oct 31, Jan 31. */
   r[0] = rec("child", 1, "2026-01-10", "open_case");
   r[1] = rec("placement", 2, "2026-01-31", "start_follow_up");

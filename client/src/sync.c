@@ -49,7 +49,10 @@ typedef struct sync_ctx {
   batch *batches;
   size_t n_batches;
   bool done, refused_lineage;
-  uint64_t epoch;      /* the server's, from the cursor */
+  uint64_t epoch;       /* the server's, from the cursor */
+  uint64_t hello_epoch; /* the epoch the hello's cursor named (0: none) */
+  bool epoch_changed, repushed;
+  uint64_t batch_seq;
   bool diverged;       /* a pulled state contradicted a local one */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
@@ -217,7 +220,7 @@ static int build_hello(sync_ctx *s, hw_msg_hello *h)
   if (hw__setting_exact(c, SET_CURSOR, packed, sizeof packed) == HW_OK) {
     h->has_cursor = true;
     cursor_unpack(&h->cursor, packed);
-    s->epoch = h->cursor.epoch;
+    s->epoch = s->hello_epoch = h->cursor.epoch;
   }
   h->wall_ms = hw__client_now_ms();
   return HW_OK;
@@ -255,14 +258,15 @@ static int collect_pending(void *ud, const hw_store_rec *r)
   return 0;
 }
 
-static int send_pushes(sync_ctx *s)
+/* Send s->sent in batches (the whole array: call with a fresh one). */
+static int send_pushes(sync_ctx *s, unsigned flags)
 {
   size_t i = 0;
   int rc;
 
   for (size_t k = 0; k < s->n_sent; k++)
     s->sent[k].vv.e = s->sent[k].vv_e;
-  s->res->totals.records_up_total = s->n_sent;
+  s->res->totals.records_up_total += s->n_sent;
   if (s->n_sent && !(s->batches = hw_calloc(s->n_sent, sizeof *s->batches)))
     return HW_ENOMEM;
   while (i < s->n_sent) {
@@ -277,18 +281,48 @@ static int send_pushes(sync_ctx *s)
       bytes += s->sent[i + n].len;
       n++;
     }
-    b->seq = s->n_batches + 1;
+    b->seq = ++s->batch_seq;
     b->first = i;
     b->n = n;
     m.u.push.batch_seq = b->seq;
     m.u.push.n_records = n;
     m.u.push.records = recs;
-    if ((rc = send_msg(s, &m, HW_SEND_CORK)) != 0)
+    if ((rc = send_msg(s, &m, flags)) != 0)
       return rc;
     s->n_batches++;
     i += n;
   }
   return HW_OK;
+}
+
+static void free_sent(sync_ctx *s)
+{
+  for (size_t i = 0; i < s->n_sent; i++)
+    hw_free(s->sent[i].state);
+  hw_free(s->sent);
+  hw_free(s->batches);
+  s->sent = NULL;
+  s->batches = NULL;
+  s->n_sent = s->cap_sent = s->n_batches = 0;
+}
+
+static int collect_all(void *ud, const hw_store_rec *r)
+{
+  return collect_pending(ud, r);
+}
+
+/* The server was restored from a backup (a new epoch): it may have lost
+ * what it acknowledged since. Push every record held, in this session,
+ * whose hello named the old epoch, so the server accepts other replicas'
+ * writes among them as recovered (architecture §4). */
+static int repush_everything(sync_ctx *s)
+{
+  int rc;
+
+  free_sent(s);
+  if ((rc = hw_store_list_all(s->c->st, collect_all, s)) != 0)
+    return rc;
+  return send_pushes(s, 0);
 }
 
 /* The state the server holds now: merge it in, and remember that the
@@ -461,6 +495,8 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     s->res->forked = true;
     s->res->quarantined++;
   }
+  if (s->hello_epoch && b->cursor.epoch != s->hello_epoch)
+    s->epoch_changed = true;
   s->epoch = b->cursor.epoch;
   progress(s);
   return b->more ? send_pull(s) : HW_OK;
@@ -623,8 +659,8 @@ static int session(sync_ctx *s)
   if ((rc = build_hello(s, &hello)) != 0 ||
       (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO, .u.hello = hello}, HW_SEND_CORK)) != 0)
     return rc;
-  if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 || (rc = send_pushes(s)) != 0 ||
-      (rc = send_pull(s)) != 0)
+  if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 ||
+      (rc = send_pushes(s, HW_SEND_CORK)) != 0 || (rc = send_pull(s)) != 0)
     return rc;
   for (;;) {
     hw_arena arena;
@@ -633,8 +669,18 @@ static int session(sync_ctx *s)
 
     for (size_t i = 0; i < s->n_batches; i++)
       all_acked &= s->batches[i].acked;
-    if (s->done && all_acked)
+    if (s->done && all_acked) {
+      if (s->epoch_changed && !s->repushed) {
+        s->repushed = true;
+        s->res->recovered = true;
+        /* ...and pull once more, for a done whose checksum covers them. */
+        s->done = false;
+        if ((rc = repush_everything(s)) != 0 || (rc = send_pull(s)) != 0)
+          return rc;
+        continue;
+      }
       break;
+    }
     if ((rc = next_msg(s, &body, &final)) != 0) {
       say(s, "the connection was cut; what was acknowledged is kept, the rest is sent "
              "next time");
@@ -690,14 +736,10 @@ static void session_reset(sync_ctx *s)
   s->chan = NULL;
   hw__net_close(s->fd);
   s->fd = -1;
-  for (size_t i = 0; i < s->n_sent; i++)
-    hw_free(s->sent[i].state);
-  hw_free(s->sent);
-  hw_free(s->batches);
-  s->sent = NULL;
-  s->batches = NULL;
-  s->n_sent = s->cap_sent = s->n_batches = 0;
+  free_sent(s);
   s->r_off = s->r_len = 0;
+  s->epoch_changed = s->repushed = false;
+  s->hello_epoch = s->batch_seq = 0;
   s->done = s->refused_lineage = false;
 }
 

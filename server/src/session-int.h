@@ -93,6 +93,7 @@ typedef struct hw_pull_job {
   uint64_t max_records;
   uint64_t epoch;
   /* results */
+  bool refused;             /* the session's hello was refused: nothing to send */
   uint8_t **records;
   size_t *lens;
   size_t n;

@@ -190,7 +190,12 @@ int hw__hello_job_run(hw_job *job, void *dbv)
   if (rc ||
       (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX, &ss->n_own)) != 0)
     return rc;
-  if ((rc = check_lineage(db, j)) != 0 || j->refuse_lineage)
+  /* After a server restore (the hello names an older epoch) the server may
+   * have lost dots the device knows it accepted: the lineage check is
+   * suspended for this session, which re-pushes everything; a contradicting
+   * dot is still quarantined at push (defence 3). */
+  if (!(j->hello.has_cursor && j->hello.cursor.epoch != j->epoch) &&
+      ((rc = check_lineage(db, j)) != 0 || j->refuse_lineage))
     return rc;
   /* Defence 4: this session now speaks for the replica; queued jobs of an
    * older one are refused unapplied. */
@@ -354,8 +359,10 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   uint64_t from, last, head_seq;
   int more, rc;
 
-  if (!ss->authorized)
-    return HW_EPERM;
+  if (!ss->authorized) {
+    j->refused = true; /* the hello was refused: the session is ending */
+    return HW_OK;
+  }
   /* A cursor of another epoch (a restored server) starts from the beginning. */
   from = c && c->epoch == j->epoch ? c->seq : 0;
   j->records = hw_calloc(j->max_records, sizeof *j->records);

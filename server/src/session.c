@@ -242,7 +242,7 @@ static void pull_done(hw_job *job, int status)
   hw_session *ss = j->ss;
   hw_bytes *recs = NULL;
 
-  if (!ss->closing) {
+  if (!ss->closing && !j->refused) {
     if (status) {
       hw_log(HW_LOG_ERROR, "conn=%llu pull err=%s", (unsigned long long)ss->id, hw_errname(status));
       send_error(ss, HW_CODE_INTERNAL, "the server could not read; retry later");
@@ -525,6 +525,8 @@ void hw__session_accept(hw_server *srv)
     return;
   }
   restart_timer(ss, srv->cfg.handshake_timeout_ms);
+  hw_log(HW_LOG_DEBUG, "conn=%llu accepted timeout_ms=%u", (unsigned long long)ss->id,
+         (unsigned)srv->cfg.handshake_timeout_ms);
   if (uv_read_start((uv_stream_t *)&ss->tcp, on_alloc, on_read) != 0)
     session_close(ss, "read", HW_EIO);
 }

@@ -97,11 +97,31 @@ static void wait_listening(hw_test_server *s)
   CHECK(0);
 }
 
+/* A failed CHECK aborts the test: take the server down with it, so no
+ * process outlives the test. */
+static pid_t live_server;
+
+static void on_abort(int sig)
+{
+  if (live_server > 0)
+    kill(live_server, SIGKILL);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 void hw_test_server_restart(hw_test_server *s)
 {
-  const char *argv[] = {s->binary,  "run",     "--state-dir", s->state, "--key-file", s->key_file,
-                        "--listen", s->listen, "--log-level", "debug",  NULL};
+  const char *argv[] = {s->binary,     "--config",   s->config,   "run",      "--state-dir",
+                        s->state,      "--key-file", s->key_file, "--listen", s->listen,
+                        "--log-level", "debug",      NULL};
+  char sock[400];
+
+  /* A killed server leaves its socket file: wait for the new one. */
+  snprintf(sock, sizeof sock, "%s/control.sock", s->state);
+  unlink(sock);
   s->pid = spawn(argv, NULL, s->log);
+  live_server = s->pid;
+  signal(SIGABRT, on_abort);
   wait_listening(s);
 }
 
@@ -120,6 +140,11 @@ void hw_test_server_start(hw_test_server *s, const char *binary)
   snprintf(s->key_file, sizeof s->key_file, "%s/server.key", s->dir);
   snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
   snprintf(rec_out, sizeof rec_out, "%s/recovery.key", s->dir);
+  snprintf(s->config, sizeof s->config, "%s/server.conf", s->dir);
+  f = fopen(s->config, "w");
+  CHECK(f != NULL);
+  fputs("[limits]\nhandshake_timeout_ms = 1500\nidle_timeout_ms = 20000\n", f);
+  fclose(f);
   snprintf(s->listen, sizeof s->listen, "127.0.0.1:%d", free_port());
   hw_random_bytes(key, sizeof key);
   f = fopen(s->key_file, "w");
@@ -139,7 +164,7 @@ int hw_test_server_stop(hw_test_server *s)
     return 0;
   kill(s->pid, SIGTERM);
   rc = wait_exit(s->pid);
-  s->pid = 0;
+  s->pid = live_server = 0;
   return rc;
 }
 
@@ -149,7 +174,7 @@ void hw_test_server_kill(hw_test_server *s)
     return;
   kill(s->pid, SIGKILL);
   (void)wait_exit(s->pid);
-  s->pid = 0;
+  s->pid = live_server = 0;
 }
 
 void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap)
@@ -189,6 +214,10 @@ hw_sync_result hw_test_sync_ok(hw_client *c)
      * coordinator (then the device keeps its own copy of those). */
     uint64_t pending, held;
     CHECK_OK(hw_client_count_pending(c, &pending, &held));
+    if (!r.checksum_ok && held == 0)
+      fprintf(stderr, "checksums differ: pushed %llu pulled %llu, device holds %zu records\n",
+              (unsigned long long)r.pushed, (unsigned long long)r.pulled,
+              hw_test_device_records(c));
     CHECK(r.checksum_ok || held > 0);
   }
   return r;

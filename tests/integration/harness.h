@@ -16,6 +16,7 @@ typedef struct hw_test_server {
   char key_file[300];
   char log[300]; /* the server's stderr */
   char listen[64];
+  char config[300]; /* [limits] for tests: short handshake and idle timeouts */
   pid_t pid;
 } hw_test_server;
 

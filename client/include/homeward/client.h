@@ -80,6 +80,7 @@ typedef struct hw_sync_result {
   uint64_t server_code;    /* an error code the server sent (hw_msg_code), 0 if none */
   char message[256];       /* for the worker: what went wrong, in words */
   bool forked;             /* this store was found restored or copied: new replica id */
+  bool recovered;            /* the server was restored (a new epoch): everything re-pushed */
   bool head_verified;      /* the server's signed audit head verified and was kept */
   bool history_rewritten;  /* the server's history went backwards: report it */
   bool checksum_ok;        /* both sides hold the same records */

@@ -1,0 +1,154 @@
+/* The server's life and its refusals: peers with the wrong pinned key or an
+ * unknown invitation are refused with distinct codes; a peer that stalls in
+ * the handshake is cut off while others sync; a crash (SIGKILL) loses
+ * nothing acknowledged and the audit chain still verifies; a server
+ * restored from a backup takes a new epoch and devices re-push, so nothing
+ * acknowledged since the backup is lost. */
+#define _DEFAULT_SOURCE
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "harness.h"
+#include "homeward/invitation.h"
+
+static hw_test_server srv;
+
+static void put_note(hw_client *c, int i)
+{
+  hw_id rec = {{0}}, cas = {{0}};
+  char text[64];
+  snprintf(text, sizeof text, "note %d", i);
+  hw_test_put_text(c, &rec, &cas, "note", text);
+}
+
+static void refused_peers(void)
+{
+  char inv[600], bad[700];
+  hw_invitation parsed;
+  hw_client *c;
+  hw_sync_result r;
+
+  hw_test_invite(&srv, "pinned", inv, sizeof inv);
+  /* the wrong server key: the device stops before saying who it is */
+  CHECK_OK(hw_invitation_parse(inv, strlen(inv), &parsed));
+  parsed.server_key[0] ^= 1;
+  CHECK_OK(hw_invitation_format(&parsed, bad, sizeof bad));
+  c = hw_test_device(&srv, "wrong-pin", bad);
+  CHECK_ERR(hw_client_sync(c, 5000, NULL, NULL, &r), HW_EAUTH);
+  CHECK(strstr(r.message, "key") != NULL);
+  hw_client_close(c);
+  /* an invitation the server never made */
+  CHECK_OK(hw_invitation_parse(inv, strlen(inv), &parsed));
+  parsed.token[3] ^= 0x40;
+  CHECK_OK(hw_invitation_format(&parsed, bad, sizeof bad));
+  c = hw_test_device(&srv, "bad-token", bad);
+  CHECK_ERR(hw_client_sync(c, 5000, NULL, NULL, &r), HW_EREFUSED);
+  CHECK_EQ(r.server_code, 6); /* HW_CODE_TOKEN */
+  hw_client_close(c);
+}
+
+static void stalled_peer(hw_client *ok_device)
+{
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  char buf[16];
+  time_t t0 = time(NULL);
+
+  sa.sin_port = htons((uint16_t)atoi(strrchr(srv.listen, ':') + 1));
+  CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+  hw_test_sync_ok(ok_device); /* others are served meanwhile */
+  /* the server closes the silent connection after its handshake timeout */
+  CHECK(recv(fd, buf, sizeof buf, 0) == 0);
+  if (time(NULL) - t0 >= 10)
+    fprintf(stderr, "the server took %ld s to cut the stalled peer (log %s)\n",
+            (long)(time(NULL) - t0), srv.log);
+  CHECK(time(NULL) - t0 < 10);
+  close(fd);
+  CHECK(hw_test_file_contains(srv.log, "close=handshake-timeout"));
+}
+
+int main(int argc, char **argv)
+{
+  char inv_a[600], inv_b[600];
+  hw_client *a, *b;
+  hw_sync_result r;
+  int n = 0;
+
+  CHECK(argc == 2);
+  CHECK_OK(hw_crypto_init());
+  hw_test_server_start(&srv, argv[1]);
+  refused_peers();
+  hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
+  hw_test_invite(&srv, "joseph", inv_b, sizeof inv_b);
+  a = hw_test_device(&srv, "a", inv_a);
+  b = hw_test_device(&srv, "b", inv_b);
+  stalled_peer(a);
+
+  /* A crash right after acknowledged pushes loses none of them. */
+  for (; n < 40; n++)
+    put_note(a, n);
+  hw_test_sync_ok(a);
+  hw_test_server_kill(&srv);
+  hw_test_server_restart(&srv);
+  r = hw_test_sync_ok(b);
+  CHECK_EQ(r.pulled, (uint64_t)n);
+  CHECK_EQ(hw_test_server_records(&srv), (size_t)n);
+  {
+    static char out[1 << 16];
+    const char *args[] = {"audit", NULL};
+    CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, args), 0);
+    CHECK(strncmp(out, "audit chain verified", 20) == 0);
+  }
+
+  /* A backup of the server, then acknowledged work, then the backup
+   * restored: a new epoch, and the devices give back what it lost. */
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  {
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/server.db' '%s/backup.db' && cp '%s/server.db.hwkey' "
+             "'%s/backup.db.hwkey'",
+             srv.state, srv.dir, srv.state, srv.dir);
+    CHECK(system(cmd) == 0);
+  }
+  hw_test_server_restart(&srv);
+  for (int k = 0; k < 10; k++, n++)
+    put_note(a, 100 + k);
+  hw_test_sync_ok(a); /* acknowledged: then lost by the restore below */
+  put_note(b, 200);
+  n++;
+  hw_test_sync_ok(b);
+  CHECK_EQ(hw_test_server_records(&srv), (size_t)n);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  {
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/backup.db' '%s/server.db' && cp '%s/backup.db.hwkey' "
+             "'%s/server.db.hwkey' && rm -f '%s/server.db-wal' '%s/server.db-shm'",
+             srv.dir, srv.state, srv.dir, srv.state, srv.state, srv.state);
+    CHECK(system(cmd) == 0);
+  }
+  hw_test_server_restart(&srv);
+  CHECK(hw_test_server_records(&srv) < (size_t)n); /* the restore lost some */
+  r = hw_test_sync_ok(a);
+  CHECK(r.recovered);
+  r = hw_test_sync_ok(b);
+  CHECK(r.recovered);
+  CHECK_EQ(hw_test_server_records(&srv), (size_t)n);
+  hw_test_sync_ok(a);
+  CHECK_EQ(hw_test_device_records(a), (size_t)n);
+  CHECK(hw_test_file_contains(srv.log, "new epoch taken"));
+
+  hw_client_close(a);
+  hw_client_close(b);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  puts("server life: ok");
+  return 0;
+}

@@ -348,7 +348,7 @@ static void fixed_header(uint8_t *p)
  * or truncate of the file empties the ring first; a page the worker could
  * not open is simply read again on the normal path (which counts tampering). */
 
-#define RA_N 32
+#define RA_N 16
 #define RA_STREAK 3
 
 enum { RA_FREE, RA_QUEUED, RA_BUSY, RA_DONE };
@@ -356,6 +356,7 @@ enum { RA_FREE, RA_QUEUED, RA_BUSY, RA_DONE };
 typedef struct ra_slot {
   sqlite3_int64 pg;
   int state;
+  bool discard; /* the reader did this page itself while the worker had it */
   int rc;
   uint8_t page[HW__PAGE];
 } ra_slot;
@@ -366,6 +367,8 @@ struct ra {
   pthread_t th;
   bool stop;
   int queued;             /* slots in RA_QUEUED or RA_BUSY */
+  bool idle;              /* the worker waits for work: signal it */
+  sqlite3_int64 npg;      /* pages in the file (-1: ask again) */
   cfile *c;
   ra_slot slot[RA_N];     /* page pg lives in slot[pg % RA_N] */
 };
@@ -383,7 +386,9 @@ static void *ra_main(void *arg)
           s = &r->slot[i];
       if (s)
         break;
+      r->idle = true;
       pthread_cond_wait(&r->cv, &r->mu);
+      r->idle = false;
     }
     if (r->stop)
       break;
@@ -393,7 +398,8 @@ static void *ra_main(void *arg)
     if (s->rc == SQLITE_OK)
       s->rc = open_page(r->c->v, s->page, s->page, K_DB, (uint32_t)(s->pg + 1), 0, false);
     pthread_mutex_lock(&r->mu);
-    s->state = RA_DONE;
+    s->state = s->discard ? RA_FREE : RA_DONE;
+    s->discard = false;
     r->queued--;
     pthread_cond_broadcast(&r->cv);
   }
@@ -417,6 +423,7 @@ static void ra_flush(cfile *c)
       r->queued--;
     r->slot[i].state = RA_FREE;
   }
+  r->npg = -1;
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -445,6 +452,7 @@ static void ra_start(cfile *c)
   if (!r)
     return; /* read-ahead is an optimisation: go on without it */
   r->c = c;
+  r->npg = -1;
   if (pthread_mutex_init(&r->mu, NULL) != 0) {
     hw_free(r);
     return;
@@ -489,9 +497,11 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     s->state = RA_FREE; /* not started: read it here, on this core */
     r->queued--;
   }
-  while (s->pg == pg && s->state == RA_BUSY)
-    pthread_cond_wait(&r->cv, &r->mu);
-  if (s->pg == pg && s->state == RA_DONE) {
+  if (s->pg == pg && s->state == RA_BUSY) {
+    /* Never wait for the worker (it may not even be running when the cores
+     * are busy): read the page here and drop the worker's copy. */
+    s->discard = true;
+  } else if (s->pg == pg && s->state == RA_DONE) {
     if (s->rc == SQLITE_OK) {
       memcpy(p, s->page, HW__PAGE);
       served = 1;
@@ -499,21 +509,22 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     }
     s->state = RA_FREE;
   }
-  if (c->streak >= RA_STREAK) {
+  /* Top the ring up in batches (when half of it is used), so the worker is
+   * woken rarely; the file size is asked once per flush. */
+  if (c->streak >= RA_STREAK && r->queued < RA_N / 2) {
     sqlite3_int64 size;
-    if (c->real->pMethods->xFileSize(c->real, &size) == SQLITE_OK) {
-      sqlite3_int64 npg = size / HW__PAGE;
-      for (sqlite3_int64 q = pg + 1; q < pg + RA_N && q < npg; q++) {
-        ra_slot *t = &r->slot[q % RA_N];
-        if (t->state == RA_BUSY || t->state == RA_QUEUED || (t->state == RA_DONE && t->pg == q))
-          continue;
-        t->pg = q;
-        t->state = RA_QUEUED;
-        r->queued++;
-      }
-      if (r->queued)
-        pthread_cond_signal(&r->cv);
+    if (r->npg < 0 && c->real->pMethods->xFileSize(c->real, &size) == SQLITE_OK)
+      r->npg = size / HW__PAGE;
+    for (sqlite3_int64 q = pg + 1; q < pg + RA_N && q < r->npg; q++) {
+      ra_slot *t = &r->slot[q % RA_N];
+      if (t->state == RA_BUSY || t->state == RA_QUEUED || (t->state == RA_DONE && t->pg == q))
+        continue;
+      t->pg = q;
+      t->state = RA_QUEUED;
+      r->queued++;
     }
+    if (r->queued && r->idle)
+      pthread_cond_signal(&r->cv);
   }
   pthread_mutex_unlock(&r->mu);
   return served;
@@ -983,7 +994,9 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   memcpy(v->dbid, dbid, HW__DBID);
   v->base = base;
   v->pool_used = sizeof v->pool; /* first use fills the pool */
-  v->readahead = true;
+  /* Off by default: on this shared 2-core machine (load ~3) the second
+   * core was never free and the scan got slower (bench-store reports both). */
+  v->readahead = false;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
     .iVersion = 2,

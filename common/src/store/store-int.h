@@ -39,7 +39,7 @@ long hw__cvfs_tampered(const hw__cvfs *v);
 void hw__cvfs_reset_tampered(hw__cvfs *v);
 /* Pages opened and sealed, and pages served by read-ahead, since creation. */
 void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served);
-/* Read-ahead on a second core for forward scans (default on). */
+/* Read-ahead on a second core for forward scans (default off; see cryptvfs.c). */
 void hw__cvfs_set_readahead(hw__cvfs *v, bool on);
 /* Unregister and wipe. Every connection using it must be closed. */
 void hw__cvfs_free(hw__cvfs *v);

@@ -10,9 +10,8 @@
  * no-backup record of architecture §3; never copy it with the store), and
  * SQLite's `path`-journal / `path`-wal.
  *
- * Threads: a store is used by one thread at a time (its VFS may run one
- * helper thread of its own, which decrypts ahead of a forward scan and is
- * joined when the database file closes). Every function returns 0
+ * Threads: a store is used by one thread at a time (it starts no thread of
+ * its own: the VFS's read-ahead helper is off by default). Every function returns 0
  * or a negative HW_ code; on failure outputs are cleared and nothing the
  * caller must free is left behind. */
 #ifndef HOMEWARD_STORE_H

@@ -516,10 +516,15 @@ static void test_fail_closed(void)
       {"-wal", SQLITE_OPEN_WAL, 33, 0},               /* header too long */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      sqlite3_filename fn;
       snprintf(path, sizeof path, "%s/fc.db%s", dir, bad[i].suffix);
-      CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type,
+      /* xOpen must get a name SQLite made (it looks for URI parameters). */
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK(fn != NULL);
+      CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type,
                           &out),
                SQLITE_OK);
+      sqlite3_free_filename(fn);
       {
         uint8_t *buf = calloc(1, (size_t)bad[i].amt);
         CHECK_EQ(f->pMethods->xWrite(f, buf, bad[i].amt, bad[i].off), SQLITE_IOERR_WRITE);
@@ -536,9 +541,14 @@ static void test_fail_closed(void)
     }
     /* A page whose reserved bytes are not zero, and a page 1 without the
      * fixed page size and reserve. */
-    snprintf(path, sizeof path, "%s/fc.db", dir);
-    CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
-             SQLITE_OK);
+    {
+      sqlite3_filename fn;
+      snprintf(path, sizeof path, "%s/fc.db", dir);
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
+               SQLITE_OK);
+      sqlite3_free_filename(fn);
+    }
     page[HW__PAGE - 1] = 1;
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, HW__PAGE), SQLITE_IOERR_WRITE);
     page[HW__PAGE - 1] = 0;
@@ -548,9 +558,14 @@ static void test_fail_closed(void)
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, 0), SQLITE_IOERR_WRITE);
     /* Super-journals cannot even be opened. */
     f->pMethods->xClose(f);
-    snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
-    CHECK(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    {
+      sqlite3_filename fn;
+      snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                        SQLITE_OPEN_SUPER_JOURNAL, &out) != SQLITE_OK);
+      sqlite3_free_filename(fn);
+    }
   }
   free(f);
   /* psow=0 in a URI is refused. */

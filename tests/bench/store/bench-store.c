@@ -76,9 +76,18 @@ static void run_mode(const char *vfs, int wal)
   dp = open_db(pp, NULL, wal, 1);
   tp = insert(dp, N);
   sqlite3_close(dp);
-  de = open_db(pe, vfs, wal, 1);
-  te = insert(de, N);
-  sqlite3_close(de);
+  {
+    long o0, s0, r0, o1, s1, r1;
+    de = open_db(pe, vfs, wal, 1);
+    hw__cvfs_stats(V, &o0, &s0, &r0);
+    te = insert(de, N);
+    sqlite3_close(de);
+    hw__cvfs_stats(V, &o1, &s1, &r1);
+    snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode);
+    emit(name, (double)(o1 - o0), "count");
+    snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
+    emit(name, (double)(s1 - s0), "count");
+  }
   snprintf(name, sizeof name, "insert_tx1_%s", mode);
   pair(name, tp, te);
 
@@ -121,9 +130,16 @@ static void run_mode(const char *vfs, int wal)
   dp = open_db(pp, NULL, wal, 0);
   tp = lookups(dp);
   sqlite3_close(dp);
-  de = open_db(pe, vfs, wal, 0);
-  te = lookups(de);
-  sqlite3_close(de);
+  {
+    long o0, s0, r0, o1, s1, r1;
+    de = open_db(pe, vfs, wal, 0);
+    hw__cvfs_stats(V, &o0, &s0, &r0);
+    te = lookups(de);
+    hw__cvfs_stats(V, &o1, &s1, &r1);
+    sqlite3_close(de);
+    snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
+    emit(name, (double)(o1 - o0), "count");
+  }
   snprintf(name, sizeof name, "lookups_%s", mode);
   pair(name, tp, te);
   rm_db(pp);

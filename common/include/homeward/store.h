@@ -84,7 +84,7 @@ enum hw_store_why {
   HW_STORE_WHY_KEYFILE_LIMITS, /* HW_EKEYFILE: envelope asks for KDF limits over the caps */
   HW_STORE_WHY_KDF_NOMEM,      /* HW_ENOMEM: not enough memory for Argon2id */
   HW_STORE_WHY_DB_EMPTY,       /* HW_ECORRUPT: database file is empty */
-  HW_STORE_WHY_DB_TRUNCATED,   /* HW_ECORRUPT: database shorter than it says */
+  HW_STORE_WHY_DB_TRUNCATED,   /* HW_ECORRUPT: database truncated or failed validation */
   HW_STORE_WHY_DB_PLAINTEXT,   /* HW_EPROTO: a plain (unencrypted) SQLite file */
   HW_STORE_WHY_DB_NOT_STORE,   /* HW_EPROTO: not a Homeward store */
   HW_STORE_WHY_TAMPERED,       /* HW_ETAMPER: a page failed authentication */

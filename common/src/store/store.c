@@ -102,7 +102,7 @@ const char *hw_store_why_str(int why)
     [HW_STORE_WHY_KEYFILE_LIMITS] = "key envelope asks for key-derivation limits over the caps",
     [HW_STORE_WHY_KDF_NOMEM] = "not enough memory to derive the key",
     [HW_STORE_WHY_DB_EMPTY] = "database file is empty",
-    [HW_STORE_WHY_DB_TRUNCATED] = "database file is truncated",
+    [HW_STORE_WHY_DB_TRUNCATED] = "database file is truncated or damaged",
     [HW_STORE_WHY_DB_PLAINTEXT] = "database file is plain (unencrypted) SQLite",
     [HW_STORE_WHY_DB_NOT_STORE] = "database file is not a Homeward store",
     [HW_STORE_WHY_TAMPERED] = "encrypted page failed authentication (tampered or damaged)",

@@ -342,6 +342,44 @@ static void test_io_faults(const char *dir, int journal)
   CHECK_OK(hw_testvfs_forget());
 }
 
+/* A backup of a WAL store opens, checks and holds the data. */
+static void test_wal_backup(const char *dir)
+{
+  char path[1024], bpath[1100];
+  hw_store *st;
+  hw_store_opts o;
+  hw_store_info info;
+  hw_dot d;
+  hw_id id = st_id(77), cs = st_id(78);
+  hw_store_rec *got;
+
+  snprintf(path, sizeof path, "%s/w.db", dir);
+  snprintf(bpath, sizeof bpath, "%s/w-backup.db", dir);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_WAL;
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  {
+    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
+    uint8_t dig[HW_HASH_BYTES] = {4};
+    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+  }
+  CHECK_OK(hw_store_commit(st));
+  CHECK_OK(hw_store_backup(st, bpath));
+  hw_store_close(st);
+  o = st_opts(bpath, "pw");
+  o.journal = HW_STORE_WAL;
+  o.create = false;
+  st = st_open_ok(&o, &info);
+  CHECK(info.flags & HW_STORE_RESTORED);
+  CHECK_OK(hw_store_check(st));
+  CHECK_OK(hw_store_get(st, &id, &got));
+  CHECK(memcmp(got->state.p, STATE, sizeof STATE) == 0);
+  hw_store_rec_free(got);
+  hw_store_close(st);
+}
+
 int main(void)
 {
   char *dir;
@@ -350,6 +388,7 @@ int main(void)
   dir = st_tmpdir();
   test_records(dir);
   test_restore(dir);
+  test_wal_backup(dir);
   test_io_faults(dir, HW_STORE_ROLLBACK);
   test_io_faults(dir, HW_STORE_WAL);
   st_rmdir(dir);

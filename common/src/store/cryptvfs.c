@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "homeward/mem.h"
@@ -368,6 +369,7 @@ struct ra {
   bool stop;
   int queued;             /* slots in RA_QUEUED or RA_BUSY */
   bool idle;              /* the worker waits for work: signal it */
+  sqlite3_int64 last_req; /* the page the reader asked for last */
   sqlite3_int64 npg;      /* pages in the file (-1: ask again) */
   cfile *c;
   ra_slot slot[RA_N];     /* page pg lives in slot[pg % RA_N] */
@@ -381,8 +383,11 @@ static void *ra_main(void *arg)
   for (;;) {
     ra_slot *s = NULL;
     while (!r->stop) {
+      /* Leave the reader's next page to the reader and take the one after:
+       * the two cores then alternate instead of racing for one page. */
       for (int i = 0; i < RA_N; i++)
-        if (r->slot[i].state == RA_QUEUED && (!s || r->slot[i].pg < s->pg))
+        if (r->slot[i].state == RA_QUEUED && r->slot[i].pg > r->last_req + 1 &&
+            (!s || r->slot[i].pg < s->pg))
           s = &r->slot[i];
       if (s)
         break;
@@ -453,6 +458,7 @@ static void ra_start(cfile *c)
     return; /* read-ahead is an optimisation: go on without it */
   r->c = c;
   r->npg = -1;
+  r->last_req = -1;
   if (pthread_mutex_init(&r->mu, NULL) != 0) {
     hw_free(r);
     return;
@@ -497,11 +503,25 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     s->state = RA_FREE; /* not started: read it here, on this core */
     r->queued--;
   }
+  r->last_req = pg;
   if (s->pg == pg && s->state == RA_BUSY) {
-    /* Never wait for the worker (it may not even be running when the cores
-     * are busy): read the page here and drop the worker's copy. */
-    s->discard = true;
-  } else if (s->pg == pg && s->state == RA_DONE) {
+    /* The worker started this page earlier, so it usually finishes first;
+     * but never wait long (it may not be running when the cores are busy):
+     * then read the page here and drop the worker's copy. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 20000;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (s->pg == pg && s->state == RA_BUSY)
+      if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
+        break;
+    if (s->state == RA_BUSY)
+      s->discard = true;
+  }
+  if (s->pg == pg && s->state == RA_DONE) {
     if (s->rc == SQLITE_OK) {
       memcpy(p, s->page, HW__PAGE);
       served = 1;

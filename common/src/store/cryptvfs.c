@@ -11,6 +11,7 @@
  * A VFS instance belongs to one store; its connections are used by one thread
  * at a time (the store's contract). */
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -382,6 +383,7 @@ static void *ra_main(void *arg)
   pthread_mutex_lock(&r->mu);
   for (;;) {
     ra_slot *s = NULL;
+    int spins = 0;
     while (!r->stop) {
       /* Leave the reader's next page to the reader and take the one after:
        * the two cores then alternate instead of racing for one page. */
@@ -391,9 +393,18 @@ static void *ra_main(void *arg)
           s = &r->slot[i];
       if (s)
         break;
+      /* Poll a little before sleeping: a wake-up costs more than a page on
+       * some VMs, and a scan queues more work within microseconds. */
+      if (spins++ < 200) {
+        pthread_mutex_unlock(&r->mu);
+        sched_yield();
+        pthread_mutex_lock(&r->mu);
+        continue;
+      }
       r->idle = true;
       pthread_cond_wait(&r->cv, &r->mu);
       r->idle = false;
+      spins = 0;
     }
     if (r->stop)
       break;

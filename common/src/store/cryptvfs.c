@@ -605,6 +605,33 @@ static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
   return short_read ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
 }
 
+/* Whether an authentic commit frame of the WAL's current generation (its
+ * salts match the WAL header) lies after the frame at `off`. A torn frame is
+ * the last thing written before a cut, so nothing of its generation can be
+ * committed after it: a frame that fails before such a commit was altered.
+ * (SQLite may rewrite a frame of an uncommitted transaction in place, so only
+ * commit frames count.) Rare path: reads the rest of the WAL. */
+static bool wal_commit_after(cfile *c, sqlite3_int64 off)
+{
+  uint8_t hdr[HW__WAL_HDR];
+  sqlite3_int64 size, fs = HW__WAL_FRAME_HDR + HW__PAGE;
+
+  if (real_read(c, hdr, sizeof hdr, 0) != SQLITE_OK ||
+      c->real->pMethods->xFileSize(c->real, &size) != SQLITE_OK)
+    return false;
+  for (sqlite3_int64 o = off + fs; o + fs <= size; o += fs) {
+    uint64_t frame = (uint64_t)((o - HW__WAL_HDR) / fs);
+    if (real_read(c, c->buf, (int)fs, o) != SQLITE_OK)
+      return false;
+    if (memcmp(c->buf + 8, hdr + 16, 8) != 0 || get_be32(c->buf + 4) == 0)
+      continue; /* another generation, or not a commit frame */
+    if (open_page(c->v, c->buf + HW__WAL_FRAME_HDR, c->buf + HW__WAL_FRAME_HDR, K_WAL,
+                  get_be32(c->buf), frame, false) == SQLITE_OK)
+      return true;
+  }
+  return false;
+}
+
 static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 {
   cfile *c = (cfile *)f;
@@ -649,8 +676,15 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
         if (rc != SQLITE_OK)
           return rc;
         if (open_page(c->v, q + HW__WAL_FRAME_HDR, q + HW__WAL_FRAME_HDR, K_WAL, get_be32(q),
-                      frame, false) != SQLITE_OK)
+                      frame, false) != SQLITE_OK) {
+          if (wal_commit_after(c, off)) {
+            /* A committed frame of this generation follows: this one was
+             * not the last write before a cut, so it was altered. */
+            atomic_fetch_add(&c->v->tampered, 1);
+            return SQLITE_IOERR_DATA;
+          }
           memset(q + HW__WAL_FRAME_HDR, 0, HW__PAGE);
+        }
         return SQLITE_OK;
       }
     }

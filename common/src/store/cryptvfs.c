@@ -28,9 +28,9 @@ enum { K_DB = 1, K_JOURNAL = 2, K_WAL = 3, K_MEM = 4 };
 #define JOURNAL_HDR 512
 
 struct hw__cvfs {
-  sqlite3_vfs vfs;       /* registered under name[]; pAppData = this */
+  sqlite3_vfs vfs; /* registered under name[]; pAppData = this */
   sqlite3_vfs *base;
-  uint8_t *key;          /* sodium_malloc'd page key */
+  uint8_t *key; /* sodium_malloc'd page key */
   uint8_t dbid[HW__DBID];
   char name[64];
   atomic_long tampered;
@@ -38,7 +38,7 @@ struct hw__cvfs {
   bool readahead;
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
-  pid_t pool_pid;        /* refill after fork so no nonce is used twice */
+  pid_t pool_pid; /* refill after fork so no nonce is used twice */
 };
 
 typedef struct cfile {
@@ -54,7 +54,7 @@ typedef struct cfile {
   uint32_t meta_pgno;
   bool meta_valid;
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
-  struct ra *ra;      /* read-ahead of the main database (NULL until a scan) */
+  struct ra *ra; /* read-ahead of the main database (NULL until a scan) */
   sqlite3_int64 last_pg;
   int streak;
   sqlite3_file *real; /* the base VFS's file, right after this struct */
@@ -143,9 +143,9 @@ static int seal_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
   atomic_fetch_add_explicit(&v->sealed, 1, memory_order_relaxed);
   take_nonce(v, out + HW__USABLE);
-  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-    out + skip, out + HW__USABLE + HW__NONCE, NULL, in + skip, HW__USABLE - skip, ad, ad_len, NULL,
-    out + HW__USABLE, v->key);
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out + skip, out + HW__USABLE + HW__NONCE,
+                                                      NULL, in + skip, HW__USABLE - skip, ad,
+                                                      ad_len, NULL, out + HW__USABLE, v->key);
   return SQLITE_OK;
 }
 
@@ -167,9 +167,8 @@ static int open_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
   atomic_fetch_add_explicit(&v->opened, 1, memory_order_relaxed);
   memcpy(nt, in + HW__USABLE, sizeof nt);
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
-  rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out + skip, NULL, in + skip,
-                                                           HW__USABLE - skip, nt + HW__NONCE, ad,
-                                                           ad_len, nt, v->key);
+  rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+      out + skip, NULL, in + skip, HW__USABLE - skip, nt + HW__NONCE, ad, ad_len, nt, v->key);
   if (rc != 0)
     goto bad;
   if (skip)
@@ -304,8 +303,9 @@ static int mem_dc(sqlite3_file *f)
 }
 
 static const sqlite3_io_methods mem_methods = {
-  1, mem_close, mem_read, mem_write, mem_truncate, mem_sync, mem_size, mem_lock, mem_lock,
-  mem_check_lock, mem_fcntl, mem_sector, mem_dc, NULL, NULL, NULL, NULL, NULL, NULL,
+    1,        mem_close, mem_read,       mem_write, mem_truncate, mem_sync, mem_size,
+    mem_lock, mem_lock,  mem_check_lock, mem_fcntl, mem_sector,   mem_dc,   NULL,
+    NULL,     NULL,      NULL,           NULL,      NULL,
 };
 
 /* ---- real files ---- */
@@ -339,7 +339,6 @@ static void fixed_header(uint8_t *p)
   p[23] = 32;
 }
 
-
 /* ---- read-ahead: decryption on a second core for sequential scans ----
  *
  * The cipher costs several microseconds a page, more than SQLite spends on
@@ -365,7 +364,7 @@ typedef struct ra_slot {
 
 struct ra {
   pthread_mutex_t mu;
-  pthread_cond_t cv;      /* work queued, or a slot finished */
+  pthread_cond_t cv; /* work queued, or a slot finished */
   pthread_t th;
   bool stop;
   int queued;             /* slots in RA_QUEUED or RA_BUSY */
@@ -373,7 +372,7 @@ struct ra {
   sqlite3_int64 last_req; /* the page the reader asked for last */
   sqlite3_int64 npg;      /* pages in the file (-1: ask again) */
   cfile *c;
-  ra_slot slot[RA_N];     /* page pg lives in slot[pg % RA_N] */
+  ra_slot slot[RA_N]; /* page pg lives in slot[pg % RA_N] */
 };
 
 static void *ra_main(void *arg)
@@ -664,8 +663,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
           memset(p, 0, (size_t)amt);
           return rc;
         }
-        return open_page(c->v, p, c->buf + HW__WAL_FRAME_HDR, K_WAL, get_be32(c->buf), frame,
-                         true);
+        return open_page(c->v, p, c->buf + HW__WAL_FRAME_HDR, K_WAL, get_be32(c->buf), frame, true);
       }
       if (amt == HW__WAL_FRAME_HDR + HW__PAGE && rel == 0) {
         /* Recovery reads whole frames. A frame that does not open is a torn
@@ -675,8 +673,8 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
         rc = real_read(c, q, amt, off);
         if (rc != SQLITE_OK)
           return rc;
-        if (open_page(c->v, q + HW__WAL_FRAME_HDR, q + HW__WAL_FRAME_HDR, K_WAL, get_be32(q),
-                      frame, false) != SQLITE_OK) {
+        if (open_page(c->v, q + HW__WAL_FRAME_HDR, q + HW__WAL_FRAME_HDR, K_WAL, get_be32(q), frame,
+                      false) != SQLITE_OK) {
           if (wal_commit_after(c, off)) {
             /* A committed frame of this generation follows: this one was
              * not the last write before a cut, so it was altered. */
@@ -902,10 +900,9 @@ static int c_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods c_methods = {
-  3,           c_close,     c_read,         c_write,     c_truncate,   c_sync,
-  c_size,      c_lock,      c_unlock,       c_check_lock, c_fcntl,     c_sector,
-  c_dc,        c_shm_map,   c_shm_lock,     c_shm_barrier, c_shm_unmap, c_fetch,
-  c_unfetch,
+    3,          c_close,       c_read,       c_write, c_truncate, c_sync, c_size,
+    c_lock,     c_unlock,      c_check_lock, c_fcntl, c_sector,   c_dc,   c_shm_map,
+    c_shm_lock, c_shm_barrier, c_shm_unmap,  c_fetch, c_unfetch,
 };
 
 /* ---- the VFS ---- */
@@ -1064,24 +1061,24 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   v->readahead = false;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
-    .iVersion = 2,
-    .szOsFile = (int)(sizeof(cfile) + (size_t)base->szOsFile),
-    .mxPathname = base->mxPathname,
-    .zName = v->name,
-    .pAppData = v,
-    .xOpen = v_open,
-    .xDelete = v_delete,
-    .xAccess = v_access,
-    .xFullPathname = v_full,
-    .xDlOpen = v_dlopen,
-    .xDlError = v_dlerror,
-    .xDlSym = v_dlsym,
-    .xDlClose = v_dlclose,
-    .xRandomness = v_random,
-    .xSleep = v_sleep,
-    .xCurrentTime = v_time,
-    .xGetLastError = v_last_error,
-    .xCurrentTimeInt64 = v_time64,
+      .iVersion = 2,
+      .szOsFile = (int)(sizeof(cfile) + (size_t)base->szOsFile),
+      .mxPathname = base->mxPathname,
+      .zName = v->name,
+      .pAppData = v,
+      .xOpen = v_open,
+      .xDelete = v_delete,
+      .xAccess = v_access,
+      .xFullPathname = v_full,
+      .xDlOpen = v_dlopen,
+      .xDlError = v_dlerror,
+      .xDlSym = v_dlsym,
+      .xDlClose = v_dlclose,
+      .xRandomness = v_random,
+      .xSleep = v_sleep,
+      .xCurrentTime = v_time,
+      .xGetLastError = v_last_error,
+      .xCurrentTimeInt64 = v_time64,
   };
   rc = sqlite3_vfs_register(&v->vfs, 0);
   if (rc != SQLITE_OK) {

@@ -11,8 +11,8 @@
 
 #include "homeward/err.h"
 
-#define HW__PAGE 4096          /* fixed page size */
-#define HW__RESERVE 40         /* per-page reserved bytes: nonce + tag */
+#define HW__PAGE 4096  /* fixed page size */
+#define HW__RESERVE 40 /* per-page reserved bytes: nonce + tag */
 #define HW__USABLE (HW__PAGE - HW__RESERVE)
 #define HW__NONCE 24
 #define HW__TAG 16
@@ -76,8 +76,8 @@ void hw__fs_dirname(const char *path, char *out, size_t cap);
 
 typedef struct hw__env {
   uint8_t version;
-  uint8_t flags;     /* HW__ENV_F_RECOVERY */
-  uint8_t kdf;       /* HW__KDF_* */
+  uint8_t flags; /* HW__ENV_F_RECOVERY */
+  uint8_t kdf;   /* HW__KDF_* */
   uint64_t opslimit;
   uint64_t memlimit;
   uint8_t salt[16];

@@ -149,8 +149,8 @@ static void run_mode(const char *vfs, int wal)
 static void unlock_time(void)
 {
   char p[1100];
-  hw_store_opts o = {.passphrase = (const uint8_t *)"a long passphrase", .passphrase_len = 17,
-                     .create = true};
+  hw_store_opts o = {
+      .passphrase = (const uint8_t *)"a long passphrase", .passphrase_len = 17, .create = true};
   hw_store *st;
   double t0;
 

@@ -9,12 +9,12 @@ static hw_store_rec mk_rec(const hw_id *id, const hw_id *cs, hw_dot *vvd, size_t
                            const void *state, size_t len)
 {
   hw_store_rec r = {
-    .id = *id,
-    .case_id = *cs,
-    .kind = {(const uint8_t *)"followup", 8},
-    .vv = {nvv, vvd},
-    .acked = {0, NULL},
-    .state = {state, len},
+      .id = *id,
+      .case_id = *cs,
+      .kind = {(const uint8_t *)"followup", 8},
+      .vv = {nvv, vvd},
+      .acked = {0, NULL},
+      .state = {state, len},
   };
   return r;
 }

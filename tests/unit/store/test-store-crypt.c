@@ -59,8 +59,9 @@ static sqlite3 *raw_open(const char *path, const char *vfs, int wal, bool reserv
   char sql[256];
 
   CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
-  CHECK_EQ(sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
-                            "PRAGMA page_size=4096; PRAGMA cache_size=50;",
+  CHECK_EQ(sqlite3_exec(db,
+                        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
+                        "PRAGMA page_size=4096; PRAGMA cache_size=50;",
                         NULL, NULL, NULL),
            SQLITE_OK);
   if (reserve)
@@ -181,9 +182,9 @@ static void test_canaries(int journal)
     /* The canaries are really in there (read back through the VFS). */
     {
       sqlite3_stmt *s;
-      CHECK_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE a LIKE 'CANARY%'", -1, &s,
-                                  NULL),
-               SQLITE_OK);
+      CHECK_EQ(
+          sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE a LIKE 'CANARY%'", -1, &s, NULL),
+          SQLITE_OK);
       CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
       CHECK_EQ(sqlite3_column_int(s, 0), 16000);
       sqlite3_finalize(s);
@@ -200,8 +201,8 @@ static void test_canaries(int journal)
     CHECK(mkdir(sub, 0700) == 0);
     snprintf(ppath, sizeof ppath, "%s/p.db", sub);
     db = raw_open(ppath, NULL, 0, false);
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES('" CANARY "');", NULL,
-                          NULL, NULL),
+    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES('" CANARY "');", NULL, NULL,
+                          NULL),
              SQLITE_OK);
     sqlite3_close(db);
     CHECK(st_grep_dir(sub, CANARY) > 0);
@@ -307,10 +308,10 @@ static void test_tamper(void)
   for (size_t pg = 0; pg < npages; pg++) {
     /* body, nonce, tag; page 1 also its SQLite header (encrypted) */
     size_t offs[4] = {
-      16 + hw_test_rng_below(&rng, HW__USABLE - 16),
-      HW__USABLE + hw_test_rng_below(&rng, HW__NONCE),
-      HW__USABLE + HW__NONCE + hw_test_rng_below(&rng, HW__TAG),
-      pg == 0 ? 16 + hw_test_rng_below(&rng, 84) : hw_test_rng_below(&rng, HW__USABLE),
+        16 + hw_test_rng_below(&rng, HW__USABLE - 16),
+        HW__USABLE + hw_test_rng_below(&rng, HW__NONCE),
+        HW__USABLE + HW__NONCE + hw_test_rng_below(&rng, HW__TAG),
+        pg == 0 ? 16 + hw_test_rng_below(&rng, 84) : hw_test_rng_below(&rng, HW__USABLE),
     };
     for (int k = 0; k < 4; k++) {
       uint8_t *b = malloc(len);
@@ -481,8 +482,9 @@ static void test_differential(int wal)
   snprintf(p2, sizeof p2, "%s/plain.db", dir);
   enc = raw_open(p1, hw__cvfs_name(v), wal, true);
   plain = raw_open(p2, NULL, wal, true);
-  both(enc, plain, "CREATE TABLE t(k INTEGER PRIMARY KEY, a TEXT, b BLOB, n INTEGER);"
-                   "CREATE INDEX t_a ON t(a); CREATE INDEX t_n ON t(n, a);");
+  both(enc, plain,
+       "CREATE TABLE t(k INTEGER PRIMARY KEY, a TEXT, b BLOB, n INTEGER);"
+       "CREATE INDEX t_a ON t(a); CREATE INDEX t_n ON t(n, a);");
   for (long i = 0; i < steps; i++) {
     uint64_t op = hw_test_rng_below(&rng, 100), k = hw_test_rng_below(&rng, 2000);
     uint64_t sz = hw_test_rng_below(&rng, 8) == 0 ? hw_test_rng_below(&rng, 20000)
@@ -500,8 +502,9 @@ static void test_differential(int wal)
       snprintf(sql, sizeof sql, "UPDATE t SET a = a || 'x', n = n + 1 WHERE n = %llu",
                (unsigned long long)(seed % 97));
     else if (op < 80)
-      snprintf(sql, sizeof sql, "BEGIN; INSERT INTO t SELECT k + 100000, a, b, n FROM t WHERE "
-                                "k %% 50 = %llu; %s",
+      snprintf(sql, sizeof sql,
+               "BEGIN; INSERT INTO t SELECT k + 100000, a, b, n FROM t WHERE "
+               "k %% 50 = %llu; %s",
                (unsigned long long)(seed % 50),
                hw_test_rng_below(&rng, 2) ? "COMMIT;" : "ROLLBACK;");
     else if (op < 81)
@@ -574,15 +577,15 @@ static void test_fail_closed(void)
       int amt;
       long long off;
     } bad[] = {
-      {"", SQLITE_OPEN_MAIN_DB, 100, 0},            /* partial page */
-      {"", SQLITE_OPEN_MAIN_DB, 4096, 512},         /* unaligned */
-      {"", SQLITE_OPEN_MAIN_DB, 8192, 0},           /* two pages */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 600, 0}, /* not a header */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 4096, 8}, /* page at a bad offset */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 29, 4},  /* metadata too long */
-      {"-wal", SQLITE_OPEN_WAL, 4096, 32},            /* page where a frame header goes */
-      {"-wal", SQLITE_OPEN_WAL, 24, 40},              /* frame header misplaced */
-      {"-wal", SQLITE_OPEN_WAL, 33, 0},               /* header too long */
+        {"", SQLITE_OPEN_MAIN_DB, 100, 0},               /* partial page */
+        {"", SQLITE_OPEN_MAIN_DB, 4096, 512},            /* unaligned */
+        {"", SQLITE_OPEN_MAIN_DB, 8192, 0},              /* two pages */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 600, 0},  /* not a header */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 4096, 8}, /* page at a bad offset */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 29, 4},   /* metadata too long */
+        {"-wal", SQLITE_OPEN_WAL, 4096, 32},             /* page where a frame header goes */
+        {"-wal", SQLITE_OPEN_WAL, 24, 40},               /* frame header misplaced */
+        {"-wal", SQLITE_OPEN_WAL, 33, 0},                /* header too long */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
       sqlite3_filename fn;
@@ -590,9 +593,9 @@ static void test_fail_closed(void)
       /* xOpen must get a name SQLite made (it looks for URI parameters). */
       fn = sqlite3_create_filename(path, "", "", 0, NULL);
       CHECK(fn != NULL);
-      CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type,
-                          &out),
-               SQLITE_OK);
+      CHECK_EQ(
+          vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type, &out),
+          SQLITE_OK);
       sqlite3_free_filename(fn);
       {
         uint8_t *buf = calloc(1, (size_t)bad[i].amt);
@@ -631,8 +634,9 @@ static void test_fail_closed(void)
       sqlite3_filename fn;
       snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
       fn = sqlite3_create_filename(path, "", "", 0, NULL);
-      CHECK(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_SUPER_JOURNAL, &out) != SQLITE_OK);
+      CHECK(vfs->xOpen(vfs, fn, f,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_SUPER_JOURNAL,
+                       &out) != SQLITE_OK);
       sqlite3_free_filename(fn);
     }
   }

@@ -225,35 +225,48 @@ static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_
 }
 
 /* Remember the new writes: their dots, the values they set (erasable
- * history) and the keyed hashes the audit entry carries. */
+ * history, one row per write) and the keyed hashes the audit entry carries. */
 static int record_new_writes(const hw_accept_ctx *cx, work *k)
 {
-  int rc;
+  hw_cbor_wr w;
+  int rc = HW_OK;
 
-  for (size_t i = 0; i < k->in->n_writes; i++)
-    if (k->is_new[i] &&
-        (rc = hw_sdb_dot_put(cx->db, &k->in->writes[i].dot, &k->in->id, k->in->writes[i].digest)))
-      return rc;
-  for (size_t f = 0; f < k->in->n_fields; f++) {
-    const hw_field *fl = &k->in->fields[f];
-    for (uint32_t i = 0; i < fl->n_pairs; i++) {
-      const hw_pair *pr = &fl->pairs[i];
-      hw_audit_pair *ap;
-      if (!k->is_new[pr->w])
-        continue;
-      rc = hw_sdb_history_put(cx->db, &k->in->id, &k->in->writes[pr->w].dot, fl->name.p,
-                              fl->name.len, pr->value.p, pr->value.len);
-      if (rc)
-        return rc;
-      if (k->n_pairs == HW_FIELDS_MAX)
-        continue; /* the history keeps every value; the entry lists the first ones */
-      ap = &k->pairs[k->n_pairs++];
-      ap->field = fl->name;
-      ap->dot = k->in->writes[pr->w].dot;
-      hw_audit_value_hash(ap->value_hash, cx->value_key, pr->value.p, pr->value.len);
+  hw_cbor_wr_init(&w, HW_RECORD_MAX);
+  for (size_t i = 0; i < k->in->n_writes && !rc; i++) {
+    size_t n = 0;
+    if (!k->is_new[i])
+      continue;
+    if ((rc = hw_sdb_dot_put(cx->db, &k->in->writes[i].dot, &k->in->id,
+                             k->in->writes[i].digest)) != 0)
+      break;
+    /* Fields are in canonical order already, so the map is canonical. */
+    for (size_t f = 0; f < k->in->n_fields; f++)
+      for (uint32_t p = 0; p < k->in->fields[f].n_pairs; p++)
+        n += k->in->fields[f].pairs[p].w == i;
+    w.len = 0;
+    hw_cbor_wr_map(&w, n);
+    for (size_t f = 0; f < k->in->n_fields; f++) {
+      const hw_field *fl = &k->in->fields[f];
+      for (uint32_t p = 0; p < fl->n_pairs; p++) {
+        const hw_pair *pr = &fl->pairs[p];
+        hw_audit_pair *ap;
+        if (pr->w != i)
+          continue;
+        hw_cbor_wr_text(&w, fl->name.p, fl->name.len);
+        hw_cbor_wr_raw(&w, pr->value.p, pr->value.len);
+        if (k->n_pairs == HW_FIELDS_MAX)
+          continue; /* the history keeps every value; the entry lists the first ones */
+        ap = &k->pairs[k->n_pairs++];
+        ap->field = fl->name;
+        ap->dot = k->in->writes[i].dot;
+        hw_audit_value_hash(ap->value_hash, cx->value_key, pr->value.p, pr->value.len);
+      }
     }
+    if ((rc = hw_cbor_wr_finish(&w)) == 0)
+      rc = hw_sdb_history_put(cx->db, &k->in->id, &k->in->writes[i].dot, w.buf, w.len);
   }
-  return HW_OK;
+  hw_cbor_wr_close(&w);
+  return rc;
 }
 
 int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,

@@ -25,6 +25,13 @@ typedef struct hw_sdb hw_sdb;
 HW_NODISCARD int hw_sdb_open(hw_sdb **out, sqlite3 *db);
 void hw_sdb_close(hw_sdb *s); /* NULL is fine */
 
+/* The sequence number, checksum and audit head are cached: flush writes
+ * them (call before a savepoint is released or the transaction commits);
+ * invalidate drops them (after any rollback). The storage operations below
+ * do both; a caller with its own transactions must too. */
+HW_NODISCARD int hw_sdb_flush(hw_sdb *s);
+void hw_sdb_invalidate(hw_sdb *s);
+
 /* The transaction operations of the storage thread. */
 extern const hw_storage_ops hw_sdb_storage_ops; /* its `db` argument is an hw_sdb * */
 
@@ -60,11 +67,11 @@ typedef void (*hw_sdb_dot_cb)(uint64_t counter, const hw_id *record,
 HW_NODISCARD int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max,
                                    hw_sdb_dot_cb cb, void *ud, size_t *n_out, int *more);
 
-/* The erasable value history: what each accepted write set, referenced from
- * the audit log by keyed hash. A repeat of the same row is ignored. */
+/* The erasable value history: what each accepted write set (of it, what is
+ * still in the state it came in), as a canonical CBOR map field -> value,
+ * referenced from the audit log by keyed hashes. A repeat is ignored. */
 HW_NODISCARD int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d,
-                                    const uint8_t *field, size_t field_len, const uint8_t *value,
-                                    size_t len);
+                                    const uint8_t *fields, size_t len);
 
 /* Audit: append one entry (its canonical bytes) to the chain; returns its
  * sequence number and the new head hash. */
@@ -74,6 +81,7 @@ HW_NODISCARD int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len
  * Returns 0, or HW_ECORRUPT with *bad_seq set to the first entry that does
  * not match. */
 HW_NODISCARD int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq);
+
 /* Entries after `after`, in order, at most `max` (cb's non-zero return
  * stops the walk and is returned). */
 typedef int (*hw_sdb_audit_cb)(uint64_t seq, const void *entry, size_t len, void *ud);

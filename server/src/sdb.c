@@ -2,6 +2,7 @@
  * server/ that calls SQLite. */
 #include "sdb-int.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "homeward/checksum.h"
@@ -19,8 +20,8 @@ static const char schema[] =
     "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
     "  WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS srv_history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
-    "  counter INTEGER NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,"
-    "  PRIMARY KEY(record_id, replica, counter, field)) WITHOUT ROWID;"
+    "  counter INTEGER NOT NULL, fields BLOB NOT NULL,"
+    "  PRIMARY KEY(record_id, replica, counter)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS srv_audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
     "  hash BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS srv_devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
@@ -88,8 +89,8 @@ static const char *const sql[ST_COUNT] = {
                      " AND counter <= ?2 ORDER BY counter",
     [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
                       " AND counter > ?2 ORDER BY counter LIMIT ?3",
-    [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, field, value)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, fields)"
+                  " VALUES (?1, ?2, ?3, ?4)",
     [ST_AUDIT_LAST] = "SELECT seq, hash FROM srv_audit ORDER BY seq DESC LIMIT 1",
     [ST_AUDIT_PUT] = "INSERT INTO srv_audit(seq, entry, hash) VALUES (?1, ?2, ?3)",
     [ST_AUDIT_ALL] = "SELECT seq, entry, hash FROM srv_audit ORDER BY seq",
@@ -113,9 +114,18 @@ static const char *const sql[ST_COUNT] = {
                      " LIMIT ?2",
 };
 
+/* The sequence number, the caseload checksum and the audit head change with
+ * every record: they are kept here and written once per job (hw_sdb_flush,
+ * from the storage operations before a savepoint is released), and read
+ * again after a rollback (hw_sdb_invalidate). */
 struct hw_sdb {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
+  bool cache_ok, dirty;
+  uint64_t seq;
+  uint8_t checksum[HW_HASH_BYTES];
+  uint64_t audit_seq;
+  uint8_t audit_head[HW_HASH_BYTES];
 };
 
 static int from_sqlite(int rc)
@@ -315,28 +325,72 @@ static uint64_t get_be64(const uint8_t *p)
   return v;
 }
 
+static int audit_last(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES]);
+
+static int load_cache(hw_sdb *s)
+{
+  uint8_t *val = NULL;
+  size_t len;
+  int rc;
+
+  if (s->cache_ok)
+    return HW_OK;
+  s->seq = 0;
+  rc = hw_sdb_meta_get(s, "seq", &val, &len);
+  if (rc == HW_OK && len != 8)
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK)
+    s->seq = get_be64(val);
+  hw_free(val);
+  val = NULL;
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  memset(s->checksum, 0, sizeof s->checksum);
+  rc = hw_sdb_meta_get(s, "checksum", &val, &len);
+  if (rc == HW_OK && len != HW_HASH_BYTES)
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK)
+    memcpy(s->checksum, val, HW_HASH_BYTES);
+  hw_free(val);
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  if ((rc = audit_last(s, &s->audit_seq, s->audit_head)) != 0)
+    return rc;
+  s->cache_ok = true;
+  s->dirty = false;
+  return HW_OK;
+}
+
+int hw_sdb_flush(hw_sdb *s)
+{
+  uint8_t buf[8];
+  int rc;
+
+  if (!s->cache_ok || !s->dirty)
+    return HW_OK;
+  put_be64(buf, s->seq);
+  if ((rc = hw_sdb_meta_put(s, "seq", buf, sizeof buf)) != 0 ||
+      (rc = hw_sdb_meta_put(s, "checksum", s->checksum, HW_HASH_BYTES)) != 0)
+    return rc;
+  s->dirty = false;
+  return HW_OK;
+}
+
+void hw_sdb_invalidate(hw_sdb *s)
+{
+  s->cache_ok = false;
+  s->dirty = false;
+}
+
 int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
 {
-  uint8_t *val = NULL, buf[8];
-  size_t len;
-  uint64_t seq = 0;
-  int rc = hw_sdb_meta_get(s, "seq", &val, &len);
+  int rc = load_cache(s);
 
   *out = 0;
-  if (rc == HW_OK) {
-    if (len != 8) {
-      hw_free(val);
-      return HW_ECORRUPT;
-    }
-    seq = get_be64(val);
-    hw_free(val);
-  } else if (rc != HW_ENOENT) {
+  if (rc)
     return rc;
-  }
-  put_be64(buf, seq + 1);
-  if ((rc = hw_sdb_meta_put(s, "seq", buf, sizeof buf)) != 0)
-    return rc;
-  *out = seq + 1;
+  *out = ++s->seq;
+  s->dirty = true;
   return HW_OK;
 }
 
@@ -476,7 +530,7 @@ int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t ma
   return rc;
 }
 
-int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
+static int audit_last(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
 {
   sqlite3_stmt *st = s->st[ST_AUDIT_LAST];
   int rc = sqlite3_step(st);
@@ -490,6 +544,17 @@ int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTE
     rc = from_sqlite(rc);
   }
   sqlite3_reset(st);
+  return rc;
+}
+
+int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
+{
+  int rc = load_cache(s);
+
+  *seq = rc ? 0 : s->audit_seq;
+  memcpy(hash, s->audit_head, HW_HASH_BYTES);
+  if (rc)
+    memset(hash, 0, HW_HASH_BYTES);
   return rc;
 }
 
@@ -509,8 +574,11 @@ int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len, uint64_t *s
   sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
   sqlite3_bind_blob(st, 2, entry, (int)len, SQLITE_STATIC);
   sqlite3_bind_blob(st, 3, head, HW_HASH_BYTES, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_AUDIT_PUT)) == 0)
+  if ((rc = exec_st(s, ST_AUDIT_PUT)) == 0) {
     *seq_out = seq;
+    s->audit_seq = seq;
+    memcpy(s->audit_head, head, HW_HASH_BYTES);
+  }
   sqlite3_clear_bindings(st);
   return rc;
 }
@@ -571,8 +639,8 @@ int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_
   return rc;
 }
 
-int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const uint8_t *field,
-                       size_t field_len, const uint8_t *value, size_t len)
+int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const uint8_t *fields,
+                       size_t len)
 {
   sqlite3_stmt *st = s->st[ST_HIST_PUT];
 
@@ -581,8 +649,7 @@ int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const ui
   sqlite3_bind_blob(st, 1, record->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)d->counter);
-  sqlite3_bind_text(st, 4, (const char *)field, (int)field_len, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 5, value, (int)len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, fields, (int)len, SQLITE_STATIC);
   return exec_st(s, ST_HIST_PUT);
 }
 
@@ -806,36 +873,30 @@ int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb
  * depend on order. The device keeps the same over what it holds. */
 int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES])
 {
-  uint8_t *v = NULL;
-  size_t len;
-  int rc = hw_sdb_meta_get(s, "checksum", &v, &len);
+  int rc = load_cache(s);
 
-  memset(out, 0, HW_HASH_BYTES);
-  if (rc == HW_ENOENT)
-    return HW_OK;
-  if (rc == HW_OK && len != HW_HASH_BYTES)
-    rc = HW_ECORRUPT;
-  if (rc == HW_OK)
-    memcpy(out, v, HW_HASH_BYTES);
-  hw_free(v);
+  memcpy(out, s->checksum, HW_HASH_BYTES);
+  if (rc)
+    memset(out, 0, HW_HASH_BYTES);
   return rc;
 }
 
 int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state, size_t old_len,
                            const uint8_t *new_state, size_t new_len)
 {
-  uint8_t sum[HW_HASH_BYTES], h[HW_HASH_BYTES];
-  int rc = hw_sdb_checksum_get(s, sum);
+  uint8_t h[HW_HASH_BYTES];
+  int rc = load_cache(s);
 
   if (rc)
     return rc;
   if (old_state) {
     hw_checksum_item(h, id, old_state, old_len);
-    hw_checksum_xor(sum, h);
+    hw_checksum_xor(s->checksum, h);
   }
   hw_checksum_item(h, id, new_state, new_len);
-  hw_checksum_xor(sum, h);
-  return hw_sdb_meta_put(s, "checksum", sum, sizeof sum);
+  hw_checksum_xor(s->checksum, h);
+  s->dirty = true;
+  return HW_OK;
 }
 
 int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb, void *ud)

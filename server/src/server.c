@@ -23,8 +23,11 @@
 
 /* ---- storage operations over the encrypted store -------------------------- */
 
+/* The server tables' cached counters are written before a savepoint is
+ * released or the transaction commits, and dropped after any rollback. */
 static int st_begin(void *d)
 {
+  hw_sdb_invalidate(((hw_server_db *)d)->sdb);
   return hw_store_begin(((hw_server_db *)d)->st);
 }
 static int st_savepoint(void *d)
@@ -33,15 +36,18 @@ static int st_savepoint(void *d)
 }
 static int st_release(void *d)
 {
-  return hw_store_savepoint_release(((hw_server_db *)d)->st);
+  int rc = hw_sdb_flush(((hw_server_db *)d)->sdb);
+  return rc ? rc : hw_store_savepoint_release(((hw_server_db *)d)->st);
 }
 static int st_rollback_to(void *d)
 {
+  hw_sdb_invalidate(((hw_server_db *)d)->sdb);
   return hw_store_savepoint_rollback(((hw_server_db *)d)->st);
 }
 static int st_commit(void *d)
 {
-  return hw_store_commit(((hw_server_db *)d)->st);
+  int rc = hw_sdb_flush(((hw_server_db *)d)->sdb);
+  return rc ? rc : hw_store_commit(((hw_server_db *)d)->st);
 }
 /* A rollback that fails leaves nothing more to do than say so. */
 static void rollback_quietly(hw_store *st)
@@ -53,6 +59,7 @@ static void rollback_quietly(hw_store *st)
 
 static void st_rollback(void *d)
 {
+  hw_sdb_invalidate(((hw_server_db *)d)->sdb);
   rollback_quietly(((hw_server_db *)d)->st);
 }
 

@@ -10,7 +10,8 @@
  * no-backup record of architecture §3; never copy it with the store), and
  * SQLite's `path`-journal / `path`-wal.
  *
- * Threads: a store is used by one thread at a time. Every function returns 0
+ * Threads: a store is used by one thread at a time (it starts no thread of
+ * its own: the VFS's read-ahead helper is off by default). Every function returns 0
  * or a negative HW_ code; on failure outputs are cleared and nothing the
  * caller must free is left behind. */
 #ifndef HOMEWARD_STORE_H
@@ -27,7 +28,7 @@
 
 typedef struct hw_store hw_store;
 
-#define HW_STORE_KEY_BYTES 32       /* data key, key file secret, subkeys */
+#define HW_STORE_KEY_BYTES 32         /* data key, key file secret, subkeys */
 #define HW_STORE_RECOVERY_PK_BYTES 32 /* crypto_box public key */
 #define HW_STORE_RECOVERY_SK_BYTES 32
 #define HW_STORE_SETTING_KEY_MAX 64 /* bytes in a setting name */
@@ -50,25 +51,25 @@ enum hw_store_test_flag {
 };
 
 typedef struct hw_store_opts {
-  const char *path;            /* database file (borrowed for the call) */
-  const uint8_t *passphrase;   /* UTF-8 bytes, or NULL when key_file is given */
+  const char *path;          /* database file (borrowed for the call) */
+  const uint8_t *passphrase; /* UTF-8 bytes, or NULL when key_file is given */
   size_t passphrase_len;
-  const char *key_file;        /* server: a 0600 file of 32 bytes or 64 hex digits */
-  const uint8_t *recovery_pk;  /* creation: the organisation's recovery key, or NULL */
-  bool create;                 /* create the store if `path` does not exist */
-  int journal;                 /* enum hw_store_journal, used at creation and at open */
-  unsigned test_flags;         /* enum hw_store_test_flag */
-  const char *base_vfs;        /* NULL (default VFS) or HW_TESTVFS_NAME */
+  const char *key_file;       /* server: a 0600 file of 32 bytes or 64 hex digits */
+  const uint8_t *recovery_pk; /* creation: the organisation's recovery key, or NULL */
+  bool create;                /* create the store if `path` does not exist */
+  int journal;                /* enum hw_store_journal, used at creation and at open */
+  unsigned test_flags;        /* enum hw_store_test_flag */
+  const char *base_vfs;       /* NULL (default VFS) or HW_TESTVFS_NAME */
 } hw_store_opts;
 
 /* Flags reported by hw_store_open. */
 enum hw_store_flag {
-  HW_STORE_CREATED = 1 << 0,          /* a new store was made */
-  HW_STORE_NO_RECOVERY = 1 << 1,      /* made without a recovery key: a forgotten
-                                         passphrase loses the data */
-  HW_STORE_RESTORED = 1 << 2,         /* restored or copied (the no-backup record is
-                                         missing, behind or ahead): call
-                                         hw_store_new_replica before any write */
+  HW_STORE_CREATED = 1 << 0,           /* a new store was made */
+  HW_STORE_NO_RECOVERY = 1 << 1,       /* made without a recovery key: a forgotten
+                                          passphrase loses the data */
+  HW_STORE_RESTORED = 1 << 2,          /* restored or copied (the no-backup record is
+                                          missing, behind or ahead): call
+                                          hw_store_new_replica before any write */
   HW_STORE_KEYFILE_BESIDE_DB = 1 << 3, /* warning: the key file sits in the
                                           database's directory */
 };
@@ -76,28 +77,28 @@ enum hw_store_flag {
 /* Why an open failed, beyond the HW_ code (static strings in hw_store_why). */
 enum hw_store_why {
   HW_STORE_WHY_NONE = 0,
-  HW_STORE_WHY_PASSPHRASE,     /* HW_EPASSPHRASE: wrong passphrase or key file */
-  HW_STORE_WHY_KEYFILE_MISSING, /* HW_EKEYFILE: no envelope beside the database */
-  HW_STORE_WHY_KEYFILE_DAMAGED, /* HW_EKEYFILE: envelope fails its checksum or format */
+  HW_STORE_WHY_PASSPHRASE,       /* HW_EPASSPHRASE: wrong passphrase or key file */
+  HW_STORE_WHY_KEYFILE_MISSING,  /* HW_EKEYFILE: no envelope beside the database */
+  HW_STORE_WHY_KEYFILE_DAMAGED,  /* HW_EKEYFILE: envelope fails its checksum or format */
   HW_STORE_WHY_KEYFILE_OTHER_DB, /* HW_EKEYFILE: envelope of another database */
-  HW_STORE_WHY_KEYFILE_LIMITS, /* HW_EKEYFILE: envelope asks for KDF limits over the caps */
-  HW_STORE_WHY_KDF_NOMEM,      /* HW_ENOMEM: not enough memory for Argon2id */
-  HW_STORE_WHY_DB_EMPTY,       /* HW_ECORRUPT: database file is empty */
-  HW_STORE_WHY_DB_TRUNCATED,   /* HW_ECORRUPT: database shorter than it says */
-  HW_STORE_WHY_DB_PLAINTEXT,   /* HW_EPROTO: a plain (unencrypted) SQLite file */
-  HW_STORE_WHY_DB_NOT_STORE,   /* HW_EPROTO: not a Homeward store */
-  HW_STORE_WHY_TAMPERED,       /* HW_ETAMPER: a page failed authentication */
-  HW_STORE_WHY_KEYFILE_MODE,   /* HW_EPERM: key file readable by others (not 0600) */
-  HW_STORE_WHY_NO_DB,          /* HW_ENOENT: no database and create not asked */
+  HW_STORE_WHY_KEYFILE_LIMITS,   /* HW_EKEYFILE: envelope asks for KDF limits over the caps */
+  HW_STORE_WHY_KDF_NOMEM,        /* HW_ENOMEM: not enough memory for Argon2id */
+  HW_STORE_WHY_DB_EMPTY,         /* HW_ECORRUPT: database file is empty */
+  HW_STORE_WHY_DB_TRUNCATED,     /* HW_ECORRUPT: database truncated or failed validation */
+  HW_STORE_WHY_DB_PLAINTEXT,     /* HW_EPROTO: a plain (unencrypted) SQLite file */
+  HW_STORE_WHY_DB_NOT_STORE,     /* HW_EPROTO: not a Homeward store */
+  HW_STORE_WHY_TAMPERED,         /* HW_ETAMPER: a page failed authentication */
+  HW_STORE_WHY_KEYFILE_MODE,     /* HW_EPERM: key file readable by others (not 0600) */
+  HW_STORE_WHY_NO_DB,            /* HW_ENOENT: no database and create not asked */
 };
 HW_EXPORT const char *hw_store_why_str(int why);
 
 typedef struct hw_store_info {
-  unsigned flags;     /* enum hw_store_flag */
-  int why;            /* enum hw_store_why when the open failed */
-  hw_id replica;      /* this replica's id */
-  uint64_t start;     /* start number after this open */
-  uint64_t counter;   /* the replica's counter (last dot used) */
+  unsigned flags;   /* enum hw_store_flag */
+  int why;          /* enum hw_store_why when the open failed */
+  hw_id replica;    /* this replica's id */
+  uint64_t start;   /* start number after this open */
+  uint64_t counter; /* the replica's counter (last dot used) */
 } hw_store_info;
 
 /* Open (or create) a store. `info` (may be NULL) is filled on success and
@@ -131,8 +132,8 @@ HW_NODISCARD HW_EXPORT int hw_store_recover(const hw_store_opts *o,
 HW_NODISCARD HW_EXPORT int hw_store_begin(hw_store *st);
 HW_NODISCARD HW_EXPORT int hw_store_commit(hw_store *st);
 HW_NODISCARD HW_EXPORT int hw_store_rollback(hw_store *st);
-HW_NODISCARD HW_EXPORT int hw_store_savepoint(hw_store *st);         /* push */
-HW_NODISCARD HW_EXPORT int hw_store_savepoint_release(hw_store *st); /* pop, keep */
+HW_NODISCARD HW_EXPORT int hw_store_savepoint(hw_store *st);          /* push */
+HW_NODISCARD HW_EXPORT int hw_store_savepoint_release(hw_store *st);  /* pop, keep */
 HW_NODISCARD HW_EXPORT int hw_store_savepoint_rollback(hw_store *st); /* pop, undo */
 
 /* One record row. For put, every pointer is borrowed for the call; from get
@@ -140,11 +141,11 @@ HW_NODISCARD HW_EXPORT int hw_store_savepoint_rollback(hw_store *st); /* pop, un
 typedef struct hw_store_rec {
   hw_id id;
   hw_id case_id;
-  hw_bytes kind;    /* UTF-8, 1..HW_KIND_MAX bytes */
-  hw_vv vv;         /* the record's version vector */
-  hw_vv acked;      /* the vv last acknowledged by the server (n = 0: none) */
-  hw_bytes state;   /* opaque (the record's canonical CBOR), <= HW_RECORD_MAX */
-  bool pending;     /* get/list only: vv not covered by acked */
+  hw_bytes kind;  /* UTF-8, 1..HW_KIND_MAX bytes */
+  hw_vv vv;       /* the record's version vector */
+  hw_vv acked;    /* the vv last acknowledged by the server (n = 0: none) */
+  hw_bytes state; /* opaque (the record's canonical CBOR), <= HW_RECORD_MAX */
+  bool pending;   /* get/list only: vv not covered by acked */
 } hw_store_rec;
 
 /* Insert or replace a record state. A stored record of the same id with
@@ -207,8 +208,8 @@ HW_NODISCARD HW_EXPORT int hw_store_journal_get(hw_store *st, const hw_dot *dot,
 typedef int (*hw_store_journal_cb)(void *ud, const hw_dot *dot, const hw_id *record,
                                    const uint8_t digest[HW_HASH_BYTES]);
 /* Entries of `replica` with counter > after, in counter order. */
-HW_NODISCARD HW_EXPORT int hw_store_journal_list(hw_store *st, const hw_id *replica,
-                                                 uint64_t after, hw_store_journal_cb cb, void *ud);
+HW_NODISCARD HW_EXPORT int hw_store_journal_list(hw_store *st, const hw_id *replica, uint64_t after,
+                                                 hw_store_journal_cb cb, void *ud);
 
 /* Online encrypted backup into `dest` (must not exist) and its envelope
  * `dest`.hwkey; no no-backup record is written, so opening the copy reports

@@ -11,10 +11,12 @@
  * A VFS instance belongs to one store; its connections are used by one thread
  * at a time (the store's contract). */
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "homeward/mem.h"
@@ -26,9 +28,9 @@ enum { K_DB = 1, K_JOURNAL = 2, K_WAL = 3, K_MEM = 4 };
 #define JOURNAL_HDR 512
 
 struct hw__cvfs {
-  sqlite3_vfs vfs;       /* registered under name[]; pAppData = this */
+  sqlite3_vfs vfs; /* registered under name[]; pAppData = this */
   sqlite3_vfs *base;
-  uint8_t *key;          /* sodium_malloc'd page key */
+  uint8_t *key; /* sodium_malloc'd page key */
   uint8_t dbid[HW__DBID];
   char name[64];
   atomic_long tampered;
@@ -36,7 +38,7 @@ struct hw__cvfs {
   bool readahead;
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
-  pid_t pool_pid;        /* refill after fork so no nonce is used twice */
+  pid_t pool_pid; /* refill after fork so no nonce is used twice */
 };
 
 typedef struct cfile {
@@ -52,7 +54,7 @@ typedef struct cfile {
   uint32_t meta_pgno;
   bool meta_valid;
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
-  struct ra *ra;      /* read-ahead of the main database (NULL until a scan) */
+  struct ra *ra; /* read-ahead of the main database (NULL until a scan) */
   sqlite3_int64 last_pg;
   int streak;
   sqlite3_file *real; /* the base VFS's file, right after this struct */
@@ -141,9 +143,9 @@ static int seal_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
   atomic_fetch_add_explicit(&v->sealed, 1, memory_order_relaxed);
   take_nonce(v, out + HW__USABLE);
-  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-    out + skip, out + HW__USABLE + HW__NONCE, NULL, in + skip, HW__USABLE - skip, ad, ad_len, NULL,
-    out + HW__USABLE, v->key);
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out + skip, out + HW__USABLE + HW__NONCE,
+                                                      NULL, in + skip, HW__USABLE - skip, ad,
+                                                      ad_len, NULL, out + HW__USABLE, v->key);
   return SQLITE_OK;
 }
 
@@ -165,9 +167,8 @@ static int open_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uin
   atomic_fetch_add_explicit(&v->opened, 1, memory_order_relaxed);
   memcpy(nt, in + HW__USABLE, sizeof nt);
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
-  rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out + skip, NULL, in + skip,
-                                                           HW__USABLE - skip, nt + HW__NONCE, ad,
-                                                           ad_len, nt, v->key);
+  rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+      out + skip, NULL, in + skip, HW__USABLE - skip, nt + HW__NONCE, ad, ad_len, nt, v->key);
   if (rc != 0)
     goto bad;
   if (skip)
@@ -302,8 +303,9 @@ static int mem_dc(sqlite3_file *f)
 }
 
 static const sqlite3_io_methods mem_methods = {
-  1, mem_close, mem_read, mem_write, mem_truncate, mem_sync, mem_size, mem_lock, mem_lock,
-  mem_check_lock, mem_fcntl, mem_sector, mem_dc, NULL, NULL, NULL, NULL, NULL, NULL,
+    1,        mem_close, mem_read,       mem_write, mem_truncate, mem_sync, mem_size,
+    mem_lock, mem_lock,  mem_check_lock, mem_fcntl, mem_sector,   mem_dc,   NULL,
+    NULL,     NULL,      NULL,           NULL,      NULL,
 };
 
 /* ---- real files ---- */
@@ -337,7 +339,6 @@ static void fixed_header(uint8_t *p)
   p[23] = 32;
 }
 
-
 /* ---- read-ahead: decryption on a second core for sequential scans ----
  *
  * The cipher costs several microseconds a page, more than SQLite spends on
@@ -348,7 +349,7 @@ static void fixed_header(uint8_t *p)
  * or truncate of the file empties the ring first; a page the worker could
  * not open is simply read again on the normal path (which counts tampering). */
 
-#define RA_N 32
+#define RA_N 16
 #define RA_STREAK 3
 
 enum { RA_FREE, RA_QUEUED, RA_BUSY, RA_DONE };
@@ -356,18 +357,22 @@ enum { RA_FREE, RA_QUEUED, RA_BUSY, RA_DONE };
 typedef struct ra_slot {
   sqlite3_int64 pg;
   int state;
+  bool discard; /* the reader did this page itself while the worker had it */
   int rc;
   uint8_t page[HW__PAGE];
 } ra_slot;
 
 struct ra {
   pthread_mutex_t mu;
-  pthread_cond_t cv;      /* work queued, or a slot finished */
+  pthread_cond_t cv; /* work queued, or a slot finished */
   pthread_t th;
   bool stop;
   int queued;             /* slots in RA_QUEUED or RA_BUSY */
+  bool idle;              /* the worker waits for work: signal it */
+  sqlite3_int64 last_req; /* the page the reader asked for last */
+  sqlite3_int64 npg;      /* pages in the file (-1: ask again) */
   cfile *c;
-  ra_slot slot[RA_N];     /* page pg lives in slot[pg % RA_N] */
+  ra_slot slot[RA_N]; /* page pg lives in slot[pg % RA_N] */
 };
 
 static void *ra_main(void *arg)
@@ -377,13 +382,28 @@ static void *ra_main(void *arg)
   pthread_mutex_lock(&r->mu);
   for (;;) {
     ra_slot *s = NULL;
+    int spins = 0;
     while (!r->stop) {
+      /* Leave the reader's next page to the reader and take the one after:
+       * the two cores then alternate instead of racing for one page. */
       for (int i = 0; i < RA_N; i++)
-        if (r->slot[i].state == RA_QUEUED && (!s || r->slot[i].pg < s->pg))
+        if (r->slot[i].state == RA_QUEUED && r->slot[i].pg > r->last_req + 1 &&
+            (!s || r->slot[i].pg < s->pg))
           s = &r->slot[i];
       if (s)
         break;
+      /* Poll a little before sleeping: a wake-up costs more than a page on
+       * some VMs, and a scan queues more work within microseconds. */
+      if (spins++ < 200) {
+        pthread_mutex_unlock(&r->mu);
+        sched_yield();
+        pthread_mutex_lock(&r->mu);
+        continue;
+      }
+      r->idle = true;
       pthread_cond_wait(&r->cv, &r->mu);
+      r->idle = false;
+      spins = 0;
     }
     if (r->stop)
       break;
@@ -393,7 +413,8 @@ static void *ra_main(void *arg)
     if (s->rc == SQLITE_OK)
       s->rc = open_page(r->c->v, s->page, s->page, K_DB, (uint32_t)(s->pg + 1), 0, false);
     pthread_mutex_lock(&r->mu);
-    s->state = RA_DONE;
+    s->state = s->discard ? RA_FREE : RA_DONE;
+    s->discard = false;
     r->queued--;
     pthread_cond_broadcast(&r->cv);
   }
@@ -417,6 +438,7 @@ static void ra_flush(cfile *c)
       r->queued--;
     r->slot[i].state = RA_FREE;
   }
+  r->npg = -1;
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -445,6 +467,8 @@ static void ra_start(cfile *c)
   if (!r)
     return; /* read-ahead is an optimisation: go on without it */
   r->c = c;
+  r->npg = -1;
+  r->last_req = -1;
   if (pthread_mutex_init(&r->mu, NULL) != 0) {
     hw_free(r);
     return;
@@ -489,8 +513,24 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     s->state = RA_FREE; /* not started: read it here, on this core */
     r->queued--;
   }
-  while (s->pg == pg && s->state == RA_BUSY)
-    pthread_cond_wait(&r->cv, &r->mu);
+  r->last_req = pg;
+  if (s->pg == pg && s->state == RA_BUSY) {
+    /* The worker started this page earlier, so it usually finishes first;
+     * but never wait long (it may not be running when the cores are busy):
+     * then read the page here and drop the worker's copy. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 20000;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (s->pg == pg && s->state == RA_BUSY)
+      if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
+        break;
+    if (s->state == RA_BUSY)
+      s->discard = true;
+  }
   if (s->pg == pg && s->state == RA_DONE) {
     if (s->rc == SQLITE_OK) {
       memcpy(p, s->page, HW__PAGE);
@@ -499,21 +539,22 @@ static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
     }
     s->state = RA_FREE;
   }
-  if (c->streak >= RA_STREAK) {
+  /* Top the ring up in batches (when half of it is used), so the worker is
+   * woken rarely; the file size is asked once per flush. */
+  if (c->streak >= RA_STREAK && r->queued < RA_N / 2) {
     sqlite3_int64 size;
-    if (c->real->pMethods->xFileSize(c->real, &size) == SQLITE_OK) {
-      sqlite3_int64 npg = size / HW__PAGE;
-      for (sqlite3_int64 q = pg + 1; q < pg + RA_N && q < npg; q++) {
-        ra_slot *t = &r->slot[q % RA_N];
-        if (t->state == RA_BUSY || t->state == RA_QUEUED || (t->state == RA_DONE && t->pg == q))
-          continue;
-        t->pg = q;
-        t->state = RA_QUEUED;
-        r->queued++;
-      }
-      if (r->queued)
-        pthread_cond_signal(&r->cv);
+    if (r->npg < 0 && c->real->pMethods->xFileSize(c->real, &size) == SQLITE_OK)
+      r->npg = size / HW__PAGE;
+    for (sqlite3_int64 q = pg + 1; q < pg + RA_N && q < r->npg; q++) {
+      ra_slot *t = &r->slot[q % RA_N];
+      if (t->state == RA_BUSY || t->state == RA_QUEUED || (t->state == RA_DONE && t->pg == q))
+        continue;
+      t->pg = q;
+      t->state = RA_QUEUED;
+      r->queued++;
     }
+    if (r->queued && r->idle)
+      pthread_cond_signal(&r->cv);
   }
   pthread_mutex_unlock(&r->mu);
   return served;
@@ -563,6 +604,33 @@ static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
   return short_read ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
 }
 
+/* Whether an authentic commit frame of the WAL's current generation (its
+ * salts match the WAL header) lies after the frame at `off`. A torn frame is
+ * the last thing written before a cut, so nothing of its generation can be
+ * committed after it: a frame that fails before such a commit was altered.
+ * (SQLite may rewrite a frame of an uncommitted transaction in place, so only
+ * commit frames count.) Rare path: reads the rest of the WAL. */
+static bool wal_commit_after(cfile *c, sqlite3_int64 off)
+{
+  uint8_t hdr[HW__WAL_HDR];
+  sqlite3_int64 size, fs = HW__WAL_FRAME_HDR + HW__PAGE;
+
+  if (real_read(c, hdr, sizeof hdr, 0) != SQLITE_OK ||
+      c->real->pMethods->xFileSize(c->real, &size) != SQLITE_OK)
+    return false;
+  for (sqlite3_int64 o = off + fs; o + fs <= size; o += fs) {
+    uint64_t frame = (uint64_t)((o - HW__WAL_HDR) / fs);
+    if (real_read(c, c->buf, (int)fs, o) != SQLITE_OK)
+      return false;
+    if (memcmp(c->buf + 8, hdr + 16, 8) != 0 || get_be32(c->buf + 4) == 0)
+      continue; /* another generation, or not a commit frame */
+    if (open_page(c->v, c->buf + HW__WAL_FRAME_HDR, c->buf + HW__WAL_FRAME_HDR, K_WAL,
+                  get_be32(c->buf), frame, false) == SQLITE_OK)
+      return true;
+  }
+  return false;
+}
+
 static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 {
   cfile *c = (cfile *)f;
@@ -595,8 +663,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
           memset(p, 0, (size_t)amt);
           return rc;
         }
-        return open_page(c->v, p, c->buf + HW__WAL_FRAME_HDR, K_WAL, get_be32(c->buf), frame,
-                         true);
+        return open_page(c->v, p, c->buf + HW__WAL_FRAME_HDR, K_WAL, get_be32(c->buf), frame, true);
       }
       if (amt == HW__WAL_FRAME_HDR + HW__PAGE && rel == 0) {
         /* Recovery reads whole frames. A frame that does not open is a torn
@@ -606,9 +673,16 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
         rc = real_read(c, q, amt, off);
         if (rc != SQLITE_OK)
           return rc;
-        if (open_page(c->v, q + HW__WAL_FRAME_HDR, q + HW__WAL_FRAME_HDR, K_WAL, get_be32(q),
-                      frame, false) != SQLITE_OK)
+        if (open_page(c->v, q + HW__WAL_FRAME_HDR, q + HW__WAL_FRAME_HDR, K_WAL, get_be32(q), frame,
+                      false) != SQLITE_OK) {
+          if (wal_commit_after(c, off)) {
+            /* A committed frame of this generation follows: this one was
+             * not the last write before a cut, so it was altered. */
+            atomic_fetch_add(&c->v->tampered, 1);
+            return SQLITE_IOERR_DATA;
+          }
           memset(q + HW__WAL_FRAME_HDR, 0, HW__PAGE);
+        }
         return SQLITE_OK;
       }
     }
@@ -826,10 +900,9 @@ static int c_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods c_methods = {
-  3,           c_close,     c_read,         c_write,     c_truncate,   c_sync,
-  c_size,      c_lock,      c_unlock,       c_check_lock, c_fcntl,     c_sector,
-  c_dc,        c_shm_map,   c_shm_lock,     c_shm_barrier, c_shm_unmap, c_fetch,
-  c_unfetch,
+    3,          c_close,       c_read,       c_write, c_truncate, c_sync, c_size,
+    c_lock,     c_unlock,      c_check_lock, c_fcntl, c_sector,   c_dc,   c_shm_map,
+    c_shm_lock, c_shm_barrier, c_shm_unmap,  c_fetch, c_unfetch,
 };
 
 /* ---- the VFS ---- */
@@ -983,27 +1056,29 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   memcpy(v->dbid, dbid, HW__DBID);
   v->base = base;
   v->pool_used = sizeof v->pool; /* first use fills the pool */
-  v->readahead = true;
+  /* Off by default: on this shared 2-core machine (load ~3) the second
+   * core was never free and the scan got slower (bench-store reports both). */
+  v->readahead = false;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
-    .iVersion = 2,
-    .szOsFile = (int)(sizeof(cfile) + (size_t)base->szOsFile),
-    .mxPathname = base->mxPathname,
-    .zName = v->name,
-    .pAppData = v,
-    .xOpen = v_open,
-    .xDelete = v_delete,
-    .xAccess = v_access,
-    .xFullPathname = v_full,
-    .xDlOpen = v_dlopen,
-    .xDlError = v_dlerror,
-    .xDlSym = v_dlsym,
-    .xDlClose = v_dlclose,
-    .xRandomness = v_random,
-    .xSleep = v_sleep,
-    .xCurrentTime = v_time,
-    .xGetLastError = v_last_error,
-    .xCurrentTimeInt64 = v_time64,
+      .iVersion = 2,
+      .szOsFile = (int)(sizeof(cfile) + (size_t)base->szOsFile),
+      .mxPathname = base->mxPathname,
+      .zName = v->name,
+      .pAppData = v,
+      .xOpen = v_open,
+      .xDelete = v_delete,
+      .xAccess = v_access,
+      .xFullPathname = v_full,
+      .xDlOpen = v_dlopen,
+      .xDlError = v_dlerror,
+      .xDlSym = v_dlsym,
+      .xDlClose = v_dlclose,
+      .xRandomness = v_random,
+      .xSleep = v_sleep,
+      .xCurrentTime = v_time,
+      .xGetLastError = v_last_error,
+      .xCurrentTimeInt64 = v_time64,
   };
   rc = sqlite3_vfs_register(&v->vfs, 0);
   if (rc != SQLITE_OK) {

@@ -138,8 +138,8 @@ int hw__env_unwrap(const hw__env *e, const uint8_t kek[HW__KEY], uint8_t dek[HW_
   uint8_t ad[128];
   size_t ad_len = hw__env_header(e, ad);
 
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(dek, NULL, NULL, e->wrapped, sizeof e->wrapped,
-                                                 ad, ad_len, e->wrap_nonce, kek) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(dek, NULL, NULL, e->wrapped, sizeof e->wrapped, ad,
+                                                 ad_len, e->wrap_nonce, kek) != 0) {
     sodium_memzero(dek, HW__KEY);
     return HW_EPASSPHRASE;
   }

@@ -84,7 +84,7 @@ static int px_unlink(const char *path)
   return unlink(path) != 0 && errno != ENOENT ? from_errno(errno) : HW_OK;
 }
 
-static const hw__fs posix_fs = {px_create, px_write,  px_sync,  px_close,
+static const hw__fs posix_fs = {px_create, px_write,    px_sync,  px_close,
                                 px_rename, px_sync_dir, px_unlink};
 
 const hw__fs *hw__fs_posix(void)

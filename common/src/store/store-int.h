@@ -11,8 +11,8 @@
 
 #include "homeward/err.h"
 
-#define HW__PAGE 4096          /* fixed page size */
-#define HW__RESERVE 40         /* per-page reserved bytes: nonce + tag */
+#define HW__PAGE 4096  /* fixed page size */
+#define HW__RESERVE 40 /* per-page reserved bytes: nonce + tag */
 #define HW__USABLE (HW__PAGE - HW__RESERVE)
 #define HW__NONCE 24
 #define HW__TAG 16
@@ -39,7 +39,7 @@ long hw__cvfs_tampered(const hw__cvfs *v);
 void hw__cvfs_reset_tampered(hw__cvfs *v);
 /* Pages opened and sealed, and pages served by read-ahead, since creation. */
 void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served);
-/* Read-ahead on a second core for forward scans (default on). */
+/* Read-ahead on a second core for forward scans (default off; see cryptvfs.c). */
 void hw__cvfs_set_readahead(hw__cvfs *v, bool on);
 /* Unregister and wipe. Every connection using it must be closed. */
 void hw__cvfs_free(hw__cvfs *v);
@@ -76,8 +76,8 @@ void hw__fs_dirname(const char *path, char *out, size_t cap);
 
 typedef struct hw__env {
   uint8_t version;
-  uint8_t flags;     /* HW__ENV_F_RECOVERY */
-  uint8_t kdf;       /* HW__KDF_* */
+  uint8_t flags; /* HW__ENV_F_RECOVERY */
+  uint8_t kdf;   /* HW__KDF_* */
   uint64_t opslimit;
   uint64_t memlimit;
   uint8_t salt[16];

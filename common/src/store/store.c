@@ -43,45 +43,45 @@ enum {
 };
 
 static const char *const sql_text[S_N] = {
-  [S_PUT] = "INSERT INTO records(id, case_id, kind, vv, acked, pending, state) "
-            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
-            "vv = excluded.vv, acked = excluded.acked, pending = excluded.pending, "
-            "state = excluded.state",
-  [S_GET] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records WHERE id = ?1",
-  [S_META] = "SELECT case_id, kind, vv FROM records WHERE id = ?1",
-  [S_ACK] = "UPDATE records SET acked = ?2, pending = ?3 WHERE id = ?1",
-  [S_LIST_CASE] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
-                  "WHERE case_id = ?1 ORDER BY id",
-  [S_LIST_PENDING] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
-                     "WHERE pending = 1 ORDER BY id",
-  [S_LIST_ALL] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records ORDER BY id",
-  [S_SET_GET] = "SELECT value FROM settings WHERE name = ?1",
-  [S_SET_PUT] = "INSERT OR REPLACE INTO settings(name, value) VALUES(?1, ?2)",
-  [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
-  [S_OW_PUT] = "INSERT INTO own_writes(replica, counter, record, digest) VALUES(?1, ?2, ?3, ?4)",
-  [S_OW_GET] = "SELECT record, digest FROM own_writes WHERE replica = ?1 AND counter = ?2",
-  [S_OW_LIST] = "SELECT counter, record, digest FROM own_writes WHERE replica = ?1 AND "
-                "counter > ?2 ORDER BY counter",
-  [S_COUNT] = "SELECT count(*) FROM records",
+    [S_PUT] = "INSERT INTO records(id, case_id, kind, vv, acked, pending, state) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
+              "vv = excluded.vv, acked = excluded.acked, pending = excluded.pending, "
+              "state = excluded.state",
+    [S_GET] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records WHERE id = ?1",
+    [S_META] = "SELECT case_id, kind, vv FROM records WHERE id = ?1",
+    [S_ACK] = "UPDATE records SET acked = ?2, pending = ?3 WHERE id = ?1",
+    [S_LIST_CASE] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
+                    "WHERE case_id = ?1 ORDER BY id",
+    [S_LIST_PENDING] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
+                       "WHERE pending = 1 ORDER BY id",
+    [S_LIST_ALL] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records ORDER BY id",
+    [S_SET_GET] = "SELECT value FROM settings WHERE name = ?1",
+    [S_SET_PUT] = "INSERT OR REPLACE INTO settings(name, value) VALUES(?1, ?2)",
+    [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
+    [S_OW_PUT] = "INSERT INTO own_writes(replica, counter, record, digest) VALUES(?1, ?2, ?3, ?4)",
+    [S_OW_GET] = "SELECT record, digest FROM own_writes WHERE replica = ?1 AND counter = ?2",
+    [S_OW_LIST] = "SELECT counter, record, digest FROM own_writes WHERE replica = ?1 AND "
+                  "counter > ?2 ORDER BY counter",
+    [S_COUNT] = "SELECT count(*) FROM records",
 };
 
 static const char schema[] =
-  "CREATE TABLE settings(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-  "CREATE TABLE records(id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, kind TEXT NOT NULL,"
-  " vv BLOB NOT NULL, acked BLOB NOT NULL, pending INTEGER NOT NULL, state BLOB NOT NULL);"
-  "CREATE INDEX records_case ON records(case_id);"
-  "CREATE INDEX records_pending ON records(pending) WHERE pending = 1;"
-  "CREATE TABLE own_writes(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
-  " record BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter)) WITHOUT ROWID;";
+    "CREATE TABLE settings(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE records(id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, kind TEXT NOT NULL,"
+    " vv BLOB NOT NULL, acked BLOB NOT NULL, pending INTEGER NOT NULL, state BLOB NOT NULL);"
+    "CREATE INDEX records_case ON records(case_id);"
+    "CREATE INDEX records_pending ON records(pending) WHERE pending = 1;"
+    "CREATE TABLE own_writes(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
+    " record BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter)) WITHOUT ROWID;";
 
 struct hw_store {
   sqlite3 *db;
   hw__cvfs *vfs;
   const hw__fs *fs;
-  char *path;       /* absolute */
+  char *path; /* absolute */
   char *env_path;
   char *local_path;
-  uint8_t *dek;     /* sodium_malloc'd data key */
+  uint8_t *dek; /* sodium_malloc'd data key */
   hw__env env;
   unsigned test_flags;
   int journal;
@@ -96,20 +96,20 @@ struct hw_store {
 const char *hw_store_why_str(int why)
 {
   static const char *const s[] = {
-    [HW_STORE_WHY_NONE] = "no detail",
-    [HW_STORE_WHY_PASSPHRASE] = "wrong passphrase or key file",
-    [HW_STORE_WHY_KEYFILE_MISSING] = "key envelope missing beside the database",
-    [HW_STORE_WHY_KEYFILE_DAMAGED] = "key envelope damaged",
-    [HW_STORE_WHY_KEYFILE_OTHER_DB] = "key envelope belongs to another database",
-    [HW_STORE_WHY_KEYFILE_LIMITS] = "key envelope asks for key-derivation limits over the caps",
-    [HW_STORE_WHY_KDF_NOMEM] = "not enough memory to derive the key",
-    [HW_STORE_WHY_DB_EMPTY] = "database file is empty",
-    [HW_STORE_WHY_DB_TRUNCATED] = "database file is truncated",
-    [HW_STORE_WHY_DB_PLAINTEXT] = "database file is plain (unencrypted) SQLite",
-    [HW_STORE_WHY_DB_NOT_STORE] = "database file is not a Homeward store",
-    [HW_STORE_WHY_TAMPERED] = "encrypted page failed authentication (tampered or damaged)",
-    [HW_STORE_WHY_KEYFILE_MODE] = "key file is readable by group or others (want 0600)",
-    [HW_STORE_WHY_NO_DB] = "no database at this path",
+      [HW_STORE_WHY_NONE] = "no detail",
+      [HW_STORE_WHY_PASSPHRASE] = "wrong passphrase or key file",
+      [HW_STORE_WHY_KEYFILE_MISSING] = "key envelope missing beside the database",
+      [HW_STORE_WHY_KEYFILE_DAMAGED] = "key envelope damaged",
+      [HW_STORE_WHY_KEYFILE_OTHER_DB] = "key envelope belongs to another database",
+      [HW_STORE_WHY_KEYFILE_LIMITS] = "key envelope asks for key-derivation limits over the caps",
+      [HW_STORE_WHY_KDF_NOMEM] = "not enough memory to derive the key",
+      [HW_STORE_WHY_DB_EMPTY] = "database file is empty",
+      [HW_STORE_WHY_DB_TRUNCATED] = "database file is truncated or damaged",
+      [HW_STORE_WHY_DB_PLAINTEXT] = "database file is plain (unencrypted) SQLite",
+      [HW_STORE_WHY_DB_NOT_STORE] = "database file is not a Homeward store",
+      [HW_STORE_WHY_TAMPERED] = "encrypted page failed authentication (tampered or damaged)",
+      [HW_STORE_WHY_KEYFILE_MODE] = "key file is readable by group or others (want 0600)",
+      [HW_STORE_WHY_NO_DB] = "no database at this path",
   };
   if (why < 0 || (size_t)why >= sizeof s / sizeof s[0] || !s[why])
     return "unknown";
@@ -468,7 +468,6 @@ static int get_secret(hw_store *st, const hw_store_opts *o, uint8_t **secret, si
   return HW_OK;
 }
 
-
 /* Per-connection settings, the same for the store and its backups: one
  * connection holds the file (no -shm: the WAL index stays in memory), temp
  * data in memory (security.md A.1), no memory mapping, FULL sync. */
@@ -782,8 +781,8 @@ int hw_store_open(hw_store **out, const hw_store_opts *o, hw_store_info *info)
     return HW_ENOMEM;
   st->test_flags = o->test_flags;
   st->journal = o->journal;
-  st->fs = (o->base_vfs && strcmp(o->base_vfs, HW_TESTVFS_NAME) == 0) ? hw__fs_test()
-                                                                      : hw__fs_posix();
+  st->fs =
+      (o->base_vfs && strcmp(o->base_vfs, HW_TESTVFS_NAME) == 0) ? hw__fs_test() : hw__fs_posix();
   st->path = abs_path(o->path);
   if (!st->path) {
     rc = HW_ENOMEM;
@@ -1077,8 +1076,7 @@ int hw_store_put(hw_store *st, const hw_store_rec *r)
     const void *c = sqlite3_column_blob(s, 0), *k = sqlite3_column_text(s, 1);
     if (sqlite3_column_bytes(s, 0) != HW_ID_BYTES || !c || !k ||
         memcmp(c, r->case_id.b, HW_ID_BYTES) != 0 ||
-        (size_t)sqlite3_column_bytes(s, 1) != r->kind.len ||
-        memcmp(k, r->kind.p, r->kind.len) != 0)
+        (size_t)sqlite3_column_bytes(s, 1) != r->kind.len || memcmp(k, r->kind.p, r->kind.len) != 0)
       rc = HW_EDIVERGE;
     else
       rc = HW_OK;
@@ -1518,8 +1516,7 @@ int hw_store_journal_get(hw_store *st, const hw_dot *dot, hw_id *record,
   sqlite3_bind_int64(s, 2, (sqlite3_int64)dot->counter);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    if (sqlite3_column_bytes(s, 0) != HW_ID_BYTES ||
-        sqlite3_column_bytes(s, 1) != HW_HASH_BYTES) {
+    if (sqlite3_column_bytes(s, 0) != HW_ID_BYTES || sqlite3_column_bytes(s, 1) != HW_HASH_BYTES) {
       rc = HW_ECORRUPT;
     } else {
       memcpy(record->b, sqlite3_column_blob(s, 0), HW_ID_BYTES);
@@ -1559,8 +1556,7 @@ int hw_store_journal_list(hw_store *st, const hw_id *replica, uint64_t after,
       rc = from_sqlite(st, rc);
       break;
     }
-    if (sqlite3_column_bytes(s, 1) != HW_ID_BYTES ||
-        sqlite3_column_bytes(s, 2) != HW_HASH_BYTES) {
+    if (sqlite3_column_bytes(s, 1) != HW_ID_BYTES || sqlite3_column_bytes(s, 2) != HW_HASH_BYTES) {
       rc = HW_ECORRUPT;
       break;
     }
@@ -1666,8 +1662,8 @@ int hw_store_backup(hw_store *st, const char *dest)
   {
     uint8_t one[8] = {0, 0, 0, 0, 0, 0, 0, 1};
     sqlite3_stmt *s = NULL;
-    rc = sqlite3_prepare_v2(ddb, "INSERT OR REPLACE INTO settings(name, value) VALUES('hw.backup', ?1)",
-                            -1, &s, NULL);
+    rc = sqlite3_prepare_v2(
+        ddb, "INSERT OR REPLACE INTO settings(name, value) VALUES('hw.backup', ?1)", -1, &s, NULL);
     if (rc == SQLITE_OK) {
       sqlite3_bind_blob(s, 1, one, 8, SQLITE_STATIC);
       rc = sqlite3_step(s);

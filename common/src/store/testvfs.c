@@ -13,10 +13,10 @@
 #include "store-int.h"
 
 typedef struct node {
-  uint8_t *dur;     /* content as of the last fsync */
+  uint8_t *dur; /* content as of the last fsync */
   size_t dur_len;
-  bool dirty;       /* written since */
-  int64_t lw_off;   /* last write since the last fsync */
+  bool dirty;     /* written since */
+  int64_t lw_off; /* last write since the last fsync */
   uint8_t *lw;
   size_t lw_len;
   struct node *next;
@@ -24,8 +24,8 @@ typedef struct node {
 
 typedef struct entry {
   char *path;
-  node *cur;        /* what the name points to now (NULL: absent) */
-  node *dur;        /* what it points to after a power cut */
+  node *cur; /* what the name points to now (NULL: absent) */
+  node *dur; /* what it points to after a power cut */
   struct entry *next;
 } entry;
 
@@ -337,9 +337,9 @@ static int t_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods t_methods = {
-  3,         t_close,     t_read,       t_write,       t_truncate,  t_sync,   t_size,
-  t_lock,    t_unlock,    t_check,      t_fcntl,       t_sector,    t_dc,     t_shm_map,
-  t_shm_lock, t_shm_barrier, t_shm_unmap, t_fetch, t_unfetch,
+    3,          t_close,       t_read,      t_write, t_truncate, t_sync, t_size,
+    t_lock,     t_unlock,      t_check,     t_fcntl, t_sector,   t_dc,   t_shm_map,
+    t_shm_lock, t_shm_barrier, t_shm_unmap, t_fetch, t_unfetch,
 };
 
 static int t_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
@@ -375,8 +375,8 @@ static int t_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int 
     }
     t->e = e;
     t->n = e->cur;
-    t->dirsync_on_sync = !existed && (type == SQLITE_OPEN_MAIN_JOURNAL ||
-                                      type == SQLITE_OPEN_WAL || type == SQLITE_OPEN_SUPER_JOURNAL);
+    t->dirsync_on_sync = !existed && (type == SQLITE_OPEN_MAIN_JOURNAL || type == SQLITE_OPEN_WAL ||
+                                      type == SQLITE_OPEN_SUPER_JOURNAL);
   }
   return SQLITE_OK;
 }
@@ -450,19 +450,19 @@ int hw_testvfs_register(void)
   if (!T.base)
     return HW_EINTERNAL;
   T.vfs = (sqlite3_vfs){
-    .iVersion = 2,
-    .szOsFile = (int)(sizeof(tfile) + (size_t)T.base->szOsFile),
-    .mxPathname = T.base->mxPathname,
-    .zName = HW_TESTVFS_NAME,
-    .xOpen = t_open,
-    .xDelete = t_delete,
-    .xAccess = t_access,
-    .xFullPathname = t_full,
-    .xRandomness = t_random,
-    .xSleep = t_sleep,
-    .xCurrentTime = t_time,
-    .xGetLastError = t_last_error,
-    .xCurrentTimeInt64 = t_time64,
+      .iVersion = 2,
+      .szOsFile = (int)(sizeof(tfile) + (size_t)T.base->szOsFile),
+      .mxPathname = T.base->mxPathname,
+      .zName = HW_TESTVFS_NAME,
+      .xOpen = t_open,
+      .xDelete = t_delete,
+      .xAccess = t_access,
+      .xFullPathname = t_full,
+      .xRandomness = t_random,
+      .xSleep = t_sleep,
+      .xCurrentTime = t_time,
+      .xGetLastError = t_last_error,
+      .xCurrentTimeInt64 = t_time64,
   };
   if (sqlite3_vfs_register(&T.vfs, 0) != SQLITE_OK)
     return HW_ENOMEM;
@@ -679,7 +679,7 @@ static int tf_unlink(const char *path)
   return HW_OK;
 }
 
-static const hw__fs test_fs = {tf_create, tf_write,  tf_sync,  tf_close,
+static const hw__fs test_fs = {tf_create, tf_write,    tf_sync,  tf_close,
                                tf_rename, tf_sync_dir, tf_unlink};
 
 const hw__fs *hw__fs_test(void)

@@ -17,10 +17,11 @@ static void key_it(sqlite3 *db, const char *vfs)
   if (!vfs)
     return;
   /* Raw 256-bit key (no PBKDF2), 4096-byte pages like the store. */
-  if (sqlite3_exec(db,
-                   "PRAGMA key = \"x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'\";"
-                   "PRAGMA cipher_page_size = 4096;",
-                   NULL, NULL, NULL) != SQLITE_OK)
+  if (sqlite3_exec(
+          db,
+          "PRAGMA key = \"x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'\";"
+          "PRAGMA cipher_page_size = 4096;",
+          NULL, NULL, NULL) != SQLITE_OK)
     die(db, "key");
 }
 

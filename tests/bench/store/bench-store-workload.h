@@ -44,8 +44,8 @@ static double now(void)
 
 static void emit(const char *metric, double v, const char *unit)
 {
-  printf("{\"bench\": \"%s\", \"metric\": \"%s\", \"value\": %.4f, \"unit\": \"%s\"}\n",
-         bench_name, metric, v, unit);
+  printf("{\"bench\": \"%s\", \"metric\": \"%s\", \"value\": %.4f, \"unit\": \"%s\"}\n", bench_name,
+         metric, v, unit);
   fflush(stdout);
 }
 
@@ -67,8 +67,9 @@ static sqlite3 *open_db(const char *path, const char *vfs, int wal, int fresh)
     die(db, "open");
   if (bench_prepare_hook)
     bench_prepare_hook(db, vfs);
-  if (sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
-                       "PRAGMA page_size=4096;",
+  if (sqlite3_exec(db,
+                   "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
+                   "PRAGMA page_size=4096;",
                    NULL, NULL, NULL) != SQLITE_OK)
     die(db, "pragmas");
 #ifdef SQLITE_FCNTL_RESERVE_BYTES /* not in SQLCipher's SQLite 3.15 */
@@ -81,13 +82,12 @@ static sqlite3 *open_db(const char *path, const char *vfs, int wal, int fresh)
            wal ? "WAL" : "PERSIST");
   if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
     die(db, "journal");
-  if (fresh &&
-      sqlite3_exec(db,
-                   "CREATE TABLE records(id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL,"
-                   " kind TEXT NOT NULL, vv BLOB NOT NULL, acked BLOB NOT NULL,"
-                   " pending INTEGER NOT NULL, state BLOB NOT NULL);"
-                   "CREATE INDEX records_case ON records(case_id);",
-                   NULL, NULL, NULL) != SQLITE_OK)
+  if (fresh && sqlite3_exec(db,
+                            "CREATE TABLE records(id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL,"
+                            " kind TEXT NOT NULL, vv BLOB NOT NULL, acked BLOB NOT NULL,"
+                            " pending INTEGER NOT NULL, state BLOB NOT NULL);"
+                            "CREATE INDEX records_case ON records(case_id);",
+                            NULL, NULL, NULL) != SQLITE_OK)
     die(db, "schema");
   return db;
 }

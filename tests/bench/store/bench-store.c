@@ -44,6 +44,7 @@ static void pair(const char *name, double plain, double enc)
 }
 
 static hw__cvfs *V;
+static int scan_only; /* third argument "scan": one-transaction inserts and cold scans only */
 
 static void run_mode(const char *vfs, int wal)
 {
@@ -56,16 +57,18 @@ static void run_mode(const char *vfs, int wal)
   snprintf(pe, sizeof pe, "%s/bench-enc.db", dir);
 
   /* Transactions of 100. */
-  rm_db(pp);
-  rm_db(pe);
-  dp = open_db(pp, NULL, wal, 1);
-  tp = insert(dp, 100);
-  sqlite3_close(dp);
-  de = open_db(pe, vfs, wal, 1);
-  te = insert(de, 100);
-  sqlite3_close(de);
-  snprintf(name, sizeof name, "insert_tx100_%s", mode);
-  pair(name, tp, te);
+  if (!scan_only) {
+    rm_db(pp);
+    rm_db(pe);
+    dp = open_db(pp, NULL, wal, 1);
+    tp = insert(dp, 100);
+    sqlite3_close(dp);
+    de = open_db(pe, vfs, wal, 1);
+    te = insert(de, 100);
+    sqlite3_close(de);
+    snprintf(name, sizeof name, "insert_tx100_%s", mode);
+    pair(name, tp, te);
+  }
 
   /* One transaction. */
   rm_db(pp);
@@ -73,9 +76,18 @@ static void run_mode(const char *vfs, int wal)
   dp = open_db(pp, NULL, wal, 1);
   tp = insert(dp, N);
   sqlite3_close(dp);
-  de = open_db(pe, vfs, wal, 1);
-  te = insert(de, N);
-  sqlite3_close(de);
+  {
+    long o0, s0, r0, o1, s1, r1;
+    de = open_db(pe, vfs, wal, 1);
+    hw__cvfs_stats(V, &o0, &s0, &r0);
+    te = insert(de, N);
+    sqlite3_close(de);
+    hw__cvfs_stats(V, &o1, &s1, &r1);
+    snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode);
+    emit(name, (double)(o1 - o0), "count");
+    snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
+    emit(name, (double)(s1 - s0), "count");
+  }
   snprintf(name, sizeof name, "insert_tx1_%s", mode);
   pair(name, tp, te);
 
@@ -84,38 +96,50 @@ static void run_mode(const char *vfs, int wal)
   {
     long o0, s0, r0, o1, s1, r1;
     double tn;
-    hw__cvfs_set_readahead(V, false);
-    de = open_db(pe, vfs, wal, 0);
-    tn = scan(de);
-    sqlite3_close(de);
     hw__cvfs_set_readahead(V, true);
+    de = open_db(pe, vfs, wal, 0);
+    hw__cvfs_stats(V, &o0, &s0, &r0);
+    tn = scan(de);
+    hw__cvfs_stats(V, &o1, &s1, &r1);
+    sqlite3_close(de);
+    hw__cvfs_set_readahead(V, false); /* the store's default */
     dp = open_db(pp, NULL, wal, 0);
     tp = scan(dp);
     sqlite3_close(dp);
-    hw__cvfs_stats(V, &o0, &s0, &r0);
     de = open_db(pe, vfs, wal, 0);
     te = scan(de);
     sqlite3_close(de);
-    hw__cvfs_stats(V, &o1, &s1, &r1);
     snprintf(name, sizeof name, "cold_scan_%s", mode);
     pair(name, tp, te);
-    snprintf(name, sizeof name, "cold_scan_%s_no_readahead_encrypted", mode);
+    snprintf(name, sizeof name, "cold_scan_%s_readahead_encrypted", mode);
     emit(name, tn, "s");
-    snprintf(name, sizeof name, "cold_scan_%s_no_readahead_ratio", mode);
+    snprintf(name, sizeof name, "cold_scan_%s_readahead_ratio", mode);
     emit(name, tn / tp, "ratio");
-    snprintf(name, sizeof name, "cold_scan_%s_pages_opened", mode);
+    snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");
-    snprintf(name, sizeof name, "cold_scan_%s_pages_from_readahead", mode);
+    snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_served", mode);
     emit(name, (double)(r1 - r0), "count");
   }
 
+  if (scan_only) {
+    rm_db(pp);
+    rm_db(pe);
+    return;
+  }
   /* Random point lookups (default cache: most pages come from disk). */
   dp = open_db(pp, NULL, wal, 0);
   tp = lookups(dp);
   sqlite3_close(dp);
-  de = open_db(pe, vfs, wal, 0);
-  te = lookups(de);
-  sqlite3_close(de);
+  {
+    long o0, s0, r0, o1, s1, r1;
+    de = open_db(pe, vfs, wal, 0);
+    hw__cvfs_stats(V, &o0, &s0, &r0);
+    te = lookups(de);
+    hw__cvfs_stats(V, &o1, &s1, &r1);
+    sqlite3_close(de);
+    snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
+    emit(name, (double)(o1 - o0), "count");
+  }
   snprintf(name, sizeof name, "lookups_%s", mode);
   pair(name, tp, te);
   rm_db(pp);
@@ -125,8 +149,8 @@ static void run_mode(const char *vfs, int wal)
 static void unlock_time(void)
 {
   char p[1100];
-  hw_store_opts o = {.passphrase = (const uint8_t *)"a long passphrase", .passphrase_len = 17,
-                     .create = true};
+  hw_store_opts o = {
+      .passphrase = (const uint8_t *)"a long passphrase", .passphrase_len = 17, .create = true};
   hw_store *st;
   double t0;
 
@@ -169,6 +193,7 @@ int main(int argc, char **argv)
   if (argc > 1)
     N = atol(argv[1]);
   snprintf(dir, sizeof dir, "%s", argc > 2 ? argv[2] : "/tmp");
+  scan_only = argc > 3 && strcmp(argv[3], "scan") == 0;
   if (hw_crypto_init() != 0 || N < 100)
     return 1;
   randombytes_buf(key, sizeof key);
@@ -177,7 +202,8 @@ int main(int argc, char **argv)
     return 1;
   V = v;
   emit("records", (double)N, "count");
-  unlock_time();
+  if (!scan_only)
+    unlock_time();
   run_mode(hw__cvfs_name(v), 0);
   run_mode(hw__cvfs_name(v), 1);
   hw__cvfs_free(v);

@@ -46,12 +46,12 @@ static inline void st_rmdir(const char *dir)
 static inline hw_store_opts st_opts(const char *path, const char *pass)
 {
   hw_store_opts o = {
-    .path = path,
-    .passphrase = (const uint8_t *)pass,
-    .passphrase_len = pass ? strlen(pass) : 0,
-    .create = true,
-    .journal = HW_STORE_ROLLBACK,
-    .test_flags = HW_STORE_TEST_KDF_MIN,
+      .path = path,
+      .passphrase = (const uint8_t *)pass,
+      .passphrase_len = pass ? strlen(pass) : 0,
+      .create = true,
+      .journal = HW_STORE_ROLLBACK,
+      .test_flags = HW_STORE_TEST_KDF_MIN,
   };
   return o;
 }

@@ -9,12 +9,12 @@ static hw_store_rec mk_rec(const hw_id *id, const hw_id *cs, hw_dot *vvd, size_t
                            const void *state, size_t len)
 {
   hw_store_rec r = {
-    .id = *id,
-    .case_id = *cs,
-    .kind = {(const uint8_t *)"followup", 8},
-    .vv = {nvv, vvd},
-    .acked = {0, NULL},
-    .state = {state, len},
+      .id = *id,
+      .case_id = *cs,
+      .kind = {(const uint8_t *)"followup", 8},
+      .vv = {nvv, vvd},
+      .acked = {0, NULL},
+      .state = {state, len},
   };
   return r;
 }
@@ -342,6 +342,101 @@ static void test_io_faults(const char *dir, int journal)
   CHECK_OK(hw_testvfs_forget());
 }
 
+/* A backup of a WAL store opens, checks and holds the data. */
+static void test_wal_backup(const char *dir)
+{
+  char path[1024], bpath[1100];
+  hw_store *st;
+  hw_store_opts o;
+  hw_store_info info;
+  hw_dot d;
+  hw_id id = st_id(77), cs = st_id(78);
+  hw_store_rec *got;
+
+  snprintf(path, sizeof path, "%s/w.db", dir);
+  snprintf(bpath, sizeof bpath, "%s/w-backup.db", dir);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_WAL;
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  {
+    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
+    uint8_t dig[HW_HASH_BYTES] = {4};
+    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+  }
+  CHECK_OK(hw_store_commit(st));
+  CHECK_OK(hw_store_backup(st, bpath));
+  hw_store_close(st);
+  o = st_opts(bpath, "pw");
+  o.journal = HW_STORE_WAL;
+  o.create = false;
+  st = st_open_ok(&o, &info);
+  CHECK(info.flags & HW_STORE_RESTORED);
+  CHECK_OK(hw_store_check(st));
+  CHECK_OK(hw_store_get(st, &id, &got));
+  CHECK(memcmp(got->state.p, STATE, sizeof STATE) == 0);
+  hw_store_rec_free(got);
+  hw_store_close(st);
+}
+
+/* A failed write in the middle of a transaction larger than the cache (the
+ * journal is synced mid-transaction and grows a second segment, over old
+ * records of earlier transactions) reports the I/O error, never tampering,
+ * and leaves the store usable. */
+static void test_big_txn_faults(const char *dir, int journal)
+{
+  char path[4096];
+  hw_store *st;
+  hw_store_opts o;
+  hw_test_rng rng;
+  int failures = 0;
+
+  hw_test_rng_init(&rng, hw_test_seed());
+  snprintf(path, sizeof path, "%s/big%d.db", dir, journal);
+  o = st_opts(path, "pw");
+  o.journal = journal;
+  o.base_vfs = HW_TESTVFS_NAME;
+  st = st_open_ok(&o, NULL);
+  for (int k = 0; k < 8; k++) {
+    int err = (k % 2) ? HW_EIO : HW_ENOSPC;
+    long ops0 = hw_testvfs_ops();
+    int rc = hw_store_begin(st);
+    /* Every other round fails somewhere in the second half. */
+    if (k % 2 == 0)
+      hw_testvfs_fail_after(-1, 0);
+    else
+      hw_testvfs_fail_after(200 + (long)hw_test_rng_below(&rng, 400), err);
+    for (int i = 0; rc == HW_OK && i < 500; i++) {
+      hw_dot d;
+      hw_id id = st_id(100000 + (uint64_t)(k * 1000 + i)), cs = st_id(8);
+      uint8_t big[7000];
+      memset(big, (int)(i + k), sizeof big);
+      rc = hw_store_next_dot(st, &d);
+      if (rc == HW_OK) {
+        hw_store_rec r = mk_rec(&id, &cs, &d, 1, big, sizeof big);
+        uint8_t dig[HW_HASH_BYTES] = {0};
+        rc = hw_store_put_write(st, &r, &d, dig);
+      }
+    }
+    if (rc == HW_OK)
+      rc = hw_store_commit(st);
+    hw_testvfs_fail_after(-1, 0);
+    if (rc != HW_OK) {
+      failures++;
+      if (rc != err)
+        fprintf(stderr, "round %d: got %s, want %s (after %ld ops)\n", k, hw_errname(rc),
+                hw_errname(err), hw_testvfs_ops() - ops0);
+      CHECK_ERR(rc, err);
+      CHECK_OK(hw_store_rollback(st));
+    }
+    CHECK_OK(hw_store_check(st));
+  }
+  CHECK(failures > 0);
+  hw_store_close(st);
+  CHECK_OK(hw_testvfs_forget());
+}
+
 int main(void)
 {
   char *dir;
@@ -350,8 +445,11 @@ int main(void)
   dir = st_tmpdir();
   test_records(dir);
   test_restore(dir);
+  test_wal_backup(dir);
   test_io_faults(dir, HW_STORE_ROLLBACK);
   test_io_faults(dir, HW_STORE_WAL);
+  test_big_txn_faults(dir, HW_STORE_ROLLBACK);
+  test_big_txn_faults(dir, HW_STORE_WAL);
   st_rmdir(dir);
   free(dir);
   printf("store api: ok\n");

@@ -59,8 +59,9 @@ static sqlite3 *raw_open(const char *path, const char *vfs, int wal, bool reserv
   char sql[256];
 
   CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
-  CHECK_EQ(sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
-                            "PRAGMA page_size=4096; PRAGMA cache_size=50;",
+  CHECK_EQ(sqlite3_exec(db,
+                        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
+                        "PRAGMA page_size=4096; PRAGMA cache_size=50;",
                         NULL, NULL, NULL),
            SQLITE_OK);
   if (reserve)
@@ -181,9 +182,9 @@ static void test_canaries(int journal)
     /* The canaries are really in there (read back through the VFS). */
     {
       sqlite3_stmt *s;
-      CHECK_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE a LIKE 'CANARY%'", -1, &s,
-                                  NULL),
-               SQLITE_OK);
+      CHECK_EQ(
+          sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE a LIKE 'CANARY%'", -1, &s, NULL),
+          SQLITE_OK);
       CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
       CHECK_EQ(sqlite3_column_int(s, 0), 16000);
       sqlite3_finalize(s);
@@ -200,8 +201,8 @@ static void test_canaries(int journal)
     CHECK(mkdir(sub, 0700) == 0);
     snprintf(ppath, sizeof ppath, "%s/p.db", sub);
     db = raw_open(ppath, NULL, 0, false);
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES('" CANARY "');", NULL,
-                          NULL, NULL),
+    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES('" CANARY "');", NULL, NULL,
+                          NULL),
              SQLITE_OK);
     sqlite3_close(db);
     CHECK(st_grep_dir(sub, CANARY) > 0);
@@ -307,10 +308,10 @@ static void test_tamper(void)
   for (size_t pg = 0; pg < npages; pg++) {
     /* body, nonce, tag; page 1 also its SQLite header (encrypted) */
     size_t offs[4] = {
-      16 + hw_test_rng_below(&rng, HW__USABLE - 16),
-      HW__USABLE + hw_test_rng_below(&rng, HW__NONCE),
-      HW__USABLE + HW__NONCE + hw_test_rng_below(&rng, HW__TAG),
-      pg == 0 ? 16 + hw_test_rng_below(&rng, 84) : hw_test_rng_below(&rng, HW__USABLE),
+        16 + hw_test_rng_below(&rng, HW__USABLE - 16),
+        HW__USABLE + hw_test_rng_below(&rng, HW__NONCE),
+        HW__USABLE + HW__NONCE + hw_test_rng_below(&rng, HW__TAG),
+        pg == 0 ? 16 + hw_test_rng_below(&rng, 84) : hw_test_rng_below(&rng, HW__USABLE),
     };
     for (int k = 0; k < 4; k++) {
       uint8_t *b = malloc(len);
@@ -357,6 +358,75 @@ static void test_tamper(void)
   free(orig);
   st_rmdir(dir);
   free(dir);
+}
+
+/* A WAL copied while its store is open (frames not yet checkpointed): a bit
+ * flipped in a frame followed by a later commit is tampering; the same flip
+ * in the very last frame reads as a torn tail (docs/storage.md). */
+static void test_wal_tamper(void)
+{
+  char *dir = st_tmpdir(), *cdir = st_tmpdir(), path[1024], cpath[1024], a[1100], b[1100];
+  hw_store *st;
+  hw_store_opts o;
+  hw_id cs = st_id(3);
+  uint8_t *wal;
+  size_t wlen;
+  const size_t fs = HW__WAL_FRAME_HDR + HW__PAGE;
+
+  snprintf(path, sizeof path, "%s/w.db", dir);
+  snprintf(cpath, sizeof cpath, "%s/w.db", cdir);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_WAL;
+  st = st_open_ok(&o, NULL);
+  for (int t = 0; t < 4; t++) {
+    CHECK_OK(hw_store_begin(st));
+    put_canary(st, t, 500, &cs);
+    CHECK_OK(hw_store_commit(st));
+  }
+  snprintf(a, sizeof a, "%s-wal", path);
+  wal = read_all(a, &wlen);
+  CHECK(wlen > HW__WAL_HDR + 4 * fs);
+  {
+    size_t dlen;
+    uint8_t *db = read_all(path, &dlen);
+    hw_store_close(st);
+    o.path = cpath;
+    o.create = false;
+    for (int k = 0; k < 2; k++) {
+      /* k = 0: the first frame; k = 1: the last frame. */
+      size_t nframes = (wlen - HW__WAL_HDR) / fs;
+      size_t at = HW__WAL_HDR + (k == 0 ? 0 : nframes - 1) * fs + HW__WAL_FRAME_HDR + 100;
+      uint8_t *w = malloc(wlen);
+      memcpy(w, wal, wlen);
+      w[at] ^= 0x04;
+      write_all(cpath, db, dlen);
+      snprintf(b, sizeof b, "%s-wal", cpath);
+      write_all(b, w, wlen);
+      snprintf(a, sizeof a, "%s.hwkey", path);
+      snprintf(b, sizeof b, "%s.hwkey", cpath);
+      st_copy(a, b);
+      {
+        hw_store *c = NULL;
+        hw_store_info info;
+        int rc = hw_store_open(&c, &o, &info);
+        if (rc == HW_OK)
+          rc = hw_store_check(c);
+        if (k == 0) {
+          CHECK_ERR(rc, HW_ETAMPER);
+        } else {
+          CHECK_OK(rc);
+        }
+        hw_store_close(c);
+      }
+      free(w);
+    }
+    free(db);
+  }
+  free(wal);
+  st_rmdir(dir);
+  st_rmdir(cdir);
+  free(dir);
+  free(cdir);
 }
 
 /* ---- differential test against plain SQLite ---- */
@@ -406,12 +476,15 @@ static void test_differential(int wal)
   randombytes_buf(key, sizeof key);
   randombytes_buf(dbid, sizeof dbid);
   CHECK_OK(hw__cvfs_new(&v, NULL, key, dbid));
+  /* Half the runs decrypt ahead on a second thread (off by default). */
+  hw__cvfs_set_readahead(v, wal != 0);
   snprintf(p1, sizeof p1, "%s/enc.db", dir);
   snprintf(p2, sizeof p2, "%s/plain.db", dir);
   enc = raw_open(p1, hw__cvfs_name(v), wal, true);
   plain = raw_open(p2, NULL, wal, true);
-  both(enc, plain, "CREATE TABLE t(k INTEGER PRIMARY KEY, a TEXT, b BLOB, n INTEGER);"
-                   "CREATE INDEX t_a ON t(a); CREATE INDEX t_n ON t(n, a);");
+  both(enc, plain,
+       "CREATE TABLE t(k INTEGER PRIMARY KEY, a TEXT, b BLOB, n INTEGER);"
+       "CREATE INDEX t_a ON t(a); CREATE INDEX t_n ON t(n, a);");
   for (long i = 0; i < steps; i++) {
     uint64_t op = hw_test_rng_below(&rng, 100), k = hw_test_rng_below(&rng, 2000);
     uint64_t sz = hw_test_rng_below(&rng, 8) == 0 ? hw_test_rng_below(&rng, 20000)
@@ -429,8 +502,9 @@ static void test_differential(int wal)
       snprintf(sql, sizeof sql, "UPDATE t SET a = a || 'x', n = n + 1 WHERE n = %llu",
                (unsigned long long)(seed % 97));
     else if (op < 80)
-      snprintf(sql, sizeof sql, "BEGIN; INSERT INTO t SELECT k + 100000, a, b, n FROM t WHERE "
-                                "k %% 50 = %llu; %s",
+      snprintf(sql, sizeof sql,
+               "BEGIN; INSERT INTO t SELECT k + 100000, a, b, n FROM t WHERE "
+               "k %% 50 = %llu; %s",
                (unsigned long long)(seed % 50),
                hw_test_rng_below(&rng, 2) ? "COMMIT;" : "ROLLBACK;");
     else if (op < 81)
@@ -503,21 +577,26 @@ static void test_fail_closed(void)
       int amt;
       long long off;
     } bad[] = {
-      {"", SQLITE_OPEN_MAIN_DB, 100, 0},            /* partial page */
-      {"", SQLITE_OPEN_MAIN_DB, 4096, 512},         /* unaligned */
-      {"", SQLITE_OPEN_MAIN_DB, 8192, 0},           /* two pages */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 600, 0}, /* not a header */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 4096, 8}, /* page at a bad offset */
-      {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 29, 4},  /* metadata too long */
-      {"-wal", SQLITE_OPEN_WAL, 4096, 32},            /* page where a frame header goes */
-      {"-wal", SQLITE_OPEN_WAL, 24, 40},              /* frame header misplaced */
-      {"-wal", SQLITE_OPEN_WAL, 33, 0},               /* header too long */
+        {"", SQLITE_OPEN_MAIN_DB, 100, 0},               /* partial page */
+        {"", SQLITE_OPEN_MAIN_DB, 4096, 512},            /* unaligned */
+        {"", SQLITE_OPEN_MAIN_DB, 8192, 0},              /* two pages */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 600, 0},  /* not a header */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 4096, 8}, /* page at a bad offset */
+        {"-journal", SQLITE_OPEN_MAIN_JOURNAL, 29, 4},   /* metadata too long */
+        {"-wal", SQLITE_OPEN_WAL, 4096, 32},             /* page where a frame header goes */
+        {"-wal", SQLITE_OPEN_WAL, 24, 40},               /* frame header misplaced */
+        {"-wal", SQLITE_OPEN_WAL, 33, 0},                /* header too long */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      sqlite3_filename fn;
       snprintf(path, sizeof path, "%s/fc.db%s", dir, bad[i].suffix);
-      CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type,
-                          &out),
-               SQLITE_OK);
+      /* xOpen must get a name SQLite made (it looks for URI parameters). */
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK(fn != NULL);
+      CHECK_EQ(
+          vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type, &out),
+          SQLITE_OK);
+      sqlite3_free_filename(fn);
       {
         uint8_t *buf = calloc(1, (size_t)bad[i].amt);
         CHECK_EQ(f->pMethods->xWrite(f, buf, bad[i].amt, bad[i].off), SQLITE_IOERR_WRITE);
@@ -534,9 +613,14 @@ static void test_fail_closed(void)
     }
     /* A page whose reserved bytes are not zero, and a page 1 without the
      * fixed page size and reserve. */
-    snprintf(path, sizeof path, "%s/fc.db", dir);
-    CHECK_EQ(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
-             SQLITE_OK);
+    {
+      sqlite3_filename fn;
+      snprintf(path, sizeof path, "%s/fc.db", dir);
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
+               SQLITE_OK);
+      sqlite3_free_filename(fn);
+    }
     page[HW__PAGE - 1] = 1;
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, HW__PAGE), SQLITE_IOERR_WRITE);
     page[HW__PAGE - 1] = 0;
@@ -546,9 +630,15 @@ static void test_fail_closed(void)
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, 0), SQLITE_IOERR_WRITE);
     /* Super-journals cannot even be opened. */
     f->pMethods->xClose(f);
-    snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
-    CHECK(vfs->xOpen(vfs, path, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_SUPER_JOURNAL, &out) != SQLITE_OK);
+    {
+      sqlite3_filename fn;
+      snprintf(path, sizeof path, "%s/fc.db-mj01", dir);
+      fn = sqlite3_create_filename(path, "", "", 0, NULL);
+      CHECK(vfs->xOpen(vfs, fn, f,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_SUPER_JOURNAL,
+                       &out) != SQLITE_OK);
+      sqlite3_free_filename(fn);
+    }
   }
   free(f);
   /* psow=0 in a URI is refused. */
@@ -569,6 +659,7 @@ int main(void)
   test_canaries(HW_STORE_WAL);
   test_tamper();
   test_fail_closed();
+  test_wal_tamper();
   test_differential(0);
   test_differential(1);
   printf("store crypt: ok\n");

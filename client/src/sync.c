@@ -16,9 +16,9 @@
 #include "homeward/record-codec.h"
 #include "net-int.h"
 
-#define PUSH_BATCH_RECORDS 128
-#define PUSH_BATCH_BYTES (1u << 20)
-#define PULL_RECORDS 256
+#define PUSH_BATCH_RECORDS 512 /* HW_BATCH_RECORDS_MAX: each batch costs a commit on both sides */
+#define PUSH_BATCH_BYTES (4u << 20)
+#define PULL_RECORDS 512
 #define SYNC_ATTEMPTS 3 /* a lineage refusal ends the session: check, then retry */
 
 /* One pending record as sent: its id, the vv sent, its state bytes. */
@@ -417,7 +417,10 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
     const hw_ack_entry *e = &a->entries[i];
     sent *x = &s->sent[b->first + i];
     if (e->status == HW_ACK_ACCEPTED) {
-      rc = apply_state(s, &x->id, e->merged.p, e->merged.len, &x->vv);
+      /* Without a merged state the server holds exactly what was sent: the
+       * vv sent (which covers the old acknowledged one) is acknowledged. */
+      rc = e->merged.p ? apply_state(s, &x->id, e->merged.p, e->merged.len, &x->vv)
+                       : hw_store_ack(s->c->st, &x->id, &x->vv);
       s->res->merged += e->merged.p != NULL;
     } else if (e->code == HW_CODE_SUPERSEDED && e->status == HW_ACK_REFUSED) {
       continue; /* not applied: sent again next time */

@@ -22,6 +22,10 @@ typedef enum hw__combine_mode {
 int hw__record_combine(hw_record **out, const hw_record *a, const hw_record *b,
                        hw__combine_mode mode);
 
+/* hw_record_build for a decoder that has checked every value itself (with
+ * hw_value_check_rd): every other invariant is still checked. */
+int hw__record_build_checked_values(hw_record **out, const hw_record *parts);
+
 bool hw__name_ok(const uint8_t *p, size_t len, size_t max);
 
 #endif

@@ -143,6 +143,23 @@ oom:
   return HW_ENOMEM;
 }
 
+static int check_impl(const hw_record *r, bool values);
+
+int hw_record_check(const hw_record *r)
+{
+  return check_impl(r, true);
+}
+
+int hw__record_build_checked_values(hw_record **out, const hw_record *parts)
+{
+  int rc = check_impl(parts, false);
+
+  *out = NULL;
+  if (rc)
+    return rc;
+  return copy_parts(out, parts);
+}
+
 int hw_record_build(hw_record **out, const hw_record *parts)
 {
   int rc = hw_record_check(parts);
@@ -181,7 +198,7 @@ static int check_void_values(const hw_record *r, const hw_field *f)
   return HW_OK;
 }
 
-int hw_record_check(const hw_record *r)
+static int check_impl(const hw_record *r, bool values)
 {
   size_t n_pairs_total = 0;
   uint8_t used[HW_WRITES_MAX];
@@ -219,7 +236,7 @@ int hw_record_check(const hw_record *r)
       if (pr->w >= r->n_writes || (k > 0 && f->pairs[k - 1].w >= pr->w))
         return HW_EPROTO;
       used[pr->w] = 1;
-      if ((rc = hw_value_check(pr->value.p, pr->value.len)) != 0)
+      if (values && (rc = hw_value_check(pr->value.p, pr->value.len)) != 0)
         return rc;
     }
     n_pairs_total += f->n_pairs;

@@ -231,3 +231,21 @@ int hw_value_check(const uint8_t *v, size_t len)
     return rc;
   return hw_cbor_rd_done(&rd) ? HW_OK : HW_EPROTO;
 }
+
+int hw_value_check_rd(hw_cbor_rd *rd, hw_bytes *out)
+{
+  const uint8_t *start = rd->p;
+  int rc = check_item(rd, 0);
+
+  out->p = NULL;
+  out->len = 0;
+  if (rc == HW_OK && (size_t)(rd->p - start) > HW_VALUE_MAX)
+    rc = HW_ELIMIT;
+  if (rc) {
+    rd->p = start;
+    return rc;
+  }
+  out->p = start;
+  out->len = (size_t)(rd->p - start);
+  return HW_OK;
+}

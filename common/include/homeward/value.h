@@ -61,4 +61,8 @@ HW_EXPORT bool hw_value_is_null(const uint8_t *v, size_t len);
  * and HW_VALUE_DEPTH_MAX nesting. Returns 0, HW_EPROTO or HW_ELIMIT. */
 HW_NODISCARD HW_EXPORT int hw_value_check(const uint8_t *v, size_t len);
 
+/* The same checks on the next item of `rd`; *out receives its exact bytes
+ * (borrowed from the reader's input). On error the reader does not move. */
+HW_NODISCARD HW_EXPORT int hw_value_check_rd(hw_cbor_rd *rd, hw_bytes *out);
+
 #endif

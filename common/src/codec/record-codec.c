@@ -14,6 +14,8 @@
 #include "homeward/arena.h"
 #include "homeward/limits.h"
 #include "homeward/mem.h"
+#include "homeward/value.h"
+#include "../record-int.h"
 
 /* ---- encoder ---- */
 
@@ -386,13 +388,14 @@ static int read_fields(dec *d, hw_record *parts)
       if (k > 0 && f->pairs[k - 1].w >= w)
         return fail(d, HW_EPROTO, "fields: pairs not sorted by write or repeated");
       pr->w = (uint32_t)w;
-      rc = hw_cbor_skip(d->rd, HW_VALUE_DEPTH_MAX, &pr->value.p, &pr->value.len);
+      /* One pass over the value checks it completely (canonical, map keys in
+       * order, depth, size), so the build below need not read it again. */
+      rc = hw_value_check_rd(d->rd, &pr->value);
       if (rc)
         return fail(d, rc,
-                    rc == HW_ELIMIT ? "fields: value nested deeper than HW_VALUE_DEPTH_MAX"
+                    rc == HW_ELIMIT ? "fields: value over HW_VALUE_MAX or nested deeper than "
+                                      "HW_VALUE_DEPTH_MAX"
                                     : "fields: malformed value");
-      if (pr->value.len > HW_VALUE_MAX)
-        return fail(d, HW_ELIMIT, "fields: value longer than HW_VALUE_MAX");
     }
     f->n_pairs = (uint32_t)np;
   }
@@ -427,7 +430,7 @@ static int read_record(dec *d, hw_record **out)
     return rc;
   /* The model's invariants (each write seen by the vv and used by a pair,
    * values canonical, void values well formed, ...) are hw_record_check's. */
-  rc = hw_record_build(out, &parts);
+  rc = hw__record_build_checked_values(out, &parts);
   if (rc)
     return fail(d, rc, rc == HW_ENOMEM ? "out of memory" : "record: invariant broken");
   return HW_OK;

@@ -30,6 +30,7 @@ typedef enum hw_case_access {
   HW_CASE_HELD,        /* the worker's case now (or created by them offline) */
   HW_CASE_HELD_BEFORE, /* held before a reassignment: merge, audit as a late edit */
   HW_CASE_NEVER_HELD,  /* quarantine for coordinators */
+  HW_CASE_ERROR,       /* the caseload could not be read: the job fails */
 } hw_case_access;
 
 /* The server's rules, as hooks (forms and caseloads live elsewhere). Each

@@ -315,6 +315,10 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   }
   if (p && p->case_access)
     access = p->case_access(&k->in->case_id, k->stored == NULL, p->ud);
+  if (access == HW_CASE_ERROR) {
+    rc = HW_EIO;
+    goto done;
+  }
   if (access == HW_CASE_NEVER_HELD) {
     rc = quarantine(cx, k->in, before, state, len, HW_EPERM, "a case this worker never held", out);
     goto done;
@@ -362,7 +366,9 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
         (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
                                 k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)) ||
         (rc = hw_sdb_checksum_update(cx->db, &k->merged->id, k->stored_bytes, k->stored_len,
-                                     k->merged_bytes, k->merged_len)))
+                                     k->merged_bytes, k->merged_len)) ||
+        (rc = hw_sdb_wsum_update(cx->db, &k->merged->case_id, &k->merged->id, k->stored_bytes,
+                                 k->stored_len, k->merged_bytes, k->merged_len)))
       goto done;
   }
   rc = audit(cx, hw_decision_name(out->decision), k->in, before, &k->merged->vv, k->pairs,

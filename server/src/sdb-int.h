@@ -141,6 +141,53 @@ HW_NODISCARD int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES
 HW_NODISCARD int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state,
                                         size_t old_len, const uint8_t *new_state, size_t new_len);
 
+/* ---- caseloads (protocol.md §9) ---- */
+
+#define HW_WORKER_MAX 64
+
+/* The worker a case is assigned to (HW_ENOENT: nobody yet). */
+HW_NODISCARD int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id,
+                                   char worker[static HW_WORKER_MAX]);
+/* Assign a case to `to` with sequence number `seq` (taken by the caller from
+ * the one sequence): the assignment log gets the change (so pulls see it in
+ * order), the case's records move to `to`'s checksum, and `to` is
+ * remembered as having held it. HW_EEXIST when it is already `to`'s. */
+HW_NODISCARD int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq);
+HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker,
+                                    bool *out);
+HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker);
+HW_NODISCARD int hw_sdb_region(hw_sdb *s, const char *coordinator,
+                               char (*workers)[HW_WORKER_MAX], size_t cap, size_t *n);
+/* A worker's caseload checksum (XOR of its records' items), and its update
+ * when one record of `case_id` changes. */
+HW_NODISCARD int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES]);
+HW_NODISCARD int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id,
+                                    const uint8_t *old_state, size_t old_len,
+                                    const uint8_t *new_state, size_t new_len);
+/* Every record of a case; the records of a worker's caseload changed after
+ * `after` (sequence order, at most max); the assignment changes after
+ * `after` that concern the worker. */
+HW_NODISCARD int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb,
+                                     void *ud);
+HW_NODISCARD int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
+                                   hw_sdb_record_cb cb, void *ud);
+typedef int (*hw_sdb_event_cb)(uint64_t seq, const hw_id *case_id, const char *from,
+                               const char *to, void *ud);
+HW_NODISCARD int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
+                                     hw_sdb_event_cb cb, void *ud);
+typedef int (*hw_sdb_case_cb)(const hw_id *case_id, uint64_t n_records, void *ud);
+HW_NODISCARD int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud);
+/* A late edit flagged to the case's current holder. */
+HW_NODISCARD int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker,
+                                 const char *reason, int64_t now_ms);
+typedef int (*hw_sdb_device_cb)(const uint8_t key[HW_DEVICE_KEY_BYTES], const hw_sdb_device *d,
+                                void *ud);
+HW_NODISCARD int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud);
+/* The one device whose key starts with these hex digits (at least 8):
+ * HW_ENOENT none, HW_EEXIST several. */
+HW_NODISCARD int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
+                                         uint8_t key[static HW_DEVICE_KEY_BYTES]);
+
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
                                        size_t key_len, const char *reason, const uint8_t *state,

@@ -7,6 +7,7 @@
 
 #include "homeward/checksum.h"
 #include "homeward/mem.h"
+#include "homeward/record-codec.h"
 
 #define SCHEMA_VERSION 1
 
@@ -32,6 +33,20 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS srv_replicas_device ON srv_replicas(device_key);"
     "CREATE TABLE IF NOT EXISTS srv_invitations(token_hash BLOB PRIMARY KEY, worker TEXT NOT NULL,"
     "  role TEXT NOT NULL, expires_ms INTEGER NOT NULL, used_by BLOB) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_assign(case_id BLOB PRIMARY KEY, worker TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS srv_assign_worker ON srv_assign(worker);"
+    "CREATE TABLE IF NOT EXISTS srv_assign_log(seq INTEGER PRIMARY KEY, case_id BLOB NOT NULL,"
+    "  from_worker TEXT, to_worker TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS srv_assign_log_from ON srv_assign_log(from_worker, seq);"
+    "CREATE INDEX IF NOT EXISTS srv_assign_log_to ON srv_assign_log(to_worker, seq);"
+    "CREATE TABLE IF NOT EXISTS srv_held(case_id BLOB NOT NULL, worker TEXT NOT NULL,"
+    "  PRIMARY KEY(case_id, worker)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_region(coordinator TEXT NOT NULL, worker TEXT NOT NULL,"
+    "  PRIMARY KEY(coordinator, worker)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_wsum(worker TEXT PRIMARY KEY, sum BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS srv_flags(id INTEGER PRIMARY KEY, case_id BLOB NOT NULL,"
+    "  worker TEXT NOT NULL, reason TEXT NOT NULL, time_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS srv_quarantine(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
     "  device_key BLOB, reason TEXT NOT NULL, state BLOB NOT NULL, received_ms INTEGER NOT NULL,"
     "  decided_ms INTEGER, decision TEXT);";
@@ -67,6 +82,22 @@ enum {
   ST_INV_USE,
   ST_REC_AFTER,
   ST_REC_COUNT,
+  ST_ASSIGN_GET,
+  ST_ASSIGN_PUT,
+  ST_ASSIGN_LOG,
+  ST_HELD_PUT,
+  ST_HELD_GET,
+  ST_REGION_PUT,
+  ST_REGION_LIST,
+  ST_WSUM_GET,
+  ST_WSUM_PUT,
+  ST_CASE_RECORDS,
+  ST_LOAD_AFTER,
+  ST_EVENTS_AFTER,
+  ST_CASELOAD,
+  ST_FLAG_PUT,
+  ST_DEV_LIST,
+  ST_DEV_BY_PREFIX,
   ST_COUNT
 };
 
@@ -110,6 +141,30 @@ static const char *const sql[ST_COUNT] = {
                    " WHERE token_hash = ?1",
     [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
     [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
+    [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
+    [ST_ASSIGN_PUT] = "INSERT OR REPLACE INTO srv_assign(case_id, worker, seq) VALUES (?1, ?2, ?3)",
+    [ST_ASSIGN_LOG] = "INSERT INTO srv_assign_log(seq, case_id, from_worker, to_worker)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [ST_HELD_PUT] = "INSERT OR IGNORE INTO srv_held(case_id, worker) VALUES (?1, ?2)",
+    [ST_HELD_GET] = "SELECT 1 FROM srv_held WHERE case_id = ?1 AND worker = ?2",
+    [ST_REGION_PUT] = "INSERT OR IGNORE INTO srv_region(coordinator, worker) VALUES (?1, ?2)",
+    [ST_REGION_LIST] = "SELECT worker FROM srv_region WHERE coordinator = ?1 ORDER BY worker",
+    [ST_WSUM_GET] = "SELECT sum FROM srv_wsum WHERE worker = ?1",
+    [ST_WSUM_PUT] = "INSERT OR REPLACE INTO srv_wsum(worker, sum) VALUES (?1, ?2)",
+    [ST_CASE_RECORDS] = "SELECT seq, case_id, state FROM srv_records WHERE case_id = ?1"
+                        " ORDER BY seq",
+    [ST_LOAD_AFTER] = "SELECT r.seq, r.case_id, r.state FROM srv_assign a JOIN srv_records r"
+                      " ON r.case_id = a.case_id WHERE a.worker = ?1 AND r.seq > ?2"
+                      " ORDER BY r.seq LIMIT ?3",
+    [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
+                        " WHERE seq > ?2 AND (from_worker = ?1 OR to_worker = ?1)"
+                        " ORDER BY seq LIMIT ?3",
+    [ST_CASELOAD] = "SELECT a.case_id, count(r.id), max(r.seq) FROM srv_assign a LEFT JOIN"
+                    " srv_records r ON r.case_id = a.case_id WHERE a.worker = ?1"
+                    " GROUP BY a.case_id ORDER BY a.case_id",
+    [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
+    [ST_DEV_BY_PREFIX] = "SELECT key FROM srv_devices WHERE hex(key) LIKE ?1 || '%'",
     [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
                      " LIMIT ?2",
 };
@@ -926,5 +981,349 @@ int hw_sdb_records_count(hw_sdb *s, uint64_t *n)
   *n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
   rc = rc == SQLITE_ROW ? HW_OK : from_sqlite(rc);
   sqlite3_reset(st);
+  return rc;
+}
+
+/* ---- caseloads ------------------------------------------------------------ */
+
+int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id, char worker[static HW_WORKER_MAX])
+{
+  sqlite3_stmt *st = s->st[ST_ASSIGN_GET];
+  int rc;
+
+  worker[0] = '\0';
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = text_col(st, 0, worker, HW_WORKER_MAX);
+  else
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+static int wsum_xor(hw_sdb *s, const char *worker, const uint8_t item[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_WSUM_GET];
+  uint8_t sum[HW_HASH_BYTES] = {0};
+  int rc;
+
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = blob_exact(st, 0, sum, HW_HASH_BYTES);
+  else
+    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc)
+    return rc;
+  hw_checksum_xor(sum, item);
+  st = s->st[ST_WSUM_PUT];
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, sum, HW_HASH_BYTES, SQLITE_STATIC);
+  return exec_st(s, ST_WSUM_PUT);
+}
+
+int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_WSUM_GET];
+  int rc;
+
+  memset(out, 0, HW_HASH_BYTES);
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = blob_exact(st, 0, out, HW_HASH_BYTES);
+  else
+    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id, const uint8_t *old_state,
+                       size_t old_len, const uint8_t *new_state, size_t new_len)
+{
+  char worker[HW_WORKER_MAX];
+  uint8_t item[HW_HASH_BYTES], both[HW_HASH_BYTES] = {0};
+  int rc = hw_sdb_assign_get(s, case_id, worker);
+
+  if (rc == HW_ENOENT)
+    return HW_OK; /* nobody's caseload */
+  if (rc)
+    return rc;
+  if (old_state) {
+    hw_checksum_item(item, id, old_state, old_len);
+    hw_checksum_xor(both, item);
+  }
+  hw_checksum_item(item, id, new_state, new_len);
+  hw_checksum_xor(both, item);
+  return wsum_xor(s, worker, both);
+}
+
+int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_CASE_RECORDS];
+  int rc;
+
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    if (blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, sqlite3_column_blob(st, 2),
+                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+typedef struct move_sum {
+  hw_sdb *s;
+  uint8_t sum[HW_HASH_BYTES];
+} move_sum;
+
+static int add_item(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  move_sum *m = ud;
+  hw_record *r = NULL;
+  uint8_t item[HW_HASH_BYTES];
+  (void)seq, (void)case_id;
+  /* the item needs the record id: decode the id from the state */
+  if (hw_record_decode(state, len, &r, NULL) != HW_OK)
+    return HW_ECORRUPT;
+  hw_checksum_item(item, &r->id, state, len);
+  hw_record_free(r);
+  hw_checksum_xor(m->sum, item);
+  return HW_OK;
+}
+
+int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq)
+{
+  char from[HW_WORKER_MAX];
+  move_sum m = {s, {0}};
+  sqlite3_stmt *st;
+  int rc = hw_sdb_assign_get(s, case_id, from), had = rc == HW_OK;
+
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  if (had && strcmp(from, to) == 0)
+    return HW_EEXIST; /* already there: nothing to log */
+  /* The case's records move from one worker's checksum to the other's. */
+  if ((rc = hw_sdb_case_records(s, case_id, add_item, &m)) != 0)
+    return rc;
+  if ((had && (rc = wsum_xor(s, from, m.sum)) != 0) || (rc = wsum_xor(s, to, m.sum)) != 0)
+    return rc;
+  st = s->st[ST_ASSIGN_PUT];
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+  if ((rc = exec_st(s, ST_ASSIGN_PUT)) != 0)
+    return rc;
+  st = s->st[ST_ASSIGN_LOG];
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  sqlite3_bind_blob(st, 2, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  if (had)
+    sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 3);
+  sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
+  if ((rc = exec_st(s, ST_ASSIGN_LOG)) != 0)
+    return rc;
+  /* Whoever held it keeps the right to land late edits on it. */
+  st = s->st[ST_HELD_PUT];
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+  return exec_st(s, ST_HELD_PUT);
+}
+
+int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker, bool *out)
+{
+  sqlite3_stmt *st = s->st[ST_HELD_GET];
+  int rc;
+
+  *out = false;
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *out = true;
+  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
+{
+  sqlite3_stmt *st = s->st[ST_REGION_PUT];
+  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  return exec_st(s, ST_REGION_PUT);
+}
+
+int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_MAX], size_t cap,
+                  size_t *n)
+{
+  sqlite3_stmt *st = s->st[ST_REGION_LIST];
+  int rc;
+
+  *n = 0;
+  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      rc = HW_ELIMIT;
+      break;
+    }
+    if ((rc = text_col(st, 0, workers[*n], HW_WORKER_MAX)) != 0)
+      break;
+    (*n)++;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
+                      hw_sdb_record_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_LOAD_AFTER];
+  int rc;
+
+  if (after > INT64_MAX)
+    return HW_OK;
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    if (blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, sqlite3_column_blob(st, 2),
+                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
+                        hw_sdb_event_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_EVENTS_AFTER];
+  int rc;
+
+  if (after > INT64_MAX)
+    return HW_OK;
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    const unsigned char *f = sqlite3_column_text(st, 2), *t = sqlite3_column_text(st, 3);
+    if (blob_exact(st, 1, cid.b, HW_ID_BYTES) || !t) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, (const char *)f,
+                 (const char *)t, ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_CASELOAD];
+  int rc;
+
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    if (blob_exact(st, 0, cid.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb(&cid, (uint64_t)sqlite3_column_int64(st, 1), ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker, const char *reason,
+                    int64_t now_ms)
+{
+  sqlite3_stmt *st = s->st[ST_FLAG_PUT];
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now_ms);
+  return exec_st(s, ST_FLAG_PUT);
+}
+
+int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_DEV_LIST];
+  int rc;
+
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_sdb_device d = {0};
+    uint8_t key[HW_DEVICE_KEY_BYTES];
+    if (blob_exact(st, 0, key, sizeof key) || text_col(st, 1, d.worker, sizeof d.worker) ||
+        text_col(st, 2, d.role, sizeof d.role) || text_col(st, 3, d.status, sizeof d.status)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb(key, &d, ud)) != 0)
+      break;
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix, uint8_t key[static HW_DEVICE_KEY_BYTES])
+{
+  sqlite3_stmt *st = s->st[ST_DEV_BY_PREFIX];
+  char up[2 * HW_DEVICE_KEY_BYTES + 1];
+  size_t n = strlen(hex_prefix);
+  int rc, found = 0;
+
+  if (n < 8 || n > 2 * HW_DEVICE_KEY_BYTES)
+    return HW_EINVAL;
+  for (size_t i = 0; i <= n; i++)
+    up[i] = (char)(hex_prefix[i] >= 'a' && hex_prefix[i] <= 'f' ? hex_prefix[i] - 32
+                                                                 : hex_prefix[i]);
+  sqlite3_bind_text(st, 1, up, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (found++ || blob_exact(st, 0, key, HW_DEVICE_KEY_BYTES)) {
+      rc = found > 1 ? HW_EEXIST : HW_ECORRUPT; /* ambiguous prefix */
+      break;
+    }
+  }
+  if (rc == SQLITE_DONE)
+    rc = found ? HW_OK : HW_ENOENT;
+  else if (rc > 0)
+    rc = from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
   return rc;
 }

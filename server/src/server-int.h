@@ -88,6 +88,8 @@ void hw_server_stop(hw_server *s);
 /* Sessions: the network side (session.c). */
 void hw__session_accept(hw_server *s);
 void hw__session_close_all(hw_server *s);
+/* End every live session of a device reported lost (security notes part B). */
+void hw__session_revoke(hw_server *s, const uint8_t key[static HW_NOISE_KEY_BYTES]);
 /* End any other live session of `replica` (architecture §3, defence 4). */
 void hw__session_supersede(hw_server *s, hw_session *keep, const hw_id *replica);
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin-int.h"
 #include "audit-entry-int.h"
 #include "homeward/record-codec.h"
 #include "homeward/invitation.h"
@@ -401,7 +402,7 @@ static int invite_run(hw_job *job, void *d)
   return rc;
 }
 
-static void reply_text(hw_control_req *req, bool ok, const char *text)
+void hw__control_reply_text(hw_control_req *req, bool ok, const char *text)
 {
   hw_cbor_wr w;
 
@@ -426,7 +427,7 @@ static void invite_done(hw_job *job, int status)
   char text[HW_INVITE_TEXT_MAX + 1];
 
   if (status) {
-    reply_text(j->req, false, hw_strerror(status));
+    hw__control_reply_text(j->req, false, hw_strerror(status));
   } else {
     snprintf(inv.address, sizeof inv.address, "%.200s:%u", s->cfg.listen_host,
              (unsigned)s->cfg.listen_port);
@@ -437,9 +438,9 @@ static void invite_done(hw_job *job, int status)
     snprintf(inv.worker, sizeof inv.worker, "%s", j->worker);
     inv.expires_ms = j->expires_ms;
     if (hw_invitation_format(&inv, text, sizeof text) == HW_OK)
-      reply_text(j->req, true, text);
+      hw__control_reply_text(j->req, true, text);
     else
-      reply_text(j->req, false, "cannot format the invitation");
+      hw__control_reply_text(j->req, false, "cannot format the invitation");
     hw_memzero(&inv, sizeof inv);
     hw_memzero(text, sizeof text);
   }
@@ -548,11 +549,11 @@ static void report_done(hw_job *job, int status)
   report_job *j = (report_job *)job;
 
   if (status)
-    reply_text(j->req, false, hw_strerror(status));
+    hw__control_reply_text(j->req, false, hw_strerror(status));
   else {
     if (j->cut)
       report_line(j, "... (more: see docs/operations.md for exporting the whole log)");
-    reply_text(j->req, true, j->text);
+    hw__control_reply_text(j->req, true, j->text);
   }
   hw_free(j->text);
   hw_free(j);
@@ -568,23 +569,38 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   const uint8_t *p;
   size_t pl;
   char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
+  char case_hex[40] = "", device[80] = "", mode[16] = "", actor[160];
+  hw_admin_req adm;
 
   hw_cbor_rd_init(&rd, body, len);
   if (hw_cbor_read_map(&rd, &n) || n > 8) {
-    reply_text(req, false, "malformed request");
+    hw__control_reply_text(req, false, "malformed request");
     return;
   }
   for (uint64_t i = 0; i < n; i++) {
     char *dst;
     size_t cap;
     if (hw_cbor_read_uint(&rd, &key) || hw_cbor_read_text(&rd, &p, &pl)) {
-      reply_text(req, false, "malformed request");
+      hw__control_reply_text(req, false, "malformed request");
       return;
     }
-    dst = key == 1 ? cmd : key == 2 ? worker : key == 3 ? role : key == 4 ? coord : NULL;
-    cap = key == 1 ? sizeof cmd : key == 2 ? sizeof worker : key == 3 ? sizeof role : sizeof coord;
+    dst = key == 1   ? cmd
+          : key == 2 ? worker
+          : key == 3 ? role
+          : key == 4 ? coord
+          : key == 5 ? case_hex
+          : key == 6 ? device
+          : key == 7 ? mode
+                     : NULL;
+    cap = key == 1   ? sizeof cmd
+          : key == 2 ? sizeof worker
+          : key == 3 ? sizeof role
+          : key == 4 ? sizeof coord
+          : key == 5 ? sizeof case_hex
+          : key == 6 ? sizeof device
+                     : sizeof mode;
     if (!dst || pl == 0 || pl >= cap || memchr(p, 0, pl)) {
-      reply_text(req, false, "unknown or over-long request field");
+      hw__control_reply_text(req, false, "unknown or over-long request field");
       return;
     }
     memcpy(dst, p, pl);
@@ -593,13 +609,13 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   if (strcmp(cmd, "invite") == 0) {
     invite_job *j;
     if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
-      reply_text(req, false,
+      hw__control_reply_text(req, false,
                  "invite needs a worker, a role (worker or coordinator) and the "
                  "coordinator's name");
       return;
     }
     if (!(j = hw_calloc(1, sizeof *j))) {
-      reply_text(req, false, "out of memory");
+      hw__control_reply_text(req, false, "out of memory");
       return;
     }
     j->job.run = invite_run;
@@ -613,14 +629,24 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     j->expires_ms = hw__now_ms() + (int64_t)s->cfg.invite_ttl_s * 1000;
     if (hw_storage_submit(s->storage, &j->job) != 0) {
       hw_free(j);
-      reply_text(req, false, "the server is stopping");
+      hw__control_reply_text(req, false, "the server is stopping");
     }
     return;
   }
+  snprintf(actor, sizeof actor, "%s/%s", cred->user, coord[0] ? coord : "-");
+  adm = (hw_admin_req){cmd,
+                       worker[0] ? worker : NULL,
+                       coord[0] ? coord : NULL,
+                       case_hex[0] ? case_hex : NULL,
+                       device[0] ? device : NULL,
+                       mode[0] ? mode : NULL,
+                       actor};
+  if (hw__admin_handle(s, req, &adm))
+    return;
   if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "records") == 0) {
     report_job *j = hw_calloc(1, sizeof *j);
     if (!j) {
-      reply_text(req, false, "out of memory");
+      hw__control_reply_text(req, false, "out of memory");
       return;
     }
     j->job.run = report_run;
@@ -629,7 +655,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     j->audit = strcmp(cmd, "audit") == 0;
     if (hw_storage_submit(s->storage, &j->job) != 0) {
       hw_free(j);
-      reply_text(req, false, "the server is stopping");
+      hw__control_reply_text(req, false, "the server is stopping");
     }
     return;
   }
@@ -640,10 +666,10 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
       snprintf(pub + 2 * i, 3, "%02x", s->noise_pub[i]);
     snprintf(text, sizeof text, "connections=%u audit_head_seq=%llu server_key=%s", s->n_sessions,
              (unsigned long long)(s->head_valid ? s->head.seq : 0), pub);
-    reply_text(req, true, text);
+    hw__control_reply_text(req, true, text);
     return;
   }
-  reply_text(req, false, "unknown command");
+  hw__control_reply_text(req, false, "unknown command");
 }
 
 /* ---- start and stop --------------------------------------------------------- */

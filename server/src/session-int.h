@@ -16,7 +16,8 @@
 
 #define HW_SESSION_READ_BUF 65536
 #define HW_SESSION_OWN_MAX 64      /* replica ids one device may have had */
-#define HW_SESSION_ACKED_MAX 65536 /* record changes acknowledged in one session */
+#define HW_SESSION_ACKED_MAX 65536
+#define HW_SESSION_REGION_MAX 256  /* workers in a coordinator's region */ /* record changes acknowledged in one session */
 
 typedef enum hw_session_state {
   HW_SS_HANDSHAKE, /* Noise handshake under way */
@@ -47,6 +48,13 @@ struct hw_session {
   size_t n_own;
   bool recovering;
   char worker[64];
+  char role[16];
+  bool retiring; /* a retired device's last session: told to wipe at its end */
+  /* The workers whose cases this device sees: its own worker, and for a
+   * coordinator the workers of its region (protocol.md §9). */
+  char (*visible)[HW_WORKER_MAX];
+  size_t n_visible;
+  hw_sdb *db; /* during a job */
   hw_cursor cursor; /* where this session stands: the hello's, then each batch's */
   bool has_cursor;
   uint64_t *acked_seqs; /* record changes this session's acks carried */
@@ -94,6 +102,9 @@ typedef struct hw_pull_job {
   uint64_t epoch;
   /* results */
   bool refused;             /* the session's hello was refused: nothing to send */
+  bool retire_now;          /* the device is retired: this pull ends its last session */
+  hw_id *removals;          /* cases taken away from this device's worker */
+  size_t n_removals;
   uint8_t **records;
   size_t *lens;
   size_t n;
@@ -120,7 +131,6 @@ void hw__pull_job_free(hw_pull_job *j);
 /* The caseload filter goes here (the caseloads issue): whether this
  * session's worker may see or write records of `case_id`. Until then every
  * enrolled device holds every case. */
-hw_case_access hw__session_case_access(const hw_session *ss, const hw_id *case_id,
-                                       bool created_here);
+hw_case_access hw__session_case_access(hw_session *ss, const hw_id *case_id, bool created_here);
 
 #endif

@@ -3,9 +3,11 @@
  * device may see after its cursor). Jobs of one session run in the order
  * they were submitted. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit-entry-int.h"
+#include "homeward/checksum.h"
 #include "homeward/forms.h"
 #include "homeward/lineage.h"
 #include "homeward/log.h"
@@ -111,6 +113,22 @@ static bool token_hash(const hw_hello_job *j, uint8_t out[static HW_HASH_BYTES])
   return true;
 }
 
+/* The workers whose cases the device sees. */
+static int load_visible(hw_sdb *db, hw_session *ss)
+{
+  size_t n = 0;
+  int rc;
+
+  if (!ss->visible && !(ss->visible = hw_calloc(HW_SESSION_REGION_MAX + 1, HW_WORKER_MAX)))
+    return HW_ENOMEM;
+  snprintf(ss->visible[0], HW_WORKER_MAX, "%s", ss->worker);
+  if (strcmp(ss->role, "coordinator") == 0 &&
+      (rc = hw_sdb_region(db, ss->worker, ss->visible + 1, HW_SESSION_REGION_MAX, &n)) != 0)
+    return rc;
+  ss->n_visible = 1 + n;
+  return HW_OK;
+}
+
 /* The enrolment is an administrative entry: which device key, for whom. */
 static int audit_enrolment(hw_sdb *db, hw_session *ss, const hw_sdb_device *dev, int64_t now)
 {
@@ -172,10 +190,14 @@ int hw__hello_job_run(hw_job *job, void *dbv)
     j->code = HW_CODE_REVOKED;
     j->message = "this device was reported lost: wipe it";
     return HW_OK;
-  } else if (strcmp(dev.status, "retired") == 0) {
+  } else if (strcmp(dev.status, "retired-done") == 0) {
     j->code = HW_CODE_RETIRED;
     j->message = "this device was retired: wipe it";
     return HW_OK;
+  } else if (strcmp(dev.status, "retired") == 0) {
+    /* Retire: one last session pushes the pending work, then the device is
+     * told to wipe (security notes part B). */
+    ss->retiring = true;
   }
   /* A replica id belongs to the device that first used it. */
   rc = hw_sdb_replica_bind(db, &j->hello.replica, ss->device_key,
@@ -207,15 +229,49 @@ int hw__hello_job_run(hw_job *job, void *dbv)
   ss->has_cursor = j->hello.has_cursor;
   ss->cursor = j->hello.cursor;
   snprintf(ss->worker, sizeof ss->worker, "%s", dev.worker);
+  snprintf(ss->role, sizeof ss->role, "%s", dev.role);
+  if ((rc = load_visible(db, ss)) != 0)
+    return rc;
   ss->authorized = true;
   return HW_OK;
 }
 
-hw_case_access hw__session_case_access(const hw_session *ss, const hw_id *case_id,
-                                       bool created_here)
+static bool visible(const hw_session *ss, const char *worker)
 {
-  (void)ss, (void)case_id, (void)created_here;
-  return HW_CASE_HELD; /* the caseloads issue decides here */
+  for (size_t i = 0; worker && i < ss->n_visible; i++)
+    if (strcmp(ss->visible[i], worker) == 0)
+      return true;
+  return false;
+}
+
+/* Architecture §4, caseload edges: a case the server has never seen belongs
+ * to the worker who created it offline; one of the device's caseload is
+ * held; one the worker held before a reassignment takes a late edit,
+ * flagged to its current holder; any other is quarantined. */
+hw_case_access hw__session_case_access(hw_session *ss, const hw_id *case_id, bool created_here)
+{
+  char holder[HW_WORKER_MAX];
+  bool before = false;
+  uint64_t seq;
+  int rc = hw_sdb_assign_get(ss->db, case_id, holder);
+
+  (void)created_here;
+  if (rc == HW_ENOENT) {
+    if (hw_sdb_next_seq(ss->db, &seq) || hw_sdb_assign_set(ss->db, case_id, ss->worker, seq))
+      return HW_CASE_ERROR;
+    return HW_CASE_HELD;
+  }
+  if (rc)
+    return HW_CASE_ERROR;
+  if (visible(ss, holder))
+    return HW_CASE_HELD;
+  if (hw_sdb_held_before(ss->db, case_id, ss->worker, &before))
+    return HW_CASE_ERROR;
+  if (!before)
+    return HW_CASE_NEVER_HELD;
+  if (hw_sdb_flag_put(ss->db, case_id, holder, "late edit from a previous holder", hw__now_ms()))
+    return HW_CASE_ERROR;
+  return HW_CASE_HELD_BEFORE;
 }
 
 static hw_case_access access_hook(const hw_id *case_id, bool created_here, void *ud)
@@ -297,6 +353,7 @@ int hw__push_job_run(hw_job *job, void *dbv)
 
   /* A session that is not (or no longer) the replica's voice applies
    * nothing: its batches are answered as refused. */
+  ss->db = cx.db;
   if (!ss->authorized || !still_owner(ss)) {
     for (size_t i = 0; i < j->n; i++) {
       j->results[i].decision = HW_DEC_REFUSED;
@@ -322,6 +379,7 @@ void hw__pull_job_free(hw_pull_job *j)
     hw_free(j->records[i]);
   hw_free(j->records);
   hw_free(j->lens);
+  hw_free(j->removals);
   hw_free(j);
 }
 
@@ -333,20 +391,103 @@ static bool acked_here(const hw_session *ss, uint64_t seq)
   return false;
 }
 
-static int take_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
-{
-  hw_pull_job *j = ud;
+/* One pull batch: the records of the device's caseload changed after the
+ * cursor and the assignment changes after it, merged in sequence order
+ * within a budget; a case newly visible arrives whole, a case no longer
+ * visible is a removal (protocol.md §9). */
+typedef struct pull_item {
+  uint64_t seq;
+  hw_id case_id;
+  int kind;        /* 0 record, 1 new case, 2 removal */
+  uint8_t *state;  /* records: owned copy */
+  size_t len;
+} pull_item;
 
-  /* Only within the session: a restored device must get back what it
-   * pushed after its backup. */
-  if (acked_here(j->ss, seq))
-    return HW_OK;
-  if (hw__session_case_access(j->ss, case_id, false) != HW_CASE_HELD)
-    return HW_OK;
-  if (!(j->records[j->n] = hw_memdup(state, len)))
+typedef struct pull_ctx {
+  hw_pull_job *j;
+  pull_item *items;
+  size_t n, cap;
+} pull_ctx;
+
+static int push_item(pull_ctx *p, const pull_item *it)
+{
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 64;
+    pull_item *n = hw_realloc(p->items, cap * sizeof *n);
+    if (!n)
+      return HW_ENOMEM;
+    p->items = n;
+    p->cap = cap;
+  }
+  p->items[p->n++] = *it;
+  return HW_OK;
+}
+
+static int got_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  pull_item it = {.seq = seq, .case_id = *case_id, .kind = 0, .len = len};
+  int rc;
+
+  if (!(it.state = hw_memdup(state, len)))
     return HW_ENOMEM;
+  if ((rc = push_item(ud, &it)) != 0)
+    hw_free(it.state);
+  return rc;
+}
+
+static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const char *to,
+                     void *ud)
+{
+  pull_ctx *p = ud;
+  bool was = visible(p->j->ss, from), is = visible(p->j->ss, to);
+  pull_item it = {.seq = seq, .case_id = *case_id};
+
+  if (was == is)
+    return HW_OK; /* moved within what the device sees */
+  it.kind = is ? 1 : 2;
+  return push_item(p, &it);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+  const pull_item *x = a, *y = b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static bool has_case(const hw_id *list, size_t n, const hw_id *id)
+{
+  for (size_t i = 0; i < n; i++)
+    if (hw_id_cmp(&list[i], id) == 0)
+      return true;
+  return false;
+}
+
+static int add_out(hw_pull_job *j, uint8_t *state, size_t len)
+{
+  if (j->n == j->max_records) {
+    hw_free(state);
+    return HW_ELIMIT;
+  }
+  j->records[j->n] = state;
   j->lens[j->n++] = len;
   return HW_OK;
+}
+
+typedef struct whole_ctx {
+  hw_pull_job *j;
+  int rc;
+} whole_ctx;
+
+static int got_whole(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  whole_ctx *w = ud;
+  uint8_t *copy;
+  (void)case_id;
+  if (acked_here(w->j->ss, seq))
+    return HW_OK; /* this session's own acknowledgement carried it */
+  if (!(copy = hw_memdup(state, len)))
+    return HW_ENOMEM;
+  return add_out(w->j, copy, len);
 }
 
 int hw__pull_job_run(hw_job *job, void *dbv)
@@ -354,35 +495,108 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   hw_pull_job *j = (hw_pull_job *)job;
   hw_session *ss = j->ss;
   hw_sdb *db = sdb_of(dbv);
-  uint8_t head[HW_HASH_BYTES];
+  uint8_t head[HW_HASH_BYTES], sum[HW_HASH_BYTES];
   const hw_cursor *c = j->has_cursor ? &j->cursor : ss->has_cursor ? &ss->cursor : NULL;
+  pull_ctx p = {.j = j};
+  hw_id *whole = NULL;
+  size_t n_whole = 0, used = 0;
   uint64_t from, last, head_seq;
-  int more, rc;
+  int rc = HW_OK;
 
   if (!ss->authorized) {
     j->refused = true; /* the hello was refused: the session is ending */
     return HW_OK;
   }
+  ss->db = db;
   /* A cursor of another epoch (a restored server) starts from the beginning. */
   from = c && c->epoch == j->epoch ? c->seq : 0;
+  last = from;
   j->records = hw_calloc(j->max_records, sizeof *j->records);
   j->lens = hw_calloc(j->max_records, sizeof *j->lens);
-  if (!j->records || !j->lens)
-    return HW_ENOMEM;
-  rc = hw_sdb_records_after(db, from, (size_t)j->max_records, take_record, j, &last, &more);
+  j->removals = hw_calloc(HW_REMOVALS_MAX, sizeof *j->removals);
+  whole = hw_calloc(HW_REMOVALS_MAX, sizeof *whole);
+  if (!j->records || !j->lens || !j->removals || !whole) {
+    rc = HW_ENOMEM;
+    goto out;
+  }
+  /* Each visible worker's changes after the cursor, at most a batch each:
+   * the batch then covers the sequence numbers up to the first point where
+   * any of them might have more. */
+  for (size_t v = 0; v < ss->n_visible && !rc; v++) {
+    rc = hw_sdb_load_after(db, ss->visible[v], from, (size_t)j->max_records, got_record, &p);
+    if (!rc)
+      rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
+  }
   if (rc)
-    return rc;
-  j->more = more != 0;
+    goto out;
+  qsort(p.items, p.n, sizeof *p.items, by_seq);
+  for (size_t i = 0; i < p.n; i++) {
+    pull_item *it = &p.items[i];
+    if (it->kind == 1) {
+      /* Newly visible: the whole case, whatever its records' age. */
+      whole_ctx w = {j, 0};
+      size_t before = j->n;
+      if (n_whole == HW_REMOVALS_MAX)
+        break;
+      rc = hw_sdb_case_records(db, &it->case_id, got_whole, &w);
+      if (rc == HW_ELIMIT) {
+        /* Does not fit this batch: drop what was added, stop before it. */
+        for (size_t k = before; k < j->n; k++)
+          hw_free(j->records[k]);
+        j->n = before;
+        rc = HW_OK;
+        if (before > 0)
+          break;
+        /* a case larger than a whole batch: send it as it comes (the rest
+         * arrives as ordinary changes after this cursor) */
+      }
+      if (rc)
+        goto out;
+      whole[n_whole++] = it->case_id;
+    } else if (it->kind == 2) {
+      if (j->n_removals == HW_REMOVALS_MAX)
+        break;
+      j->removals[j->n_removals++] = it->case_id;
+    } else if (!has_case(whole, n_whole, &it->case_id) && !acked_here(ss, it->seq)) {
+      /* Only within the session: a restored device must get back what it
+       * pushed after its backup. */
+      if (j->n == j->max_records)
+        break;
+      if ((rc = add_out(j, it->state, it->len)) != 0)
+        goto out;
+      it->state = NULL;
+    }
+    last = it->seq;
+    used++;
+  }
+  /* More remains when an item was left, or when some list was cut short. */
+  j->more = used < p.n || p.n >= (size_t)j->max_records;
   j->next.epoch = j->epoch;
   j->next.seq = last;
   if ((rc = hw_sdb_audit_head(db, &head_seq, head)) != 0)
-    return rc;
+    goto out;
   memcpy(j->next.audit_head, head, HW_CURSOR_HEAD_BYTES);
-  if ((rc = hw_sdb_checksum_get(db, j->checksum)) != 0)
-    return rc;
+  /* The caseload checksum: the visible workers' sums together. */
+  memset(j->checksum, 0, sizeof j->checksum);
+  for (size_t v = 0; v < ss->n_visible; v++) {
+    if ((rc = hw_sdb_wsum_get(db, ss->visible[v], sum)) != 0)
+      goto out;
+    hw_checksum_xor(j->checksum, sum);
+  }
+  /* A retired device's last session ends here; it is refused from now on. */
+  if (ss->retiring && !j->more) {
+    if ((rc = hw_sdb_device_set_status(db, ss->device_key, "retired-done", hw__now_ms())) != 0)
+      goto out;
+    j->retire_now = true;
+  }
   /* The session now stands here, for a pull that names no cursor. Set only
    * on the storage thread, in job order. */
   ss->cursor = j->next;
   ss->has_cursor = true;
-  return HW_OK;
+out:
+  for (size_t i = 0; i < p.n; i++)
+    hw_free(p.items[i].state);
+  hw_free(p.items);
+  hw_free(whole);
+  return rc;
 }

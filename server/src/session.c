@@ -24,6 +24,7 @@ static void session_unref(hw_session *ss)
     return;
   hw_chan_free(ss->chan);
   hw_free(ss->acked_seqs);
+  hw_free(ss->visible);
   hw_free(ss);
 }
 
@@ -256,6 +257,8 @@ static void pull_done(hw_job *job, int status)
       m.u.pull_batch.records = recs;
       m.u.pull_batch.cursor = j->next;
       m.u.pull_batch.more = j->more;
+      m.u.pull_batch.n_removals = j->n_removals;
+      m.u.pull_batch.removals = j->removals;
       send_msg(ss, &m, false);
       if (!j->more) {
         hw_msg d = {.type = HW_MSG_DONE};
@@ -264,6 +267,9 @@ static void pull_done(hw_job *job, int status)
         d.u.done.has_head = ss->srv->head_valid && ss->srv->head.epoch == j->next.epoch;
         d.u.done.head = ss->srv->head;
         send_msg(ss, &d, false);
+        /* A retired device's last session: everything it had is stored. */
+        if (j->retire_now)
+          send_error(ss, HW_CODE_RETIRED, "this device was retired: wipe it");
       }
     }
   }
@@ -539,6 +545,17 @@ void hw__session_supersede(hw_server *srv, hw_session *keep, const hw_id *replic
     next = ss->next;
     if (ss != keep && ss->state == HW_SS_SERVING && hw_id_cmp(&ss->replica, replica) == 0)
       send_error(ss, HW_CODE_SUPERSEDED, "a newer session of this replica began");
+  }
+}
+
+void hw__session_revoke(hw_server *srv, const uint8_t key[static HW_NOISE_KEY_BYTES])
+{
+  hw_session *ss = srv->sessions, *next;
+
+  for (; ss; ss = next) {
+    next = ss->next;
+    if (ss->state != HW_SS_HANDSHAKE && memcmp(ss->device_key, key, HW_NOISE_KEY_BYTES) == 0)
+      send_error(ss, HW_CODE_REVOKED, "this device was reported lost: wipe it");
   }
 }
 

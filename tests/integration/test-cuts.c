@@ -38,7 +38,7 @@ int main(int argc, char **argv)
   hw_test_server_start(&srv, argv[1]);
   px = hw_proxy_start(srv.listen, paddr);
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
-  hw_test_invite(&srv, "joseph", inv_b, sizeof inv_b);
+  hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */
   hw_test_readdress(inv_b, paddr, inv_bp, sizeof inv_bp);
   a = hw_test_device(&srv, "a", inv_a);
   b = hw_test_device(&srv, "b", inv_bp);
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 
   /* Tampered bytes from the server: the device refuses them and the
    * session ends; the server goes on serving others. */
-  hw_test_invite(&srv, "chantal", inv_c, sizeof inv_c);
+  hw_test_invite(&srv, "amina", inv_c, sizeof inv_c);
   hw_test_readdress(inv_c, paddr, inv_cp, sizeof inv_cp);
   cdev = hw_test_device(&srv, "c", inv_cp);
   put_note(cdev, 9000);

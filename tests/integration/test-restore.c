@@ -134,7 +134,7 @@ static void clone_case(bool with_local, bool original_first, what w, const char 
   hw_test_sync_ok(a);
   hw_test_sync_ok(b);
   /* A third device sees what the server merged. */
-  hw_test_invite(&srv, "coordinator-view", inv_c, sizeof inv_c);
+  hw_test_invite(&srv, n1, inv_c, sizeof inv_c); /* another device of the same worker */
   {
     char name[48];
     snprintf(name, sizeof name, "v-%s", tag);

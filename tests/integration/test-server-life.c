@@ -85,7 +85,7 @@ int main(int argc, char **argv)
   hw_test_server_start(&srv, argv[1]);
   refused_peers();
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
-  hw_test_invite(&srv, "joseph", inv_b, sizeof inv_b);
+  hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */
   a = hw_test_device(&srv, "a", inv_a);
   b = hw_test_device(&srv, "b", inv_b);
   stalled_peer(a);

@@ -1,0 +1,23 @@
+/* Administrative commands on caseloads and devices (protocol.md §9;
+ * docs/operations.md): assign, reassign, region, caseload, devices, revoke.
+ * Each runs as a storage job and is audited with the OS user and the
+ * coordinator. Loop thread. */
+#ifndef HW_SERVER_ADMIN_INT_H
+#define HW_SERVER_ADMIN_INT_H
+
+#include "control-int.h"
+#include "server-int.h"
+
+typedef struct hw_admin_req {
+  const char *cmd;
+  const char *worker, *coordinator, *case_hex, *device, *mode;
+  const char *actor; /* "os-user/coordinator" */
+} hw_admin_req;
+
+/* Handle one of the commands above; returns false when `cmd` is not one. */
+bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a);
+
+/* Reply {1: ok, 2: text} on the control socket (server.c). */
+void hw__control_reply_text(hw_control_req *req, bool ok, const char *text);
+
+#endif

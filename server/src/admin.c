@@ -1,0 +1,233 @@
+/* Caseload and device administration (see admin-int.h). */
+#include "admin-int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit-entry-int.h"
+#include "homeward/log.h"
+#include "homeward/mem.h"
+
+#define REPLY_MAX 60000
+
+typedef enum admin_kind { ASSIGN, REASSIGN, REGION, CASELOAD, DEVICES, REVOKE } admin_kind;
+
+typedef struct admin_job {
+  hw_job job;
+  hw_server *srv;
+  hw_control_req *req;
+  admin_kind kind;
+  char worker[HW_WORKER_MAX], coordinator[HW_WORKER_MAX], actor[160], device[80], mode[16];
+  hw_id case_id;
+  uint8_t key[HW_DEVICE_KEY_BYTES]; /* revoke: the device found */
+  bool ok, lost;
+  char *text; /* the reply */
+  size_t len;
+} admin_job;
+
+static void say(admin_job *j, const char *line)
+{
+  size_t n = strlen(line);
+  if (j->len + n + 2 > REPLY_MAX)
+    return;
+  memcpy(j->text + j->len, line, n);
+  j->len += n;
+  j->text[j->len++] = '\n';
+  j->text[j->len] = '\0';
+}
+
+static int audit(hw_sdb *db, const char *action, const uint8_t *key, const char *actor,
+                 const char *details)
+{
+  hw_bytes k = {key, key ? HW_DEVICE_KEY_BYTES : 0};
+  uint8_t head[HW_HASH_BYTES];
+  uint64_t seq;
+  hw_cbor_wr w;
+  int rc;
+
+  hw_cbor_wr_init(&w, 4096);
+  hw_audit_admin_encode(&w, action, hw__now_ms(), &k, actor, details);
+  rc = hw_cbor_wr_finish(&w);
+  if (!rc)
+    rc = hw_sdb_audit_append(db, w.buf, w.len, &seq, head);
+  hw_cbor_wr_close(&w);
+  return rc;
+}
+
+static int case_line(const hw_id *case_id, uint64_t n, void *ud)
+{
+  char hex[HW_ID_HEX_LEN + 1], line[96];
+  hw_id_to_hex(case_id, hex);
+  snprintf(line, sizeof line, "case %s records=%llu", hex, (unsigned long long)n);
+  say(ud, line);
+  return 0;
+}
+
+static int device_line(const uint8_t key[HW_DEVICE_KEY_BYTES], const hw_sdb_device *d, void *ud)
+{
+  char line[200], hex[17];
+  for (int i = 0; i < 8; i++)
+    snprintf(hex + 2 * i, 3, "%02x", key[i]);
+  snprintf(line, sizeof line, "device %s worker=%s role=%s status=%s", hex, d->worker, d->role,
+           d->status);
+  say(ud, line);
+  return 0;
+}
+
+static int admin_run(hw_job *job, void *d)
+{
+  admin_job *j = (admin_job *)job;
+  hw_sdb *db = ((hw_server_db *)d)->sdb;
+  char details[256], holder[HW_WORKER_MAX], hex[HW_ID_HEX_LEN + 1];
+  uint64_t seq;
+  int rc;
+
+  if (!(j->text = hw_malloc(REPLY_MAX)))
+    return HW_ENOMEM;
+  j->text[0] = '\0';
+  hw_id_to_hex(&j->case_id, hex);
+  switch (j->kind) {
+  case ASSIGN:
+  case REASSIGN:
+    rc = hw_sdb_assign_get(db, &j->case_id, holder);
+    if (rc && rc != HW_ENOENT)
+      return rc;
+    if (j->kind == ASSIGN && rc == HW_OK && strcmp(holder, j->worker) != 0) {
+      snprintf(details, sizeof details, "the case is %s's: use reassign", holder);
+      say(j, details);
+      return HW_OK;
+    }
+    if (j->kind == REASSIGN && rc == HW_ENOENT) {
+      say(j, "the case is nobody's yet: use assign");
+      return HW_OK;
+    }
+    /* The change takes a number from the one sequence, so pulls see it in
+     * order with the records (protocol.md §9). */
+    if ((rc = hw_sdb_next_seq(db, &seq)) != 0)
+      return rc;
+    rc = hw_sdb_assign_set(db, &j->case_id, j->worker, seq);
+    if (rc == HW_EEXIST) {
+      say(j, "the case is already that worker's");
+      j->ok = true;
+      return HW_OK;
+    }
+    snprintf(details, sizeof details, "case=%s to=%s from=%s", hex, j->worker,
+             j->kind == REASSIGN ? holder : "-");
+    if (rc || (rc = audit(db, j->kind == ASSIGN ? "assign" : "reassign", NULL, j->actor,
+                          details)) != 0)
+      return rc;
+    say(j, details);
+    j->ok = true;
+    return HW_OK;
+  case REGION:
+    if ((rc = hw_sdb_region_add(db, j->coordinator, j->worker)) != 0)
+      return rc;
+    snprintf(details, sizeof details, "coordinator=%s worker=%s", j->coordinator, j->worker);
+    if ((rc = audit(db, "region", NULL, j->actor, details)) != 0)
+      return rc;
+    say(j, details);
+    j->ok = true;
+    return HW_OK;
+  case CASELOAD:
+    j->ok = true;
+    return hw_sdb_caseload(db, j->worker, case_line, j);
+  case DEVICES:
+    j->ok = true;
+    return hw_sdb_devices(db, device_line, j);
+  case REVOKE:
+    rc = hw_sdb_device_by_prefix(db, j->device, j->key);
+    if (rc == HW_ENOENT || rc == HW_EEXIST || rc == HW_EINVAL) {
+      say(j, rc == HW_EEXIST ? "several devices start with that: give more digits"
+                             : "no device starts with that (give at least 8 hex digits)");
+      return HW_OK;
+    }
+    if (rc)
+      return rc;
+    j->lost = strcmp(j->mode, "lost") == 0;
+    if ((rc = hw_sdb_device_set_status(db, j->key, j->lost ? "lost" : "retired",
+                                       hw__now_ms())) != 0)
+      return rc;
+    snprintf(details, sizeof details, "mode=%s", j->mode);
+    if ((rc = audit(db, "revoke", j->key, j->actor, details)) != 0)
+      return rc;
+    say(j, j->lost ? "revoked (lost): refused from now on, live sessions ended, told to wipe"
+                   : "revoked (retired): one last push is accepted, then it is told to wipe");
+    j->ok = true;
+    return HW_OK;
+  }
+  return HW_EINVAL;
+}
+
+static void admin_done(hw_job *job, int status)
+{
+  admin_job *j = (admin_job *)job;
+
+  if (status)
+    hw__control_reply_text(j->req, false, hw_strerror(status));
+  else
+    hw__control_reply_text(j->req, j->ok, j->text ? j->text : "");
+  /* A lost device's live sessions end now. */
+  if (!status && j->ok && j->kind == REVOKE && j->lost)
+    hw__session_revoke(j->srv, j->key);
+  hw_free(j->text);
+  hw_free(j);
+}
+
+bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
+{
+  static const struct {
+    const char *name;
+    admin_kind kind;
+  } cmds[] = {{"assign", ASSIGN},     {"reassign", REASSIGN}, {"region", REGION},
+              {"caseload", CASELOAD}, {"devices", DEVICES},   {"revoke", REVOKE}};
+  admin_job *j;
+  int k = -1;
+
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(a->cmd, cmds[i].name) == 0)
+      k = (int)i;
+  if (k < 0)
+    return false;
+  if (!(j = hw_calloc(1, sizeof *j))) {
+    hw__control_reply_text(req, false, "out of memory");
+    return true;
+  }
+  j->kind = cmds[k].kind;
+  if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
+      (!a->worker || !a->case_hex || hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
+    hw_free(j);
+    hw__control_reply_text(req, false, "assign needs --case CASE (32 hex digits) and --worker W");
+    return true;
+  }
+  if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
+      (j->kind == CASELOAD && !a->worker)) {
+    hw_free(j);
+    hw__control_reply_text(req, false, "region needs --coordinator and --worker; caseload --worker");
+    return true;
+  }
+  if (j->kind == REVOKE &&
+      (!a->device || !a->mode || (strcmp(a->mode, "lost") && strcmp(a->mode, "retire")))) {
+    hw_free(j);
+    hw__control_reply_text(req, false, "revoke needs --device PREFIX and --mode retire|lost");
+    return true;
+  }
+  if (j->kind != CASELOAD && j->kind != DEVICES && !a->coordinator) {
+    hw_free(j);
+    hw__control_reply_text(req, false, "name the coordinator who decides: --coordinator NAME");
+    return true;
+  }
+  j->job.run = admin_run;
+  j->job.done = admin_done;
+  j->srv = s;
+  j->req = req;
+  snprintf(j->worker, sizeof j->worker, "%s", a->worker ? a->worker : "");
+  snprintf(j->coordinator, sizeof j->coordinator, "%s", a->coordinator ? a->coordinator : "");
+  snprintf(j->actor, sizeof j->actor, "%s", a->actor);
+  snprintf(j->device, sizeof j->device, "%s", a->device ? a->device : "");
+  snprintf(j->mode, sizeof j->mode, "%s", a->mode ? a->mode : "");
+  if (hw_storage_submit(s->storage, &j->job) != 0) {
+    hw_free(j);
+    hw__control_reply_text(req, false, "the server is stopping");
+  }
+  return true;
+}

@@ -7,9 +7,11 @@
 #include "homeward/store.h"
 
 #define HW_CLIENT_ADDRESS_MAX 256
+#define HW_CLIENT_PATH_MAX 4096
 
 struct hw_client {
-  hw_store *st;
+  hw_store *st; /* NULL once wiped */
+  char path[HW_CLIENT_PATH_MAX]; /* the store's file, for a wipe */
   hw_noise_key *key;      /* the device's static key (secret in the store) */
   uint8_t server_key[32]; /* the pin */
   uint8_t audit_key[32];  /* verifies the server's signed audit heads */
@@ -31,10 +33,15 @@ struct hw_client {
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."
+#define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);
 bool hw__is_held(hw_client *c, const hw_id *id);
+
+/* Destroy the store: its key envelope first (without it the database is
+ * unreadable), then the database and its side files. c->st is NULL after. */
+int hw__client_wipe(hw_client *c);
 
 /* The device's wall clock in ms (display and audit only). */
 int64_t hw__client_now_ms(void);

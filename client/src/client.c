@@ -1,9 +1,12 @@
 /* The client object: create (from an invitation), open, settings. */
 #include "client-int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "homeward/invitation.h"
 #include "homeward/mem.h"
@@ -68,6 +71,50 @@ static int setting_text(hw_client *c, const char *name, char *out, size_t cap)
   return rc;
 }
 
+/* Overwrite a file with zeros, flush, unlink. Missing files are fine. */
+static int shred(const char *path)
+{
+  static const uint8_t zero[4096];
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  off_t size;
+  int rc = HW_OK;
+
+  if (fd < 0)
+    return unlink(path) == 0 || errno == ENOENT ? HW_OK : HW_EIO;
+  size = lseek(fd, 0, SEEK_END);
+  if (size > 0 && lseek(fd, 0, SEEK_SET) == 0)
+    for (off_t done = 0; done < size && rc == HW_OK;) {
+      size_t n = size - done > (off_t)sizeof zero ? sizeof zero : (size_t)(size - done);
+      ssize_t w = write(fd, zero, n);
+      if (w <= 0)
+        rc = HW_EIO;
+      else
+        done += w;
+    }
+  if (fsync(fd) != 0)
+    rc = HW_EIO;
+  close(fd);
+  if (unlink(path) != 0 && errno != ENOENT)
+    rc = HW_EIO;
+  return rc;
+}
+
+int hw__client_wipe(hw_client *c)
+{
+  static const char *const side[] = {".hwkey", "", "-wal", "-shm", "-journal", ".hwlocal"};
+  char p[HW_CLIENT_PATH_MAX + 16];
+  int rc = HW_OK;
+
+  hw_store_close(c->st);
+  c->st = NULL;
+  for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", c->path, side[i]);
+    if (shred(p) != HW_OK)
+      rc = HW_EIO;
+  }
+  return rc;
+}
+
 void hw_client_close(hw_client *c)
 {
   if (!c)
@@ -125,12 +172,15 @@ int hw_client_create(hw_client **out, const hw_client_opts *o, const char *invit
   int rc;
 
   *out = NULL;
+  if (strlen(o->path) >= HW_CLIENT_PATH_MAX)
+    return HW_EINVAL;
   if ((rc = hw_invitation_parse(invitation, len, &inv)) != 0)
     return rc;
   if (!(c = hw_calloc(1, sizeof *c)) || !(sk = hw_secure_alloc(32))) {
     rc = HW_ENOMEM;
     goto fail;
   }
+  snprintf(c->path, sizeof c->path, "%s", o->path);
   so.path = o->path;
   so.passphrase = o->passphrase;
   so.passphrase_len = o->passphrase_len;
@@ -185,6 +235,11 @@ int hw_client_open(hw_client **out, const hw_client_opts *o)
   *out = NULL;
   if (!c)
     return HW_ENOMEM;
+  if (strlen(o->path) >= HW_CLIENT_PATH_MAX) {
+    hw_free(c);
+    return HW_EINVAL;
+  }
+  snprintf(c->path, sizeof c->path, "%s", o->path);
   so.path = o->path;
   so.passphrase = o->passphrase;
   so.passphrase_len = o->passphrase_len;

@@ -463,23 +463,124 @@ static int send_pull(sync_ctx *s)
   return send_msg(s, &m, 0); /* no cursor: where the session stands */
 }
 
-static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
+/* ---- cases taken away -------------------------------------------------------- */
+
+/* The list of removed cases whose records are not all deleted yet (their
+ * own writes still wait for an acknowledgement): 16-byte ids back to back. */
+#define REMOVED_MAX 4096u
+
+typedef struct removed_list {
+  hw_id ids[REMOVED_MAX];
+  size_t n;
+} removed_list;
+
+static int removed_load(hw_client *c, removed_list *l)
 {
-  uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
+  uint8_t *v = NULL;
+  size_t n = 0;
+  int rc = hw_store_setting_get(c->st, SET_REMOVED, &v, &n);
+
+  l->n = 0;
+  if (rc == HW_ENOENT)
+    return HW_OK;
+  if (rc == HW_OK && (n % HW_ID_BYTES || n / HW_ID_BYTES > REMOVED_MAX))
+    rc = HW_ECORRUPT;
+  if (rc == HW_OK) {
+    memcpy(l->ids, v, n);
+    l->n = n / HW_ID_BYTES;
+  }
+  hw_free(v);
+  return rc;
+}
+
+/* Inside a transaction: add `add` to the list, delete what can be deleted,
+ * and drop from the list the cases with nothing left; with `keep`, the
+ * cases of `keep` are not removed (assigned back: records came for them). */
+static int removed_apply(sync_ctx *s, const hw_id *add, size_t n_add, const hw_id *keep,
+                         size_t n_keep)
+{
+  removed_list *l = hw_malloc(sizeof *l);
+  size_t out = 0;
+  int rc;
+
+  if (!l)
+    return HW_ENOMEM;
+  if ((rc = removed_load(s->c, l)) != 0)
+    goto done;
+  for (size_t i = 0; i < n_add; i++) {
+    bool have = false;
+    for (size_t k = 0; k < l->n && !have; k++)
+      have = hw_id_cmp(&l->ids[k], &add[i]) == 0;
+    if (!have && l->n < REMOVED_MAX)
+      l->ids[l->n++] = add[i];
+  }
+  for (size_t k = 0; k < l->n && !rc; k++) {
+    uint64_t deleted = 0, kept = 0;
+    bool back = false;
+    for (size_t i = 0; i < n_keep && !back; i++)
+      back = hw_id_cmp(&keep[i], &l->ids[k]) == 0;
+    if (back)
+      continue;
+    if ((rc = hw_store_delete_case(s->c->st, &l->ids[k], &deleted, &kept)) != 0)
+      break;
+    s->res->removed += deleted;
+    if (kept)
+      l->ids[out++] = l->ids[k];
+  }
+  if (!rc)
+    rc = out ? hw_store_setting_set(s->c->st, SET_REMOVED, l->ids, out * HW_ID_BYTES)
+             : hw_store_setting_del(s->c->st, SET_REMOVED);
+  if (rc == HW_ENOENT)
+    rc = HW_OK;
+done:
+  hw_free(l);
+  return rc;
+}
+
+/* After a sync: delete the records of removed cases that are now pushed. */
+static int removed_sweep(sync_ctx *s)
+{
   int rc;
 
   if ((rc = hw_store_begin(s->c->st)) != 0)
     return rc;
+  if ((rc = removed_apply(s, NULL, 0, NULL, 0)) != 0) {
+    int r2 = hw_store_rollback(s->c->st);
+    (void)r2;
+    return rc;
+  }
+  return hw_store_commit(s->c->st);
+}
+
+static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
+{
+  uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
+  hw_id *cases = NULL;
+  int rc;
+
+  if (b->n_records && !(cases = hw_calloc(b->n_records, sizeof *cases)))
+    return HW_ENOMEM;
+  if ((rc = hw_store_begin(s->c->st)) != 0) {
+    hw_free(cases);
+    return rc;
+  }
   for (size_t i = 0; i < b->n_records && !rc; i++) {
     hw_record *peek = NULL;
     /* The server holds what it sends: that is acknowledged too. */
     rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
-    if (!rc)
+    if (!rc) {
+      cases[i] = peek->case_id;
       rc = apply_state(s, NULL, b->records[i].p, b->records[i].len, &peek->vv);
+    }
     hw_record_free(peek);
     s->res->pulled++;
     s->res->totals.records_down++;
   }
+  /* Cases taken away: their records go (a case whose records came in this
+   * batch was given back). */
+  if (!rc && (b->n_removals || b->n_records))
+    rc = removed_apply(s, b->removals, b->n_removals, cases, b->n_records);
+  hw_free(cases);
   /* The cursor is stored in the same transaction as what it covers. */
   cursor_pack(&b->cursor, packed);
   if (!rc)
@@ -746,6 +847,43 @@ static void session_reset(sync_ctx *s)
   s->done = s->refused_lineage = false;
 }
 
+/* The server ended this device's access. Lost: wipe now. Retired: wipe
+ * once nothing is left to push (the last session pushed everything); edits
+ * made after that stay, and the worker is told to take the device to the
+ * coordinator. */
+static int on_revoked(sync_ctx *s)
+{
+  uint64_t pending = 0, held = 0;
+  int rc;
+
+  if (s->res->server_code == HW_CODE_RETIRED) {
+    if ((rc = hw_client_count_pending(s->c, &pending, &held)) != 0)
+      return rc;
+    if (pending) {
+      snprintf(s->res->message, sizeof s->res->message,
+               "this device was retired but %llu record(s) were not pushed: take it to the "
+               "coordinator; nothing was deleted",
+               (unsigned long long)pending);
+      return HW_EREVOKED;
+    }
+  } else if (hw_client_count_pending(s->c, &pending, &held) != 0) {
+    pending = 0;
+  }
+  s->res->unsent_destroyed = pending;
+  if ((rc = hw__client_wipe(s->c)) != 0) {
+    snprintf(s->res->message, sizeof s->res->message,
+             "this device's access was ended but its store could not be fully deleted: "
+             "take it to the coordinator");
+    return HW_EREVOKED;
+  }
+  s->res->wiped = true;
+  snprintf(s->res->message, sizeof s->res->message,
+           s->res->server_code == HW_CODE_RETIRED
+               ? "this device was retired: everything was pushed and its store is deleted"
+               : "this device was reported lost: its store is deleted");
+  return HW_EREVOKED;
+}
+
 typedef struct conflict_walk {
   uint64_t n;
 } conflict_walk;
@@ -789,6 +927,10 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
     say(s, "the server could not confirm this device's history; see the coordinator");
     rc = HW_EREFUSED;
   }
+  if (rc == HW_OK)
+    rc = removed_sweep(s);
+  if (rc == HW_EREVOKED)
+    rc = on_revoked(s);
   if (rc == HW_OK && hw_store_list_all(c->st, count_conflicts, &cw) == HW_OK)
     res->conflicts = cw.n;
   hw_free(s);

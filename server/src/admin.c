@@ -54,11 +54,12 @@ static int audit(hw_sdb *db, const char *action, const uint8_t *key, const char 
   return rc;
 }
 
-static int case_line(const hw_id *case_id, uint64_t n, void *ud)
+static int case_line(const hw_id *case_id, uint64_t n, uint64_t flags, void *ud)
 {
-  char hex[HW_ID_HEX_LEN + 1], line[96];
+  char hex[HW_ID_HEX_LEN + 1], line[128];
   hw_id_to_hex(case_id, hex);
-  snprintf(line, sizeof line, "case %s records=%llu", hex, (unsigned long long)n);
+  snprintf(line, sizeof line, "case %s records=%llu%s", hex, (unsigned long long)n,
+           flags ? " LATE-EDIT: a previous holder edited it after reassignment" : "");
   say(ud, line);
   return 0;
 }

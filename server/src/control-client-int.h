@@ -7,7 +7,8 @@
 
 #include "homeward/err.h"
 
-/* Send the request fields (key 1..n: text values, NULL ends early) and read
+/* Send the request fields (field i is key i+1, a text value; NULL fields
+ * are left out) and read
  * the reply {1: ok, 2: text}. Returns 0 and *ok, with the reply text in
  * out[cap]; HW_ENOENT (no server listening), HW_EPERM (refused: wrong
  * user), HW_EPROTO, HW_EIO. */

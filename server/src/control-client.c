@@ -41,8 +41,8 @@ int hw_control_call(const char *path, const char *const *fields, size_t n_fields
   if (strlen(path) >= sizeof sa.sun_path)
     return HW_EINVAL;
   memcpy(sa.sun_path, path, strlen(path) + 1);
-  while (n < n_fields && fields[n])
-    n++;
+  for (size_t i = 0; i < n_fields; i++)
+    n += fields[i] != NULL;
   if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
     return HW_EIO;
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
@@ -52,7 +52,9 @@ int hw_control_call(const char *path, const char *const *fields, size_t n_fields
   }
   hw_cbor_wr_init(&w, HW_CONTROL_FRAME_MAX);
   hw_cbor_wr_map(&w, n);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n_fields; i++) {
+    if (!fields[i])
+      continue;
     hw_cbor_wr_uint(&w, i + 1);
     hw_cbor_wr_text(&w, fields[i], strlen(fields[i]));
   }

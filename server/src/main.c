@@ -29,6 +29,22 @@ static const char usage[] =
     "  audit   verify the audit chain and list its entries (coordinators)\n"
     "  records list the records the server holds, with conflicts and voids\n"
     "\n"
+    "Caseloads and devices (on a running server; each change is audited with\n"
+    "your user name and the deciding coordinator):\n"
+    "  assign    give a case nobody holds yet to a worker\n"
+    "            --case CASE --worker NAME --coordinator NAME\n"
+    "  reassign  move a case to another worker; the old holder's devices delete it\n"
+    "            once their own edits are pushed\n"
+    "            --case CASE --worker NAME --coordinator NAME\n"
+    "  region    let a coordinator see every case of a worker\n"
+    "            --coordinator NAME --worker NAME\n"
+    "  caseload  list the cases a worker holds   --worker NAME\n"
+    "  devices   list the enrolled devices with their status\n"
+    "  revoke    end a device's access           --device KEY-PREFIX --mode retire|lost\n"
+    "            --coordinator NAME\n"
+    "            retire: one last push is taken, then the device wipes its store;\n"
+    "            lost: refused at once, live sessions cut\n"
+    "\n"
     "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
     "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
     "variable (scripts only: other local users of the process may read it), or the\n"
@@ -36,7 +52,7 @@ static const char usage[] =
 
 typedef struct opts {
   const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
-  const char *worker, *coordinator, *role, *control_socket;
+  const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode;
   int passphrase_fd;
   unsigned test_flags;
 } opts;
@@ -162,7 +178,9 @@ out:
 static int cmd_control(const opts *o, const char *cmd)
 {
   hw_server_config cfg;
-  const char *fields[4] = {cmd, o->worker, o->role ? o->role : "worker", o->coordinator};
+  /* Keys 1..7 of the control request (server.c on_control). */
+  const char *fields[7] = {cmd,         o->worker, o->role ? o->role : "worker", o->coordinator,
+                           o->case_hex, o->device, o->mode};
   static char reply[HW_CONTROL_FRAME_MAX];
   int ok = 0, rc;
 
@@ -170,8 +188,7 @@ static int cmd_control(const opts *o, const char *cmd)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
-  rc = hw_control_call(cfg.control_socket, fields, strcmp(cmd, "invite") == 0 ? 4 : 1, &ok, reply,
-                       sizeof reply);
+  rc = hw_control_call(cfg.control_socket, fields, 7, &ok, reply, sizeof reply);
   if (rc == HW_ENOENT)
     return fail("no server is running on this state directory (control socket not found)");
   if (rc == HW_EPERM)
@@ -212,6 +229,9 @@ int main(int argc, char **argv)
     OPT("--coordinator", coordinator)
     OPT("--role", role)
     OPT("--control-socket", control_socket)
+    OPT("--case", case_hex)
+    OPT("--device", device)
+    OPT("--mode", mode)
 #undef OPT
     else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
     {
@@ -249,7 +269,9 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "run"))
     return cmd_run(&o);
   if (!strcmp(cmd, "invite") || !strcmp(cmd, "status") || !strcmp(cmd, "audit") ||
-      !strcmp(cmd, "records"))
+      !strcmp(cmd, "records") || !strcmp(cmd, "assign") || !strcmp(cmd, "reassign") ||
+      !strcmp(cmd, "region") || !strcmp(cmd, "caseload") || !strcmp(cmd, "devices") ||
+      !strcmp(cmd, "revoke"))
     return cmd_control(&o, cmd);
   fprintf(stderr, "homeward-server: unknown command %s\n\n%s", cmd, usage);
   return 2;

@@ -175,7 +175,9 @@ typedef int (*hw_sdb_event_cb)(uint64_t seq, const hw_id *case_id, const char *f
                                const char *to, void *ud);
 HW_NODISCARD int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
                                      hw_sdb_event_cb cb, void *ud);
-typedef int (*hw_sdb_case_cb)(const hw_id *case_id, uint64_t n_records, void *ud);
+/* n_flags: late edits from previous holders, for the holder to review. */
+typedef int (*hw_sdb_case_cb)(const hw_id *case_id, uint64_t n_records, uint64_t n_flags,
+                              void *ud);
 HW_NODISCARD int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud);
 /* A late edit flagged to the case's current holder. */
 HW_NODISCARD int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker,

@@ -159,9 +159,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
                         " WHERE seq > ?2 AND (from_worker = ?1 OR to_worker = ?1)"
                         " ORDER BY seq LIMIT ?3",
-    [ST_CASELOAD] = "SELECT a.case_id, count(r.id), max(r.seq) FROM srv_assign a LEFT JOIN"
-                    " srv_records r ON r.case_id = a.case_id WHERE a.worker = ?1"
-                    " GROUP BY a.case_id ORDER BY a.case_id",
+    [ST_CASELOAD] = "SELECT a.case_id, (SELECT count(*) FROM srv_records r WHERE"
+                    " r.case_id = a.case_id), (SELECT count(*) FROM srv_flags f WHERE"
+                    " f.case_id = a.case_id) FROM srv_assign a WHERE a.worker = ?1"
+                    " ORDER BY a.case_id",
     [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms) VALUES (?1, ?2, ?3, ?4)",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
     [ST_DEV_BY_PREFIX] = "SELECT key FROM srv_devices WHERE hex(key) LIKE ?1 || '%'",
@@ -1259,7 +1260,8 @@ int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud)
       rc = HW_ECORRUPT;
       break;
     }
-    if ((rc = cb(&cid, (uint64_t)sqlite3_column_int64(st, 1), ud)) != 0)
+    if ((rc = cb(&cid, (uint64_t)sqlite3_column_int64(st, 1),
+                 (uint64_t)sqlite3_column_int64(st, 2), ud)) != 0)
       break;
   }
   rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;

@@ -260,16 +260,17 @@ static void pull_done(hw_job *job, int status)
       m.u.pull_batch.n_removals = j->n_removals;
       m.u.pull_batch.removals = j->removals;
       send_msg(ss, &m, false);
-      if (!j->more) {
+      if (!j->more && j->retire_now) {
+        /* A retired device's last session: every push before this pull is
+         * acknowledged, so the device may wipe itself. */
+        send_error(ss, HW_CODE_RETIRED, "this device was retired: wipe it");
+      } else if (!j->more) {
         hw_msg d = {.type = HW_MSG_DONE};
         memcpy(d.u.done.checksum, j->checksum, HW_HASH_BYTES);
         /* The head is sent only when signed in the epoch the cursor names. */
         d.u.done.has_head = ss->srv->head_valid && ss->srv->head.epoch == j->next.epoch;
         d.u.done.head = ss->srv->head;
         send_msg(ss, &d, false);
-        /* A retired device's last session: everything it had is stored. */
-        if (j->retire_now)
-          send_error(ss, HW_CODE_RETIRED, "this device was retired: wipe it");
       }
     }
   }

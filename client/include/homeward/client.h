@@ -77,6 +77,10 @@ typedef struct hw_sync_result {
   uint64_t merged;         /* acks that came back with a merged state */
   uint64_t quarantined;    /* pushed states the server held for a coordinator */
   uint64_t conflicts;      /* records holding a conflict after the sync */
+  uint64_t removed;        /* records deleted: their cases were taken from this worker */
+  bool wiped;              /* access ended (retired or lost): the store is deleted; only
+                              hw_client_close may follow */
+  uint64_t unsent_destroyed; /* a lost device: records never pushed, deleted with it */
   uint64_t server_code;    /* an error code the server sent (hw_msg_code), 0 if none */
   char message[256];       /* for the worker: what went wrong, in words */
   bool forked;             /* this store was found restored or copied: new replica id */
@@ -93,8 +97,10 @@ typedef struct hw_sync_result {
  * nothing is marked sent before its acknowledgement, and each pulled batch
  * is stored with its cursor in one transaction. `timeout_ms` bounds each
  * wait for the network. Returns 0, or an error with res->message saying why
- * (offline: HW_EIO; refused: HW_EREFUSED; revoked: HW_EREVOKED; wrong
- * server key: HW_EAUTH). */
+ * (offline: HW_EIO; refused: HW_EREFUSED; revoked: HW_EREVOKED, with
+ * res->wiped when the store was deleted; wrong server key: HW_EAUTH).
+ * Records of cases taken away from the worker are deleted once their own
+ * writes are pushed (res->removed). */
 HW_NODISCARD HW_EXPORT int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb,
                                           void *ud, hw_sync_result *res);
 

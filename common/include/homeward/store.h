@@ -176,6 +176,12 @@ HW_NODISCARD HW_EXPORT int hw_store_list_pending(hw_store *st, hw_store_rec_cb c
 HW_NODISCARD HW_EXPORT int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_count(hw_store *st, uint64_t *n_records);
 
+/* Delete the records of a case that have nothing pending (a case taken
+ * away from this device's worker); records with unacknowledged writes stay
+ * until they are pushed. *deleted and *kept count both kinds. */
+HW_NODISCARD HW_EXPORT int hw_store_delete_case(hw_store *st, const hw_id *case_id,
+                                                uint64_t *deleted, uint64_t *kept);
+
 /* Small settings (cursors, identity keys, ...): encrypted at rest with the
  * rest of the database. get returns an hw_malloc copy (hw_free) or HW_ENOENT.
  * Names are 1..HW_STORE_SETTING_KEY_MAX bytes; names starting with "hw." are

@@ -39,6 +39,8 @@ enum {
   S_OW_GET,
   S_OW_LIST,
   S_COUNT,
+  S_DEL_CASE,
+  S_COUNT_CASE,
   S_N
 };
 
@@ -63,6 +65,8 @@ static const char *const sql_text[S_N] = {
     [S_OW_LIST] = "SELECT counter, record, digest FROM own_writes WHERE replica = ?1 AND "
                   "counter > ?2 ORDER BY counter",
     [S_COUNT] = "SELECT count(*) FROM records",
+    [S_DEL_CASE] = "DELETE FROM records WHERE case_id = ?1 AND pending = 0",
+    [S_COUNT_CASE] = "SELECT count(*) FROM records WHERE case_id = ?1",
 };
 
 static const char schema[] =
@@ -1344,6 +1348,32 @@ int hw_store_count(hw_store *st, uint64_t *n)
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     *n = (uint64_t)sqlite3_column_int64(s, 0);
+    rc = HW_OK;
+  } else {
+    rc = from_sqlite(st, rc);
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+int hw_store_delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, uint64_t *kept)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_DEL_CASE, &s);
+
+  *deleted = *kept = 0;
+  if (rc)
+    return rc;
+  sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  if ((rc = step_done(st, s)) != 0)
+    return rc;
+  *deleted = (uint64_t)sqlite3_changes(hw_store_sqlite(st));
+  if ((rc = stmt(st, S_COUNT_CASE, &s)) != 0)
+    return rc;
+  sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *kept = (uint64_t)sqlite3_column_int64(s, 0);
     rc = HW_OK;
   } else {
     rc = from_sqlite(st, rc);

@@ -1,0 +1,210 @@
+/* Caseloads and device revocation on a real server (issue 7; protocol.md
+ * §9): each worker pulls only their own cases; a coordinator pulls their
+ * region's; a push into a case never held is quarantined; a case created
+ * offline belongs to its creator; a reassignment moves the case whole to the
+ * new holder, deletes it from the old holder's devices once their edits are
+ * pushed, and flags those late edits; a retired device pushes what it has
+ * and wipes itself; a lost one is refused and wipes itself. Every change is
+ * in the audit chain. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "harness.h"
+#include "homeward/err.h"
+
+static hw_test_server srv;
+static char out[1 << 16];
+
+/* Run an admin command; returns its exit status, its stdout in `out`. */
+#define ADMIN(...) hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
+
+static void invite_as(const char *worker, const char *role, char *inv, size_t cap)
+{
+  size_t n;
+  CHECK_EQ(hw_test_server_cmd(&srv, inv, cap,
+                              (const char *const[]){"invite", "--worker", worker, "--role", role,
+                                                    "--coordinator", "chipo", NULL}),
+           0);
+  n = strlen(inv);
+  while (n && inv[n - 1] == '\n')
+    inv[--n] = '\0';
+}
+
+static hw_client *enrol(const char *name, const char *worker, const char *role)
+{
+  char inv[600];
+  invite_as(worker, role, inv, sizeof inv);
+  return hw_test_device(&srv, name, inv);
+}
+
+/* The key prefix of the one device of `worker` (from `devices`). */
+static void device_of(const char *worker, char prefix[17])
+{
+  char needle[80];
+  const char *p;
+  CHECK_EQ(ADMIN("devices"), 0);
+  snprintf(needle, sizeof needle, " worker=%s ", worker);
+  p = strstr(out, needle);
+  CHECK(p && p - out >= 16);
+  memcpy(prefix, p - 16, 16);
+  prefix[16] = '\0';
+}
+
+static bool exists(const char *name)
+{
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", srv.dir, name);
+  return access(path, F_OK) == 0;
+}
+
+static int sync_once(hw_client *c, hw_sync_result *r)
+{
+  return hw_client_sync(c, 10000, NULL, NULL, r);
+}
+
+int main(int argc, char **argv)
+{
+  hw_client *a1, *a2, *b1, *c1, *d1, *e1;
+  hw_id ra = {{0}}, ca = {{0}}, rb = {{0}}, cb = {{0}}, rx = {{0}}, rz = {{0}}, cz = {{0}};
+  hw_id re = {{0}}, ce = {{0}};
+  char hex[HW_ID_HEX_LEN + 1], dev[17];
+  hw_sync_result r;
+  size_t before;
+
+  CHECK(argc == 2);
+  CHECK_OK(hw_crypto_init());
+  hw_test_server_start(&srv, argv[1]);
+  a1 = enrol("a1", "amina", "worker");
+  a2 = enrol("a2", "amina", "worker");
+  b1 = enrol("b1", "bashir", "worker");
+  c1 = enrol("c1", "chipo", "coordinator");
+
+  /* Cases created offline belong to their creators. */
+  hw_test_put_text(a1, &ra, &ca, "note", "amina's case");
+  hw_test_put_text(b1, &rb, &cb, "note", "bashir's case");
+  CHECK_EQ(hw_test_sync_ok(a1).pushed, 1);
+  CHECK_EQ(hw_test_sync_ok(b1).pushed, 1);
+  CHECK_EQ(ADMIN("caseload", "--worker", "bashir"), 0);
+  hw_id_to_hex(&cb, hex);
+  CHECK(strstr(out, hex) != NULL);
+  hw_id_to_hex(&ca, hex);
+  CHECK(strstr(out, hex) == NULL);
+
+  /* Each device pulls its worker's cases only. */
+  r = hw_test_sync_ok(a2);
+  CHECK_EQ(r.pulled, 1);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(a2), 1);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(b1), 1);
+
+  /* A coordinator sees nothing until given a region, then the region whole. */
+  r = hw_test_sync_ok(c1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "amina"), 0);
+  r = hw_test_sync_ok(c1);
+  CHECK_EQ(r.pulled, 1);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(c1), 1);
+
+  /* A push into a case this worker never held is kept aside, not merged. */
+  before = hw_test_server_records(&srv);
+  hw_test_put_text(b1, &rx, &ca, "note", "not my case");
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.quarantined, 1);
+  CHECK_EQ(hw_test_server_records(&srv), before);
+  r = hw_test_sync_ok(a2);
+  CHECK_EQ(r.pulled, 0);
+
+  /* Assign refuses a case someone holds; bad arguments are refused. */
+  hw_id_to_hex(&ca, hex);
+  CHECK(ADMIN("assign", "--case", hex, "--worker", "bashir", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("reassign", "--case", "xyz", "--worker", "bashir", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("reassign", "--case", hex, "--worker", "bashir") != 0); /* who decides? */
+
+  /* Reassignment while amina's first device has an unpushed edit. */
+  hw_test_put_text(a1, &ra, &ca, "note", "late visit");
+  CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "bashir", "--coordinator", "chipo"), 0);
+  CHECK(strstr(out, "to=bashir from=amina") != NULL);
+  r = hw_test_sync_ok(a2); /* nothing pending: the case goes at once */
+  CHECK_EQ(r.removed, 1);
+  CHECK_EQ(hw_test_device_records(a2), 0);
+  CHECK(r.checksum_ok);
+  r = hw_test_sync_ok(b1); /* the new holder gets the case whole */
+  CHECK_EQ(r.pulled, 1);
+  CHECK_EQ(hw_test_device_records(b1), 3); /* its own, the case, its held push */
+  r = hw_test_sync_ok(a1); /* the late edit lands, then the case goes */
+  CHECK_EQ(r.pushed, 1);
+  CHECK_EQ(r.quarantined, 0);
+  CHECK_EQ(r.removed, 1);
+  CHECK_EQ(hw_test_device_records(a1), 0);
+  CHECK_EQ(ADMIN("caseload", "--worker", "bashir"), 0);
+  CHECK(strstr(out, "LATE-EDIT") != NULL);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.pulled, 1);
+  {
+    char got[2][128];
+    CHECK_EQ(hw_test_field_texts(b1, &ra, "note", got, 2), 1);
+    CHECK(strcmp(got[0], "late visit") == 0);
+  }
+  /* The coordinator's region no longer holds the case. */
+  r = hw_test_sync_ok(c1);
+  CHECK_EQ(r.removed, 1);
+  CHECK_EQ(hw_test_device_records(c1), 0);
+
+  /* A new case assigned to amina arrives on her devices whole. */
+  hw_id_to_hex(&cb, hex);
+  CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "amina", "--coordinator", "chipo"), 0);
+  r = hw_test_sync_ok(a2);
+  CHECK_EQ(r.pulled, 1);
+  CHECK_EQ(hw_test_device_records(a2), 1);
+
+  /* Retire: the device's last sync pushes what it has, then it wipes. */
+  d1 = enrol("d1", "dora", "worker");
+  hw_test_sync_ok(d1); /* enrolled at its first sync */
+  hw_test_put_text(d1, &rz, &cz, "note", "dora's last case");
+  device_of("dora", dev);
+  CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "retire", "--coordinator", "chipo"), 0);
+  before = hw_test_server_records(&srv);
+  CHECK_EQ(sync_once(d1, &r), HW_EREVOKED);
+  CHECK(r.wiped);
+  CHECK_EQ(r.pushed, 1);
+  CHECK_EQ(hw_test_server_records(&srv), before + 1);
+  hw_client_close(d1);
+  CHECK(!exists("d1.db") && !exists("d1.db.hwkey"));
+  CHECK(ADMIN("devices") == 0 && strstr(out, "worker=dora role=worker status=retired-done"));
+
+  /* Lost: refused at once, nothing it holds is taken, it wipes. */
+  e1 = enrol("e1", "ezra", "worker");
+  hw_test_sync_ok(e1);
+  hw_test_put_text(e1, &re, &ce, "note", "written after the loss");
+  device_of("ezra", dev);
+  CHECK(ADMIN("revoke", "--device", "00", "--mode", "lost", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("revoke", "--device", dev, "--mode", "stolen", "--coordinator", "chipo") != 0);
+  CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
+  before = hw_test_server_records(&srv);
+  CHECK_EQ(sync_once(e1, &r), HW_EREVOKED);
+  CHECK(r.wiped);
+  CHECK_EQ(r.pushed, 0);
+  CHECK_EQ(r.unsent_destroyed, 1);
+  CHECK_EQ(hw_test_server_records(&srv), before);
+  hw_client_close(e1);
+  CHECK(!exists("e1.db") && !exists("e1.db.hwkey"));
+
+  /* Every decision is in the verified audit chain, with who made it. */
+  CHECK_EQ(ADMIN("audit"), 0);
+  CHECK(strstr(out, "reassign") && strstr(out, "region") && strstr(out, "revoke"));
+  CHECK(strstr(out, "/chipo") != NULL);
+
+  hw_client_close(a1);
+  hw_client_close(a2);
+  hw_client_close(b1);
+  hw_client_close(c1);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  return 0;
+}

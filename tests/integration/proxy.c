@@ -26,7 +26,7 @@ struct hw_proxy {
 static void pipe_conn(hw_proxy *p, int a, int b)
 {
   int fds[2] = {a, b};
-  uint64_t done[2] = {0, 0};
+  uint64_t done[2] = {0, 0}, chunks = 0;
   uint8_t buf[65536];
   int mode = atomic_load(&p->mode), dir = atomic_load(&p->dir);
   uint64_t at = atomic_load(&p->at);
@@ -51,6 +51,8 @@ static void pipe_conn(hw_proxy *p, int a, int b)
         atomic_fetch_add(&p->bytes[d], keep);
         return;
       }
+      if (d == dir && mode == HW_PROXY_SWALLOW && chunks++ >= at)
+        continue;
       if (d == dir && mode == HW_PROXY_FLIP && at >= done[d] && at < done[d] + (uint64_t)n)
         buf[at - done[d]] ^= 0x20;
       if (send(fds[1 - d], buf, (size_t)n, MSG_NOSIGNAL) != n)

@@ -13,6 +13,8 @@ typedef enum hw_proxy_mode {
   HW_PROXY_CUT,    /* close both sides once `at` bytes went in direction `dir` */
   HW_PROXY_FLIP,   /* flip the byte at offset `at` of direction `dir` */
   HW_PROXY_REPLAY, /* send the chunk that contains offset `at` twice */
+  HW_PROXY_SWALLOW, /* forward the first `at` chunks of direction `dir`, drop the rest
+                       (the connection stays open until one side closes it) */
 } hw_proxy_mode;
 
 typedef struct hw_proxy hw_proxy;

@@ -6,13 +6,16 @@
  * pushed, and flags those late edits; a retired device pushes what it has
  * and wipes itself; a lost one is refused and wipes itself. Every change is
  * in the audit chain. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "harness.h"
 #include "homeward/err.h"
+#include "proxy.h"
 
 static hw_test_server srv;
 static char out[1 << 16];
@@ -62,6 +65,63 @@ static bool exists(const char *name)
 static int sync_once(hw_client *c, hw_sync_result *r)
 {
   return hw_client_sync(c, 10000, NULL, NULL, r);
+}
+
+typedef struct bg_sync {
+  hw_client *c;
+  hw_sync_result r;
+  int rc;
+} bg_sync;
+
+static void *bg_run(void *arg)
+{
+  bg_sync *b = arg;
+  /* Longer than the server's idle timeout (20 s in tests): only the
+   * revocation can end this session early. */
+  b->rc = hw_client_sync(b->c, 60000, NULL, NULL, &b->r);
+  return NULL;
+}
+
+/* A lost device in the middle of a session is cut off at once. The proxy
+ * passes the server's first handshake message, then drops everything the
+ * server sends: the device's push lands, the session stays open waiting. */
+static void live_session_cut(void)
+{
+  char inv[600], inv_p[700], paddr[64], dev[17];
+  hw_proxy *p = hw_proxy_start(srv.listen, paddr);
+  hw_id rec = {{0}}, cas = {{0}};
+  hw_client *f1;
+  bg_sync b = {0};
+  pthread_t t;
+  size_t before, refused;
+
+  invite_as("fatima", "worker", inv, sizeof inv);
+  hw_test_readdress(inv, paddr, inv_p, sizeof inv_p);
+  f1 = hw_test_device(&srv, "f1", inv_p);
+  hw_test_sync_ok(f1);
+  device_of("fatima", dev);
+  hw_test_put_text(f1, &rec, &cas, "note", "in the field");
+  before = hw_test_server_records(&srv);
+  refused = hw_test_file_count(srv.log, "refused code=7");
+  hw_proxy_set(p, HW_PROXY_SWALLOW, 1, 1);
+  b.c = f1;
+  CHECK(pthread_create(&t, NULL, bg_run, &b) == 0);
+  for (int i = 0; i < 500 && hw_test_server_records(&srv) == before; i++)
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+  CHECK_EQ(hw_test_server_records(&srv), before + 1); /* the session is live */
+  CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(b.rc != HW_OK);
+  /* The server ended it with REVOKED, not its idle timer. */
+  CHECK_EQ(hw_test_file_count(srv.log, "refused code=7"), refused + 1);
+  CHECK(hw_test_file_count(srv.log, "idle-timeout") == 0);
+  /* Its next connection is refused at the handshake, and it wipes. */
+  hw_proxy_set(p, HW_PROXY_PASS, 0, 0);
+  CHECK_EQ(sync_once(f1, &b.r), HW_EREVOKED);
+  CHECK(b.r.wiped);
+  hw_client_close(f1);
+  CHECK(!exists("f1.db"));
+  hw_proxy_stop(p);
 }
 
 int main(int argc, char **argv)
@@ -194,6 +254,8 @@ int main(int argc, char **argv)
   CHECK_EQ(hw_test_server_records(&srv), before);
   hw_client_close(e1);
   CHECK(!exists("e1.db") && !exists("e1.db.hwkey"));
+
+  live_session_cut();
 
   /* Every decision is in the verified audit chain, with who made it. */
   CHECK_EQ(ADMIN("audit"), 0);

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +60,9 @@ int hw__net_connect(const char *address, unsigned timeout_ms, int *fd)
       close(s);
       continue;
     }
+    /* Each flush is a whole flight of messages: Nagle would hold the tail
+     * of one until the server's delayed ACK (~40 ms a round trip). */
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     *fd = s;
     rc = HW_OK;
     break;

@@ -16,6 +16,7 @@
 #include "homeward/record-codec.h"
 #include "net-int.h"
 
+#define PUSH_WINDOW 8          /* push batches in flight */
 #define PUSH_BATCH_RECORDS 512 /* HW_BATCH_RECORDS_MAX: each batch costs a commit on both sides */
 #define PUSH_BATCH_BYTES (4u << 20)
 #define PULL_RECORDS 512
@@ -48,6 +49,9 @@ typedef struct sync_ctx {
   size_t n_sent, cap_sent;
   batch *batches;
   size_t n_batches;
+  size_t push_next;  /* the first record of s->sent not yet in a batch */
+  size_t in_flight;  /* batches sent, not yet acknowledged */
+  bool pull_queued;  /* the pull that follows the last push batch */
   bool done, refused_lineage;
   uint64_t epoch;       /* the server's, from the cursor */
   uint64_t hello_epoch; /* the epoch the hello's cursor named (0: none) */
@@ -258,18 +262,18 @@ static int collect_pending(void *ud, const hw_store_rec *r)
   return 0;
 }
 
-/* Send s->sent in batches (the whole array: call with a fresh one). */
-static int send_pushes(sync_ctx *s, unsigned flags)
+static int send_pull(sync_ctx *s);
+
+/* Send the next batches of s->sent while fewer than PUSH_WINDOW wait for
+ * their acknowledgement; once all are sent, the queued pull. The window
+ * keeps both sides reading: a device writing its whole backlog without
+ * reading acks would fill both directions' buffers and stall. */
+static int pump_pushes(sync_ctx *s, unsigned flags)
 {
-  size_t i = 0;
+  size_t i = s->push_next;
   int rc;
 
-  for (size_t k = 0; k < s->n_sent; k++)
-    s->sent[k].vv.e = s->sent[k].vv_e;
-  s->res->totals.records_up_total += s->n_sent;
-  if (s->n_sent && !(s->batches = hw_calloc(s->n_sent, sizeof *s->batches)))
-    return HW_ENOMEM;
-  while (i < s->n_sent) {
+  while (i < s->n_sent && s->in_flight < PUSH_WINDOW) {
     hw_bytes recs[PUSH_BATCH_RECORDS];
     size_t n = 0, bytes = 0;
     hw_msg m = {.type = HW_MSG_PUSH};
@@ -290,9 +294,30 @@ static int send_pushes(sync_ctx *s, unsigned flags)
     if ((rc = send_msg(s, &m, flags)) != 0)
       return rc;
     s->n_batches++;
+    s->in_flight++;
     i += n;
+    s->push_next = i;
+  }
+  if (s->push_next == s->n_sent && s->pull_queued) {
+    s->pull_queued = false;
+    return send_pull(s);
   }
   return HW_OK;
+}
+
+/* Send s->sent in batches (the whole array: call with a fresh one), then
+ * the pull. */
+static int send_pushes(sync_ctx *s, unsigned flags)
+{
+  for (size_t k = 0; k < s->n_sent; k++)
+    s->sent[k].vv.e = s->sent[k].vv_e;
+  s->res->totals.records_up_total += s->n_sent;
+  if (s->n_sent && !(s->batches = hw_calloc(s->n_sent, sizeof *s->batches)))
+    return HW_ENOMEM;
+  s->push_next = 0;
+  s->in_flight = 0;
+  s->pull_queued = true;
+  return pump_pushes(s, flags);
 }
 
 static void free_sent(sync_ctx *s)
@@ -304,6 +329,8 @@ static void free_sent(sync_ctx *s)
   s->sent = NULL;
   s->batches = NULL;
   s->n_sent = s->cap_sent = s->n_batches = 0;
+  s->push_next = s->in_flight = 0;
+  s->pull_queued = false;
 }
 
 static int collect_all(void *ud, const hw_store_rec *r)
@@ -450,8 +477,9 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
     s->res->forked = true;
   }
   b->acked = true;
+  s->in_flight--;
   progress(s);
-  return HW_OK;
+  return pump_pushes(s, 0);
 }
 
 /* ---- pull ------------------------------------------------------------------ */
@@ -764,7 +792,7 @@ static int session(sync_ctx *s)
       (rc = send_msg(s, &(hw_msg){.type = HW_MSG_HELLO, .u.hello = hello}, HW_SEND_CORK)) != 0)
     return rc;
   if ((rc = hw_store_list_pending(c->st, collect_pending, s)) != 0 ||
-      (rc = send_pushes(s, HW_SEND_CORK)) != 0 || (rc = send_pull(s)) != 0)
+      (rc = send_pushes(s, HW_SEND_CORK)) != 0)
     return rc;
   for (;;) {
     hw_arena arena;
@@ -779,7 +807,7 @@ static int session(sync_ctx *s)
         s->res->recovered = true;
         /* ...and pull once more, for a done whose checksum covers them. */
         s->done = false;
-        if ((rc = repush_everything(s)) != 0 || (rc = send_pull(s)) != 0)
+        if ((rc = repush_everything(s)) != 0)
           return rc;
         continue;
       }

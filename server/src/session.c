@@ -527,6 +527,8 @@ void hw__session_accept(hw_server *srv)
     session_close(ss, "too-many-connections", HW_EBUSY);
     return;
   }
+  /* Replies leave as whole flights; Nagle would delay their tails. */
+  (void)uv_tcp_nodelay(&ss->tcp, 1);
   if ((rc = hw_chan_new_server(&ss->chan, srv->noise_key)) != 0) {
     session_close(ss, "channel", rc);
     return;

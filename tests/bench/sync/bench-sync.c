@@ -8,11 +8,13 @@
  *   - D devices syncing R records each at once: errors, p50/p99 time, the
  *     server's peak RSS;
  *   - the storage limit: a plain SQLite bulk insert of the same rows in the
- *     same run, with push/limit and pull/limit ratios.
+ *     same run, with push/limit and pull/limit ratios;
+ *   - caseloads: one worker's device (100 records) syncing from scratch and
+ *     again while the server's other workers' records grow 1k, 10k, 100k;
+ *     the time must stay flat: the ratio of the largest to the smallest.
  * Usage: bench-sync SERVER_BINARY. HW_BENCH_RECORDS (10000), HW_BENCH_DEVICES
- * (100) and HW_BENCH_DEVICE_RECORDS (100) scale it. Until caseloads exist
- * every device pulls every record, so the many-devices case grows with the
- * square of the devices: the issue's 1,000 devices wait for caseloads. */
+ * (100), HW_BENCH_DEVICE_RECORDS (100) and HW_BENCH_CASELOAD_MAX (100000)
+ * scale it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sqlite3.h>
@@ -214,6 +216,90 @@ static int add_size(void *ud, const hw_record *r, bool pending, bool held)
   return 0;
 }
 
+/* A server on its default limits, not the short timeouts the tests use. */
+static void start_default(hw_test_server *srv, const char *binary)
+{
+  FILE *f;
+  hw_test_server_start(srv, binary);
+  f = fopen(srv->config, "w");
+  CHECK(f != NULL);
+  fputs("[limits]\nmax_connections = 4096\n", f);
+  fclose(f);
+  CHECK_EQ(hw_test_server_stop(srv), 0);
+  hw_test_server_restart(srv);
+}
+
+/* Median of 5 fresh devices of the worker `flat`: first sync (its whole
+ * caseload) and a no-op resync. */
+static void flat_syncs(hw_test_server *srv, int stage, double *first, double *again)
+{
+  double a[5], b[5];
+  for (int k = 0; k < 5; k++) {
+    char inv[600], name[32];
+    hw_client *c;
+    hw_sync_result r;
+    double t0;
+    hw_test_invite(srv, "flat", inv, sizeof inv);
+    snprintf(name, sizeof name, "flat-%d-%d", stage, k);
+    c = make_device(srv, name, inv);
+    t0 = now();
+    r = hw_test_sync_ok(c);
+    a[k] = now() - t0;
+    CHECK_EQ(r.pulled, 100);
+    t0 = now();
+    hw_test_sync_ok(c);
+    b[k] = now() - t0;
+    hw_client_close(c);
+  }
+  qsort(a, 5, sizeof *a, cmp_double);
+  qsort(b, 5, sizeof *b, cmp_double);
+  *first = a[2];
+  *again = b[2];
+}
+
+static void caseload_flat(const char *binary, long max_others)
+{
+  static const long stages[] = {1000, 10000, 100000};
+  hw_test_server srv;
+  char inv[600], name[64];
+  hw_client *own, *filler;
+  double first[3], again[3];
+  long have = 0;
+  int last = -1;
+
+  start_default(&srv, binary);
+  hw_test_invite(&srv, "flat", inv, sizeof inv);
+  own = make_device(&srv, "flat-own", inv);
+  for (int i = 0; i < 100; i++) {
+    hw_id rec;
+    visit(own, &rec, i);
+  }
+  CHECK_EQ(hw_test_sync_ok(own).pushed, 100);
+  hw_client_close(own);
+  hw_test_invite(&srv, "filler", inv, sizeof inv);
+  filler = make_device(&srv, "filler", inv);
+  for (int s = 0; s < 3 && stages[s] <= max_others; s++) {
+    for (; have < stages[s]; have++) {
+      hw_id rec;
+      visit(filler, &rec, (int)have);
+    }
+    hw_test_sync_ok(filler);
+    flat_syncs(&srv, s, &first[s], &again[s]);
+    snprintf(name, sizeof name, "caseload_first_sync_seconds_others_%ld", stages[s]);
+    metric(name, first[s], "s");
+    snprintf(name, sizeof name, "caseload_resync_seconds_others_%ld", stages[s]);
+    metric(name, again[s], "s");
+    last = s;
+  }
+  if (last > 0) {
+    metric("caseload_first_sync_largest_over_smallest", first[last] / first[0], "ratio");
+    metric("caseload_resync_largest_over_smallest", again[last] / again[0], "ratio");
+  }
+  hw_client_close(filler);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+}
+
 int main(int argc, char **argv)
 {
   long n = env_long("HW_BENCH_RECORDS", 10000);
@@ -233,17 +319,7 @@ int main(int argc, char **argv)
     struct rlimit rl = {65536, 65536};
     (void)setrlimit(RLIMIT_NOFILE, &rl);
   }
-  hw_test_server_start(&srv, argv[1]);
-  {
-    /* The benchmark measures the server with its default limits, not the
-     * short timeouts the tests use. */
-    FILE *f = fopen(srv.config, "w");
-    CHECK(f != NULL);
-    fputs("[limits]\nmax_connections = 4096\n", f);
-    fclose(f);
-    CHECK_EQ(hw_test_server_stop(&srv), 0);
-    hw_test_server_restart(&srv);
-  }
+  start_default(&srv, argv[1]);
   hw_test_invite(&srv, "bench-a", inv, sizeof inv);
   hw_test_invite(&srv, "bench-a", inv2, sizeof inv2); /* the same worker: it sees the cases */
   a = make_device(&srv, "a", inv);
@@ -333,5 +409,6 @@ int main(int argc, char **argv)
   free(ids);
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
+  caseload_flat(argv[1], env_long("HW_BENCH_CASELOAD_MAX", 100000));
   return 0;
 }

@@ -153,9 +153,13 @@ static const char *const sql[ST_COUNT] = {
     [ST_WSUM_PUT] = "INSERT OR REPLACE INTO srv_wsum(worker, sum) VALUES (?1, ?2)",
     [ST_CASE_RECORDS] = "SELECT seq, case_id, state FROM srv_records WHERE case_id = ?1"
                         " ORDER BY seq",
-    [ST_LOAD_AFTER] = "SELECT r.seq, r.case_id, r.state FROM srv_assign a JOIN srv_records r"
+    /* The inner query picks rows through the (case_id, seq) index alone;
+     * the states are read only for the rows returned (sorting the joined
+     * states made a 10k-record pull 10x slower). */
+    [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE id IN"
+                      " (SELECT r.id FROM srv_assign a JOIN srv_records r"
                       " ON r.case_id = a.case_id WHERE a.worker = ?1 AND r.seq > ?2"
-                      " ORDER BY r.seq LIMIT ?3",
+                      " ORDER BY r.seq LIMIT ?3) ORDER BY seq",
     [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
                         " WHERE seq > ?2 AND (from_worker = ?1 OR to_worker = ?1)"
                         " ORDER BY seq LIMIT ?3",

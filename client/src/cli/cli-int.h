@@ -22,13 +22,13 @@ enum {
 };
 
 typedef struct hw_cli_opts {
-  const char *store, *case_id, *reason, *stage, *value, *place, *today_text;
+  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume;
   const char *sets[SETS_MAX];
   size_t n_sets;
   int passphrase_fd, new_passphrase_fd;
   int pick;    /* --pick N (1-based), 0 when not given */
   int age;     /* --age N, -1 when not given */
-  bool due, unsynced, conflicts, force;
+  bool due, unsynced, conflicts, force, draft;
   unsigned test_flags;
   const char *args[ARGS_MAX];
   size_t n_args;
@@ -80,7 +80,13 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
 void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap);
 bool hw_cli_rec_conflict(const hw_record *r);
 
+/* A record or case named by its 32 digits or a unique prefix. 0 or an error
+ * (printed). */
+int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
+
 /* ---- commands ---- */
+int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text);
+int hw_cli_drafts(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_list(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_show(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_find(const hw_cli_opts *o, hw_client *c);

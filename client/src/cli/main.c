@@ -1,4 +1,5 @@
 /* homeward: the outreach worker's command (docs/worker-guide.md). */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,10 @@ static const char usage[] =
     "  record KIND [--case CASE] --set FIELD=VALUE ...\n"
     "                         record a new form (a new case when --case is not given);\n"
     "                         a new child like one already here needs --force\n"
+    "  record KIND [--case CASE]   on a terminal: guided, question by question\n"
+    "  record ... --draft     keep the form on this device to finish later\n"
+    "  drafts                 the forms kept as drafts on this device\n"
+    "  record --resume DRAFT  finish a draft (guided on a terminal, or with --set)\n"
     "  write RECORD --set FIELD=VALUE ...   change answers of a recorded form\n"
     "  void RECORD --reason TEXT            void a mistaken entry (kept, marked void)\n"
     "  list                   the records on this device (! conflict, * not yet synced)\n"
@@ -86,7 +91,7 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
 
 /* A record or case named by its 32 digits or by a unique prefix (as the
  * lists show them). */
-static int parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
+int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
 {
   hw_cli_db db;
   int rc = HW_ENOENT;
@@ -163,36 +168,6 @@ static int cmd_forms(void)
   return 0;
 }
 
-/* The value given with --set NAME=..., or NULL. */
-static const char *set_value(const hw_cli_opts *o, const char *name)
-{
-  size_t n = strlen(name);
-  for (size_t i = 0; i < o->n_sets; i++)
-    if (!strncmp(o->sets[i], name, n) && o->sets[i][n] == '=')
-      return o->sets[i] + n + 1;
-  return NULL;
-}
-
-/* A new child profile: warn about likely duplicates first. Returns 0 to go
- * on. */
-static int check_duplicates(const hw_cli_opts *o, hw_client *c)
-{
-  char answer[16] = "";
-  int n = hw_cli_duplicates(c, set_value(o, "given_name"), set_value(o, "family_name"), &o->today);
-
-  if (n < 0)
-    return hw_cli_fail("cannot read the store");
-  if (n == 0 || o->force)
-    return 0;
-  if (!isatty(STDIN_FILENO))
-    return hw_cli_fail("not recorded: check the children above (homeward case show CASE); "
-                       "if this is another child, run again with --force");
-  fprintf(stderr, "is this another child? record a new case anyway [y/N]: ");
-  if (!fgets(answer, sizeof answer, stdin) || (answer[0] != 'y' && answer[0] != 'Y'))
-    return hw_cli_fail("not recorded");
-  return 0;
-}
-
 static int cmd_record(const hw_cli_opts *o, hw_client *c, bool existing)
 {
   hw_field_value fv[SETS_MAX];
@@ -208,17 +183,15 @@ static int cmd_record(const hw_cli_opts *o, hw_client *c, bool existing)
                          : "record KIND --set FIELD=VALUE ...");
   if (existing) {
     hw_record *r = NULL;
-    if (parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+    if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
       return hw_cli_fail("no such record on this device");
     snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
     hw_record_free(r);
   } else {
     snprintf(kind, sizeof kind, "%s", o->args[1]);
   }
-  if (o->case_id && parse_id(c, o->case_id, &cas, true))
+  if (o->case_id && hw_cli_parse_id(c, o->case_id, &cas, true))
     return hw_cli_fail("--case wants a case id (see: homeward case list)");
-  if (!existing && !o->case_id && !strcmp(kind, "child") && check_duplicates(o, c))
-    return HW_CLI_FAIL;
   if (build_values(o, kind, fv, w) == 0) {
     rc = existing ? hw_client_write(c, &rec, fv, o->n_sets, &err)
                   : hw_client_create_record(c, o->case_id ? &cas : NULL, kind, fv, o->n_sets, &rec,
@@ -258,7 +231,7 @@ static int cmd_show(const hw_cli_opts *o, hw_client *c)
   hw_record *r = NULL;
   hw_id rec;
 
-  if (o->n_args < 2 || parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+  if (o->n_args < 2 || hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
     return hw_cli_fail("show RECORD: no such record on this device");
   printf("%.*s record\n", (int)r->kind.len, (const char *)r->kind.p);
   hw_cli_print_fields(r, "  ");
@@ -306,14 +279,18 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
 {
   const char *sub = o->n_args > 1 ? o->args[1] : "";
 
-  if (!strcmp(cmd, "record") || !strcmp(cmd, "write"))
-    return cmd_record(o, c, !strcmp(cmd, "write"));
+  if (!strcmp(cmd, "record"))
+    return hw_cli_record_new(o, c, o->case_id);
+  if (!strcmp(cmd, "write"))
+    return cmd_record(o, c, true);
+  if (!strcmp(cmd, "drafts"))
+    return hw_cli_drafts(o, c);
   if (!strcmp(cmd, "void")) {
     hw_id rec;
     int rc;
     if (o->n_args < 2 || !o->reason)
       return hw_cli_fail("void RECORD --reason TEXT");
-    if (parse_id(c, o->args[1], &rec, false))
+    if (hw_cli_parse_id(c, o->args[1], &rec, false))
       return hw_cli_fail("no such record on this device");
     if ((rc = hw_client_void(c, &rec, o->reason)) != 0)
       return hw_cli_fail(hw_strerror(rc));
@@ -344,7 +321,7 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
 static bool known_command(const hw_cli_opts *o)
 {
   static const char *const cmds[] = {"record", "write",     "void",    "list",   "show", "sync",
-                                     "conflicts", "resolve", "status", "passwd", NULL};
+                                     "conflicts", "resolve", "status", "passwd", "drafts", NULL};
   const char *cmd = o->args[0];
 
   if (!strcmp(cmd, "case"))
@@ -389,9 +366,12 @@ int main(int argc, char **argv)
       continue;
     }
     if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
-        !strcmp(a, "--force")) {
-      *(a[2] == 'd' ? &o.due : a[2] == 'u' ? &o.unsynced : a[2] == 'c' ? &o.conflicts : &o.force) =
-          true;
+        !strcmp(a, "--force") || !strcmp(a, "--draft")) {
+      *(!strcmp(a, "--due")         ? &o.due
+        : !strcmp(a, "--unsynced")  ? &o.unsynced
+        : !strcmp(a, "--conflicts") ? &o.conflicts
+        : !strcmp(a, "--force")     ? &o.force
+                                    : &o.draft) = true;
       continue;
     }
     if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
@@ -408,6 +388,8 @@ int main(int argc, char **argv)
       o.value = argv[++i];
     else if (!strcmp(a, "--place"))
       o.place = argv[++i];
+    else if (!strcmp(a, "--resume"))
+      o.resume = argv[++i];
     else if (!strcmp(a, "--today"))
       o.today_text = argv[++i];
     else if (!strcmp(a, "--passphrase-fd"))
@@ -440,6 +422,7 @@ int main(int argc, char **argv)
   }
   if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
     return hw_cli_fail("cannot initialise the libraries");
+  json_set_alloc_funcs(hw_malloc, hw_free);
   cmd = o.args[0];
   if (!strcmp(cmd, "forms"))
     return cmd_forms();

@@ -5,8 +5,12 @@
  * passphrase, invalid values, unknown case, a likely duplicate, server
  * unreachable) gives a clear message, a non-zero exit and nothing written. */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
 
 #include "check.h"
 #include "harness.h"
@@ -226,6 +230,82 @@ int main(int argc, char **argv)
   CHECK(R.status == 1);
   HW(store_a, PASS, "case", "list", "--stage", "nowhere");
   CHECK(R.status == 2 && has(R.err, "no stage called nowhere"));
+
+  /* --json: parsed back with a JSON library. */
+  {
+    json_t *j, *amina = NULL, *forms, *csi;
+    size_t i;
+    OK(store_a, "case", "list", "--json");
+    CHECK((j = json_loads(R.out, 0, NULL)) != NULL);
+    CHECK(json_is_array(j) && json_array_size(j) == 2);
+    json_array_foreach(j, i, forms) if (!strcmp(json_string_value(json_object_get(forms, "child")),
+                                               "Amina Uwase")) amina = forms;
+    CHECK(amina != NULL);
+    CHECK(!strcmp(json_string_value(json_object_get(amina, "stage")), "closed"));
+    CHECK(!strcmp(json_string_value(json_object_get(amina, "case")), cas));
+    CHECK(json_is_false(json_object_get(amina, "synced")));
+    json_decref(j);
+    OK(store_a, "case", "show", cas, "--json");
+    CHECK((j = json_loads(R.out, 0, NULL)) != NULL);
+    forms = json_object_get(j, "forms");
+    csi = json_object_get(j, "csi");
+    CHECK_EQ(json_array_size(forms), 9);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(forms, 0), "kind")), "child"));
+    CHECK_EQ(json_integer_value(json_object_get(
+                 json_object_get(json_array_get(forms, 0), "fields"), "age_estimate_years")),
+             9);
+    CHECK(!strcmp(json_string_value(json_object_get(
+                      json_object_get(json_object_get(json_array_get(forms, 0), "recorded"),
+                                      "given_name"),
+                      "by")),
+                  "amina"));
+    CHECK_EQ(json_array_size(csi), 2);
+    CHECK_EQ(json_array_size(json_object_get(json_array_get(csi, 0), "deprived")), 3);
+    CHECK_EQ(json_array_size(json_object_get(json_array_get(csi, 1), "deprived")), 0);
+    json_decref(j);
+    OK(store_a, "status", "--json");
+    CHECK((j = json_loads(R.out, 0, NULL)) != NULL);
+    CHECK_EQ(json_integer_value(json_object_get(j, "pending")), 10);
+    CHECK(json_is_false(json_object_get(j, "stale")));
+    json_decref(j);
+  }
+  /* Unsynced work older than a week is warned about. */
+  {
+    time_t t = time(NULL) + 10 * 86400;
+    struct tm tm;
+    char day[16];
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    OK(store_a, "status", "--today", day);
+    CHECK(has(R.out, "WARNING: work recorded ") && has(R.out, " days ago is only on this device"));
+  }
+
+  /* export: not without a confirmation; never over an existing file; the
+   * file is for this user only; CSV cells quoted. */
+  {
+    char path[500];
+    struct stat sb;
+    json_t *j;
+    snprintf(path, sizeof path, "%s/export.json", srv.dir);
+    HW(store_a, PASS, "export", "--json", "--output", path);
+    CHECK(R.status == 1 && has(R.err, "NOT encrypted") && has(R.err, "--yes"));
+    CHECK(stat(path, &sb) != 0);
+    HW(store_a, PASS, "export");
+    CHECK_EQ(R.status, 2);
+    OK(store_a, "export", "--json", "--yes", "--output", path);
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    CHECK((j = json_load_file(path, 0, NULL)) != NULL);
+    CHECK(!strcmp(json_string_value(json_object_get(j, "worker")), "amina"));
+    CHECK_EQ(json_array_size(json_object_get(j, "cases")), 2);
+    json_decref(j);
+    HW(store_a, PASS, "export", "--json", "--yes", "--output", path);
+    CHECK(R.status == 1 && has(R.err, "cannot create"));
+    OK(store_a, "export", "--csv", "--yes");
+    CHECK(!strncmp(R.out, "case,child,record,kind,date,field,value,recorded_by,recorded_at,disputed\r\n",
+                   74));
+    CHECK(has(R.out, ",Amina Uwase,") && has(R.out, ",\"Grace, social worker\",amina,"));
+    CHECK_EQ(count_lines(R.out, ",Jean Bosco,"), 9);
+  }
 
   /* status before the first sync: 10 records pending, never synced. */
   OK(store_a, "status");

@@ -5,6 +5,7 @@
 #include "cli-int.h"
 #include "homeward/forms.h"
 #include "homeward/value.h"
+#include "json-int.h"
 
 static void date_text(const hw_date *d, char out[16])
 {
@@ -23,6 +24,7 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
 {
   hw_cli_db db;
   size_t shown = 0;
+  json_t *list = o->json ? json_array() : NULL;
 
   if (o->stage && !stage_known(o->stage)) {
     fprintf(stderr, "homeward: no stage called %s (assessment, family_tracing, placement, "
@@ -47,6 +49,10 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
       continue;
     if (o->conflicts && !k->conflict)
       continue;
+    if (list) {
+      json_array_append_new(list, hw_cli_case_json(&db, k, &o->today, false));
+      continue;
+    }
     if (nv.any) {
       date_text(&nv.due, due);
       snprintf(next, sizeof next, "visit %s %s", due, hw_window_name(nv.window));
@@ -56,6 +62,10 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
     printf("%c%c %.12s  %-24s %-17s %s%s\n", k->conflict ? '!' : ' ', k->pending ? '*' : ' ', hex,
            name, hw_stage_name(si.stage), next, k->held ? " HELD for a coordinator" : "");
     shown++;
+  }
+  if (list) {
+    hw_cli_db_free(&db);
+    return hw_cli_json_print(list, stdout);
   }
   if (shown == 0)
     printf(db.n_cases ? "no case matches\n" : "no cases on this device yet\n");
@@ -138,6 +148,11 @@ int hw_cli_case_show(const hw_cli_opts *o, hw_client *c)
   if (!(k = hw_cli_db_case(&db, o->args[2]))) {
     hw_cli_db_free(&db);
     return HW_CLI_FAIL;
+  }
+  if (o->json) {
+    int rc = hw_cli_json_print(hw_cli_case_json(&db, k, &o->today, true), stdout);
+    hw_cli_db_free(&db);
+    return rc;
   }
   hw_id_to_hex(&k->id, hex);
   printf("Case %s%s%s\n", hex, k->pending ? "   * not yet synced" : "",

@@ -22,13 +22,13 @@ enum {
 };
 
 typedef struct hw_cli_opts {
-  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume;
+  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume, *output;
   const char *sets[SETS_MAX];
   size_t n_sets;
   int passphrase_fd, new_passphrase_fd;
   int pick;    /* --pick N (1-based), 0 when not given */
   int age;     /* --age N, -1 when not given */
-  bool due, unsynced, conflicts, force, draft;
+  bool due, unsynced, conflicts, force, draft, json, csv, yes;
   unsigned test_flags;
   const char *args[ARGS_MAX];
   size_t n_args;
@@ -87,6 +87,7 @@ int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
 /* ---- commands ---- */
 int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text);
 int hw_cli_drafts(const hw_cli_opts *o, hw_client *c);
+int hw_cli_export(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_list(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_show(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_find(const hw_cli_opts *o, hw_client *c);

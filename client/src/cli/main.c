@@ -42,6 +42,9 @@ static const char usage[] =
     "  resolve RECORD FIELD (--pick N | --value V)   settle a disputed answer\n"
     "  sync                   send what is new, receive what changed\n"
     "  status                 unsynced work and its age, last sync, this device's id\n"
+    "  export (--json | --csv) [--output FILE] [--yes]\n"
+    "                         every case on this device, NOT encrypted (asks to confirm)\n"
+    "  --json                 with case list, case show, status: output as JSON\n"
     "  passwd                 change the passphrase (new one from the terminal, or\n"
     "                         --new-passphrase-fd N, or HOMEWARD_NEW_PASSPHRASE)\n"
     "\n"
@@ -285,6 +288,8 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
     return cmd_record(o, c, true);
   if (!strcmp(cmd, "drafts"))
     return hw_cli_drafts(o, c);
+  if (!strcmp(cmd, "export"))
+    return hw_cli_export(o, c);
   if (!strcmp(cmd, "void")) {
     hw_id rec;
     int rc;
@@ -321,7 +326,7 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
 static bool known_command(const hw_cli_opts *o)
 {
   static const char *const cmds[] = {"record", "write",     "void",    "list",   "show", "sync",
-                                     "conflicts", "resolve", "status", "passwd", "drafts", NULL};
+                                     "conflicts", "resolve", "status", "passwd", "drafts", "export", NULL};
   const char *cmd = o->args[0];
 
   if (!strcmp(cmd, "case"))
@@ -366,12 +371,16 @@ int main(int argc, char **argv)
       continue;
     }
     if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
-        !strcmp(a, "--force") || !strcmp(a, "--draft")) {
+        !strcmp(a, "--force") || !strcmp(a, "--draft") || !strcmp(a, "--json") ||
+        !strcmp(a, "--csv") || !strcmp(a, "--yes")) {
       *(!strcmp(a, "--due")         ? &o.due
         : !strcmp(a, "--unsynced")  ? &o.unsynced
         : !strcmp(a, "--conflicts") ? &o.conflicts
         : !strcmp(a, "--force")     ? &o.force
-                                    : &o.draft) = true;
+        : !strcmp(a, "--draft")     ? &o.draft
+        : !strcmp(a, "--json")      ? &o.json
+        : !strcmp(a, "--csv")       ? &o.csv
+                                    : &o.yes) = true;
       continue;
     }
     if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
@@ -388,6 +397,8 @@ int main(int argc, char **argv)
       o.value = argv[++i];
     else if (!strcmp(a, "--place"))
       o.place = argv[++i];
+    else if (!strcmp(a, "--output"))
+      o.output = argv[++i];
     else if (!strcmp(a, "--resume"))
       o.resume = argv[++i];
     else if (!strcmp(a, "--today"))

@@ -7,6 +7,7 @@
 #include "cli-int.h"
 #include "homeward/mem.h"
 #include "homeward/passphrase.h"
+#include "json-int.h"
 
 static int64_t now_ms(void)
 {
@@ -31,50 +32,75 @@ static void age_text(int64_t ms, char *out, size_t cap)
 int hw_cli_status(const hw_cli_opts *o, hw_client *c)
 {
   uint64_t pending = 0, held = 0;
-  int64_t oldest = 0, now = now_ms();
+  int64_t oldest = 0, last = 0, now = now_ms();
+  bool has_oldest, has_last = false, stale;
   hw_cli_db db;
   hw_id replica;
   char hex[HW_ID_HEX_LEN + 1], at[40], age[40];
   uint8_t *v = NULL;
-  size_t len = 0;
+  size_t len = 0, n_records, n_cases;
   int rc;
 
-  (void)o;
+  if (o->today_text) /* "as it will be on that day" (noon UTC) */
+    now = (hw_date_to_days(&o->today) - hw_date_to_days(&(hw_date){1970, 1, 1})) * 86400000 +
+          12 * 3600000;
   if (hw_client_count_pending(c, &pending, &held) || hw_cli_db_load(c, &db))
     return hw_cli_fail("cannot read the store");
+  n_records = db.n;
+  n_cases = db.n_cases;
+  hw_cli_db_free(&db);
   hw_client_replica(c, &replica);
   hw_id_to_hex(&replica, hex);
+  rc = hw_client_oldest_pending(c, &oldest);
+  if (rc != HW_OK && rc != HW_ENOENT)
+    return hw_cli_fail("cannot read the store");
+  has_oldest = rc == HW_OK;
+  stale = has_oldest && now - oldest > (int64_t)HW_CLI_STALE_DAYS * 24 * 3600 * 1000;
+  if (hw_client_note_get(c, HW_CLI_NOTE_LAST_SYNC, &v, &len) == HW_OK && len > 0 && len < 32) {
+    char text[32];
+    memcpy(text, v, len);
+    text[len] = '\0';
+    last = strtoll(text, NULL, 10);
+    has_last = true;
+  }
+  hw_free(v);
+  if (o->json) {
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "worker", hw_client_worker(c),
+                          "device", hex, "records", (json_int_t)n_records, "cases",
+                          (json_int_t)n_cases, "pending", (json_int_t)pending, "held",
+                          (json_int_t)held, "stale", stale);
+    if (j && has_oldest) {
+      hw_cli_when(oldest, at, sizeof at);
+      json_object_set_new(j, "oldest_unsynced", json_string(at));
+    }
+    if (j && has_last) {
+      hw_cli_when(last, at, sizeof at);
+      json_object_set_new(j, "last_sync", json_string(at));
+    }
+    return hw_cli_json_print(j, stdout);
+  }
   printf("worker:          %s\n", hw_client_worker(c));
   printf("device:          %s\n", hex);
-  printf("on this device:  %zu records in %zu cases\n", db.n, db.n_cases);
-  hw_cli_db_free(&db);
+  printf("on this device:  %zu records in %zu cases\n", n_records, n_cases);
   printf("not yet synced:  %llu records", (unsigned long long)pending);
   if (held)
     printf(" (and %llu held for a coordinator)", (unsigned long long)held);
   printf("\n");
-  rc = hw_client_oldest_pending(c, &oldest);
-  if (rc == HW_OK) {
+  if (has_oldest) {
     hw_cli_when(oldest, at, sizeof at);
     age_text(now - oldest, age, sizeof age);
     printf("oldest unsynced: %s (%s ago)\n", at, age);
-    if (now - oldest > (int64_t)HW_CLI_STALE_DAYS * 24 * 3600 * 1000)
+    if (stale)
       printf("WARNING: work recorded %s ago is only on this device: sync as soon as you can\n",
              age);
-  } else if (rc != HW_ENOENT) {
-    return hw_cli_fail("cannot read the store");
   }
-  rc = hw_client_note_get(c, HW_CLI_NOTE_LAST_SYNC, &v, &len);
-  if (rc == HW_OK && len > 0 && len < 32) {
-    char text[32];
-    memcpy(text, v, len);
-    text[len] = '\0';
-    hw_cli_when(strtoll(text, NULL, 10), at, sizeof at);
-    age_text(now - strtoll(text, NULL, 10), age, sizeof age);
+  if (has_last) {
+    hw_cli_when(last, at, sizeof at);
+    age_text(now - last, age, sizeof age);
     printf("last sync:       %s (%s ago)\n", at, age);
   } else {
     printf("last sync:       never from this command\n");
   }
-  hw_free(v);
   return HW_CLI_OK;
 }
 

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "homeward/store.h"
 #include "run.h"
 
 #define PASS "device pass phrase one"
@@ -307,6 +308,33 @@ int main(int argc, char **argv)
     CHECK_EQ(count_lines(R.out, ",Jean Bosco,"), 9);
   }
 
+  /* The store in use by another process (a write transaction held open):
+   * a clear message, non-zero, nothing written. */
+  {
+    hw_store_opts so = {.path = store_a,
+                        .passphrase = (const uint8_t *)PASS,
+                        .passphrase_len = strlen(PASS),
+                        .journal = HW_STORE_WAL,
+                        .test_flags = HW_STORE_TEST_KDF_MIN};
+    hw_store *st = NULL;
+    CHECK_OK(hw_store_open(&st, &so, NULL));
+    CHECK_OK(hw_store_begin(st));
+    CHECK_OK(hw_store_setting_set(st, "test.lock", "x", 1));
+    HW(store_a, PASS, "record", "case_note", "--case", cas, "--set", "note_date=2027-02-05",
+       "--set", "note=while locked", "--set", "decision=no_action");
+    CHECK(R.status == 1 && has(R.err, "in use by another homeward"));
+    CHECK_OK(hw_store_rollback(st));
+    hw_store_close(st);
+    CHECK_EQ(n_records(store_a), 10);
+  }
+  /* No store at the path given. */
+  {
+    char missing[500];
+    snprintf(missing, sizeof missing, "%s/none.db", srv.dir);
+    HW(missing, PASS, "status");
+    CHECK(R.status == 1 && has(R.err, "no store at"));
+  }
+
   /* status before the first sync: 10 records pending, never synced. */
   OK(store_a, "status");
   CHECK(has(R.out, "worker:          amina") && has(R.out, "not yet synced:  10 records"));
@@ -316,6 +344,7 @@ int main(int argc, char **argv)
   /* Sync; the second device sees the case whole. */
   OK(store_a, "sync");
   CHECK(has(R.out, "synced: 10 sent"));
+  CHECK(has(R.err, "sync: sent 10/10 records")); /* plain lines when not on a terminal */
   OK(store_a, "status");
   CHECK(has(R.out, "not yet synced:  0 records") && has(R.out, "last sync:       2"));
   CHECK(!has(R.out, "oldest unsynced"));

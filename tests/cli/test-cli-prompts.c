@@ -252,6 +252,12 @@ int main(int argc, char **argv)
   CHECK(term_wait() != 0);
   CHECK_EQ(n_records(), 3);
 
+  /* sync on a terminal: a progress bar, then the summary. */
+  TERM("sync");
+  expect("sync [####################] sent 3/3");
+  expect("synced: 3 sent");
+  CHECK_EQ(term_wait(), 0);
+
   hw_test_server_stop(&srv);
   hw_test_server_cleanup(&srv);
   return 0;

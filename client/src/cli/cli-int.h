@@ -37,6 +37,8 @@ typedef struct hw_cli_opts {
 
 /* Print "homeward: msg" on stderr; returns HW_CLI_FAIL. */
 int hw_cli_fail(const char *msg);
+/* An error for the worker: hw_strerror, in plainer words where it helps. */
+const char *hw_cli_strerror(int rc);
 /* "2026-11-30 14:05 UTC" */
 void hw_cli_when(int64_t ms, char *out, size_t cap);
 /* The display value of a field as text ("" when absent). */

@@ -124,7 +124,7 @@ int hw_cli_resolve(const hw_cli_opts *o, hw_client *c)
   }
   if ((rc = hw_client_write(c, &x->r->id, &fv, 1, &err)) != 0) {
     fprintf(stderr, "homeward: not recorded: %s\n",
-            rc == HW_EVALIDATE ? err.msg : hw_strerror(rc));
+            rc == HW_EVALIDATE ? err.msg : hw_cli_strerror(rc));
     rc = HW_CLI_FAIL;
     goto out;
   }

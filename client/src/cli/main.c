@@ -83,10 +83,15 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
     return hw_cli_fail("wrong passphrase");
   if (rc == HW_EEXIST)
     return hw_cli_fail("this device already has a store here");
+  if (rc == HW_ENOENT && !create) {
+    fprintf(stderr, "homeward: there is no store at %s: run homeward init INVITATION first (or "
+                    "give --store PATH)\n", o->store);
+    return HW_CLI_FAIL;
+  }
   if (rc == HW_EPROTO && create)
     return hw_cli_fail("that is not a valid invitation (check it was copied whole)");
   if (rc) {
-    fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_strerror(rc));
+    fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
     return 1;
   }
   return 0;
@@ -202,7 +207,7 @@ static int cmd_record(const hw_cli_opts *o, hw_client *c, bool existing)
     if (rc == HW_EVALIDATE || rc == HW_ENOENT)
       fprintf(stderr, "homeward: not recorded: %s\n", err.msg);
     else if (rc)
-      fprintf(stderr, "homeward: not recorded: %s\n", hw_strerror(rc));
+      fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(rc));
     else {
       hw_id_to_hex(&rec, rh);
       hw_id_to_hex(&cas, ch);
@@ -242,23 +247,55 @@ static int cmd_show(const hw_cli_opts *o, hw_client *c)
   return 0;
 }
 
+static void bytes_text(uint64_t n, char *out, size_t cap)
+{
+  if (n < 10 * 1024)
+    snprintf(out, cap, "%llu B", (unsigned long long)n);
+  else if (n < 10 * 1024 * 1024)
+    snprintf(out, cap, "%llu kB", (unsigned long long)(n / 1024));
+  else
+    snprintf(out, cap, "%llu MB", (unsigned long long)(n / (1024 * 1024)));
+}
+
+/* A bar on a terminal, plain lines otherwise (logs, scripts). */
 static void on_progress(const hw_sync_progress *p, void *ud)
 {
-  (void)ud;
-  fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%llu bytes up, %llu down)\n",
+  bool *bar = ud;
+  char up[32], down[32];
+
+  bytes_text(p->bytes_up, up, sizeof up);
+  bytes_text(p->bytes_down, down, sizeof down);
+  if (*bar) {
+    char cells[21];
+    uint64_t total = p->records_up_total ? p->records_up_total : 1;
+    size_t full = (size_t)((p->records_up > total ? total : p->records_up) * 20 / total);
+    if (p->records_up_total == 0)
+      full = 20;
+    memset(cells, '#', full);
+    memset(cells + full, '.', 20 - full);
+    cells[20] = '\0';
+    fprintf(stderr, "\rsync [%s] sent %llu/%llu, received %llu (%s up, %s down)   ", cells,
+            (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
+            (unsigned long long)p->records_down, up, down);
+    fflush(stderr);
+    return;
+  }
+  fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%s up, %s down)\n",
           (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
-          (unsigned long long)p->records_down, (unsigned long long)p->bytes_up,
-          (unsigned long long)p->bytes_down);
+          (unsigned long long)p->records_down, up, down);
 }
 
 static int cmd_sync(hw_client *c)
 {
   hw_sync_result r;
-  int rc = hw_client_sync(c, 30000, on_progress, NULL, &r);
+  bool bar = isatty(STDERR_FILENO);
+  int rc = hw_client_sync(c, 30000, on_progress, &bar, &r);
 
+  if (bar)
+    fputc('\n', stderr);
   if (rc) {
     fprintf(stderr, "homeward: sync did not finish: %s\n",
-            r.message[0] ? r.message : hw_strerror(rc));
+            r.message[0] ? r.message : hw_cli_strerror(rc));
     return rc == HW_EREVOKED ? HW_CLI_REVOKED : HW_CLI_OFFLINE;
   }
   hw_cli_note_synced(c);
@@ -298,7 +335,7 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
     if (hw_cli_parse_id(c, o->args[1], &rec, false))
       return hw_cli_fail("no such record on this device");
     if ((rc = hw_client_void(c, &rec, o->reason)) != 0)
-      return hw_cli_fail(hw_strerror(rc));
+      return hw_cli_fail(hw_cli_strerror(rc));
     puts("voided (the entry is kept and marked void)");
     return 0;
   }

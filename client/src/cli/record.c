@@ -42,7 +42,7 @@ static int keep_draft(hw_client *c, const hw_cli_answers *a, const char *resumed
   if (resumed)
     snprintf(name, sizeof name, "%s", resumed);
   if ((rc = hw_cli_draft_save(c, a, name)) != 0) {
-    fprintf(stderr, "homeward: the draft was not kept: %s\n", hw_strerror(rc));
+    fprintf(stderr, "homeward: the draft was not kept: %s\n", hw_cli_strerror(rc));
     return HW_CLI_FAIL;
   }
   printf("kept as draft %s on this device (not sent until recorded: homeward record --resume "
@@ -81,7 +81,7 @@ static int create(hw_client *c, const hw_cli_answers *a, hw_id *rec, hw_id *cas,
                                          strlen(a->form->one_of[0])) -
                       a->form->fields);
   } else if (rc) {
-    fprintf(stderr, "homeward: not recorded: %s\n", hw_strerror(rc));
+    fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(rc));
   }
   return rc;
 }

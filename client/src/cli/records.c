@@ -14,6 +14,16 @@ int hw_cli_fail(const char *msg)
   return HW_CLI_FAIL;
 }
 
+const char *hw_cli_strerror(int rc)
+{
+  if (rc == HW_EBUSY)
+    return "the store is in use by another homeward (a sync or another command): nothing was "
+           "changed; try again when it has finished";
+  if (rc == HW_ENOSPC)
+    return "the device is full: nothing was changed; free some space and try again";
+  return hw_strerror(rc);
+}
+
 void hw_cli_when(int64_t ms, char *out, size_t cap)
 {
   time_t t = (time_t)(ms / 1000);

@@ -144,7 +144,7 @@ int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
   rc = hw_client_change_passphrase(c, (const uint8_t *)pass, strlen(pass));
   hw_secure_free(pass);
   if (rc) {
-    fprintf(stderr, "homeward: passphrase not changed: %s\n", hw_strerror(rc));
+    fprintf(stderr, "homeward: passphrase not changed: %s\n", hw_cli_strerror(rc));
     return HW_CLI_FAIL;
   }
   printf("passphrase changed\n");

@@ -418,6 +418,45 @@ int main(int argc, char **argv)
   OK(store_a, "conflicts");
   CHECK(has(R.out, "no conflicts"));
 
+  /* forms, list, show. */
+  OK(store_a, "forms");
+  CHECK(has(R.out, "followup — Follow-up visit") && has(R.out, "csi_food_security"));
+  CHECK(has(R.out, "[open_case, refer_elsewhere]"));
+  OK(store_b, "list");
+  CHECK_EQ(count_lines(R.out, " case "), 10);
+  OK(store_b, "show", note);
+  CHECK(has(R.out, "case_note record") && has(R.out, "coordinator_review   (joseph, "));
+
+  /* void: kept and marked; a void meeting an edit made meanwhile is
+   * disputed on both devices, and voiding again settles it. */
+  record(store_a, cas, rec, "case_note",
+         SETS("note_date=2027-02-06", "note=entered for Jean by mistake", "decision=no_action"));
+  OK(store_a, "sync");
+  OK(store_b, "sync");
+  HW(store_a, PASS, "void", rec);
+  CHECK(R.status != 0 && has(R.err, "--reason"));
+  OK(store_a, "void", rec, "--reason", "entered for the wrong child");
+  OK(store_b, "write", rec, "--set", "note=entered for Jean; corrected");
+  OK(store_a, "sync");
+  OK(store_b, "sync");
+  OK(store_a, "sync");
+  OK(store_a, "conflicts");
+  CHECK(has(R.out, "voided while someone else was still editing it"));
+  CHECK(has(R.out, "to confirm the void: homeward void"));
+  HW(store_a, PASS, "resolve", rec, "voided", "--pick", "1");
+  CHECK(R.status == 1);
+  OK(store_a, "void", rec, "--reason", "entered for the wrong child");
+  OK(store_a, "sync");
+  OK(store_b, "sync");
+  OK(store_b, "conflicts");
+  CHECK(has(R.out, "no conflicts"));
+  OK(store_b, "list");
+  CHECK_EQ(count_lines(R.out, " voided"), 1);
+  OK(store_b, "show", rec);
+  CHECK(has(R.out, "VOIDED: entered for the wrong child"));
+  OK(store_b, "case", "show", cas);
+  CHECK(has(R.out, "VOIDED") && has(R.out, "Stage: closed"));
+
   /* passwd: the old passphrase stops working, the new one works. */
   setenv("HOMEWARD_NEW_PASSPHRASE", "aaaa", 1);
   HW(store_b, PASS, "passwd");

@@ -176,47 +176,37 @@ static int cmd_forms(void)
   return 0;
 }
 
-static int cmd_record(const hw_cli_opts *o, hw_client *c, bool existing)
+/* `homeward write RECORD --set FIELD=VALUE ...`: one new write, validated. */
+static int cmd_write(const hw_cli_opts *o, hw_client *c)
 {
   hw_field_value fv[SETS_MAX];
   hw_cbor_wr w[SETS_MAX] = {0};
   hw_form_error err = {0};
-  hw_id rec, cas;
-  char rh[HW_ID_HEX_LEN + 1], ch[HW_ID_HEX_LEN + 1];
+  hw_record *r = NULL;
+  hw_id rec;
   char kind[HW_KIND_MAX + 1];
-  int rc = 1;
+  int rc = HW_CLI_FAIL;
 
   if (o->n_args < 2 || o->n_sets == 0)
-    return hw_cli_fail(existing ? "write RECORD --set FIELD=VALUE ..."
-                         : "record KIND --set FIELD=VALUE ...");
-  if (existing) {
-    hw_record *r = NULL;
-    if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
-      return hw_cli_fail("no such record on this device");
-    snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
-    hw_record_free(r);
-  } else {
-    snprintf(kind, sizeof kind, "%s", o->args[1]);
-  }
-  if (o->case_id && hw_cli_parse_id(c, o->case_id, &cas, true))
-    return hw_cli_fail("--case wants a case id (see: homeward case list)");
+    return fprintf(stderr, "homeward: write RECORD --set FIELD=VALUE ...\n"), HW_CLI_USAGE;
+  if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+    return hw_cli_fail("no such record on this device (see: homeward list)");
+  snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
+  hw_record_free(r);
   if (build_values(o, kind, fv, w) == 0) {
-    rc = existing ? hw_client_write(c, &rec, fv, o->n_sets, &err)
-                  : hw_client_create_record(c, o->case_id ? &cas : NULL, kind, fv, o->n_sets, &rec,
-                                            &cas, &err);
-    if (rc == HW_EVALIDATE || rc == HW_ENOENT)
+    int wrc = hw_client_write(c, &rec, fv, o->n_sets, &err);
+    if (wrc == HW_EVALIDATE || wrc == HW_ENOENT)
       fprintf(stderr, "homeward: not recorded: %s\n", err.msg);
-    else if (rc)
-      fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(rc));
+    else if (wrc)
+      fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(wrc));
     else {
-      hw_id_to_hex(&rec, rh);
-      hw_id_to_hex(&cas, ch);
-      printf("recorded %s %s in case %s (on this device until the next sync)\n", kind, rh, ch);
+      printf("recorded (on this device until the next sync)\n");
+      rc = HW_CLI_OK;
     }
   }
   for (size_t i = 0; i < o->n_sets; i++)
     hw_cbor_wr_close(&w[i]);
-  return rc ? 1 : 0;
+  return rc;
 }
 
 static int list_one(void *ud, const hw_record *r, bool pending, bool held)
@@ -322,7 +312,7 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
   if (!strcmp(cmd, "record"))
     return hw_cli_record_new(o, c, o->case_id);
   if (!strcmp(cmd, "write"))
-    return cmd_record(o, c, true);
+    return cmd_write(o, c);
   if (!strcmp(cmd, "drafts"))
     return hw_cli_drafts(o, c);
   if (!strcmp(cmd, "export"))

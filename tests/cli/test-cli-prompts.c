@@ -258,6 +258,40 @@ int main(int argc, char **argv)
   expect("synced: 3 sent");
   CHECK_EQ(term_wait(), 0);
 
+  /* shell: unlocked once, commands typed one per line (guided forms too),
+   * locked again when left idle. */
+  TERM("shell", "--idle", "2");
+  expect("unlocked for amina");
+  send_line("case list");
+  expect("Esperance Mukamana");
+  send_line("case find 'esperanse mukamana'");
+  expect("Esperance Mukamana");
+  send_line("bogus --json");
+  expect("unknown command bogus");
+  send_line("case show 0123456789");
+  expect("no case 0123456789");
+  {
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "record case_note --case %s", cas);
+    send_line(cmd);
+  }
+  expect("Case note");
+  send_line("2026-12-04");
+  send_line("seen at school");
+  send_line("");
+  send_line("no_action");
+  expect("recorded case_note");
+  send_line("status");
+  expect("not yet synced:  1 records");
+  expect("locked after 2 idle seconds");
+  CHECK_EQ(term_wait(), 0);
+  CHECK_EQ(n_records(), 4);
+  /* exit locks at once. */
+  TERM("shell");
+  send_line("exit");
+  expect("locked");
+  CHECK_EQ(term_wait(), 0);
+
   hw_test_server_stop(&srv);
   hw_test_server_cleanup(&srv);
   return 0;

@@ -28,6 +28,7 @@ typedef struct hw_cli_opts {
   int passphrase_fd, new_passphrase_fd;
   int pick;    /* --pick N (1-based), 0 when not given */
   int age;     /* --age N, -1 when not given */
+  int idle_s;  /* shell: --idle SECONDS before it locks itself, 0: the default */
   bool due, unsynced, conflicts, force, draft, json, csv, yes;
   unsigned test_flags;
   const char *args[ARGS_MAX];
@@ -85,6 +86,17 @@ bool hw_cli_rec_conflict(const hw_record *r);
 /* A record or case named by its 32 digits or a unique prefix. 0 or an error
  * (printed). */
 int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
+
+/* Parse argv[first..argc) into *o (defaults already set): -1 to go on, else
+ * the exit code (after printing why, or the usage for --help). */
+int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o);
+/* Run a command needing the open store (o->args[0] is the command). */
+int hw_cli_run(hw_cli_opts *o, hw_client *c);
+bool hw_cli_known_command(const hw_cli_opts *o);
+/* `homeward shell`: commands typed one per line against the open store. */
+int hw_cli_shell(const hw_cli_opts *base, hw_client *c);
+int hw_cli_forms(void);
+#define HW_CLI_SHELL_IDLE_S 600 /* the shell locks itself after this long idle */
 
 /* ---- commands ---- */
 int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text);

@@ -45,6 +45,8 @@ static const char usage[] =
     "  export (--json | --csv) [--output FILE] [--yes]\n"
     "                         every case on this device, NOT encrypted (asks to confirm)\n"
     "  --json                 with case list, case show, status: output as JSON\n"
+    "  shell                  unlock once, then type commands (locks itself after 10 idle\n"
+    "                         minutes)\n"
     "  passwd                 change the passphrase (new one from the terminal, or\n"
     "                         --new-passphrase-fd N, or HOMEWARD_NEW_PASSPHRASE)\n"
     "\n"
@@ -156,7 +158,7 @@ static int build_values(const hw_cli_opts *o, const char *kind, hw_field_value *
   return 0;
 }
 
-static int cmd_forms(void)
+int hw_cli_forms(void)
 {
   for (size_t i = 0; i < hw_forms_count(); i++) {
     const hw_form *f = hw_form_at(i);
@@ -305,8 +307,9 @@ static int cmd_sync(hw_client *c)
   return 0;
 }
 
-static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
+int hw_cli_run(hw_cli_opts *o, hw_client *c)
 {
+  const char *cmd = o->args[0];
   const char *sub = o->n_args > 1 ? o->args[1] : "";
 
   if (!strcmp(cmd, "record"))
@@ -350,7 +353,7 @@ static int run(hw_cli_opts *o, const char *cmd, hw_client *c)
   return hw_cli_passwd(o, c);
 }
 
-static bool known_command(const hw_cli_opts *o)
+bool hw_cli_known_command(const hw_cli_opts *o)
 {
   static const char *const cmds[] = {"record", "write",     "void",    "list",   "show", "sync",
                                      "conflicts", "resolve", "status", "passwd", "drafts", "export", NULL};
@@ -381,6 +384,78 @@ static void today_utc(hw_date *d)
   *d = (hw_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
 }
 
+int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
+{
+  for (int i = first; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
+      return fputs(usage, stdout), HW_CLI_OK;
+    if (!strcmp(a, "--test-fast-kdf")) {
+      o->test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
+      continue;
+    }
+    if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
+        !strcmp(a, "--force") || !strcmp(a, "--draft") || !strcmp(a, "--json") ||
+        !strcmp(a, "--csv") || !strcmp(a, "--yes")) {
+      *(!strcmp(a, "--due")         ? &o->due
+        : !strcmp(a, "--unsynced")  ? &o->unsynced
+        : !strcmp(a, "--conflicts") ? &o->conflicts
+        : !strcmp(a, "--force")     ? &o->force
+        : !strcmp(a, "--draft")     ? &o->draft
+        : !strcmp(a, "--json")      ? &o->json
+        : !strcmp(a, "--csv")       ? &o->csv
+                                    : &o->yes) = true;
+      continue;
+    }
+    if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
+      return fprintf(stderr, "homeward: %s needs a value\n", a), HW_CLI_USAGE;
+    if (!strcmp(a, "--store"))
+      o->store = argv[++i];
+    else if (!strcmp(a, "--case"))
+      o->case_id = argv[++i];
+    else if (!strcmp(a, "--reason"))
+      o->reason = argv[++i];
+    else if (!strcmp(a, "--stage"))
+      o->stage = argv[++i];
+    else if (!strcmp(a, "--value"))
+      o->value = argv[++i];
+    else if (!strcmp(a, "--place"))
+      o->place = argv[++i];
+    else if (!strcmp(a, "--output"))
+      o->output = argv[++i];
+    else if (!strcmp(a, "--resume"))
+      o->resume = argv[++i];
+    else if (!strcmp(a, "--today"))
+      o->today_text = argv[++i];
+    else if (!strcmp(a, "--passphrase-fd"))
+      o->passphrase_fd = atoi(argv[++i]);
+    else if (!strcmp(a, "--new-passphrase-fd"))
+      o->new_passphrase_fd = atoi(argv[++i]);
+    else if (!strcmp(a, "--pick") || !strcmp(a, "--age") || !strcmp(a, "--idle")) {
+      int n = option_int(argv[++i]);
+      if (n < 0 || (a[2] != 'a' && n == 0))
+        return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
+      *(a[2] == 'p' ? &o->pick : a[2] == 'a' ? &o->age : &o->idle_s) = n;
+    } else if (!strcmp(a, "--set")) {
+      if (o->n_sets == SETS_MAX)
+        return fprintf(stderr, "homeward: too many --set\n"), HW_CLI_USAGE;
+      o->sets[o->n_sets++] = argv[++i];
+    } else if (a[0] == '-')
+      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
+    else if (o->n_args < ARGS_MAX)
+      o->args[o->n_args++] = a;
+    else
+      return fprintf(stderr, "homeward: too many arguments\n"), HW_CLI_USAGE;
+  }
+  if (o->today_text) {
+    if (hw_date_parse(o->today_text, strlen(o->today_text), &o->today))
+      return fprintf(stderr, "homeward: --today wants a date like 2026-11-30\n"), HW_CLI_USAGE;
+  } else {
+    today_utc(&o->today);
+  }
+  return -1;
+}
+
 int main(int argc, char **argv)
 {
   hw_cli_opts o = {.passphrase_fd = -1, .new_passphrase_fd = -1, .age = -1};
@@ -389,81 +464,16 @@ int main(int argc, char **argv)
   int rc;
 
   o.store = getenv("HOMEWARD_STORE") ? getenv("HOMEWARD_STORE") : "homeward.db";
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
-      return fputs(usage, stdout), HW_CLI_OK;
-    if (!strcmp(a, "--test-fast-kdf")) {
-      o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
-      continue;
-    }
-    if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
-        !strcmp(a, "--force") || !strcmp(a, "--draft") || !strcmp(a, "--json") ||
-        !strcmp(a, "--csv") || !strcmp(a, "--yes")) {
-      *(!strcmp(a, "--due")         ? &o.due
-        : !strcmp(a, "--unsynced")  ? &o.unsynced
-        : !strcmp(a, "--conflicts") ? &o.conflicts
-        : !strcmp(a, "--force")     ? &o.force
-        : !strcmp(a, "--draft")     ? &o.draft
-        : !strcmp(a, "--json")      ? &o.json
-        : !strcmp(a, "--csv")       ? &o.csv
-                                    : &o.yes) = true;
-      continue;
-    }
-    if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
-      return fprintf(stderr, "homeward: %s needs a value\n", a), HW_CLI_USAGE;
-    if (!strcmp(a, "--store"))
-      o.store = argv[++i];
-    else if (!strcmp(a, "--case"))
-      o.case_id = argv[++i];
-    else if (!strcmp(a, "--reason"))
-      o.reason = argv[++i];
-    else if (!strcmp(a, "--stage"))
-      o.stage = argv[++i];
-    else if (!strcmp(a, "--value"))
-      o.value = argv[++i];
-    else if (!strcmp(a, "--place"))
-      o.place = argv[++i];
-    else if (!strcmp(a, "--output"))
-      o.output = argv[++i];
-    else if (!strcmp(a, "--resume"))
-      o.resume = argv[++i];
-    else if (!strcmp(a, "--today"))
-      o.today_text = argv[++i];
-    else if (!strcmp(a, "--passphrase-fd"))
-      o.passphrase_fd = atoi(argv[++i]);
-    else if (!strcmp(a, "--new-passphrase-fd"))
-      o.new_passphrase_fd = atoi(argv[++i]);
-    else if (!strcmp(a, "--pick") || !strcmp(a, "--age")) {
-      int n = option_int(argv[++i]);
-      if (n < 0 || (a[2] == 'p' && n == 0))
-        return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
-      *(a[2] == 'p' ? &o.pick : &o.age) = n;
-    } else if (!strcmp(a, "--set")) {
-      if (o.n_sets == SETS_MAX)
-        return fprintf(stderr, "homeward: too many --set\n"), HW_CLI_USAGE;
-      o.sets[o.n_sets++] = argv[++i];
-    } else if (a[0] == '-')
-      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
-    else if (o.n_args < ARGS_MAX)
-      o.args[o.n_args++] = a;
-    else
-      return fprintf(stderr, "homeward: too many arguments\n"), HW_CLI_USAGE;
-  }
+  if ((rc = hw_cli_parse_args(argc, argv, 1, &o)) >= 0)
+    return rc;
   if (o.n_args == 0)
     return fputs(usage, stderr), HW_CLI_USAGE;
-  if (o.today_text) {
-    if (hw_date_parse(o.today_text, strlen(o.today_text), &o.today))
-      return fprintf(stderr, "homeward: --today wants a date like 2026-11-30\n"), HW_CLI_USAGE;
-  } else {
-    today_utc(&o.today);
-  }
   if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
     return hw_cli_fail("cannot initialise the libraries");
   json_set_alloc_funcs(hw_malloc, hw_free);
   cmd = o.args[0];
   if (!strcmp(cmd, "forms"))
-    return cmd_forms();
+    return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
     if (o.n_args < 2)
       return fprintf(stderr, "homeward: init INVITATION\n"), HW_CLI_USAGE;
@@ -474,11 +484,18 @@ int main(int argc, char **argv)
     hw_client_close(c);
     return HW_CLI_OK;
   }
-  if (!known_command(&o))
+  if (!strcmp(cmd, "shell")) {
+    if ((rc = open_client(&o, &c, false, NULL)) != 0)
+      return rc;
+    rc = hw_cli_shell(&o, c);
+    hw_client_close(c);
+    return rc;
+  }
+  if (!hw_cli_known_command(&o))
     return fprintf(stderr, "homeward: unknown command %s\n\n%s", cmd, usage), HW_CLI_USAGE;
   if ((rc = open_client(&o, &c, false, NULL)) != 0)
     return rc;
-  rc = run(&o, cmd, c);
+  rc = hw_cli_run(&o, c);
   hw_client_close(c);
   return rc;
 }

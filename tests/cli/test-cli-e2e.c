@@ -144,8 +144,7 @@ int main(int argc, char **argv)
   /* Every SOP step up to phase-out; the stage follows each decision. */
   record(store_a, cas, rec, "consent",
          SETS("consent_date=2026-06-02", "child_assent=given", "caregiver_consent=no_caregiver",
-              "information_sharing=yes", "witnessed_by=Grace, social worker",
-              "decision=proceed"));
+              "information_sharing=yes", "witnessed_by=Grace, social worker", "decision=proceed"));
   record(store_a, cas, rec, "assessment",
          SETS("assessment_date=2026-06-05", "needs=health,education",
               "child_wishes=to go home to her aunt", "readiness=ready",
@@ -183,16 +182,16 @@ int main(int argc, char **argv)
 
   record(store_a, cas, rec, "followup",
          SETS("visit_date=2026-09-02", "visit_type=home_visit", "csi_food_security=2",
-              "csi_nutrition_growth=3", "csi_shelter=3", "csi_care=4",
-              "csi_abuse_exploitation=4", "csi_legal_protection=1", "csi_wellness=3",
-              "csi_health_services=3", "csi_emotional_health=2", "csi_social_behaviour=3",
-              "csi_performance=3", "csi_education_work=3", "decision=continue"));
+              "csi_nutrition_growth=3", "csi_shelter=3", "csi_care=4", "csi_abuse_exploitation=4",
+              "csi_legal_protection=1", "csi_wellness=3", "csi_health_services=3",
+              "csi_emotional_health=2", "csi_social_behaviour=3", "csi_performance=3",
+              "csi_education_work=3", "decision=continue"));
   record(store_a, cas, fu2, "followup",
          SETS("visit_date=2026-11-03", "visit_type=home_visit", "csi_food_security=3",
-              "csi_nutrition_growth=3", "csi_shelter=3", "csi_care=4",
-              "csi_abuse_exploitation=4", "csi_legal_protection=3", "csi_wellness=4",
-              "csi_health_services=3", "csi_emotional_health=3", "csi_social_behaviour=4",
-              "csi_performance=3", "csi_education_work=4", "decision=phase_out"));
+              "csi_nutrition_growth=3", "csi_shelter=3", "csi_care=4", "csi_abuse_exploitation=4",
+              "csi_legal_protection=3", "csi_wellness=4", "csi_health_services=3",
+              "csi_emotional_health=3", "csi_social_behaviour=4", "csi_performance=3",
+              "csi_education_work=4", "decision=phase_out"));
   expect_stage(store_a, "phase_out");
   record(store_a, cas, rec, "phase_out",
          SETS("phase_out_date=2027-02-03", "criteria_met=stable_care,school_enrolled",
@@ -240,7 +239,7 @@ int main(int argc, char **argv)
     CHECK((j = json_loads(R.out, 0, NULL)) != NULL);
     CHECK(json_is_array(j) && json_array_size(j) == 2);
     json_array_foreach(j, i, forms) if (!strcmp(json_string_value(json_object_get(forms, "child")),
-                                               "Amina Uwase")) amina = forms;
+                                                "Amina Uwase")) amina = forms;
     CHECK(amina != NULL);
     CHECK(!strcmp(json_string_value(json_object_get(amina, "stage")), "closed"));
     CHECK(!strcmp(json_string_value(json_object_get(amina, "case")), cas));
@@ -252,14 +251,14 @@ int main(int argc, char **argv)
     csi = json_object_get(j, "csi");
     CHECK_EQ(json_array_size(forms), 9);
     CHECK(!strcmp(json_string_value(json_object_get(json_array_get(forms, 0), "kind")), "child"));
-    CHECK_EQ(json_integer_value(json_object_get(
-                 json_object_get(json_array_get(forms, 0), "fields"), "age_estimate_years")),
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(json_array_get(forms, 0), "fields"),
+                                                "age_estimate_years")),
              9);
-    CHECK(!strcmp(json_string_value(json_object_get(
-                      json_object_get(json_object_get(json_array_get(forms, 0), "recorded"),
-                                      "given_name"),
-                      "by")),
-                  "amina"));
+    CHECK(!strcmp(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(json_array_get(forms, 0), "recorded"), "given_name"),
+            "by")),
+        "amina"));
     CHECK_EQ(json_array_size(csi), 2);
     CHECK_EQ(json_array_size(json_object_get(json_array_get(csi, 0), "deprived")), 3);
     CHECK_EQ(json_array_size(json_object_get(json_array_get(csi, 1), "deprived")), 0);
@@ -302,8 +301,8 @@ int main(int argc, char **argv)
     HW(store_a, PASS, "export", "--json", "--yes", "--output", path);
     CHECK(R.status == 1 && has(R.err, "cannot create"));
     OK(store_a, "export", "--csv", "--yes");
-    CHECK(!strncmp(R.out, "case,child,record,kind,date,field,value,recorded_by,recorded_at,disputed\r\n",
-                   74));
+    CHECK(!strncmp(
+        R.out, "case,child,record,kind,date,field,value,recorded_by,recorded_at,disputed\r\n", 74));
     CHECK(has(R.out, ",Amina Uwase,") && has(R.out, ",\"Grace, social worker\",amina,"));
     CHECK_EQ(count_lines(R.out, ",Jean Bosco,"), 9);
   }
@@ -456,6 +455,41 @@ int main(int argc, char **argv)
   CHECK(has(R.out, "VOIDED: entered for the wrong child"));
   OK(store_b, "case", "show", cas);
   CHECK(has(R.out, "VOIDED") && has(R.out, "Stage: closed"));
+
+  /* Answers from a JSON file, with the same checks as --set. */
+  {
+    char path[500];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/answers.json", srv.dir);
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("{\"note_date\": \"2027-02-07\", \"note\": \"school fees paid\", "
+          "\"topics\": [\"education\", \"family\"], \"decision\": \"no_action\"}",
+          f);
+    fclose(f);
+    OK(store_a, "record", "case_note", "--case", cas, "--file", path);
+    CHECK(has(R.out, "recorded case_note"));
+    id_after(R.out, "recorded case_note ", rec);
+    OK(store_a, "show", rec);
+    CHECK(has(R.out, "family, education") && has(R.out, "school fees paid")); /* set order */
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("{\"note_date\": \"2027-02-07\", \"note\": ", f);
+    fclose(f);
+    HW(store_a, PASS, "record", "case_note", "--case", cas, "--file", path);
+    CHECK(R.status == 1 && has(R.err, "answers.json"));
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("{\"note_date\": \"2027-02-07\", \"mood\": \"fine\"}", f);
+    fclose(f);
+    HW(store_a, PASS, "record", "case_note", "--case", cas, "--file", path);
+    CHECK(R.status == 1 && has(R.err, "no question mood"));
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("{\"note_date\": \"2027-02-07\", \"note\": \"x\", \"topics\": [\"gossip\"], "
+          "\"decision\": \"no_action\"}",
+          f);
+    fclose(f);
+    HW(store_a, PASS, "record", "case_note", "--case", cas, "--file", path);
+    CHECK(R.status == 1 && has(R.err, "not recorded: topics"));
+    OK(store_a, "sync");
+  }
 
   /* passwd: the old passphrase stops working, the new one works. */
   setenv("HOMEWARD_NEW_PASSPHRASE", "aaaa", 1);

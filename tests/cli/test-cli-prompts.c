@@ -67,7 +67,8 @@ static void expect(const char *needle)
       T.seen = (size_t)(at - T.buf) + strlen(needle);
       return;
     }
-    if (poll(&p, 1, WAIT_MS) <= 0 || (r = read(T.fd, T.buf + T.len, sizeof T.buf - 1 - T.len)) <= 0) {
+    if (poll(&p, 1, WAIT_MS) <= 0 ||
+        (r = read(T.fd, T.buf + T.len, sizeof T.buf - 1 - T.len)) <= 0) {
       fprintf(stderr, "waited for \"%s\"; the terminal shows:\n%s\n", needle, T.buf + T.seen);
       CHECK(!"expected output");
     }
@@ -155,8 +156,8 @@ int main(int argc, char **argv)
   send_line("31");
   expect("not accepted: age_estimate_years");
   send_line(""); /* skipped: the whole-form rule will catch it */
-  send_line("");  /* languages */
-  send_line("");  /* photo_ref */
+  send_line(""); /* languages */
+  send_line(""); /* photo_ref */
   send_line("2026-11-29");
   send_line("Goma bus station");
   send_line("migration");
@@ -196,12 +197,12 @@ int main(int argc, char **argv)
   expect("not accepted: csi_nutrition_growth");
   for (int i = 0; i < 11; i++)
     send_line("2");
-  send_line("food");  /* services_provided */
-  send_line("");      /* significant_events */
+  send_line("food"); /* services_provided */
+  send_line("");     /* significant_events */
   send_line("2026-11-01");
   expect("not accepted: next_visit_due");
   send_line("2027-01-05");
-  send_line("");      /* notes */
+  send_line(""); /* notes */
   send_line("increase_support");
   expect("recorded followup ");
   CHECK_EQ(term_wait(), 0);

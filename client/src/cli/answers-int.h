@@ -23,13 +23,17 @@ void hw_cli_answers_free(hw_cli_answers *a);
 int hw_cli_answers_set(hw_cli_answers *a, size_t i, const char *text);
 /* Take --set FIELD=VALUE options. 0, or -1 after printing why. */
 int hw_cli_answers_from_sets(hw_cli_answers *a, const hw_cli_opts *o);
+/* Take the answers of a JSON file: one object {"question": answer}, an
+ * answer a string (as typed), an integer, true/false, or a list of these
+ * (choices, numbers, texts). 0, or -1 after printing why. */
+int hw_cli_answers_from_file(hw_cli_answers *a, const char *path);
 
 /* The values of the given answers, question `first` (or SIZE_MAX for none)
  * placed first; w[] holds SETS_MAX writers, all closed with
  * hw_cli_wr_close_all whatever the result. Returns the number of values, or
  * -1 with the reason in why[] and the question in *bad. */
-int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value *fv,
-                          hw_cbor_wr *w, size_t *bad, char *why, size_t why_len);
+int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value *fv, hw_cbor_wr *w,
+                          size_t *bad, char *why, size_t why_len);
 void hw_cli_wr_close_all(hw_cbor_wr *w);
 
 /* Guided prompts on a terminal (prompts.c): every question not yet answered

@@ -1,4 +1,5 @@
 /* The answers of a form being filled. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,8 +82,8 @@ static int encode_one(const hw_form_field *f, const char *text, hw_field_value *
   return 0;
 }
 
-int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value *fv,
-                          hw_cbor_wr *w, size_t *bad, char *why, size_t why_len)
+int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value *fv, hw_cbor_wr *w,
+                          size_t *bad, char *why, size_t why_len)
 {
   size_t n = 0;
 
@@ -99,4 +100,75 @@ int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value 
     n++;
   }
   return (int)n;
+}
+
+/* A JSON value as the text a worker would type for question f. */
+static int json_text(const hw_form_field *f, json_t *v, char *out, size_t cap)
+{
+  size_t used = 0;
+
+  out[0] = '\0';
+  if (json_is_string(v))
+    return snprintf(out, cap, "%s", json_string_value(v)) < (int)cap ? 0 : -1;
+  if (json_is_integer(v))
+    return snprintf(out, cap, "%lld", (long long)json_integer_value(v)), 0;
+  if (json_is_boolean(v))
+    return snprintf(out, cap, "%s", json_is_true(v) ? "yes" : "no"), 0;
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+      char one[2048];
+      int n;
+      if (json_text(f, item, one, sizeof one) || json_is_array(item))
+        return -1;
+      n = snprintf(out + used, cap - used, "%s%s",
+                   i ? (f->type == HW_FT_TEXT_LIST ? ";" : ",") : "", one);
+      if (n < 0 || (size_t)n >= cap - used)
+        return -1;
+      used += (size_t)n;
+    }
+    return 0;
+  }
+  return -1;
+}
+
+int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
+{
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *v;
+  const char *key;
+  static char text[16384];
+  int rc = 0;
+
+  if (!json_is_object(root)) {
+    if (root)
+      fprintf(stderr, "homeward: %s: wants one JSON object {\"question\": answer, ...}\n", path);
+    else
+      fprintf(stderr, "homeward: %s: %s (line %d)\n", path, jerr.text, jerr.line);
+    json_decref(root);
+    return -1;
+  }
+  json_object_foreach(root, key, v)
+  {
+    const hw_form_field *f = hw_form_field_find(a->form, key, strlen(key));
+    if (!f) {
+      fprintf(stderr, "homeward: the %s form has no question %s\n", a->form->kind, key);
+      rc = -1;
+      break;
+    }
+    if (json_text(f, v, text, sizeof text)) {
+      fprintf(stderr, "homeward: %s: %s: a text, number, true/false or a list of them\n", path,
+              key);
+      rc = -1;
+      break;
+    }
+    if (hw_cli_answers_set(a, (size_t)(f - a->form->fields), text)) {
+      rc = -1;
+      break;
+    }
+  }
+  json_decref(root);
+  return rc;
 }

@@ -27,8 +27,10 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
   json_t *list = o->json ? json_array() : NULL;
 
   if (o->stage && !stage_known(o->stage)) {
-    fprintf(stderr, "homeward: no stage called %s (assessment, family_tracing, placement, "
-                    "follow_up, phase_out, closed, alternative_care, removed)\n", o->stage);
+    fprintf(stderr,
+            "homeward: no stage called %s (assessment, family_tracing, placement, "
+            "follow_up, phase_out, closed, alternative_care, removed)\n",
+            o->stage);
     return HW_CLI_USAGE;
   }
   if (hw_cli_db_load(c, &db))
@@ -77,9 +79,10 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
 
 static void show_profile(const hw_cli_case *k)
 {
-  static const char *const fields[] = {"aliases", "sex", "date_of_birth", "age_estimate_years",
-                                       "languages", "found_date", "found_place",
-                                       "separation_cause", NULL};
+  static const char *const fields[] = {
+      "aliases",   "sex",        "date_of_birth", "age_estimate_years",
+      "languages", "found_date", "found_place",   "separation_cause",
+      NULL};
   char name[512], v[1024];
 
   hw_cli_case_name(k, name, sizeof name);
@@ -109,7 +112,8 @@ static void show_csi(const hw_cli_case *k)
       continue;
     if (!header) {
       printf("\nChild Status Index (1 very poor - 4 good; a score of 1 or 2 marked D = "
-             "deprived, ? = disputed)\n  %-10s", "visit");
+             "deprived, ? = disputed)\n  %-10s",
+             "visit");
       for (size_t f = 0; f < HW_CSI_FACTORS; f++)
         printf(" %-5.5s", hw_csi_factor_at(f)->field + 4);
       printf("  deprived\n");

@@ -22,13 +22,14 @@ enum {
 };
 
 typedef struct hw_cli_opts {
-  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume, *output;
+  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume, *output,
+      *file;
   const char *sets[SETS_MAX];
   size_t n_sets;
   int passphrase_fd, new_passphrase_fd;
-  int pick;    /* --pick N (1-based), 0 when not given */
-  int age;     /* --age N, -1 when not given */
-  int idle_s;  /* shell: --idle SECONDS before it locks itself, 0: the default */
+  int pick;   /* --pick N (1-based), 0 when not given */
+  int age;    /* --age N, -1 when not given */
+  int idle_s; /* shell: --idle SECONDS before it locks itself, 0: the default */
   bool due, unsynced, conflicts, force, draft, json, csv, yes;
   unsigned test_flags;
   const char *args[ARGS_MAX];
@@ -107,15 +108,13 @@ int hw_cli_case_show(const hw_cli_opts *o, hw_client *c);
 int hw_cli_case_find(const hw_cli_opts *o, hw_client *c);
 /* Before a new child profile: warn about likely duplicates of `given` and
  * `family`; returns the number printed (negative on error). */
-int hw_cli_duplicates(hw_client *c, const char *given, const char *family,
-                      const hw_date *today);
+int hw_cli_duplicates(hw_client *c, const char *given, const char *family, const hw_date *today);
 int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c);
 int hw_cli_resolve(const hw_cli_opts *o, hw_client *c);
 int hw_cli_status(const hw_cli_opts *o, hw_client *c);
 int hw_cli_passwd(const hw_cli_opts *o, hw_client *c);
 /* After a sync that finished: keep its time for `homeward status`. */
 void hw_cli_note_synced(hw_client *c);
-
 
 /* The note (store setting) holding the last successful sync's time. */
 #define HW_CLI_NOTE_LAST_SYNC "last_sync_ms"

@@ -16,8 +16,8 @@ static void show_pairs(const hw_record *r, const hw_field *f)
     const hw_write_meta *m = &r->writes[f->pairs[k].w];
     hw_cli_value_render(f->pairs[k].value.p, f->pairs[k].value.len, value, sizeof value);
     hw_cli_when(m->wall_ms, at, sizeof at);
-    printf("    [%u] %-40s %.*s, %s\n", k + 1, value, (int)m->author.len,
-           (const char *)m->author.p, at);
+    printf("    [%u] %-40s %.*s, %s\n", k + 1, value, (int)m->author.len, (const char *)m->author.p,
+           at);
   }
 }
 
@@ -82,8 +82,7 @@ int hw_cli_resolve(const hw_cli_opts *o, hw_client *c)
   int rc = HW_CLI_FAIL;
 
   if (o->n_args < 3 || (o->pick > 0) == (o->value != NULL))
-    return fprintf(stderr, "homeward: resolve RECORD FIELD (--pick N | --value V)\n"),
-           HW_CLI_USAGE;
+    return fprintf(stderr, "homeward: resolve RECORD FIELD (--pick N | --value V)\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
     return hw_cli_fail("cannot read the store");
   if (!(x = hw_cli_db_record(&db, o->args[1])))

@@ -56,8 +56,8 @@ static void cell(FILE *out, const char *s, bool last)
 
 static void export_csv(const hw_cli_db *db, FILE *out)
 {
-  static const char *const head[] = {"case", "child", "record", "kind", "date", "field",
-                                     "value", "recorded_by", "recorded_at", "disputed"};
+  static const char *const head[] = {"case",  "child", "record",      "kind",        "date",
+                                     "field", "value", "recorded_by", "recorded_at", "disputed"};
   for (size_t i = 0; i < 10; i++)
     cell(out, head[i], i == 9);
   for (size_t i = 0; i < db->n_cases; i++) {

@@ -143,11 +143,9 @@ int hw_cli_case_find(const hw_cli_opts *o, hw_client *c)
   size_t n;
 
   for (size_t i = 2; i < o->n_args; i++)
-    snprintf(name + strlen(name), sizeof name - strlen(name), "%s%s", i > 2 ? " " : "",
-             o->args[i]);
+    snprintf(name + strlen(name), sizeof name - strlen(name), "%s%s", i > 2 ? " " : "", o->args[i]);
   if (!name[0] && o->age < 0 && !o->place)
-    return fprintf(stderr, "homeward: case find [NAME] [--age N] [--place PLACE]\n"),
-           HW_CLI_USAGE;
+    return fprintf(stderr, "homeward: case find [NAME] [--age N] [--place PLACE]\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
     return hw_cli_fail("cannot read the store");
   n = search(&db, name, o->age, o->place, &o->today, &hits);
@@ -160,8 +158,7 @@ int hw_cli_case_find(const hw_cli_opts *o, hw_client *c)
   return HW_CLI_OK;
 }
 
-int hw_cli_duplicates(hw_client *c, const char *given, const char *family,
-                      const hw_date *today)
+int hw_cli_duplicates(hw_client *c, const char *given, const char *family, const hw_date *today)
 {
   char name[600];
   hw_cli_db db;

@@ -78,8 +78,8 @@ static json_t *who(const hw_record *r, uint32_t w)
 {
   char at[40];
   hw_cli_when(r->writes[w].wall_ms, at, sizeof at);
-  return json_pack("{s:s%,s:s}", "by", (const char *)r->writes[w].author.p,
-                   r->writes[w].author.len, "at", at);
+  return json_pack("{s:s%,s:s}", "by", (const char *)r->writes[w].author.p, r->writes[w].author.len,
+                   "at", at);
 }
 
 json_t *hw_cli_record_json(const hw_cli_rec *x)
@@ -116,9 +116,9 @@ json_t *hw_cli_record_json(const hw_cli_rec *x)
     }
   }
   o = json_pack("{s:s,s:s%,s:s?,s:b,s:b,s:b,s:b,s:o,s:o,s:o}", "id", rh, "kind",
-                (const char *)r->kind.p, r->kind.len, "date", d[0] ? d : NULL, "voided",
-                vs.voided, "void_disputed", vs.disputed, "synced", !x->pending, "held", x->held,
-                "fields", fields, "recorded", recorded, "disputed", disputed);
+                (const char *)r->kind.p, r->kind.len, "date", d[0] ? d : NULL, "voided", vs.voided,
+                "void_disputed", vs.disputed, "synced", !x->pending, "held", x->held, "fields",
+                fields, "recorded", recorded, "disputed", disputed);
   return o;
 }
 
@@ -144,9 +144,9 @@ json_t *hw_cli_case_json(const hw_cli_db *db, const hw_cli_case *k, const hw_dat
   if (nv.any)
     next = json_pack("{s:o,s:s,s:I}", "due", date_json(&nv.due), "window",
                      hw_window_name(nv.window), "visits_done", (json_int_t)nv.visits_done);
-  o = json_pack("{s:s,s:s?,s:s,s:o,s:b,s:b,s:I}", "case", hex, "child",
-                k->child ? name : NULL, "stage", hw_stage_name(si.stage), "next_visit", next,
-                "synced", !k->pending, "conflict", k->conflict, "records", (json_int_t)k->n);
+  o = json_pack("{s:s,s:s?,s:s,s:o,s:b,s:b,s:I}", "case", hex, "child", k->child ? name : NULL,
+                "stage", hw_stage_name(si.stage), "next_visit", next, "synced", !k->pending,
+                "conflict", k->conflict, "records", (json_int_t)k->n);
   if (si.decided_by)
     json_object_set_new(o, "stage_since", date_json(&si.since));
   if (with_records) {
@@ -166,10 +166,10 @@ json_t *hw_cli_case_json(const hw_cli_db *db, const hw_cli_case *k, const hw_dat
           if (c.deprived[f])
             json_array_append_new(deprived, json_string(hw_csi_factor_at(f)->field));
         }
-        json_array_append_new(csi, json_pack("{s:o,s:o,s:o}", "visit",
-                                             hw_cli_record_date(x->r, &d) ? date_json(&d)
-                                                                          : json_null(),
-                                             "scores", scores, "deprived", deprived));
+        json_array_append_new(csi,
+                              json_pack("{s:o,s:o,s:o}", "visit",
+                                        hw_cli_record_date(x->r, &d) ? date_json(&d) : json_null(),
+                                        "scores", scores, "deprived", deprived));
       }
     }
     json_object_set_new(o, "forms", recs);

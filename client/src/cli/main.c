@@ -30,6 +30,7 @@ static const char usage[] =
     "  record KIND [--case CASE] --set FIELD=VALUE ...\n"
     "                         record a new form (a new case when --case is not given);\n"
     "                         a new child like one already here needs --force\n"
+    "  record KIND [--case CASE] --file ANSWERS.json   the answers from a JSON object\n"
     "  record KIND [--case CASE]   on a terminal: guided, question by question\n"
     "  record ... --draft     keep the form on this device to finish later\n"
     "  drafts                 the forms kept as drafts on this device\n"
@@ -70,7 +71,8 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   rc = hw_passphrase_read(pass, o->passphrase_fd, "passphrase: ", create);
   if (rc) {
     hw_secure_free(pass);
-    return hw_cli_fail(rc == HW_ENOENT ? "no passphrase given" : "the passphrases differ or are empty");
+    return hw_cli_fail(rc == HW_ENOENT ? "no passphrase given"
+                                       : "the passphrases differ or are empty");
   }
   if (create && hw_passphrase_weakness(pass)) {
     fprintf(stderr, "homeward: passphrase refused: %s\n", hw_passphrase_weakness(pass));
@@ -86,8 +88,10 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   if (rc == HW_EEXIST)
     return hw_cli_fail("this device already has a store here");
   if (rc == HW_ENOENT && !create) {
-    fprintf(stderr, "homeward: there is no store at %s: run homeward init INVITATION first (or "
-                    "give --store PATH)\n", o->store);
+    fprintf(stderr,
+            "homeward: there is no store at %s: run homeward init INVITATION first (or "
+            "give --store PATH)\n",
+            o->store);
     return HW_CLI_FAIL;
   }
   if (rc == HW_EPROTO && create)
@@ -355,8 +359,9 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
 
 bool hw_cli_known_command(const hw_cli_opts *o)
 {
-  static const char *const cmds[] = {"record", "write",     "void",    "list",   "show", "sync",
-                                     "conflicts", "resolve", "status", "passwd", "drafts", "export", NULL};
+  static const char *const cmds[] = {"record", "write",     "void",    "list",   "show",
+                                     "sync",   "conflicts", "resolve", "status", "passwd",
+                                     "drafts", "export",    NULL};
   const char *cmd = o->args[0];
 
   if (!strcmp(cmd, "case"))
@@ -421,6 +426,8 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
       o->value = argv[++i];
     else if (!strcmp(a, "--place"))
       o->place = argv[++i];
+    else if (!strcmp(a, "--file"))
+      o->file = argv[++i];
     else if (!strcmp(a, "--output"))
       o->output = argv[++i];
     else if (!strcmp(a, "--resume"))

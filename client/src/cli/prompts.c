@@ -67,8 +67,10 @@ static void show_question(const hw_form *form, size_t i)
     break;
   }
   printf("\n(%zu/%zu) %s%s\n  %s\n  answer: %s", i + 1, form->n_fields, f->name,
-         f->required ? " (required)" : f->required_if ? "" : " (optional: Enter to skip)", f->help,
-         kind);
+         f->required      ? " (required)"
+         : f->required_if ? ""
+                          : " (optional: Enter to skip)",
+         f->help, kind);
   if (f->type == HW_FT_INT)
     printf(" from %lld to %lld", (long long)f->min, (long long)f->max);
   if (f->required_if)
@@ -116,8 +118,8 @@ static bool answer_ok(const hw_cli_answers *a, size_t i, const hw_record *base)
     printf("  not accepted: %s\n", why);
     return false;
   }
-  rc = base ? hw_form_validate(a->form->kind, strlen(a->form->kind), a->form->schema_version,
-                               base, fv, (size_t)n, &err)
+  rc = base ? hw_form_validate(a->form->kind, strlen(a->form->kind), a->form->schema_version, base,
+                               fv, (size_t)n, &err)
             : HW_OK;
   hw_cli_wr_close_all(w);
   if (rc == HW_EVALIDATE && !strcmp(err.field, a->form->fields[i].name)) {

@@ -46,7 +46,8 @@ static int keep_draft(hw_client *c, const hw_cli_answers *a, const char *resumed
     return HW_CLI_FAIL;
   }
   printf("kept as draft %s on this device (not sent until recorded: homeward record --resume "
-         "%s)\n", name, name);
+         "%s)\n",
+         name, name);
   return HW_CLI_OK;
 }
 
@@ -77,8 +78,7 @@ static int create(hw_client *c, const hw_cli_answers *a, hw_id *rec, hw_id *cas,
     if (f)
       *bad = (size_t)(f - a->form->fields);
     else if (a->form->one_of) /* "one of" rules name no single field: ask the first */
-      *bad = (size_t)(hw_form_field_find(a->form, a->form->one_of[0],
-                                         strlen(a->form->one_of[0])) -
+      *bad = (size_t)(hw_form_field_find(a->form, a->form->one_of[0], strlen(a->form->one_of[0])) -
                       a->form->fields);
   } else if (rc) {
     fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(rc));
@@ -91,7 +91,7 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
   hw_cli_answers a;
   const hw_form *form;
   const char *resumed = o->resume;
-  bool guided = isatty(STDIN_FILENO) && o->n_sets == 0;
+  bool guided = isatty(STDIN_FILENO) && o->n_sets == 0 && !o->file;
   hw_id rec, cas;
   size_t bad;
   int rc = HW_CLI_FAIL, prc = HW_CLI_PROMPT_DONE;
@@ -116,9 +116,9 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
       goto out;
     a.has_case = true;
   }
-  if (hw_cli_answers_from_sets(&a, o))
+  if ((o->file && hw_cli_answers_from_file(&a, o->file)) || hw_cli_answers_from_sets(&a, o))
     goto out;
-  if (!guided && !o->draft && o->n_sets == 0 && !resumed) {
+  if (!guided && !o->draft && o->n_sets == 0 && !resumed && !o->file) {
     hw_cli_fail("record KIND --set FIELD=VALUE ... (or run it on a terminal to be guided)");
     rc = HW_CLI_USAGE;
     goto out;

@@ -87,8 +87,7 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
     o.test_flags = base->test_flags;
     if (hw_cli_parse_args(n, words, 0, &o) >= 0 || o.n_args == 0)
       continue;
-    if (!strcmp(o.args[0], "init") || !strcmp(o.args[0], "shell") ||
-        !strcmp(o.args[0], "forms")) {
+    if (!strcmp(o.args[0], "init") || !strcmp(o.args[0], "shell") || !strcmp(o.args[0], "forms")) {
       if (!strcmp(o.args[0], "forms"))
         hw_cli_forms();
       else

@@ -65,10 +65,9 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   }
   hw_free(v);
   if (o->json) {
-    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "worker", hw_client_worker(c),
-                          "device", hex, "records", (json_int_t)n_records, "cases",
-                          (json_int_t)n_cases, "pending", (json_int_t)pending, "held",
-                          (json_int_t)held, "stale", stale);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "worker", hw_client_worker(c), "device",
+                          hex, "records", (json_int_t)n_records, "cases", (json_int_t)n_cases,
+                          "pending", (json_int_t)pending, "held", (json_int_t)held, "stale", stale);
     if (j && has_oldest) {
       hw_cli_when(oldest, at, sizeof at);
       json_object_set_new(j, "oldest_unsynced", json_string(at));

@@ -253,6 +253,28 @@ int main(int argc, char **argv)
   CHECK(term_wait() != 0);
   CHECK_EQ(n_records(), 3);
 
+  /* Guided, the duplicate check comes as soon as the names are given. */
+  TERM("record", "child");
+  send_line("2026-12-05");
+  send_line("Esperanse");
+  send_line("Mukamana");
+  expect("may already be registered");
+  expect("record a new case anyway [y/N]: ");
+  CHECK(write(T.fd, "n\r", 2) == 2);
+  expect("stopped: nothing recorded");
+  CHECK(term_wait() != 0);
+  TERM("record", "child");
+  send_line("2026-12-05");
+  send_line("Esperanse");
+  send_line("Mukamana");
+  expect("record a new case anyway [y/N]: ");
+  CHECK(write(T.fd, "y\r", 2) == 2);
+  expect("(4/15) aliases");
+  send_line(".quit");
+  expect("stopped: nothing recorded");
+  CHECK(term_wait() != 0);
+  CHECK_EQ(n_records(), 3);
+
   /* sync on a terminal: a progress bar, then the summary. */
   TERM("sync");
   expect("sync [####################] sent 3/3");

@@ -39,7 +39,10 @@ void hw_cli_wr_close_all(hw_cbor_wr *w);
 /* Guided prompts on a terminal (prompts.c): every question not yet answered
  * (all of them when `all`), each answer checked at the prompt. */
 enum { HW_CLI_PROMPT_DONE, HW_CLI_PROMPT_DRAFT, HW_CLI_PROMPT_QUIT };
-int hw_cli_prompt_form(hw_cli_answers *a, bool all);
+typedef int (*hw_cli_prompt_hook)(void *ud, const hw_cli_answers *a, size_t i);
+/* `hook` (may be NULL) runs after question i; it returns HW_CLI_PROMPT_DONE
+ * to go on, or stops the form with another HW_CLI_PROMPT_ value. */
+int hw_cli_prompt_form(hw_cli_answers *a, bool all, hw_cli_prompt_hook hook, void *ud);
 /* Ask question i again (after the whole form was refused for it). */
 int hw_cli_prompt_one(hw_cli_answers *a, size_t i);
 

@@ -178,7 +178,7 @@ static int ask(hw_cli_answers *a, size_t i, const hw_record *base)
   }
 }
 
-int hw_cli_prompt_form(hw_cli_answers *a, bool all)
+int hw_cli_prompt_form(hw_cli_answers *a, bool all, hw_cli_prompt_hook hook, void *ud)
 {
   hw_record *base = check_base(a->form);
   int rc = HW_CLI_PROMPT_DONE;
@@ -186,9 +186,12 @@ int hw_cli_prompt_form(hw_cli_answers *a, bool all)
   printf("%s\n%s\n", a->form->title, a->form->aim);
   printf("(type ? for help again, .draft to keep the form on this device for later, .quit to "
          "stop without saving)\n");
-  for (size_t i = 0; i < a->form->n_fields && rc == HW_CLI_PROMPT_DONE; i++)
+  for (size_t i = 0; i < a->form->n_fields && rc == HW_CLI_PROMPT_DONE; i++) {
     if (all || !a->text[i])
       rc = ask(a, i, base);
+    if (rc == HW_CLI_PROMPT_DONE && hook)
+      rc = hook(ud, a, i);
+  }
   hw_record_free(base);
   return rc;
 }

@@ -34,6 +34,24 @@ static int check_duplicates(const hw_cli_opts *o, hw_client *c, const hw_cli_ans
   return 0;
 }
 
+typedef struct dup_hook {
+  const hw_cli_opts *o;
+  hw_client *c;
+  bool checked;
+} dup_hook;
+
+/* Guided child profile: check for duplicates as soon as the names are in,
+ * not after the whole form. */
+static int early_duplicates(void *ud, const hw_cli_answers *a, size_t i)
+{
+  dup_hook *h = ud;
+
+  if (h->checked || strcmp(a->form->fields[i].name, "family_name"))
+    return HW_CLI_PROMPT_DONE;
+  h->checked = true;
+  return check_duplicates(h->o, h->c, a) ? HW_CLI_PROMPT_QUIT : HW_CLI_PROMPT_DONE;
+}
+
 static int keep_draft(hw_client *c, const hw_cli_answers *a, const char *resumed)
 {
   char name[16] = "";
@@ -95,6 +113,7 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
   hw_id rec, cas;
   size_t bad;
   int rc = HW_CLI_FAIL, prc = HW_CLI_PROMPT_DONE;
+  dup_hook dup = {o, c, false};
 
   if (resumed) {
     if ((rc = hw_cli_draft_load(c, resumed, &a)) != 0)
@@ -123,8 +142,10 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
     rc = HW_CLI_USAGE;
     goto out;
   }
-  if (guided)
-    prc = hw_cli_prompt_form(&a, !resumed && o->n_sets == 0);
+  if (guided) {
+    bool child = !a.has_case && !strcmp(a.form->kind, "child");
+    prc = hw_cli_prompt_form(&a, !resumed && o->n_sets == 0, child ? early_duplicates : NULL, &dup);
+  }
   if (prc == HW_CLI_PROMPT_QUIT) {
     printf("\nstopped: nothing recorded%s\n", resumed ? " (the draft is kept)" : "");
     goto out;
@@ -133,7 +154,7 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
     rc = keep_draft(c, &a, resumed);
     goto out;
   }
-  if (!a.has_case && !strcmp(a.form->kind, "child") && check_duplicates(o, c, &a))
+  if (!a.has_case && !strcmp(a.form->kind, "child") && !dup.checked && check_duplicates(o, c, &a))
     goto out;
   for (int tries = 0;; tries++) {
     int crc = create(c, &a, &rec, &cas, &bad);

@@ -34,7 +34,7 @@ static void slurp(const char *path, char *buf, size_t cap)
 
 void run_hw(run_result *r, const char *store, const char *pass, const char *const *args)
 {
-  const char *argv[48] = {bin, "--test-fast-kdf", "--store", store};
+  const char *argv[256] = {bin, "--test-fast-kdf", "--store", store};
   size_t n = 4;
   posix_spawn_file_actions_t fa;
   pid_t pid;

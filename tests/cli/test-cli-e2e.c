@@ -519,6 +519,27 @@ int main(int argc, char **argv)
   CHECK_EQ(R.status, 2);
   HW(store_a, PASS, "case", "list", "--today", "2026-02-30");
   CHECK_EQ(R.status, 2);
+  /* At and past the named limits of the command line: 64 --set, 8 words. */
+  {
+    const char *args[200] = {"record", "case_note", "--case", cas};
+    size_t n = 4;
+    for (int i = 0; i < 64; i++) {
+      args[n++] = "--set";
+      args[n++] = "note=again";
+    }
+    args[n] = NULL;
+    run_hw(&R, store_a, PASS, args);
+    CHECK(R.status == 1 && has(R.err, "not recorded")); /* parsed; note_date missing */
+    args[n++] = "--set";
+    args[n++] = "note=again";
+    args[n] = NULL;
+    run_hw(&R, store_a, PASS, args);
+    CHECK(R.status == 2 && has(R.err, "too many --set"));
+    HW(store_a, PASS, "case", "find", "a", "b", "c", "d", "e", "f");
+    CHECK_EQ(R.status, 0);
+    HW(store_a, PASS, "case", "find", "a", "b", "c", "d", "e", "f", "g");
+    CHECK(R.status == 2 && has(R.err, "too many arguments"));
+  }
   HW(store_a, PASS, "--help");
   CHECK(R.status == 0 && has(R.out, "case list"));
   (void)other;

@@ -84,15 +84,25 @@ static void show_question(const hw_form *form, size_t i)
   }
 }
 
-/* Read one line without its newline. false at end of input. */
-static bool read_answer(char *line, size_t cap)
+/* Read one line without its newline. false at end of input. A line longer
+ * than the buffer is read to its end and given back empty with *too_long. */
+static bool read_answer(char *line, size_t cap, bool *too_long)
 {
   size_t n;
 
+  *too_long = false;
   fflush(stdout);
   if (!fgets(line, (int)cap, stdin))
     return false;
   n = strlen(line);
+  if (n == cap - 1 && line[n - 1] != '\n') {
+    int ch;
+    while ((ch = getchar()) != EOF && ch != '\n')
+      ;
+    *too_long = true;
+    line[0] = '\0';
+    return true;
+  }
   while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
     line[--n] = '\0';
   return true;
@@ -134,14 +144,19 @@ static int ask(hw_cli_answers *a, size_t i, const hw_record *base)
 {
   const hw_form_field *f = &a->form->fields[i];
   char line[LINE_MAX_BYTES];
+  bool too_long;
 
   show_question(a->form, i);
   for (;;) {
     if (a->text[i])
       printf("  now: %s (Enter keeps it, '-' clears it)\n", a->text[i]);
     printf("> ");
-    if (!read_answer(line, sizeof line))
+    if (!read_answer(line, sizeof line, &too_long))
       return HW_CLI_PROMPT_QUIT;
+    if (too_long) {
+      printf("  not accepted: longer than %d bytes\n", LINE_MAX_BYTES - 2);
+      continue;
+    }
     if (!strcmp(line, ".draft"))
       return HW_CLI_PROMPT_DRAFT;
     if (!strcmp(line, ".quit"))

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-      libuv1-dev libsqlite3-dev libcbor-dev libsodium-dev libinih-dev python3)
+      libuv1-dev libsqlite3-dev libcbor-dev libsodium-dev libinih-dev libjansson-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -263,3 +263,49 @@ fail:
   hw_client_close(c);
   return rc;
 }
+
+/* ---- for the worker's command ---- */
+
+#define NOTE_PREFIX "cli."
+#define NOTE_NAME_MAX 48
+
+static int note_name(char out[static sizeof NOTE_PREFIX + NOTE_NAME_MAX], const char *name)
+{
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > NOTE_NAME_MAX)
+    return HW_EINVAL;
+  memcpy(out, NOTE_PREFIX, sizeof NOTE_PREFIX - 1);
+  memcpy(out + sizeof NOTE_PREFIX - 1, name, n + 1);
+  return HW_OK;
+}
+
+int hw_client_note_set(hw_client *c, const char *name, const void *v, size_t len)
+{
+  char full[sizeof NOTE_PREFIX + NOTE_NAME_MAX];
+  int rc = note_name(full, name);
+  return rc ? rc : hw_store_setting_set(c->st, full, v, len);
+}
+
+int hw_client_note_get(hw_client *c, const char *name, uint8_t **v, size_t *len)
+{
+  char full[sizeof NOTE_PREFIX + NOTE_NAME_MAX];
+  int rc = note_name(full, name);
+  *v = NULL;
+  *len = 0;
+  return rc ? rc : hw_store_setting_get(c->st, full, v, len);
+}
+
+int hw_client_note_del(hw_client *c, const char *name)
+{
+  char full[sizeof NOTE_PREFIX + NOTE_NAME_MAX];
+  int rc = note_name(full, name);
+  if (rc)
+    return rc;
+  rc = hw_store_setting_del(c->st, full);
+  return rc == HW_ENOENT ? HW_OK : rc;
+}
+
+int hw_client_change_passphrase(hw_client *c, const uint8_t *pass, size_t len)
+{
+  return hw_store_change_passphrase(c->st, pass, len);
+}

@@ -227,3 +227,42 @@ int hw_client_list(hw_client *c, hw_client_record_cb cb, void *ud)
   list_walk w = {c, cb, ud};
   return hw_store_list_all(c->st, list_one, &w);
 }
+
+typedef struct oldest_walk {
+  bool any;
+  int64_t ms;
+} oldest_walk;
+
+static int oldest_one(void *ud, const hw_store_rec *row)
+{
+  oldest_walk *o = ud;
+  hw_record *r = NULL;
+  int rc = hw_record_decode(row->state.p, row->state.len, &r, NULL);
+
+  if (rc)
+    return rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+  for (size_t i = 0; i < r->n_writes; i++) {
+    const hw_write_meta *m = &r->writes[i];
+    if (hw_vv_seen(&row->acked, &m->dot))
+      continue;
+    if (!o->any || m->wall_ms < o->ms)
+      o->ms = m->wall_ms;
+    o->any = true;
+  }
+  hw_record_free(r);
+  return 0;
+}
+
+int hw_client_oldest_pending(hw_client *c, int64_t *wall_ms)
+{
+  oldest_walk o = {false, 0};
+  int rc = hw_store_list_pending(c->st, oldest_one, &o);
+
+  *wall_ms = 0;
+  if (rc)
+    return rc;
+  if (!o.any)
+    return HW_ENOENT;
+  *wall_ms = o.ms;
+  return HW_OK;
+}

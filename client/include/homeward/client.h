@@ -104,4 +104,24 @@ typedef struct hw_sync_result {
 HW_NODISCARD HW_EXPORT int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb,
                                           void *ud, hw_sync_result *res);
 
+/* ---- for the worker's command (additive) ---- */
+
+/* Small values of the `homeward` command (last sync time, drafts), kept
+ * encrypted in the store under "cli.<name>" (name: 1..48 bytes, no case
+ * data in it). get: an hw_malloc copy (hw_free) or HW_ENOENT; del of an unset
+ * name is 0. */
+HW_NODISCARD HW_EXPORT int hw_client_note_set(hw_client *c, const char *name, const void *v,
+                                              size_t len);
+HW_NODISCARD HW_EXPORT int hw_client_note_get(hw_client *c, const char *name, uint8_t **v,
+                                              size_t *len);
+HW_NODISCARD HW_EXPORT int hw_client_note_del(hw_client *c, const char *name);
+
+/* Rewrap the store's key under a new passphrase (hw_store_change_passphrase). */
+HW_NODISCARD HW_EXPORT int hw_client_change_passphrase(hw_client *c, const uint8_t *pass,
+                                                       size_t len);
+
+/* The wall time of the oldest write not yet acknowledged by the server, or
+ * HW_ENOENT when every write is acknowledged. Held records are counted. */
+HW_NODISCARD HW_EXPORT int hw_client_oldest_pending(hw_client *c, int64_t *wall_ms);
+
 #endif

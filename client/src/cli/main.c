@@ -1,17 +1,19 @@
 /* homeward: the outreach worker's command (docs/worker-guide.md). */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "homeward/client.h"
 #include "homeward/crypto.h"
 #include "homeward/mem.h"
 #include "homeward/passphrase.h"
 #include "homeward/store.h"
+#include "homeward/value.h"
+#include "cli-int.h"
 #include "values-int.h"
-
-#define SETS_MAX 64
 
 static const char usage[] =
     "usage: homeward [--store PATH] COMMAND [OPTIONS]\n"
@@ -19,48 +21,58 @@ static const char usage[] =
     "  init INVITATION        create this device's encrypted store and enrol it\n"
     "                         (INVITATION is the homeward-invite:... text a coordinator gave you)\n"
     "  forms                  list the forms, their aim and their questions\n"
+    "  case list [--stage STAGE] [--due] [--unsynced] [--conflicts] [--today DATE]\n"
+    "                         the cases: child's name, stage, next follow-up visit\n"
+    "                         (early/due/overdue); ! conflict, * not yet synced\n"
+    "  case show CASE         the profile, every form in date order, CSI scores over time\n"
+    "  case find [NAME] [--age N] [--place PLACE]\n"
+    "                         look for a child before registering one (spelling may differ)\n"
     "  record KIND [--case CASE] --set FIELD=VALUE ...\n"
-    "                         record a new form (a new case when --case is not given)\n"
+    "                         record a new form (a new case when --case is not given);\n"
+    "                         a new child like one already here needs --force\n"
+    "  record KIND [--case CASE] --file ANSWERS.json   the answers from a JSON object\n"
+    "  record KIND [--case CASE]   on a terminal: guided, question by question\n"
+    "  record ... --draft     keep the form on this device to finish later\n"
+    "  drafts                 the forms kept as drafts on this device\n"
+    "  record --resume DRAFT  finish a draft (guided on a terminal, or with --set)\n"
     "  write RECORD --set FIELD=VALUE ...   change answers of a recorded form\n"
     "  void RECORD --reason TEXT            void a mistaken entry (kept, marked void)\n"
     "  list                   the records on this device (! conflict, * not yet synced)\n"
     "  show RECORD            every answer, who recorded it and when, conflicts side by side\n"
+    "  conflicts              every disputed answer, both values with who and when\n"
+    "  resolve RECORD FIELD (--pick N | --value V)   settle a disputed answer\n"
     "  sync                   send what is new, receive what changed\n"
+    "  status                 unsynced work and its age, last sync, this device's id\n"
+    "  export (--json | --csv) [--output FILE] [--yes]\n"
+    "                         every case on this device, NOT encrypted (asks to confirm)\n"
+    "  --json                 with case list, case show, status: output as JSON\n"
+    "  shell                  unlock once, then type commands (locks itself after 10 idle\n"
+    "                         minutes)\n"
+    "  passwd                 change the passphrase (new one from the terminal, or\n"
+    "                         --new-passphrase-fd N, or HOMEWARD_NEW_PASSPHRASE)\n"
     "\n"
+    "CASE and RECORD are the ids the lists show (the first 6 or more digits are enough).\n"
     "The store is --store PATH, or HOMEWARD_STORE, or ./homeward.db. The passphrase is read\n"
     "from the terminal without echo, or from --passphrase-fd N, or from HOMEWARD_PASSPHRASE\n"
     "(for scripts only: other programs of this user may read it).\n"
     "Values: yes/no, whole numbers, dates as 2026-11-30, choices by name, several choices\n"
-    "separated by commas, several texts separated by ';'.\n";
+    "separated by commas, several texts separated by ';'.\n"
+    "Exit: 0 done, 1 refused (bad input, unknown case, wrong passphrase: nothing written),\n"
+    "2 wrong command line, 3 sync did not finish (offline, refused), 4 device revoked.\n";
 
-typedef struct opts {
-  const char *store, *case_id, *reason;
-  const char *sets[SETS_MAX];
-  size_t n_sets;
-  int passphrase_fd;
-  unsigned test_flags;
-  const char *args[4];
-  size_t n_args;
-} opts;
-
-static int fail(const char *msg)
-{
-  fprintf(stderr, "homeward: %s\n", msg);
-  return 1;
-}
-
-static int open_client(const opts *o, hw_client **c, bool create, const char *invitation)
+static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation)
 {
   char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
   hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
   int rc;
 
   if (!pass)
-    return fail("out of memory");
+    return hw_cli_fail("out of memory");
   rc = hw_passphrase_read(pass, o->passphrase_fd, "passphrase: ", create);
   if (rc) {
     hw_secure_free(pass);
-    return fail(rc == HW_ENOENT ? "no passphrase given" : "the passphrases differ or are empty");
+    return hw_cli_fail(rc == HW_ENOENT ? "no passphrase given"
+                                       : "the passphrases differ or are empty");
   }
   if (create && hw_passphrase_weakness(pass)) {
     fprintf(stderr, "homeward: passphrase refused: %s\n", hw_passphrase_weakness(pass));
@@ -72,25 +84,51 @@ static int open_client(const opts *o, hw_client **c, bool create, const char *in
   rc = create ? hw_client_create(c, &co, invitation, strlen(invitation)) : hw_client_open(c, &co);
   hw_secure_free(pass);
   if (rc == HW_EPASSPHRASE)
-    return fail("wrong passphrase");
+    return hw_cli_fail("wrong passphrase");
   if (rc == HW_EEXIST)
-    return fail("this device already has a store here");
+    return hw_cli_fail("this device already has a store here");
+  if (rc == HW_ENOENT && !create) {
+    fprintf(stderr,
+            "homeward: there is no store at %s: run homeward init INVITATION first (or "
+            "give --store PATH)\n",
+            o->store);
+    return HW_CLI_FAIL;
+  }
   if (rc == HW_EPROTO && create)
-    return fail("that is not a valid invitation (check it was copied whole)");
+    return hw_cli_fail("that is not a valid invitation (check it was copied whole)");
   if (rc) {
-    fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_strerror(rc));
+    fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
     return 1;
   }
   return 0;
 }
 
-static int parse_id(const char *hex, hw_id *out)
+/* A record or case named by its 32 digits or by a unique prefix (as the
+ * lists show them). */
+int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
 {
-  return hw_id_from_hex(out, hex, strlen(hex));
+  hw_cli_db db;
+  int rc = HW_ENOENT;
+
+  if (strlen(text) == HW_ID_HEX_LEN)
+    return hw_id_from_hex(out, text, strlen(text)) ? HW_ENOENT : HW_OK;
+  if (hw_cli_db_load(c, &db))
+    return HW_EIO;
+  if (is_case) {
+    const hw_cli_case *k = hw_cli_db_case(&db, text);
+    if (k)
+      *out = k->id, rc = HW_OK;
+  } else {
+    const hw_cli_rec *x = hw_cli_db_record(&db, text);
+    if (x)
+      *out = x->r->id, rc = HW_OK;
+  }
+  hw_cli_db_free(&db);
+  return rc;
 }
 
 /* Turn --set FIELD=VALUE into field values of `kind`'s form. */
-static int build_values(const opts *o, const char *kind, hw_field_value *fv, hw_cbor_wr *w)
+static int build_values(const hw_cli_opts *o, const char *kind, hw_field_value *fv, hw_cbor_wr *w)
 {
   const hw_form *form = hw_form_find(kind, strlen(kind));
   char why[256];
@@ -124,7 +162,7 @@ static int build_values(const opts *o, const char *kind, hw_field_value *fv, hw_
   return 0;
 }
 
-static int cmd_forms(void)
+int hw_cli_forms(void)
 {
   for (size_t i = 0; i < hw_forms_count(); i++) {
     const hw_form *f = hw_form_at(i);
@@ -144,47 +182,37 @@ static int cmd_forms(void)
   return 0;
 }
 
-static int cmd_record(const opts *o, hw_client *c, bool existing)
+/* `homeward write RECORD --set FIELD=VALUE ...`: one new write, validated. */
+static int cmd_write(const hw_cli_opts *o, hw_client *c)
 {
   hw_field_value fv[SETS_MAX];
   hw_cbor_wr w[SETS_MAX] = {0};
   hw_form_error err = {0};
-  hw_id rec, cas;
-  char rh[HW_ID_HEX_LEN + 1], ch[HW_ID_HEX_LEN + 1];
+  hw_record *r = NULL;
+  hw_id rec;
   char kind[HW_KIND_MAX + 1];
-  int rc = 1;
+  int rc = HW_CLI_FAIL;
 
   if (o->n_args < 2 || o->n_sets == 0)
-    return fail(existing ? "write RECORD --set FIELD=VALUE ..."
-                         : "record KIND --set FIELD=VALUE ...");
-  if (existing) {
-    hw_record *r = NULL;
-    if (parse_id(o->args[1], &rec) || hw_client_get(c, &rec, &r))
-      return fail("no such record on this device");
-    snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
-    hw_record_free(r);
-  } else {
-    snprintf(kind, sizeof kind, "%s", o->args[1]);
-  }
-  if (o->case_id && parse_id(o->case_id, &cas))
-    return fail("--case wants the 32-digit case id");
+    return fprintf(stderr, "homeward: write RECORD --set FIELD=VALUE ...\n"), HW_CLI_USAGE;
+  if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+    return hw_cli_fail("no such record on this device (see: homeward list)");
+  snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
+  hw_record_free(r);
   if (build_values(o, kind, fv, w) == 0) {
-    rc = existing ? hw_client_write(c, &rec, fv, o->n_sets, &err)
-                  : hw_client_create_record(c, o->case_id ? &cas : NULL, kind, fv, o->n_sets, &rec,
-                                            &cas, &err);
-    if (rc == HW_EVALIDATE || rc == HW_ENOENT)
+    int wrc = hw_client_write(c, &rec, fv, o->n_sets, &err);
+    if (wrc == HW_EVALIDATE || wrc == HW_ENOENT)
       fprintf(stderr, "homeward: not recorded: %s\n", err.msg);
-    else if (rc)
-      fprintf(stderr, "homeward: not recorded: %s\n", hw_strerror(rc));
+    else if (wrc)
+      fprintf(stderr, "homeward: not recorded: %s\n", hw_cli_strerror(wrc));
     else {
-      hw_id_to_hex(&rec, rh);
-      hw_id_to_hex(&cas, ch);
-      printf("recorded %s %s in case %s (on this device until the next sync)\n", kind, rh, ch);
+      printf("recorded (on this device until the next sync)\n");
+      rc = HW_CLI_OK;
     }
   }
   for (size_t i = 0; i < o->n_sets; i++)
     hw_cbor_wr_close(&w[i]);
-  return rc ? 1 : 0;
+  return rc;
 }
 
 static int list_one(void *ud, const hw_record *r, bool pending, bool held)
@@ -202,65 +230,71 @@ static int list_one(void *ud, const hw_record *r, bool pending, bool held)
   return 0;
 }
 
-static void when(int64_t ms, char *out, size_t cap)
-{
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm);
-}
-
-static int cmd_show(const opts *o, hw_client *c)
+static int cmd_show(const hw_cli_opts *o, hw_client *c)
 {
   hw_record *r = NULL;
   hw_id rec;
-  char value[1024], at[40];
 
-  if (o->n_args < 2 || parse_id(o->args[1], &rec) || hw_client_get(c, &rec, &r))
-    return fail("show RECORD: no such record on this device");
+  if (o->n_args < 2 || hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+    return hw_cli_fail("show RECORD: no such record on this device");
   printf("%.*s record\n", (int)r->kind.len, (const char *)r->kind.p);
-  for (size_t i = 0; i < r->n_fields; i++) {
-    const hw_field *f = &r->fields[i];
-    const hw_pair *d = hw_field_display(r, f);
-    const hw_write_meta *m = &r->writes[d->w];
-    hw_cli_value_render(d->value.p, d->value.len, value, sizeof value);
-    when(m->wall_ms, at, sizeof at);
-    printf("  %-26.*s %s   (%.*s, %s)%s\n", (int)f->name.len, (const char *)f->name.p, value,
-           (int)m->author.len, (const char *)m->author.p, at,
-           f->n_pairs > 1 ? "   DISPUTED: other values below" : "");
-    for (uint32_t k = 0; k < f->n_pairs; k++) {
-      const hw_pair *p = &f->pairs[k];
-      if (p == d)
-        continue;
-      hw_cli_value_render(p->value.p, p->value.len, value, sizeof value);
-      when(r->writes[p->w].wall_ms, at, sizeof at);
-      printf("  %-26s also: %s   (%.*s, %s)\n", "", value, (int)r->writes[p->w].author.len,
-             (const char *)r->writes[p->w].author.p, at);
-    }
-  }
+  hw_cli_print_fields(r, "  ");
   hw_record_free(r);
   return 0;
 }
 
+static void bytes_text(uint64_t n, char *out, size_t cap)
+{
+  if (n < 10 * 1024)
+    snprintf(out, cap, "%llu B", (unsigned long long)n);
+  else if (n < 10 * 1024 * 1024)
+    snprintf(out, cap, "%llu kB", (unsigned long long)(n / 1024));
+  else
+    snprintf(out, cap, "%llu MB", (unsigned long long)(n / (1024 * 1024)));
+}
+
+/* A bar on a terminal, plain lines otherwise (logs, scripts). */
 static void on_progress(const hw_sync_progress *p, void *ud)
 {
-  (void)ud;
-  fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%llu bytes up, %llu down)\n",
+  bool *bar = ud;
+  char up[32], down[32];
+
+  bytes_text(p->bytes_up, up, sizeof up);
+  bytes_text(p->bytes_down, down, sizeof down);
+  if (*bar) {
+    char cells[21];
+    uint64_t total = p->records_up_total ? p->records_up_total : 1;
+    size_t full = (size_t)((p->records_up > total ? total : p->records_up) * 20 / total);
+    if (p->records_up_total == 0)
+      full = 20;
+    memset(cells, '#', full);
+    memset(cells + full, '.', 20 - full);
+    cells[20] = '\0';
+    fprintf(stderr, "\rsync [%s] sent %llu/%llu, received %llu (%s up, %s down)   ", cells,
+            (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
+            (unsigned long long)p->records_down, up, down);
+    fflush(stderr);
+    return;
+  }
+  fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%s up, %s down)\n",
           (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
-          (unsigned long long)p->records_down, (unsigned long long)p->bytes_up,
-          (unsigned long long)p->bytes_down);
+          (unsigned long long)p->records_down, up, down);
 }
 
 static int cmd_sync(hw_client *c)
 {
   hw_sync_result r;
-  int rc = hw_client_sync(c, 30000, on_progress, NULL, &r);
+  bool bar = isatty(STDERR_FILENO);
+  int rc = hw_client_sync(c, 30000, on_progress, &bar, &r);
 
+  if (bar)
+    fputc('\n', stderr);
   if (rc) {
     fprintf(stderr, "homeward: sync did not finish: %s\n",
-            r.message[0] ? r.message : hw_strerror(rc));
-    return rc == HW_EREVOKED ? 3 : 2;
+            r.message[0] ? r.message : hw_cli_strerror(rc));
+    return rc == HW_EREVOKED ? HW_CLI_REVOKED : HW_CLI_OFFLINE;
   }
+  hw_cli_note_synced(c);
   printf("synced: %llu sent, %llu received, %llu merged with others' edits, %llu held for a "
          "coordinator, %llu records with conflicts\n",
          (unsigned long long)r.pushed, (unsigned long long)r.pulled, (unsigned long long)r.merged,
@@ -277,79 +311,198 @@ static int cmd_sync(hw_client *c)
   return 0;
 }
 
+int hw_cli_run(hw_cli_opts *o, hw_client *c)
+{
+  const char *cmd = o->args[0];
+  const char *sub = o->n_args > 1 ? o->args[1] : "";
+
+  if (!strcmp(cmd, "record"))
+    return hw_cli_record_new(o, c, o->case_id);
+  if (!strcmp(cmd, "write"))
+    return cmd_write(o, c);
+  if (!strcmp(cmd, "drafts"))
+    return hw_cli_drafts(o, c);
+  if (!strcmp(cmd, "export"))
+    return hw_cli_export(o, c);
+  if (!strcmp(cmd, "void")) {
+    hw_id rec;
+    int rc;
+    if (o->n_args < 2 || !o->reason)
+      return hw_cli_fail("void RECORD --reason TEXT");
+    if (hw_cli_parse_id(c, o->args[1], &rec, false))
+      return hw_cli_fail("no such record on this device");
+    if ((rc = hw_client_void(c, &rec, o->reason)) != 0)
+      return hw_cli_fail(hw_cli_strerror(rc));
+    puts("voided (the entry is kept and marked void)");
+    return 0;
+  }
+  if (!strcmp(cmd, "list"))
+    return hw_client_list(c, list_one, NULL) ? hw_cli_fail("cannot read the store") : 0;
+  if (!strcmp(cmd, "show"))
+    return cmd_show(o, c);
+  if (!strcmp(cmd, "sync"))
+    return cmd_sync(c);
+  if (!strcmp(cmd, "case") && !strcmp(sub, "list"))
+    return hw_cli_case_list(o, c);
+  if (!strcmp(cmd, "case") && !strcmp(sub, "show"))
+    return hw_cli_case_show(o, c);
+  if (!strcmp(cmd, "case") && !strcmp(sub, "find"))
+    return hw_cli_case_find(o, c);
+  if (!strcmp(cmd, "conflicts"))
+    return hw_cli_conflicts(o, c);
+  if (!strcmp(cmd, "resolve"))
+    return hw_cli_resolve(o, c);
+  if (!strcmp(cmd, "status"))
+    return hw_cli_status(o, c);
+  return hw_cli_passwd(o, c);
+}
+
+bool hw_cli_known_command(const hw_cli_opts *o)
+{
+  static const char *const cmds[] = {"record", "write",     "void",    "list",   "show",
+                                     "sync",   "conflicts", "resolve", "status", "passwd",
+                                     "drafts", "export",    NULL};
+  const char *cmd = o->args[0];
+
+  if (!strcmp(cmd, "case"))
+    return o->n_args > 1 && (!strcmp(o->args[1], "list") || !strcmp(o->args[1], "show") ||
+                             !strcmp(o->args[1], "find"));
+  for (const char *const *k = cmds; *k; k++)
+    if (!strcmp(cmd, *k))
+      return true;
+  return false;
+}
+
+/* A whole number for an option, or -1. */
+static int option_int(const char *v)
+{
+  char *end;
+  long n = strtol(v, &end, 10);
+  return *v && !*end && n >= 0 && n < 1000 ? (int)n : -1;
+}
+
+static void today_utc(hw_date *d)
+{
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  *d = (hw_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
+{
+  for (int i = first; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
+      return fputs(usage, stdout), HW_CLI_OK;
+    if (!strcmp(a, "--test-fast-kdf")) {
+      o->test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
+      continue;
+    }
+    if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
+        !strcmp(a, "--force") || !strcmp(a, "--draft") || !strcmp(a, "--json") ||
+        !strcmp(a, "--csv") || !strcmp(a, "--yes")) {
+      *(!strcmp(a, "--due")         ? &o->due
+        : !strcmp(a, "--unsynced")  ? &o->unsynced
+        : !strcmp(a, "--conflicts") ? &o->conflicts
+        : !strcmp(a, "--force")     ? &o->force
+        : !strcmp(a, "--draft")     ? &o->draft
+        : !strcmp(a, "--json")      ? &o->json
+        : !strcmp(a, "--csv")       ? &o->csv
+                                    : &o->yes) = true;
+      continue;
+    }
+    if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
+      return fprintf(stderr, "homeward: %s needs a value\n", a), HW_CLI_USAGE;
+    if (!strcmp(a, "--store"))
+      o->store = argv[++i];
+    else if (!strcmp(a, "--case"))
+      o->case_id = argv[++i];
+    else if (!strcmp(a, "--reason"))
+      o->reason = argv[++i];
+    else if (!strcmp(a, "--stage"))
+      o->stage = argv[++i];
+    else if (!strcmp(a, "--value"))
+      o->value = argv[++i];
+    else if (!strcmp(a, "--place"))
+      o->place = argv[++i];
+    else if (!strcmp(a, "--file"))
+      o->file = argv[++i];
+    else if (!strcmp(a, "--output"))
+      o->output = argv[++i];
+    else if (!strcmp(a, "--resume"))
+      o->resume = argv[++i];
+    else if (!strcmp(a, "--today"))
+      o->today_text = argv[++i];
+    else if (!strcmp(a, "--passphrase-fd"))
+      o->passphrase_fd = atoi(argv[++i]);
+    else if (!strcmp(a, "--new-passphrase-fd"))
+      o->new_passphrase_fd = atoi(argv[++i]);
+    else if (!strcmp(a, "--pick") || !strcmp(a, "--age") || !strcmp(a, "--idle")) {
+      int n = option_int(argv[++i]);
+      if (n < 0 || (a[2] != 'a' && n == 0))
+        return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
+      *(a[2] == 'p' ? &o->pick : a[2] == 'a' ? &o->age : &o->idle_s) = n;
+    } else if (!strcmp(a, "--set")) {
+      if (o->n_sets == SETS_MAX)
+        return fprintf(stderr, "homeward: too many --set\n"), HW_CLI_USAGE;
+      o->sets[o->n_sets++] = argv[++i];
+    } else if (a[0] == '-')
+      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
+    else if (o->n_args < ARGS_MAX)
+      o->args[o->n_args++] = a;
+    else
+      return fprintf(stderr, "homeward: too many arguments\n"), HW_CLI_USAGE;
+  }
+  if (o->today_text) {
+    if (hw_date_parse(o->today_text, strlen(o->today_text), &o->today))
+      return fprintf(stderr, "homeward: --today wants a date like 2026-11-30\n"), HW_CLI_USAGE;
+  } else {
+    today_utc(&o->today);
+  }
+  return -1;
+}
+
 int main(int argc, char **argv)
 {
-  opts o = {.passphrase_fd = -1};
+  hw_cli_opts o = {.passphrase_fd = -1, .new_passphrase_fd = -1, .age = -1};
   hw_client *c = NULL;
   const char *cmd;
   int rc;
 
   o.store = getenv("HOMEWARD_STORE") ? getenv("HOMEWARD_STORE") : "homeward.db";
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
-      return fputs(usage, stdout), 0;
-    if (!strcmp(a, "--test-fast-kdf")) {
-      o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
-      continue;
-    }
-    if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
-      return fprintf(stderr, "homeward: %s needs a value\n", a), 2;
-    if (!strcmp(a, "--store"))
-      o.store = argv[++i];
-    else if (!strcmp(a, "--case"))
-      o.case_id = argv[++i];
-    else if (!strcmp(a, "--reason"))
-      o.reason = argv[++i];
-    else if (!strcmp(a, "--passphrase-fd"))
-      o.passphrase_fd = atoi(argv[++i]);
-    else if (!strcmp(a, "--set")) {
-      if (o.n_sets == SETS_MAX)
-        return fail("too many --set");
-      o.sets[o.n_sets++] = argv[++i];
-    } else if (a[0] == '-')
-      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), 2;
-    else if (o.n_args < 4)
-      o.args[o.n_args++] = a;
-  }
+  if ((rc = hw_cli_parse_args(argc, argv, 1, &o)) >= 0)
+    return rc;
   if (o.n_args == 0)
-    return fputs(usage, stderr), 2;
+    return fputs(usage, stderr), HW_CLI_USAGE;
   if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
-    return fail("cannot initialise the libraries");
+    return hw_cli_fail("cannot initialise the libraries");
+  json_set_alloc_funcs(hw_malloc, hw_free);
   cmd = o.args[0];
   if (!strcmp(cmd, "forms"))
-    return cmd_forms();
+    return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
     if (o.n_args < 2)
-      return fail("init INVITATION");
+      return fprintf(stderr, "homeward: init INVITATION\n"), HW_CLI_USAGE;
     if ((rc = open_client(&o, &c, true, o.args[1])) != 0)
       return rc;
     printf("store created for %s; run `homeward sync` when online to finish enrolling\n",
            hw_client_worker(c));
     hw_client_close(c);
-    return 0;
+    return HW_CLI_OK;
   }
-  if (strcmp(cmd, "record") && strcmp(cmd, "write") && strcmp(cmd, "void") && strcmp(cmd, "list") &&
-      strcmp(cmd, "show") && strcmp(cmd, "sync"))
-    return fprintf(stderr, "homeward: unknown command %s\n\n%s", cmd, usage), 2;
+  if (!strcmp(cmd, "shell")) {
+    if ((rc = open_client(&o, &c, false, NULL)) != 0)
+      return rc;
+    rc = hw_cli_shell(&o, c);
+    hw_client_close(c);
+    return rc;
+  }
+  if (!hw_cli_known_command(&o))
+    return fprintf(stderr, "homeward: unknown command %s\n\n%s", cmd, usage), HW_CLI_USAGE;
   if ((rc = open_client(&o, &c, false, NULL)) != 0)
     return rc;
-  if (!strcmp(cmd, "record") || !strcmp(cmd, "write"))
-    rc = cmd_record(&o, c, !strcmp(cmd, "write"));
-  else if (!strcmp(cmd, "void")) {
-    hw_id rec;
-    if (o.n_args < 2 || !o.reason || parse_id(o.args[1], &rec))
-      rc = fail("void RECORD --reason TEXT");
-    else if ((rc = hw_client_void(c, &rec, o.reason)) != 0)
-      rc = fail(hw_strerror(rc));
-    else
-      puts("voided (the entry is kept and marked void)");
-  } else if (!strcmp(cmd, "list"))
-    rc = hw_client_list(c, list_one, NULL) ? fail("cannot read the store") : 0;
-  else if (!strcmp(cmd, "show"))
-    rc = cmd_show(&o, c);
-  else
-    rc = cmd_sync(c);
+  rc = hw_cli_run(&o, c);
   hw_client_close(c);
   return rc;
 }

@@ -1,0 +1,174 @@
+/* The answers of a form being filled. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "answers-int.h"
+#include "homeward/mem.h"
+#include "values-int.h"
+
+void hw_cli_answers_init(hw_cli_answers *a, const hw_form *form)
+{
+  memset(a, 0, sizeof *a);
+  a->form = form;
+}
+
+void hw_cli_answers_free(hw_cli_answers *a)
+{
+  for (size_t i = 0; i < SETS_MAX; i++)
+    hw_free(a->text[i]);
+  memset(a, 0, sizeof *a);
+}
+
+int hw_cli_answers_set(hw_cli_answers *a, size_t i, const char *text)
+{
+  char *copy = NULL;
+
+  if (i >= a->form->n_fields || i >= SETS_MAX)
+    return HW_EINVAL;
+  if (text) {
+    size_t n = strlen(text);
+    if (!(copy = hw_malloc(n + 1)))
+      return HW_ENOMEM;
+    memcpy(copy, text, n + 1);
+  }
+  hw_free(a->text[i]);
+  a->text[i] = copy;
+  return HW_OK;
+}
+
+int hw_cli_answers_from_sets(hw_cli_answers *a, const hw_cli_opts *o)
+{
+  for (size_t i = 0; i < o->n_sets; i++) {
+    const char *eq = strchr(o->sets[i], '=');
+    const hw_form_field *f;
+    if (!eq || eq == o->sets[i]) {
+      fprintf(stderr, "homeward: --set wants FIELD=VALUE, not %s\n", o->sets[i]);
+      return -1;
+    }
+    f = hw_form_field_find(a->form, o->sets[i], (size_t)(eq - o->sets[i]));
+    if (!f) {
+      fprintf(stderr, "homeward: the %s form has no question %.*s\n", a->form->kind,
+              (int)(eq - o->sets[i]), o->sets[i]);
+      return -1;
+    }
+    if (hw_cli_answers_set(a, (size_t)(f - a->form->fields), eq + 1)) {
+      fprintf(stderr, "homeward: out of memory\n");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void hw_cli_wr_close_all(hw_cbor_wr *w)
+{
+  for (size_t i = 0; i < SETS_MAX; i++)
+    hw_cbor_wr_close(&w[i]);
+}
+
+static int encode_one(const hw_form_field *f, const char *text, hw_field_value *fv, hw_cbor_wr *w,
+                      char *why, size_t why_len)
+{
+  why[0] = '\0';
+  hw_cbor_wr_init(w, HW_VALUE_MAX);
+  if (hw_cli_value_parse(f, text, w, why, why_len) != HW_OK || hw_cbor_wr_finish(w) != HW_OK) {
+    if (!why[0])
+      snprintf(why, why_len, "%s: the answer is too long", f->name);
+    return -1;
+  }
+  fv->name = (hw_bytes){(const uint8_t *)f->name, strlen(f->name)};
+  fv->value = (hw_bytes){w->buf, w->len};
+  return 0;
+}
+
+int hw_cli_answers_encode(const hw_cli_answers *a, size_t first, hw_field_value *fv, hw_cbor_wr *w,
+                          size_t *bad, char *why, size_t why_len)
+{
+  size_t n = 0;
+
+  if (first < a->form->n_fields && a->text[first]) {
+    if (encode_one(&a->form->fields[first], a->text[first], &fv[n], &w[n], why, why_len))
+      return *bad = first, -1;
+    n++;
+  }
+  for (size_t i = 0; i < a->form->n_fields && i < SETS_MAX; i++) {
+    if (i == first || !a->text[i])
+      continue;
+    if (encode_one(&a->form->fields[i], a->text[i], &fv[n], &w[n], why, why_len))
+      return *bad = i, -1;
+    n++;
+  }
+  return (int)n;
+}
+
+/* A JSON value as the text a worker would type for question f. */
+static int json_text(const hw_form_field *f, json_t *v, char *out, size_t cap)
+{
+  size_t used = 0;
+
+  out[0] = '\0';
+  if (json_is_string(v))
+    return snprintf(out, cap, "%s", json_string_value(v)) < (int)cap ? 0 : -1;
+  if (json_is_integer(v))
+    return snprintf(out, cap, "%lld", (long long)json_integer_value(v)), 0;
+  if (json_is_boolean(v))
+    return snprintf(out, cap, "%s", json_is_true(v) ? "yes" : "no"), 0;
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+      char one[2048];
+      int n;
+      if (json_text(f, item, one, sizeof one) || json_is_array(item))
+        return -1;
+      n = snprintf(out + used, cap - used, "%s%s",
+                   i ? (f->type == HW_FT_TEXT_LIST ? ";" : ",") : "", one);
+      if (n < 0 || (size_t)n >= cap - used)
+        return -1;
+      used += (size_t)n;
+    }
+    return 0;
+  }
+  return -1;
+}
+
+int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
+{
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *v;
+  const char *key;
+  static char text[16384];
+  int rc = 0;
+
+  if (!json_is_object(root)) {
+    if (root)
+      fprintf(stderr, "homeward: %s: wants one JSON object {\"question\": answer, ...}\n", path);
+    else
+      fprintf(stderr, "homeward: %s: %s (line %d)\n", path, jerr.text, jerr.line);
+    json_decref(root);
+    return -1;
+  }
+  json_object_foreach(root, key, v)
+  {
+    const hw_form_field *f = hw_form_field_find(a->form, key, strlen(key));
+    if (!f) {
+      fprintf(stderr, "homeward: the %s form has no question %s\n", a->form->kind, key);
+      rc = -1;
+      break;
+    }
+    if (json_text(f, v, text, sizeof text)) {
+      fprintf(stderr, "homeward: %s: %s: a text, number, true/false or a list of them\n", path,
+              key);
+      rc = -1;
+      break;
+    }
+    if (hw_cli_answers_set(a, (size_t)(f - a->form->fields), text)) {
+      rc = -1;
+      break;
+    }
+  }
+  json_decref(root);
+  return rc;
+}

@@ -1,0 +1,124 @@
+/* Shared by the `homeward` command's files (client CLI). */
+#ifndef HW_CLI_INT_H
+#define HW_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "homeward/client.h"
+#include "homeward/stage.h"
+
+#define SETS_MAX 64
+#define ARGS_MAX 8
+
+/* Exit codes (docs/worker-guide.md, "Exit codes"). */
+enum {
+  HW_CLI_OK = 0,
+  HW_CLI_FAIL = 1,    /* refused: bad input, unknown case, wrong passphrase, ... */
+  HW_CLI_USAGE = 2,   /* the command line itself is wrong */
+  HW_CLI_OFFLINE = 3, /* sync did not finish (offline, refused, wrong server key) */
+  HW_CLI_REVOKED = 4, /* this device was revoked */
+};
+
+typedef struct hw_cli_opts {
+  const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume, *output,
+      *file;
+  const char *sets[SETS_MAX];
+  size_t n_sets;
+  int passphrase_fd, new_passphrase_fd;
+  int pick;   /* --pick N (1-based), 0 when not given */
+  int age;    /* --age N, -1 when not given */
+  int idle_s; /* shell: --idle SECONDS before it locks itself, 0: the default */
+  bool due, unsynced, conflicts, force, draft, json, csv, yes;
+  unsigned test_flags;
+  const char *args[ARGS_MAX];
+  size_t n_args;
+  hw_date today;
+} hw_cli_opts;
+
+/* Print "homeward: msg" on stderr; returns HW_CLI_FAIL. */
+int hw_cli_fail(const char *msg);
+/* An error for the worker: hw_strerror, in plainer words where it helps. */
+const char *hw_cli_strerror(int rc);
+/* "2026-11-30 14:05 UTC" */
+void hw_cli_when(int64_t ms, char *out, size_t cap);
+/* The display value of a field as text ("" when absent). */
+void hw_cli_field_text(const hw_record *r, const char *name, char *out, size_t cap);
+/* The record's date (its form's date field), false when it has none. */
+bool hw_cli_record_date(const hw_record *r, hw_date *out);
+/* Every field of a record: display value, who and when, other values. */
+void hw_cli_print_fields(const hw_record *r, const char *indent);
+
+/* ---- every record on the device, grouped by case ---- */
+
+typedef struct hw_cli_rec {
+  hw_record *r;
+  bool pending, held;
+} hw_cli_rec;
+
+typedef struct hw_cli_case {
+  hw_id id;
+  size_t first, n;              /* db->recs[first .. first + n), in date order */
+  const hw_record *child;       /* the child profile, or NULL */
+  const hw_record **states;     /* the n states (for stage.h) */
+  bool pending, conflict, held; /* some record is unsynced / disputed / held */
+} hw_cli_case;
+
+typedef struct hw_cli_db {
+  hw_cli_rec *recs;
+  size_t n;
+  hw_cli_case *cases;
+  size_t n_cases;
+} hw_cli_db;
+
+/* Load every record. Returns 0 or a HW_ error. */
+int hw_cli_db_load(hw_client *c, hw_cli_db *db);
+void hw_cli_db_free(hw_cli_db *db);
+/* The case named by its id or a unique prefix of at least 6 hex digits;
+ * NULL after printing why. */
+const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text);
+/* The record named by its id or a unique prefix; NULL after printing why. */
+const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
+/* "Amina Uwase" from the child profile, "(no child profile)" without one. */
+void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap);
+bool hw_cli_rec_conflict(const hw_record *r);
+
+/* A record or case named by its 32 digits or a unique prefix. 0 or an error
+ * (printed). */
+int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
+
+/* Parse argv[first..argc) into *o (defaults already set): -1 to go on, else
+ * the exit code (after printing why, or the usage for --help). */
+int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o);
+/* Run a command needing the open store (o->args[0] is the command). */
+int hw_cli_run(hw_cli_opts *o, hw_client *c);
+bool hw_cli_known_command(const hw_cli_opts *o);
+/* `homeward shell`: commands typed one per line against the open store. */
+int hw_cli_shell(const hw_cli_opts *base, hw_client *c);
+int hw_cli_forms(void);
+#define HW_CLI_SHELL_IDLE_S 600 /* the shell locks itself after this long idle */
+
+/* ---- commands ---- */
+int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text);
+int hw_cli_drafts(const hw_cli_opts *o, hw_client *c);
+int hw_cli_export(const hw_cli_opts *o, hw_client *c);
+int hw_cli_case_list(const hw_cli_opts *o, hw_client *c);
+int hw_cli_case_show(const hw_cli_opts *o, hw_client *c);
+int hw_cli_case_find(const hw_cli_opts *o, hw_client *c);
+/* Before a new child profile: warn about likely duplicates of `given` and
+ * `family`; returns the number printed (negative on error). */
+int hw_cli_duplicates(hw_client *c, const char *given, const char *family, const hw_date *today);
+int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c);
+int hw_cli_resolve(const hw_cli_opts *o, hw_client *c);
+int hw_cli_status(const hw_cli_opts *o, hw_client *c);
+int hw_cli_passwd(const hw_cli_opts *o, hw_client *c);
+/* After a sync that finished: keep its time for `homeward status`. */
+void hw_cli_note_synced(hw_client *c);
+
+/* The note (store setting) holding the last successful sync's time. */
+#define HW_CLI_NOTE_LAST_SYNC "last_sync_ms"
+/* Unsynced work older than this is warned about by `homeward status`. */
+#define HW_CLI_STALE_DAYS 7
+
+#endif

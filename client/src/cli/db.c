@@ -1,0 +1,173 @@
+/* Every record on the device, grouped by case and ordered by date. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-int.h"
+#include "homeward/mem.h"
+
+static int add_one(void *ud, const hw_record *r, bool pending, bool held)
+{
+  hw_cli_db *db = ud;
+  hw_cli_rec *grown;
+  int rc;
+
+  if ((db->n & (db->n - 1)) == 0) { /* grow at powers of two */
+    grown = hw_realloc(db->recs, (db->n ? 2 * db->n : 1) * sizeof *grown);
+    if (!grown)
+      return HW_ENOMEM;
+    db->recs = grown;
+  }
+  if ((rc = hw_record_clone(&db->recs[db->n].r, r)) != 0)
+    return rc;
+  db->recs[db->n].pending = pending;
+  db->recs[db->n].held = held;
+  db->n++;
+  return 0;
+}
+
+/* Case, then date (undated last), then record id. */
+static int by_case_date(const void *pa, const void *pb)
+{
+  const hw_cli_rec *a = pa, *b = pb;
+  hw_date da, dbb;
+  bool ha, hb;
+  int c = hw_id_cmp(&a->r->case_id, &b->r->case_id);
+
+  if (c)
+    return c;
+  ha = hw_cli_record_date(a->r, &da);
+  hb = hw_cli_record_date(b->r, &dbb);
+  if (ha != hb)
+    return ha ? -1 : 1;
+  if (ha && (c = hw_date_cmp(&da, &dbb)) != 0)
+    return c;
+  return hw_id_cmp(&a->r->id, &b->r->id);
+}
+
+void hw_cli_db_free(hw_cli_db *db)
+{
+  for (size_t i = 0; i < db->n; i++)
+    hw_record_free(db->recs[i].r);
+  for (size_t i = 0; i < db->n_cases; i++)
+    hw_free(db->cases[i].states);
+  hw_free(db->recs);
+  hw_free(db->cases);
+  memset(db, 0, sizeof *db);
+}
+
+int hw_cli_db_load(hw_client *c, hw_cli_db *db)
+{
+  int rc;
+
+  memset(db, 0, sizeof *db);
+  if ((rc = hw_client_list(c, add_one, db)) != 0)
+    goto fail;
+  if (db->n == 0)
+    return 0;
+  qsort(db->recs, db->n, sizeof *db->recs, by_case_date);
+  rc = HW_ENOMEM;
+  if (!(db->cases = hw_calloc(db->n, sizeof *db->cases)))
+    goto fail;
+  for (size_t i = 0; i < db->n;) {
+    hw_cli_case *k = &db->cases[db->n_cases++];
+    k->id = db->recs[i].r->case_id;
+    k->first = i;
+    while (i < db->n && !hw_id_cmp(&db->recs[i].r->case_id, &k->id))
+      i++;
+    k->n = i - k->first;
+    if (!(k->states = hw_calloc(k->n, sizeof *k->states)))
+      goto fail;
+    for (size_t j = 0; j < k->n; j++) {
+      const hw_cli_rec *x = &db->recs[k->first + j];
+      hw_void_status vs = {0};
+      k->states[j] = x->r;
+      k->pending |= x->pending;
+      k->held |= x->held;
+      k->conflict |= hw_cli_rec_conflict(x->r);
+      if (x->r->kind.len == 5 && !memcmp(x->r->kind.p, "child", 5) &&
+          !(hw_record_void_status(x->r, &vs) == HW_OK && vs.voided) && !k->child)
+        k->child = x->r;
+    }
+  }
+  return 0;
+fail:
+  hw_cli_db_free(db);
+  return rc;
+}
+
+/* Whether `text` (hex digits) is a prefix of the id's hex form. */
+static bool id_prefix(const hw_id *id, const char *text)
+{
+  char hex[HW_ID_HEX_LEN + 1];
+  size_t n = strlen(text);
+
+  hw_id_to_hex(id, hex);
+  if (n == 0 || n > HW_ID_HEX_LEN)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = text[i] >= 'A' && text[i] <= 'F' ? (char)(text[i] - 'A' + 'a') : text[i];
+    if (ch != hex[i])
+      return false;
+  }
+  return true;
+}
+
+#define PREFIX_MIN 6
+
+const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
+{
+  const hw_cli_case *found = NULL;
+
+  if (strlen(text) < PREFIX_MIN) {
+    fprintf(stderr, "homeward: give at least %d digits of the case id\n", PREFIX_MIN);
+    return NULL;
+  }
+  for (size_t i = 0; i < db->n_cases; i++) {
+    if (!id_prefix(&db->cases[i].id, text))
+      continue;
+    if (found) {
+      fprintf(stderr, "homeward: %s names more than one case: give more digits\n", text);
+      return NULL;
+    }
+    found = &db->cases[i];
+  }
+  if (!found)
+    fprintf(stderr, "homeward: no case %s on this device (see: homeward case list)\n", text);
+  return found;
+}
+
+const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text)
+{
+  const hw_cli_rec *found = NULL;
+
+  if (strlen(text) < PREFIX_MIN) {
+    fprintf(stderr, "homeward: give at least %d digits of the record id\n", PREFIX_MIN);
+    return NULL;
+  }
+  for (size_t i = 0; i < db->n; i++) {
+    if (!id_prefix(&db->recs[i].r->id, text))
+      continue;
+    if (found) {
+      fprintf(stderr, "homeward: %s names more than one record: give more digits\n", text);
+      return NULL;
+    }
+    found = &db->recs[i];
+  }
+  if (!found)
+    fprintf(stderr, "homeward: no record %s on this device (see: homeward list)\n", text);
+  return found;
+}
+
+void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap)
+{
+  char given[256], family[256];
+
+  if (!k->child) {
+    snprintf(out, cap, "(no child profile)");
+    return;
+  }
+  hw_cli_field_text(k->child, "given_name", given, sizeof given);
+  hw_cli_field_text(k->child, "family_name", family, sizeof family);
+  snprintf(out, cap, "%s%s%s", given, family[0] ? " " : "", family);
+}

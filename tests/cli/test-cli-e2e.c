@@ -84,7 +84,18 @@ int main(int argc, char **argv)
   snprintf(store_a, sizeof store_a, "%s/a.db", srv.dir);
   snprintf(store_b, sizeof store_b, "%s/b.db", srv.dir);
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
-  hw_test_invite(&srv, "joseph", inv_b, sizeof inv_b);
+  {
+    /* Joseph coordinates amina's region: his device sees her cases. */
+    const char *inv_args[] = {"invite", "--worker", "joseph", "--role", "coordinator",
+                              "--coordinator", "joseph", NULL};
+    const char *region[] = {"region", "--coordinator", "joseph", "--worker", "amina", NULL};
+    size_t n;
+    CHECK_EQ(hw_test_server_cmd(&srv, inv_b, sizeof inv_b, inv_args), 0);
+    n = strlen(inv_b);
+    while (n && inv_b[n - 1] == '\n')
+      inv_b[--n] = '\0';
+    CHECK_EQ(hw_test_server_cmd(&srv, NULL, 0, region), 0);
+  }
 
   /* Enrolment: a weak passphrase is refused with a reason, nothing created. */
   HW(store_a, "short", "init", inv_a);

@@ -290,6 +290,13 @@ static int cmd_sync(hw_client *c)
   if (bar)
     fputc('\n', stderr);
   if (rc) {
+    if (r.wiped) {
+      fprintf(stderr, "homeward: %s\n", r.message);
+      if (r.unsent_destroyed)
+        fprintf(stderr, "homeward: %llu record(s) never synced were deleted with it\n",
+                (unsigned long long)r.unsent_destroyed);
+      return HW_CLI_REVOKED;
+    }
     fprintf(stderr, "homeward: sync did not finish: %s\n",
             r.message[0] ? r.message : hw_cli_strerror(rc));
     return rc == HW_EREVOKED ? HW_CLI_REVOKED : HW_CLI_OFFLINE;
@@ -299,6 +306,10 @@ static int cmd_sync(hw_client *c)
          "coordinator, %llu records with conflicts\n",
          (unsigned long long)r.pushed, (unsigned long long)r.pulled, (unsigned long long)r.merged,
          (unsigned long long)r.quarantined, (unsigned long long)r.conflicts);
+  if (r.removed)
+    printf("%llu record(s) of cases now looked after by someone else were removed from this "
+           "device\n",
+           (unsigned long long)r.removed);
   if (r.forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
   if (r.history_rewritten)

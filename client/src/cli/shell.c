@@ -98,7 +98,11 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
       fprintf(stderr, "homeward: unknown command %s (help lists them)\n", o.args[0]);
       continue;
     }
-    hw_cli_run(&o, c);
+    /* A revoked device may have deleted its store: nothing more to run. */
+    if (hw_cli_run(&o, c) == HW_CLI_REVOKED) {
+      fflush(stdout);
+      return HW_CLI_REVOKED;
+    }
     fflush(stdout);
   }
   printf("locked\n");

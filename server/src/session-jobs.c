@@ -529,7 +529,8 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   }
   if (rc)
     goto out;
-  qsort(p.items, p.n, sizeof *p.items, by_seq);
+  if (p.n)
+    qsort(p.items, p.n, sizeof *p.items, by_seq);
   for (size_t i = 0; i < p.n; i++) {
     pull_item *it = &p.items[i];
     if (it->kind == 1) {

@@ -43,6 +43,15 @@ bool hw__is_held(hw_client *c, const hw_id *id);
  * unreadable), then the database and its side files. c->st is NULL after. */
 int hw__client_wipe(hw_client *c);
 
+/* Closed cases (closed.c). Sweep: delete every closed case with nothing
+ * pending or disputed, keeping tombstones for the checksum; *removed counts
+ * the records deleted. Forget: a record of the case (or, with record NULL,
+ * the whole case) left the closed set; call inside a transaction. Sum: the
+ * XOR of the tombstones' checksum items. */
+int hw__client_sweep_closed(hw_client *c, uint64_t *removed);
+int hw__closed_forget(hw_client *c, const hw_id *case_id, const hw_id *record);
+int hw__closed_sum(hw_client *c, uint8_t sum[static HW_HASH_BYTES]);
+
 /* The device's wall clock in ms (display and audit only). */
 int64_t hw__client_now_ms(void);
 

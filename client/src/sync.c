@@ -160,9 +160,12 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
 
   if (w->stop)
     return 0;
-  if ((rc = hw_store_get(w->c->st, record, &row)) != 0)
-    return rc == HW_ENOENT ? HW_ECORRUPT : rc;
-  held = hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
+  /* A record no longer here was deleted (its case closed or taken away),
+   * which happens only once the server acknowledged all of it. */
+  rc = hw_store_get(w->c->st, record, &row);
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  held = !row || hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
   hw_store_rec_free(row);
   if (!held) {
     w->stop = true;
@@ -541,6 +544,9 @@ static int removed_apply(sync_ctx *s, const hw_id *add, size_t n_add, const hw_i
       have = hw_id_cmp(&l->ids[k], &add[i]) == 0;
     if (!have && l->n < REMOVED_MAX)
       l->ids[l->n++] = add[i];
+    /* The server moved the case's checksum away: so do its tombstones. */
+    if ((rc = hw__closed_forget(s->c, &add[i], NULL)) != 0)
+      goto done;
   }
   for (size_t k = 0; k < l->n && !rc; k++) {
     uint64_t deleted = 0, kept = 0;
@@ -600,6 +606,9 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
       cases[i] = peek->case_id;
       rc = apply_state(s, NULL, b->records[i].p, b->records[i].len, &peek->vv);
     }
+    /* A record of a closed case came back: its tombstone goes. */
+    if (!rc)
+      rc = hw__closed_forget(s->c, &peek->case_id, &peek->id);
     hw_record_free(peek);
     s->res->pulled++;
     s->res->totals.records_down++;
@@ -685,6 +694,12 @@ static int on_done(sync_ctx *s, const hw_msg_done *d)
   }
   if ((rc = hw_store_list_all(s->c->st, add_item, &w)) != 0)
     return rc;
+  {
+    uint8_t closed[HW_HASH_BYTES];
+    if ((rc = hw__closed_sum(s->c, closed)) != 0)
+      return rc;
+    hw_checksum_xor(w.sum, closed);
+  }
   s->res->checksum_ok = memcmp(w.sum, d->checksum, HW_HASH_BYTES) == 0;
   s->done = true;
   return HW_OK;
@@ -957,6 +972,8 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
   }
   if (rc == HW_OK)
     rc = removed_sweep(s);
+  if (rc == HW_OK)
+    rc = hw__client_sweep_closed(c, &res->closed_removed);
   if (rc == HW_EREVOKED)
     rc = on_revoked(s);
   if (rc == HW_OK && hw_store_list_all(c->st, count_conflicts, &cw) == HW_OK)

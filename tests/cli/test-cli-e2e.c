@@ -206,8 +206,8 @@ int main(int argc, char **argv)
   expect_stage(store_a, "phase_out");
   record(store_a, cas, rec, "phase_out",
          SETS("phase_out_date=2027-02-03", "criteria_met=stable_care,school_enrolled",
-              "final_csi_reviewed=yes", "decision=close_case"));
-  expect_stage(store_a, "closed");
+              "final_csi_reviewed=yes", "decision=resume_follow_up"));
+  expect_stage(store_a, "follow_up"); /* closed at the end, when it leaves the devices */
   /* A case note to disagree about later. */
   record(store_a, cas, note, "case_note",
          SETS("note_date=2027-02-04", "note=aunt moving to Musanze", "decision=no_action"));
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
    * deprived factors, decisions, who recorded them. */
   OK(store_a, "case", "show", cas);
   CHECK(has(R.out, "Child: Amina Uwase") && has(R.out, "Mimi, Ami"));
-  CHECK(has(R.out, "Stage: closed since 2027-02-03"));
+  CHECK(has(R.out, "Stage: follow_up since 2027-02-03"));
   {
     const char *c1 = strstr(R.out, "Child profile"), *c2 = strstr(R.out, "Consent"),
                *c3 = strstr(R.out, "Placement"), *c4 = strstr(R.out, "Phase-out");
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
     json_array_foreach(j, i, forms) if (!strcmp(json_string_value(json_object_get(forms, "child")),
                                                 "Amina Uwase")) amina = forms;
     CHECK(amina != NULL);
-    CHECK(!strcmp(json_string_value(json_object_get(amina, "stage")), "closed"));
+    CHECK(!strcmp(json_string_value(json_object_get(amina, "stage")), "follow_up"));
     CHECK(!strcmp(json_string_value(json_object_get(amina, "case")), cas));
     CHECK(json_is_false(json_object_get(amina, "synced")));
     json_decref(j);
@@ -465,7 +465,7 @@ int main(int argc, char **argv)
   OK(store_b, "show", rec);
   CHECK(has(R.out, "VOIDED: entered for the wrong child"));
   OK(store_b, "case", "show", cas);
-  CHECK(has(R.out, "VOIDED") && has(R.out, "Stage: closed"));
+  CHECK(has(R.out, "VOIDED") && has(R.out, "Stage: follow_up"));
 
   /* Answers from a JSON file, with the same checks as --set. */
   {
@@ -502,6 +502,27 @@ int main(int argc, char **argv)
     OK(store_a, "sync");
   }
 
+  /* Closing the case: once the closure is synced the case leaves both
+   * devices (the office keeps it); the other child stays. */
+  {
+    char closure[33], cas12[13], other12[13];
+    memcpy(cas12, cas, 12);
+    memcpy(other12, other, 12);
+    cas12[12] = other12[12] = '\0';
+    record(store_a, cas, closure, "closure",
+           SETS("closure_date=2027-03-01", "reason=reintegrated", "decision=close_case"));
+    expect_stage(store_a, "closed");
+    OK(store_a, "sync");
+    CHECK(has(R.out, "of closed cases were removed from this device"));
+    OK(store_a, "case", "list");
+    CHECK(!has(R.out, cas12) && has(R.out, other12)); /* lists show 12 digits */
+    OK(store_b, "sync");
+    CHECK(has(R.out, "of closed cases were removed from this device"));
+    CHECK(!has(R.out, "do not hold the same records"));
+    HW(store_b, PASS, "case", "show", cas);
+    CHECK(R.status == 1 && has(R.err, "no case"));
+  }
+
   /* passwd: the old passphrase stops working, the new one works. */
   setenv("HOMEWARD_NEW_PASSPHRASE", "aaaa", 1);
   HW(store_b, PASS, "passwd");
@@ -515,7 +536,8 @@ int main(int argc, char **argv)
   CHECK_EQ(R.status, 0);
 
   /* Server unreachable: a clear message, exit 3, the work kept pending. */
-  OK(store_a, "write", note, "--set", "note=written offline");
+  record(store_a, other, note, "case_note",
+         SETS("note_date=2027-03-02", "note=written offline", "decision=no_action"));
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   HW(store_a, PASS, "sync");
   CHECK_EQ(R.status, 3);

@@ -78,6 +78,7 @@ typedef struct hw_sync_result {
   uint64_t quarantined;    /* pushed states the server held for a coordinator */
   uint64_t conflicts;      /* records holding a conflict after the sync */
   uint64_t removed;        /* records deleted: their cases were taken from this worker */
+  uint64_t closed_removed; /* records deleted: their cases are closed and fully synced */
   bool wiped;              /* access ended (retired or lost): the store is deleted; only
                               hw_client_close may follow */
   uint64_t unsent_destroyed; /* a lost device: records never pushed, deleted with it */

@@ -306,6 +306,10 @@ static int cmd_sync(hw_client *c)
          "coordinator, %llu records with conflicts\n",
          (unsigned long long)r.pushed, (unsigned long long)r.pulled, (unsigned long long)r.merged,
          (unsigned long long)r.quarantined, (unsigned long long)r.conflicts);
+  if (r.closed_removed)
+    printf("%llu record(s) of closed cases were removed from this device (the office keeps "
+           "them)\n",
+           (unsigned long long)r.closed_removed);
   if (r.removed)
     printf("%llu record(s) of cases now looked after by someone else were removed from this "
            "device\n",

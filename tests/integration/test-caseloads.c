@@ -305,6 +305,7 @@ int main(int argc, char **argv)
   /* Every decision is in the verified audit chain, with who made it. */
   CHECK_EQ(ADMIN("audit"), 0);
   CHECK(strstr(out, "reassign") && strstr(out, "region") && strstr(out, "revoke"));
+  CHECK(strstr(out, "quarantined") && strstr(out, "late-edit"));
   CHECK(strstr(out, "/chipo") != NULL);
 
   hw_client_close(a1);

@@ -79,26 +79,6 @@ int hw__closed_forget(hw_client *c, const hw_id *case_id, const hw_id *record)
   return rc;
 }
 
-typedef struct case_ids {
-  hw_id *ids;
-  size_t n, cap;
-} case_ids;
-
-static int add_case(void *ud, const hw_store_rec *r)
-{
-  case_ids *c = ud;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    hw_id *p = hw_realloc(c->ids, cap * sizeof *p);
-    if (!p)
-      return HW_ENOMEM;
-    c->ids = p;
-    c->cap = cap;
-  }
-  c->ids[c->n++] = r->case_id;
-  return 0;
-}
-
 static int id_cmp(const void *a, const void *b)
 {
   return hw_id_cmp(a, b);
@@ -191,23 +171,18 @@ out:
   return rc;
 }
 
-int hw__client_sweep_closed(hw_client *c, uint64_t *removed)
+int hw__client_sweep_closed(hw_client *c, hw_id *cases, size_t n_cases, uint64_t *removed)
 {
-  case_ids all = {0};
   size_t n = 0;
-  int rc;
+  int rc = HW_OK;
 
   *removed = 0;
-  if ((rc = hw_store_list_all(c->st, add_case, &all)) != 0)
-    goto out;
-  if (all.n)
-    qsort(all.ids, all.n, sizeof *all.ids, id_cmp);
-  for (size_t i = 0; i < all.n; i++)
-    if (n == 0 || hw_id_cmp(&all.ids[n - 1], &all.ids[i]) != 0)
-      all.ids[n++] = all.ids[i];
+  if (n_cases)
+    qsort(cases, n_cases, sizeof *cases, id_cmp);
+  for (size_t i = 0; i < n_cases; i++)
+    if (n == 0 || hw_id_cmp(&cases[n - 1], &cases[i]) != 0)
+      cases[n++] = cases[i];
   for (size_t i = 0; i < n && !rc; i++)
-    rc = close_case(c, &all.ids[i], removed);
-out:
-  hw_free(all.ids);
+    rc = close_case(c, &cases[i], removed);
   return rc;
 }

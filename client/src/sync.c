@@ -58,6 +58,8 @@ typedef struct sync_ctx {
   bool epoch_changed, repushed;
   uint64_t batch_seq;
   bool diverged;       /* a pulled state contradicted a local one */
+  hw_id *touched;      /* cases of the records pushed or pulled (closed.c) */
+  size_t n_touched, cap_touched;
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -235,14 +237,32 @@ static int build_hello(sync_ctx *s, hw_msg_hello *h)
 
 /* ---- push ------------------------------------------------------------------ */
 
+/* Remember a case the sync touched, for the closed-case sweep. */
+static int touch(sync_ctx *s, const hw_id *case_id)
+{
+  if (s->n_touched == s->cap_touched) {
+    size_t cap = s->cap_touched ? 2 * s->cap_touched : 64;
+    hw_id *p = hw_realloc(s->touched, cap * sizeof *p);
+    if (!p)
+      return HW_ENOMEM;
+    s->touched = p;
+    s->cap_touched = cap;
+  }
+  s->touched[s->n_touched++] = *case_id;
+  return HW_OK;
+}
+
 static int collect_pending(void *ud, const hw_store_rec *r)
 {
   sync_ctx *s = ud;
   sent *e;
+  int rc;
 
   /* Held for a coordinator: kept on the device, never re-pushed. */
   if (hw__is_held(s->c, &r->id))
     return 0;
+  if ((rc = touch(s, &r->case_id)) != 0)
+    return rc;
   if (s->n_sent == s->cap_sent) {
     size_t cap = s->cap_sent ? 2 * s->cap_sent : 64;
     sent *n = hw_realloc(s->sent, cap * sizeof *n);
@@ -602,7 +622,7 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     hw_record *peek = NULL;
     /* The server holds what it sends: that is acknowledged too. */
     rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
-    if (!rc) {
+    if (!rc && (rc = touch(s, &peek->case_id)) == 0) {
       cases[i] = peek->case_id;
       rc = apply_state(s, NULL, b->records[i].p, b->records[i].len, &peek->vv);
     }
@@ -973,11 +993,12 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
   if (rc == HW_OK)
     rc = removed_sweep(s);
   if (rc == HW_OK)
-    rc = hw__client_sweep_closed(c, &res->closed_removed);
+    rc = hw__client_sweep_closed(c, s->touched, s->n_touched, &res->closed_removed);
   if (rc == HW_EREVOKED)
     rc = on_revoked(s);
   if (rc == HW_OK && hw_store_list_all(c->st, count_conflicts, &cw) == HW_OK)
     res->conflicts = cw.n;
+  hw_free(s->touched);
   hw_free(s);
   return rc;
 }

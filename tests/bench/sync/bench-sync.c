@@ -13,7 +13,7 @@
  *     again while the server's other workers' records grow 1k, 10k, 100k;
  *     the time must stay flat: the ratio of the largest to the smallest.
  * Usage: bench-sync SERVER_BINARY. HW_BENCH_RECORDS (10000), HW_BENCH_DEVICES
- * (100), HW_BENCH_DEVICE_RECORDS (100) and HW_BENCH_CASELOAD_MAX (100000)
+ * (1000), HW_BENCH_DEVICE_RECORDS (100) and HW_BENCH_CASELOAD_MAX (100000)
  * scale it. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -303,7 +303,7 @@ static void caseload_flat(const char *binary, long max_others)
 int main(int argc, char **argv)
 {
   long n = env_long("HW_BENCH_RECORDS", 10000);
-  long n_dev = env_long("HW_BENCH_DEVICES", 100);
+  long n_dev = env_long("HW_BENCH_DEVICES", 1000);
   long per_dev = env_long("HW_BENCH_DEVICE_RECORDS", 100);
   hw_test_server srv;
   char inv[600], inv2[600];

@@ -10,6 +10,7 @@
 #define HS_MSG1_LEN 32u /* e, empty payload */
 #define HS_MSG2_LEN 96u /* e, s + tag, empty payload + tag */
 #define HS_MSG3_LEN 64u /* s + tag, payload tag; + HW_TOKEN_BYTES when enrolling */
+#define TX_KEEP 16384u /* a drained send buffer larger than this is freed */
 
 struct hw_chan {
   hw_noise_role role;
@@ -533,6 +534,17 @@ static int seal(hw_chan *c, const uint8_t *msg, size_t len, bool final, bool bat
   return HW_OK;
 }
 
+/* An empty cork is given back: a session between flights keeps no 64 KiB
+ * buffer (flush_cork zeroed what it held). */
+static void release_cork(hw_chan *c)
+{
+  if (c->n_cork == 0 && c->cork) {
+    hw_free(c->cork);
+    c->cork = NULL;
+    c->cork_len = 0;
+  }
+}
+
 /* Seal the held messages: one alone goes as a plain message, several as a batch. */
 static int flush_cork(hw_chan *c, bool final)
 {
@@ -591,6 +603,7 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, unsigned flags)
   } else if ((rc = seal(c, msg, len, final, false))) {
     return rc;
   }
+  release_cork(c);
   if (final)
     c->sent_final = true;
   return HW_OK;
@@ -598,9 +611,13 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, unsigned flags)
 
 int hw_chan_flush(hw_chan *c)
 {
+  int rc;
+
   if (c->state == HW_CHAN_FAILED)
     return HW_ECLOSED;
-  return flush_cork(c, false);
+  if ((rc = flush_cork(c, false)) == HW_OK)
+    release_cork(c);
+  return rc;
 }
 
 hw_bytes hw_chan_pending(const hw_chan *c)
@@ -613,8 +630,16 @@ void hw_chan_consume(hw_chan *c, size_t n)
   if (n > c->tx_len - c->tx_off)
     n = c->tx_len - c->tx_off;
   c->tx_off += n;
-  if (c->tx_off == c->tx_len)
+  /* Drained: give a large buffer back (an idle session keeps none). */
+  if (c->tx_off == c->tx_len) {
     c->tx_off = c->tx_len = 0;
+    if (c->tx_cap > TX_KEEP) {
+      hw_memzero(c->tx, c->tx_cap);
+      hw_free(c->tx);
+      c->tx = NULL;
+      c->tx_cap = 0;
+    }
+  }
 }
 
 hw_chan_state hw_chan_get_state(const hw_chan *c)

@@ -38,8 +38,15 @@ typedef struct hw_unlock {
   unsigned test_flags; /* enum hw_store_test_flag: tests only */
 } hw_unlock;
 
+#define HW_SERVER_READ_BUF 65536
+
 typedef struct hw_server {
   uv_loop_t *loop;
+  /* Every session reads into this one buffer: libuv calls a stream's
+   * alloc and read callbacks back to back on the loop thread, and the read
+   * callback feeds all of it to the channel, which copies what it keeps.
+   * One buffer per session cost 64 KiB each. */
+  uint8_t read_buf[HW_SERVER_READ_BUF];
   hw_server_config cfg;
   hw_server_db db; /* used on the storage thread only, once running */
   hw_storage *storage;

@@ -14,10 +14,9 @@
 #include "homeward/proto/msg.h"
 #include "server-int.h"
 
-#define HW_SESSION_READ_BUF 65536
 #define HW_SESSION_OWN_MAX 64      /* replica ids one device may have had */
-#define HW_SESSION_ACKED_MAX 65536
-#define HW_SESSION_REGION_MAX 256  /* workers in a coordinator's region */ /* record changes acknowledged in one session */
+#define HW_SESSION_ACKED_MAX 65536 /* record changes acknowledged in one session */
+#define HW_SESSION_REGION_MAX 256  /* workers in a coordinator's region */
 
 typedef enum hw_session_state {
   HW_SS_HANDSHAKE, /* Noise handshake under way */
@@ -59,8 +58,6 @@ struct hw_session {
   bool has_cursor;
   uint64_t *acked_seqs; /* record changes this session's acks carried */
   size_t n_acked, cap_acked;
-  /* Loop thread: the read buffer. */
-  uint8_t rbuf[HW_SESSION_READ_BUF];
 };
 
 /* Jobs (session-jobs.c). Each holds a session reference until done. */

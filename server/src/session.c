@@ -441,7 +441,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   hw_session *ss = h->data;
   (void)hint;
-  *buf = uv_buf_init((char *)ss->rbuf, sizeof ss->rbuf);
+  *buf = uv_buf_init((char *)ss->srv->read_buf, sizeof ss->srv->read_buf);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)

@@ -22,6 +22,7 @@ typedef struct hw_server_config {
   uint32_t handshake_timeout_ms; /* [limits] handshake_timeout_ms */
   uint32_t idle_timeout_ms;      /* [limits] idle_timeout_ms */
   uint32_t max_connections;      /* [limits] max_connections */
+  uint32_t push_queue_kb;        /* [limits] push_queue_kb: pushed bytes waiting for storage */
   uint32_t head_sign_interval_s; /* [audit] head_sign_interval_s */
   uint32_t invite_ttl_s;         /* [enrolment] invite_ttl_s */
 } hw_server_config;

@@ -17,6 +17,7 @@ void hw_server_config_defaults(hw_server_config *c)
   c->handshake_timeout_ms = 10000;
   c->idle_timeout_ms = 120000;
   c->max_connections = 4096;
+  c->push_queue_kb = 32768;
   c->head_sign_interval_s = 60;
   c->invite_ttl_s = 24 * 3600;
 }
@@ -100,6 +101,8 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
     rc = parse_u32(value, 1000, 86400000, &c->idle_timeout_ms);
   else if (IS("limits", "max_connections"))
     rc = parse_u32(value, 1, 1000000, &c->max_connections);
+  else if (IS("limits", "push_queue_kb"))
+    rc = parse_u32(value, 1, 4194304, &c->push_queue_kb);
   else if (IS("audit", "head_sign_interval_s"))
     rc = parse_u32(value, 1, 86400, &c->head_sign_interval_s);
   else if (IS("enrolment", "invite_ttl_s"))

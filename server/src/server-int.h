@@ -65,6 +65,10 @@ typedef struct hw_server {
   bool head_valid;
   hw_session *sessions; /* open connections */
   unsigned n_sessions;
+  /* Loop thread: bytes of pushed states waiting for the storage thread, and
+   * how many sessions stopped reading until it drains (session.c). */
+  size_t queued_push_bytes;
+  unsigned n_paused;
   uint64_t next_conn_id;
   bool stopping;
   int exit_code;

@@ -35,6 +35,7 @@ struct hw_session {
   hw_session_state state;
   int refs; /* the connection itself + jobs in flight */
   bool tcp_closed, timer_closed, closing;
+  bool paused;     /* not reading: too many pushed bytes wait for storage */
   bool hello_seen;                        /* loop thread: a hello was received */
   uint8_t device_key[HW_NOISE_KEY_BYTES]; /* set when the handshake ends */
   bool has_token;
@@ -88,6 +89,7 @@ typedef struct hw_push_job {
   hw_accept_result *results;
   int64_t now_ms;
   const uint8_t *value_key;
+  size_t bytes; /* of the states: counted in the server's queued_push_bytes */
 } hw_push_job;
 
 typedef struct hw_pull_job {

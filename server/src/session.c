@@ -58,6 +58,10 @@ static void session_close(hw_session *ss, const char *why, int err)
   if (ss->next)
     ss->next->prev = ss->prev;
   srv->n_sessions--;
+  if (ss->paused) {
+    ss->paused = false;
+    srv->n_paused--;
+  }
   uv_close((uv_handle_t *)&ss->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&ss->timer, on_handle_closed);
 }
@@ -199,11 +203,51 @@ static hw_ack_status ack_status(hw_decision d)
   }
 }
 
+/* Pushed states wait in memory for the one storage thread; with a thousand
+ * devices pushing at once they were most of the server's memory. Past
+ * [limits] push_queue_kb a session that pushes stops reading until the
+ * queue is down to half (its idle timer stopped: it is waiting for us). */
+#define PUSH_QUEUE_MAX(srv) ((size_t)(srv)->cfg.push_queue_kb * 1024u)
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void pause_reading(hw_session *ss)
+{
+  if (ss->paused || ss->closing || ss->srv->queued_push_bytes <= PUSH_QUEUE_MAX(ss->srv))
+    return;
+  uv_read_stop((uv_stream_t *)&ss->tcp);
+  uv_timer_stop(&ss->timer);
+  ss->paused = true;
+  ss->srv->n_paused++;
+  hw_log(HW_LOG_DEBUG, "conn=%llu paused queued_bytes=%zu", (unsigned long long)ss->id,
+         ss->srv->queued_push_bytes);
+}
+
+static void resume_reading(hw_server *srv)
+{
+  if (!srv->n_paused || srv->queued_push_bytes > PUSH_QUEUE_MAX(srv) / 2)
+    return;
+  for (hw_session *ss = srv->sessions; ss && srv->n_paused; ss = ss->next) {
+    if (!ss->paused)
+      continue;
+    ss->paused = false;
+    srv->n_paused--;
+    if (uv_read_start((uv_stream_t *)&ss->tcp, on_alloc, on_read) != 0) {
+      session_close(ss, "read", HW_EIO);
+      continue;
+    }
+    restart_timer(ss, srv->cfg.idle_timeout_ms);
+  }
+}
+
 static void push_done(hw_job *job, int status)
 {
   hw_push_job *j = (hw_push_job *)job;
   hw_session *ss = j->ss;
   hw_ack_entry *e = NULL;
+
+  ss->srv->queued_push_bytes -= j->bytes;
 
   if (!ss->closing) {
     if (status) {
@@ -233,6 +277,7 @@ static void push_done(hw_job *job, int status)
     }
   }
   hw_free(e);
+  resume_reading(ss->srv);
   hw__push_job_free(j);
   session_unref(ss);
 }
@@ -338,6 +383,7 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
     if (!(j->states[i] = hw_memdup(p->records[i].p, p->records[i].len)))
       goto oom;
     j->lens[i] = p->records[i].len;
+    j->bytes += p->records[i].len;
     j->n = i + 1;
   }
   j->n = p->n_records;
@@ -345,6 +391,8 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
     hw__push_job_free(j);
     return HW_ECLOSED;
   }
+  ss->srv->queued_push_bytes += j->bytes;
+  pause_reading(ss);
   return HW_OK;
 oom:
   hw__push_job_free(j);

@@ -143,7 +143,8 @@ void hw_test_server_start(hw_test_server *s, const char *binary)
   snprintf(s->config, sizeof s->config, "%s/server.conf", s->dir);
   f = fopen(s->config, "w");
   CHECK(f != NULL);
-  fputs("[limits]\nhandshake_timeout_ms = 1500\nidle_timeout_ms = 20000\n", f);
+  /* A tiny push queue: every test pauses and resumes reading sessions. */
+  fputs("[limits]\nhandshake_timeout_ms = 1500\nidle_timeout_ms = 20000\npush_queue_kb = 1\n", f);
   fclose(f);
   snprintf(s->listen, sizeof s->listen, "127.0.0.1:%d", free_port());
   hw_random_bytes(key, sizeof key);

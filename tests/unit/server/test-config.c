@@ -37,6 +37,7 @@ int main(void)
                                   "handshake_timeout_ms = 5000\n"
                                   "idle_timeout_ms = 60000\n"
                                   "max_connections = 2000\n"
+                                  "push_queue_kb = 1024\n"
                                   "[audit]\n"
                                   "head_sign_interval_s = 30\n"
                                   "[enrolment]\n"
@@ -48,6 +49,7 @@ int main(void)
   CHECK_EQ(c.log_level, HW_LOG_DEBUG);
   CHECK_EQ(c.handshake_timeout_ms, 5000);
   CHECK_EQ(c.max_connections, 2000);
+  CHECK_EQ(c.push_queue_kb, 1024);
   CHECK(strcmp(c.control_socket, "/srv/homeward/control.sock") == 0);
 
   expect_bad("[server]\nlisten = 127.0.0.1\n", "server.listen: invalid value");
@@ -59,6 +61,7 @@ int main(void)
   expect_bad("[limits]\nidle_timeout_ms = -1\n", "limits.idle_timeout_ms");
   expect_bad("[limits]\nidle_timeout_ms = 99999999999999999999\n", "limits.idle_timeout_ms");
   expect_bad("[limits]\nmax_connections = 0\n", "limits.max_connections");
+  expect_bad("[limits]\npush_queue_kb = 0\n", "limits.push_queue_kb");
   expect_bad("[limits]\nmax_connections = 12x\n", "limits.max_connections");
   expect_bad("\n\n[server\n", "line 3");
   expect_bad("[server]\njust words\n", "line 2");

@@ -407,6 +407,8 @@ typedef struct pull_ctx {
   hw_pull_job *j;
   pull_item *items;
   size_t n, cap;
+  size_t rows;      /* rows the current list returned */
+  uint64_t max_seq; /* and the last one's sequence number */
 } pull_ctx;
 
 static int push_item(pull_ctx *p, const pull_item *it)
@@ -425,9 +427,12 @@ static int push_item(pull_ctx *p, const pull_item *it)
 
 static int got_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
 {
+  pull_ctx *p = ud;
   pull_item it = {.seq = seq, .case_id = *case_id, .kind = 0, .len = len};
   int rc;
 
+  p->rows++;
+  p->max_seq = seq;
   if (!(it.state = hw_memdup(state, len)))
     return HW_ENOMEM;
   if ((rc = push_item(ud, &it)) != 0)
@@ -442,6 +447,8 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
   bool was = visible(p->j->ss, from), is = visible(p->j->ss, to);
   pull_item it = {.seq = seq, .case_id = *case_id};
 
+  p->rows++;
+  p->max_seq = seq;
   if (was == is)
     return HW_OK; /* moved within what the device sees */
   it.kind = is ? 1 : 2;
@@ -500,7 +507,8 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   pull_ctx p = {.j = j};
   hw_id *whole = NULL;
   size_t n_whole = 0, used = 0;
-  uint64_t from, last, head_seq;
+  uint64_t from, last, head_seq, horizon = UINT64_MAX;
+  bool cut = false;
   int rc = HW_OK;
 
   if (!ss->authorized) {
@@ -519,13 +527,21 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     rc = HW_ENOMEM;
     goto out;
   }
-  /* Each visible worker's changes after the cursor, at most a batch each:
-   * the batch then covers the sequence numbers up to the first point where
-   * any of them might have more. */
+  /* Each visible worker's changes after the cursor, at most a batch each.
+   * A list cut at its limit may have more after its last row: the batch
+   * then stops at that row (the horizon), so nothing of it is skipped. Items
+   * this batch leaves out (this session's own, a case sent whole) do not
+   * fill it, so without the horizon the cursor could pass rows never read. */
   for (size_t v = 0; v < ss->n_visible && !rc; v++) {
+    p.rows = 0;
     rc = hw_sdb_load_after(db, ss->visible[v], from, (size_t)j->max_records, got_record, &p);
+    if (!rc && p.rows >= (size_t)j->max_records && p.max_seq < horizon)
+      horizon = p.max_seq, cut = true;
+    p.rows = 0;
     if (!rc)
       rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
+    if (!rc && p.rows >= HW_REMOVALS_MAX / 2 && p.max_seq < horizon)
+      horizon = p.max_seq, cut = true;
   }
   if (rc)
     goto out;
@@ -533,6 +549,8 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     qsort(p.items, p.n, sizeof *p.items, by_seq);
   for (size_t i = 0; i < p.n; i++) {
     pull_item *it = &p.items[i];
+    if (it->seq > horizon)
+      break;
     if (it->kind == 1) {
       /* Newly visible: the whole case, whatever its records' age. */
       whole_ctx w = {j, 0};
@@ -571,7 +589,7 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     used++;
   }
   /* More remains when an item was left, or when some list was cut short. */
-  j->more = used < p.n || p.n >= (size_t)j->max_records;
+  j->more = used < p.n || cut;
   j->next.epoch = j->epoch;
   j->next.seq = last;
   if ((rc = hw_sdb_audit_head(db, &head_seq, head)) != 0)

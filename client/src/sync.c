@@ -556,8 +556,8 @@ static int removed_apply(sync_ctx *s, const hw_id *add, size_t n_add, const hw_i
 
   if (!l)
     return HW_ENOMEM;
-  if ((rc = removed_load(s->c, l)) != 0)
-    goto done;
+  if ((rc = removed_load(s->c, l)) != 0 || (l->n == 0 && n_add == 0))
+    goto done; /* the usual case: nothing was ever taken away */
   for (size_t i = 0; i < n_add; i++) {
     bool have = false;
     for (size_t k = 0; k < l->n && !have; k++)

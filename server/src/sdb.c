@@ -212,6 +212,17 @@ static int from_sqlite(int rc)
   }
 }
 
+/* End a walk over a statement's rows: SQLITE_DONE is success, another
+ * SQLite code is mapped, an HW_ code from the walk is kept; the statement
+ * is reset and unbound for its next use. */
+static int walk_end(sqlite3_stmt *st, int rc)
+{
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
 void hw_sdb_close(hw_sdb *s)
 {
   if (!s)
@@ -583,11 +594,8 @@ int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t ma
     cb(c, &rec, dg, ud);
     n++;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
   *n_out = n;
-  return rc;
+  return walk_end(st, rc);
 }
 
 static int audit_last(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
@@ -826,10 +834,7 @@ int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
       break;
     (*n)++;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
@@ -922,10 +927,7 @@ int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb
                  (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 /* The caseload checksum: the XOR of BLAKE2b(record id || state) over every
@@ -1084,10 +1086,7 @@ int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, vo
                  (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 typedef struct move_sum {
@@ -1191,10 +1190,7 @@ int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_
       break;
     (*n)++;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
@@ -1218,10 +1214,7 @@ int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
                  (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
@@ -1246,10 +1239,7 @@ int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t ma
                  (const char *)t, ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud)
@@ -1268,10 +1258,7 @@ int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud)
                  (uint64_t)sqlite3_column_int64(st, 2), ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker, const char *reason,
@@ -1301,9 +1288,7 @@ int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
     if ((rc = cb(key, &d, ud)) != 0)
       break;
   }
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  return rc;
+  return walk_end(st, rc);
 }
 
 int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix, uint8_t key[static HW_DEVICE_KEY_BYTES])

@@ -535,7 +535,7 @@ static int seal(hw_chan *c, const uint8_t *msg, size_t len, bool final, bool bat
 }
 
 /* An empty cork is given back: a session between flights keeps no 64 KiB
- * buffer (flush_cork zeroed what it held). */
+ * buffer (flush_cork and the HW_ENOMEM restore zeroed what it held). */
 static void release_cork(hw_chan *c)
 {
   if (c->n_cork == 0 && c->cork) {
@@ -595,6 +595,7 @@ int hw_chan_send(hw_chan *c, const uint8_t *msg, size_t len, unsigned flags)
     c->n_cork++;
     if (!cork && (rc = flush_cork(c, final))) {
       if (c->state != HW_CHAN_FAILED) { /* HW_ENOMEM: this message is not queued */
+        hw_memzero(c->cork + save_len, c->cork_len - save_len); /* its plaintext */
         c->cork_len = save_len;
         c->n_cork = save_n;
       }
@@ -633,8 +634,7 @@ void hw_chan_consume(hw_chan *c, size_t n)
   /* Drained: give a large buffer back (an idle session keeps none). */
   if (c->tx_off == c->tx_len) {
     c->tx_off = c->tx_len = 0;
-    if (c->tx_cap > TX_KEEP) {
-      hw_memzero(c->tx, c->tx_cap);
+    if (c->tx_cap > TX_KEEP) { /* ciphertext only: seal wipes a failed frame */
       hw_free(c->tx);
       c->tx = NULL;
       c->tx_cap = 0;

@@ -680,6 +680,47 @@ static void test_cork(void)
   hw_chan_free(s);
 }
 
+/* Between flights a channel keeps no cork and no large send buffer: an idle
+ * server session costs its receive buffer only. */
+static void test_buffers_released(void)
+{
+  static uint8_t big[65536];
+  hw_chan *d, *s;
+  inbox box = {0};
+  hw_bytes msg;
+  size_t used;
+  bool fin;
+  long base;
+
+  connect(&d, &s, NULL);
+  /* A large message: its send buffer is freed once drained, and the
+   * receiver's reassembly buffer at its next call. */
+  CHECK_OK(hw_chan_send(s, big, sizeof big, 0));
+  CHECK_OK(pump(s, d, &box, SIZE_MAX));
+  CHECK_OK(hw_chan_feed(d, NULL, 0, &used, &msg, &fin));
+  CHECK(box.n == 1 && box.len[0] == sizeof big);
+  inbox_clear(&box);
+  base = hw_test_alloc_live(); /* no send buffer, no cork */
+  /* A corked flight: the cork is given back after the flush, the small
+   * send buffer stays. */
+  CHECK_OK(hw_chan_send(s, (const uint8_t *)"one", 3, HW_SEND_CORK));
+  CHECK_EQ(hw_test_alloc_live(), base + 1); /* the cork */
+  CHECK_OK(hw_chan_send(s, (const uint8_t *)"two", 3, 0));
+  CHECK_OK(pump(s, d, &box, SIZE_MAX));
+  CHECK_EQ(box.n, 2);
+  inbox_clear(&box);
+  CHECK_EQ(hw_test_alloc_live(), base + 1); /* the send buffer, 4 KiB */
+  /* Grown past TX_KEEP and drained: freed again. */
+  CHECK_OK(hw_chan_send(s, big, sizeof big, 0));
+  CHECK_OK(pump(s, d, &box, SIZE_MAX));
+  CHECK_OK(hw_chan_feed(d, NULL, 0, &used, &msg, &fin));
+  CHECK(box.n == 1 && box.len[0] == sizeof big);
+  inbox_clear(&box);
+  CHECK_EQ(hw_test_alloc_live(), base);
+  hw_chan_free(d);
+  hw_chan_free(s);
+}
+
 /* Every allocation failure surfaces as HW_ENOMEM and leaks nothing. */
 static void test_oom(void)
 {
@@ -741,6 +782,7 @@ int main(void)
   test_decrypt_final();
   test_wrong_pin();
   test_cork();
+  test_buffers_released();
   test_oom();
   hw_noise_key_free(dev_key);
   hw_noise_key_free(srv_key);

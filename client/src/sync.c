@@ -147,11 +147,14 @@ typedef struct lineage_walk {
   hw_client *c;
   hw_id replica;
   hw_lineage l;
-  bool stop;
 } lineage_walk;
 
 /* A write is known held by the server when its record's acknowledged vv
- * covers it. The walk stops at the first own write not known held. */
+ * covers it. The walk folds the held writes and skips the others, as the
+ * server folds the writes it accepted: a write it quarantined, or one not
+ * pushed yet, leaves a gap on both sides. (Stopping at the first gap made
+ * the server refuse every later hello once a later write was accepted.)
+ * A copied store is still caught: its reused counters carry other digests. */
 static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
                      const uint8_t digest[HW_HASH_BYTES])
 {
@@ -160,8 +163,6 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
   bool held;
   int rc;
 
-  if (w->stop)
-    return 0;
   /* A record no longer here was deleted (its case closed or taken away),
    * which happens only once the server acknowledged all of it. */
   rc = hw_store_get(w->c->st, record, &row);
@@ -169,11 +170,7 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
     return rc;
   held = !row || hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
   hw_store_rec_free(row);
-  if (!held) {
-    w->stop = true;
-    return 0;
-  }
-  return hw_lineage_add(&w->l, dot->counter, record, digest);
+  return held ? hw_lineage_add(&w->l, dot->counter, record, digest) : 0;
 }
 
 static int compute_lineage(hw_client *c, const hw_id *replica, hw_lineage *out)

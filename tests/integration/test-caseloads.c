@@ -205,6 +205,13 @@ int main(int argc, char **argv)
   CHECK_EQ(hw_test_server_records(&srv), before);
   r = hw_test_sync_ok(a2);
   CHECK_EQ(r.pulled, 0);
+  /* The quarantined write leaves a gap in b1's acknowledged writes: its
+   * next writes still sync, and so does every sync after them. */
+  hw_test_put_text(b1, &rb, &cb, "note", "bashir's second visit");
+  CHECK_EQ(hw_test_sync_ok(b1).pushed, 1);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.pushed, 0);
+  CHECK_EQ(r.pulled, 0);
 
   /* Assign refuses a case someone holds; bad arguments are refused. */
   hw_id_to_hex(&ca, hex);

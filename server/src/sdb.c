@@ -1300,6 +1300,11 @@ int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix, uint8_t key[stati
 
   if (n < 8 || n > 2 * HW_DEVICE_KEY_BYTES)
     return HW_EINVAL;
+  /* Hex digits only: the prefix goes into a LIKE pattern, where % and _
+   * would match other keys. */
+  for (size_t i = 0; i < n; i++)
+    if (!strchr("0123456789abcdefABCDEF", hex_prefix[i]))
+      return HW_EINVAL;
   for (size_t i = 0; i <= n; i++)
     up[i] = (char)(hex_prefix[i] >= 'a' && hex_prefix[i] <= 'f' ? hex_prefix[i] - 32
                                                                  : hex_prefix[i]);

@@ -296,6 +296,13 @@ int main(int argc, char **argv)
   hw_test_put_text(e1, &re, &ce, "note", "written after the loss");
   device_of("ezra", dev);
   CHECK(ADMIN("revoke", "--device", "00", "--mode", "lost", "--coordinator", "chipo") != 0);
+  /* Not a pattern: % or _ would otherwise match every key. */
+  {
+    size_t refused = hw_test_file_count(srv.log, "no device starts with that");
+    CHECK(ADMIN("revoke", "--device", "%%%%%%%%", "--mode", "lost", "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("revoke", "--device", "________", "--mode", "lost", "--coordinator", "chipo") != 0);
+    CHECK_EQ(hw_test_file_count(srv.log, "no device starts with that"), refused + 2);
+  }
   CHECK(ADMIN("revoke", "--device", dev, "--mode", "stolen", "--coordinator", "chipo") != 0);
   CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
   before = hw_test_server_records(&srv);

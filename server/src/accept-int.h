@@ -44,6 +44,9 @@ typedef struct hw_accept_policy {
   int (*validate)(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
                   const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud);
   hw_case_access (*case_access)(const hw_id *case_id, bool created_here, void *ud);
+  /* A late edit was merged into the case (after the decision, so resent
+   * duplicates and quarantined states flag nothing): 0 or an error. */
+  int (*late_edit)(const hw_id *case_id, void *ud);
   void *ud;
 } hw_accept_policy;
 

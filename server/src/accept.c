@@ -358,6 +358,9 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
     out->decision = HW_DEC_LATE_EDIT;
   if (foreign)
     out->decision = HW_DEC_RECOVERED;
+  if (out->decision == HW_DEC_LATE_EDIT && p && p->late_edit &&
+      (rc = p->late_edit(&k->in->case_id, p->ud)) != 0)
+    goto done;
   if ((rc = record_new_writes(cx, k)) != 0)
     goto done;
   if (!k->stored || !hw_record_equal(k->merged, k->stored)) {

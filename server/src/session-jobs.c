@@ -267,11 +267,19 @@ hw_case_access hw__session_case_access(hw_session *ss, const hw_id *case_id, boo
     return HW_CASE_HELD;
   if (hw_sdb_held_before(ss->db, case_id, ss->worker, &before))
     return HW_CASE_ERROR;
-  if (!before)
-    return HW_CASE_NEVER_HELD;
-  if (hw_sdb_flag_put(ss->db, case_id, holder, "late edit from a previous holder", hw__now_ms()))
-    return HW_CASE_ERROR;
-  return HW_CASE_HELD_BEFORE;
+  return before ? HW_CASE_HELD_BEFORE : HW_CASE_NEVER_HELD;
+}
+
+/* Flag a merged late edit to the case's current holder. */
+static int late_edit_hook(const hw_id *case_id, void *ud)
+{
+  hw_session *ss = ud;
+  char holder[HW_WORKER_MAX];
+  int rc = hw_sdb_assign_get(ss->db, case_id, holder);
+
+  if (rc)
+    return rc;
+  return hw_sdb_flag_put(ss->db, case_id, holder, "late edit from a previous holder", hw__now_ms());
 }
 
 static hw_case_access access_hook(const hw_id *case_id, bool created_here, void *ud)
@@ -337,7 +345,11 @@ int hw__push_job_run(hw_job *job, void *dbv)
   hw_push_job *j = (hw_push_job *)job;
   hw_session *ss = j->ss;
   hw_accept_policy policy = {
-      .kind_known = kind_hook, .validate = validate_hook, .case_access = access_hook, .ud = ss};
+      .kind_known = kind_hook,
+      .validate = validate_hook,
+      .case_access = access_hook,
+      .late_edit = late_edit_hook,
+      .ud = ss};
   hw_accept_ctx cx = {
       .db = sdb_of(dbv),
       .policy = &policy,
@@ -383,11 +395,20 @@ void hw__pull_job_free(hw_pull_job *j)
   hw_free(j);
 }
 
+/* acked_seqs grows in increasing order (one sequence, jobs in order). */
 static bool acked_here(const hw_session *ss, uint64_t seq)
 {
-  for (size_t i = 0; i < ss->n_acked; i++)
-    if (ss->acked_seqs[i] == seq)
+  size_t lo = 0, hi = ss->n_acked;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ss->acked_seqs[mid] == seq)
       return true;
+    if (ss->acked_seqs[mid] < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
   return false;
 }
 
@@ -449,8 +470,10 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
 
   p->rows++;
   p->max_seq = seq;
-  if (was == is)
-    return HW_OK; /* moved within what the device sees */
+  /* A first assignment (a case created on a device) takes its seq before
+   * any record of the case, which then arrive as ordinary changes. */
+  if (!from || was == is)
+    return HW_OK; /* or moved within what the device sees */
   it.kind = is ? 1 : 2;
   return push_item(p, &it);
 }

@@ -47,6 +47,7 @@ static hw_record *fresh(const hw_id *id, const hw_id *cs, const char *kind)
 typedef struct policy_state {
   hw_case_access access;
   int reject_value;
+  int late_edits; /* late_edit hook calls */
 } policy_state;
 
 static bool kind_known(const hw_bytes *kind, void *ud)
@@ -75,8 +76,16 @@ static hw_case_access case_access(const hw_id *case_id, bool created_here, void 
   return ps->access;
 }
 
+static int late_edit(const hw_id *case_id, void *ud)
+{
+  policy_state *ps = ud;
+  (void)case_id;
+  ps->late_edits++;
+  return HW_OK;
+}
+
 static policy_state pstate;
-static const hw_accept_policy policy = {kind_known, validate, case_access, &pstate};
+static const hw_accept_policy policy = {kind_known, validate, case_access, late_edit, &pstate};
 
 /* Push `r` as device `own` and return the result (the decision is written). */
 static hw_accept_result push(const hw_record *r, const hw_id *own, bool recovering)
@@ -263,10 +272,12 @@ int main(void)
     CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
     CHECK_ERR(res.code, HW_EPERM);
     hw_accept_result_clear(&res);
+    CHECK_EQ(pstate.late_edits, 0); /* quarantined: nothing to flag */
     pstate.access = HW_CASE_HELD_BEFORE;
     res = push(m, &dev_a, false);
     CHECK_EQ(res.decision, HW_DEC_LATE_EDIT);
     hw_accept_result_clear(&res);
+    CHECK_EQ(pstate.late_edits, 1);
     pstate.access = HW_CASE_HELD;
     hw_record_free(m0), hw_record_free(m);
   }

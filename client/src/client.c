@@ -221,6 +221,10 @@ fail:
   hw_noise_key_free(k);
   hw_secure_free(sk);
   hw_memzero(&inv, sizeof inv);
+  /* A store this call created but could not finish goes: left behind, it
+   * would refuse the next init and fail every open. */
+  if (c && c->st && (info.flags & HW_STORE_CREATED) && hw__client_wipe(c) != 0)
+    rc = rc ? rc : HW_EIO;
   hw_client_close(c);
   return rc;
 }

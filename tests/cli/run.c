@@ -34,6 +34,12 @@ static void slurp(const char *path, char *buf, size_t cap)
 
 void run_hw(run_result *r, const char *store, const char *pass, const char *const *args)
 {
+  run_hw_in(r, store, pass, "/dev/null", args);
+}
+
+void run_hw_in(run_result *r, const char *store, const char *pass, const char *in,
+               const char *const *args)
+{
   const char *argv[256] = {bin, "--test-fast-kdf", "--store", store};
   size_t n = 4;
   posix_spawn_file_actions_t fa;
@@ -50,7 +56,7 @@ void run_hw(run_result *r, const char *store, const char *pass, const char *cons
   else
     unsetenv("HOMEWARD_PASSPHRASE");
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, in, O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   CHECK(posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ) == 0);

@@ -545,6 +545,26 @@ int main(int argc, char **argv)
   OK(store_a, "status");
   CHECK(has(R.out, "not yet synced:  1 records"));
 
+  /* The shell drops a line too long for it whole, rather than running its
+   * tail as a command, and goes on with the next. */
+  {
+    char path[500];
+    FILE *f;
+    const char *args[] = {"shell", NULL};
+    snprintf(path, sizeof path, "%s/shell.in", srv.dir);
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("case list --stage ", f);
+    for (int i = 0; i < 9000; i++)
+      fputc(i % 100 == 99 ? ' ' : 'x', f);
+    fputs(" status\nstatus\n", f);
+    fclose(f);
+    run_hw_in(&R, store_a, PASS, path, args);
+    CHECK_EQ(R.status, 0);
+    CHECK(has(R.err, "is longer than") && !has(R.err, "unknown command"));
+    CHECK(!has(R.err, "no stage called"));
+    CHECK_EQ(count_lines(R.out, "worker:"), 1); /* only the second status ran */
+  }
+
   /* Usage errors. */
   HW(store_a, PASS, "frobnicate");
   CHECK(R.status == 2 && has(R.err, "unknown command"));

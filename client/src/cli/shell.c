@@ -75,6 +75,14 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
     }
     if (!fgets(line, sizeof line, stdin))
       break;
+    if (!strchr(line, '\n') && !feof(stdin)) {
+      /* Too long: drop the rest of it, or it would run as a command. */
+      int ch;
+      while ((ch = getchar()) != EOF && ch != '\n')
+        ;
+      fprintf(stderr, "homeward: the line is longer than %zu bytes: not run\n", sizeof line - 1);
+      continue;
+    }
     if ((n = split_words(line, buf, words, TOKENS_MAX)) < 0) {
       fprintf(stderr, "homeward: a quote is not closed (or too many words)\n");
       continue;

@@ -64,6 +64,27 @@ int main(void)
   hw_random_bytes(inv.recovery_key, 32);
   hw_random_bytes(inv.token, 16);
   CHECK_OK(hw_invitation_format(&inv, text, sizeof text));
+  /* A create that fails part way leaves no store behind (it would refuse
+   * the next init and fail every open): at every allocation failure. */
+  {
+    hw_client_opts oo = opts("oom.db", "correct horse battery");
+    char p[600], pk[620];
+    snprintf(p, sizeof p, "%s/oom.db", dir);
+    snprintf(pk, sizeof pk, "%s/oom.db.hwkey", dir);
+    for (long n = 0;; n++) {
+      hw_client *x = NULL;
+      int rc;
+      hw_test_fail_alloc_after(n);
+      rc = hw_client_create(&x, &oo, text, strlen(text));
+      hw_test_fail_alloc_after(-1);
+      if (rc == HW_OK) {
+        hw_client_close(x);
+        break;
+      }
+      CHECK(x == NULL);
+      CHECK(access(p, F_OK) != 0 && access(pk, F_OK) != 0);
+    }
+  }
   o = opts("a.db", "correct horse battery");
   CHECK_ERR(hw_client_create(&c, &o, "homeward-invite:nonsense", 24), HW_EPROTO);
   CHECK_OK(hw_client_create(&c, &o, text, strlen(text)));

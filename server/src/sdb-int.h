@@ -43,6 +43,8 @@ HW_NODISCARD int hw_sdb_meta_put(hw_sdb *s, const char *key, const void *val, si
 /* The one monotonic sequence: the next number, taken in the current
  * transaction (so it is used only if the transaction commits). */
 HW_NODISCARD int hw_sdb_next_seq(hw_sdb *s, uint64_t *out);
+/* The last number taken (0: none yet). */
+HW_NODISCARD int hw_sdb_seq_current(hw_sdb *s, uint64_t *out);
 
 /* Records: state bytes are the canonical record encoding. */
 HW_NODISCARD int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len);
@@ -155,6 +157,9 @@ HW_NODISCARD int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id,
 HW_NODISCARD int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq);
 HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker,
                                     bool *out);
+/* Add `worker` to the coordinator's region; the worker's cases each get an
+ * event ("" -> coordinator) taking sequence numbers, so the coordinator's
+ * devices receive them whole at their next pull. Nothing when already there. */
 HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker);
 HW_NODISCARD int hw_sdb_region(hw_sdb *s, const char *coordinator,
                                char (*workers)[HW_WORKER_MAX], size_t cap, size_t *n);

@@ -465,6 +465,14 @@ int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
   return HW_OK;
 }
 
+int hw_sdb_seq_current(hw_sdb *s, uint64_t *out)
+{
+  int rc = load_cache(s);
+
+  *out = rc ? 0 : s->seq;
+  return rc;
+}
+
 int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len)
 {
   sqlite3_stmt *st = s->st[ST_REC_GET];
@@ -1165,12 +1173,57 @@ int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker, bool
   return rc;
 }
 
+typedef struct case_list {
+  hw_id *ids;
+  size_t n, cap;
+} case_list;
+
+static int collect_case(const hw_id *case_id, uint64_t n_records, uint64_t n_flags, void *ud)
+{
+  case_list *l = ud;
+  (void)n_records, (void)n_flags;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    hw_id *p = hw_realloc(l->ids, cap * sizeof *p);
+    if (!p)
+      return HW_ENOMEM;
+    l->ids = p;
+    l->cap = cap;
+  }
+  l->ids[l->n++] = *case_id;
+  return HW_OK;
+}
+
 int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
 {
   sqlite3_stmt *st = s->st[ST_REGION_PUT];
+  case_list l = {0};
+  int rc;
+
   sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  return exec_st(s, ST_REGION_PUT);
+  if ((rc = exec_st(s, ST_REGION_PUT)) != 0 || sqlite3_changes(s->db) == 0)
+    return rc; /* an error, or the worker was in the region already */
+  /* Each of the worker's cases becomes visible to the coordinator's devices
+   * now, whatever their cursors: an event from no worker ("") to the
+   * coordinator in the one sequence, which their next pull answers with
+   * the case whole. */
+  if ((rc = hw_sdb_caseload(s, worker, collect_case, &l)) != 0)
+    goto out;
+  for (size_t i = 0; i < l.n && !rc; i++) {
+    uint64_t seq;
+    if ((rc = hw_sdb_next_seq(s, &seq)) != 0)
+      break;
+    st = s->st[ST_ASSIGN_LOG];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_blob(st, 2, l.ids[i].b, HW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, coordinator, -1, SQLITE_STATIC);
+    rc = exec_st(s, ST_ASSIGN_LOG);
+  }
+out:
+  hw_free(l.ids);
+  return rc;
 }
 
 int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_MAX], size_t cap,

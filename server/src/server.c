@@ -560,7 +560,7 @@ static void report_done(hw_job *job, int status)
     hw__control_reply_text(j->req, false, hw_strerror(status));
   else {
     if (j->cut)
-      report_line(j, "... (more: see docs/operations.md for exporting the whole log)");
+      report_line(j, "... (only the first entries fit in one reply; the count above covers all)");
     hw__control_reply_text(j->req, true, j->text);
   }
   hw_free(j->text);

@@ -57,6 +57,11 @@ struct hw_session {
   hw_sdb *db; /* during a job */
   hw_cursor cursor; /* where this session stands: the hello's, then each batch's */
   bool has_cursor;
+  /* Storage thread: a newly visible case larger than a batch, part sent:
+   * its records up to whole_after went out (session-jobs.c). */
+  bool has_whole;
+  hw_id whole_case;
+  uint64_t whole_after;
   uint64_t *acked_seqs; /* record changes this session's acks carried */
   size_t n_acked, cap_acked;
 };

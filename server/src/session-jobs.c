@@ -505,19 +505,23 @@ static int add_out(hw_pull_job *j, uint8_t *state, size_t len)
 
 typedef struct whole_ctx {
   hw_pull_job *j;
-  int rc;
+  uint64_t skip_to;    /* records up to here went out in an earlier batch */
+  uint64_t last_added; /* the last record this batch took */
 } whole_ctx;
 
 static int got_whole(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
 {
   whole_ctx *w = ud;
   uint8_t *copy;
+  int rc;
   (void)case_id;
-  if (acked_here(w->j->ss, seq))
-    return HW_OK; /* this session's own acknowledgement carried it */
+  if (seq <= w->skip_to || acked_here(w->j->ss, seq))
+    return HW_OK; /* sent already, or this session's own acknowledgement carried it */
   if (!(copy = hw_memdup(state, len)))
     return HW_ENOMEM;
-  return add_out(w->j, copy, len);
+  if ((rc = add_out(w->j, copy, len)) == HW_OK)
+    w->last_added = seq;
+  return rc;
 }
 
 int hw__pull_job_run(hw_job *job, void *dbv)
@@ -576,24 +580,34 @@ int hw__pull_job_run(hw_job *job, void *dbv)
       break;
     if (it->kind == 1) {
       /* Newly visible: the whole case, whatever its records' age. */
-      whole_ctx w = {j, 0};
+      bool resume = ss->has_whole && hw_id_cmp(&ss->whole_case, &it->case_id) == 0;
+      whole_ctx w = {j, resume ? ss->whole_after : 0, 0};
       size_t before = j->n;
       if (n_whole == HW_REMOVALS_MAX)
         break;
       rc = hw_sdb_case_records(db, &it->case_id, got_whole, &w);
-      if (rc == HW_ELIMIT) {
-        /* Does not fit this batch: drop what was added, stop before it. */
+      if (rc == HW_ELIMIT && before > 0) {
+        /* Does not fit beside this batch's items: drop it, stop before it. */
         for (size_t k = before; k < j->n; k++)
           hw_free(j->records[k]);
         j->n = before;
         rc = HW_OK;
-        if (before > 0)
-          break;
-        /* a case larger than a whole batch: send it as it comes (the rest
-         * arrives as ordinary changes after this cursor) */
+        break;
+      }
+      if (rc == HW_ELIMIT) {
+        /* Larger than a whole batch: this part goes now, the cursor stays
+         * before the event and the next pull of the session goes on from
+         * the last record sent (a new session starts the case again). */
+        ss->has_whole = true;
+        ss->whole_case = it->case_id;
+        ss->whole_after = w.last_added;
+        rc = HW_OK;
+        break;
       }
       if (rc)
         goto out;
+      if (resume)
+        ss->has_whole = false;
       whole[n_whole++] = it->case_id;
     } else if (it->kind == 2) {
       if (j->n_removals == HW_REMOVALS_MAX)
@@ -611,8 +625,18 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     last = it->seq;
     used++;
   }
-  /* More remains when an item was left, or when some list was cut short. */
+  /* More remains when an item was left, or when some list was cut short.
+   * Otherwise the device has seen all it may see up to the sequence's end:
+   * its cursor moves there, past other workers' changes, so a case given
+   * to it later is not sent twice (once as changes, once whole). */
   j->more = used < p.n || cut;
+  if (!j->more) {
+    uint64_t end;
+    if ((rc = hw_sdb_seq_current(db, &end)) != 0)
+      goto out;
+    if (end > last)
+      last = end;
+  }
   j->next.epoch = j->epoch;
   j->next.seq = last;
   if ((rc = hw_sdb_audit_head(db, &head_seq, head)) != 0)

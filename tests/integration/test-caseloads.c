@@ -19,7 +19,7 @@
 #include "proxy.h"
 
 static hw_test_server srv;
-static char out[1 << 16];
+static char out[1 << 22]; /* the audit report of the whole test */
 
 /* Run an admin command; returns its exit status, its stdout in `out`. */
 #define ADMIN(...) hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
@@ -321,6 +321,28 @@ int main(int argc, char **argv)
   CHECK(strstr(out, "reassign") && strstr(out, "region") && strstr(out, "revoke"));
   CHECK(strstr(out, "quarantined") && strstr(out, "late-edit"));
   CHECK(strstr(out, "/chipo") != NULL);
+
+  /* (After the audit check: its 600 entries would push the others out of
+   * the report's first 400 lines.) A case larger than a pull batch (512 records), all its records older
+   * than the device's cursor, given to another worker arrives whole over
+   * several batches. */
+  {
+    hw_id big_case = {{0}}, rec0 = {{0}};
+    hw_test_put_text(b1, &rec0, &big_case, "note", "visit 0");
+    for (int i = 1; i < 600; i++) {
+      hw_id rec = {{0}};
+      hw_test_put_text(b1, &rec, &big_case, "note", "another visit");
+    }
+    CHECK_EQ(hw_test_sync_ok(b1).pushed, 600);
+    CHECK_EQ(hw_test_sync_ok(a2).pulled, 0); /* amina's cursor passes them, unseen */
+    hw_id_to_hex(&big_case, hex);
+    CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "amina", "--coordinator", "chipo"), 0);
+    before = hw_test_device_records(a2);
+    r = hw_test_sync_ok(a2);
+    CHECK_EQ(r.pulled, 600);
+    CHECK(r.checksum_ok);
+    CHECK_EQ(hw_test_device_records(a2), before + 600);
+  }
 
   hw_client_close(a1);
   hw_client_close(a2);

@@ -11,6 +11,7 @@
 #define HS_MSG2_LEN 96u /* e, s + tag, empty payload + tag */
 #define HS_MSG3_LEN 64u /* s + tag, payload tag; + HW_TOKEN_BYTES when enrolling */
 #define TX_KEEP 16384u /* a drained send buffer larger than this is freed */
+#define RX_KEEP 2048u  /* a receive buffer larger than this is freed between frames */
 
 struct hw_chan {
   hw_noise_role role;
@@ -38,8 +39,13 @@ struct hw_chan {
   size_t tx_off;
   size_t tx_len;
   size_t tx_cap;
-  size_t rx_len; /* bytes of the current frame in rx, header included */
-  uint8_t rx[HW_FRAME_HDR_BYTES + HW_FRAME_MAX];
+  /* The frame being received: its header, then its body in rx_body, sized
+   * to the frame (a server holds a thousand idle sessions: 64 KiB each
+   * would be its largest cost), freed between frames when large. */
+  size_t rx_len; /* bytes of the current frame received, header included */
+  uint8_t rx_hdr[HW_FRAME_HDR_BYTES];
+  uint8_t *rx_body; /* hw_malloc'd, rx_cap bytes */
+  size_t rx_cap;
 };
 
 static uint32_t load_be32(const uint8_t *p)
@@ -107,6 +113,32 @@ static int tx_reserve(hw_chan *c, size_t n)
   return HW_OK;
 }
 
+/* Wipe and free the receive buffer (it held decrypted messages). */
+static void rx_release(hw_chan *c)
+{
+  if (c->rx_body) {
+    hw_memzero(c->rx_body, c->rx_cap);
+    hw_free(c->rx_body);
+  }
+  c->rx_body = NULL;
+  c->rx_cap = 0;
+}
+
+/* Room for a frame body of n bytes, before any of it is read. */
+static int rx_reserve(hw_chan *c, size_t n)
+{
+  uint8_t *p;
+
+  if (c->rx_cap >= n)
+    return HW_OK;
+  rx_release(c);
+  if (!(p = hw_malloc(n < RX_KEEP ? RX_KEEP : n)))
+    return HW_ENOMEM;
+  c->rx_body = p;
+  c->rx_cap = n < RX_KEEP ? RX_KEEP : n;
+  return HW_OK;
+}
+
 static int fail(hw_chan *c, int rc)
 {
   c->state = HW_CHAN_FAILED;
@@ -115,7 +147,7 @@ static int fail(hw_chan *c, int rc)
   hw_noise_cs_free(c->rx_cs);
   c->hs = NULL;
   c->tx_cs = c->rx_cs = NULL;
-  hw_memzero(c->rx, sizeof c->rx);
+  rx_release(c);
   if (c->reasm) {
     hw_memzero(c->reasm, c->reasm_len);
     hw_free(c->reasm);
@@ -232,6 +264,7 @@ void hw_chan_free(hw_chan *c)
     hw_memzero(c->cork, HW_FRAG_SINGLE_MAX);
     hw_free(c->cork);
   }
+  rx_release(c);
   hw_memzero(c, sizeof *c);
   hw_free(c);
 }
@@ -444,6 +477,10 @@ int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used, hw_byt
     batch_next(c, msg, final);
     return HW_OK;
   }
+  /* Between frames, with the last delivered message no longer valid: a
+   * large buffer goes back (the next frame may be minutes away). */
+  if (c->rx_len == 0 && c->rx_cap > RX_KEEP)
+    rx_release(c);
   if (len && !in)
     return HW_EINVAL;
   if (c->state == HW_CHAN_ENDED)
@@ -454,27 +491,29 @@ int hw_chan_feed(hw_chan *c, const uint8_t *in, size_t len, size_t *used, hw_byt
       take = HW_FRAME_HDR_BYTES - c->rx_len;
       if (take > len - *used)
         take = len - *used;
-      memcpy(c->rx + c->rx_len, in + *used, take);
+      memcpy(c->rx_hdr + c->rx_len, in + *used, take);
       c->rx_len += take;
       *used += take;
       if (c->rx_len < HW_FRAME_HDR_BYTES)
         break;
     }
-    if ((rc = hw_frame_peek(c->rx, c->rx_len, &body_len)))
+    if ((rc = hw_frame_peek(c->rx_hdr, c->rx_len, &body_len)))
+      return fail(c, rc);
+    if ((rc = rx_reserve(c, body_len)))
       return fail(c, rc);
     take = HW_FRAME_HDR_BYTES + body_len - c->rx_len;
     if (take > len - *used)
       take = len - *used;
-    memcpy(c->rx + c->rx_len, in + *used, take);
+    memcpy(c->rx_body + (c->rx_len - HW_FRAME_HDR_BYTES), in + *used, take);
     c->rx_len += take;
     *used += take;
     if (c->rx_len < HW_FRAME_HDR_BYTES + body_len)
       break;
     c->rx_len = 0;
     if (c->state == HW_CHAN_HANDSHAKE)
-      rc = handshake_frame(c, c->rx + HW_FRAME_HDR_BYTES, body_len);
+      rc = handshake_frame(c, c->rx_body, body_len);
     else
-      rc = transport_frame(c, c->rx + HW_FRAME_HDR_BYTES, body_len, msg, final);
+      rc = transport_frame(c, c->rx_body, body_len, msg, final);
     if (rc)
       return fail(c, rc);
     if (msg->p)

@@ -67,5 +67,7 @@ long hw_test_alloc_count(void);
 /* Live allocations made through hw_malloc while the counting allocator was
  * installed (a leak check that works without ASan). */
 long hw_test_alloc_live(void);
+/* Their usable bytes (malloc_usable_size), for memory-bound checks. */
+long hw_test_alloc_live_bytes(void);
 
 #endif

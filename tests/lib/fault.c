@@ -1,6 +1,7 @@
 /* Allocation fault injection (style.md §8): an allocator that forwards to
  * malloc and fails on request, counting blocks allocated minus blocks freed
  * while installed, so tests can see leaks without ASan too. Thread-safe. */
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 static atomic_long fail_after = -1;
 static atomic_long count;
 static atomic_long live;
+static atomic_long live_bytes; /* malloc_usable_size of the live blocks */
 
 static void *f_malloc(size_t n, void *ud)
 {
@@ -24,8 +26,10 @@ static void *f_malloc(size_t n, void *ud)
     atomic_fetch_sub(&fail_after, 1);
   atomic_fetch_add(&count, 1);
   p = malloc(n);
-  if (p)
+  if (p) {
     atomic_fetch_add(&live, 1);
+    atomic_fetch_add(&live_bytes, (long)malloc_usable_size(p));
+  }
   return p;
 }
 
@@ -35,6 +39,7 @@ static void f_free(void *p, void *ud)
   if (!p)
     return;
   atomic_fetch_sub(&live, 1);
+  atomic_fetch_sub(&live_bytes, (long)malloc_usable_size(p));
   free(p);
 }
 
@@ -42,6 +47,7 @@ static void *f_realloc(void *p, size_t n, void *ud)
 {
   long left = atomic_load(&fail_after);
   void *q;
+  long old;
 
   if (!p)
     return f_malloc(n, ud);
@@ -50,7 +56,10 @@ static void *f_realloc(void *p, size_t n, void *ud)
   if (left > 0)
     atomic_fetch_sub(&fail_after, 1);
   atomic_fetch_add(&count, 1);
+  old = (long)malloc_usable_size(p);
   q = realloc(p, n);
+  if (q)
+    atomic_fetch_add(&live_bytes, (long)malloc_usable_size(q) - old);
   return q;
 }
 
@@ -72,4 +81,9 @@ long hw_test_alloc_count(void)
 long hw_test_alloc_live(void)
 {
   return atomic_load(&live);
+}
+
+long hw_test_alloc_live_bytes(void)
+{
+  return atomic_load(&live_bytes);
 }

@@ -164,11 +164,25 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
   int rc;
 
   /* A record no longer here was deleted (its case closed or taken away),
-   * which happens only once the server acknowledged all of it. */
+   * which happens only once the server acknowledged all of it; or it was
+   * a copy held for a coordinator, dropped at their decision, whose own
+   * writes the server never accepted (marked so). */
   rc = hw_store_get(w->c->st, record, &row);
   if (rc && rc != HW_ENOENT)
     return rc;
-  held = !row || hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
+  if (!row) {
+    char name[48];
+    uint8_t *v = NULL;
+    size_t n;
+    hw__decided_name(name, record);
+    rc = hw_store_setting_get(w->c->st, name, &v, &n);
+    hw_free(v);
+    if (rc && rc != HW_ENOENT)
+      return rc;
+    held = rc == HW_ENOENT;
+  } else {
+    held = hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
+  }
   hw_store_rec_free(row);
   return held ? hw_lineage_add(&w->l, dot->counter, record, digest) : 0;
 }
@@ -603,6 +617,29 @@ static int removed_sweep(sync_ctx *s)
   return hw_store_commit(s->c->st);
 }
 
+/* A coordinator released or rejected the copy this device held for them:
+ * it goes, with its mark (the server's state, when this worker may see the
+ * case, follows in the same batch and is taken whole). Its own writes the
+ * server never accepted: a mark keeps them out of the lineage. */
+static int drop_decided(sync_ctx *s, const hw_id *id)
+{
+  char name[48];
+  int rc;
+
+  if (!hw__is_held(s->c, id))
+    return HW_OK; /* nothing held here (a repeated batch, or a wiped copy) */
+  hw__held_name(name, id);
+  if ((rc = hw_store_setting_del(s->c->st, name)) != 0)
+    return rc;
+  if ((rc = hw_store_delete(s->c->st, id)) != 0 && rc != HW_ENOENT)
+    return rc;
+  hw__decided_name(name, id);
+  if ((rc = hw_store_setting_set(s->c->st, name, "1", 1)) != 0)
+    return rc;
+  s->res->decided++;
+  return HW_OK;
+}
+
 static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 {
   uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
@@ -615,6 +652,8 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     hw_free(cases);
     return rc;
   }
+  for (size_t i = 0; i < b->n_decided && !rc; i++)
+    rc = drop_decided(s, &b->decided[i]);
   for (size_t i = 0; i < b->n_records && !rc; i++) {
     hw_record *peek = NULL;
     /* The server holds what it sends: that is acknowledged too. */

@@ -439,12 +439,31 @@ static int dec_pull(hw_cbor_rd *rd, hw_msg_pull *m)
   return NEED(have, BIT(1));
 }
 
+/* An array of at most `max` ids, into the arena. */
+static int read_ids(hw_cbor_rd *rd, hw_arena *a, uint64_t max, size_t *n_out, const hw_id **out)
+{
+  uint64_t n;
+  hw_id *ids;
+  int rc;
+
+  if ((rc = read_array_max(rd, max, &n)))
+    return rc;
+  ids = arena_array(a, n, sizeof *ids);
+  if (n && !ids)
+    return HW_ENOMEM;
+  for (uint64_t i = 0; i < n; i++)
+    if ((rc = read_id(rd, &ids[i])))
+      return rc;
+  *n_out = (size_t)n;
+  *out = ids;
+  return HW_OK;
+}
+
 static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
 {
   map_it it;
-  uint64_t k, n;
+  uint64_t k;
   unsigned have = 0;
-  hw_id *ids;
   int rc;
 
   if ((rc = map_begin(rd, &it)))
@@ -455,22 +474,16 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
       rc = read_records(rd, a, &m->n_records, &m->records);
       break;
     case 1:
-      if ((rc = read_array_max(rd, HW_REMOVALS_MAX, &n)))
-        return rc;
-      ids = arena_array(a, n, sizeof *ids);
-      if (n && !ids)
-        return HW_ENOMEM;
-      for (uint64_t i = 0; i < n; i++)
-        if ((rc = read_id(rd, &ids[i])))
-          return rc;
-      m->n_removals = (size_t)n;
-      m->removals = ids;
+      rc = read_ids(rd, a, HW_REMOVALS_MAX, &m->n_removals, &m->removals);
       break;
     case 2:
       rc = read_cursor(rd, &m->cursor);
       break;
     case 3:
       rc = read_bool(rd, &m->more);
+      break;
+    case 4:
+      rc = read_ids(rd, a, HW_BATCH_RECORDS_MAX, &m->n_decided, &m->decided);
       break;
     default:
       rc = skip_value(rd);
@@ -796,9 +809,10 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     const hw_msg_pull_batch *b = &m->u.pull_batch;
     if ((rc = check_records(b->n_records, b->records)))
       return rc;
-    if (b->n_removals > HW_REMOVALS_MAX || (b->n_removals && !b->removals))
+    if (b->n_removals > HW_REMOVALS_MAX || (b->n_removals && !b->removals) ||
+        b->n_decided > HW_BATCH_RECORDS_MAX || (b->n_decided && !b->decided))
       return HW_EINVAL;
-    hw_cbor_wr_map(w, 4);
+    hw_cbor_wr_map(w, 4u + (b->n_decided > 0));
     hw_cbor_wr_uint(w, 0);
     wr_records(w, b->n_records, b->records);
     hw_cbor_wr_uint(w, 1);
@@ -809,6 +823,12 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     wr_cursor(w, &b->cursor);
     hw_cbor_wr_uint(w, 3);
     hw_cbor_wr_bool(w, b->more);
+    if (b->n_decided) {
+      hw_cbor_wr_uint(w, 4);
+      hw_cbor_wr_array(w, b->n_decided);
+      for (size_t i = 0; i < b->n_decided; i++)
+        hw_cbor_wr_bytes(w, b->decided[i].b, HW_ID_BYTES);
+    }
     break;
   }
   case HW_MSG_DONE: {

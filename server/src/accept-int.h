@@ -50,6 +50,11 @@ typedef struct hw_accept_policy {
   void *ud;
 } hw_accept_policy;
 
+/* The forms' rules as the policy's hooks (session-jobs.c; `ud` unused). */
+bool hw__form_kind_known(const hw_bytes *kind, void *ud);
+int hw__form_validate(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
+                      const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud);
+
 typedef struct hw_accept_ctx {
   hw_sdb *db;
   const hw_accept_policy *policy;

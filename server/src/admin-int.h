@@ -10,12 +10,21 @@
 
 typedef struct hw_admin_req {
   const char *cmd;
-  const char *worker, *coordinator, *case_hex, *device, *mode;
+  const char *worker, *coordinator, *case_hex, *device, *mode, *id;
   const char *actor; /* "os-user/coordinator" */
 } hw_admin_req;
 
 /* Handle one of the commands above; returns false when `cmd` is not one. */
 bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a);
+
+/* Append an administrative audit entry naming `actor` ("os-user/coordinator")
+ * and, when `key` is given, a device (HW_DEVICE_KEY_BYTES). Storage thread. */
+HW_NODISCARD int hw__admin_audit(hw_sdb *db, const char *action, const uint8_t *key,
+                                 const char *actor, const char *details);
+
+/* Coordinators' decisions on quarantined states (quarantine.c): quarantine
+ * (list), release and reject, with `id`. Returns false when `cmd` is not one. */
+bool hw__quarantine_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a);
 
 /* Reply {1: ok, 2: text} on the control socket (server.c). */
 void hw__control_reply_text(hw_control_req *req, bool ok, const char *text);

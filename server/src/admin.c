@@ -36,8 +36,8 @@ static void say(admin_job *j, const char *line)
   j->text[j->len] = '\0';
 }
 
-static int audit(hw_sdb *db, const char *action, const uint8_t *key, const char *actor,
-                 const char *details)
+int hw__admin_audit(hw_sdb *db, const char *action, const uint8_t *key, const char *actor,
+                    const char *details)
 {
   hw_bytes k = {key, key ? HW_DEVICE_KEY_BYTES : 0};
   uint8_t head[HW_HASH_BYTES];
@@ -114,7 +114,7 @@ static int admin_run(hw_job *job, void *d)
     }
     snprintf(details, sizeof details, "case=%s to=%s from=%s", hex, j->worker,
              j->kind == REASSIGN ? holder : "-");
-    if (rc || (rc = audit(db, j->kind == ASSIGN ? "assign" : "reassign", NULL, j->actor,
+    if (rc || (rc = hw__admin_audit(db, j->kind == ASSIGN ? "assign" : "reassign", NULL, j->actor,
                           details)) != 0)
       return rc;
     say(j, details);
@@ -124,7 +124,7 @@ static int admin_run(hw_job *job, void *d)
     if ((rc = hw_sdb_region_add(db, j->coordinator, j->worker)) != 0)
       return rc;
     snprintf(details, sizeof details, "coordinator=%s worker=%s", j->coordinator, j->worker);
-    if ((rc = audit(db, "region", NULL, j->actor, details)) != 0)
+    if ((rc = hw__admin_audit(db, "region", NULL, j->actor, details)) != 0)
       return rc;
     say(j, details);
     j->ok = true;
@@ -149,7 +149,7 @@ static int admin_run(hw_job *job, void *d)
                                        hw__now_ms())) != 0)
       return rc;
     snprintf(details, sizeof details, "mode=%s", j->mode);
-    if ((rc = audit(db, "revoke", j->key, j->actor, details)) != 0)
+    if ((rc = hw__admin_audit(db, "revoke", j->key, j->actor, details)) != 0)
       return rc;
     say(j, j->lost ? "revoked (lost): refused from now on, live sessions ended, told to wipe"
                    : "revoked (retired): one last push is accepted, then it is told to wipe");

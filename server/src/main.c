@@ -45,6 +45,14 @@ static const char usage[] =
     "            retire: one last push is taken, then the device wipes its store;\n"
     "            lost: refused at once, live sessions cut\n"
     "\n"
+    "Quarantine (pushed states the server could not merge, kept whole):\n"
+    "  quarantine  list them, waiting or decided, with their reasons\n"
+    "  release     re-issue the values of one that the server's record lacks\n"
+    "              --id N --coordinator NAME\n"
+    "  reject      keep it for the record only, merge nothing  --id N --coordinator NAME\n"
+    "              Either way the device holding it drops its copy and takes the\n"
+    "              server's at its next sync.\n"
+    "\n"
     "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
     "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
     "variable (scripts only: other local users of the process may read it), or the\n"
@@ -52,7 +60,7 @@ static const char usage[] =
 
 typedef struct opts {
   const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
-  const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode;
+  const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id;
   int passphrase_fd;
   unsigned test_flags;
 } opts;
@@ -178,9 +186,9 @@ out:
 static int cmd_control(const opts *o, const char *cmd)
 {
   hw_server_config cfg;
-  /* Keys 1..7 of the control request (server.c on_control). */
-  const char *fields[7] = {cmd,         o->worker, o->role ? o->role : "worker", o->coordinator,
-                           o->case_hex, o->device, o->mode};
+  /* Keys 1..8 of the control request (server.c on_control). */
+  const char *fields[8] = {cmd,         o->worker, o->role ? o->role : "worker", o->coordinator,
+                           o->case_hex, o->device, o->mode, o->id};
   static char reply[HW_CONTROL_FRAME_MAX];
   int ok = 0, rc;
 
@@ -188,7 +196,7 @@ static int cmd_control(const opts *o, const char *cmd)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
-  rc = hw_control_call(cfg.control_socket, fields, 7, &ok, reply, sizeof reply);
+  rc = hw_control_call(cfg.control_socket, fields, 8, &ok, reply, sizeof reply);
   if (rc == HW_ENOENT)
     return fail("no server is running on this state directory (control socket not found)");
   if (rc == HW_EPERM)
@@ -232,6 +240,7 @@ int main(int argc, char **argv)
     OPT("--case", case_hex)
     OPT("--device", device)
     OPT("--mode", mode)
+    OPT("--id", id)
 #undef OPT
     else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
     {
@@ -271,7 +280,8 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "invite") || !strcmp(cmd, "status") || !strcmp(cmd, "audit") ||
       !strcmp(cmd, "records") || !strcmp(cmd, "assign") || !strcmp(cmd, "reassign") ||
       !strcmp(cmd, "region") || !strcmp(cmd, "caseload") || !strcmp(cmd, "devices") ||
-      !strcmp(cmd, "revoke"))
+      !strcmp(cmd, "revoke") || !strcmp(cmd, "quarantine") || !strcmp(cmd, "release") ||
+      !strcmp(cmd, "reject"))
     return cmd_control(&o, cmd);
   fprintf(stderr, "homeward-server: unknown command %s\n\n%s", cmd, usage);
   return 2;

@@ -200,4 +200,41 @@ HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uin
                                        size_t key_len, const char *reason, const uint8_t *state,
                                        size_t len, int64_t now_ms, int64_t *id_out);
 
+/* ---- coordinators' decisions on quarantined states (sdb-quarantine.c) ---- */
+
+typedef struct hw_sdb_quarantined {
+  int64_t id;
+  hw_id record;
+  bool has_device;
+  uint8_t device_key[HW_DEVICE_KEY_BYTES];
+  char reason[256]; /* cut to fit */
+  int64_t received_ms;
+  char decision[16]; /* "" (waiting), "released" or "rejected" */
+  char decided_by[160];
+  int64_t decided_ms;
+  uint8_t *state; /* hw_sdb_quarantine_get only: owned by the caller (hw_free) */
+  size_t len;
+} hw_sdb_quarantined;
+
+/* One quarantined state with its bytes: HW_ENOENT when there is no such id. */
+HW_NODISCARD int hw_sdb_quarantine_get(hw_sdb *s, int64_t id, hw_sdb_quarantined *out);
+/* Every quarantined state (without its bytes), oldest first. */
+typedef int (*hw_sdb_quarantine_cb)(const hw_sdb_quarantined *q, void *ud);
+HW_NODISCARD int hw_sdb_quarantine_list(hw_sdb *s, hw_sdb_quarantine_cb cb, void *ud);
+/* Record a decision ("released" or "rejected") numbered `seq`: HW_EEXIST
+ * when the state was decided already. */
+HW_NODISCARD int hw_sdb_quarantine_decide(hw_sdb *s, int64_t id, const char *decision,
+                                          const char *actor, int64_t now_ms, uint64_t seq);
+/* Decisions after `after` on states this device pushed, in sequence order,
+ * at most `max`. */
+typedef int (*hw_sdb_decision_cb)(uint64_t seq, const hw_id *record, void *ud);
+HW_NODISCARD int hw_sdb_decisions_after(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
+                                        uint64_t after, size_t max, hw_sdb_decision_cb cb,
+                                        void *ud);
+
+/* The connection, for the tables kept in other files, and the HW_ code of
+ * a SQLite result code. */
+sqlite3 *hw__sdb_sqlite(hw_sdb *s);
+int hw__sdb_rc(int sqlite_rc);
+
 #endif

@@ -577,7 +577,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   const uint8_t *p;
   size_t pl;
   char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
-  char case_hex[40] = "", device[80] = "", mode[16] = "", actor[160];
+  char case_hex[40] = "", device[80] = "", mode[16] = "", id[24] = "", actor[160];
   hw_admin_req adm;
 
   hw_cbor_rd_init(&rd, body, len);
@@ -599,6 +599,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
           : key == 5 ? case_hex
           : key == 6 ? device
           : key == 7 ? mode
+          : key == 8 ? id
                      : NULL;
     cap = key == 1   ? sizeof cmd
           : key == 2 ? sizeof worker
@@ -606,7 +607,8 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
           : key == 4 ? sizeof coord
           : key == 5 ? sizeof case_hex
           : key == 6 ? sizeof device
-                     : sizeof mode;
+          : key == 7 ? sizeof mode
+                     : sizeof id;
     if (!dst || pl == 0 || pl >= cap || memchr(p, 0, pl)) {
       hw__control_reply_text(req, false, "unknown or over-long request field");
       return;
@@ -648,8 +650,9 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
                        case_hex[0] ? case_hex : NULL,
                        device[0] ? device : NULL,
                        mode[0] ? mode : NULL,
+                       id[0] ? id : NULL,
                        actor};
-  if (hw__admin_handle(s, req, &adm))
+  if (hw__admin_handle(s, req, &adm) || hw__quarantine_handle(s, req, &adm))
     return;
   if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "records") == 0) {
     report_job *j = hw_calloc(1, sizeof *j);

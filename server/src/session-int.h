@@ -109,6 +109,8 @@ typedef struct hw_pull_job {
   bool retire_now;          /* the device is retired: this pull ends its last session */
   hw_id *removals;          /* cases taken away from this device's worker */
   size_t n_removals;
+  hw_id *decided;           /* records whose held copy here a coordinator decided on */
+  size_t n_decided;
   uint8_t **records;
   size_t *lens;
   size_t n;

@@ -289,16 +289,15 @@ static hw_case_access access_hook(const hw_id *case_id, bool created_here, void 
 
 /* The server knows the kinds of its forms; an unknown kind is quarantined
  * until it does (architecture §6). */
-static bool kind_hook(const hw_bytes *kind, void *ud)
+bool hw__form_kind_known(const hw_bytes *kind, void *ud)
 {
   (void)ud;
   return hw_form_find((const char *)kind->p, kind->len) != NULL;
 }
 
 /* Writes the server has not seen are validated again, as on the device. */
-static int validate_hook(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
-                         const hw_field_value *values, size_t n, char *msg, size_t msg_len,
-                         void *ud)
+int hw__form_validate(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
+                      const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud)
 {
   hw_form_error err;
   int rc =
@@ -345,8 +344,8 @@ int hw__push_job_run(hw_job *job, void *dbv)
   hw_push_job *j = (hw_push_job *)job;
   hw_session *ss = j->ss;
   hw_accept_policy policy = {
-      .kind_known = kind_hook,
-      .validate = validate_hook,
+      .kind_known = hw__form_kind_known,
+      .validate = hw__form_validate,
       .case_access = access_hook,
       .late_edit = late_edit_hook,
       .ud = ss};
@@ -392,6 +391,7 @@ void hw__pull_job_free(hw_pull_job *j)
   hw_free(j->records);
   hw_free(j->lens);
   hw_free(j->removals);
+  hw_free(j->decided);
   hw_free(j);
 }
 
@@ -419,7 +419,7 @@ static bool acked_here(const hw_session *ss, uint64_t seq)
 typedef struct pull_item {
   uint64_t seq;
   hw_id case_id;
-  int kind;        /* 0 record, 1 new case, 2 removal */
+  int kind;        /* 0 record, 1 new case, 2 removal, 3 decision (case_id: the record) */
   uint8_t *state;  /* records: owned copy */
   size_t len;
 } pull_item;
@@ -478,6 +478,17 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
   return push_item(p, &it);
 }
 
+/* A coordinator decided on a state this device pushed and holds. */
+static int got_decision(uint64_t seq, const hw_id *record, void *ud)
+{
+  pull_ctx *p = ud;
+  pull_item it = {.seq = seq, .case_id = *record, .kind = 3};
+
+  p->rows++;
+  p->max_seq = seq;
+  return push_item(p, &it);
+}
+
 static int by_seq(const void *a, const void *b)
 {
   const pull_item *x = a, *y = b;
@@ -501,6 +512,47 @@ static int add_out(hw_pull_job *j, uint8_t *state, size_t len)
   j->records[j->n] = state;
   j->lens[j->n++] = len;
   return HW_OK;
+}
+
+/* Whether the batch carries record `id` already (a release changed it just
+ * before the decision). Decisions are rare: the batch is decoded. */
+static bool in_batch(const hw_pull_job *j, const hw_id *id)
+{
+  bool found = false;
+
+  for (size_t i = 0; i < j->n && !found; i++) {
+    hw_record *r = NULL;
+    if (hw_record_decode(j->records[i], j->lens[i], &r, NULL) == HW_OK)
+      found = hw_id_cmp(&r->id, id) == 0;
+    hw_record_free(r);
+  }
+  return found;
+}
+
+/* The server's state of a decided record, when this device may see its case:
+ * the device takes it in place of the copy it dropped. */
+static int decided_state(hw_pull_job *j, hw_sdb *db, const hw_id *record)
+{
+  uint8_t *state = NULL;
+  size_t len = 0;
+  hw_record *r = NULL;
+  char holder[HW_WORKER_MAX];
+  int rc = hw_sdb_record_get(db, record, &state, &len);
+
+  if (rc == HW_ENOENT)
+    return HW_OK; /* nothing was ever merged into it */
+  if (rc == HW_OK && (rc = hw_record_decode(state, len, &r, NULL)) != 0)
+    rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+  if (rc == HW_OK && (rc = hw_sdb_assign_get(db, &r->case_id, holder)) == HW_OK &&
+      visible(j->ss, holder) && !in_batch(j, record)) {
+    rc = add_out(j, state, len);
+    state = NULL;
+  }
+  if (rc == HW_ENOENT)
+    rc = HW_OK; /* a case nobody holds */
+  hw_record_free(r);
+  hw_free(state);
+  return rc;
 }
 
 typedef struct whole_ctx {
@@ -549,8 +601,9 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   j->records = hw_calloc(j->max_records, sizeof *j->records);
   j->lens = hw_calloc(j->max_records, sizeof *j->lens);
   j->removals = hw_calloc(HW_REMOVALS_MAX, sizeof *j->removals);
+  j->decided = hw_calloc(j->max_records, sizeof *j->decided);
   whole = hw_calloc(HW_REMOVALS_MAX, sizeof *whole);
-  if (!j->records || !j->lens || !j->removals || !whole) {
+  if (!j->records || !j->lens || !j->removals || !j->decided || !whole) {
     rc = HW_ENOMEM;
     goto out;
   }
@@ -568,6 +621,14 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     if (!rc)
       rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
     if (!rc && p.rows >= HW_REMOVALS_MAX / 2 && p.max_seq < horizon)
+      horizon = p.max_seq, cut = true;
+  }
+  /* Coordinators' decisions on states this device holds for them. */
+  if (!rc) {
+    p.rows = 0;
+    rc = hw_sdb_decisions_after(db, ss->device_key, from, (size_t)j->max_records / 2,
+                                got_decision, &p);
+    if (!rc && p.rows >= (size_t)j->max_records / 2 && p.max_seq < horizon)
       horizon = p.max_seq, cut = true;
   }
   if (rc)
@@ -613,6 +674,14 @@ int hw__pull_job_run(hw_job *job, void *dbv)
       if (j->n_removals == HW_REMOVALS_MAX)
         break;
       j->removals[j->n_removals++] = it->case_id;
+    } else if (it->kind == 3) {
+      /* The id and, in the same batch, the server's state (the device
+       * drops its copy first); room for both, or it waits for the next. */
+      if (j->n_decided == j->max_records || j->n == j->max_records)
+        break;
+      j->decided[j->n_decided++] = it->case_id;
+      if ((rc = decided_state(j, db, &it->case_id)) != 0)
+        goto out;
     } else if (!has_case(whole, n_whole, &it->case_id) && !acked_here(ss, it->seq)) {
       /* Only within the session: a restored device must get back what it
        * pushed after its backup. */

@@ -302,11 +302,13 @@ static void pull_done(hw_job *job, int status)
       m.u.pull_batch.records = recs;
       m.u.pull_batch.cursor = j->next;
       m.u.pull_batch.more = j->more;
-      hw_log(HW_LOG_DEBUG, "conn=%llu pull records=%zu removals=%zu more=%d seq=%llu",
-             (unsigned long long)ss->id, j->n, j->n_removals, (int)j->more,
+      hw_log(HW_LOG_DEBUG, "conn=%llu pull records=%zu removals=%zu decided=%zu more=%d seq=%llu",
+             (unsigned long long)ss->id, j->n, j->n_removals, j->n_decided, (int)j->more,
              (unsigned long long)j->next.seq);
       m.u.pull_batch.n_removals = j->n_removals;
       m.u.pull_batch.removals = j->removals;
+      m.u.pull_batch.n_decided = j->n_decided;
+      m.u.pull_batch.decided = j->decided;
       send_msg(ss, &m, false);
       if (!j->more && j->retire_now) {
         /* A retired device's last session: every push before this pull is

@@ -79,6 +79,9 @@ typedef struct hw_sync_result {
   uint64_t conflicts;      /* records holding a conflict after the sync */
   uint64_t removed;        /* records deleted: their cases were taken from this worker */
   uint64_t closed_removed; /* records deleted: their cases are closed and fully synced */
+  uint64_t decided;        /* held copies a coordinator released or rejected: replaced by
+                              the server's state (or deleted when the case is not this
+                              worker's) */
   bool wiped;              /* access ended (retired or lost): the store is deleted; only
                               hw_client_close may follow */
   uint64_t unsent_destroyed; /* a lost device: records never pushed, deleted with it */

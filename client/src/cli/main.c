@@ -314,6 +314,10 @@ static int cmd_sync(hw_client *c)
     printf("%llu record(s) of cases now looked after by someone else were removed from this "
            "device\n",
            (unsigned long long)r.removed);
+  if (r.decided)
+    printf("%llu record(s) held for a coordinator were decided: this device now has the "
+           "office's version\n",
+           (unsigned long long)r.decided);
   if (r.forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
   if (r.history_rewritten)

@@ -182,6 +182,10 @@ HW_NODISCARD HW_EXPORT int hw_store_count(hw_store *st, uint64_t *n_records);
 HW_NODISCARD HW_EXPORT int hw_store_delete_case(hw_store *st, const hw_id *case_id,
                                                 uint64_t *deleted, uint64_t *kept);
 
+/* Delete one record whatever it holds (a copy a coordinator decided on:
+ * the device takes the server's instead). HW_ENOENT when absent. */
+HW_NODISCARD HW_EXPORT int hw_store_delete(hw_store *st, const hw_id *id);
+
 /* Small settings (cursors, identity keys, ...): encrypted at rest with the
  * rest of the database. get returns an hw_malloc copy (hw_free) or HW_ENOENT.
  * Names are 1..HW_STORE_SETTING_KEY_MAX bytes; names starting with "hw." are

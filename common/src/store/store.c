@@ -41,6 +41,7 @@ enum {
   S_COUNT,
   S_DEL_CASE,
   S_COUNT_CASE,
+  S_DEL_ONE,
   S_N
 };
 
@@ -67,6 +68,7 @@ static const char *const sql_text[S_N] = {
     [S_COUNT] = "SELECT count(*) FROM records",
     [S_DEL_CASE] = "DELETE FROM records WHERE case_id = ?1 AND pending = 0",
     [S_COUNT_CASE] = "SELECT count(*) FROM records WHERE case_id = ?1",
+    [S_DEL_ONE] = "DELETE FROM records WHERE id = ?1",
 };
 
 static const char schema[] =
@@ -1380,6 +1382,19 @@ int hw_store_delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, 
   }
   sqlite3_reset(s);
   return rc;
+}
+
+int hw_store_delete(hw_store *st, const hw_id *id)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_DEL_ONE, &s);
+
+  if (rc)
+    return rc;
+  sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  if ((rc = step_done(st, s)) != 0)
+    return rc;
+  return sqlite3_changes(hw_store_sqlite(st)) ? HW_OK : HW_ENOENT;
 }
 
 /* ---- settings ---- */

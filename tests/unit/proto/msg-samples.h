@@ -7,7 +7,7 @@
 
 #include "homeward/proto/msg.h"
 
-#define HW_SAMPLE_COUNT 11
+#define HW_SAMPLE_COUNT 12
 
 static const uint8_t sample_rec1[] = {0xa1, 0x61, 'a', 0x01};
 static const uint8_t sample_rec2[] = {0x82, 0x01, 0x02, 0x03};
@@ -104,6 +104,14 @@ static inline void sample_msg(int k, hw_msg *m)
     m->u.pull_batch.removals = removals;
     sample_cursor(&m->u.pull_batch.cursor);
     m->u.pull_batch.more = true;
+    break;
+  case 11: /* a coordinator's decisions on held copies, nothing else */
+    m->type = HW_MSG_PULL_BATCH;
+    sample_fill(removals[0].b, HW_ID_BYTES, 21);
+    sample_fill(removals[1].b, HW_ID_BYTES, 22);
+    m->u.pull_batch.n_decided = 2;
+    m->u.pull_batch.decided = removals;
+    sample_cursor(&m->u.pull_batch.cursor);
     break;
   case 7:
     m->type = HW_MSG_DONE;

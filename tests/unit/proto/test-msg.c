@@ -98,6 +98,17 @@ static void test_roundtrip(void)
     CHECK_EQ(back.u.ack.entries[2].status, HW_ACK_QUARANTINED);
     CHECK(back.u.ack.entries[2].reason.len == 17);
     hw_free(p);
+    sample_msg(11, &m);
+    p = encode(&m, &len);
+    CHECK_OK(hw_msg_decode(p, len, &a, &back));
+    CHECK_EQ(back.u.pull_batch.n_decided, 2);
+    CHECK(hw_id_cmp(&back.u.pull_batch.decided[1], &m.u.pull_batch.decided[1]) == 0);
+    hw_free(p);
+    sample_msg(6, &m); /* none decided: key 4 is left out */
+    p = encode(&m, &len);
+    CHECK_OK(hw_msg_decode(p, len, &a, &back));
+    CHECK_EQ(back.u.pull_batch.n_decided, 0);
+    hw_free(p);
     hw_arena_close(&a);
   }
 }
@@ -458,6 +469,30 @@ static void batch_n(hw_cbor_wr *w, unsigned removals, size_t id_len, int more)
   else
     hw_cbor_wr_bool(w, more);
 }
+static void batch_decided(hw_cbor_wr *w, unsigned n)
+{
+  hdr(w, 6, 5);
+  hw_cbor_wr_uint(w, 0);
+  hw_cbor_wr_array(w, 0);
+  hw_cbor_wr_uint(w, 1);
+  hw_cbor_wr_array(w, 0);
+  hw_cbor_wr_uint(w, 2);
+  cursor(w);
+  hw_cbor_wr_uint(w, 3);
+  hw_cbor_wr_bool(w, false);
+  hw_cbor_wr_uint(w, 4);
+  hw_cbor_wr_array(w, n);
+  for (unsigned i = 0; i < n; i++)
+    hw_cbor_wr_bytes(w, zeros, 16);
+}
+static void b_decided_max(hw_cbor_wr *w)
+{
+  batch_decided(w, HW_BATCH_RECORDS_MAX);
+}
+static void b_decided_over(hw_cbor_wr *w)
+{
+  batch_decided(w, HW_BATCH_RECORDS_MAX + 1);
+}
 static void b_batch_max(hw_cbor_wr *w)
 {
   batch_n(w, HW_REMOVALS_MAX, 16, 0);
@@ -694,6 +729,8 @@ static const bad_case cases[] = {
     {"pull, cursor key after max key", b_pull_cursor_after, HW_EPROTO},
     {"pull batch, removals at max", b_batch_max, HW_OK},
     {"pull batch, removals at max + 1", b_batch_over, HW_ELIMIT},
+    {"pull batch, decided at max", b_decided_max, HW_OK},
+    {"pull batch, decided at max + 1", b_decided_over, HW_ELIMIT},
     {"pull batch, case id of 15 bytes", b_batch_id15, HW_EPROTO},
     {"pull batch, more as uint", b_batch_more_uint, HW_EPROTO},
     {"refusal, dots at max", b_refusal_max, HW_OK},

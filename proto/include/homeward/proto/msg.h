@@ -136,6 +136,12 @@ typedef struct hw_msg_pull_batch {
   const hw_id *removals; /* case ids taken away from this worker */
   hw_cursor cursor;      /* the cursor after this batch */
   bool more;
+  /* Records whose quarantined copy on this device a coordinator decided on
+   * (key 4, left out when empty): the device drops its held copy before it
+   * applies this batch's records, which carry the server's state when the
+   * device may see it. */
+  size_t n_decided;
+  const hw_id *decided;
 } hw_msg_pull_batch;
 
 typedef struct hw_msg_done {

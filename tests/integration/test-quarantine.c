@@ -1,0 +1,182 @@
+/* Coordinators' decisions on quarantined states, on a real server
+ * (docs/operations.md "Quarantine"; architecture §3, defence 3): a push into
+ * a case the worker never held is kept whole and the device holds its copy;
+ * `quarantine` lists it; `release` re-issues its values onto the server's
+ * record, `reject` merges nothing; either way the device that held the copy
+ * drops it at its next sync and takes the server's state when it may see the
+ * case. Bad requests are refused with a reason and change nothing; every
+ * decision is in the verified audit chain. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+
+static hw_test_server srv;
+static char out[1 << 20];
+
+/* Run an admin command; returns its exit status, its stdout in `out`. */
+#define ADMIN(...) hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
+
+static hw_client *enrol(const char *name, const char *worker)
+{
+  char inv[600];
+  size_t n;
+  CHECK_EQ(hw_test_server_cmd(&srv, inv, sizeof inv,
+                              (const char *const[]){"invite", "--worker", worker, "--coordinator",
+                                                    "chipo", NULL}),
+           0);
+  n = strlen(inv);
+  while (n && inv[n - 1] == '\n')
+    inv[--n] = '\0';
+  return hw_test_device(&srv, name, inv);
+}
+
+/* The quarantine number of `rec` from the list, and its line in `line`. */
+static long quarantine_of(const hw_id *rec, char *line, size_t cap)
+{
+  char hex[HW_ID_HEX_LEN + 1], needle[64];
+  const char *p, *start, *end;
+  hw_id_to_hex(rec, hex);
+  CHECK_EQ(ADMIN("quarantine"), 0);
+  snprintf(needle, sizeof needle, " record=%s ", hex);
+  p = strstr(out, needle);
+  CHECK(p != NULL);
+  for (start = p; start > out && start[-1] != '\n'; start--)
+    ;
+  end = strchr(p, '\n');
+  CHECK(end && (size_t)(end - start) < cap);
+  memcpy(line, start, (size_t)(end - start));
+  line[end - start] = '\0';
+  CHECK(strncmp(line, "quarantine ", 11) == 0);
+  return atol(line + 11);
+}
+
+static void note_is(hw_client *c, const hw_id *rec, const char *want)
+{
+  char got[2][128];
+  CHECK_EQ(hw_test_field_texts(c, rec, "note", got, 2), 1);
+  CHECK(strcmp(got[0], want) == 0);
+}
+
+int main(int argc, char **argv)
+{
+  hw_client *a1, *b1;
+  hw_id ra = {{0}}, ca = {{0}}, re = {{0}}, ce = {{0}}, rb = {{0}}, cb = {{0}};
+  hw_id rx = {{0}}, ry = {{0}}, rz = {{0}};
+  char line[600], id[32], hex[HW_ID_HEX_LEN + 1];
+  hw_sync_result r;
+  size_t on_server, on_b1;
+  long qx, qy, qz;
+
+  CHECK(argc == 2);
+  CHECK_OK(hw_crypto_init());
+  hw_test_server_start(&srv, argv[1]);
+  a1 = enrol("a1", "amina");
+  b1 = enrol("b1", "bashir");
+
+  /* Two cases of amina's, one of bashir's. */
+  hw_test_put_text(a1, &ra, &ca, "note", "amina's first case");
+  hw_test_put_text(a1, &re, &ce, "note", "amina's second case");
+  hw_test_put_text(b1, &rb, &cb, "note", "bashir's case");
+  CHECK_EQ(hw_test_sync_ok(a1).pushed, 2);
+  CHECK_EQ(hw_test_sync_ok(b1).pushed, 1);
+
+  /* Bashir writes into amina's cases, which he never held: kept aside. */
+  hw_test_put_text(b1, &rx, &ca, "note", "seen at the market");
+  hw_test_put_text(b1, &ry, &ca, "note", "a mistaken entry");
+  hw_test_put_text(b1, &rz, &ce, "note", "school report");
+  on_server = hw_test_server_records(&srv);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.quarantined, 3);
+  CHECK_EQ(hw_test_server_records(&srv), on_server);
+  on_b1 = hw_test_device_records(b1);
+  CHECK_EQ(on_b1, 4);
+
+  /* Listed, waiting, with the reason and the device. */
+  qx = quarantine_of(&rx, line, sizeof line);
+  CHECK(strstr(line, " waiting ") && strstr(line, "never held") && !strstr(line, "device=- "));
+  qy = quarantine_of(&ry, line, sizeof line);
+  qz = quarantine_of(&rz, line, sizeof line);
+  CHECK(qx > 0 && qy > 0 && qz > 0 && qx != qy && qy != qz);
+
+  /* Bad requests: refused with a reason, nothing decided. */
+  snprintf(id, sizeof id, "%ld", qx);
+  CHECK(ADMIN("release", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("release", "--id", "x7", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("release", "--id", "-3", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("release", "--id", id) != 0); /* who decides? */
+  CHECK(ADMIN("reject", "--id", "999999", "--coordinator", "chipo") != 0);
+  quarantine_of(&rx, line, sizeof line);
+  CHECK(strstr(line, " waiting ") != NULL);
+  CHECK_EQ(hw_test_server_records(&srv), on_server);
+
+  /* Release while the case is amina's: the value lands in her case; bashir's
+   * device drops its copy (he may not see the case). */
+  CHECK_EQ(ADMIN("release", "--id", id, "--coordinator", "chipo"), 0);
+  CHECK(strstr(out, "3 value(s) re-issued") != NULL); /* date, note, decision */
+  CHECK_EQ(hw_test_server_records(&srv), on_server + 1);
+  CHECK(ADMIN("release", "--id", id, "--coordinator", "chipo") != 0); /* decided already */
+  CHECK(ADMIN("reject", "--id", id, "--coordinator", "chipo") != 0);
+  quarantine_of(&rx, line, sizeof line);
+  CHECK(strstr(line, " released by ") && strstr(line, "/chipo"));
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.decided, 1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK_EQ(hw_test_device_records(b1), on_b1 - 1);
+  r = hw_test_sync_ok(a1);
+  CHECK_EQ(r.pulled, 1);
+  CHECK(r.checksum_ok);
+  note_is(a1, &rx, "seen at the market");
+  /* A second sync of bashir's device hears nothing more. */
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.decided, 0);
+
+  /* Reject: nothing merged; the device drops its copy all the same. */
+  snprintf(id, sizeof id, "%ld", qy);
+  CHECK_EQ(ADMIN("reject", "--id", id, "--coordinator", "chipo"), 0);
+  CHECK(strstr(out, "rejected") != NULL);
+  CHECK_EQ(hw_test_server_records(&srv), on_server + 1);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.decided, 1);
+  CHECK_EQ(hw_test_device_records(b1), on_b1 - 2);
+  CHECK_EQ(hw_test_sync_ok(a1).pulled, 0);
+
+  /* Release into a case the device may see by then: its held copy is
+   * replaced by the server's state in the same batch, nothing pending. */
+  hw_id_to_hex(&ce, hex);
+  CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "bashir", "--coordinator", "chipo"), 0);
+  r = hw_test_sync_ok(b1); /* the case arrives whole; the held copy stays held */
+  CHECK_EQ(r.pulled, 1);
+  CHECK_EQ(r.decided, 0);
+  snprintf(id, sizeof id, "%ld", qz);
+  CHECK_EQ(ADMIN("release", "--id", id, "--coordinator", "chipo"), 0);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.decided, 1);
+  CHECK_EQ(r.pulled, 1);
+  CHECK_EQ(r.pushed, 0);
+  CHECK(r.checksum_ok);
+  note_is(b1, &rz, "school report");
+  r = hw_test_sync_ok(b1); /* in step with the server: nothing to send */
+  CHECK_EQ(r.pushed, 0);
+  CHECK(r.checksum_ok);
+  /* His device writes on the released record like any other. */
+  hw_test_put_text(b1, &rz, &ce, "note", "school report, term two");
+  CHECK_EQ(hw_test_sync_ok(b1).pushed, 1);
+
+  /* Decisions survive a restart and are in the verified audit chain. */
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_restart(&srv);
+  quarantine_of(&ry, line, sizeof line);
+  CHECK(strstr(line, " rejected by ") != NULL);
+  CHECK_EQ(ADMIN("audit"), 0);
+  CHECK(strstr(out, "quarantine-release") && strstr(out, "quarantine-reject"));
+
+  hw_client_close(a1);
+  hw_client_close(b1);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  printf("quarantine: ok\n");
+  return 0;
+}

@@ -139,9 +139,13 @@ static int write_existing(hw_client *c, const hw_id *record, apply_fn fn, void *
   hw_record *cur = NULL;
   const hw_form *form;
   uint32_t schema;
-  int rc = load_row(c, record, &row, &cur);
+  int rc;
 
-  if (rc)
+  /* A copy held for a coordinator is replaced by the office's at their
+   * decision: an edit made meanwhile would go with it. */
+  if (hw__is_held(c, record))
+    return HW_EPERM;
+  if ((rc = load_row(c, record, &row, &cur)) != 0)
     return rc;
   form = hw_form_find((const char *)cur->kind.p, cur->kind.len);
   schema = form ? form->schema_version : cur->schema_version;

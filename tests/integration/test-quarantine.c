@@ -94,6 +94,15 @@ int main(int argc, char **argv)
   on_b1 = hw_test_device_records(b1);
   CHECK_EQ(on_b1, 4);
 
+  /* The held copy cannot be changed meanwhile (the decision replaces it). */
+  {
+    hw_field_value fv = {{(const uint8_t *)"note", 4}, {(const uint8_t *)"\x65later", 6}};
+    hw_form_error err;
+    CHECK_ERR(hw_client_write(b1, &rx, &fv, 1, &err), HW_EPERM);
+    CHECK_ERR(hw_client_void(b1, &rx, "typo"), HW_EPERM);
+    note_is(b1, &rx, "seen at the market");
+  }
+
   /* Listed, waiting, with the reason and the device. */
   qx = quarantine_of(&rx, line, sizeof line);
   CHECK(strstr(line, " waiting ") && strstr(line, "never held") && !strstr(line, "device=- "));

@@ -47,7 +47,9 @@ HW_NODISCARD HW_EXPORT int hw_client_create_record(hw_client *c, const hw_id *ca
                                                    const char *kind, const hw_field_value *fields,
                                                    size_t n, hw_id *record_out, hw_id *case_out,
                                                    hw_form_error *err);
-/* Write fields of an existing record (one new dot), validated the same way. */
+/* Write fields of an existing record (one new dot), validated the same way.
+ * A record held for a coordinator cannot be changed until they decide:
+ * HW_EPERM (write and void). */
 HW_NODISCARD HW_EXPORT int hw_client_write(hw_client *c, const hw_id *record,
                                            const hw_field_value *fields, size_t n,
                                            hw_form_error *err);

@@ -19,6 +19,9 @@ const char *hw_cli_strerror(int rc)
   if (rc == HW_EBUSY)
     return "the store is in use by another homeward (a sync or another command): nothing was "
            "changed; try again when it has finished";
+  if (rc == HW_EPERM)
+    return "this record is held for a coordinator: it cannot be changed until they decide "
+           "(sync to hear); nothing was changed";
   if (rc == HW_ENOSPC)
     return "the device is full: nothing was changed; free some space and try again";
   return hw_strerror(rc);

@@ -314,6 +314,10 @@ typedef struct sign_job {
   hw_job job;
   hw_server *srv;
   hw_signed_head head;
+  /* The loop's head when the job was made: the storage thread compares
+   * with this copy, never with srv->head, which the loop writes. */
+  hw_signed_head prev;
+  bool prev_valid;
   bool changed;
 } sign_job;
 
@@ -328,7 +332,7 @@ static int sign_run(hw_job *job, void *d)
   j->head.epoch = j->srv->epoch;
   if ((rc = hw_sdb_audit_head(db->sdb, &j->head.seq, j->head.hash)) != 0)
     return rc;
-  if (j->srv->head_valid && j->srv->head.seq == j->head.seq && j->srv->head.epoch == j->head.epoch)
+  if (j->prev_valid && j->prev.seq == j->head.seq && j->prev.epoch == j->head.epoch)
     return HW_OK; /* nothing new to sign */
   j->head.time_ms = hw__now_ms();
   hw_signed_head_sign(&j->head, j->srv->secrets->sign_sk);
@@ -361,6 +365,8 @@ static void sign_head(hw_server *s)
   j->job.run = sign_run;
   j->job.done = sign_done;
   j->srv = s;
+  j->prev = s->head;
+  j->prev_valid = s->head_valid;
   if (hw_storage_submit(s->storage, &j->job) != 0)
     hw_free(j);
 }

@@ -11,6 +11,7 @@
 #include "control-int.h"
 #include "homeward/audit-head.h"
 #include "homeward/ids.h"
+#include "homeward/proto/limits.h"
 #include "homeward/proto/noise.h"
 #include "homeward/store.h"
 #include "sdb-int.h"
@@ -106,5 +107,9 @@ void hw__session_supersede(hw_server *s, hw_session *keep, const hw_id *replica)
 
 /* Milliseconds since the epoch (the server's clock). */
 int64_t hw__now_ms(void);
+
+/* What the server stores of an invitation token: a domain-separated hash
+ * (the token itself is never stored; security notes part B). */
+void hw__token_hash(const uint8_t token[static HW_TOKEN_BYTES], uint8_t out[static HW_HASH_BYTES]);
 
 #endif

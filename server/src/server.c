@@ -391,29 +391,26 @@ static int invite_run(hw_job *job, void *d)
 {
   invite_job *j = (invite_job *)job;
   hw_server_db *db = d;
-  uint8_t th[HW_HASH_BYTES], head[HW_HASH_BYTES];
-  hw_hash h;
-  hw_cbor_wr w;
-  uint64_t aseq;
+  uint8_t th[HW_HASH_BYTES];
   char details[128];
   int rc;
 
   hw_random_bytes(j->token, sizeof j->token);
   /* Only the token's hash is stored (security notes part B). */
-  hw_hash_init(&h, NULL, 0);
-  hw_hash_update(&h, "homeward-token-v1", 18);
-  hw_hash_update(&h, j->token, sizeof j->token);
-  hw_hash_final(&h, th);
+  hw__token_hash(j->token, th);
   if ((rc = hw_sdb_invitation_put(db->sdb, th, j->worker, j->role, j->expires_ms)) != 0)
     return rc;
   snprintf(details, sizeof details, "role=%s expires_ms=%lld", j->role, (long long)j->expires_ms);
-  hw_cbor_wr_init(&w, 4096);
-  hw_audit_admin_encode(&w, "invite", hw__now_ms(), NULL, j->actor, details);
-  rc = hw_cbor_wr_finish(&w);
-  if (!rc)
-    rc = hw_sdb_audit_append(db->sdb, w.buf, w.len, &aseq, head);
-  hw_cbor_wr_close(&w);
-  return rc;
+  return hw__admin_audit(db->sdb, "invite", NULL, j->actor, details);
+}
+
+void hw__token_hash(const uint8_t token[static HW_TOKEN_BYTES], uint8_t out[static HW_HASH_BYTES])
+{
+  hw_hash h;
+  hw_hash_init(&h, NULL, 0);
+  hw_hash_update(&h, "homeward-token-v1", 18);
+  hw_hash_update(&h, token, HW_TOKEN_BYTES);
+  hw_hash_final(&h, out);
 }
 
 void hw__control_reply_text(hw_control_req *req, bool ok, const char *text)

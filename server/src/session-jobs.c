@@ -103,13 +103,9 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
 
 static bool token_hash(const hw_hello_job *j, uint8_t out[static HW_HASH_BYTES])
 {
-  hw_hash h;
   if (!j->has_token)
     return false;
-  hw_hash_init(&h, NULL, 0);
-  hw_hash_update(&h, "homeward-token-v1", 18);
-  hw_hash_update(&h, j->token, HW_TOKEN_BYTES);
-  hw_hash_final(&h, out);
+  hw__token_hash(j->token, out);
   return true;
 }
 

@@ -17,6 +17,11 @@ typedef struct hw_admin_req {
 /* Handle one of the commands above; returns false when `cmd` is not one. */
 bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a);
 
+/* A reply is built in an hw_malloc'd buffer of this many bytes, a line at a
+ * time (lines that do not fit are left out). */
+#define HW_ADMIN_REPLY_MAX 60000
+void hw__reply_line(char *text, size_t *len, const char *line);
+
 /* Append an administrative audit entry naming `actor` ("os-user/coordinator")
  * and, when `key` is given, a device (HW_DEVICE_KEY_BYTES). Storage thread. */
 HW_NODISCARD int hw__admin_audit(hw_sdb *db, const char *action, const uint8_t *key,

@@ -8,7 +8,6 @@
 #include "homeward/log.h"
 #include "homeward/mem.h"
 
-#define REPLY_MAX 60000
 
 typedef enum admin_kind { ASSIGN, REASSIGN, REGION, CASELOAD, DEVICES, REVOKE } admin_kind;
 
@@ -25,15 +24,20 @@ typedef struct admin_job {
   size_t len;
 } admin_job;
 
-static void say(admin_job *j, const char *line)
+void hw__reply_line(char *text, size_t *len, const char *line)
 {
   size_t n = strlen(line);
-  if (j->len + n + 2 > REPLY_MAX)
+  if (*len + n + 2 > HW_ADMIN_REPLY_MAX)
     return;
-  memcpy(j->text + j->len, line, n);
-  j->len += n;
-  j->text[j->len++] = '\n';
-  j->text[j->len] = '\0';
+  memcpy(text + *len, line, n);
+  *len += n;
+  text[(*len)++] = '\n';
+  text[*len] = '\0';
+}
+
+static void say(admin_job *j, const char *line)
+{
+  hw__reply_line(j->text, &j->len, line);
 }
 
 int hw__admin_audit(hw_sdb *db, const char *action, const uint8_t *key, const char *actor,
@@ -83,7 +87,7 @@ static int admin_run(hw_job *job, void *d)
   uint64_t seq;
   int rc;
 
-  if (!(j->text = hw_malloc(REPLY_MAX)))
+  if (!(j->text = hw_malloc(HW_ADMIN_REPLY_MAX)))
     return HW_ENOMEM;
   j->text[0] = '\0';
   hw_id_to_hex(&j->case_id, hex);

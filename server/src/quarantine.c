@@ -22,8 +22,6 @@
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
 
-#define REPLY_MAX 60000
-
 typedef enum q_kind { Q_LIST, Q_RELEASE, Q_REJECT } q_kind;
 
 typedef struct q_job {
@@ -40,13 +38,7 @@ typedef struct q_job {
 
 static void say(q_job *j, const char *line)
 {
-  size_t n = strlen(line);
-  if (j->len + n + 2 > REPLY_MAX)
-    return;
-  memcpy(j->text + j->len, line, n);
-  j->len += n;
-  j->text[j->len++] = '\n';
-  j->text[j->len] = '\0';
+  hw__reply_line(j->text, &j->len, line);
 }
 
 static void utc(int64_t ms, char out[32])
@@ -261,7 +253,7 @@ static int q_run(hw_job *job, void *d)
   q_job *j = (q_job *)job;
   hw_sdb *db = ((hw_server_db *)d)->sdb;
 
-  if (!(j->text = hw_malloc(REPLY_MAX)))
+  if (!(j->text = hw_malloc(HW_ADMIN_REPLY_MAX)))
     return HW_ENOMEM;
   j->text[0] = '\0';
   if (j->kind == Q_LIST) {

@@ -40,6 +40,58 @@ static int count_rec(uint64_t seq, const hw_id *case_id, const void *state, size
   return 0;
 }
 
+typedef struct decided_seen {
+  size_t n;
+  uint64_t seq[8];
+  hw_id rec[8];
+} decided_seen;
+
+static int on_decided(uint64_t seq, const hw_id *record, void *ud)
+{
+  decided_seen *d = ud;
+  CHECK(d->n < 8);
+  d->seq[d->n] = seq;
+  d->rec[d->n++] = *record;
+  return 0;
+}
+
+static int count_q(const hw_sdb_quarantined *q, void *ud)
+{
+  (void)q;
+  (*(long *)ud)++;
+  return 0;
+}
+
+/* A store made by the first schema gains the decisions table when opened. */
+static void test_schema_upgrade(const char *dir)
+{
+  char path[256];
+  sqlite3 *db;
+  hw_sdb *s = NULL;
+  hw_sdb_quarantined q;
+  int64_t id;
+  uint8_t dk[HW_DEVICE_KEY_BYTES] = {0};
+  hw_id r = id_of(7);
+
+  snprintf(path, sizeof path, "%s/v1.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  hw_sdb_close(s);
+  CHECK(sqlite3_exec(db,
+                     "DROP TABLE srv_quarantine_decided; DROP INDEX srv_quarantine_device;"
+                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)",
+                     NULL, NULL, NULL) == SQLITE_OK);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK_OK(hw_sdb_quarantine_put(s, &r, dk, sizeof dk, "held", (const uint8_t *)"\xa0", 1, 1, &id));
+  CHECK_OK(hw_sdb_quarantine_decide(s, id, "rejected", "root/x", 2, 3));
+  CHECK_OK(hw_sdb_quarantine_get(s, id, &q));
+  CHECK(strcmp(q.decision, "rejected") == 0);
+  hw_free(q.state);
+  hw_sdb_close(s);
+  sqlite3_close(db);
+  unlink(path);
+}
+
 int main(void)
 {
   char dir[] = "/tmp/hw-sdb-XXXXXX", path[256];
@@ -162,9 +214,56 @@ int main(void)
   /* quarantine */
   {
     int64_t qid;
+    uint8_t dk[HW_DEVICE_KEY_BYTES], other[HW_DEVICE_KEY_BYTES];
+    int64_t q2, q3;
+    hw_sdb_quarantined q;
+    long n = 0;
+    decided_seen seen = {0};
     CHECK_OK(hw_sdb_quarantine_put(s, &r2, (const uint8_t *)"key", 3, "contradiction",
                                    (const uint8_t *)"\xa0", 1, 1767000000000, &qid));
     CHECK(qid > 0);
+    /* A key of the wrong size is reported as damage, never read past. */
+    CHECK_ERR(hw_sdb_quarantine_get(s, qid, &q), HW_ECORRUPT);
+    memset(dk, 0xd1, sizeof dk);
+    memset(other, 0xd2, sizeof other);
+    CHECK_OK(hw_sdb_quarantine_put(s, &r1, dk, sizeof dk, "a case this worker never held",
+                                   (const uint8_t *)"\xa1\x01\x02", 3, 1767000000001, &q2));
+    CHECK_OK(hw_sdb_quarantine_put(s, &r2, dk, sizeof dk, "unknown kind",
+                                   (const uint8_t *)"\xa0", 1, 1767000000002, &q3));
+    CHECK_OK(hw_sdb_quarantine_get(s, q2, &q));
+    CHECK(q.has_device && memcmp(q.device_key, dk, sizeof dk) == 0 && q.len == 3 &&
+          memcmp(q.state, "\xa1\x01\x02", 3) == 0 && hw_id_cmp(&q.record, &r1) == 0 &&
+          strcmp(q.reason, "a case this worker never held") == 0 && !q.decision[0]);
+    hw_free(q.state);
+    CHECK_ERR(hw_sdb_quarantine_get(s, 999, &q), HW_ENOENT);
+    CHECK_NULL(q.state);
+    /* Decisions: one each, numbered; a device hears only its own, in order. */
+    CHECK_OK(hw_sdb_quarantine_decide(s, q3, "rejected", "root/chipo", 1767000000010, 40));
+    CHECK_OK(hw_sdb_quarantine_decide(s, q2, "released", "root/chipo", 1767000000011, 41));
+    CHECK_ERR(hw_sdb_quarantine_decide(s, q2, "rejected", "root/chipo", 1767000000012, 42),
+              HW_EEXIST);
+    CHECK_OK(hw_sdb_quarantine_get(s, q2, &q));
+    CHECK(strcmp(q.decision, "released") == 0 && strcmp(q.decided_by, "root/chipo") == 0 &&
+          q.decided_ms == 1767000000011);
+    hw_free(q.state);
+    CHECK_OK(hw_sdb_decisions_after(s, dk, 0, 10, on_decided, &seen));
+    CHECK(seen.n == 2 && seen.seq[0] == 40 && seen.seq[1] == 41);
+    CHECK(hw_id_cmp(&seen.rec[0], &r2) == 0 && hw_id_cmp(&seen.rec[1], &r1) == 0);
+    seen.n = 0;
+    CHECK_OK(hw_sdb_decisions_after(s, dk, 40, 10, on_decided, &seen));
+    CHECK(seen.n == 1 && seen.seq[0] == 41);
+    seen.n = 0;
+    CHECK_OK(hw_sdb_decisions_after(s, dk, 0, 1, on_decided, &seen));
+    CHECK_EQ(seen.n, 1);
+    seen.n = 0;
+    CHECK_OK(hw_sdb_decisions_after(s, other, 0, 10, on_decided, &seen));
+    CHECK_EQ(seen.n, 0);
+    /* The list stops at the damaged first row, as a walk should. */
+    CHECK_ERR(hw_sdb_quarantine_list(s, count_q, &n), HW_ECORRUPT);
+    CHECK(sqlite3_exec(db, "DELETE FROM srv_quarantine WHERE length(device_key) = 3", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    CHECK_OK(hw_sdb_quarantine_list(s, count_q, &n));
+    CHECK_EQ(n, 2);
   }
 
   /* devices, replica binding, invitations */
@@ -219,6 +318,8 @@ int main(void)
     CHECK_OK(hw_sdb_meta_get(s, "kept", &val, &len));
     hw_free(val);
   }
+
+  test_schema_upgrade(dir);
 
   /* a schema from a newer program is refused */
   hw_sdb_close(s);

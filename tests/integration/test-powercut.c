@@ -6,8 +6,9 @@
  * the last written page of each file is torn. The server stops without
  * acknowledging anything more and exits 86 once the cut is applied.
  *
- * Then, before any device syncs again (a device's next sync would put back
- * what the server lost: the lineage check makes it re-push):
+ * Then, before any device syncs again (a resync could hide a loss: a store
+ * found older than its no-backup record says is taken as restored, and
+ * every device pushes everything again):
  *  - the real server (argv[1]) starts on the same state;
  *  - a new device of the same worker pulls everything: every write any
  *    device holds as acknowledged (its store's acked version vector) is

@@ -11,6 +11,9 @@
 #include "homeward/mem.h"
 #include "homeward/passphrase.h"
 #include "server-int.h"
+#ifdef HW_SERVER_POWERCUT
+#include "powercut-int.h"
+#endif
 
 static const char usage[] =
     "usage: homeward-server [--config FILE] COMMAND [OPTIONS]\n"
@@ -63,6 +66,9 @@ typedef struct opts {
   const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id;
   int passphrase_fd;
   unsigned test_flags;
+#ifdef HW_SERVER_POWERCUT
+  hw_powercut powercut; /* --test-powercut: this test-only binary alone */
+#endif
 } opts;
 
 static void log_sink(hw_log_level level, const char *msg, void *ud)
@@ -167,16 +173,26 @@ static int cmd_run(const opts *o)
     return fail("out of memory");
   if ((rc = load_config(o, &cfg)) != 0 || (rc = unlock_with(o, &cfg, &u, pass, 0)) != 0)
     goto out;
+#ifdef HW_SERVER_POWERCUT
+  hw__powercut_prepare(&o->powercut, &u);
+#endif
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&loop);
   rc = hw_server_start(srv, &loop, &cfg, &u, err, sizeof err);
   hw_memzero(pass, HW_PASSPHRASE_MAX + 1);
   if (rc)
     fprintf(stderr, "homeward-server: %s\n", err);
+#ifdef HW_SERVER_POWERCUT
+  else
+    hw__powercut_arm(&o->powercut);
+#endif
   /* Run even after a failed start: handles it made must close. */
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   rc = rc ? 1 : srv->exit_code;
+#ifdef HW_SERVER_POWERCUT
+  rc = hw__powercut_finish(&o->powercut, rc);
+#endif
 out:
   hw_secure_free(pass);
   hw_free(srv);
@@ -247,6 +263,14 @@ int main(int argc, char **argv)
       o.passphrase_fd = atoi(argv[++i]);
       continue;
     }
+#ifdef HW_SERVER_POWERCUT
+    else if (!strcmp(a, "--test-powercut") && i + 1 < argc)
+    {
+      if (hw__powercut_parse(argv[++i], &o.powercut) != 0)
+        return fail("--test-powercut needs OPS:SEED[:sync-normal]");
+      continue;
+    }
+#endif
     else if (!strcmp(a, "--test-fast-kdf"))
     {
       o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */

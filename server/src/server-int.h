@@ -29,6 +29,11 @@ typedef struct hw_server_secrets {
 typedef struct hw_server_db {
   hw_store *st;
   hw_sdb *sdb;
+  /* Tests only (hw_unlock.power_lost): asked on the storage thread at each
+   * begin and commit; `lost_wake` is sent once when it first says yes. */
+  bool (*power_lost)(void);
+  uv_async_t *lost_wake;
+  bool lost_told;
 } hw_server_db;
 
 /* How the store is unlocked (docs/operations.md). */
@@ -37,6 +42,12 @@ typedef struct hw_unlock {
   size_t passphrase_len;
   const char *key_file;
   unsigned test_flags; /* enum hw_store_test_flag: tests only */
+  /* Tests only (homeward-server-powercut, never installed): the store's
+   * base VFS (HW_TESTVFS_NAME), and whether that VFS has lost power. Once
+   * it has, every transaction fails, so nothing more is acknowledged, and
+   * the server stops (docs/operations.md, "Power-cut testing"). */
+  const char *base_vfs;
+  bool (*power_lost)(void);
 } hw_unlock;
 
 #define HW_SERVER_READ_BUF 65536
@@ -55,6 +66,7 @@ typedef struct hw_server {
   uv_tcp_t listener;
   uv_signal_t sig_term, sig_int;
   uv_timer_t head_timer;
+  uv_async_t lost_async; /* tests only: the store's test VFS lost power */
   hw_noise_key *noise_key;
   hw_server_secrets *secrets;
   uint8_t noise_pub[HW_NOISE_KEY_BYTES];

@@ -27,11 +27,27 @@
 
 /* ---- storage operations over the encrypted store -------------------------- */
 
+/* Tests only (hw_unlock.power_lost): once the store's test VFS has lost
+ * power, no transaction may succeed, so nothing more is acknowledged; the
+ * loop is woken once to stop the server. */
+static bool power_lost(hw_server_db *db)
+{
+  if (!db->power_lost || !db->power_lost())
+    return false;
+  if (!db->lost_told) {
+    db->lost_told = true;
+    uv_async_send(db->lost_wake);
+  }
+  return true;
+}
+
 /* The server tables' cached counters are written before a savepoint is
  * released or the transaction commits, and dropped after any rollback. */
 static int st_begin(void *d)
 {
   hw_sdb_invalidate(((hw_server_db *)d)->sdb);
+  if (power_lost(d))
+    return HW_EIO;
   return hw_store_begin(((hw_server_db *)d)->st);
 }
 static int st_savepoint(void *d)
@@ -51,7 +67,15 @@ static int st_rollback_to(void *d)
 static int st_commit(void *d)
 {
   int rc = hw_sdb_flush(((hw_server_db *)d)->sdb);
-  return rc ? rc : hw_store_commit(((hw_server_db *)d)->st);
+
+  if (rc == 0)
+    rc = hw_store_commit(((hw_server_db *)d)->st);
+  /* A commit that returned 0 but lost power in its wake (the checkpoint
+   * after it) was durable; it is still reported failed: a device resends
+   * what was not acknowledged, while one acknowledgement too many is a loss. */
+  if (power_lost(d) && rc == 0)
+    rc = HW_EIO;
+  return rc;
 }
 /* A rollback that fails leaves nothing more to do than say so. */
 static void rollback_quietly(hw_store *st)
@@ -148,6 +172,7 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
   o.create = create;
   o.journal = HW_STORE_WAL;
   o.test_flags = u->test_flags;
+  o.base_vfs = u->base_vfs;
   rc = hw_store_open(st, &o, info);
   if (rc)
     snprintf(err, err_len, "cannot open the store %s: %s (%s)", path, hw_strerror(rc),
@@ -701,6 +726,30 @@ static void on_signal(uv_signal_t *sig, int signum)
   hw_server_stop(sig->data);
 }
 
+static void on_power_lost(uv_async_t *a)
+{
+  hw_server *s = a->data;
+
+  hw_log(HW_LOG_WARN, "test power cut: the store lost power; stopping, nothing more is "
+                      "acknowledged");
+  s->exit_code = 1;
+  hw_server_stop(s);
+}
+
+/* Tests only: the wake-up for a store whose test VFS lost power. Made once
+ * the storage thread runs, before any job: until then nothing asks. */
+static int watch_power(hw_server *s, const hw_unlock *unlock)
+{
+  if (!unlock->power_lost)
+    return HW_OK;
+  if (uv_async_init(s->loop, &s->lost_async, on_power_lost) != 0)
+    return HW_EIO;
+  s->lost_async.data = s;
+  s->db.lost_wake = &s->lost_async;
+  s->db.power_lost = unlock->power_lost;
+  return HW_OK;
+}
+
 static void raise_nofile(uint32_t want)
 {
   struct rlimit rl;
@@ -778,6 +827,10 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
   if ((rc = hw_storage_open(&s->storage, loop, &store_ops, &s->db, 0)) != 0) {
     snprintf(err, err_len, "cannot start the storage thread");
     goto fail;
+  }
+  if ((rc = watch_power(s, unlock)) != 0) {
+    snprintf(err, err_len, "cannot watch the test VFS");
+    goto fail_running;
   }
   raise_nofile(s->cfg.max_connections);
   if ((rc = listen_on(s, err, err_len)) != 0)
@@ -876,4 +929,7 @@ void hw_server_stop(hw_server *s)
     sign_head(s);
     close_storage(s);
   }
+  /* After close_storage: the storage thread, which may send it, is joined. */
+  if (s->lost_async.loop)
+    uv_close((uv_handle_t *)&s->lost_async, noop_close);
 }

@@ -111,11 +111,22 @@ static void on_abort(int sig)
 
 void hw_test_server_restart(hw_test_server *s)
 {
-  const char *argv[] = {s->binary,     "--config",   s->config,   "run",      "--state-dir",
-                        s->state,      "--key-file", s->key_file, "--listen", s->listen,
-                        "--log-level", "debug",      NULL};
+  hw_test_server_run_as(s, s->binary, NULL);
+}
+
+void hw_test_server_run_as(hw_test_server *s, const char *binary, const char *const *extra)
+{
+  const char *argv[24] = {binary,        "--config",   s->config,   "run",      "--state-dir",
+                          s->state,      "--key-file", s->key_file, "--listen", s->listen,
+                          "--log-level", "debug"};
+  size_t n = 12;
   char sock[400];
 
+  for (size_t i = 0; extra && extra[i]; i++) {
+    CHECK(n < sizeof argv / sizeof argv[0] - 1);
+    argv[n++] = extra[i];
+  }
+  argv[n] = NULL;
   /* A killed server leaves its socket file: wait for the new one. */
   snprintf(sock, sizeof sock, "%s/control.sock", s->state);
   unlink(sock);
@@ -167,6 +178,21 @@ int hw_test_server_stop(hw_test_server *s)
   rc = wait_exit(s->pid);
   s->pid = live_server = 0;
   return rc;
+}
+
+int hw_test_server_exited(hw_test_server *s, bool wait)
+{
+  int st;
+  pid_t got;
+
+  if (s->pid <= 0)
+    return -1;
+  got = waitpid(s->pid, &st, wait ? 0 : WNOHANG);
+  CHECK(got == s->pid || (!wait && got == 0));
+  if (got == 0)
+    return -1;
+  s->pid = live_server = 0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 void hw_test_server_kill(hw_test_server *s)

@@ -28,6 +28,12 @@ int hw_test_server_stop(hw_test_server *s);
 void hw_test_server_kill(hw_test_server *s);
 /* run again on the same state. */
 void hw_test_server_restart(hw_test_server *s);
+/* run on the same state with another server binary (a test build) and
+ * `extra` arguments (NULL-terminated; may be NULL) after the usual ones. */
+void hw_test_server_run_as(hw_test_server *s, const char *binary, const char *const *extra);
+/* The server's exit status once it has exited by itself, else -1 (when
+ * `wait` is false and it still runs). Waits when `wait` is true. */
+int hw_test_server_exited(hw_test_server *s, bool wait);
 /* A fresh invitation for `worker` through the control socket (aborts on failure). */
 void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap);
 /* Run the server binary with arguments; stdout into out[cap]. Returns the exit status. */

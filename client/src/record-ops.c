@@ -34,6 +34,36 @@ static int put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const
   return rc;
 }
 
+/* Own writes of `base` never acknowledged that `next` no longer carries
+ * (every value they set was replaced) can never reach the server: their
+ * journal entries go, or the lineage at the next hello would count them and
+ * the server, which never saw them, would refuse the device for good. */
+static int forget_replaced(hw_client *c, const hw_record *base, const hw_record *next,
+                           const hw_vv *acked)
+{
+  hw_id me;
+  uint64_t counter;
+  hw_dot inherits;
+  bool has_inherits = hw_store_inherits(c->st, &inherits) == HW_OK;
+  int rc = HW_OK;
+
+  hw_store_replica(c->st, &me, &counter);
+  for (size_t i = 0; i < base->n_writes && !rc; i++) {
+    const hw_dot *d = &base->writes[i].dot;
+    bool kept = false;
+    if (hw_id_cmp(&d->replica, &me) != 0 &&
+        !(has_inherits && hw_id_cmp(&d->replica, &inherits.replica) == 0))
+      continue; /* another replica's write */
+    if (acked && hw_vv_get(acked, &d->replica) >= d->counter)
+      continue; /* the server holds it */
+    for (size_t k = 0; k < next->n_writes && !kept; k++)
+      kept = hw_dot_cmp(&next->writes[k].dot, d) == 0;
+    if (!kept)
+      rc = hw_store_journal_forget(c->st, d);
+  }
+  return rc;
+}
+
 typedef int (*apply_fn)(hw_record **out, const hw_record *base, const hw_write *w, void *arg);
 
 /* One local write: begin, next dot, apply, store, commit. */
@@ -55,7 +85,8 @@ static int local_write(hw_client *c, const hw_record *base, const hw_vv *acked, 
   w.schema_version = schema;
   w.n_fields = n;
   w.fields = fields;
-  if ((rc = fn(&next, base, &w, arg)) != 0 || (rc = put_state(c, next, acked, &dot)) != 0)
+  if ((rc = fn(&next, base, &w, arg)) != 0 || (rc = forget_replaced(c, base, next, acked)) != 0 ||
+      (rc = put_state(c, next, acked, &dot)) != 0)
     goto fail;
   rc = hw_store_commit(c->st);
   hw_record_free(next);

@@ -197,10 +197,16 @@ static bool vv_plausible(const hw_accept_ctx *cx, const work *k)
 }
 
 /* The known fields of writes the server has not seen are validated, one
- * write at a time, with the values of it still in the state. */
+ * write at a time, with the values of it still in the state, on top of the
+ * stored state; for a record new to the server, on top of the incoming state
+ * (a device may create a record and edit it before its first push: the
+ * creating write's replaced values are gone, and each later write alone
+ * lacks the required fields), and the fields the state shows are then
+ * checked once as the record's creation. */
 static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_len)
 {
   const hw_accept_policy *p = cx->policy;
+  const hw_record *base = k->stored ? k->stored : k->in;
   hw_field_value *vals;
   int rc = HW_OK;
 
@@ -218,7 +224,15 @@ static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_
         if (fl->pairs[i].w == w)
           vals[n++] = (hw_field_value){fl->name, fl->pairs[i].value};
     }
-    rc = p->validate(&k->in->kind, k->in->schema_version, k->stored, vals, n, msg, msg_len, p->ud);
+    if (n)
+      rc = p->validate(&k->in->kind, k->in->schema_version, base, vals, n, msg, msg_len, p->ud);
+  }
+  if (!rc && !k->stored) {
+    for (size_t f = 0; f < k->in->n_fields; f++)
+      vals[f] = (hw_field_value){k->in->fields[f].name,
+                                 hw_field_display(k->in, &k->in->fields[f])->value};
+    rc = p->validate(&k->in->kind, k->in->schema_version, NULL, vals, k->in->n_fields, msg,
+                     msg_len, p->ud);
   }
   hw_free(vals);
   return rc;

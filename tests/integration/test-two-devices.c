@@ -101,6 +101,43 @@ int main(int argc, char **argv)
   CHECK_EQ(r.pushed, 0);
   CHECK_EQ(r.pulled, 0);
 
+  /* A field written twice between syncs: the first write never reaches
+   * the server, and the device's next hellos still agree with it (the
+   * device was refused for good once: its lineage counted the write). */
+  {
+    hw_id rec2 = {{0}}, cas2 = {{0}};
+    hw_test_put_text(a, &rec2, &cas2, "note", "first draft");
+    hw_test_sync_ok(a);
+    hw_test_put_text(a, &rec2, &cas2, "note", "second draft");
+    hw_test_put_text(a, &rec2, &cas2, "note", "final words");
+    r = hw_test_sync_ok(a);
+    CHECK_EQ(r.pushed, 1);
+    r = hw_test_sync_ok(a);
+    CHECK(!r.forked && r.checksum_ok);
+    hw_test_put_text(a, &rec2, &cas2, "decision", "coordinator_review");
+    CHECK_EQ(hw_test_sync_ok(a).pushed, 1);
+    r = hw_test_sync_ok(b);
+    CHECK(r.checksum_ok);
+    expect_texts(b, &rec2, "note", 1, "final words", NULL);
+  }
+
+  /* A record created and edited (another field, then the required one)
+   * before its first push is merged, not quarantined: the creating write
+   * alone no longer holds the required note. */
+  {
+    hw_id rec3 = {{0}}, cas3 = {{0}};
+    hw_test_put_text(b, &rec3, &cas3, "note", "met the aunt");
+    hw_test_put_text(b, &rec3, &cas3, "decision", "coordinator_review");
+    hw_test_put_text(b, &rec3, &cas3, "note", "met the aunt and the grandmother");
+    r = hw_test_sync_ok(b);
+    CHECK_EQ(r.pushed, 1);
+    CHECK_EQ(r.quarantined, 0);
+    r = hw_test_sync_ok(a);
+    CHECK_EQ(r.pulled, 1);
+    expect_texts(a, &rec3, "note", 1, "met the aunt and the grandmother", NULL);
+    expect_texts(a, &rec3, "decision", 1, "coordinator_review", NULL);
+  }
+
   hw_client_close(a);
   hw_client_close(b);
   CHECK_EQ(hw_test_server_stop(&srv), 0);

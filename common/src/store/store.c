@@ -42,6 +42,7 @@ enum {
   S_DEL_CASE,
   S_COUNT_CASE,
   S_DEL_ONE,
+  S_OW_DEL,
   S_N
 };
 
@@ -69,6 +70,7 @@ static const char *const sql_text[S_N] = {
     [S_DEL_CASE] = "DELETE FROM records WHERE case_id = ?1 AND pending = 0",
     [S_COUNT_CASE] = "SELECT count(*) FROM records WHERE case_id = ?1",
     [S_DEL_ONE] = "DELETE FROM records WHERE id = ?1",
+    [S_OW_DEL] = "DELETE FROM own_writes WHERE replica = ?1 AND counter = ?2",
 };
 
 static const char schema[] =
@@ -1166,6 +1168,20 @@ int hw_store_put_write(hw_store *st, const hw_store_rec *r, const hw_dot *dot,
     return rc;
   }
   return hw_store_savepoint_release(st);
+}
+
+int hw_store_journal_forget(hw_store *st, const hw_dot *dot)
+{
+  sqlite3_stmt *s;
+  int rc;
+
+  if (sqlite3_get_autocommit(st->db) || dot->counter > INT64_MAX)
+    return HW_EINVAL;
+  if ((rc = stmt(st, S_OW_DEL, &s)) != 0)
+    return rc;
+  sqlite3_bind_blob(s, 1, dot->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)dot->counter);
+  return step_done(st, s);
 }
 
 /* A row of records as a borrowed hw_store_rec (dots in caller storage). */

@@ -523,6 +523,43 @@ int main(int argc, char **argv)
     CHECK(R.status == 1 && has(R.err, "no case"));
   }
 
+  /* A note written into a case its worker never held is held for a
+   * coordinator: said at sync, not writable, and replaced once they decide. */
+  {
+    char store_c[400], inv_c[600], held[33], list[4096], qid[24] = "";
+    const char *const q_args[] = {"quarantine", NULL};
+    const char *p;
+    size_t n;
+    snprintf(store_c, sizeof store_c, "%s/c.db", srv.dir);
+    hw_test_invite(&srv, "bashir", inv_c, sizeof inv_c);
+    OK(store_c, "init", inv_c);
+    record(store_c, other, held, "case_note",
+           SETS("note_date=2027-02-20", "note=saw him at the bus stop", "decision=no_action"));
+    OK(store_c, "sync");
+    CHECK(has(R.out, "1 held for a coordinator"));
+    CHECK(has(R.out, "1 record(s) held for a coordinator differ from the office's"));
+    HW(store_c, PASS, "write", held, "--set", "note=more");
+    CHECK(R.status != 0 && has(R.err, "held for a coordinator"));
+    CHECK_EQ(hw_test_server_cmd(&srv, list, sizeof list, q_args), 0);
+    p = strstr(list, held);
+    CHECK(p != NULL);
+    while (p > list && p[-1] != '\n')
+      p--;
+    CHECK(sscanf(p, "quarantine %23s", qid) == 1);
+    {
+      const char *const rel[] = {"release", "--id", qid, "--coordinator", "joseph", NULL};
+      CHECK_EQ(hw_test_server_cmd(&srv, list, sizeof list, rel), 0);
+    }
+    OK(store_c, "sync");
+    CHECK(has(R.out, "1 record(s) held for a coordinator were decided"));
+    CHECK(!has(R.out, "differ from the office's"));
+    n = n_records(store_c);
+    CHECK_EQ(n, 0); /* the case is amina's: the office keeps the note */
+    OK(store_a, "sync");
+    OK(store_a, "show", held);
+    CHECK(has(R.out, "saw him at the bus stop"));
+  }
+
   /* passwd: the old passphrase stops working, the new one works. */
   setenv("HOMEWARD_NEW_PASSPHRASE", "aaaa", 1);
   HW(store_b, PASS, "passwd");

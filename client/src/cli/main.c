@@ -322,8 +322,15 @@ static int cmd_sync(hw_client *c)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
   if (r.history_rewritten)
     printf("WARNING: the server's audit history went backwards: tell your coordinator\n");
-  if (!r.checksum_ok)
-    printf("note: this device and the server do not hold the same records yet; sync again\n");
+  if (!r.checksum_ok) {
+    uint64_t pending = 0, held = 0;
+    if (hw_client_count_pending(c, &pending, &held) == HW_OK && held)
+      printf("note: %llu record(s) held for a coordinator differ from the office's until they "
+             "decide\n",
+             (unsigned long long)held);
+    else
+      printf("note: this device and the server do not hold the same records yet; sync again\n");
+  }
   if (r.clock_skew_ms > 10 * 60 * 1000 || r.clock_skew_ms < -10 * 60 * 1000)
     printf("note: this device's clock is off by %lld minutes: please correct it\n",
            (long long)(r.clock_skew_ms / 60000));

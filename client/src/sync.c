@@ -428,9 +428,11 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
      * dot: it takes a new replica id after this batch). */
     char name[48];
     static const char why[] = "contradicts the server's copy: held for a coordinator";
+    /* Held already: the replica id was renewed when it was found. */
+    if (!hw__is_held(s->c, &in->id))
+      s->diverged = true;
     hw__held_name(name, &in->id);
     rc = hw_store_setting_set(s->c->st, name, why, sizeof why - 1);
-    s->diverged = true;
     goto out;
   }
   if (rc)

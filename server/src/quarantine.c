@@ -3,9 +3,12 @@
  *
  * A quarantined state waits, whole, until a coordinator decides:
  * - release: the values it holds that the server's record does not are
- *   re-issued as one new write by the server's own replica on top of the
- *   server's record (never the held state's own dots, which may contradict
- *   accepted ones), merged and audited like any push;
+ *   re-issued as one new write by the server's own replica, concurrent with
+ *   everything the server holds (a state of that write alone), merged and
+ *   audited like any push: a value beside another of the same field is a
+ *   conflict the worker resolves, as if the two edits had met in a sync.
+ *   The held state's own dots are never merged (they may contradict
+ *   accepted ones);
  * - reject: nothing is merged; the state stays in the table for the record.
  * Either way the decision takes a number in the record sequence, and the
  * device that holds the copy learns it at its next pull (protocol.md §9):
@@ -150,8 +153,10 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
   }
   if ((n = missing_values(held, stored, vals)) == 0)
     goto out; /* the server holds every value already */
-  if (!stored && (rc = hw_record_new(&base, &held->id, &held->case_id, (const char *)held->kind.p,
-                                     held->kind.len, held->schema_version)) != 0)
+  /* The write alone, on an empty state: it has seen nothing the server
+   * holds, so the merge keeps both values where they differ. */
+  if ((rc = hw_record_new(&base, &held->id, &held->case_id, (const char *)held->kind.p,
+                          held->kind.len, held->schema_version)) != 0)
     goto out;
   if ((rc = give_case(db, q, &held->case_id)) != 0)
     goto out;
@@ -166,7 +171,7 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
                   .schema_version = held->schema_version,
                   .n_fields = n,
                   .fields = vals};
-    if ((rc = hw_record_write(&next, stored ? stored : base, &w)) != 0 ||
+    if ((rc = hw_record_write(&next, base, &w)) != 0 ||
         (rc = hw_record_encode(next, &bytes, &len)) != 0)
       goto out;
   }
@@ -238,7 +243,9 @@ static int decide(q_job *j, hw_sdb *db)
     snprintf(details, sizeof details, "rejected: kept here for the record, nothing merged into %s",
              rec);
   else if (n)
-    snprintf(details, sizeof details, "released: %zu value(s) re-issued onto the server's record %s",
+    snprintf(details, sizeof details,
+             "released: %zu value(s) re-issued beside the server's record %s (a field that holds "
+             "another value is now a conflict for the worker to resolve)",
              n, rec);
   else
     snprintf(details, sizeof details, "released: the server's record %s holds every value already",

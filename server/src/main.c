@@ -31,6 +31,7 @@ static const char usage[] =
     "  status  ask a running server how it is\n"
     "  audit   verify the audit chain and list its entries (coordinators)\n"
     "  records list the records the server holds, with conflicts and voids\n"
+    "          both list 399 at a time: [--from SEQ] goes on where a reply stopped\n"
     "\n"
     "Caseloads and devices (on a running server; each change is audited with\n"
     "your user name and the deciding coordinator):\n"
@@ -63,7 +64,7 @@ static const char usage[] =
 
 typedef struct opts {
   const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
-  const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id;
+  const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id, *from;
   int passphrase_fd;
   unsigned test_flags;
 #ifdef HW_SERVER_POWERCUT
@@ -202,9 +203,10 @@ out:
 static int cmd_control(const opts *o, const char *cmd)
 {
   hw_server_config cfg;
-  /* Keys 1..8 of the control request (server.c on_control). */
-  const char *fields[8] = {cmd,         o->worker, o->role ? o->role : "worker", o->coordinator,
-                           o->case_hex, o->device, o->mode, o->id};
+  /* Keys 1..9 of the control request (server.c on_control). */
+  const char *fields[9] = {cmd,       o->worker, o->role ? o->role : "worker",
+                           o->coordinator, o->case_hex, o->device,
+                           o->mode,   o->id,     o->from};
   static char reply[HW_CONTROL_FRAME_MAX];
   int ok = 0, rc;
 
@@ -212,7 +214,7 @@ static int cmd_control(const opts *o, const char *cmd)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
-  rc = hw_control_call(cfg.control_socket, fields, 8, &ok, reply, sizeof reply);
+  rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
   if (rc == HW_ENOENT)
     return fail("no server is running on this state directory (control socket not found)");
   if (rc == HW_EPERM)
@@ -257,6 +259,7 @@ int main(int argc, char **argv)
     OPT("--device", device)
     OPT("--mode", mode)
     OPT("--id", id)
+    OPT("--from", from)
 #undef OPT
     else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
     {

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -492,17 +493,20 @@ static void invite_done(hw_job *job, int status)
 typedef struct report_job {
   hw_job job;
   hw_control_req *req;
-  bool audit; /* else records */
+  bool audit;     /* else records */
+  uint64_t after; /* list entries after this sequence number (--from N: N - 1) */
+  uint64_t last;  /* the last one listed */
   char *text;
   size_t len;
   size_t lines;
-  bool cut;
+  bool cut, closing;
 } report_job;
 
+/* Lines stop short of the limits by room for the closing "more" line. */
 static void report_line(report_job *j, const char *line)
 {
   size_t n = strlen(line);
-  if (j->lines >= REPORT_LINES_MAX || j->len + n + 2 > REPORT_MAX) {
+  if (!j->closing && (j->lines >= REPORT_LINES_MAX || j->len + n + 2 > REPORT_MAX - 256)) {
     j->cut = true;
     return;
   }
@@ -522,6 +526,8 @@ static int audit_line(uint64_t seq, const void *entry, size_t len, void *ud)
     snprintf(desc, sizeof desc, "(an entry this version cannot read)");
   snprintf(line, sizeof line, "%6llu %s", (unsigned long long)seq, desc);
   report_line(j, line);
+  if (!j->cut)
+    j->last = seq;
   return 0;
 }
 
@@ -547,6 +553,8 @@ static int record_line(uint64_t seq, const hw_id *case_id, const void *state, si
   }
   hw_record_free(r);
   report_line(j, line);
+  if (!j->cut)
+    j->last = seq;
   return 0;
 }
 
@@ -571,13 +579,17 @@ static int report_run(hw_job *job, void *d)
     else
       return rc;
     report_line(j, line);
-    return hw_sdb_audit_walk(db->sdb, 0, REPORT_LINES_MAX, audit_line, j);
+    /* One more than fits: the reply then says where the next page starts. */
+    return hw_sdb_audit_walk(db->sdb, j->after, REPORT_LINES_MAX, audit_line, j);
   }
   if ((rc = hw_sdb_records_count(db->sdb, &n)) != 0)
     return rc;
   snprintf(line, sizeof line, "%llu records", (unsigned long long)n);
   report_line(j, line);
-  return hw_sdb_records_after(db->sdb, 0, REPORT_LINES_MAX, record_line, j, &last, &more);
+  rc = hw_sdb_records_after(db->sdb, j->after, REPORT_LINES_MAX, record_line, j, &last, &more);
+  if (rc == 0 && more)
+    j->cut = true;
+  return rc;
 }
 
 static void report_done(hw_job *job, int status)
@@ -587,8 +599,13 @@ static void report_done(hw_job *job, int status)
   if (status)
     hw__control_reply_text(j->req, false, hw_strerror(status));
   else {
-    if (j->cut)
-      report_line(j, "... (only the first entries fit in one reply; the count above covers all)");
+    if (j->cut) {
+      char more[160];
+      snprintf(more, sizeof more, "... more after %llu: run again with --from %llu",
+               (unsigned long long)j->last, (unsigned long long)j->last + 1);
+      j->closing = true; /* always fits: the other lines left room for it */
+      report_line(j, more);
+    }
     hw__control_reply_text(j->req, true, j->text);
   }
   hw_free(j->text);
@@ -605,11 +622,11 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   const uint8_t *p;
   size_t pl;
   char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
-  char case_hex[40] = "", device[80] = "", mode[16] = "", id[24] = "", actor[160];
+  char case_hex[40] = "", device[80] = "", mode[16] = "", id[24] = "", from[24] = "", actor[160];
   hw_admin_req adm;
 
   hw_cbor_rd_init(&rd, body, len);
-  if (hw_cbor_read_map(&rd, &n) || n > 8) {
+  if (hw_cbor_read_map(&rd, &n) || n > 9) {
     hw__control_reply_text(req, false, "malformed request");
     return;
   }
@@ -628,6 +645,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
           : key == 6 ? device
           : key == 7 ? mode
           : key == 8 ? id
+          : key == 9 ? from
                      : NULL;
     cap = key == 1   ? sizeof cmd
           : key == 2 ? sizeof worker
@@ -636,7 +654,8 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
           : key == 5 ? sizeof case_hex
           : key == 6 ? sizeof device
           : key == 7 ? sizeof mode
-                     : sizeof id;
+          : key == 8 ? sizeof id
+                     : sizeof from;
     if (!dst || pl == 0 || pl >= cap || memchr(p, 0, pl)) {
       hw__control_reply_text(req, false, "unknown or over-long request field");
       return;
@@ -692,6 +711,16 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     j->job.done = report_done;
     j->req = req;
     j->audit = strcmp(cmd, "audit") == 0;
+    if (from[0]) {
+      char *end = NULL;
+      unsigned long long f = strtoull(from, &end, 10);
+      if (!end || *end || f == 0 || from[0] == '-') {
+        hw_free(j);
+        hw__control_reply_text(req, false, "--from needs a sequence number (1 or more)");
+        return;
+      }
+      j->after = (uint64_t)f - 1;
+    }
     if (hw_storage_submit(s->storage, &j->job) != 0) {
       hw_free(j);
       hw__control_reply_text(req, false, "the server is stopping");

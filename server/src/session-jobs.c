@@ -426,6 +426,7 @@ typedef struct pull_ctx {
   size_t n, cap;
   size_t rows;      /* rows the current list returned */
   uint64_t max_seq; /* and the last one's sequence number */
+  size_t copied;    /* record states copied (not the session's own) */
 } pull_ctx;
 
 static int push_item(pull_ctx *p, const pull_item *it)
@@ -446,16 +447,21 @@ static int got_record(uint64_t seq, const hw_id *case_id, const void *state, siz
 {
   pull_ctx *p = ud;
   pull_item it = {.seq = seq, .case_id = *case_id, .kind = 0, .len = len};
+  bool own = acked_here(p->j->ss, seq);
   int rc;
 
+  /* A batch never sends more: the list stops before this row (a cut). */
+  if (!own && p->copied == p->j->max_records)
+    return HW_ELIMIT;
   p->rows++;
   p->max_seq = seq;
   /* This session's own acknowledged writes are never sent back (below):
    * after a large push they are most of what a pull reads, so no copy. */
-  if (acked_here(p->j->ss, seq))
+  if (own)
     return push_item(ud, &it);
   if (!(it.state = hw_memdup(state, len)))
     return HW_ENOMEM;
+  p->copied++;
   if ((rc = push_item(ud, &it)) != 0)
     hw_free(it.state);
   return rc;
@@ -576,9 +582,11 @@ static int got_whole(uint64_t seq, const hw_id *case_id, const void *state, size
   return rc;
 }
 
-/* One pull's worth after `from`: fills j's records, removals and decisions,
- * sets j->more and *last (the last sequence number covered). */
-static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, uint64_t *last_out)
+/* One pull's worth after `from`, reading at most `limit` record rows per
+ * visible worker: fills j's records, removals and decisions, sets j->more
+ * and *last (the last sequence number covered). */
+static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, size_t limit,
+                     uint64_t *last_out)
 {
   hw_session *ss = j->ss;
   pull_ctx p = {.j = j};
@@ -594,9 +602,13 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, ui
    * fill it, so without the horizon the cursor could pass rows never read. */
   for (size_t v = 0; v < ss->n_visible && !rc; v++) {
     p.rows = 0;
-    rc = hw_sdb_load_after(db, ss->visible[v], from, (size_t)j->max_records, got_record, &p);
-    if (!rc && p.rows >= (size_t)j->max_records && p.max_seq < horizon)
-      horizon = p.max_seq, cut = true;
+    p.copied = 0;
+    rc = hw_sdb_load_after(db, ss->visible[v], from, limit, got_record, &p);
+    if (rc == HW_ELIMIT || (!rc && p.rows >= limit)) {
+      rc = HW_OK;
+      if (p.max_seq < horizon)
+        horizon = p.max_seq, cut = true;
+    }
     p.rows = 0;
     if (!rc)
       rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
@@ -690,8 +702,11 @@ out:
 /* After a large push the session's own writes fill whole pulls that send
  * nothing: a round trip (and a commit on the device) each. Such empty
  * batches are skipped here, as the device's next pulls would, up to this
- * many in one job (the storage thread serves other sessions too). */
-#define PULL_EMPTY_ROUNDS 32
+ * many in one job (the storage thread serves other sessions too); past the
+ * first, each reads this many times a batch's rows (each list costs a walk
+ * of the worker's whole caseload; only the states sent are copied). */
+#define PULL_EMPTY_ROUNDS 8
+#define PULL_SKIP_ROWS 8
 
 static bool batch_empty(const hw_pull_job *j)
 {
@@ -726,7 +741,8 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     goto out;
   }
   for (int round = 0;; round++) {
-    if ((rc = pull_scan(j, db, whole, from, &last)) != 0)
+    size_t limit = (size_t)j->max_records * (round ? PULL_SKIP_ROWS : 1);
+    if ((rc = pull_scan(j, db, whole, from, limit, &last)) != 0)
       goto out;
     if (!j->more || !batch_empty(j) || last <= from || round + 1 == PULL_EMPTY_ROUNDS)
       break;

@@ -3,6 +3,7 @@
  * sent before its acknowledgement; each pulled batch is stored with its
  * cursor in one transaction; a cut at any point resumes cleanly. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client-int.h"
@@ -14,6 +15,7 @@
 #include "homeward/proto/chan.h"
 #include "homeward/proto/msg.h"
 #include "homeward/record-codec.h"
+#include "homeward/stage.h"
 #include "net-int.h"
 
 #define PUSH_WINDOW 8          /* push batches in flight */
@@ -30,6 +32,12 @@ typedef struct sent {
   uint8_t *state;
   size_t len;
 } sent;
+
+/* A growing list of ids. */
+typedef struct id_list {
+  hw_id *v;
+  size_t n, cap;
+} id_list;
 
 typedef struct batch {
   uint64_t seq;
@@ -60,6 +68,9 @@ typedef struct sync_ctx {
   bool diverged;       /* a pulled state contradicted a local one */
   hw_id *touched;      /* cases of the records pushed or pulled (closed.c) */
   size_t n_touched, cap_touched;
+  /* From the last walk at done (only deletions follow it): */
+  id_list may_close;  /* cases with a record whose own decision closes a case */
+  id_list conflicted; /* records with a conflict or a disputed void */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -703,22 +714,54 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 
 /* ---- done: the signed audit head and the caseload checksum ----------------- */
 
+static int id_list_add(id_list *l, const hw_id *id)
+{
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    hw_id *p = hw_realloc(l->v, cap * sizeof *p);
+    if (!p)
+      return HW_ENOMEM;
+    l->v = p;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *id;
+  return HW_OK;
+}
+
 typedef struct sum_walk {
+  sync_ctx *s;
   uint8_t sum[HW_HASH_BYTES];
 } sum_walk;
 
+/* One walk over the store serves the checksum and, as nothing but deletions
+ * follows it in the sync, the closed-case sweep's candidates and the
+ * conflict count (each a walk of its own before, every page decrypted). */
 static int add_item(void *ud, const hw_store_rec *r)
 {
   sum_walk *w = ud;
   uint8_t item[HW_HASH_BYTES];
+  hw_record *rec = NULL;
+  hw_void_status vs;
+  hw_stage_info st;
+  int rc = HW_OK;
+
   hw_checksum_item(item, &r->id, r->state.p, r->state.len);
   hw_checksum_xor(w->sum, item);
-  return 0;
+  if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) != HW_OK)
+    return HW_OK; /* the sweep, which decodes the case again, keeps it */
+  if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
+    rc = id_list_add(&w->s->conflicted, &r->id);
+  /* A closed case's deciding record closes it on its own too. */
+  hw_case_stage((const hw_record *const *)&rec, 1, &st);
+  if (!rc && st.stage == HW_STAGE_CLOSED)
+    rc = id_list_add(&w->s->may_close, &r->case_id);
+  hw_record_free(rec);
+  return rc;
 }
 
 static int on_done(sync_ctx *s, const hw_msg_done *d)
 {
-  sum_walk w = {{0}};
+  sum_walk w = {s, {0}};
   uint8_t kept_b[8 + 8 + HW_HASH_BYTES + 8 + HW_SIGN_BYTES];
   int rc;
 
@@ -750,6 +793,7 @@ static int on_done(sync_ctx *s, const hw_msg_done *d)
       s->res->clock_skew_ms = h.time_ms - hw__client_now_ms();
     }
   }
+  s->may_close.n = s->conflicted.n = 0;
   if ((rc = hw_store_list_all(s->c->st, add_item, &w)) != 0)
     return rc;
   {
@@ -985,29 +1029,44 @@ static int on_revoked(sync_ctx *s)
   return HW_EREVOKED;
 }
 
-typedef struct conflict_walk {
-  uint64_t n;
-} conflict_walk;
-
-static int count_conflicts(void *ud, const hw_store_rec *r)
+static int id_cmp(const void *a, const void *b)
 {
-  conflict_walk *w = ud;
-  hw_record *rec = NULL;
-  hw_void_status vs;
+  return hw_id_cmp(a, b);
+}
 
-  if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) == HW_OK) {
-    if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
-      w->n++;
-    hw_record_free(rec);
+/* The touched cases that may be closed (one of their records closes a case
+ * by itself at done); the others cannot be, and the sweep would read and
+ * decode them for nothing. */
+static void keep_closable(sync_ctx *s)
+{
+  size_t out = 0;
+
+  if (s->may_close.n)
+    qsort(s->may_close.v, s->may_close.n, sizeof *s->may_close.v, id_cmp);
+  for (size_t i = 0; i < s->n_touched; i++)
+    if (s->may_close.n &&
+        bsearch(&s->touched[i], s->may_close.v, s->may_close.n, sizeof *s->may_close.v, id_cmp))
+      s->touched[out++] = s->touched[i];
+  s->n_touched = out;
+}
+
+/* The records in conflict at done that the sweeps left. */
+static uint64_t count_conflicts(sync_ctx *s)
+{
+  uint64_t n = 0;
+
+  for (size_t i = 0; i < s->conflicted.n; i++) {
+    hw_store_rec *row = NULL;
+    n += hw_store_get(s->c->st, &s->conflicted.v[i], &row) == HW_OK;
+    hw_store_rec_free(row);
   }
-  return 0;
+  return n;
 }
 
 int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, void *ud,
                    hw_sync_result *res)
 {
   sync_ctx *s = hw_calloc(1, sizeof *s);
-  conflict_walk cw = {0};
   int rc = HW_EAGAIN;
 
   memset(res, 0, sizeof *res);
@@ -1030,13 +1089,17 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
   }
   if (rc == HW_OK)
     rc = removed_sweep(s);
-  if (rc == HW_OK)
+  if (rc == HW_OK) {
+    keep_closable(s);
     rc = hw__client_sweep_closed(c, s->touched, s->n_touched, &res->closed_removed);
+  }
   if (rc == HW_EREVOKED)
     rc = on_revoked(s);
-  if (rc == HW_OK && hw_store_list_all(c->st, count_conflicts, &cw) == HW_OK)
-    res->conflicts = cw.n;
+  if (rc == HW_OK)
+    res->conflicts = count_conflicts(s);
   hw_free(s->touched);
+  hw_free(s->may_close.v);
+  hw_free(s->conflicted.v);
   hw_free(s);
   return rc;
 }

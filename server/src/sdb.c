@@ -347,7 +347,7 @@ static void op_rollback(void *d)
 }
 
 const hw_storage_ops hw_sdb_storage_ops = {op_begin,       op_savepoint, op_release,
-                                           op_rollback_to, op_commit,    op_rollback};
+                                           op_rollback_to, op_commit,    op_rollback, NULL};
 
 /* Copy column `col` of the current row into a new hw_malloc buffer. */
 static int take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)

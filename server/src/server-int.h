@@ -34,6 +34,7 @@ typedef struct hw_server_db {
   bool (*power_lost)(void);
   uv_async_t *lost_wake;
   bool lost_told;
+  int wal_pages; /* frames in the WAL after the last commit (storage thread) */
 } hw_server_db;
 
 /* How the store is unlocked (docs/operations.md). */

@@ -92,8 +92,37 @@ static void st_rollback(void *d)
   rollback_quietly(((hw_server_db *)d)->st);
 }
 
-static const hw_storage_ops store_ops = {st_begin,       st_savepoint, st_release,
-                                         st_rollback_to, st_commit,    st_rollback};
+/* WAL checkpoints run once a group's acknowledgements are on their way, not
+ * inside its commit as SQLite's auto-checkpoint would: the commit alone
+ * makes the group durable (WAL, synchronous=FULL), while the checkpoint
+ * copies the WAL into the database, opening and sealing every page again;
+ * devices need not wait for that. The same threshold as SQLite's. */
+#define WAL_CHECKPOINT_PAGES 1000
+
+static int note_wal(void *d, sqlite3 *db, const char *name, int pages)
+{
+  (void)db, (void)name;
+  ((hw_server_db *)d)->wal_pages = pages;
+  return SQLITE_OK;
+}
+
+static void st_after_group(void *d)
+{
+  hw_server_db *db = d;
+  int frames = 0, copied = 0, rc;
+
+  if (db->wal_pages < WAL_CHECKPOINT_PAGES || power_lost(db))
+    return;
+  rc = sqlite3_wal_checkpoint_v2(hw_store_sqlite(db->st), NULL, SQLITE_CHECKPOINT_PASSIVE, &frames,
+                                 &copied);
+  if (rc != SQLITE_OK)
+    hw_log(HW_LOG_WARN, "wal checkpoint rc=%d", rc); /* tried again after the next group */
+  else
+    db->wal_pages = 0;
+}
+
+static const hw_storage_ops store_ops = {st_begin,       st_savepoint, st_release,    st_rollback_to,
+                                         st_commit,      st_rollback,  st_after_group};
 
 /* ---- keys in the store's meta table --------------------------------------- */
 
@@ -853,6 +882,8 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
   }
   if ((rc = load_keys(s, (info.flags & HW_STORE_RESTORED) != 0, err, err_len)) != 0)
     goto fail;
+  /* Replaces SQLite's auto-checkpoint (st_after_group checkpoints). */
+  sqlite3_wal_hook(hw_store_sqlite(s->db.st), note_wal, &s->db);
   if ((rc = hw_storage_open(&s->storage, loop, &store_ops, &s->db, 0)) != 0) {
     snprintf(err, err_len, "cannot start the storage thread");
     goto fail;

@@ -426,6 +426,7 @@ typedef struct pull_ctx {
   size_t n, cap;
   size_t rows;      /* rows the current list returned */
   uint64_t max_seq; /* and the last one's sequence number */
+  size_t copied;    /* record states copied (not the session's own) */
 } pull_ctx;
 
 static int push_item(pull_ctx *p, const pull_item *it)
@@ -446,12 +447,21 @@ static int got_record(uint64_t seq, const hw_id *case_id, const void *state, siz
 {
   pull_ctx *p = ud;
   pull_item it = {.seq = seq, .case_id = *case_id, .kind = 0, .len = len};
+  bool own = acked_here(p->j->ss, seq);
   int rc;
 
+  /* A batch never sends more: the list stops before this row (a cut). */
+  if (!own && p->copied == p->j->max_records)
+    return HW_ELIMIT;
   p->rows++;
   p->max_seq = seq;
+  /* This session's own acknowledged writes are never sent back (below):
+   * after a large push they are most of what a pull reads, so no copy. */
+  if (own)
+    return push_item(ud, &it);
   if (!(it.state = hw_memdup(state, len)))
     return HW_ENOMEM;
+  p->copied++;
   if ((rc = push_item(ud, &it)) != 0)
     hw_free(it.state);
   return rc;
@@ -572,37 +582,19 @@ static int got_whole(uint64_t seq, const hw_id *case_id, const void *state, size
   return rc;
 }
 
-int hw__pull_job_run(hw_job *job, void *dbv)
+/* One pull's worth after `from`, reading at most `limit` record rows per
+ * visible worker: fills j's records, removals and decisions, sets j->more
+ * and *last (the last sequence number covered). */
+static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, size_t limit,
+                     uint64_t *last_out)
 {
-  hw_pull_job *j = (hw_pull_job *)job;
   hw_session *ss = j->ss;
-  hw_sdb *db = sdb_of(dbv);
-  uint8_t head[HW_HASH_BYTES], sum[HW_HASH_BYTES];
-  const hw_cursor *c = j->has_cursor ? &j->cursor : ss->has_cursor ? &ss->cursor : NULL;
   pull_ctx p = {.j = j};
-  hw_id *whole = NULL;
   size_t n_whole = 0, used = 0;
-  uint64_t from, last, head_seq, horizon = UINT64_MAX;
+  uint64_t last = from, horizon = UINT64_MAX;
   bool cut = false;
   int rc = HW_OK;
 
-  if (!ss->authorized) {
-    j->refused = true; /* the hello was refused: the session is ending */
-    return HW_OK;
-  }
-  ss->db = db;
-  /* A cursor of another epoch (a restored server) starts from the beginning. */
-  from = c && c->epoch == j->epoch ? c->seq : 0;
-  last = from;
-  j->records = hw_calloc(j->max_records, sizeof *j->records);
-  j->lens = hw_calloc(j->max_records, sizeof *j->lens);
-  j->removals = hw_calloc(HW_REMOVALS_MAX, sizeof *j->removals);
-  j->decided = hw_calloc(j->max_records, sizeof *j->decided);
-  whole = hw_calloc(HW_REMOVALS_MAX, sizeof *whole);
-  if (!j->records || !j->lens || !j->removals || !j->decided || !whole) {
-    rc = HW_ENOMEM;
-    goto out;
-  }
   /* Each visible worker's changes after the cursor, at most a batch each.
    * A list cut at its limit may have more after its last row: the batch
    * then stops at that row (the horizon), so nothing of it is skipped. Items
@@ -610,9 +602,13 @@ int hw__pull_job_run(hw_job *job, void *dbv)
    * fill it, so without the horizon the cursor could pass rows never read. */
   for (size_t v = 0; v < ss->n_visible && !rc; v++) {
     p.rows = 0;
-    rc = hw_sdb_load_after(db, ss->visible[v], from, (size_t)j->max_records, got_record, &p);
-    if (!rc && p.rows >= (size_t)j->max_records && p.max_seq < horizon)
-      horizon = p.max_seq, cut = true;
+    p.copied = 0;
+    rc = hw_sdb_load_after(db, ss->visible[v], from, limit, got_record, &p);
+    if (rc == HW_ELIMIT || (!rc && p.rows >= limit)) {
+      rc = HW_OK;
+      if (p.max_seq < horizon)
+        horizon = p.max_seq, cut = true;
+    }
     p.rows = 0;
     if (!rc)
       rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
@@ -695,6 +691,63 @@ int hw__pull_job_run(hw_job *job, void *dbv)
    * its cursor moves there, past other workers' changes, so a case given
    * to it later is not sent twice (once as changes, once whole). */
   j->more = used < p.n || cut;
+  *last_out = last;
+out:
+  for (size_t i = 0; i < p.n; i++)
+    hw_free(p.items[i].state);
+  hw_free(p.items);
+  return rc;
+}
+
+/* After a large push the session's own writes fill whole pulls that send
+ * nothing: a round trip (and a commit on the device) each. Such empty
+ * batches are skipped here, as the device's next pulls would, up to this
+ * many in one job (the storage thread serves other sessions too); past the
+ * first, each reads this many times a batch's rows (each list costs a walk
+ * of the worker's whole caseload; only the states sent are copied). */
+#define PULL_EMPTY_ROUNDS 8
+#define PULL_SKIP_ROWS 8
+
+static bool batch_empty(const hw_pull_job *j)
+{
+  return j->n == 0 && j->n_removals == 0 && j->n_decided == 0;
+}
+
+int hw__pull_job_run(hw_job *job, void *dbv)
+{
+  hw_pull_job *j = (hw_pull_job *)job;
+  hw_session *ss = j->ss;
+  hw_sdb *db = sdb_of(dbv);
+  uint8_t head[HW_HASH_BYTES], sum[HW_HASH_BYTES];
+  const hw_cursor *c = j->has_cursor ? &j->cursor : ss->has_cursor ? &ss->cursor : NULL;
+  hw_id *whole = NULL;
+  uint64_t from, last = 0, head_seq;
+  int rc = HW_OK;
+
+  if (!ss->authorized) {
+    j->refused = true; /* the hello was refused: the session is ending */
+    return HW_OK;
+  }
+  ss->db = db;
+  /* A cursor of another epoch (a restored server) starts from the beginning. */
+  from = c && c->epoch == j->epoch ? c->seq : 0;
+  j->records = hw_calloc(j->max_records, sizeof *j->records);
+  j->lens = hw_calloc(j->max_records, sizeof *j->lens);
+  j->removals = hw_calloc(HW_REMOVALS_MAX, sizeof *j->removals);
+  j->decided = hw_calloc(j->max_records, sizeof *j->decided);
+  whole = hw_calloc(HW_REMOVALS_MAX, sizeof *whole);
+  if (!j->records || !j->lens || !j->removals || !j->decided || !whole) {
+    rc = HW_ENOMEM;
+    goto out;
+  }
+  for (int round = 0;; round++) {
+    size_t limit = (size_t)j->max_records * (round ? PULL_SKIP_ROWS : 1);
+    if ((rc = pull_scan(j, db, whole, from, limit, &last)) != 0)
+      goto out;
+    if (!j->more || !batch_empty(j) || last <= from || round + 1 == PULL_EMPTY_ROUNDS)
+      break;
+    from = last; /* where the device's next pull would start */
+  }
   if (!j->more) {
     uint64_t end;
     if ((rc = hw_sdb_seq_current(db, &end)) != 0)
@@ -725,9 +778,6 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   ss->cursor = j->next;
   ss->has_cursor = true;
 out:
-  for (size_t i = 0; i < p.n; i++)
-    hw_free(p.items[i].state);
-  hw_free(p.items);
   hw_free(whole);
   return rc;
 }

@@ -23,6 +23,9 @@ typedef struct hw_storage_ops {
   int (*rollback_to)(void *db); /* undo the job's changes, keep the transaction */
   int (*commit)(void *db);
   void (*rollback)(void *db); /* abandon the whole transaction */
+  /* Optional (NULL): maintenance after a group's jobs were handed back to
+   * the loop, off their path (the next group waits for it). */
+  void (*after_group)(void *db);
 } hw_storage_ops;
 
 typedef struct hw_job hw_job;

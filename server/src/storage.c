@@ -106,6 +106,8 @@ static void thread_main(void *arg)
       s->stats.max_group = n;
     uv_mutex_unlock(&s->lock);
     uv_async_send(&s->wake);
+    if (s->ops->after_group)
+      s->ops->after_group(s->db);
   }
 }
 

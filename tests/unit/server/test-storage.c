@@ -66,7 +66,7 @@ static void f_rollback(void *d)
 }
 
 static const hw_storage_ops fake_ops = {f_begin,       f_savepoint, f_release,
-                                        f_rollback_to, f_commit,    f_rollback};
+                                        f_rollback_to, f_commit,    f_rollback, NULL};
 
 typedef struct tjob {
   hw_job job;

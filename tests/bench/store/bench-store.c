@@ -77,12 +77,12 @@ static void run_mode(const char *vfs, int wal)
   tp = insert(dp, N);
   sqlite3_close(dp);
   {
-    long o0, s0, r0, o1, s1, r1;
+    long o0, s0, r0, w0, o1, s1, r1, w1;
     de = open_db(pe, vfs, wal, 1);
-    hw__cvfs_stats(V, &o0, &s0, &r0);
+    hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
     te = insert(de, N);
     sqlite3_close(de);
-    hw__cvfs_stats(V, &o1, &s1, &r1);
+    hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
     snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");
     snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
@@ -94,13 +94,13 @@ static void run_mode(const char *vfs, int wal)
   /* Cold scan: a new connection, nothing in SQLite's cache; with and
    * without decryption running ahead on the second core. */
   {
-    long o0, s0, r0, o1, s1, r1;
+    long o0, s0, r0, w0, o1, s1, r1, w1;
     double tn;
     hw__cvfs_set_readahead(V, true);
     de = open_db(pe, vfs, wal, 0);
-    hw__cvfs_stats(V, &o0, &s0, &r0);
+    hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
     tn = scan(de);
-    hw__cvfs_stats(V, &o1, &s1, &r1);
+    hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
     sqlite3_close(de);
     hw__cvfs_set_readahead(V, false); /* the store's default */
     dp = open_db(pp, NULL, wal, 0);
@@ -131,11 +131,11 @@ static void run_mode(const char *vfs, int wal)
   tp = lookups(dp);
   sqlite3_close(dp);
   {
-    long o0, s0, r0, o1, s1, r1;
+    long o0, s0, r0, w0, o1, s1, r1, w1;
     de = open_db(pe, vfs, wal, 0);
-    hw__cvfs_stats(V, &o0, &s0, &r0);
+    hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
     te = lookups(de);
-    hw__cvfs_stats(V, &o1, &s1, &r1);
+    hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
     sqlite3_close(de);
     snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");

@@ -915,6 +915,11 @@ void hw__cvfs_set_readahead(hw__cvfs *v, bool on)
   v->readahead = on;
 }
 
+bool hw__cvfs_readahead(const hw__cvfs *v)
+{
+  return v->readahead;
+}
+
 void hw__cvfs_reset_tampered(hw__cvfs *v)
 {
   atomic_store(&v->tampered, 0);

@@ -9,6 +9,7 @@
  * Usage: bench-store [records] [dir]   (defaults 100000, /tmp) */
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,38 +88,45 @@ static void run_mode(const char *vfs, int wal)
     emit(name, (double)(o1 - o0), "count");
     snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
     emit(name, (double)(s1 - s0), "count");
+    snprintf(name, sizeof name, "insert_tx1_%s_readahead_workers", mode);
+    emit(name, (double)(w1 - w0), "count");
   }
   snprintf(name, sizeof name, "insert_tx1_%s", mode);
   pair(name, tp, te);
 
-  /* Cold scan: a new connection, nothing in SQLite's cache; with and
-   * without decryption running ahead on the second core. */
-  {
+  /* Cold scan: a new connection, nothing in SQLite's cache; with the
+   * store's default, and with decryption running ahead on the second core
+   * and without. */
+  dp = open_db(pp, NULL, wal, 0);
+  tp = scan(dp);
+  sqlite3_close(dp);
+  de = open_db(pe, vfs, wal, 0);
+  te = scan(de);
+  sqlite3_close(de);
+  snprintf(name, sizeof name, "cold_scan_%s", mode);
+  pair(name, tp, te);
+  for (int on = 1; on >= 0; on--) {
     long o0, s0, r0, w0, o1, s1, r1, w1;
+    bool dflt = hw__cvfs_readahead(V);
     double tn;
-    hw__cvfs_set_readahead(V, true);
+    const char *what = on ? "readahead" : "no_readahead";
+    hw__cvfs_set_readahead(V, on);
     de = open_db(pe, vfs, wal, 0);
     hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
     tn = scan(de);
     hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
     sqlite3_close(de);
-    hw__cvfs_set_readahead(V, false); /* the store's default */
-    dp = open_db(pp, NULL, wal, 0);
-    tp = scan(dp);
-    sqlite3_close(dp);
-    de = open_db(pe, vfs, wal, 0);
-    te = scan(de);
-    sqlite3_close(de);
-    snprintf(name, sizeof name, "cold_scan_%s", mode);
-    pair(name, tp, te);
-    snprintf(name, sizeof name, "cold_scan_%s_readahead_encrypted", mode);
+    hw__cvfs_set_readahead(V, dflt);
+    snprintf(name, sizeof name, "cold_scan_%s_%s_encrypted", mode, what);
     emit(name, tn, "s");
-    snprintf(name, sizeof name, "cold_scan_%s_readahead_ratio", mode);
+    snprintf(name, sizeof name, "cold_scan_%s_%s_ratio", mode, what);
     emit(name, tn / tp, "ratio");
-    snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_opened", mode);
-    emit(name, (double)(o1 - o0), "count");
-    snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_served", mode);
-    emit(name, (double)(r1 - r0), "count");
+    if (on) {
+      snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_opened", mode);
+      emit(name, (double)(o1 - o0), "count");
+      snprintf(name, sizeof name, "cold_scan_%s_readahead_pages_served", mode);
+      emit(name, (double)(r1 - r0), "count");
+    }
   }
 
   if (scan_only) {
@@ -139,6 +147,8 @@ static void run_mode(const char *vfs, int wal)
     sqlite3_close(de);
     snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");
+    snprintf(name, sizeof name, "lookups_%s_readahead_workers", mode);
+    emit(name, (double)(w1 - w0), "count");
   }
   snprintf(name, sizeof name, "lookups_%s", mode);
   pair(name, tp, te);

@@ -859,9 +859,9 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   memcpy(v->dbid, dbid, HW__DBID);
   v->base = base;
   v->pool_used = sizeof v->pool; /* first use fills the pool */
-  /* Off by default: on this shared 2-core machine (load ~3) the second
-   * core was never free and the scan got slower (bench-store reports both). */
-  v->readahead = false;
+  /* On: a forward scan decrypts on two cores (docs/storage.md
+   * "Performance"); point lookups and inserts never start the worker. */
+  v->readahead = true;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
       .iVersion = 2,

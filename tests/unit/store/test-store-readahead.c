@@ -8,10 +8,11 @@
  *   flips in body, nonce and tag; two pages swapped) stops the scan with
  *   SQLITE_IOERR_DATA, is counted as tampering, and no row before it is wrong;
  * - random point lookups never start the worker; a scan starts one and gets
- *   its pages from it. */
+ *   its pages from it; without memory for the ring, the scan reads alone. */
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "homeward/store-testvfs.h"
 #include "store-int.h"
 #include "store-test.h"
 
@@ -85,38 +86,94 @@ static void write_rows(sqlite3 *db, int *gen, int lo, int hi, hw_test_rng *rng, 
   exec(db, "COMMIT");
 }
 
-/* Read rows [lo, hi) forward and check each against gen[] (< 0: absent). */
-static void check_rows(sqlite3 *db, const int *gen, int lo, int hi)
+static bool rows_match(sqlite3 *db, const int *gen, int lo, int hi, bool quiet);
+
+/* Like write_rows, but the transaction may fail (the power-cut VFS fails
+ * or dies): returns the first error, after a ROLLBACK. With `undo`, the
+ * rows are read back inside the transaction (pages spilled to the file come
+ * through the read-ahead), then it is rolled back: SQLITE_ABORT. */
+static int try_write_rows(sqlite3 *db, int *gen, int lo, int hi, hw_test_rng *rng, int one_in,
+                          bool undo)
+{
+  sqlite3_stmt *s = NULL;
+  uint8_t b[VLEN];
+  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO t VALUES(?1, ?2)", -1, &s, NULL);
+  for (int k = lo; k < hi && rc == SQLITE_OK; k++) {
+    if (hw_test_rng_below(rng, (uint64_t)one_in) != 0)
+      continue;
+    gen[k]++;
+    row_bytes(b, k, gen[k]);
+    sqlite3_bind_int(s, 1, k);
+    sqlite3_bind_blob(s, 2, b, VLEN, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_reset(s);
+  }
+  sqlite3_finalize(s);
+  if (rc == SQLITE_OK && undo) {
+    CHECK(rows_match(db, gen, lo, hi, false));
+    rc = SQLITE_ABORT;
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* Read rows [lo, hi) forward: whether each is the one gen[] says (< 0:
+ * absent), and nothing else is there. */
+static bool rows_match(sqlite3 *db, const int *gen, int lo, int hi, bool quiet)
 {
   sqlite3_stmt *s;
   uint8_t want[VLEN];
   int k = lo, rc;
+  bool ok = true;
 
   CHECK_EQ(sqlite3_prepare_v2(db, "SELECT k, v FROM t WHERE k >= ?1 AND k < ?2 ORDER BY k", -1, &s,
                               NULL),
            SQLITE_OK);
   sqlite3_bind_int(s, 1, lo);
   sqlite3_bind_int(s, 2, hi);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     while (k < hi && gen[k] < 0)
       k++;
-    CHECK(k < hi);
-    CHECK_EQ(sqlite3_column_int(s, 0), k);
-    CHECK_EQ(sqlite3_column_bytes(s, 1), VLEN);
-    row_bytes(want, k, gen[k]);
-    if (memcmp(sqlite3_column_blob(s, 1), want, VLEN) != 0) {
-      int got;
-      memcpy(&got, (const uint8_t *)sqlite3_column_blob(s, 1) + sizeof k, sizeof got);
-      fprintf(stderr, "row %d: generation %d read, %d written last\n", k, got, gen[k]);
-      CHECK(0);
+    ok = k < hi && sqlite3_column_int(s, 0) == k && sqlite3_column_bytes(s, 1) == VLEN;
+    if (ok) {
+      row_bytes(want, k, gen[k]);
+      ok = memcmp(sqlite3_column_blob(s, 1), want, VLEN) == 0;
+    }
+    if (!ok && !quiet) {
+      int got = -1;
+      if (sqlite3_column_bytes(s, 1) >= 8)
+        memcpy(&got, (const uint8_t *)sqlite3_column_blob(s, 1) + sizeof k, sizeof got);
+      fprintf(stderr, "row %d (want %d): generation %d read, %d written last\n",
+              sqlite3_column_int(s, 0), k, got, k < hi ? gen[k] : -1);
     }
     k++;
   }
-  CHECK_EQ(rc, SQLITE_DONE);
-  while (k < hi && gen[k] < 0)
+  if (ok && rc != SQLITE_DONE) {
+    if (!quiet)
+      fprintf(stderr, "scan: %s\n", sqlite3_errmsg(db));
+    ok = false;
+  }
+  while (ok && k < hi && gen[k] < 0)
     k++;
-  CHECK_EQ(k, hi);
+  if (ok && k != hi) {
+    if (!quiet)
+      fprintf(stderr, "rows from %d missing\n", k);
+    ok = false;
+  }
   sqlite3_finalize(s);
+  return ok;
+}
+
+static void check_rows(sqlite3 *db, const int *gen, int lo, int hi)
+{
+  CHECK(rows_match(db, gen, lo, hi, false));
 }
 
 static long served(hw__cvfs *v)
@@ -356,13 +413,127 @@ static void test_lookups(void)
   free(dir);
 }
 
+/* Over the power-cut VFS: after a scan, a transaction whose pages spill to
+ * the file and are read back is rolled back in the same connection (by
+ * ROLLBACK, or after an EIO), and a scan of that connection sees the rows as
+ * they were; after a power cut in a later transaction and the hot journal's rollback or
+ * the WAL's recovery, a scan sees it all or not at all. */
+static void test_powercut(int wal)
+{
+  hw__cvfs *v;
+  hw_test_rng rng;
+  uint8_t key[32], dbid[16];
+  int trials = (int)hw_test_scaled(6), failed = 0;
+  static int gen[MAXROWS], fl[MAXROWS];
+
+  CHECK_OK(hw_testvfs_register());
+  randombytes_buf(key, sizeof key);
+  randombytes_buf(dbid, sizeof dbid);
+  CHECK_OK(hw__cvfs_new(&v, HW_TESTVFS_NAME, key, dbid));
+  CHECK(hw__cvfs_readahead(v));
+  hw_test_rng_init(&rng, hw_test_seed());
+  for (int t = 0; t < trials; t++) {
+    char *dir = st_tmpdir(), path[1024];
+    long w0 = workers(v);
+    sqlite3 *db;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    db = open_db(path, v, wal, true);
+    for (int k = 0; k < MAXROWS; k++)
+      gen[k] = -1;
+    write_rows(db, gen, 0, ROWS, &rng, 1);
+    sqlite3_close(db);
+    CHECK_OK(hw_testvfs_forget());
+
+    db = open_db(path, v, wal, false);
+    check_rows(db, gen, 0, ROWS);
+    memcpy(fl, gen, sizeof gen);
+    CHECK_EQ(try_write_rows(db, fl, 0, ROWS, &rng, 2, true), SQLITE_ABORT);
+    CHECK_EQ(sqlite3_db_release_memory(db), SQLITE_OK);
+    /* The tail first: the ring holds it from the scan inside the transaction. */
+    check_rows(db, gen, ROWS - 300, ROWS);
+    check_rows(db, gen, 0, ROWS);
+    memcpy(fl, gen, sizeof gen);
+    hw_testvfs_fail_after((long)hw_test_rng_below(&rng, 400), HW_EIO);
+    rc = try_write_rows(db, fl, 0, ROWS, &rng, 2, false);
+    hw_testvfs_fail_after(-1, 0);
+    if (rc == SQLITE_OK)
+      memcpy(gen, fl, sizeof gen);
+    else
+      failed++;
+    CHECK_EQ(sqlite3_db_release_memory(db), SQLITE_OK);
+    check_rows(db, gen, 0, ROWS);
+
+    memcpy(fl, gen, sizeof gen);
+    hw_testvfs_die_after((long)hw_test_rng_below(&rng, 2000));
+    (void)try_write_rows(db, fl, 0, ROWS, &rng, 3, false);
+    sqlite3_close(db);
+    CHECK_OK(hw_testvfs_powercut(hw_test_rng_next(&rng)));
+
+    db = open_db(path, v, wal, false);
+    CHECK(rows_match(db, gen, 0, ROWS, true) || rows_match(db, fl, 0, ROWS, false));
+    exec(db, "PRAGMA integrity_check");
+    sqlite3_close(db);
+    CHECK(workers(v) >= w0 + 2); /* the scans ran with the worker */
+    CHECK_OK(hw_testvfs_forget());
+    st_rmdir(dir);
+    free(dir);
+  }
+  printf("powercut (%s): %d trials, %d transactions failed with EIO and rolled back\n",
+         wal ? "wal" : "rollback", trials, failed);
+  hw__cvfs_free(v);
+}
+
+/* The ring's allocation fails: the scan goes on without read-ahead. */
+static void test_no_memory(void)
+{
+  char *dir = st_tmpdir(), path[1024];
+  hw__cvfs *v = new_vfs();
+  hw_test_rng rng;
+  sqlite3 *db;
+  int gen[MAXROWS];
+  long w0, r0;
+
+  hw_test_rng_init(&rng, hw_test_seed());
+  snprintf(path, sizeof path, "%s/m.db", dir);
+  db = open_db(path, v, 1, true);
+  for (int k = 0; k < MAXROWS; k++)
+    gen[k] = -1;
+  write_rows(db, gen, 0, ROWS, &rng, 1);
+  sqlite3_close(db);
+  db = open_db(path, v, 1, false);
+  w0 = workers(v);
+  r0 = served(v);
+  hw_test_fail_alloc_after(0);
+  check_rows(db, gen, 0, ROWS);
+  hw_test_fail_alloc_after(-1);
+  CHECK_EQ(workers(v), w0); /* the ring comes from hw_malloc, and failed */
+  CHECK_EQ(served(v), r0);
+  /* It stays off for that file; a new connection may try again. */
+  check_rows(db, gen, 0, ROWS);
+  CHECK_EQ(workers(v), w0);
+  sqlite3_close(db);
+  db = open_db(path, v, 1, false);
+  check_rows(db, gen, 0, ROWS);
+  CHECK_EQ(workers(v), w0 + 1);
+  CHECK(served(v) > r0);
+  sqlite3_close(db);
+  hw__cvfs_free(v);
+  st_rmdir(dir);
+  free(dir);
+}
+
 int main(void)
 {
   CHECK_OK(hw_crypto_init());
   test_lookups();
+  test_no_memory();
   test_stale(0);
   test_stale(1);
   test_tampered_scan();
+  test_powercut(0);
+  test_powercut(1);
   printf("store readahead: ok\n");
   return 0;
 }

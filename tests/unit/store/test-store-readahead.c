@@ -28,6 +28,8 @@ static void row_bytes(uint8_t b[VLEN], int k, int gen)
   memcpy(b + sizeof k, &gen, sizeof gen);
 }
 
+/* wal: 0 rollback journal, 1 WAL; +2: normal locking (other connections
+ * may write between transactions) instead of the store's exclusive. */
 static sqlite3 *open_db(const char *path, hw__cvfs *v, int wal, bool fresh)
 {
   sqlite3 *db;
@@ -37,15 +39,15 @@ static sqlite3 *open_db(const char *path, hw__cvfs *v, int wal, bool fresh)
   CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, hw__cvfs_name(v)),
            SQLITE_OK);
   /* A cache far smaller than the table: scans read from the file. */
-  CHECK_EQ(sqlite3_exec(db,
-                        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY;"
-                        "PRAGMA page_size=4096; PRAGMA cache_size=20;",
-                        NULL, NULL, NULL),
-           SQLITE_OK);
+  snprintf(sql, sizeof sql,
+           "PRAGMA locking_mode=%s; PRAGMA temp_store=MEMORY;"
+           "PRAGMA page_size=4096; PRAGMA cache_size=20;",
+           wal & 2 ? "NORMAL" : "EXCLUSIVE");
+  CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   if (fresh)
     CHECK_EQ(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
   snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;",
-           wal ? "WAL" : "PERSIST");
+           wal & 1 ? "WAL" : "PERSIST");
   CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   if (fresh)
     CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB NOT NULL)", NULL,
@@ -413,6 +415,46 @@ static void test_lookups(void)
   free(dir);
 }
 
+/* Two connections with normal locking: A scans part of the table (its ring
+ * then holds the pages ahead), B rewrites rows in those pages (and in WAL
+ * mode checkpoints them into the file and empties the WAL), A reads on. A's
+ * lock changes (shared-memory locks in WAL mode) must empty its ring. */
+static void test_other_connection(int wal)
+{
+  char *dir = st_tmpdir(), path[1024];
+  hw__cvfs *v = new_vfs();
+  hw_test_rng rng;
+  sqlite3 *a, *b;
+  static int gen[MAXROWS];
+  long before, ring = 0;
+
+  hw_test_rng_init(&rng, hw_test_seed());
+  snprintf(path, sizeof path, "%s/o.db", dir);
+  a = open_db(path, v, wal | 2, true);
+  for (int k = 0; k < MAXROWS; k++)
+    gen[k] = -1;
+  write_rows(a, gen, 0, ROWS, &rng, 1);
+  b = open_db(path, v, wal | 2, false);
+  for (int r = 0; r < 24; r++) {
+    int m = (int)hw_test_rng_below(&rng, ROWS - 400);
+    before = served(v);
+    check_rows(a, gen, 0, m);
+    write_rows(b, gen, m, m + 300, &rng, 1 + r % 3);
+    if (wal)
+      exec(b, "PRAGMA wal_checkpoint(TRUNCATE)");
+    check_rows(a, gen, m, ROWS);
+    ring += served(v) - before;
+  }
+  sqlite3_close(b);
+  sqlite3_close(a);
+  printf("other connection (%s): %ld pages served by the read-ahead\n", wal ? "wal" : "rollback",
+         ring);
+  CHECK(ring > 1000);
+  hw__cvfs_free(v);
+  st_rmdir(dir);
+  free(dir);
+}
+
 /* Over the power-cut VFS: after a scan, a transaction whose pages spill to
  * the file and are read back is rolled back in the same connection (by
  * ROLLBACK, or after an EIO), and a scan of that connection sees the rows as
@@ -532,6 +574,8 @@ int main(void)
   test_stale(0);
   test_stale(1);
   test_tampered_scan();
+  test_other_connection(0);
+  test_other_connection(1);
   test_powercut(0);
   test_powercut(1);
   printf("store readahead: ok\n");

@@ -385,7 +385,10 @@ bool hw__ra_take(hw__ra *ra, sqlite3_int64 pg, uint8_t *out, bool on)
   if (pg == 0)
     return false;
   atomic_store_explicit(&r->rpos, pg, memory_order_relaxed);
-  if (on && ra->streak >= RA_STREAK && x + RA_CHUNKS - 1 > r->hi)
+  /* Plan when the scan leaves the chunks scheduled, forward or (a new scan
+   * of the same connection) back below them. */
+  if (on && ra->streak >= RA_STREAK &&
+      (x + RA_CHUNKS - 1 > r->hi || x < r->hi - (RA_CHUNKS - 1)))
     plan(r, x);
   c = &r->ch[x % RA_CHUNKS];
   if (c->x != x)

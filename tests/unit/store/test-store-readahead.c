@@ -64,6 +64,19 @@ static void exec(sqlite3 *db, const char *sql)
   CHECK_EQ(rc, SQLITE_OK);
 }
 
+/* Copy the whole WAL into the file and empty it: every later read of those
+ * pages comes from the file. */
+static void checkpoint(sqlite3 *db)
+{
+  sqlite3_stmt *s;
+
+  CHECK_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL), SQLITE_OK);
+  CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
+  CHECK_EQ(sqlite3_column_int(s, 0), 0); /* not blocked */
+  CHECK_EQ(sqlite3_column_int(s, 1), 0); /* the WAL is empty */
+  sqlite3_finalize(s);
+}
+
 /* Write rows [lo, hi) that `pick` selects at generation gen[k] + 1 (or as new
  * rows at generation 0 where gen[k] < 0), in one transaction. */
 static void write_rows(sqlite3 *db, int *gen, int lo, int hi, hw_test_rng *rng, int one_in)
@@ -250,7 +263,7 @@ static void test_stale(int wal)
       write_rows(db, gen, m, m + 300, &rng, kind + 1);
     }
     if (wal && r % 2 == 0)
-      exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+      checkpoint(db);
     CHECK_EQ(sqlite3_db_release_memory(db), SQLITE_OK);
     check_rows(db, gen, m, MAXROWS);
     ring += served(v) - before;
@@ -378,7 +391,9 @@ static void test_tampered_scan(void)
   free(dir);
 }
 
-/* Random point lookups never start a worker; a scan starts one. */
+/* Random point lookups never start a worker; a scan starts one, and every
+ * later scan of the same connection (nothing written in between, so nothing
+ * empties the ring) gets its pages from it too. */
 static void test_lookups(void)
 {
   char *dir = st_tmpdir(), path[1024];
@@ -407,8 +422,15 @@ static void test_lookups(void)
   }
   sqlite3_finalize(s);
   CHECK_EQ(workers(v), w0);
-  check_rows(db, gen, 0, ROWS);
-  CHECK_EQ(workers(v), w0 + 1);
+  for (int i = 0; i < 3; i++) {
+    long r0 = served(v);
+    CHECK_EQ(sqlite3_db_release_memory(db), SQLITE_OK);
+    check_rows(db, gen, 0, ROWS);
+    CHECK_EQ(workers(v), w0 + 1);
+    if (served(v) - r0 < ROWS / 4 * 9 / 10)
+      fprintf(stderr, "scan %d: %ld pages served\n", i, served(v) - r0);
+    CHECK(served(v) - r0 >= ROWS / 4 * 9 / 10); /* ~4 rows a page */
+  }
   sqlite3_close(db);
   hw__cvfs_free(v);
   st_rmdir(dir);
@@ -441,7 +463,7 @@ static void test_other_connection(int wal)
     check_rows(a, gen, 0, m);
     write_rows(b, gen, m, m + 300, &rng, 1 + r % 3);
     if (wal)
-      exec(b, "PRAGMA wal_checkpoint(TRUNCATE)");
+      checkpoint(b);
     check_rows(a, gen, m, ROWS);
     ring += served(v) - before;
   }

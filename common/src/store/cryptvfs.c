@@ -10,16 +10,14 @@
  *
  * A VFS instance belongs to one store; its connections are used by one thread
  * at a time (the store's contract). */
-#include <pthread.h>
-#include <sched.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "homeward/mem.h"
+#include "readahead-int.h"
 #include "store-int.h"
 
 enum { K_DB = 1, K_JOURNAL = 2, K_WAL = 3, K_MEM = 4 };
@@ -34,7 +32,7 @@ struct hw__cvfs {
   uint8_t dbid[HW__DBID];
   char name[64];
   atomic_long tampered;
-  atomic_long opened, sealed, ra_served; /* statistics for the benchmark */
+  atomic_long opened, sealed, ra_served, ra_workers; /* statistics for the benchmark */
   bool readahead;
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
@@ -54,15 +52,9 @@ typedef struct cfile {
   uint32_t meta_pgno;
   bool meta_valid;
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
-  struct ra *ra; /* read-ahead of the main database (NULL until a scan) */
-  sqlite3_int64 last_pg;
-  int streak;
+  hw__ra ra; /* read-ahead of the main database (readahead.c) */
   sqlite3_file *real; /* the base VFS's file, right after this struct */
 } cfile;
-
-struct ra;
-static void ra_free(cfile *c);
-static void ra_flush(cfile *c);
 
 static const uint8_t sqlite_magic[16] = "SQLite format 3";
 static const uint8_t journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
@@ -315,7 +307,7 @@ static int c_close(sqlite3_file *f)
   cfile *c = (cfile *)f;
   int rc;
 
-  ra_free(c);
+  hw__ra_free(&c->ra);
   rc = c->real->pMethods ? c->real->pMethods->xClose(c->real) : SQLITE_OK;
   sodium_memzero(c->buf, sizeof c->buf);
   return rc;
@@ -339,225 +331,9 @@ static void fixed_header(uint8_t *p)
   p[23] = 32;
 }
 
-/* ---- read-ahead: decryption on a second core for sequential scans ----
- *
- * The cipher costs several microseconds a page, more than SQLite spends on
- * a page it scans. When the main database is read forward, a worker thread
- * reads and opens the next pages into a small ring while SQLite works on the
- * current one (architecture §5 benchmark goals). Pages the worker has not
- * started are opened by the reader itself, so both cores decrypt. Any write
- * or truncate of the file empties the ring first; a page the worker could
- * not open is simply read again on the normal path (which counts tampering). */
-
-#define RA_N 16
-#define RA_STREAK 3
-
-enum { RA_FREE, RA_QUEUED, RA_BUSY, RA_DONE };
-
-typedef struct ra_slot {
-  sqlite3_int64 pg;
-  int state;
-  bool discard; /* the reader did this page itself while the worker had it */
-  int rc;
-  uint8_t page[HW__PAGE];
-} ra_slot;
-
-struct ra {
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* work queued, or a slot finished */
-  pthread_t th;
-  bool stop;
-  int queued;             /* slots in RA_QUEUED or RA_BUSY */
-  bool idle;              /* the worker waits for work: signal it */
-  sqlite3_int64 last_req; /* the page the reader asked for last */
-  sqlite3_int64 npg;      /* pages in the file (-1: ask again) */
-  cfile *c;
-  ra_slot slot[RA_N]; /* page pg lives in slot[pg % RA_N] */
-};
-
-static void *ra_main(void *arg)
+static int ra_open(void *ctx, uint8_t *out, const uint8_t *in, uint32_t pgno)
 {
-  struct ra *r = arg;
-
-  pthread_mutex_lock(&r->mu);
-  for (;;) {
-    ra_slot *s = NULL;
-    int spins = 0;
-    while (!r->stop) {
-      /* Leave the reader's next page to the reader and take the one after:
-       * the two cores then alternate instead of racing for one page. */
-      for (int i = 0; i < RA_N; i++)
-        if (r->slot[i].state == RA_QUEUED && r->slot[i].pg > r->last_req + 1 &&
-            (!s || r->slot[i].pg < s->pg))
-          s = &r->slot[i];
-      if (s)
-        break;
-      /* Poll a little before sleeping: a wake-up costs more than a page on
-       * some VMs, and a scan queues more work within microseconds. */
-      if (spins++ < 200) {
-        pthread_mutex_unlock(&r->mu);
-        sched_yield();
-        pthread_mutex_lock(&r->mu);
-        continue;
-      }
-      r->idle = true;
-      pthread_cond_wait(&r->cv, &r->mu);
-      r->idle = false;
-      spins = 0;
-    }
-    if (r->stop)
-      break;
-    s->state = RA_BUSY;
-    pthread_mutex_unlock(&r->mu);
-    s->rc = r->c->real->pMethods->xRead(r->c->real, s->page, HW__PAGE, s->pg * HW__PAGE);
-    if (s->rc == SQLITE_OK)
-      s->rc = open_page(r->c->v, s->page, s->page, K_DB, (uint32_t)(s->pg + 1), 0, false);
-    pthread_mutex_lock(&r->mu);
-    s->state = s->discard ? RA_FREE : RA_DONE;
-    s->discard = false;
-    r->queued--;
-    pthread_cond_broadcast(&r->cv);
-  }
-  pthread_mutex_unlock(&r->mu);
-  return NULL;
-}
-
-/* Empty the ring (waiting for pages in flight). Caller does not hold mu. */
-static void ra_flush(cfile *c)
-{
-  struct ra *r = c->ra;
-
-  c->streak = 0;
-  if (!r)
-    return;
-  pthread_mutex_lock(&r->mu);
-  for (int i = 0; i < RA_N; i++) {
-    while (r->slot[i].state == RA_BUSY)
-      pthread_cond_wait(&r->cv, &r->mu);
-    if (r->slot[i].state == RA_QUEUED)
-      r->queued--;
-    r->slot[i].state = RA_FREE;
-  }
-  r->npg = -1;
-  pthread_mutex_unlock(&r->mu);
-}
-
-static void ra_free(cfile *c)
-{
-  struct ra *r = c->ra;
-
-  if (!r)
-    return;
-  pthread_mutex_lock(&r->mu);
-  r->stop = true;
-  pthread_cond_broadcast(&r->cv);
-  pthread_mutex_unlock(&r->mu);
-  pthread_join(r->th, NULL);
-  pthread_mutex_destroy(&r->mu);
-  pthread_cond_destroy(&r->cv);
-  sodium_memzero(r->slot, sizeof r->slot);
-  hw_free(r);
-  c->ra = NULL;
-}
-
-static void ra_start(cfile *c)
-{
-  struct ra *r = hw_calloc(1, sizeof *r);
-
-  if (!r)
-    return; /* read-ahead is an optimisation: go on without it */
-  r->c = c;
-  r->npg = -1;
-  r->last_req = -1;
-  if (pthread_mutex_init(&r->mu, NULL) != 0) {
-    hw_free(r);
-    return;
-  }
-  if (pthread_cond_init(&r->cv, NULL) != 0) {
-    pthread_mutex_destroy(&r->mu);
-    hw_free(r);
-    return;
-  }
-  if (pthread_create(&r->th, NULL, ra_main, r) != 0) {
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    hw_free(r);
-    return;
-  }
-  c->ra = r;
-}
-
-/* A whole-page read of page `pg` into p: from the ring when it is there.
- * Returns 1 when served, 0 when the caller must read it itself. */
-static int ra_take(cfile *c, sqlite3_int64 pg, uint8_t *p)
-{
-  struct ra *r;
-  ra_slot *s;
-  int served = 0;
-
-  /* Forward progress keeps the streak: a scan skips the index pages that
-   * sit between table pages. */
-  if (pg > c->last_pg && pg <= c->last_pg + RA_N)
-    c->streak++;
-  else if (pg != c->last_pg)
-    c->streak = 0;
-  c->last_pg = pg;
-  if (!c->ra && c->streak >= RA_STREAK && c->v->readahead)
-    ra_start(c);
-  r = c->ra;
-  if (!r)
-    return 0;
-  pthread_mutex_lock(&r->mu);
-  s = &r->slot[pg % RA_N];
-  if (s->pg == pg && s->state == RA_QUEUED) {
-    s->state = RA_FREE; /* not started: read it here, on this core */
-    r->queued--;
-  }
-  r->last_req = pg;
-  if (s->pg == pg && s->state == RA_BUSY) {
-    /* The worker started this page earlier, so it usually finishes first;
-     * but never wait long (it may not be running when the cores are busy):
-     * then read the page here and drop the worker's copy. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 20000;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    while (s->pg == pg && s->state == RA_BUSY)
-      if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
-        break;
-    if (s->state == RA_BUSY)
-      s->discard = true;
-  }
-  if (s->pg == pg && s->state == RA_DONE) {
-    if (s->rc == SQLITE_OK) {
-      memcpy(p, s->page, HW__PAGE);
-      served = 1;
-      atomic_fetch_add_explicit(&c->v->ra_served, 1, memory_order_relaxed);
-    }
-    s->state = RA_FREE;
-  }
-  /* Top the ring up in batches (when half of it is used), so the worker is
-   * woken rarely; the file size is asked once per flush. */
-  if (c->streak >= RA_STREAK && r->queued < RA_N / 2) {
-    sqlite3_int64 size;
-    if (r->npg < 0 && c->real->pMethods->xFileSize(c->real, &size) == SQLITE_OK)
-      r->npg = size / HW__PAGE;
-    for (sqlite3_int64 q = pg + 1; q < pg + RA_N && q < r->npg; q++) {
-      ra_slot *t = &r->slot[q % RA_N];
-      if (t->state == RA_BUSY || t->state == RA_QUEUED || (t->state == RA_DONE && t->pg == q))
-        continue;
-      t->pg = q;
-      t->state = RA_QUEUED;
-      r->queued++;
-    }
-    if (r->queued && r->idle)
-      pthread_cond_signal(&r->cv);
-  }
-  pthread_mutex_unlock(&r->mu);
-  return served;
+  return open_page(ctx, out, in, K_DB, pgno, 0, false);
 }
 
 static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
@@ -573,8 +349,15 @@ static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
     uint8_t *dst = whole ? p + (from - off) : c->buf;
     int rc;
 
-    if (whole && ra_take(c, pg, dst))
-      continue;
+    if (whole) {
+      bool had = c->ra.ring != NULL, served = hw__ra_take(&c->ra, pg, dst, c->v->readahead);
+      if (!had && c->ra.ring)
+        atomic_fetch_add_explicit(&c->v->ra_workers, 1, memory_order_relaxed);
+      if (served) {
+        atomic_fetch_add_explicit(&c->v->ra_served, 1, memory_order_relaxed);
+        continue;
+      }
+    }
     rc = real_read(c, dst, HW__PAGE, pstart);
 
     if (rc == SQLITE_IOERR_SHORT_READ) {
@@ -719,7 +502,7 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 
   switch (c->kind) {
   case K_DB:
-    ra_flush(c);
+    hw__ra_flush(&c->ra);
     if (amt != HW__PAGE || off % HW__PAGE != 0)
       return SQLITE_IOERR_WRITE; /* fail closed */
     rc = seal_page(c->v, c->buf, in, K_DB, (uint32_t)(off / HW__PAGE + 1), 0);
@@ -787,14 +570,14 @@ static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
   cfile *c = (cfile *)f;
   c->meta_valid = false;
-  if (c->kind == K_DB)
-    ra_flush(c);
+  hw__ra_flush(&c->ra);
   return c->real->pMethods->xTruncate(c->real, size);
 }
 
 static int c_sync(sqlite3_file *f, int flags)
 {
   cfile *c = (cfile *)f;
+  hw__ra_flush(&c->ra);
   return c->real->pMethods->xSync(c->real, flags);
 }
 
@@ -804,15 +587,19 @@ static int c_size(sqlite3_file *f, sqlite3_int64 *size)
   return c->real->pMethods->xFileSize(c->real, size);
 }
 
+/* A lock change may let another connection write, or follow its writes:
+ * pages read ahead are forgotten (as on every write, truncate and sync). */
 static int c_lock(sqlite3_file *f, int lock)
 {
   cfile *c = (cfile *)f;
+  hw__ra_flush(&c->ra);
   return c->real->pMethods->xLock(c->real, lock);
 }
 
 static int c_unlock(sqlite3_file *f, int lock)
 {
   cfile *c = (cfile *)f;
+  hw__ra_flush(&c->ra);
   return c->real->pMethods->xUnlock(c->real, lock);
 }
 
@@ -837,7 +624,17 @@ static int c_fcntl(sqlite3_file *f, int op, void *arg)
     /* Memory-mapped reads would bypass decryption. */
     *(sqlite3_int64 *)arg = 0;
     return SQLITE_OK;
+  case SQLITE_FCNTL_BUSYHANDLER:
+  case SQLITE_FCNTL_PDB:
+  case SQLITE_FCNTL_VFSNAME:
+  case SQLITE_FCNTL_VFS_POINTER:
+  case SQLITE_FCNTL_HAS_MOVED:
+  case SQLITE_FCNTL_LOCKSTATE:
+  case SQLITE_FCNTL_TEMPFILENAME:
+    return c->real->pMethods->xFileControl(c->real, op, arg);
   default:
+    /* Size hints, syncs and whatever else may change the file. */
+    hw__ra_flush(&c->ra);
     return c->real->pMethods->xFileControl(c->real, op, arg);
   }
 }
@@ -862,15 +659,19 @@ static int c_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatil
   return c->real->pMethods->xShmMap(c->real, pg, pgsz, extend, pp);
 }
 
+/* Shared-memory WAL locks start and end read transactions: another
+ * connection may have checkpointed into the file since. */
 static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
   cfile *c = (cfile *)f;
+  hw__ra_flush(&c->ra);
   return c->real->pMethods->xShmLock(c->real, offset, n, flags);
 }
 
 static void c_shm_barrier(sqlite3_file *f)
 {
   cfile *c = (cfile *)f;
+  hw__ra_flush(&c->ra);
   c->real->pMethods->xShmBarrier(c->real);
 }
 
@@ -944,6 +745,8 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int 
     c->real->pMethods->xClose(c->real);
     return SQLITE_CANTOPEN;
   }
+  if (c->kind == K_DB)
+    hw__ra_init(&c->ra, c->real, ra_open, v);
   c->base.pMethods = &c_methods;
   return SQLITE_OK;
 }
@@ -1056,9 +859,9 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
   memcpy(v->dbid, dbid, HW__DBID);
   v->base = base;
   v->pool_used = sizeof v->pool; /* first use fills the pool */
-  /* Off by default: on this shared 2-core machine (load ~3) the second
-   * core was never free and the scan got slower (bench-store reports both). */
-  v->readahead = false;
+  /* On: a forward scan decrypts on two cores (docs/storage.md
+   * "Performance"); point lookups and inserts never start the worker. */
+  v->readahead = true;
   snprintf(v->name, sizeof v->name, "hw-crypt-%lu", (unsigned long)atomic_fetch_add(&seq, 1));
   v->vfs = (sqlite3_vfs){
       .iVersion = 2,
@@ -1099,8 +902,9 @@ long hw__cvfs_tampered(const hw__cvfs *v)
   return atomic_load(&((hw__cvfs *)v)->tampered);
 }
 
-void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served)
+void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served, long *ra_workers)
 {
+  *ra_workers = atomic_load(&v->ra_workers);
   *opened = atomic_load(&v->opened);
   *sealed = atomic_load(&v->sealed);
   *ra_served = atomic_load(&v->ra_served);
@@ -1109,6 +913,11 @@ void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served)
 void hw__cvfs_set_readahead(hw__cvfs *v, bool on)
 {
   v->readahead = on;
+}
+
+bool hw__cvfs_readahead(const hw__cvfs *v)
+{
+  return v->readahead;
 }
 
 void hw__cvfs_reset_tampered(hw__cvfs *v)

@@ -37,10 +37,12 @@ const char *hw__cvfs_name(const hw__cvfs *v);
 /* Number of pages that failed authentication since the last reset. */
 long hw__cvfs_tampered(const hw__cvfs *v);
 void hw__cvfs_reset_tampered(hw__cvfs *v);
-/* Pages opened and sealed, and pages served by read-ahead, since creation. */
-void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served);
-/* Read-ahead on a second core for forward scans (default off; see cryptvfs.c). */
+/* Pages opened and sealed, pages served by read-ahead and read-ahead workers
+ * started, since creation. */
+void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served, long *ra_workers);
+/* Read-ahead on a second core for forward scans (default on; readahead.c). */
 void hw__cvfs_set_readahead(hw__cvfs *v, bool on);
+bool hw__cvfs_readahead(const hw__cvfs *v);
 /* Unregister and wipe. Every connection using it must be closed. */
 void hw__cvfs_free(hw__cvfs *v);
 

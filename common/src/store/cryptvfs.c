@@ -19,6 +19,7 @@
 #include "homeward/mem.h"
 #include "readahead-int.h"
 #include "store-int.h"
+#include "walcache-int.h"
 
 enum { K_DB = 1, K_JOURNAL = 2, K_WAL = 3, K_MEM = 4 };
 
@@ -33,6 +34,8 @@ struct hw__cvfs {
   char name[64];
   atomic_long tampered;
   atomic_long opened, sealed, ra_served, ra_workers; /* statistics for the benchmark */
+  atomic_long wal_served;                            /* frames read from the WAL cache */
+  atomic_bool shared_mem; /* some file mapped shared memory: no WAL cache from now on */
   bool readahead;
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
@@ -52,7 +55,8 @@ typedef struct cfile {
   uint32_t meta_pgno;
   bool meta_valid;
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
-  hw__ra ra; /* read-ahead of the main database (readahead.c) */
+  hw__ra ra;         /* read-ahead of the main database (readahead.c) */
+  hw__walcache *wc;  /* a WAL's frames written in this generation (walcache.c) */
   sqlite3_file *real; /* the base VFS's file, right after this struct */
 } cfile;
 
@@ -308,6 +312,7 @@ static int c_close(sqlite3_file *f)
   int rc;
 
   hw__ra_free(&c->ra);
+  hw__wc_free(&c->wc);
   rc = c->real->pMethods ? c->real->pMethods->xClose(c->real) : SQLITE_OK;
   sodium_memzero(c->buf, sizeof c->buf);
   return rc;
@@ -440,6 +445,12 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
       sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
       uint64_t frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
+        /* A page of a frame this connection wrote in this generation (a
+         * checkpoint copying it): it is in memory, exactly as written. */
+        if (!atomic_load(&c->v->shared_mem) && hw__wc_get(c->wc, frame, p)) {
+          atomic_fetch_add_explicit(&c->v->wal_served, 1, memory_order_relaxed);
+          return SQLITE_OK;
+        }
         /* A page of a frame that recovery already accepted. */
         rc = real_read(c, c->buf, HW__WAL_FRAME_HDR + HW__PAGE, off - HW__WAL_FRAME_HDR);
         if (rc != SQLITE_OK) {
@@ -539,8 +550,10 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
     }
     return SQLITE_IOERR_WRITE;
   case K_WAL:
-    if (off == 0 && amt == HW__WAL_HDR)
+    if (off == 0 && amt == HW__WAL_HDR) {
+      hw__wc_clear(c->wc); /* a new generation: frame indexes start again */
       return c->real->pMethods->xWrite(c->real, p, amt, off);
+    }
     if (off >= HW__WAL_HDR) {
       sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
       uint64_t frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
@@ -548,16 +561,21 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
         c->meta_off = off;
         c->meta_pgno = get_be32(in);
         c->meta_valid = true;
+        hw__wc_drop(c->wc, frame);
         return c->real->pMethods->xWrite(c->real, p, amt, off);
       }
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
+        hw__wc_drop(c->wc, frame);
         rc = meta_pgno(c, off - HW__WAL_FRAME_HDR, &pgno);
         if (rc != SQLITE_OK)
           return rc;
         rc = seal_page(c->v, c->buf, in, K_WAL, pgno, frame);
         if (rc != SQLITE_OK)
           return rc;
-        return c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
+        rc = c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
+        if (rc == SQLITE_OK && !atomic_load(&c->v->shared_mem))
+          hw__wc_put(&c->wc, frame, in);
+        return rc;
       }
     }
     return SQLITE_IOERR_WRITE; /* fail closed */
@@ -571,6 +589,7 @@ static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
   cfile *c = (cfile *)f;
   c->meta_valid = false;
   hw__ra_flush(&c->ra);
+  hw__wc_clear(c->wc);
   return c->real->pMethods->xTruncate(c->real, size);
 }
 
@@ -654,6 +673,8 @@ static int c_dc(sqlite3_file *f)
 static int c_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
 {
   cfile *c = (cfile *)f;
+  /* Another connection may write the WAL from now on: no frame cache. */
+  atomic_store(&c->v->shared_mem, true);
   if (c->real->pMethods->iVersion < 2 || !c->real->pMethods->xShmMap)
     return SQLITE_IOERR_SHMMAP;
   return c->real->pMethods->xShmMap(c->real, pg, pgsz, extend, pp);
@@ -895,6 +916,11 @@ int hw__cvfs_new(hw__cvfs **out, const char *base_vfs, const uint8_t key[HW__KEY
 const char *hw__cvfs_name(const hw__cvfs *v)
 {
   return v->name;
+}
+
+long hw__cvfs_wal_served(const hw__cvfs *v)
+{
+  return atomic_load(&((hw__cvfs *)v)->wal_served);
 }
 
 long hw__cvfs_tampered(const hw__cvfs *v)

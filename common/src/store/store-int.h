@@ -40,6 +40,9 @@ void hw__cvfs_reset_tampered(hw__cvfs *v);
 /* Pages opened and sealed, pages served by read-ahead and read-ahead workers
  * started, since creation. */
 void hw__cvfs_stats(hw__cvfs *v, long *opened, long *sealed, long *ra_served, long *ra_workers);
+/* WAL frame pages served from the connection's plaintext frame cache
+ * (walcache-int.h) since creation. */
+long hw__cvfs_wal_served(const hw__cvfs *v);
 /* Read-ahead on a second core for forward scans (default on; readahead.c). */
 void hw__cvfs_set_readahead(hw__cvfs *v, bool on);
 bool hw__cvfs_readahead(const hw__cvfs *v);

@@ -10,7 +10,7 @@
 #define HS_MSG1_LEN 32u /* e, empty payload */
 #define HS_MSG2_LEN 96u /* e, s + tag, empty payload + tag */
 #define HS_MSG3_LEN 64u /* s + tag, payload tag; + HW_TOKEN_BYTES when enrolling */
-#define TX_KEEP 16384u /* a drained send buffer larger than this is freed */
+#define TX_KEEP 4096u /* a drained send buffer larger than this is freed */
 #define RX_KEEP 2048u  /* a receive buffer larger than this is freed between frames */
 
 struct hw_chan {

@@ -33,13 +33,11 @@ struct hw_client {
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."
-#define SET_DECIDED_PREFIX "decided." /* a held copy dropped after a coordinator's decision */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);
 bool hw__is_held(hw_client *c, const hw_id *id);
-void hw__decided_name(char out[static 48], const hw_id *id);
 
 /* Destroy the store: its key envelope first (without it the database is
  * unreadable), then the database and its side files. c->st is NULL after. */

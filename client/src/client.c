@@ -18,21 +18,11 @@ int64_t hw__client_now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void mark_name(char out[static 48], const char *prefix, const hw_id *id)
+void hw__held_name(char out[static 48], const hw_id *id)
 {
   char hex[HW_ID_HEX_LEN + 1];
   hw_id_to_hex(id, hex);
-  snprintf(out, 48, "%s%s", prefix, hex);
-}
-
-void hw__held_name(char out[static 48], const hw_id *id)
-{
-  mark_name(out, SET_HELD_PREFIX, id);
-}
-
-void hw__decided_name(char out[static 48], const hw_id *id)
-{
-  mark_name(out, SET_DECIDED_PREFIX, id);
+  snprintf(out, 48, "%s%s", SET_HELD_PREFIX, hex);
 }
 
 bool hw__is_held(hw_client *c, const hw_id *id)

@@ -175,25 +175,13 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
   int rc;
 
   /* A record no longer here was deleted (its case closed or taken away),
-   * which happens only once the server acknowledged all of it; or it was
-   * a copy held for a coordinator, dropped at their decision, whose own
-   * writes the server never accepted (marked so). */
+   * which happens only once the server acknowledged all of it. (A copy
+   * held for a coordinator and dropped at their decision took its
+   * unaccepted writes out of the journal with it.) */
   rc = hw_store_get(w->c->st, record, &row);
   if (rc && rc != HW_ENOENT)
     return rc;
-  if (!row) {
-    char name[48];
-    uint8_t *v = NULL;
-    size_t n;
-    hw__decided_name(name, record);
-    rc = hw_store_setting_get(w->c->st, name, &v, &n);
-    hw_free(v);
-    if (rc && rc != HW_ENOENT)
-      return rc;
-    held = rc == HW_ENOENT;
-  } else {
-    held = hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
-  }
+  held = !row || hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
   hw_store_rec_free(row);
   return held ? hw_lineage_add(&w->l, dot->counter, record, digest) : 0;
 }
@@ -630,24 +618,57 @@ static int removed_sweep(sync_ctx *s)
   return hw_store_commit(s->c->st);
 }
 
+/* The journal entries of a copy's own writes the server never accepted
+ * (its acknowledged vv does not cover them): the copy goes, and so must
+ * they, or the lineage would count them once the record's acknowledged vv
+ * rises past them (the server never holds them). */
+static int forget_unaccepted(sync_ctx *s, const hw_store_rec *row)
+{
+  hw_record *r = NULL;
+  hw_id me;
+  uint64_t counter;
+  int rc = hw_record_decode(row->state.p, row->state.len, &r, NULL);
+
+  if (rc)
+    return rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+  hw_store_replica(s->c->st, &me, &counter);
+  for (size_t i = 0; i < r->n_writes && !rc; i++) {
+    const hw_dot *d = &r->writes[i].dot;
+    if (hw_vv_get(&row->acked, &d->replica) < d->counter)
+      rc = hw_store_journal_forget(s->c->st, d); /* not in the journal: another replica's */
+  }
+  hw_record_free(r);
+  return rc;
+}
+
 /* A coordinator released or rejected the copy this device held for them:
- * it goes, with its mark (the server's state, when this worker may see the
- * case, follows in the same batch and is taken whole). Its own writes the
- * server never accepted: a mark keeps them out of the lineage. */
-static int drop_decided(sync_ctx *s, const hw_id *id)
+ * it goes, with its mark and its unaccepted writes' journal entries (the
+ * server's state, when this worker may see the case, follows in the same
+ * batch and is taken whole). Only the very copy the decision was about: a
+ * copy held since (another push of the record) waits for its own. */
+static int drop_decided(sync_ctx *s, const hw_decided *d)
 {
   char name[48];
+  hw_store_rec *row = NULL;
+  uint8_t digest[HW_HASH_BYTES];
   int rc;
 
-  if (!hw__is_held(s->c, id))
+  if (!hw__is_held(s->c, &d->record))
     return HW_OK; /* nothing held here (a repeated batch, or a wiped copy) */
-  hw__held_name(name, id);
-  if ((rc = hw_store_setting_del(s->c->st, name)) != 0)
+  if ((rc = hw_store_get(s->c->st, &d->record, &row)) == HW_ENOENT)
+    return HW_OK;
+  if (rc)
     return rc;
-  if ((rc = hw_store_delete(s->c->st, id)) != 0 && rc != HW_ENOENT)
-    return rc;
-  hw__decided_name(name, id);
-  if ((rc = hw_store_setting_set(s->c->st, name, "1", 1)) != 0)
+  hw_checksum_item(digest, &d->record, row->state.p, row->state.len);
+  if (hw_memcmp_ct(digest, d->state_digest, HW_HASH_BYTES) != 0) {
+    hw_store_rec_free(row);
+    return HW_OK;
+  }
+  hw__held_name(name, &d->record);
+  if ((rc = forget_unaccepted(s, row)) == 0 && (rc = hw_store_setting_del(s->c->st, name)) == 0)
+    rc = hw_store_delete(s->c->st, &d->record);
+  hw_store_rec_free(row);
+  if (rc)
     return rc;
   s->res->decided++;
   return HW_OK;

@@ -459,6 +459,32 @@ static int read_ids(hw_cbor_rd *rd, hw_arena *a, uint64_t max, size_t *n_out, co
   return HW_OK;
 }
 
+/* [* [record-id, digest]], at most a batch of them. */
+static int read_decided(hw_cbor_rd *rd, hw_arena *a, size_t *n_out, const hw_decided **out)
+{
+  uint64_t n, two;
+  hw_decided *d;
+  int rc;
+
+  if ((rc = read_array_max(rd, HW_BATCH_RECORDS_MAX, &n)))
+    return rc;
+  d = arena_array(a, n, sizeof *d);
+  if (n && !d)
+    return HW_ENOMEM;
+  for (uint64_t i = 0; i < n; i++) {
+    if ((rc = read_array_max(rd, 2, &two)))
+      return rc;
+    if (two != 2)
+      return HW_EPROTO;
+    if ((rc = read_id(rd, &d[i].record)) ||
+        (rc = read_fixed(rd, d[i].state_digest, HW_DIGEST_BYTES)))
+      return rc;
+  }
+  *n_out = (size_t)n;
+  *out = d;
+  return HW_OK;
+}
+
 static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
 {
   map_it it;
@@ -483,7 +509,7 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
       rc = read_bool(rd, &m->more);
       break;
     case 4:
-      rc = read_ids(rd, a, HW_BATCH_RECORDS_MAX, &m->n_decided, &m->decided);
+      rc = read_decided(rd, a, &m->n_decided, &m->decided);
       break;
     default:
       rc = skip_value(rd);
@@ -826,8 +852,11 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     if (b->n_decided) {
       hw_cbor_wr_uint(w, 4);
       hw_cbor_wr_array(w, b->n_decided);
-      for (size_t i = 0; i < b->n_decided; i++)
-        hw_cbor_wr_bytes(w, b->decided[i].b, HW_ID_BYTES);
+      for (size_t i = 0; i < b->n_decided; i++) {
+        hw_cbor_wr_array(w, 2);
+        hw_cbor_wr_bytes(w, b->decided[i].record.b, HW_ID_BYTES);
+        hw_cbor_wr_bytes(w, b->decided[i].state_digest, HW_DIGEST_BYTES);
+      }
     }
     break;
   }

@@ -10,7 +10,7 @@
 
 typedef struct hw_admin_req {
   const char *cmd;
-  const char *worker, *coordinator, *case_hex, *device, *mode, *id;
+  const char *worker, *coordinator, *case_hex, *device, *mode, *id, *from;
   const char *actor; /* "os-user/coordinator" */
 } hw_admin_req;
 

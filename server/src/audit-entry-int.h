@@ -55,6 +55,11 @@ void hw_audit_entry_encode(hw_cbor_wr *w, const hw_audit_entry *e);
 void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
                            const hw_bytes *device_key, const char *actor, const char *details);
 
+/* Replace control characters, quotes and backslashes in a NUL-terminated
+ * text with '?' (report lines shown to coordinators: a device's text must
+ * not forge a line or a field). */
+void hw__text_printable(char *s);
+
 /* One line describing an entry for coordinators (`homeward-server audit`):
  * "decision time actor record=... kind=... fields=n reason=..." — never
  * values (they are not in the entry). Returns 0 or HW_EPROTO. */

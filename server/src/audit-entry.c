@@ -78,6 +78,13 @@ void hw_audit_admin_encode(hw_cbor_wr *w, const char *action, int64_t time_ms,
   hw_cbor_wr_text(w, details, strlen(details));
 }
 
+void hw__text_printable(char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
+      *s = '?';
+}
+
 int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t cap)
 {
   hw_cbor_rd rd;
@@ -142,6 +149,12 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
       break;
     }
   }
+  /* Kinds and reasons may carry a device's bytes: one line per entry, and
+   * no quote a reader could take for the end of a field. */
+  hw__text_printable(actor);
+  hw__text_printable(kind);
+  hw__text_printable(reason);
+  hw__text_printable(details);
   snprintf(out, cap, "%-12s time_ms=%lld actor=%s%s%s%s%s fields=%llu%s%s%s%s", decision,
            (long long)time_ms, actor, rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
            (unsigned long long)n_pairs, reason[0] ? " reason=\"" : "", reason,

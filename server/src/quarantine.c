@@ -21,18 +21,24 @@
 
 #include "accept-int.h"
 #include "admin-int.h"
+#include "audit-entry-int.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
 
 typedef enum q_kind { Q_LIST, Q_RELEASE, Q_REJECT } q_kind;
 
+#define LIST_MAX 300 /* entries a reply lists (each line < 700 bytes: they fit) */
+
 typedef struct q_job {
   hw_job job;
   hw_server *srv;
   hw_control_req *req;
   q_kind kind;
-  int64_t id;
+  int64_t id;    /* release, reject: the state; list: list those above it */
+  bool all;      /* list: decided ones too */
+  size_t listed; /* list: so far */
+  int64_t last;  /* list: the last one listed */
   char actor[160], coordinator[HW_WORKER_MAX];
   bool ok;
   char *text; /* the reply */
@@ -54,8 +60,11 @@ static void utc(int64_t ms, char out[32])
 
 static int list_line(const hw_sdb_quarantined *q, void *ud)
 {
-  char line[700], rec[HW_ID_HEX_LEN + 1], dev[17] = "-", when[32], state[200];
+  q_job *j = ud;
+  char line[700], rec[HW_ID_HEX_LEN + 1], dev[17] = "-", when[32], state[200], reason[256];
   hw_id_to_hex(&q->record, rec);
+  snprintf(reason, sizeof reason, "%s", q->reason);
+  hw__text_printable(reason); /* it may quote a device's field names */
   if (q->has_device)
     for (int i = 0; i < 8; i++)
       snprintf(dev + 2 * i, 3, "%02x", q->device_key[i]);
@@ -65,31 +74,51 @@ static int list_line(const hw_sdb_quarantined *q, void *ud)
   else
     snprintf(state, sizeof state, "waiting");
   snprintf(line, sizeof line, "quarantine %" PRId64 " record=%s device=%s received=%s %s reason=\"%s\"",
-           q->id, rec, dev, when, state, q->reason);
-  say(ud, line);
+           q->id, rec, dev, when, state, reason);
+  if (j->listed == LIST_MAX) {
+    snprintf(line, sizeof line, "... more after %" PRId64 ": run again with --from %" PRId64,
+             j->last, j->last + 1);
+    say(j, line);
+    return HW_ELIMIT; /* the page is full: stop */
+  }
+  say(j, line);
+  j->listed++;
+  j->last = q->id;
   return 0;
 }
 
+static bool holds_value(const hw_field *f, const hw_bytes *v)
+{
+  for (uint32_t i = 0; f && i < f->n_pairs; i++)
+    if (f->pairs[i].value.len == v->len && memcmp(f->pairs[i].value.p, v->p, v->len) == 0)
+      return true;
+  return false;
+}
+
 /* The values of `held` the server's record `stored` (NULL: none) does not
- * hold anywhere, as one write's fields (borrowed from `held`). The void
- * field is not re-issued: a void's meaning is tied to what it had seen. */
-static size_t missing_values(const hw_record *held, const hw_record *stored, hw_field_value *out)
+ * hold anywhere, as one write's fields (borrowed from `held`): each field's
+ * shown value. One write sets one value a field, so the other values of a
+ * field in conflict in the held state are counted in *n_other instead (they
+ * stay in the quarantine table; the reply says so). The void field is not
+ * re-issued: a void's meaning is tied to what it had seen. */
+static size_t missing_values(const hw_record *held, const hw_record *stored, hw_field_value *out,
+                             size_t *n_other)
 {
   size_t n = 0;
 
+  *n_other = 0;
   for (size_t f = 0; f < held->n_fields; f++) {
     const hw_field *hf = &held->fields[f];
     const hw_pair *shown = hw_field_display(held, hf);
     const hw_field *sf;
-    bool have = false;
     if (hf->name.len == strlen(HW_FIELD_VOIDED) &&
         memcmp(hf->name.p, HW_FIELD_VOIDED, hf->name.len) == 0)
       continue;
     sf = stored ? hw_record_field(stored, (const char *)hf->name.p, hf->name.len) : NULL;
-    for (uint32_t i = 0; sf && i < sf->n_pairs && !have; i++)
-      have = sf->pairs[i].value.len == shown->value.len &&
-             memcmp(sf->pairs[i].value.p, shown->value.p, shown->value.len) == 0;
-    if (!have)
+    for (uint32_t i = 0; i < hf->n_pairs; i++)
+      if (&hf->pairs[i] != shown && !holds_value(sf, &hf->pairs[i].value))
+        ++*n_other;
+    if (!holds_value(sf, &shown->value))
       out[n++] = (hw_field_value){hf->name, shown->value};
   }
   return n;
@@ -117,7 +146,8 @@ static int give_case(hw_sdb *db, const hw_sdb_quarantined *q, const hw_id *case_
 /* Re-issue what the held state has that the server's record lacks. Sets
  * *n_out to the values re-issued; a refusal is said and returns HW_EINVAL
  * (the job's savepoint then rolls back). */
-static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_out)
+static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_out,
+                   size_t *n_other)
 {
   hw_record *held = NULL, *stored = NULL, *base = NULL, *next = NULL;
   uint8_t *stored_bytes = NULL, *bytes = NULL;
@@ -151,7 +181,7 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
     rc = HW_ENOMEM;
     goto out;
   }
-  if ((n = missing_values(held, stored, vals)) == 0)
+  if ((n = missing_values(held, stored, vals, n_other)) == 0)
     goto out; /* the server holds every value already */
   /* The write alone, on an empty state: it has seen nothing the server
    * holds, so the merge keeps both values where they differ. */
@@ -212,7 +242,7 @@ static int decide(q_job *j, hw_sdb *db)
   char details[256], rec[HW_ID_HEX_LEN + 1];
   const char *decision = j->kind == Q_RELEASE ? "released" : "rejected";
   uint64_t seq;
-  size_t n = 0;
+  size_t n = 0, n_other = 0;
   int rc = hw_sdb_quarantine_get(db, j->id, &q);
 
   if (rc == HW_ENOENT) {
@@ -227,7 +257,7 @@ static int decide(q_job *j, hw_sdb *db)
     hw_free(q.state);
     return HW_OK;
   }
-  if (j->kind == Q_RELEASE && (rc = reissue(j, db, &q, &n)) != 0) {
+  if (j->kind == Q_RELEASE && (rc = reissue(j, db, &q, &n, &n_other)) != 0) {
     hw_free(q.state);
     return rc;
   }
@@ -251,6 +281,13 @@ static int decide(q_job *j, hw_sdb *db)
     snprintf(details, sizeof details, "released: the server's record %s holds every value already",
              rec);
   say(j, details);
+  if (n_other) {
+    snprintf(details, sizeof details,
+             "%zu other value(s) of fields in conflict in the held state were not re-issued (one "
+             "write sets one value a field); they stay in quarantine %" PRId64 " for the record",
+             n_other, j->id);
+    say(j, details);
+  }
   j->ok = true;
   return HW_OK;
 }
@@ -264,8 +301,13 @@ static int q_run(hw_job *job, void *d)
     return HW_ENOMEM;
   j->text[0] = '\0';
   if (j->kind == Q_LIST) {
-    j->ok = true;
-    return hw_sdb_quarantine_list(db, list_line, j);
+    int rc = hw_sdb_quarantine_list(db, j->id, !j->all, LIST_MAX + 1, list_line, j);
+    if (rc == HW_ELIMIT)
+      rc = HW_OK; /* stopped at the page's end */
+    if (rc == HW_OK && j->listed == 0)
+      say(j, j->all ? "no quarantined states" : "no quarantined state waits for a decision");
+    j->ok = rc == HW_OK;
+    return rc;
   }
   return decide(j, db);
 }
@@ -300,7 +342,15 @@ bool hw__quarantine_handle(hw_server *s, hw_control_req *req, const hw_admin_req
     kind = Q_REJECT;
   else
     return false;
-  if (kind != Q_LIST) {
+  if (kind == Q_LIST) {
+    /* Waiting ones by default; --mode all adds the decided; --from N pages. */
+    if ((a->mode && strcmp(a->mode, "all") != 0) ||
+        (a->from && ((id = strtoll(a->from, &end, 10)) <= 0 || !end || *end))) {
+      hw__control_reply_text(req, false, "quarantine takes [--mode all] [--from N]");
+      return true;
+    }
+    id = id > 0 ? id - 1 : 0;
+  } else {
     if (a->id)
       id = strtoll(a->id, &end, 10);
     if (!a->id || !end || *end || id <= 0) {
@@ -323,6 +373,7 @@ bool hw__quarantine_handle(hw_server *s, hw_control_req *req, const hw_admin_req
   j->req = req;
   j->kind = kind;
   j->id = (int64_t)id;
+  j->all = kind == Q_LIST && a->mode != NULL;
   snprintf(j->actor, sizeof j->actor, "%s", a->actor);
   snprintf(j->coordinator, sizeof j->coordinator, "%s", a->coordinator ? a->coordinator : "");
   if (hw_storage_submit(s->storage, &j->job) != 0) {

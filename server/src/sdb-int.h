@@ -218,16 +218,20 @@ typedef struct hw_sdb_quarantined {
 
 /* One quarantined state with its bytes: HW_ENOENT when there is no such id. */
 HW_NODISCARD int hw_sdb_quarantine_get(hw_sdb *s, int64_t id, hw_sdb_quarantined *out);
-/* Every quarantined state (without its bytes), oldest first. */
+/* Quarantined states (without their bytes) numbered above `after`, oldest
+ * first, at most `max`; with `waiting_only`, those not decided yet. */
 typedef int (*hw_sdb_quarantine_cb)(const hw_sdb_quarantined *q, void *ud);
-HW_NODISCARD int hw_sdb_quarantine_list(hw_sdb *s, hw_sdb_quarantine_cb cb, void *ud);
+HW_NODISCARD int hw_sdb_quarantine_list(hw_sdb *s, int64_t after, bool waiting_only, size_t max,
+                                        hw_sdb_quarantine_cb cb, void *ud);
 /* Record a decision ("released" or "rejected") numbered `seq`: HW_EEXIST
  * when the state was decided already. */
 HW_NODISCARD int hw_sdb_quarantine_decide(hw_sdb *s, int64_t id, const char *decision,
                                           const char *actor, int64_t now_ms, uint64_t seq);
 /* Decisions after `after` on states this device pushed, in sequence order,
- * at most `max`. */
-typedef int (*hw_sdb_decision_cb)(uint64_t seq, const hw_id *record, void *ud);
+ * at most `max`, each with the decided state's caseload checksum item
+ * (homeward/checksum.h), by which the device knows its held copy. */
+typedef int (*hw_sdb_decision_cb)(uint64_t seq, const hw_id *record,
+                                  const uint8_t state_item[HW_HASH_BYTES], void *ud);
 HW_NODISCARD int hw_sdb_decisions_after(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                         uint64_t after, size_t max, hw_sdb_decision_cb cb,
                                         void *ud);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "homeward/checksum.h"
 #include "homeward/mem.h"
 #include "sdb-int.h"
 
@@ -67,17 +68,23 @@ int hw_sdb_quarantine_get(hw_sdb *s, int64_t id, hw_sdb_quarantined *out)
   return rc;
 }
 
-int hw_sdb_quarantine_list(hw_sdb *s, hw_sdb_quarantine_cb cb, void *ud)
+int hw_sdb_quarantine_list(hw_sdb *s, int64_t after, bool waiting_only, size_t max,
+                           hw_sdb_quarantine_cb cb, void *ud)
 {
   sqlite3_stmt *st;
   hw_sdb_quarantined q;
   int rc = sqlite3_prepare_v2(hw__sdb_sqlite(s),
                               "SELECT " Q_COLUMNS " FROM srv_quarantine q"
-                              " LEFT JOIN srv_quarantine_decided d ON d.qid = q.id ORDER BY q.id",
+                              " LEFT JOIN srv_quarantine_decided d ON d.qid = q.id"
+                              " WHERE q.id > ?1 AND (?2 = 0 OR d.qid IS NULL)"
+                              " ORDER BY q.id LIMIT ?3",
                               -1, &st, NULL);
 
   if (rc != SQLITE_OK)
     return hw__sdb_rc(rc);
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int(st, 2, waiting_only);
+  sqlite3_bind_int64(st, 3, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
     if ((rc = row(st, &q)) != 0 || (rc = cb(&q, ud)) != 0)
       break;
@@ -119,7 +126,7 @@ int hw_sdb_decisions_after(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYT
   if (after > INT64_MAX)
     return HW_OK;
   rc = sqlite3_prepare_v2(hw__sdb_sqlite(s),
-                          "SELECT d.seq, q.record_id FROM srv_quarantine q"
+                          "SELECT d.seq, q.record_id, q.state FROM srv_quarantine q"
                           " JOIN srv_quarantine_decided d ON d.qid = q.id"
                           " WHERE q.device_key = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
                           -1, &st, NULL);
@@ -130,12 +137,14 @@ int hw_sdb_decisions_after(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYT
   sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     hw_id rec;
+    uint8_t item[HW_HASH_BYTES];
     if (sqlite3_column_bytes(st, 1) != HW_ID_BYTES) {
       rc = HW_ECORRUPT;
       break;
     }
     memcpy(rec.b, sqlite3_column_blob(st, 1), HW_ID_BYTES);
-    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &rec, ud)) != 0)
+    hw_checksum_item(item, &rec, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &rec, item, ud)) != 0)
       break;
   }
   rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? hw__sdb_rc(rc) : rc;

@@ -727,6 +727,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
                        device[0] ? device : NULL,
                        mode[0] ? mode : NULL,
                        id[0] ? id : NULL,
+                       from[0] ? from : NULL,
                        actor};
   if (hw__admin_handle(s, req, &adm) || hw__quarantine_handle(s, req, &adm))
     return;

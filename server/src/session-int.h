@@ -109,7 +109,7 @@ typedef struct hw_pull_job {
   bool retire_now;          /* the device is retired: this pull ends its last session */
   hw_id *removals;          /* cases taken away from this device's worker */
   size_t n_removals;
-  hw_id *decided;           /* records whose held copy here a coordinator decided on */
+  hw_decided *decided;      /* states held here that a coordinator decided on */
   size_t n_decided;
   uint8_t **records;
   size_t *lens;

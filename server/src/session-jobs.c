@@ -415,7 +415,8 @@ static bool acked_here(const hw_session *ss, uint64_t seq)
 typedef struct pull_item {
   uint64_t seq;
   hw_id case_id;
-  int kind;        /* 0 record, 1 new case, 2 removal, 3 decision (case_id: the record) */
+  int kind;        /* 0 record, 1 new case, 2 removal, 3 decision (case_id: the record,
+                    * state: the decided state's checksum item) */
   uint8_t *state;  /* records: owned copy */
   size_t len;
 } pull_item;
@@ -485,14 +486,20 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
 }
 
 /* A coordinator decided on a state this device pushed and holds. */
-static int got_decision(uint64_t seq, const hw_id *record, void *ud)
+static int got_decision(uint64_t seq, const hw_id *record, const uint8_t item[HW_HASH_BYTES],
+                        void *ud)
 {
   pull_ctx *p = ud;
-  pull_item it = {.seq = seq, .case_id = *record, .kind = 3};
+  pull_item it = {.seq = seq, .case_id = *record, .kind = 3, .len = HW_HASH_BYTES};
+  int rc;
 
   p->rows++;
   p->max_seq = seq;
-  return push_item(p, &it);
+  if (!(it.state = hw_memdup(item, HW_HASH_BYTES)))
+    return HW_ENOMEM;
+  if ((rc = push_item(p, &it)) != 0)
+    hw_free(it.state);
+  return rc;
 }
 
 static int by_seq(const void *a, const void *b)
@@ -617,10 +624,11 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
   }
   /* Coordinators' decisions on states this device holds for them. */
   if (!rc) {
+    size_t max = j->max_records > 1 ? (size_t)j->max_records / 2 : 1;
     p.rows = 0;
-    rc = hw_sdb_decisions_after(db, ss->device_key, from, (size_t)j->max_records / 2,
-                                got_decision, &p);
-    if (!rc && p.rows >= (size_t)j->max_records / 2 && p.max_seq < horizon)
+    p.max_seq = 0;
+    rc = hw_sdb_decisions_after(db, ss->device_key, from, max, got_decision, &p);
+    if (!rc && p.rows >= max && p.max_seq < horizon)
       horizon = p.max_seq, cut = true;
   }
   if (rc)
@@ -671,7 +679,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
        * drops its copy first); room for both, or it waits for the next. */
       if (j->n_decided == j->max_records || j->n == j->max_records)
         break;
-      j->decided[j->n_decided++] = it->case_id;
+      j->decided[j->n_decided].record = it->case_id;
+      memcpy(j->decided[j->n_decided++].state_digest, it->state, HW_HASH_BYTES);
       if ((rc = decided_state(j, db, &it->case_id)) != 0)
         goto out;
     } else if (!has_case(whole, n_whole, &it->case_id) && !acked_here(ss, it->seq)) {

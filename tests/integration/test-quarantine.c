@@ -39,7 +39,7 @@ static long quarantine_of(const hw_id *rec, char *line, size_t cap)
   char hex[HW_ID_HEX_LEN + 1], needle[64];
   const char *p, *start, *end;
   hw_id_to_hex(rec, hex);
-  CHECK_EQ(ADMIN("quarantine"), 0);
+  CHECK_EQ(ADMIN("quarantine", "--mode", "all"), 0);
   snprintf(needle, sizeof needle, " record=%s ", hex);
   p = strstr(out, needle);
   CHECK(p != NULL);
@@ -51,6 +51,14 @@ static long quarantine_of(const hw_id *rec, char *line, size_t cap)
   line[end - start] = '\0';
   CHECK(strncmp(line, "quarantine ", 11) == 0);
   return atol(line + 11);
+}
+
+static size_t count_lines(const char *text, const char *needle)
+{
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+    n++;
+  return n;
 }
 
 static void note_is(hw_client *c, const hw_id *rec, const char *want)
@@ -109,6 +117,18 @@ int main(int argc, char **argv)
   qy = quarantine_of(&ry, line, sizeof line);
   qz = quarantine_of(&rz, line, sizeof line);
   CHECK(qx > 0 && qy > 0 && qz > 0 && qx != qy && qy != qz);
+
+  /* The default list shows the waiting ones; pages go on with --from. */
+  CHECK_EQ(ADMIN("quarantine"), 0);
+  CHECK_EQ(count_lines(out, " waiting "), 3);
+  {
+    char from[24];
+    snprintf(from, sizeof from, "%ld", qy);
+    CHECK_EQ(ADMIN("quarantine", "--from", from), 0);
+    CHECK_EQ(count_lines(out, " waiting "), 2); /* ry and rz: pushed in that order */
+  }
+  CHECK(ADMIN("quarantine", "--mode", "some") != 0);
+  CHECK(ADMIN("quarantine", "--from", "0") != 0);
 
   /* Bad requests: refused with a reason, nothing decided. */
   snprintf(id, sizeof id, "%ld", qx);
@@ -170,9 +190,14 @@ int main(int argc, char **argv)
   r = hw_test_sync_ok(b1); /* in step with the server: nothing to send */
   CHECK_EQ(r.pushed, 0);
   CHECK(r.checksum_ok);
-  /* His device writes on the released record like any other. */
+  /* His device writes on the released record like any other, and its later
+   * hellos still agree with the server (the dropped copy's own write, never
+   * accepted, left the journal with it: the device was refused for good). */
   hw_test_put_text(b1, &rz, &ce, "note", "school report, term two");
   CHECK_EQ(hw_test_sync_ok(b1).pushed, 1);
+  r = hw_test_sync_ok(b1);
+  CHECK_EQ(r.pushed, 0);
+  CHECK(r.checksum_ok && !r.forked);
 
   /* Decisions survive a restart and are in the verified audit chain. */
   CHECK_EQ(hw_test_server_stop(&srv), 0);

@@ -33,6 +33,7 @@ static inline void sample_msg(int k, hw_msg *m)
   static hw_accepted_dot dots[3];
   static hw_ack_entry entries[3];
   static hw_id removals[2];
+  static hw_decided decided[2];
 
   memset(m, 0, sizeof *m);
   recs[0] = (hw_bytes){sample_rec1, sizeof sample_rec1};
@@ -107,10 +108,12 @@ static inline void sample_msg(int k, hw_msg *m)
     break;
   case 11: /* a coordinator's decisions on held copies, nothing else */
     m->type = HW_MSG_PULL_BATCH;
-    sample_fill(removals[0].b, HW_ID_BYTES, 21);
-    sample_fill(removals[1].b, HW_ID_BYTES, 22);
+    sample_fill(decided[0].record.b, HW_ID_BYTES, 21);
+    sample_fill(decided[0].state_digest, HW_DIGEST_BYTES, 23);
+    sample_fill(decided[1].record.b, HW_ID_BYTES, 22);
+    sample_fill(decided[1].state_digest, HW_DIGEST_BYTES, 24);
     m->u.pull_batch.n_decided = 2;
-    m->u.pull_batch.decided = removals;
+    m->u.pull_batch.decided = decided;
     sample_cursor(&m->u.pull_batch.cursor);
     break;
   case 7:

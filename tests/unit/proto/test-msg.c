@@ -102,7 +102,9 @@ static void test_roundtrip(void)
     p = encode(&m, &len);
     CHECK_OK(hw_msg_decode(p, len, &a, &back));
     CHECK_EQ(back.u.pull_batch.n_decided, 2);
-    CHECK(hw_id_cmp(&back.u.pull_batch.decided[1], &m.u.pull_batch.decided[1]) == 0);
+    CHECK(hw_id_cmp(&back.u.pull_batch.decided[1].record, &m.u.pull_batch.decided[1].record) == 0);
+    CHECK(memcmp(back.u.pull_batch.decided[1].state_digest, m.u.pull_batch.decided[1].state_digest,
+                 HW_DIGEST_BYTES) == 0);
     hw_free(p);
     sample_msg(6, &m); /* none decided: key 4 is left out */
     p = encode(&m, &len);
@@ -469,7 +471,7 @@ static void batch_n(hw_cbor_wr *w, unsigned removals, size_t id_len, int more)
   else
     hw_cbor_wr_bool(w, more);
 }
-static void batch_decided(hw_cbor_wr *w, unsigned n)
+static void batch_decided_as(hw_cbor_wr *w, unsigned n, bool bad, size_t digest_len)
 {
   hdr(w, 6, 5);
   hw_cbor_wr_uint(w, 0);
@@ -482,16 +484,28 @@ static void batch_decided(hw_cbor_wr *w, unsigned n)
   hw_cbor_wr_bool(w, false);
   hw_cbor_wr_uint(w, 4);
   hw_cbor_wr_array(w, n);
-  for (unsigned i = 0; i < n; i++)
+  for (unsigned i = 0; i < n; i++) {
+    hw_cbor_wr_array(w, bad ? 1 : 2);
     hw_cbor_wr_bytes(w, zeros, 16);
+    if (!bad)
+      hw_cbor_wr_bytes(w, zeros, digest_len);
+  }
 }
 static void b_decided_max(hw_cbor_wr *w)
 {
-  batch_decided(w, HW_BATCH_RECORDS_MAX);
+  batch_decided_as(w, HW_BATCH_RECORDS_MAX, false, 32);
 }
 static void b_decided_over(hw_cbor_wr *w)
 {
-  batch_decided(w, HW_BATCH_RECORDS_MAX + 1);
+  batch_decided_as(w, HW_BATCH_RECORDS_MAX + 1, false, 32);
+}
+static void b_decided_no_digest(hw_cbor_wr *w)
+{
+  batch_decided_as(w, 1, true, 32);
+}
+static void b_decided_short_digest(hw_cbor_wr *w)
+{
+  batch_decided_as(w, 1, false, 31);
 }
 static void b_batch_max(hw_cbor_wr *w)
 {
@@ -731,6 +745,8 @@ static const bad_case cases[] = {
     {"pull batch, removals at max + 1", b_batch_over, HW_ELIMIT},
     {"pull batch, decided at max", b_decided_max, HW_OK},
     {"pull batch, decided at max + 1", b_decided_over, HW_ELIMIT},
+    {"pull batch, decided without its digest", b_decided_no_digest, HW_EPROTO},
+    {"pull batch, decided with a 31-byte digest", b_decided_short_digest, HW_EPROTO},
     {"pull batch, case id of 15 bytes", b_batch_id15, HW_EPROTO},
     {"pull batch, more as uint", b_batch_more_uint, HW_EPROTO},
     {"refusal, dots at max", b_refusal_max, HW_OK},

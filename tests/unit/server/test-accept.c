@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "accept-int.h"
+#include "audit-entry-int.h"
 #include "check.h"
 #include "homeward/checksum.h"
 #include "homeward/mem.h"
@@ -131,6 +132,23 @@ static hw_record *stored(const hw_id *id)
   CHECK_OK(hw_record_decode(b, len, &r, NULL));
   hw_free(b);
   return r;
+}
+
+/* A device's text in a report line cannot start a line or end a field. */
+static void test_printable(void)
+{
+  hw_cbor_wr w;
+  hw_bytes none = {NULL, 0};
+  char out[700];
+  static const char hostile[] = "no\nquarantine 9 record=00 waiting reason=\"forged\\";
+
+  hw_cbor_wr_init(&w, 4096);
+  hw_audit_admin_encode(&w, "quarantine-reject", 1, &none, "root/chipo", hostile);
+  CHECK_OK(hw_cbor_wr_finish(&w));
+  CHECK_OK(hw_audit_entry_describe(w.buf, w.len, out, sizeof out));
+  hw_cbor_wr_close(&w);
+  CHECK(strchr(out, '\n') == NULL && strchr(out, '"') == NULL && strchr(out, '\\') == NULL);
+  CHECK(strstr(out, "no?quarantine 9 record=00 waiting reason=?forged?") != NULL);
 }
 
 int main(void)
@@ -323,5 +341,6 @@ int main(void)
   unlink(path);
   rmdir(dir);
   puts("accept: ok");
+  test_printable();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "homeward/checksum.h"
 #include "homeward/mem.h"
 #include "sdb-int.h"
 
@@ -44,13 +45,16 @@ typedef struct decided_seen {
   size_t n;
   uint64_t seq[8];
   hw_id rec[8];
+  uint8_t item[8][HW_HASH_BYTES];
 } decided_seen;
 
-static int on_decided(uint64_t seq, const hw_id *record, void *ud)
+static int on_decided(uint64_t seq, const hw_id *record, const uint8_t item[HW_HASH_BYTES],
+                      void *ud)
 {
   decided_seen *d = ud;
   CHECK(d->n < 8);
   d->seq[d->n] = seq;
+  memcpy(d->item[d->n], item, HW_HASH_BYTES);
   d->rec[d->n++] = *record;
   return 0;
 }
@@ -249,6 +253,11 @@ int main(void)
     CHECK_OK(hw_sdb_decisions_after(s, dk, 0, 10, on_decided, &seen));
     CHECK(seen.n == 2 && seen.seq[0] == 40 && seen.seq[1] == 41);
     CHECK(hw_id_cmp(&seen.rec[0], &r2) == 0 && hw_id_cmp(&seen.rec[1], &r1) == 0);
+    {
+      uint8_t want[HW_HASH_BYTES]; /* the decided state's caseload item */
+      hw_checksum_item(want, &r1, (const uint8_t *)"\xa1\x01\x02", 3);
+      CHECK(memcmp(seen.item[1], want, HW_HASH_BYTES) == 0);
+    }
     seen.n = 0;
     CHECK_OK(hw_sdb_decisions_after(s, dk, 40, 10, on_decided, &seen));
     CHECK(seen.n == 1 && seen.seq[0] == 41);
@@ -259,11 +268,17 @@ int main(void)
     CHECK_OK(hw_sdb_decisions_after(s, other, 0, 10, on_decided, &seen));
     CHECK_EQ(seen.n, 0);
     /* The list stops at the damaged first row, as a walk should. */
-    CHECK_ERR(hw_sdb_quarantine_list(s, count_q, &n), HW_ECORRUPT);
+    CHECK_ERR(hw_sdb_quarantine_list(s, 0, false, 100, count_q, &n), HW_ECORRUPT);
     CHECK(sqlite3_exec(db, "DELETE FROM srv_quarantine WHERE length(device_key) = 3", NULL, NULL,
                        NULL) == SQLITE_OK);
-    CHECK_OK(hw_sdb_quarantine_list(s, count_q, &n));
+    CHECK_OK(hw_sdb_quarantine_list(s, 0, false, 100, count_q, &n));
     CHECK_EQ(n, 2);
+    n = 0; /* both are decided: none waits */
+    CHECK_OK(hw_sdb_quarantine_list(s, 0, true, 100, count_q, &n));
+    CHECK_EQ(n, 0);
+    n = 0; /* paging: above the first, at most one */
+    CHECK_OK(hw_sdb_quarantine_list(s, q2, false, 1, count_q, &n));
+    CHECK_EQ(n, 1);
   }
 
   /* devices, replica binding, invitations */

@@ -427,9 +427,12 @@ static void test_lookups(void)
     CHECK_EQ(sqlite3_db_release_memory(db), SQLITE_OK);
     check_rows(db, gen, 0, ROWS);
     CHECK_EQ(workers(v), w0 + 1);
-    if (served(v) - r0 < ROWS / 4 * 9 / 10)
+    /* ~4 rows a page. A third at least: on a loaded machine the worker
+     * gets less of a core (531 of ~750 seen under four parallel suites),
+     * and the bug this catches served 82. */
+    if (served(v) - r0 < ROWS / 4 / 3)
       fprintf(stderr, "scan %d: %ld pages served\n", i, served(v) - r0);
-    CHECK(served(v) - r0 >= ROWS / 4 * 9 / 10); /* ~4 rows a page */
+    CHECK(served(v) - r0 >= ROWS / 4 / 3);
   }
   sqlite3_close(db);
   hw__cvfs_free(v);

@@ -129,6 +129,13 @@ typedef struct hw_msg_pull {
   uint64_t max_records; /* 1..HW_PULL_MAX_RECORDS */
 } hw_msg_pull;
 
+/* A decided quarantined state: its record and its caseload checksum item
+ * (homeward/checksum.h: BLAKE2b over record id and state bytes). */
+typedef struct hw_decided {
+  hw_id record;
+  uint8_t state_digest[HW_DIGEST_BYTES];
+} hw_decided;
+
 typedef struct hw_msg_pull_batch {
   size_t n_records;
   const hw_bytes *records;
@@ -136,12 +143,12 @@ typedef struct hw_msg_pull_batch {
   const hw_id *removals; /* case ids taken away from this worker */
   hw_cursor cursor;      /* the cursor after this batch */
   bool more;
-  /* Records whose quarantined copy on this device a coordinator decided on
-   * (key 4, left out when empty): the device drops its held copy before it
-   * applies this batch's records, which carry the server's state when the
-   * device may see it. */
+  /* Quarantined states of this device a coordinator decided on (key 4,
+   * left out when empty): the device drops its held copy of the record when
+   * it is that very state, before it applies this batch's records, which
+   * carry the server's state when the device may see it. */
   size_t n_decided;
-  const hw_id *decided;
+  const hw_decided *decided;
 } hw_msg_pull_batch;
 
 typedef struct hw_msg_done {

@@ -123,9 +123,10 @@ int main(int argc, char **argv)
   CHECK_EQ(count_lines(out, " waiting "), 3);
   {
     char from[24];
-    snprintf(from, sizeof from, "%ld", qy);
+    long first = qx < qy ? (qx < qz ? qx : qz) : (qy < qz ? qy : qz);
+    snprintf(from, sizeof from, "%ld", first + 1);
     CHECK_EQ(ADMIN("quarantine", "--from", from), 0);
-    CHECK_EQ(count_lines(out, " waiting "), 2); /* ry and rz: pushed in that order */
+    CHECK_EQ(count_lines(out, " waiting "), 2); /* all but the first */
   }
   CHECK(ADMIN("quarantine", "--mode", "some") != 0);
   CHECK(ADMIN("quarantine", "--from", "0") != 0);

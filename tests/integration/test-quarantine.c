@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "proxy.h"
 
 static hw_test_server srv;
 static char out[1 << 20];
@@ -66,6 +67,79 @@ static void note_is(hw_client *c, const hw_id *rec, const char *want)
   char got[2][128];
   CHECK_EQ(hw_test_field_texts(c, rec, "note", got, 2), 1);
   CHECK(strcmp(got[0], want) == 0);
+}
+
+/* A decision is about one state: a copy held since (the device edited the
+ * record after the acknowledgement of its first push was lost, and pushed
+ * again) is not dropped by it; it waits for its own decision. */
+static void lost_ack(const hw_id *amina_case, hw_client *a1)
+{
+  char inv[600], inv_p[700], paddr[64], line[600], id[32];
+  hw_proxy *p = hw_proxy_start(srv.listen, paddr);
+  hw_id rq = {{0}}, cq = *amina_case;
+  hw_client *p1;
+  hw_sync_result r;
+  uint64_t pending, held;
+  long q1, q2;
+  size_t n;
+
+  CHECK_EQ(hw_test_server_cmd(&srv, inv, sizeof inv,
+                              (const char *const[]){"invite", "--worker", "bashir",
+                                                    "--coordinator", "chipo", NULL}),
+           0);
+  n = strlen(inv);
+  while (n && inv[n - 1] == '\n')
+    inv[--n] = '\0';
+  hw_test_readdress(inv, paddr, inv_p, sizeof inv_p);
+  p1 = hw_test_device(&srv, "p1", inv_p);
+  hw_test_sync_ok(p1);
+  hw_test_put_text(p1, &rq, &cq, "note", "first account");
+  /* The server's handshake reply passes, nothing after it: the push is
+   * quarantined, its acknowledgement never arrives. */
+  hw_proxy_set(p, HW_PROXY_SWALLOW, 1, 1);
+  CHECK(hw_client_sync(p1, 1500, NULL, NULL, &r) != HW_OK);
+  hw_proxy_set(p, HW_PROXY_PASS, 0, 0);
+  q1 = quarantine_of(&rq, line, sizeof line);
+  CHECK_OK(hw_client_count_pending(p1, &pending, &held));
+  CHECK_EQ(held, 0);
+  /* Not held, so the worker may edit it; the next push is held. */
+  hw_test_put_text(p1, &rq, &cq, "note", "second account, corrected");
+  r = hw_test_sync_ok(p1);
+  CHECK_EQ(r.quarantined, 1);
+  CHECK_OK(hw_client_count_pending(p1, &pending, &held));
+  CHECK_EQ(held, 1);
+  q2 = quarantine_of(&rq, line, sizeof line); /* the first line: q1 */
+  CHECK_EQ(q2, q1);
+  {
+    /* The second state's number: the waiting one after q1. */
+    char from[24];
+    const char *s;
+    snprintf(from, sizeof from, "%ld", q1 + 1);
+    CHECK_EQ(ADMIN("quarantine", "--from", from), 0);
+    s = strstr(out, "quarantine ");
+    CHECK(s != NULL);
+    q2 = atol(s + 11);
+    CHECK(q2 > q1);
+  }
+  /* The older state is rejected: the copy held now is not that state. */
+  snprintf(id, sizeof id, "%ld", q1);
+  CHECK_EQ(ADMIN("reject", "--id", id, "--coordinator", "chipo"), 0);
+  r = hw_test_sync_ok(p1);
+  CHECK_EQ(r.decided, 0);
+  CHECK_OK(hw_client_count_pending(p1, &pending, &held));
+  CHECK_EQ(held, 1);
+  note_is(p1, &rq, "second account, corrected");
+  /* Its own decision drops it; the value reaches the case's holder. */
+  snprintf(id, sizeof id, "%ld", q2);
+  CHECK_EQ(ADMIN("release", "--id", id, "--coordinator", "chipo"), 0);
+  r = hw_test_sync_ok(p1);
+  CHECK_EQ(r.decided, 1);
+  CHECK_OK(hw_client_count_pending(p1, &pending, &held));
+  CHECK_EQ(held, 0);
+  hw_test_sync_ok(a1);
+  note_is(a1, &rq, "second account, corrected");
+  hw_client_close(p1);
+  hw_proxy_stop(p);
 }
 
 int main(int argc, char **argv)
@@ -199,6 +273,8 @@ int main(int argc, char **argv)
   r = hw_test_sync_ok(b1);
   CHECK_EQ(r.pushed, 0);
   CHECK(r.checksum_ok && !r.forked);
+
+  lost_ack(&ca, a1);
 
   /* Decisions survive a restart and are in the verified audit chain. */
   CHECK_EQ(hw_test_server_stop(&srv), 0);

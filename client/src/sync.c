@@ -10,6 +10,7 @@
 #include "homeward/audit-head.h"
 #include "homeward/checksum.h"
 #include "homeward/lineage.h"
+#include "reissue-int.h"
 #include "homeward/mem.h"
 #include "homeward/merge.h"
 #include "homeward/proto/chan.h"
@@ -855,10 +856,17 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
   }
   s->refused_lineage = true;
   if (fork) {
+    uint64_t n = 0;
     /* Not inside a transaction: the store swaps its identity on its own. */
-    if ((rc = hw_store_new_replica(s->c->st, NULL)) == 0)
-      s->res->forked = true;
-    return rc;
+    if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
+      return rc;
+    s->res->forked = true;
+    /* Then its writes the server does not hold identically go out again
+     * under the new id, so they merge instead of being quarantined. A
+     * failure leaves the records as they were: they go the quarantine way. */
+    if (hw__reissue_forked(s->c, &me, r->dots, r->n_dots, &n) == HW_OK)
+      s->res->reissued += n;
+    return HW_OK;
   }
   if ((rc = hw_store_begin(s->c->st)) != 0)
     return rc;

@@ -147,7 +147,7 @@ static int give_case(hw_sdb *db, const hw_sdb_quarantined *q, const hw_id *case_
  * *n_out to the values re-issued; a refusal is said and returns HW_EINVAL
  * (the job's savepoint then rolls back). */
 static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_out,
-                   size_t *n_other)
+                   size_t *n_other, bool *void_left)
 {
   hw_record *held = NULL, *stored = NULL, *base = NULL, *next = NULL;
   uint8_t *stored_bytes = NULL, *bytes = NULL;
@@ -176,6 +176,12 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
            "and enter its values again on a device if they are needed");
     rc = HW_EINVAL;
     goto out;
+  }
+  {
+    hw_void_status hv = {0}, sv = {0};
+    if (hw_record_void_status(held, &hv) == HW_OK && hv.voided &&
+        !(stored && hw_record_void_status(stored, &sv) == HW_OK && sv.voided))
+      *void_left = true; /* said in the reply */
   }
   if (!(vals = hw_calloc(held->n_fields ? held->n_fields : 1, sizeof *vals))) {
     rc = HW_ENOMEM;
@@ -243,6 +249,7 @@ static int decide(q_job *j, hw_sdb *db)
   const char *decision = j->kind == Q_RELEASE ? "released" : "rejected";
   uint64_t seq;
   size_t n = 0, n_other = 0;
+  bool void_left = false;
   int rc = hw_sdb_quarantine_get(db, j->id, &q);
 
   if (rc == HW_ENOENT) {
@@ -257,7 +264,7 @@ static int decide(q_job *j, hw_sdb *db)
     hw_free(q.state);
     return HW_OK;
   }
-  if (j->kind == Q_RELEASE && (rc = reissue(j, db, &q, &n, &n_other)) != 0) {
+  if (j->kind == Q_RELEASE && (rc = reissue(j, db, &q, &n, &n_other, &void_left)) != 0) {
     hw_free(q.state);
     return rc;
   }
@@ -281,6 +288,13 @@ static int decide(q_job *j, hw_sdb *db)
     snprintf(details, sizeof details, "released: the server's record %s holds every value already",
              rec);
   say(j, details);
+  if (void_left) {
+    snprintf(details, sizeof details,
+             "the held state voids the record and a void is not re-issued: void it again on a "
+             "device if it is wanted (quarantine %" PRId64 " keeps it)",
+             j->id);
+    say(j, details);
+  }
   if (n_other) {
     snprintf(details, sizeof details,
              "%zu other value(s) of fields in conflict in the held state were not re-issued (one "

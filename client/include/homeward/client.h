@@ -90,6 +90,9 @@ typedef struct hw_sync_result {
   uint64_t server_code;    /* an error code the server sent (hw_msg_code), 0 if none */
   char message[256];       /* for the worker: what went wrong, in words */
   bool forked;             /* this store was found restored or copied: new replica id */
+  uint64_t reissued;       /* records whose writes a copy of this store contradicted,
+                              written again under the new id (they merge, as conflicts
+                              where both copies wrote a field) */
   bool recovered;            /* the server was restored (a new epoch): everything re-pushed */
   bool head_verified;      /* the server's signed audit head verified and was kept */
   bool history_rewritten;  /* the server's history went backwards: report it */

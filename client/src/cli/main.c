@@ -320,6 +320,10 @@ static int cmd_sync(hw_client *c)
            (unsigned long long)r.decided);
   if (r.forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
+  if (r.reissued)
+    printf("%llu record(s) another copy of this store had also changed were sent again: where "
+           "both copies answered the same question, both answers are kept for you to choose\n",
+           (unsigned long long)r.reissued);
   if (r.history_rewritten)
     printf("WARNING: the server's audit history went backwards: tell your coordinator\n");
   if (!r.checksum_ok) {

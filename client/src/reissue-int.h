@@ -1,0 +1,16 @@
+/* A forked store re-issuing its contradicted writes (reissue.c). */
+#ifndef HW_CLIENT_REISSUE_INT_H
+#define HW_CLIENT_REISSUE_INT_H
+
+#include "client-int.h"
+#include "homeward/proto/msg.h"
+
+/* After the store took a new replica id in place of `old`: with the dots a
+ * lineage refusal listed (the server's accepted dots of `old`, ascending),
+ * rewrite the records this device wrote at or after the first counter it
+ * does not hold identically, in one transaction (nothing changes on error).
+ * *n_records: records re-issued. Returns 0 or an HW_E* code. */
+HW_NODISCARD int hw__reissue_forked(hw_client *c, const hw_id *old, const hw_accepted_dot *dots,
+                                    size_t n_dots, uint64_t *n_records);
+
+#endif

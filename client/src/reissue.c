@@ -1,0 +1,271 @@
+/* A forked store re-issues its own contradicted writes under its new
+ * replica id (architecture §3, defence 2; protocol.md §9.2).
+ *
+ * A lineage refusal listed the server's accepted dots of the old replica R
+ * above `from`; the first counter d the device does not hold identically is
+ * where the copies went apart: every R-dot below d is the same write on both
+ * sides (identical, or only on the device and not yet pushed), and R-dots
+ * from d on mean different writes on the two copies. So, for each record
+ * this device wrote at d or later, its state drops those writes, claims to
+ * have seen R only below d (vv[R] lowered), and their values are written
+ * again as one new write of the new replica: the server then merges them as
+ * concurrent with the other copy's writes (conflicts where both wrote a
+ * field), where before the whole state was quarantined. A record whose
+ * dropped writes held a void, or a value in conflict with another replica's,
+ * is left as it is (re-issuing would decide for the worker): it goes the
+ * quarantine way, kept whole for a coordinator. */
+#include <string.h>
+
+#include "client-int.h"
+#include "homeward/mem.h"
+#include "homeward/record-codec.h"
+#include "reissue-int.h"
+
+typedef struct id_set {
+  hw_id *v;
+  size_t n, cap;
+} id_set;
+
+static int id_set_add(id_set *s, const hw_id *id)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (hw_id_cmp(&s->v[i], id) == 0)
+      return HW_OK;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 16;
+    hw_id *v = hw_realloc(s->v, cap * sizeof *v);
+    if (!v)
+      return HW_ENOMEM;
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = *id;
+  return HW_OK;
+}
+
+typedef struct walk_ctx {
+  uint64_t d;
+  id_set records;
+} walk_ctx;
+
+static int add_record(void *ud, const hw_dot *dot, const hw_id *record,
+                      const uint8_t digest[HW_HASH_BYTES])
+{
+  walk_ctx *w = ud;
+  (void)digest;
+  return dot->counter >= w->d ? id_set_add(&w->records, record) : HW_OK;
+}
+
+/* The first listed counter the journal does not hold identically. */
+static uint64_t split_point(hw_client *c, const hw_id *old, const hw_accepted_dot *dots,
+                            size_t n_dots)
+{
+  for (size_t i = 0; i < n_dots; i++) {
+    hw_dot d = {*old, dots[i].counter};
+    hw_id rec;
+    uint8_t digest[HW_HASH_BYTES];
+    if (hw_store_journal_get(c->st, &d, &rec, digest) != HW_OK ||
+        hw_id_cmp(&rec, &dots[i].record) != 0 ||
+        hw_memcmp_ct(digest, dots[i].write_digest, HW_HASH_BYTES) != 0)
+      return dots[i].counter;
+  }
+  return 0;
+}
+
+static bool is_void_field(const hw_bytes *name)
+{
+  return name->len == strlen(HW_FIELD_VOIDED) &&
+         memcmp(name->p, HW_FIELD_VOIDED, name->len) == 0;
+}
+
+typedef struct split {
+  hw_record *kept;      /* the state without the dropped writes */
+  hw_field_value *vals; /* their values (borrowed from the decoded state) */
+  size_t n_vals;
+  bool skip; /* a void or a conflict among them: leave the record as it is */
+} split;
+
+/* Build `kept` from `r` without the writes `drop` marks (their pairs out,
+ * empty fields out, write indexes renumbered), vv[old] at most d - 1. */
+static int split_record(const hw_record *r, const hw_id *old, uint64_t d, split *out)
+{
+  bool *drop = hw_calloc(r->n_writes ? r->n_writes : 1, sizeof *drop);
+  uint32_t *renum = hw_calloc(r->n_writes ? r->n_writes : 1, sizeof *renum);
+  hw_write_meta *writes = hw_calloc(r->n_writes ? r->n_writes : 1, sizeof *writes);
+  hw_field *fields = hw_calloc(r->n_fields ? r->n_fields : 1, sizeof *fields);
+  hw_pair *pairs = NULL;
+  hw_dot *vv = hw_calloc(r->vv.n ? r->vv.n : 1, sizeof *vv);
+  size_t n_pairs = 0, nw = 0, nf = 0, nv = 0, np = 0;
+  hw_record parts;
+  int rc = HW_OK;
+
+  memset(out, 0, sizeof *out);
+  for (size_t f = 0; f < r->n_fields; f++)
+    n_pairs += r->fields[f].n_pairs;
+  pairs = hw_calloc(n_pairs ? n_pairs : 1, sizeof *pairs);
+  out->vals = hw_calloc(r->n_fields ? r->n_fields : 1, sizeof *out->vals);
+  if (!drop || !renum || !writes || !fields || !pairs || !vv || !out->vals) {
+    rc = HW_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < r->n_writes; i++) {
+    const hw_dot *dot = &r->writes[i].dot;
+    drop[i] = hw_id_cmp(&dot->replica, old) == 0 && dot->counter >= d;
+    if (!drop[i]) {
+      renum[i] = (uint32_t)nw;
+      writes[nw++] = r->writes[i];
+    }
+  }
+  for (size_t f = 0; f < r->n_fields && !out->skip; f++) {
+    const hw_field *fl = &r->fields[f];
+    hw_field kf = {fl->name, 0, pairs + np};
+    size_t dropped = 0;
+    for (uint32_t i = 0; i < fl->n_pairs; i++) {
+      if (drop[fl->pairs[i].w]) {
+        dropped++;
+        out->vals[out->n_vals] = (hw_field_value){fl->name, fl->pairs[i].value};
+      } else {
+        pairs[np++] = (hw_pair){renum[fl->pairs[i].w], fl->pairs[i].value};
+        kf.n_pairs++;
+      }
+    }
+    /* A dropped void, or a dropped value beside another: the worker's call. */
+    if (dropped && (is_void_field(&fl->name) || dropped > 1 || kf.n_pairs > 0))
+      out->skip = true;
+    out->n_vals += dropped;
+    if (kf.n_pairs)
+      fields[nf++] = kf;
+  }
+  if (out->skip)
+    goto done;
+  for (size_t i = 0; i < r->vv.n; i++) {
+    hw_dot e = r->vv.e[i];
+    if (hw_id_cmp(&e.replica, old) == 0 && e.counter >= d)
+      e.counter = d - 1;
+    if (e.counter)
+      vv[nv++] = e;
+  }
+  parts = *r;
+  parts.vv = (hw_vv){nv, vv};
+  parts.n_writes = nw;
+  parts.writes = writes;
+  parts.n_fields = nf;
+  parts.fields = fields;
+  rc = hw_record_build(&out->kept, &parts);
+done:
+  hw_free(drop);
+  hw_free(renum);
+  hw_free(writes);
+  hw_free(fields);
+  hw_free(pairs);
+  hw_free(vv);
+  if (rc || out->skip) {
+    hw_free(out->vals);
+    out->vals = NULL;
+    out->n_vals = 0;
+  }
+  return rc;
+}
+
+/* Re-issue one record's writes from d on; *done says whether it changed. */
+static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint64_t d, bool *done)
+{
+  hw_store_rec *row = NULL, put = {0};
+  hw_record *r = NULL, *next = NULL;
+  split sp = {0};
+  hw_dot dot, acked_e[2 * HW_VV_MAX];
+  hw_vv acked = {0, acked_e};
+  uint8_t *bytes = NULL;
+  size_t len;
+  int rc;
+
+  *done = false;
+  if ((rc = hw_store_get(c->st, id, &row)) == HW_ENOENT)
+    return HW_OK; /* deleted since: acknowledged whole, nothing to re-issue */
+  if (rc)
+    return rc;
+  if ((rc = hw_record_decode(row->state.p, row->state.len, &r, NULL)) != 0) {
+    rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT;
+    goto out;
+  }
+  if (hw_vv_get(&r->vv, old) < d || hw__is_held(c, id))
+    goto out; /* nothing from d on, or already with a coordinator */
+  if ((rc = split_record(r, old, d, &sp)) != 0 || sp.skip)
+    goto out;
+  /* What the server acknowledged stays below d. */
+  for (size_t i = 0; i < row->acked.n; i++) {
+    hw_dot e = row->acked.e[i];
+    if (hw_id_cmp(&e.replica, old) == 0 && e.counter >= d)
+      e.counter = d - 1;
+    if (e.counter)
+      acked_e[acked.n++] = e;
+  }
+  put.id = r->id;
+  put.case_id = r->case_id;
+  put.kind = r->kind;
+  put.acked = acked;
+  if (sp.n_vals) {
+    hw_write w = {.wall_ms = hw__client_now_ms(),
+                  .author = {(const uint8_t *)c->worker, strlen(c->worker)},
+                  .schema_version = r->schema_version,
+                  .n_fields = sp.n_vals,
+                  .fields = sp.vals};
+    if ((rc = hw_store_next_dot(c->st, &dot)) != 0)
+      goto out;
+    w.dot = dot;
+    if ((rc = hw_record_write(&next, sp.kept, &w)) != 0 ||
+        (rc = hw_record_encode(next, &bytes, &len)) != 0)
+      goto out;
+    put.vv = next->vv;
+    put.state = (hw_bytes){bytes, len};
+    for (size_t i = 0; i < next->n_writes; i++)
+      if (hw_dot_cmp(&next->writes[i].dot, &dot) == 0)
+        rc = hw_store_put_write(c->st, &put, &dot, next->writes[i].digest);
+  } else {
+    if ((rc = hw_record_encode(sp.kept, &bytes, &len)) != 0)
+      goto out;
+    put.vv = sp.kept->vv;
+    put.state = (hw_bytes){bytes, len};
+    rc = hw_store_put(c->st, &put);
+  }
+  *done = rc == HW_OK;
+out:
+  hw_free(bytes);
+  hw_free(sp.vals);
+  hw_record_free(sp.kept);
+  hw_record_free(next);
+  hw_record_free(r);
+  hw_store_rec_free(row);
+  return rc;
+}
+
+int hw__reissue_forked(hw_client *c, const hw_id *old, const hw_accepted_dot *dots, size_t n_dots,
+                       uint64_t *n_records)
+{
+  walk_ctx w = {0};
+  int rc;
+
+  *n_records = 0;
+  w.d = split_point(c, old, dots, n_dots);
+  if (w.d == 0)
+    return HW_OK; /* not a fork after all */
+  if ((rc = hw_store_journal_list(c->st, old, w.d - 1, add_record, &w)) != 0)
+    goto out;
+  if ((rc = hw_store_begin(c->st)) != 0)
+    goto out;
+  for (size_t i = 0; i < w.records.n && !rc; i++) {
+    bool done;
+    rc = reissue_record(c, &w.records.v[i], old, w.d, &done);
+    *n_records += done;
+  }
+  if (rc) {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+    *n_records = 0;
+  } else {
+    rc = hw_store_commit(c->st);
+  }
+out:
+  hw_free(w.records.v);
+  return rc;
+}

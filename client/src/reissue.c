@@ -12,8 +12,11 @@
  * concurrent with the other copy's writes (conflicts where both wrote a
  * field), where before the whole state was quarantined. A record whose
  * dropped writes held a void, or a value in conflict with another replica's,
- * is left as it is (re-issuing would decide for the worker): it goes the
- * quarantine way, kept whole for a coordinator. */
+ * is left as it is (re-issuing would decide for the worker), and so is one
+ * that also holds a write from d on that the server holds identically (its
+ * vv could not go below that write without unseeing it, nor stay above the
+ * other copy's writes without hiding them): it goes the quarantine way,
+ * kept whole for a coordinator. */
 #include <string.h>
 
 #include "client-int.h"
@@ -47,6 +50,24 @@ typedef struct walk_ctx {
   uint64_t d;
   id_set records;
 } walk_ctx;
+
+/* Whether the server listed this very write (dots ascend by counter). */
+static bool listed(const hw_accepted_dot *dots, size_t n, const hw_id *record,
+                   const hw_write_meta *w)
+{
+  size_t lo = 0, hi = n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (dots[mid].counter < w->dot.counter)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && dots[lo].counter == w->dot.counter &&
+         hw_id_cmp(&dots[lo].record, record) == 0 &&
+         hw_memcmp_ct(dots[lo].write_digest, w->digest, HW_HASH_BYTES) == 0;
+}
 
 static int add_record(void *ud, const hw_dot *dot, const hw_id *record,
                       const uint8_t digest[HW_HASH_BYTES])
@@ -87,7 +108,8 @@ typedef struct split {
 
 /* Build `kept` from `r` without the writes `drop` marks (their pairs out,
  * empty fields out, write indexes renumbered), vv[old] at most d - 1. */
-static int split_record(const hw_record *r, const hw_id *old, uint64_t d, split *out)
+static int split_record(const hw_record *r, const hw_id *old, uint64_t d,
+                        const hw_accepted_dot *dots, size_t n_dots, split *out)
 {
   bool *drop = hw_calloc(r->n_writes ? r->n_writes : 1, sizeof *drop);
   uint32_t *renum = hw_calloc(r->n_writes ? r->n_writes : 1, sizeof *renum);
@@ -111,6 +133,8 @@ static int split_record(const hw_record *r, const hw_id *old, uint64_t d, split 
   for (size_t i = 0; i < r->n_writes; i++) {
     const hw_dot *dot = &r->writes[i].dot;
     drop[i] = hw_id_cmp(&dot->replica, old) == 0 && dot->counter >= d;
+    if (drop[i] && listed(dots, n_dots, &r->id, &r->writes[i]))
+      out->skip = true; /* held identically above the split: see the top */
     if (!drop[i]) {
       renum[i] = (uint32_t)nw;
       writes[nw++] = r->writes[i];
@@ -168,7 +192,8 @@ done:
 }
 
 /* Re-issue one record's writes from d on; *done says whether it changed. */
-static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint64_t d, bool *done)
+static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint64_t d,
+                          const hw_accepted_dot *dots, size_t n_dots, bool *done)
 {
   hw_store_rec *row = NULL, put = {0};
   hw_record *r = NULL, *next = NULL;
@@ -190,7 +215,7 @@ static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint6
   }
   if (hw_vv_get(&r->vv, old) < d || hw__is_held(c, id))
     goto out; /* nothing from d on, or already with a coordinator */
-  if ((rc = split_record(r, old, d, &sp)) != 0 || sp.skip)
+  if ((rc = split_record(r, old, d, dots, n_dots, &sp)) != 0 || sp.skip)
     goto out;
   /* What the server acknowledged stays below d. */
   for (size_t i = 0; i < row->acked.n; i++) {
@@ -255,7 +280,7 @@ int hw__reissue_forked(hw_client *c, const hw_id *old, const hw_accepted_dot *do
     goto out;
   for (size_t i = 0; i < w.records.n && !rc; i++) {
     bool done;
-    rc = reissue_record(c, &w.records.v[i], old, w.d, &done);
+    rc = reissue_record(c, &w.records.v[i], old, w.d, dots, n_dots, &done);
     *n_records += done;
   }
   if (rc) {

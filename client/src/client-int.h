@@ -35,6 +35,15 @@ struct hw_client {
 #define SET_HELD_PREFIX "held."
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
+/* A growing list of ids (idlist.c); v is hw_malloc'd (hw_free it). */
+typedef struct hw__id_list {
+  hw_id *v;
+  size_t n, cap;
+} hw__id_list;
+/* Append `id` (unique: only when not there yet). 0 or HW_ENOMEM. */
+HW_NODISCARD int hw__id_list_add(hw__id_list *l, const hw_id *id);
+HW_NODISCARD int hw__id_list_add_unique(hw__id_list *l, const hw_id *id);
+
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);
 bool hw__is_held(hw_client *c, const hw_id *id);

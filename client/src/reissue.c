@@ -24,31 +24,9 @@
 #include "homeward/record-codec.h"
 #include "reissue-int.h"
 
-typedef struct id_set {
-  hw_id *v;
-  size_t n, cap;
-} id_set;
-
-static int id_set_add(id_set *s, const hw_id *id)
-{
-  for (size_t i = 0; i < s->n; i++)
-    if (hw_id_cmp(&s->v[i], id) == 0)
-      return HW_OK;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 16;
-    hw_id *v = hw_realloc(s->v, cap * sizeof *v);
-    if (!v)
-      return HW_ENOMEM;
-    s->v = v;
-    s->cap = cap;
-  }
-  s->v[s->n++] = *id;
-  return HW_OK;
-}
-
 typedef struct walk_ctx {
   uint64_t d;
-  id_set records;
+  hw__id_list records;
 } walk_ctx;
 
 /* Whether the server listed this very write (dots ascend by counter). */
@@ -74,7 +52,7 @@ static int add_record(void *ud, const hw_dot *dot, const hw_id *record,
 {
   walk_ctx *w = ud;
   (void)digest;
-  return dot->counter >= w->d ? id_set_add(&w->records, record) : HW_OK;
+  return dot->counter >= w->d ? hw__id_list_add_unique(&w->records, record) : HW_OK;
 }
 
 /* The first listed counter the journal does not hold identically. */

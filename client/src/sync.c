@@ -34,11 +34,6 @@ typedef struct sent {
   size_t len;
 } sent;
 
-/* A growing list of ids. */
-typedef struct id_list {
-  hw_id *v;
-  size_t n, cap;
-} id_list;
 
 typedef struct batch {
   uint64_t seq;
@@ -67,11 +62,10 @@ typedef struct sync_ctx {
   bool epoch_changed, repushed;
   uint64_t batch_seq;
   bool diverged;       /* a pulled state contradicted a local one */
-  hw_id *touched;      /* cases of the records pushed or pulled (closed.c) */
-  size_t n_touched, cap_touched;
+  hw__id_list touched; /* cases of the records pushed or pulled (closed.c) */
   /* From the last walk at done (only deletions follow it): */
-  id_list may_close;  /* cases with a record whose own decision closes a case */
-  id_list conflicted; /* records with a conflict or a disputed void */
+  hw__id_list may_close;  /* cases with a record whose own decision closes a case */
+  hw__id_list conflicted; /* records with a conflict or a disputed void */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -251,16 +245,7 @@ static int build_hello(sync_ctx *s, hw_msg_hello *h)
 /* Remember a case the sync touched, for the closed-case sweep. */
 static int touch(sync_ctx *s, const hw_id *case_id)
 {
-  if (s->n_touched == s->cap_touched) {
-    size_t cap = s->cap_touched ? 2 * s->cap_touched : 64;
-    hw_id *p = hw_realloc(s->touched, cap * sizeof *p);
-    if (!p)
-      return HW_ENOMEM;
-    s->touched = p;
-    s->cap_touched = cap;
-  }
-  s->touched[s->n_touched++] = *case_id;
-  return HW_OK;
+  return hw__id_list_add(&s->touched, case_id);
 }
 
 static int collect_pending(void *ud, const hw_store_rec *r)
@@ -736,20 +721,6 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 
 /* ---- done: the signed audit head and the caseload checksum ----------------- */
 
-static int id_list_add(id_list *l, const hw_id *id)
-{
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    hw_id *p = hw_realloc(l->v, cap * sizeof *p);
-    if (!p)
-      return HW_ENOMEM;
-    l->v = p;
-    l->cap = cap;
-  }
-  l->v[l->n++] = *id;
-  return HW_OK;
-}
-
 typedef struct sum_walk {
   sync_ctx *s;
   uint8_t sum[HW_HASH_BYTES];
@@ -772,11 +743,11 @@ static int add_item(void *ud, const hw_store_rec *r)
   if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) != HW_OK)
     return HW_OK; /* the sweep, which decodes the case again, keeps it */
   if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
-    rc = id_list_add(&w->s->conflicted, &r->id);
+    rc = hw__id_list_add(&w->s->conflicted, &r->id);
   /* A closed case's deciding record closes it on its own too. */
   hw_case_stage((const hw_record *const *)&rec, 1, &st);
   if (!rc && st.stage == HW_STAGE_CLOSED)
-    rc = id_list_add(&w->s->may_close, &r->case_id);
+    rc = hw__id_list_add(&w->s->may_close, &r->case_id);
   hw_record_free(rec);
   return rc;
 }
@@ -1072,11 +1043,11 @@ static void keep_closable(sync_ctx *s)
 
   if (s->may_close.n)
     qsort(s->may_close.v, s->may_close.n, sizeof *s->may_close.v, id_cmp);
-  for (size_t i = 0; i < s->n_touched; i++)
+  for (size_t i = 0; i < s->touched.n; i++)
     if (s->may_close.n &&
-        bsearch(&s->touched[i], s->may_close.v, s->may_close.n, sizeof *s->may_close.v, id_cmp))
-      s->touched[out++] = s->touched[i];
-  s->n_touched = out;
+        bsearch(&s->touched.v[i], s->may_close.v, s->may_close.n, sizeof *s->may_close.v, id_cmp))
+      s->touched.v[out++] = s->touched.v[i];
+  s->touched.n = out;
 }
 
 /* The records in conflict at done that the sweeps left. */
@@ -1120,13 +1091,13 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
     rc = removed_sweep(s);
   if (rc == HW_OK) {
     keep_closable(s);
-    rc = hw__client_sweep_closed(c, s->touched, s->n_touched, &res->closed_removed);
+    rc = hw__client_sweep_closed(c, s->touched.v, s->touched.n, &res->closed_removed);
   }
   if (rc == HW_EREVOKED)
     rc = on_revoked(s);
   if (rc == HW_OK)
     res->conflicts = count_conflicts(s);
-  hw_free(s->touched);
+  hw_free(s->touched.v);
   hw_free(s->may_close.v);
   hw_free(s->conflicted.v);
   hw_free(s);

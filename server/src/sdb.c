@@ -1117,6 +1117,7 @@ int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, vo
 typedef struct move_sum {
   hw_sdb *s;
   uint8_t sum[HW_HASH_BYTES];
+  size_t n; /* records moved */
 } move_sum;
 
 static int add_item(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
@@ -1131,13 +1132,14 @@ static int add_item(uint64_t seq, const hw_id *case_id, const void *state, size_
   hw_checksum_item(item, &r->id, state, len);
   hw_record_free(r);
   hw_checksum_xor(m->sum, item);
+  m->n++;
   return HW_OK;
 }
 
 int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq)
 {
   char from[HW_WORKER_MAX];
-  move_sum m = {s, {0}};
+  move_sum m = {s, {0}, 0};
   sqlite3_stmt *st;
   int rc = hw_sdb_assign_get(s, case_id, from), had = rc == HW_OK;
 
@@ -1148,7 +1150,9 @@ int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t 
   /* The case's records move from one worker's checksum to the other's. */
   if ((rc = hw_sdb_case_records(s, case_id, add_item, &m)) != 0)
     return rc;
-  if ((had && (rc = wsum_xor(s, from, m.sum)) != 0) || (rc = wsum_xor(s, to, m.sum)) != 0)
+  /* A case created on a device is assigned before its first record is
+   * stored: nothing to move, no checksum row to rewrite. */
+  if (m.n && ((had && (rc = wsum_xor(s, from, m.sum)) != 0) || (rc = wsum_xor(s, to, m.sum)) != 0))
     return rc;
   st = s->st[ST_ASSIGN_PUT];
   sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);

@@ -5,6 +5,12 @@
 #include "client-int.h"
 #include "homeward/proto/msg.h"
 
+/* Whether the store holds the server's accepted dot `a` of `replica`
+ * identically (same record, same write digest): in its journal, or among the
+ * entries it took out as replaced before an acknowledgement (*replaced). */
+bool hw__journal_matches(hw_client *c, const hw_id *replica, const hw_accepted_dot *a,
+                         bool *replaced);
+
 /* After the store took a new replica id in place of `old`: with the dots a
  * lineage refusal listed (the server's accepted dots of `old`, ascending),
  * rewrite the records this device wrote at or after the first counter it

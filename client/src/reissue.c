@@ -55,19 +55,32 @@ static int add_record(void *ud, const hw_dot *dot, const hw_id *record,
   return dot->counter >= w->d ? hw__id_list_add_unique(&w->records, record) : HW_OK;
 }
 
+bool hw__journal_matches(hw_client *c, const hw_id *replica, const hw_accepted_dot *a,
+                         bool *replaced)
+{
+  hw_dot d = {*replica, a->counter};
+  hw_id rec;
+  uint8_t digest[HW_HASH_BYTES];
+
+  *replaced = false;
+  if (hw_store_journal_get(c->st, &d, &rec, digest) != HW_OK) {
+    if (hw_store_journal_replaced(c->st, &d, &rec, digest) != HW_OK)
+      return false;
+    *replaced = true;
+  }
+  return hw_id_cmp(&rec, &a->record) == 0 &&
+         hw_memcmp_ct(digest, a->write_digest, HW_HASH_BYTES) == 0;
+}
+
 /* The first listed counter the journal does not hold identically. */
 static uint64_t split_point(hw_client *c, const hw_id *old, const hw_accepted_dot *dots,
                             size_t n_dots)
 {
-  for (size_t i = 0; i < n_dots; i++) {
-    hw_dot d = {*old, dots[i].counter};
-    hw_id rec;
-    uint8_t digest[HW_HASH_BYTES];
-    if (hw_store_journal_get(c->st, &d, &rec, digest) != HW_OK ||
-        hw_id_cmp(&rec, &dots[i].record) != 0 ||
-        hw_memcmp_ct(digest, dots[i].write_digest, HW_HASH_BYTES) != 0)
+  bool replaced;
+
+  for (size_t i = 0; i < n_dots; i++)
+    if (!hw__journal_matches(c, old, &dots[i], &replaced))
       return dots[i].counter;
-  }
   return 0;
 }
 

@@ -817,12 +817,8 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
   if (hw_id_cmp(&me, &r->replica) != 0)
     return HW_EPROTO;
   for (size_t i = 0; i < r->n_dots && !fork; i++) {
-    hw_dot d = {me, r->dots[i].counter};
-    hw_id rec;
-    uint8_t digest[HW_HASH_BYTES];
-    if (hw_store_journal_get(s->c->st, &d, &rec, digest) != HW_OK ||
-        hw_id_cmp(&rec, &r->dots[i].record) != 0 ||
-        hw_memcmp_ct(digest, r->dots[i].write_digest, HW_HASH_BYTES) != 0)
+    bool replaced;
+    if (!hw__journal_matches(s->c, &me, &r->dots[i], &replaced))
       fork = true;
   }
   s->refused_lineage = true;
@@ -844,7 +840,13 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
   for (size_t i = 0; i < r->n_dots && !rc; i++) {
     hw_dot d = {me, r->dots[i].counter};
     hw_vv one = {1, &d};
-    rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
+    bool replaced;
+    /* A write replaced here before its acknowledgement came: the server
+     * holds it after all, so the lineage folds it again. */
+    if (hw__journal_matches(s->c, &me, &r->dots[i], &replaced) && replaced)
+      rc = hw_store_journal_restore(s->c->st, &d);
+    if (!rc)
+      rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
   }
   if (rc) {
     int r2 = hw_store_rollback(s->c->st);

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "proxy.h"
 #include "homeward/mem.h"
 
 #define CANARY "CANARY-Nyirabahire"
@@ -119,6 +120,38 @@ int main(int argc, char **argv)
     r = hw_test_sync_ok(b);
     CHECK(r.checksum_ok);
     expect_texts(b, &rec2, "note", 1, "final words", NULL);
+  }
+
+  /* An edit pushed and committed whose acknowledgement was lost, then the
+   * same field edited again: the replaced write is one the server holds
+   * after all. The next sync proves it (no new identity, no conflict of the
+   * worker with themself) and the newest value wins everywhere. */
+  {
+    char paddr[64], inv_p[700];
+    hw_proxy *p = hw_proxy_start(srv.listen, paddr);
+    hw_client *d;
+    hw_id rec4 = {{0}}, cas4 = {{0}};
+    hw_sync_result lost;
+    hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
+    hw_test_readdress(inv_a, paddr, inv_p, sizeof inv_p);
+    d = hw_test_device(&srv, "d", inv_p);
+    hw_test_put_text(d, &rec4, &cas4, "note", "at the shelter");
+    hw_test_sync_ok(d);
+    hw_test_put_text(d, &rec4, &cas4, "note", "moved to the aunt's");
+    hw_proxy_set(p, HW_PROXY_SWALLOW, 1, 1); /* the server's replies never arrive */
+    CHECK(hw_client_sync(d, 1500, NULL, NULL, &lost) != HW_OK);
+    hw_proxy_set(p, HW_PROXY_PASS, 0, 0);
+    hw_test_put_text(d, &rec4, &cas4, "note", "with the aunt, settled");
+    r = hw_test_sync_ok(d);
+    CHECK(!r.forked && r.reissued == 0);
+    CHECK_EQ(r.pushed, 1);
+    expect_texts(d, &rec4, "note", 1, "with the aunt, settled", NULL); /* one value */
+    r = hw_test_sync_ok(a);
+    expect_texts(a, &rec4, "note", 1, "with the aunt, settled", NULL);
+    r = hw_test_sync_ok(d);
+    CHECK(r.checksum_ok && !r.forked);
+    hw_client_close(d);
+    hw_proxy_stop(p);
   }
 
   /* A record created and edited (another field, then the required one)

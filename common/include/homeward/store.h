@@ -217,11 +217,18 @@ HW_NODISCARD HW_EXPORT int hw_store_journal_get(hw_store *st, const hw_dot *dot,
                                                 uint8_t digest[static HW_HASH_BYTES]);
 typedef int (*hw_store_journal_cb)(void *ud, const hw_dot *dot, const hw_id *record,
                                    const uint8_t digest[HW_HASH_BYTES]);
-/* Inside a transaction: drop the entry of a write replaced by a later local
- * write before it was ever acknowledged. The server can only hold writes a
- * pushed state carried, and the lineage check compares exactly those
- * (protocol.md §9.2). Absent entries are fine. */
+/* Inside a transaction: take out of the journal the entry of a write replaced
+ * by a later local write before it was ever acknowledged. The server can
+ * only hold writes a pushed state carried, and the lineage check folds
+ * exactly those (protocol.md §9.2). The entry is kept aside: a push carrying
+ * it may have been committed with its acknowledgement lost, and a lineage
+ * refusal then lists it (get it with _replaced, put it back with _restore,
+ * inside a transaction). Absent entries are fine. */
 HW_NODISCARD HW_EXPORT int hw_store_journal_forget(hw_store *st, const hw_dot *dot);
+HW_NODISCARD HW_EXPORT int hw_store_journal_replaced(hw_store *st, const hw_dot *dot,
+                                                     hw_id *record,
+                                                     uint8_t digest[static HW_HASH_BYTES]);
+HW_NODISCARD HW_EXPORT int hw_store_journal_restore(hw_store *st, const hw_dot *dot);
 /* Entries of `replica` with counter > after, in counter order. */
 HW_NODISCARD HW_EXPORT int hw_store_journal_list(hw_store *st, const hw_id *replica, uint64_t after,
                                                  hw_store_journal_cb cb, void *ud);

@@ -1170,6 +1170,36 @@ int hw_store_put_write(hw_store *st, const hw_store_rec *r, const hw_dot *dot,
   return hw_store_savepoint_release(st);
 }
 
+/* Forgotten journal entries (hw_store_journal_forget) live on in their own
+ * table, made at the first one (stores made before it have none). Rare:
+ * statements are prepared per call. */
+static int replaced_step(hw_store *st, const char *sql, const hw_dot *dot, hw_id *record,
+                         uint8_t *digest)
+{
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+  if (rc != SQLITE_OK) /* no table yet: nothing was ever forgotten */
+    return digest && sqlite3_errcode(st->db) == SQLITE_ERROR ? HW_ENOENT : from_sqlite(st, rc);
+  sqlite3_bind_blob(s, 1, dot->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)dot->counter);
+  rc = sqlite3_step(s);
+  if (digest) {
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == HW_ID_BYTES &&
+        sqlite3_column_bytes(s, 1) == HW_HASH_BYTES) {
+      memcpy(record->b, sqlite3_column_blob(s, 0), HW_ID_BYTES);
+      memcpy(digest, sqlite3_column_blob(s, 1), HW_HASH_BYTES);
+      rc = HW_OK;
+    } else {
+      rc = rc == SQLITE_ROW ? HW_ECORRUPT : rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(st, rc);
+    }
+  } else {
+    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(st, rc);
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
 int hw_store_journal_forget(hw_store *st, const hw_dot *dot)
 {
   sqlite3_stmt *s;
@@ -1177,11 +1207,45 @@ int hw_store_journal_forget(hw_store *st, const hw_dot *dot)
 
   if (sqlite3_get_autocommit(st->db) || dot->counter > INT64_MAX)
     return HW_EINVAL;
+  if ((rc = exec(st, "CREATE TABLE IF NOT EXISTS replaced_writes(replica BLOB NOT NULL,"
+                     " counter INTEGER NOT NULL, record BLOB NOT NULL, digest BLOB NOT NULL,"
+                     " PRIMARY KEY(replica, counter)) WITHOUT ROWID")) != 0 ||
+      (rc = replaced_step(st,
+                          "INSERT OR REPLACE INTO replaced_writes SELECT replica, counter, record,"
+                          " digest FROM own_writes WHERE replica = ?1 AND counter = ?2",
+                          dot, NULL, NULL)) != 0)
+    return rc;
   if ((rc = stmt(st, S_OW_DEL, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, dot->replica.b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)dot->counter);
   return step_done(st, s);
+}
+
+int hw_store_journal_replaced(hw_store *st, const hw_dot *dot, hw_id *record,
+                              uint8_t digest[static HW_HASH_BYTES])
+{
+  if (dot->counter > INT64_MAX)
+    return HW_ENOENT;
+  return replaced_step(st,
+                       "SELECT record, digest FROM replaced_writes WHERE replica = ?1 AND"
+                       " counter = ?2",
+                       dot, record, digest);
+}
+
+int hw_store_journal_restore(hw_store *st, const hw_dot *dot)
+{
+  int rc;
+
+  if (sqlite3_get_autocommit(st->db) || dot->counter > INT64_MAX)
+    return HW_EINVAL;
+  if ((rc = replaced_step(st,
+                          "INSERT OR IGNORE INTO own_writes SELECT replica, counter, record, digest"
+                          " FROM replaced_writes WHERE replica = ?1 AND counter = ?2",
+                          dot, NULL, NULL)) != 0)
+    return rc;
+  return replaced_step(st, "DELETE FROM replaced_writes WHERE replica = ?1 AND counter = ?2", dot,
+                       NULL, NULL);
 }
 
 /* A row of records as a borrowed hw_store_rec (dots in caller storage). */

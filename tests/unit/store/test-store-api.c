@@ -148,6 +148,24 @@ static void test_records(const char *dir)
     CHECK_EQ(dig[2], 3);
     q.counter = 2;
     CHECK_ERR(hw_store_journal_get(st, &q, &rec, dig), HW_ENOENT);
+    /* Forgotten (a write replaced before its acknowledgement): out of the
+     * journal, kept aside, and back on request; only inside a transaction. */
+    q.counter = 1;
+    CHECK_ERR(hw_store_journal_replaced(st, &q, &rec, dig), HW_ENOENT); /* no table yet */
+    CHECK_ERR(hw_store_journal_forget(st, &q), HW_EINVAL);
+    CHECK_OK(hw_store_begin(st));
+    CHECK_OK(hw_store_journal_forget(st, &q));
+    CHECK_OK(hw_store_commit(st));
+    CHECK_ERR(hw_store_journal_get(st, &q, &rec, dig), HW_ENOENT);
+    memset(dig, 0, sizeof dig);
+    CHECK_OK(hw_store_journal_replaced(st, &q, &rec, dig));
+    CHECK(hw_id_cmp(&rec, &id1) == 0 && dig[2] == 3);
+    CHECK_OK(hw_store_begin(st));
+    CHECK_OK(hw_store_journal_restore(st, &q));
+    CHECK_OK(hw_store_commit(st));
+    CHECK_OK(hw_store_journal_get(st, &q, &rec, dig));
+    CHECK(hw_id_cmp(&rec, &id1) == 0 && dig[2] == 3);
+    CHECK_ERR(hw_store_journal_replaced(st, &q, &rec, dig), HW_ENOENT);
   }
 
   /* Settings. */

@@ -44,6 +44,13 @@ typedef struct hw__id_list {
 HW_NODISCARD int hw__id_list_add(hw__id_list *l, const hw_id *id);
 HW_NODISCARD int hw__id_list_add_unique(hw__id_list *l, const hw_id *id);
 
+/* Store state `r` keeping the acknowledged vv `acked` (may be NULL): with
+ * `dot`, a local write just applied under it (the store journals it; the
+ * dot must come from hw_store_next_dot in this transaction); without, the
+ * state alone (record-ops.c). */
+HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked,
+                               const hw_dot *dot);
+
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);
 bool hw__is_held(hw_client *c, const hw_id *id);

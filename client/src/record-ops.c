@@ -6,8 +6,7 @@
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
 
-/* Store a new state of `r` written under `dot`, keeping the acked vv. */
-static int put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw_dot *dot)
+int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw_dot *dot)
 {
   hw_store_rec row = {0};
   uint8_t *bytes = NULL;
@@ -15,10 +14,10 @@ static int put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const
   const uint8_t *digest = NULL;
   int rc;
 
-  for (size_t i = 0; i < r->n_writes; i++)
+  for (size_t i = 0; dot && i < r->n_writes; i++)
     if (hw_dot_cmp(&r->writes[i].dot, dot) == 0)
       digest = r->writes[i].digest;
-  if (!digest)
+  if (dot && !digest)
     return HW_EINTERNAL;
   if ((rc = hw_record_encode(r, &bytes, &len)) != 0)
     return rc;
@@ -29,7 +28,7 @@ static int put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const
   if (acked)
     row.acked = *acked;
   row.state = (hw_bytes){bytes, len};
-  rc = hw_store_put_write(c->st, &row, dot, digest);
+  rc = dot ? hw_store_put_write(c->st, &row, dot, digest) : hw_store_put(c->st, &row);
   hw_free(bytes);
   return rc;
 }
@@ -86,7 +85,7 @@ static int local_write(hw_client *c, const hw_record *base, const hw_vv *acked, 
   w.n_fields = n;
   w.fields = fields;
   if ((rc = fn(&next, base, &w, arg)) != 0 || (rc = forget_replaced(c, base, next, acked)) != 0 ||
-      (rc = put_state(c, next, acked, &dot)) != 0)
+      (rc = hw__put_state(c, next, acked, &dot)) != 0)
     goto fail;
   rc = hw_store_commit(c->st);
   hw_record_free(next);

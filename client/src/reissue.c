@@ -186,13 +186,11 @@ done:
 static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint64_t d,
                           const hw_accepted_dot *dots, size_t n_dots, bool *done)
 {
-  hw_store_rec *row = NULL, put = {0};
+  hw_store_rec *row = NULL;
   hw_record *r = NULL, *next = NULL;
   split sp = {0};
   hw_dot dot, acked_e[2 * HW_VV_MAX];
   hw_vv acked = {0, acked_e};
-  uint8_t *bytes = NULL;
-  size_t len;
   int rc;
 
   *done = false;
@@ -216,10 +214,6 @@ static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint6
     if (e.counter)
       acked_e[acked.n++] = e;
   }
-  put.id = r->id;
-  put.case_id = r->case_id;
-  put.kind = r->kind;
-  put.acked = acked;
   if (sp.n_vals) {
     hw_write w = {.wall_ms = hw__client_now_ms(),
                   .author = {(const uint8_t *)c->worker, strlen(c->worker)},
@@ -229,24 +223,13 @@ static int reissue_record(hw_client *c, const hw_id *id, const hw_id *old, uint6
     if ((rc = hw_store_next_dot(c->st, &dot)) != 0)
       goto out;
     w.dot = dot;
-    if ((rc = hw_record_write(&next, sp.kept, &w)) != 0 ||
-        (rc = hw_record_encode(next, &bytes, &len)) != 0)
-      goto out;
-    put.vv = next->vv;
-    put.state = (hw_bytes){bytes, len};
-    for (size_t i = 0; i < next->n_writes; i++)
-      if (hw_dot_cmp(&next->writes[i].dot, &dot) == 0)
-        rc = hw_store_put_write(c->st, &put, &dot, next->writes[i].digest);
+    if ((rc = hw_record_write(&next, sp.kept, &w)) == 0)
+      rc = hw__put_state(c, next, &acked, &dot);
   } else {
-    if ((rc = hw_record_encode(sp.kept, &bytes, &len)) != 0)
-      goto out;
-    put.vv = sp.kept->vv;
-    put.state = (hw_bytes){bytes, len};
-    rc = hw_store_put(c->st, &put);
+    rc = hw__put_state(c, sp.kept, &acked, NULL);
   }
   *done = rc == HW_OK;
 out:
-  hw_free(bytes);
   hw_free(sp.vals);
   hw_record_free(sp.kept);
   hw_record_free(next);

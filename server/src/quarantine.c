@@ -28,7 +28,8 @@
 
 typedef enum q_kind { Q_LIST, Q_RELEASE, Q_REJECT } q_kind;
 
-#define LIST_MAX 300 /* entries a reply lists (each line < 700 bytes: they fit) */
+#define LIST_MAX 300   /* entries a reply lists at most */
+#define LINE_MAX_Q 700 /* bytes of one list line, at most */
 
 typedef struct q_job {
   hw_job job;
@@ -61,7 +62,8 @@ static void utc(int64_t ms, char out[32])
 static int list_line(const hw_sdb_quarantined *q, void *ud)
 {
   q_job *j = ud;
-  char line[700], rec[HW_ID_HEX_LEN + 1], dev[17] = "-", when[32], state[200], reason[256];
+  char line[LINE_MAX_Q], rec[HW_ID_HEX_LEN + 1], dev[17] = "-", when[32], state[200],
+      reason[256];
   hw_id_to_hex(&q->record, rec);
   snprintf(reason, sizeof reason, "%s", q->reason);
   hw__text_printable(reason); /* it may quote a device's field names */
@@ -75,7 +77,9 @@ static int list_line(const hw_sdb_quarantined *q, void *ud)
     snprintf(state, sizeof state, "waiting");
   snprintf(line, sizeof line, "quarantine %" PRId64 " record=%s device=%s received=%s %s reason=\"%s\"",
            q->id, rec, dev, when, state, reason);
-  if (j->listed == LIST_MAX) {
+  /* A page ends at LIST_MAX entries, or before this line and the "more"
+   * line could overflow the reply (lines past it would be dropped unsaid). */
+  if (j->listed == LIST_MAX || j->len + 2 * LINE_MAX_Q + 2 > HW_ADMIN_REPLY_MAX) {
     snprintf(line, sizeof line, "... more after %" PRId64 ": run again with --from %" PRId64,
              j->last, j->last + 1);
     say(j, line);

@@ -652,45 +652,33 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   size_t pl;
   char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
   char case_hex[40] = "", device[80] = "", mode[16] = "", id[24] = "", from[24] = "", actor[160];
+  /* Request key k (1..9) fills field[k - 1] (main.c cmd_control). */
+  const struct {
+    char *dst;
+    size_t cap;
+  } field[] = {{cmd, sizeof cmd},           {worker, sizeof worker}, {role, sizeof role},
+               {coord, sizeof coord},       {case_hex, sizeof case_hex},
+               {device, sizeof device},     {mode, sizeof mode},     {id, sizeof id},
+               {from, sizeof from}};
+  const size_t n_fields = sizeof field / sizeof field[0];
   hw_admin_req adm;
 
   hw_cbor_rd_init(&rd, body, len);
-  if (hw_cbor_read_map(&rd, &n) || n > 9) {
+  if (hw_cbor_read_map(&rd, &n) || n > n_fields) {
     hw__control_reply_text(req, false, "malformed request");
     return;
   }
   for (uint64_t i = 0; i < n; i++) {
-    char *dst;
-    size_t cap;
     if (hw_cbor_read_uint(&rd, &key) || hw_cbor_read_text(&rd, &p, &pl)) {
       hw__control_reply_text(req, false, "malformed request");
       return;
     }
-    dst = key == 1   ? cmd
-          : key == 2 ? worker
-          : key == 3 ? role
-          : key == 4 ? coord
-          : key == 5 ? case_hex
-          : key == 6 ? device
-          : key == 7 ? mode
-          : key == 8 ? id
-          : key == 9 ? from
-                     : NULL;
-    cap = key == 1   ? sizeof cmd
-          : key == 2 ? sizeof worker
-          : key == 3 ? sizeof role
-          : key == 4 ? sizeof coord
-          : key == 5 ? sizeof case_hex
-          : key == 6 ? sizeof device
-          : key == 7 ? sizeof mode
-          : key == 8 ? sizeof id
-                     : sizeof from;
-    if (!dst || pl == 0 || pl >= cap || memchr(p, 0, pl)) {
+    if (key < 1 || key > n_fields || pl == 0 || pl >= field[key - 1].cap || memchr(p, 0, pl)) {
       hw__control_reply_text(req, false, "unknown or over-long request field");
       return;
     }
-    memcpy(dst, p, pl);
-    dst[pl] = '\0';
+    memcpy(field[key - 1].dst, p, pl);
+    field[key - 1].dst[pl] = '\0';
   }
   if (strcmp(cmd, "invite") == 0) {
     invite_job *j;

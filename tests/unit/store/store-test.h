@@ -17,6 +17,16 @@
 #include "homeward/store-testvfs.h"
 #include "homeward/store.h"
 
+/* The bytes of row k at generation gen: different for every (k, gen), with
+ * both in the first bytes (a row read back names what it is). len >= 8. */
+static inline void st_row_bytes(uint8_t *b, size_t len, int k, int gen)
+{
+  for (size_t i = 0; i < len; i++)
+    b[i] = (uint8_t)(k * 131 + gen * 7919 + (int)i * 31 + (int)(i >> 5));
+  memcpy(b, &k, sizeof k);
+  memcpy(b + sizeof k, &gen, sizeof gen);
+}
+
 static inline char *st_tmpdir(void)
 {
   char tmpl[] = "/tmp/hw-store-XXXXXX";

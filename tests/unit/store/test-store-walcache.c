@@ -20,10 +20,7 @@ static int gen_of[ROWS];
 
 static void row_bytes(uint8_t b[VLEN], int k, int gen)
 {
-  for (int i = 0; i < VLEN; i++)
-    b[i] = (uint8_t)(k * 131 + gen * 7919 + i * 31 + (i >> 5));
-  memcpy(b, &k, sizeof k);
-  memcpy(b + sizeof k, &gen, sizeof gen);
+  st_row_bytes(b, VLEN, k, gen);
 }
 
 static sqlite3 *open_db(const char *path, hw__cvfs *v, bool exclusive, bool fresh)

@@ -51,6 +51,12 @@ HW_NODISCARD int hw__id_list_add_unique(hw__id_list *l, const hw_id *id);
 HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked,
                                const hw_dot *dot);
 
+/* The store marks the client keeps with each state (hw_store_rec.marks), so
+ * that a sync's end lists these records without decoding every one. */
+#define HW__MARK_CONFLICT 1u /* a field in conflict, or a disputed void */
+#define HW__MARK_CLOSES 2u   /* its own decision closes its case */
+uint32_t hw__record_marks(const hw_record *r);
+
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);
 bool hw__is_held(hw_client *c, const hw_id *id);

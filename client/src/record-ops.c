@@ -5,6 +5,21 @@
 #include "client-int.h"
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
+#include "homeward/stage.h"
+
+uint32_t hw__record_marks(const hw_record *r)
+{
+  hw_void_status vs;
+  hw_stage_info st;
+  uint32_t m = 0;
+
+  if (hw_record_n_conflicts(r) > 0 || (hw_record_void_status(r, &vs) == HW_OK && vs.disputed))
+    m |= HW__MARK_CONFLICT;
+  hw_case_stage(&r, 1, &st);
+  if (st.stage == HW_STAGE_CLOSED)
+    m |= HW__MARK_CLOSES;
+  return m;
+}
 
 int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw_dot *dot)
 {
@@ -28,6 +43,7 @@ int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw
   if (acked)
     row.acked = *acked;
   row.state = (hw_bytes){bytes, len};
+  row.marks = hw__record_marks(r);
   rc = dot ? hw_store_put_write(c->st, &row, dot, digest) : hw_store_put(c->st, &row);
   hw_free(bytes);
   return rc;

@@ -430,6 +430,7 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
   put.vv = merged->vv;
   put.acked = acked;
   put.state = (hw_bytes){out, out_len};
+  put.marks = hw__record_marks(merged);
   rc = hw_store_put(s->c->st, &put);
 out:
   hw_free(out);
@@ -666,6 +667,11 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   hw_id *cases = NULL;
   int rc;
 
+  /* Ask for the next batch before storing this one: the server reads it
+   * while this one is stored (the position is the session's, and batches
+   * are still stored in order). */
+  if (b->more && (rc = send_pull(s)) != 0)
+    return rc;
   if (b->n_records && !(cases = hw_calloc(b->n_records, sizeof *cases)))
     return HW_ENOMEM;
   if ((rc = hw_store_begin(s->c->st)) != 0) {
@@ -716,45 +722,66 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     s->epoch_changed = true;
   s->epoch = b->cursor.epoch;
   progress(s);
-  return b->more ? send_pull(s) : HW_OK;
+  return HW_OK;
 }
 
 /* ---- done: the signed audit head and the caseload checksum ----------------- */
 
-typedef struct sum_walk {
+typedef struct marked_walk {
   sync_ctx *s;
-  uint8_t sum[HW_HASH_BYTES];
-} sum_walk;
+  hw__id_list unknown; /* rows stored before the store kept marks */
+} marked_walk;
 
-/* One walk over the store serves the checksum and, as nothing but deletions
- * follows it in the sync, the closed-case sweep's candidates and the
- * conflict count (each a walk of its own before, every page decrypted). */
-static int add_item(void *ud, const hw_store_rec *r)
+/* The marked records are, as nothing but deletions follows this in the
+ * sync, the closed-case sweep's candidates and the conflicts to count. */
+static int add_marked(void *ud, const hw_store_rec *r)
 {
-  sum_walk *w = ud;
-  uint8_t item[HW_HASH_BYTES];
-  hw_record *rec = NULL;
-  hw_void_status vs;
-  hw_stage_info st;
+  marked_walk *w = ud;
+  uint32_t m = r->marks;
   int rc = HW_OK;
 
-  hw_checksum_item(item, &r->id, r->state.p, r->state.len);
-  hw_checksum_xor(w->sum, item);
-  if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) != HW_OK)
-    return HW_OK; /* the sweep, which decodes the case again, keeps it */
-  if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
+  if (m & HW_STORE_MARKS_UNKNOWN) {
+    hw_record *rec = NULL;
+    if (hw_record_decode(r->state.p, r->state.len, &rec, NULL) != HW_OK)
+      return HW_OK; /* the sweep, which decodes the case again, keeps it */
+    m = hw__record_marks(rec);
+    hw_record_free(rec);
+    rc = hw__id_list_add(&w->unknown, &r->id);
+  }
+  if (!rc && (m & HW__MARK_CONFLICT))
     rc = hw__id_list_add(&w->s->conflicted, &r->id);
   /* A closed case's deciding record closes it on its own too. */
-  hw_case_stage((const hw_record *const *)&rec, 1, &st);
-  if (!rc && st.stage == HW_STAGE_CLOSED)
+  if (!rc && (m & HW__MARK_CLOSES))
     rc = hw__id_list_add(&w->s->may_close, &r->case_id);
-  hw_record_free(rec);
   return rc;
+}
+
+/* Marks worked out from the states of an older store, kept: found once. */
+static int keep_marks(hw_client *c, const hw__id_list *ids)
+{
+  int rc = hw_store_begin(c->st);
+
+  for (size_t i = 0; i < ids->n && !rc; i++) {
+    hw_store_rec *row = NULL;
+    hw_record *rec = NULL;
+    if ((rc = hw_store_get(c->st, &ids->v[i], &row)) == HW_OK &&
+        (rc = hw_record_decode(row->state.p, row->state.len, &rec, NULL)) == HW_OK)
+      rc = hw_store_set_marks(c->st, &ids->v[i], hw__record_marks(rec));
+    hw_record_free(rec);
+    hw_store_rec_free(row);
+  }
+  if (rc) {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+    return rc;
+  }
+  return hw_store_commit(c->st);
 }
 
 static int on_done(sync_ctx *s, const hw_msg_done *d)
 {
-  sum_walk w = {s, {0}};
+  marked_walk w = {s, {0}};
+  uint8_t sum[HW_HASH_BYTES];
   uint8_t kept_b[8 + 8 + HW_HASH_BYTES + 8 + HW_SIGN_BYTES];
   int rc;
 
@@ -787,15 +814,19 @@ static int on_done(sync_ctx *s, const hw_msg_done *d)
     }
   }
   s->may_close.n = s->conflicted.n = 0;
-  if ((rc = hw_store_list_all(s->c->st, add_item, &w)) != 0)
+  rc = hw_store_list_marked(s->c->st, add_marked, &w);
+  if (!rc && w.unknown.n)
+    rc = keep_marks(s->c, &w.unknown);
+  hw_free(w.unknown.v);
+  if (rc || (rc = hw_store_sum(s->c->st, sum)) != 0)
     return rc;
   {
     uint8_t closed[HW_HASH_BYTES];
     if ((rc = hw__closed_sum(s->c, closed)) != 0)
       return rc;
-    hw_checksum_xor(w.sum, closed);
+    hw_checksum_xor(sum, closed);
   }
-  s->res->checksum_ok = memcmp(w.sum, d->checksum, HW_HASH_BYTES) == 0;
+  s->res->checksum_ok = memcmp(sum, d->checksum, HW_HASH_BYTES) == 0;
   s->done = true;
   return HW_OK;
 }

@@ -9,12 +9,12 @@
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
 
-#define SCHEMA_VERSION 2 /* 2: coordinators' quarantine decisions */
+#define SCHEMA_VERSION 3 /* 2: coordinators' quarantine decisions; 3: records' worker */
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS srv_records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
-    "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
+    "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL, worker TEXT) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS srv_records_seq ON srv_records(seq);"
     "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id, seq);"
     "CREATE TABLE IF NOT EXISTS srv_dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
@@ -56,7 +56,28 @@ static const char schema[] =
      * order. (srv_quarantine's decided_ms and decision were never used.) */
     "CREATE TABLE IF NOT EXISTS srv_quarantine_decided(qid INTEGER PRIMARY KEY,"
     "  seq INTEGER NOT NULL UNIQUE, decision TEXT NOT NULL, actor TEXT NOT NULL,"
-    "  time_ms INTEGER NOT NULL);";
+    "  time_ms INTEGER NOT NULL);"
+    /* Each record carries its case's worker (NULL: nobody holds the case),
+     * so a pull reads the worker's changes after its cursor from one index
+     * range instead of probing every case of the caseload and sorting all
+     * their changes, at every batch. Put with the record (ST_REC_PUT) and
+     * moved with the case by these triggers, whoever changes srv_assign. */
+    "CREATE INDEX IF NOT EXISTS srv_records_worker ON srv_records(worker, seq);"
+    "CREATE TRIGGER IF NOT EXISTS srv_assign_worker_in AFTER INSERT ON srv_assign BEGIN"
+    "  UPDATE srv_records SET worker = NEW.worker WHERE case_id = NEW.case_id"
+    "  AND worker IS NOT NEW.worker; END;"
+    "CREATE TRIGGER IF NOT EXISTS srv_assign_worker_up AFTER UPDATE OF worker ON srv_assign BEGIN"
+    "  UPDATE srv_records SET worker = NEW.worker WHERE case_id = NEW.case_id; END;"
+    "CREATE TRIGGER IF NOT EXISTS srv_assign_worker_out AFTER DELETE ON srv_assign BEGIN"
+    "  UPDATE srv_records SET worker = NULL WHERE case_id = OLD.case_id"
+    "  AND NOT EXISTS (SELECT 1 FROM srv_assign WHERE case_id = OLD.case_id); END;";
+
+/* Schema 3 for a database made before it: the column the index needs, added
+ * before the schema runs; filled after. */
+static const char records_worker_add[] = "ALTER TABLE srv_records ADD COLUMN worker TEXT";
+static const char records_worker_fill[] =
+    "UPDATE srv_records SET worker = (SELECT a.worker FROM srv_assign a"
+    " WHERE a.case_id = srv_records.case_id)";
 
 enum {
   ST_BEGIN,
@@ -118,8 +139,9 @@ static const char *const sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM srv_meta WHERE key = ?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO srv_meta(key, value) VALUES (?1, ?2)",
     [ST_REC_GET] = "SELECT state FROM srv_records WHERE id = ?1",
-    [ST_REC_PUT] = "INSERT OR REPLACE INTO srv_records(id, case_id, kind, seq, state)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_REC_PUT] = "INSERT OR REPLACE INTO srv_records(id, case_id, kind, seq, state, worker)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5,"
+                   " (SELECT worker FROM srv_assign WHERE case_id = ?2))",
     [ST_DOT_GET] = "SELECT record_id, digest FROM srv_dots WHERE replica = ?1 AND counter = ?2",
     [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
                    " VALUES (?1, ?2, ?3, ?4)",
@@ -160,13 +182,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_WSUM_PUT] = "INSERT OR REPLACE INTO srv_wsum(worker, sum) VALUES (?1, ?2)",
     [ST_CASE_RECORDS] = "SELECT seq, case_id, state FROM srv_records WHERE case_id = ?1"
                         " ORDER BY seq",
-    /* The inner query picks rows through the (case_id, seq) index alone;
-     * the states are read only for the rows returned (sorting the joined
-     * states made a 10k-record pull 10x slower). */
-    [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE id IN"
-                      " (SELECT r.id FROM srv_assign a JOIN srv_records r"
-                      " ON r.case_id = a.case_id WHERE a.worker = ?1 AND r.seq > ?2"
-                      " ORDER BY r.seq LIMIT ?3) ORDER BY seq",
+    /* One range of the (worker, seq) index; the states are read for the
+     * rows returned only. */
+    [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records INDEXED BY srv_records_worker"
+                      " WHERE worker = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
                         " WHERE seq > ?2 AND (from_worker = ?1 OR to_worker = ?1)"
                         " ORDER BY seq LIMIT ?3",
@@ -251,6 +270,23 @@ void hw_sdb_close(hw_sdb *s)
 
 /* The server's schema version lives in its own table: the database's
  * user_version belongs to the store. */
+/* Whether srv_records exists without the worker column (schema 1 or 2). */
+static bool records_lack_worker(sqlite3 *db)
+{
+  sqlite3_stmt *q = NULL;
+  bool lack = false;
+
+  if (sqlite3_prepare_v2(db,
+                         "SELECT (SELECT count(*) FROM pragma_table_info('srv_records')),"
+                         " (SELECT count(*) FROM pragma_table_info('srv_records')"
+                         " WHERE name = 'worker')",
+                         -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    lack = sqlite3_column_int(q, 0) > 0 && sqlite3_column_int(q, 1) == 0;
+  sqlite3_finalize(q);
+  return lack;
+}
+
 static int schema_version(sqlite3 *db, int *version)
 {
   sqlite3_stmt *v = NULL;
@@ -277,11 +313,17 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
   if (version > SCHEMA_VERSION)
     return HW_EVERSION;
   if (version < SCHEMA_VERSION) {
-    rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    bool add_worker;
+    rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    add_worker = records_lack_worker(db);
+    if (rc == SQLITE_OK && add_worker)
+      rc = sqlite3_exec(db, records_worker_add, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && add_worker)
+      rc = sqlite3_exec(db, records_worker_fill, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (2)", NULL, NULL,
+      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (3)", NULL, NULL,
                         NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

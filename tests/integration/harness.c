@@ -215,18 +215,51 @@ void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap
   CHECK(strncmp(out, "homeward-invite:", 16) == 0);
 }
 
+#define DEVICE_PASS "device pass phrase"
+
+static hw_client_opts device_opts(hw_test_server *s, const char *name, char *path, size_t cap)
+{
+  hw_client_opts o = {.path = path,
+                      .passphrase = (const uint8_t *)DEVICE_PASS,
+                      .passphrase_len = sizeof DEVICE_PASS - 1,
+                      .test_flags = HW_STORE_TEST_KDF_MIN};
+  snprintf(path, cap, "%s/%s.db", s->dir, name);
+  return o;
+}
+
 hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation)
 {
   char path[400];
-  hw_client_opts o = {.path = path,
-                      .passphrase = (const uint8_t *)"device pass phrase",
-                      .passphrase_len = 18,
-                      .test_flags = HW_STORE_TEST_KDF_MIN};
+  hw_client_opts o = device_opts(s, name, path, sizeof path);
   hw_client *c = NULL;
 
-  snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
   CHECK_OK(hw_client_create(&c, &o, invitation, strlen(invitation)));
   return c;
+}
+
+hw_client *hw_test_device_reopen(hw_test_server *s, const char *name)
+{
+  char path[400];
+  hw_client_opts o = device_opts(s, name, path, sizeof path);
+  hw_client *c = NULL;
+
+  CHECK_OK(hw_client_open(&c, &o));
+  return c;
+}
+
+hw_store *hw_test_device_store(hw_test_server *s, const char *name)
+{
+  char path[400];
+  hw_client_opts co = device_opts(s, name, path, sizeof path);
+  hw_store_opts o = {.path = path,
+                     .passphrase = co.passphrase,
+                     .passphrase_len = co.passphrase_len,
+                     .journal = HW_STORE_WAL,
+                     .test_flags = co.test_flags};
+  hw_store *st = NULL;
+
+  CHECK_OK(hw_store_open(&st, &o, NULL));
+  return st;
 }
 
 hw_sync_result hw_test_sync_ok(hw_client *c)

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "homeward/client.h"
+#include "homeward/store.h"
 
 typedef struct hw_test_server {
   const char *binary; /* homeward-server */
@@ -41,6 +42,10 @@ int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *con
 
 /* A device: create a store at dir/name from an invitation. */
 hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation);
+/* Open the device store dir/name again (the client was closed). */
+hw_client *hw_test_device_reopen(hw_test_server *s, const char *name);
+/* Open the closed device's store dir/name directly (the store API). */
+hw_store *hw_test_device_store(hw_test_server *s, const char *name);
 /* Sync and check it succeeded; returns the result. */
 hw_sync_result hw_test_sync_ok(hw_client *c);
 

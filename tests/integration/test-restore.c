@@ -25,15 +25,7 @@ static void cp(const char *a, const char *suffix, const char *b)
 
 static hw_client *reopen(const char *name)
 {
-  char path[400];
-  hw_client_opts o = {.path = path,
-                      .passphrase = (const uint8_t *)"device pass phrase",
-                      .passphrase_len = 18,
-                      .test_flags = HW_STORE_TEST_KDF_MIN};
-  hw_client *c = NULL;
-  snprintf(path, sizeof path, "%s/%s.db", srv.dir, name);
-  CHECK_OK(hw_client_open(&c, &o));
-  return c;
+  return hw_test_device_reopen(&srv, name);
 }
 
 /* Copy device `from`'s store to `to`: the database and its key envelope,

@@ -146,7 +146,13 @@ typedef struct hw_store_rec {
   hw_vv acked;    /* the vv last acknowledged by the server (n = 0: none) */
   hw_bytes state; /* opaque (the record's canonical CBOR), <= HW_RECORD_MAX */
   bool pending;   /* get/list only: vv not covered by acked */
+  uint32_t marks; /* the caller's bits kept with the state (hw_store_list_marked);
+                     HW_STORE_MARKS_UNKNOWN from get/list: not known yet */
 } hw_store_rec;
+
+/* The marks of a record stored before the store kept marks (format 1): the
+ * caller works them out from the state and sets them (hw_store_set_marks). */
+#define HW_STORE_MARKS_UNKNOWN 0x80000000u
 
 /* Insert or replace a record state. A stored record of the same id with
  * another kind or case is HW_EDIVERGE. Returns 0, HW_EINVAL, HW_ELIMIT,
@@ -173,6 +179,14 @@ typedef int (*hw_store_rec_cb)(void *ud, const hw_store_rec *r);
 HW_NODISCARD HW_EXPORT int hw_store_list_case(hw_store *st, const hw_id *case_id,
                                               hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_list_pending(hw_store *st, hw_store_rec_cb cb, void *ud);
+/* The records whose marks are not 0, in no particular order; reads an index
+ * of them only, so it costs what they are, not what the store holds. */
+HW_NODISCARD HW_EXPORT int hw_store_list_marked(hw_store *st, hw_store_rec_cb cb, void *ud);
+/* Set a stored record's marks (state unchanged). HW_ENOENT. */
+HW_NODISCARD HW_EXPORT int hw_store_set_marks(hw_store *st, const hw_id *id, uint32_t marks);
+/* XOR of hw_checksum_item(id, state) over every record (homeward/checksum.h),
+ * from an index of the items: no state is read or decrypted. */
+HW_NODISCARD HW_EXPORT int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES]);
 HW_NODISCARD HW_EXPORT int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_count(hw_store *st, uint64_t *n_records);
 

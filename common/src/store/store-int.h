@@ -114,4 +114,17 @@ HW_NODISCARD int hw__env_unwrap(const hw__env *e, const uint8_t kek[HW__KEY], ui
 /* Key file: 32 raw bytes, or 64 hex digits with an optional final newline. */
 HW_NODISCARD int hw__keyfile_parse(const uint8_t *p, size_t n, uint8_t key[HW__KEY]);
 
+/* ---- record table format (store.c, migrate.c) ---- */
+/* HW_STORE_MARKS_UNKNOWN in SQL: the default of the marks column. */
+#define HW__MARKS_UNKNOWN_SQL "2147483648"
+/* The indexes format 2 added: the checksum items, and the marked records. */
+#define HW__RECORDS_V2_INDEXES                                                                     \
+  "CREATE INDEX records_item ON records(item);"                                                    \
+  "CREATE INDEX records_marked ON records(marks) WHERE marks != 0;"
+
+/* Format 1 to 2, inside the caller's transaction: add the item and marks
+ * columns (marks unknown), fill every item, build the two indexes. Returns
+ * an SQLite result code. */
+int hw__store_migrate_v2(sqlite3 *db);
+
 #endif

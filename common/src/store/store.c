@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "homeward/checksum.h"
 #include "homeward/limits.h"
 #include "homeward/mem.h"
 #include "homeward/store-testvfs.h"
@@ -22,7 +23,7 @@
 #define SUBKEY_PAGES 1
 #define LOCAL_MAGIC "HWLOCAL1"
 #define LOCAL_BYTES (8 + HW__DBID + HW_ID_BYTES + 8 + 32)
-#define FORMAT 1
+#define FORMAT 2 /* 1: before item and marks (migrate.c) */
 
 enum {
   S_PUT,
@@ -43,22 +44,28 @@ enum {
   S_COUNT_CASE,
   S_DEL_ONE,
   S_OW_DEL,
+  S_SUM,
+  S_MARKED,
+  S_SET_MARKS,
   S_N
 };
 
+_Static_assert(HW_STORE_MARKS_UNKNOWN == 2147483648u, "HW__MARKS_UNKNOWN_SQL");
+
+/* The columns row_rec reads, in its order. */
+#define ROW_COLS "id, case_id, kind, vv, acked, pending, state, marks"
+
 static const char *const sql_text[S_N] = {
-    [S_PUT] = "INSERT INTO records(id, case_id, kind, vv, acked, pending, state) "
-              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
+    [S_PUT] = "INSERT INTO records(id, case_id, kind, vv, acked, pending, state, item, marks) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET "
               "vv = excluded.vv, acked = excluded.acked, pending = excluded.pending, "
-              "state = excluded.state",
-    [S_GET] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records WHERE id = ?1",
+              "state = excluded.state, item = excluded.item, marks = excluded.marks",
+    [S_GET] = "SELECT " ROW_COLS " FROM records WHERE id = ?1",
     [S_META] = "SELECT case_id, kind, vv FROM records WHERE id = ?1",
     [S_ACK] = "UPDATE records SET acked = ?2, pending = ?3 WHERE id = ?1",
-    [S_LIST_CASE] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
-                    "WHERE case_id = ?1 ORDER BY id",
-    [S_LIST_PENDING] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records "
-                       "WHERE pending = 1 ORDER BY id",
-    [S_LIST_ALL] = "SELECT id, case_id, kind, vv, acked, pending, state FROM records ORDER BY id",
+    [S_LIST_CASE] = "SELECT " ROW_COLS " FROM records WHERE case_id = ?1 ORDER BY id",
+    [S_LIST_PENDING] = "SELECT " ROW_COLS " FROM records WHERE pending = 1 ORDER BY id",
+    [S_LIST_ALL] = "SELECT " ROW_COLS " FROM records ORDER BY id",
     [S_SET_GET] = "SELECT value FROM settings WHERE name = ?1",
     [S_SET_PUT] = "INSERT OR REPLACE INTO settings(name, value) VALUES(?1, ?2)",
     [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
@@ -71,14 +78,20 @@ static const char *const sql_text[S_N] = {
     [S_COUNT_CASE] = "SELECT count(*) FROM records WHERE case_id = ?1",
     [S_DEL_ONE] = "DELETE FROM records WHERE id = ?1",
     [S_OW_DEL] = "DELETE FROM own_writes WHERE replica = ?1 AND counter = ?2",
+    /* Both read an index only (records_item, records_marked), not the states. */
+    [S_SUM] = "SELECT item FROM records INDEXED BY records_item",
+    [S_MARKED] = "SELECT " ROW_COLS " FROM records INDEXED BY records_marked WHERE marks != 0",
+    [S_SET_MARKS] = "UPDATE records SET marks = ?2 WHERE id = ?1",
 };
 
 static const char schema[] =
     "CREATE TABLE settings(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE records(id BLOB NOT NULL UNIQUE, case_id BLOB NOT NULL, kind TEXT NOT NULL,"
-    " vv BLOB NOT NULL, acked BLOB NOT NULL, pending INTEGER NOT NULL, state BLOB NOT NULL);"
+    " vv BLOB NOT NULL, acked BLOB NOT NULL, pending INTEGER NOT NULL, state BLOB NOT NULL,"
+    " item BLOB, marks INTEGER NOT NULL DEFAULT " HW__MARKS_UNKNOWN_SQL ");"
     "CREATE INDEX records_case ON records(case_id);"
     "CREATE INDEX records_pending ON records(pending) WHERE pending = 1;"
+    HW__RECORDS_V2_INDEXES
     "CREATE TABLE own_writes(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
     " record BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter)) WITHOUT ROWID;";
 
@@ -653,6 +666,25 @@ out:
   return rc;
 }
 
+/* An older store is brought to this format in one transaction: a crash part
+ * way leaves it as it was. */
+static int migrate(hw_store *st)
+{
+  int rc = exec(st, "BEGIN IMMEDIATE");
+
+  if (rc)
+    return rc;
+  rc = hw__store_migrate_v2(st->db);
+  rc = rc == SQLITE_OK ? u64_put(st, "hw.format", FORMAT) : from_sqlite(st, rc);
+  if (rc == HW_OK)
+    rc = exec(st, "COMMIT");
+  if (rc) {
+    int r2 = exec(st, "ROLLBACK");
+    (void)r2;
+  }
+  return rc;
+}
+
 static int open_existing(hw_store *st, const hw_store_opts *o, const uint8_t *secret,
                          size_t secret_len, hw_store_info *info, off_t db_size)
 {
@@ -730,7 +762,9 @@ static int open_existing(hw_store *st, const hw_store_opts *o, const uint8_t *se
     rc = u64_get(st, "hw.format", &fmt);
   if (rc == HW_ENOENT)
     rc = HW_ECORRUPT;
-  if (rc == HW_OK && fmt != FORMAT)
+  if (rc == HW_OK && fmt == 1)
+    rc = migrate(st);
+  else if (rc == HW_OK && fmt != FORMAT)
     rc = HW_EVERSION;
   if (rc == HW_OK)
     rc = load_identity(st);
@@ -1068,7 +1102,7 @@ static int check_rec(const hw_store_rec *r)
 
 int hw_store_put(hw_store *st, const hw_store_rec *r)
 {
-  uint8_t vv[HW_VV_MAX * VV_ENTRY], acked[HW_VV_MAX * VV_ENTRY];
+  uint8_t vv[HW_VV_MAX * VV_ENTRY], acked[HW_VV_MAX * VV_ENTRY], item[HW_HASH_BYTES];
   sqlite3_stmt *s;
   int rc = check_rec(r);
 
@@ -1107,6 +1141,9 @@ int hw_store_put(hw_store *st, const hw_store_rec *r)
   sqlite3_bind_int(s, 6, !hw_vv_covers(&r->acked, &r->vv));
   sqlite3_bind_blob(s, 7, r->state.len ? (const void *)r->state.p : "", (int)r->state.len,
                     SQLITE_STATIC);
+  hw_checksum_item(item, &r->id, r->state.p, r->state.len);
+  sqlite3_bind_blob(s, 8, item, HW_HASH_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 9, (sqlite3_int64)r->marks);
   return step_done(st, s);
 }
 
@@ -1270,6 +1307,7 @@ static int row_rec(sqlite3_stmt *s, hw_store_rec *r, hw_dot *d1, hw_dot *d2)
   r->pending = sqlite3_column_int(s, 5) != 0;
   r->state.p = sqlite3_column_blob(s, 6);
   r->state.len = (size_t)sqlite3_column_bytes(s, 6);
+  r->marks = (uint32_t)sqlite3_column_int64(s, 7);
   if (!r->kind.p || (r->state.len && !r->state.p))
     return HW_ENOMEM;
   return HW_OK;
@@ -1417,6 +1455,48 @@ int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud)
   if (rc)
     return rc;
   return walk(st, s, cb, ud);
+}
+
+int hw_store_list_marked(hw_store *st, hw_store_rec_cb cb, void *ud)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_MARKED, &s);
+  if (rc)
+    return rc;
+  return walk(st, s, cb, ud);
+}
+
+int hw_store_set_marks(hw_store *st, const hw_id *id, uint32_t marks)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_SET_MARKS, &s);
+
+  if (rc)
+    return rc;
+  sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)marks);
+  if ((rc = step_done(st, s)) != 0)
+    return rc;
+  return sqlite3_changes(st->db) ? HW_OK : HW_ENOENT;
+}
+
+int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_SUM, &s);
+
+  memset(out, 0, HW_HASH_BYTES);
+  if (rc)
+    return rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const void *item = sqlite3_column_blob(s, 0);
+    if (sqlite3_column_bytes(s, 0) != HW_HASH_BYTES || !item)
+      break;
+    hw_checksum_xor(out, item);
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc == SQLITE_ROW ? HW_ECORRUPT : from_sqlite(st, rc);
+  sqlite3_reset(s);
+  return rc;
 }
 
 int hw_store_count(hw_store *st, uint64_t *n)

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "homeward/checksum.h"
 #include "homeward/mem.h"
+#include "homeward/record-codec.h"
 #include "sdb-int.h"
 
 static sqlite3 *open_db(const char *path)
@@ -91,6 +92,110 @@ static void test_schema_upgrade(const char *dir)
   CHECK_OK(hw_sdb_quarantine_get(s, id, &q));
   CHECK(strcmp(q.decision, "rejected") == 0);
   hw_free(q.state);
+  hw_sdb_close(s);
+  sqlite3_close(db);
+  unlink(path);
+}
+
+typedef struct loaded {
+  long n;
+  uint64_t seq[8];
+} loaded;
+
+static int take_rec(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
+{
+  loaded *l = ud;
+  (void)case_id, (void)state, (void)len;
+  CHECK(l->n < 8);
+  l->seq[l->n++] = seq;
+  return 0;
+}
+
+static loaded load(hw_sdb *s, const char *worker, uint64_t after, size_t max)
+{
+  loaded l = {0, {0}};
+  CHECK_OK(hw_sdb_load_after(s, worker, after, max, take_rec, &l));
+  return l;
+}
+
+/* An empty case note: a state a case move can decode. */
+static void put_note(hw_sdb *s, int rec, int cs, uint64_t seq)
+{
+  hw_id r = id_of(rec), c = id_of(cs);
+  hw_record *st = NULL;
+  uint8_t *b = NULL;
+  size_t n = 0;
+  CHECK_OK(hw_record_new(&st, &r, &c, "case_note", 9, 1));
+  CHECK_OK(hw_record_encode(st, &b, &n));
+  CHECK_OK(hw_sdb_record_put(s, &r, &c, (const uint8_t *)"case_note", 9, seq, b, n));
+  hw_free(b);
+  hw_record_free(st);
+}
+
+/* A worker's changes follow its cases: records put before the case was
+ * anyone's, a case given to another worker, the cursor and the limit. */
+static void test_load_after(hw_sdb *s)
+{
+  hw_id c1 = id_of(0x51), c2 = id_of(0x52);
+  loaded l;
+
+  put_note(s, 0x61, 0x51, 101); /* case 0x51: nobody's yet */
+  CHECK_EQ(load(s, "wa", 0, 10).n, 0);
+  CHECK_OK(hw_sdb_assign_set(s, &c1, "wa", 102));
+  put_note(s, 0x62, 0x51, 103);
+  CHECK_OK(hw_sdb_assign_set(s, &c2, "wb", 104));
+  put_note(s, 0x63, 0x52, 105);
+  put_note(s, 0x64, 0x51, 106);
+  l = load(s, "wa", 0, 10);
+  CHECK_EQ(l.n, 3);
+  CHECK(l.seq[0] == 101 && l.seq[1] == 103 && l.seq[2] == 106);
+  l = load(s, "wa", 101, 1); /* after the cursor, at most one */
+  CHECK(l.n == 1 && l.seq[0] == 103);
+  CHECK_EQ(load(s, "wb", 0, 10).n, 1);
+  put_note(s, 0x62, 0x51, 107); /* a record changed again moves to the end */
+  l = load(s, "wa", 103, 10);
+  CHECK(l.n == 2 && l.seq[0] == 106 && l.seq[1] == 107);
+  /* Given to wb: all its records go with it. */
+  CHECK_OK(hw_sdb_assign_set(s, &c1, "wb", 108));
+  CHECK_EQ(load(s, "wa", 0, 10).n, 0);
+  l = load(s, "wb", 0, 10);
+  CHECK_EQ(l.n, 4);
+  CHECK(l.seq[0] == 101 && l.seq[1] == 105 && l.seq[3] == 107);
+}
+
+/* A database of schema 2 (records without their worker) gains the column,
+ * filled from the assignments, when opened. */
+static void test_worker_upgrade(const char *dir)
+{
+  char path[256];
+  sqlite3 *db;
+  hw_sdb *s = NULL;
+  hw_id c1 = id_of(0x51);
+
+  snprintf(path, sizeof path, "%s/v2.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK_OK(hw_sdb_assign_set(s, &c1, "wa", 1));
+  put_note(s, 0x61, 0x51, 2);
+  put_note(s, 0x62, 0x52, 3); /* nobody's case */
+  hw_sdb_close(s);
+  CHECK(sqlite3_exec(db,
+                     "DROP TRIGGER srv_assign_worker_in; DROP TRIGGER srv_assign_worker_up;"
+                     "DROP TRIGGER srv_assign_worker_out; DROP INDEX srv_records_worker;"
+                     "ALTER TABLE srv_records DROP COLUMN worker;"
+                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (2)",
+                     NULL, NULL, NULL) == SQLITE_OK);
+  CHECK_OK(hw_sdb_open(&s, db));
+  {
+    loaded l = load(s, "wa", 0, 10);
+    CHECK(l.n == 1 && l.seq[0] == 2);
+  }
+  /* The triggers came with it. */
+  {
+    hw_id c2 = id_of(0x52);
+    CHECK_OK(hw_sdb_assign_set(s, &c2, "wa", 4));
+    CHECK_EQ(load(s, "wa", 0, 10).n, 2);
+  }
   hw_sdb_close(s);
   sqlite3_close(db);
   unlink(path);
@@ -335,6 +440,8 @@ int main(void)
   }
 
   test_schema_upgrade(dir);
+  test_worker_upgrade(dir);
+  test_load_after(s);
 
   /* a schema from a newer program is refused */
   hw_sdb_close(s);

@@ -171,7 +171,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
     [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
     [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
-    [ST_ASSIGN_PUT] = "INSERT OR REPLACE INTO srv_assign(case_id, worker, seq) VALUES (?1, ?2, ?3)",
+    [ST_ASSIGN_PUT] = "INSERT INTO srv_assign(case_id, worker, seq) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT(case_id) DO UPDATE SET worker = excluded.worker, seq = excluded.seq",
     [ST_ASSIGN_LOG] = "INSERT INTO srv_assign_log(seq, case_id, from_worker, to_worker)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [ST_HELD_PUT] = "INSERT OR IGNORE INTO srv_held(case_id, worker) VALUES (?1, ?2)",

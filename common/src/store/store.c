@@ -67,7 +67,8 @@ static const char *const sql_text[S_N] = {
     [S_LIST_PENDING] = "SELECT " ROW_COLS " FROM records WHERE pending = 1 ORDER BY id",
     [S_LIST_ALL] = "SELECT " ROW_COLS " FROM records ORDER BY id",
     [S_SET_GET] = "SELECT value FROM settings WHERE name = ?1",
-    [S_SET_PUT] = "INSERT OR REPLACE INTO settings(name, value) VALUES(?1, ?2)",
+    [S_SET_PUT] = "INSERT INTO settings(name, value) VALUES(?1, ?2)"
+                  " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
     [S_OW_PUT] = "INSERT INTO own_writes(replica, counter, record, digest) VALUES(?1, ?2, ?3, ?4)",
     [S_OW_GET] = "SELECT record, digest FROM own_writes WHERE replica = ?1 AND counter = ?2",

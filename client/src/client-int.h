@@ -33,6 +33,7 @@ struct hw_client {
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."
+#define SET_MARKS "client.marks_version" /* HW__MARKS_VERSION the marks were set by */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
 /* A growing list of ids (idlist.c); v is hw_malloc'd (hw_free it). */
@@ -55,6 +56,10 @@ HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *ac
  * that a sync's end lists these records without decoding every one. */
 #define HW__MARK_CONFLICT 1u /* a field in conflict, or a disputed void */
 #define HW__MARK_CLOSES 2u   /* its own decision closes its case */
+/* Raised whenever hw__record_marks would read a stored state differently
+ * (a new closing decision, a new kind of conflict): the marks a store holds
+ * are worked out again at its next sync's end. */
+#define HW__MARKS_VERSION 1u
 uint32_t hw__record_marks(const hw_record *r);
 
 /* "held.<32 hex digits>" for a record. */

@@ -756,6 +756,29 @@ static int add_marked(void *ud, const hw_store_rec *r)
   return rc;
 }
 
+/* Marks set by another version of hw__record_marks are forgotten, to be
+ * worked out again from the states. */
+static int check_marks_version(hw_client *c)
+{
+  uint8_t v[4] = {0}, want[4] = {HW__MARKS_VERSION & 0xff, (HW__MARKS_VERSION >> 8) & 0xff, 0, 0};
+  int rc = hw__setting_exact(c, SET_MARKS, v, sizeof v);
+
+  if (rc == HW_OK && memcmp(v, want, sizeof v) == 0)
+    return HW_OK;
+  if (rc && rc != HW_ENOENT && rc != HW_ECORRUPT)
+    return rc;
+  if ((rc = hw_store_begin(c->st)) != 0)
+    return rc;
+  if ((rc = hw_store_forget_marks(c->st)) == 0 &&
+      (rc = hw_store_setting_set(c->st, SET_MARKS, want, sizeof want)) == 0)
+    return hw_store_commit(c->st);
+  {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+  }
+  return rc;
+}
+
 /* Marks worked out from the states of an older store, kept: found once. */
 static int keep_marks(hw_client *c, const hw__id_list *ids)
 {
@@ -814,9 +837,13 @@ static int on_done(sync_ctx *s, const hw_msg_done *d)
     }
   }
   s->may_close.n = s->conflicted.n = 0;
+  if ((rc = check_marks_version(s->c)) != 0)
+    return rc;
   rc = hw_store_list_marked(s->c->st, add_marked, &w);
+  /* Keeping them saves the next sync the decoding; the marks found serve
+   * this one either way, so a failure here (a full disk) fails nothing. */
   if (!rc && w.unknown.n)
-    rc = keep_marks(s->c, &w.unknown);
+    (void)!keep_marks(s->c, &w.unknown);
   hw_free(w.unknown.v);
   if (rc || (rc = hw_store_sum(s->c->st, sum)) != 0)
     return rc;

@@ -712,8 +712,8 @@ out:
  * nothing: a round trip (and a commit on the device) each. Such empty
  * batches are skipped here, as the device's next pulls would, up to this
  * many in one job (the storage thread serves other sessions too); past the
- * first, each reads this many times a batch's rows (each list costs a walk
- * of the worker's whole caseload; only the states sent are copied). */
+ * first, each reads this many times a batch's rows (one range of the
+ * (worker, seq) index per visible worker; only the states sent are copied). */
 #define PULL_EMPTY_ROUNDS 8
 #define PULL_SKIP_ROWS 8
 

@@ -43,8 +43,8 @@ int main(int argc, char **argv)
   a = hw_test_device(&srv, "a", inv_a);
   b = hw_test_device(&srv, "b", inv_bp);
 
-  /* A holds more records than one pull batch carries (256). */
-  for (; n_records < 300; n_records++)
+  /* A holds more records than one pull batch carries (512, PULL_RECORDS). */
+  for (; n_records < 600; n_records++)
     put_note(a, n_records);
   hw_test_sync_ok(a);
 
@@ -85,6 +85,42 @@ int main(int argc, char **argv)
     }
   }
   CHECK(failures >= cuts / 2); /* the cuts did cut */
+
+  /* A new device's first pull spans several batches, each asked for before
+   * the one before it is stored: cut anywhere in it and resumed, the device
+   * holds every record once. */
+  for (int i = 0; n_records < 1300; i++, n_records++)
+    put_note(a, 20000 + i);
+  hw_test_sync_ok(a);
+  {
+    char inv_f[600], inv_fp[700], name[16];
+    uint64_t first_down = 0;
+    int cut_failures = 0;
+    for (int i = 0; i < 6; i++) {
+      hw_client *f;
+      uint64_t pending, held;
+      hw_test_invite(&srv, "amina", inv_f, sizeof inv_f);
+      hw_test_readdress(inv_f, paddr, inv_fp, sizeof inv_fp);
+      snprintf(name, sizeof name, "f%d", i);
+      f = hw_test_device(&srv, name, inv_fp);
+      if (i > 0) {
+        hw_proxy_set(px, HW_PROXY_CUT, 1, 1 + hw_test_rng_below(&rng, first_down));
+        if (hw_client_sync(f, 5000, NULL, NULL, &r) != HW_OK)
+          cut_failures++;
+      }
+      hw_proxy_set(px, HW_PROXY_PASS, 0, 0);
+      r = hw_test_sync_ok(f);
+      if (i == 0) {
+        first_down = hw_proxy_bytes(px, 1);
+        CHECK_EQ(r.pulled, (uint64_t)n_records);
+      }
+      CHECK_EQ(hw_test_device_records(f), (size_t)n_records);
+      CHECK_OK(hw_client_count_pending(f, &pending, &held));
+      CHECK(pending == 0 && held == 0);
+      hw_client_close(f);
+    }
+    CHECK(cut_failures >= 3);
+  }
 
   /* Tampered bytes from the server: the device refuses them and the
    * session ends; the server goes on serving others. */

@@ -130,6 +130,19 @@ int main(int argc, char **argv)
     b = hw_test_device_reopen(&srv, "b");
     r = hw_test_sync_ok(b);
     CHECK_EQ(r.conflicts, 1);
+    /* Marks another version of the program set (here: wrong, the disputed
+     * record unmarked) are worked out again. */
+    hw_client_close(b);
+    st = hw_test_device_store(&srv, "b");
+    CHECK(sqlite3_exec(hw_store_sqlite(st),
+                       "UPDATE records SET marks = 0; UPDATE settings SET value = x'00000000'"
+                       " WHERE name = 'client.marks_version'",
+                       NULL, NULL, &err) == SQLITE_OK);
+    CHECK(sqlite3_changes(hw_store_sqlite(st)) == 1);
+    hw_store_close(st);
+    b = hw_test_device_reopen(&srv, "b");
+    r = hw_test_sync_ok(b);
+    CHECK_EQ(r.conflicts, 1);
   }
 
   /* A sync with nothing to do is cheap and changes nothing. */

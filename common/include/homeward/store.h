@@ -184,6 +184,9 @@ HW_NODISCARD HW_EXPORT int hw_store_list_pending(hw_store *st, hw_store_rec_cb c
 HW_NODISCARD HW_EXPORT int hw_store_list_marked(hw_store *st, hw_store_rec_cb cb, void *ud);
 /* Set a stored record's marks (state unchanged). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_store_set_marks(hw_store *st, const hw_id *id, uint32_t marks);
+/* Every record's marks become HW_STORE_MARKS_UNKNOWN (the caller's meaning
+ * of them changed). Rewrites every row: for a new program version, once. */
+HW_NODISCARD HW_EXPORT int hw_store_forget_marks(hw_store *st);
 /* XOR of hw_checksum_item(id, state) over every record (homeward/checksum.h),
  * from an index of the items: no state is read or decrypted. */
 HW_NODISCARD HW_EXPORT int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES]);

@@ -47,6 +47,7 @@ enum {
   S_SUM,
   S_MARKED,
   S_SET_MARKS,
+  S_FORGET_MARKS,
   S_N
 };
 
@@ -83,6 +84,8 @@ static const char *const sql_text[S_N] = {
     [S_SUM] = "SELECT item FROM records INDEXED BY records_item",
     [S_MARKED] = "SELECT " ROW_COLS " FROM records INDEXED BY records_marked WHERE marks != 0",
     [S_SET_MARKS] = "UPDATE records SET marks = ?2 WHERE id = ?1",
+    [S_FORGET_MARKS] = "UPDATE records SET marks = " HW__MARKS_UNKNOWN_SQL
+                       " WHERE marks != " HW__MARKS_UNKNOWN_SQL,
 };
 
 static const char schema[] =
@@ -1479,6 +1482,13 @@ int hw_store_set_marks(hw_store *st, const hw_id *id, uint32_t marks)
   if ((rc = step_done(st, s)) != 0)
     return rc;
   return sqlite3_changes(st->db) ? HW_OK : HW_ENOENT;
+}
+
+int hw_store_forget_marks(hw_store *st)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_FORGET_MARKS, &s);
+  return rc ? rc : step_done(st, s);
 }
 
 int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])

@@ -67,36 +67,6 @@ static int count_q(const hw_sdb_quarantined *q, void *ud)
   return 0;
 }
 
-/* A store made by the first schema gains the decisions table when opened. */
-static void test_schema_upgrade(const char *dir)
-{
-  char path[256];
-  sqlite3 *db;
-  hw_sdb *s = NULL;
-  hw_sdb_quarantined q;
-  int64_t id;
-  uint8_t dk[HW_DEVICE_KEY_BYTES] = {0};
-  hw_id r = id_of(7);
-
-  snprintf(path, sizeof path, "%s/v1.db", dir);
-  db = open_db(path);
-  CHECK_OK(hw_sdb_open(&s, db));
-  hw_sdb_close(s);
-  CHECK(sqlite3_exec(db,
-                     "DROP TABLE srv_quarantine_decided; DROP INDEX srv_quarantine_device;"
-                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)",
-                     NULL, NULL, NULL) == SQLITE_OK);
-  CHECK_OK(hw_sdb_open(&s, db));
-  CHECK_OK(hw_sdb_quarantine_put(s, &r, dk, sizeof dk, "held", (const uint8_t *)"\xa0", 1, 1, &id));
-  CHECK_OK(hw_sdb_quarantine_decide(s, id, "rejected", "root/x", 2, 3));
-  CHECK_OK(hw_sdb_quarantine_get(s, id, &q));
-  CHECK(strcmp(q.decision, "rejected") == 0);
-  hw_free(q.state);
-  hw_sdb_close(s);
-  sqlite3_close(db);
-  unlink(path);
-}
-
 typedef struct loaded {
   long n;
   uint64_t seq[8];
@@ -161,6 +131,44 @@ static void test_load_after(hw_sdb *s)
   l = load(s, "wb", 0, 10);
   CHECK_EQ(l.n, 4);
   CHECK(l.seq[0] == 101 && l.seq[1] == 105 && l.seq[3] == 107);
+}
+
+/* A store made by the first schema gains the decisions table and the
+ * records' worker (filled from the assignments) when opened. */
+static void test_schema_upgrade(const char *dir)
+{
+  char path[256];
+  sqlite3 *db;
+  hw_sdb *s = NULL;
+  hw_sdb_quarantined q;
+  int64_t id;
+  uint8_t dk[HW_DEVICE_KEY_BYTES] = {0};
+  hw_id r = id_of(7);
+
+  snprintf(path, sizeof path, "%s/v1.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  {
+    hw_id c1 = id_of(0x51);
+    CHECK_OK(hw_sdb_assign_set(s, &c1, "wa", 1));
+    put_note(s, 0x61, 0x51, 2);
+  }
+  hw_sdb_close(s);
+  CHECK(sqlite3_exec(db,
+                     "DROP TABLE srv_quarantine_decided; DROP INDEX srv_quarantine_device;"
+                     "DROP INDEX srv_records_worker; ALTER TABLE srv_records DROP COLUMN worker;"
+                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)",
+                     NULL, NULL, NULL) == SQLITE_OK);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK_EQ(load(s, "wa", 0, 10).n, 1); /* schema 3's column, filled */
+  CHECK_OK(hw_sdb_quarantine_put(s, &r, dk, sizeof dk, "held", (const uint8_t *)"\xa0", 1, 1, &id));
+  CHECK_OK(hw_sdb_quarantine_decide(s, id, "rejected", "root/x", 2, 3));
+  CHECK_OK(hw_sdb_quarantine_get(s, id, &q));
+  CHECK(strcmp(q.decision, "rejected") == 0);
+  hw_free(q.state);
+  hw_sdb_close(s);
+  sqlite3_close(db);
+  unlink(path);
 }
 
 /* A database of schema 2 (records without their worker) gains the column,

@@ -60,6 +60,9 @@ HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *ac
  * (a new closing decision, a new kind of conflict): the marks a store holds
  * are worked out again at its next sync's end. */
 #define HW__MARKS_VERSION 1u
+/* Record HW__MARKS_VERSION as the one the store's marks follow (a new
+ * store's first, with its identity; sync.c after working them out). */
+HW_NODISCARD int hw__marks_version_set(hw_client *c);
 uint32_t hw__record_marks(const hw_record *r);
 
 /* "held.<32 hex digits>" for a record. */

@@ -205,7 +205,7 @@ int hw_client_create(hw_client **out, const hw_client_opts *o, const char *invit
       (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) ||
       (rc = hw_store_setting_set(c->st, SET_WORKER, inv.worker, strlen(inv.worker))) ||
       (rc = hw_store_setting_set(c->st, SET_TOKEN, inv.token, sizeof inv.token)) ||
-      (rc = hw_store_commit(c->st))) {
+      (rc = hw__marks_version_set(c)) || (rc = hw_store_commit(c->st))) {
     int r2 = hw_store_rollback(c->st);
     (void)r2;
     goto fail;

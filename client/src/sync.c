@@ -758,9 +758,17 @@ static int add_marked(void *ud, const hw_store_rec *r)
 
 /* Marks set by another version of hw__record_marks are forgotten, to be
  * worked out again from the states. */
+#define MARKS_VERSION_BYTES {HW__MARKS_VERSION & 0xff, (HW__MARKS_VERSION >> 8) & 0xff, 0, 0}
+
+int hw__marks_version_set(hw_client *c)
+{
+  static const uint8_t want[4] = MARKS_VERSION_BYTES;
+  return hw_store_setting_set(c->st, SET_MARKS, want, sizeof want);
+}
+
 static int check_marks_version(hw_client *c)
 {
-  uint8_t v[4] = {0}, want[4] = {HW__MARKS_VERSION & 0xff, (HW__MARKS_VERSION >> 8) & 0xff, 0, 0};
+  uint8_t v[4] = {0}, want[4] = MARKS_VERSION_BYTES;
   int rc = hw__setting_exact(c, SET_MARKS, v, sizeof v);
 
   if (rc == HW_OK && memcmp(v, want, sizeof v) == 0)
@@ -769,8 +777,7 @@ static int check_marks_version(hw_client *c)
     return rc;
   if ((rc = hw_store_begin(c->st)) != 0)
     return rc;
-  if ((rc = hw_store_forget_marks(c->st)) == 0 &&
-      (rc = hw_store_setting_set(c->st, SET_MARKS, want, sizeof want)) == 0)
+  if ((rc = hw_store_forget_marks(c->st)) == 0 && (rc = hw__marks_version_set(c)) == 0)
     return hw_store_commit(c->st);
   {
     int r2 = hw_store_rollback(c->st);

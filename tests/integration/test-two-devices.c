@@ -48,6 +48,20 @@ int main(int argc, char **argv)
   hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */
   a = hw_test_device(&srv, "a", inv_a);
   b = hw_test_device(&srv, "b", inv_b);
+  /* A new store says which version of the client's marks it follows (or
+   * its first sync would forget and work out again every record's). */
+  {
+    hw_store *st;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    hw_client_close(b);
+    st = hw_test_device_store(&srv, "b");
+    CHECK_OK(hw_store_setting_get(st, "client.marks_version", &v, &n));
+    CHECK(n == 4 && v[0] >= 1);
+    hw_free(v);
+    hw_store_close(st);
+    b = hw_test_device_reopen(&srv, "b");
+  }
 
   /* A records a case note; both devices sync. */
   hw_test_put_text(a, &rec, &cas, "note", CANARY " first visit");

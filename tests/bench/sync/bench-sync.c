@@ -165,6 +165,39 @@ static long peak_rss_kb(pid_t pid)
   return kb;
 }
 
+/* CPU seconds (user + system) a process has used so far: this one
+ * (the device) or the server, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+  char path[64], buf[1024];
+  unsigned long ut = 0, st = 0;
+  const char *p;
+  size_t n;
+  FILE *f;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  if (!(f = fopen(path, "r")))
+    return -1;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* Fields 14 and 15, counted after the command name's closing ')'. */
+  if (!(p = strrchr(buf, ')')) || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                                         &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Where a phase's time went: each side's CPU per record, in microseconds. */
+static void cpu_metrics(const char *phase, double dev0, double srv0, pid_t srv, long n)
+{
+  char name[64];
+  snprintf(name, sizeof name, "%s_device_cpu_us_per_record", phase);
+  metric(name, (cpu_seconds(getpid()) - dev0) * 1e6 / (double)n, "us");
+  snprintf(name, sizeof name, "%s_server_cpu_us_per_record", phase);
+  metric(name, (cpu_seconds(srv) - srv0) * 1e6 / (double)n, "us");
+}
+
 /* The storage limit: the same rows bulk-inserted into plain SQLite. */
 static double sqlite_limit(const char *dir, long n, size_t row_bytes)
 {
@@ -310,7 +343,7 @@ int main(int argc, char **argv)
   hw_client *a, *b;
   hw_sync_result r;
   size_walk sz = {0, 0};
-  double t0, push_rate, pull_rate, limit;
+  double t0, push_rate, pull_rate, limit, dev0, srv0;
   hw_id *ids;
 
   CHECK(argc == 2);
@@ -329,20 +362,26 @@ int main(int argc, char **argv)
   CHECK_OK(hw_client_list(a, add_size, &sz));
 
   t0 = now();
+  dev0 = cpu_seconds(getpid());
+  srv0 = cpu_seconds(srv.pid);
   r = hw_test_sync_ok(a);
   push_rate = (double)n / (now() - t0);
   CHECK_EQ(r.pushed, (uint64_t)n);
   metric("push_records_per_s", push_rate, "records/s");
+  cpu_metrics("push", dev0, srv0, srv.pid, n);
   metric("record_cbor_bytes_mean", (double)sz.bytes / (double)sz.n, "bytes");
   metric("push_wire_bytes_per_record", (double)r.totals.bytes_up / (double)n, "bytes");
   metric("push_wire_over_cbor", (double)r.totals.bytes_up / (double)sz.bytes, "ratio");
 
   b = make_device(&srv, "b", inv2);
   t0 = now();
+  dev0 = cpu_seconds(getpid());
+  srv0 = cpu_seconds(srv.pid);
   r = hw_test_sync_ok(b);
   pull_rate = (double)n / (now() - t0);
   CHECK_EQ(r.pulled, (uint64_t)n);
   metric("pull_records_per_s", pull_rate, "records/s");
+  cpu_metrics("pull", dev0, srv0, srv.pid, n);
   metric("pull_wire_over_cbor", (double)r.totals.bytes_down / (double)sz.bytes, "ratio");
 
   r = hw_test_sync_ok(b);

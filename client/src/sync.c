@@ -374,19 +374,32 @@ static int repush_everything(sync_ctx *s)
 /* The state the server holds now: merge it in, and remember that the
  * server holds everything in `held` (architecture §4: the acknowledgement
  * sets the acknowledged vv). */
+static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_vv *held);
+
 static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_t len,
                        const hw_vv *held)
 {
+  hw_record *in = NULL;
+  int rc;
+
+  if (bytes && (rc = hw_record_decode(bytes, len, &in, NULL)) != 0)
+    return rc == HW_ENOMEM ? rc : HW_EPROTO;
+  rc = apply_record(s, id, in, held);
+  hw_record_free(in);
+  return rc;
+}
+
+/* apply_state for a state decoded already (borrowed; NULL: nothing new). */
+static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_vv *held)
+{
   hw_store_rec *row = NULL, put = {0};
-  hw_record *in = NULL, *local = NULL, *merged = NULL;
+  hw_record *local = NULL, *merged = NULL;
   hw_dot acked_e[2 * HW_VV_MAX];
   hw_vv acked = {0, acked_e};
   uint8_t *out = NULL;
   size_t out_len;
   int rc;
 
-  if (bytes && (rc = hw_record_decode(bytes, len, &in, NULL)) != 0)
-    return rc == HW_ENOMEM ? rc : HW_EPROTO;
   if (in && id && hw_id_cmp(&in->id, id) != 0) {
     rc = HW_EPROTO;
     goto out;
@@ -434,7 +447,6 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
   rc = hw_store_put(s->c->st, &put);
 out:
   hw_free(out);
-  hw_record_free(in);
   hw_record_free(local);
   hw_record_free(merged);
   hw_store_rec_free(row);
@@ -686,7 +698,7 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
     if (!rc && (rc = touch(s, &peek->case_id)) == 0) {
       cases[i] = peek->case_id;
-      rc = apply_state(s, NULL, b->records[i].p, b->records[i].len, &peek->vv);
+      rc = apply_record(s, NULL, peek, &peek->vv);
     }
     /* A record of a closed case came back: its tombstone goes. */
     if (!rc)

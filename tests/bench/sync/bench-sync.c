@@ -188,10 +188,30 @@ static double cpu_seconds(pid_t pid)
   return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Where a phase's time went: each side's CPU per record, in microseconds. */
-static void cpu_metrics(const char *phase, double dev0, double srv0, pid_t srv, long n)
+/* Bytes a process has handed to write calls so far (/proc/PID/io wchar). */
+static double written_bytes(pid_t pid)
+{
+  char path[64], line[128];
+  double v = -1;
+  FILE *f;
+
+  snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+  if (!(f = fopen(path, "r")))
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "wchar:", 6))
+      v = atof(line + 6);
+  fclose(f);
+  return v;
+}
+
+/* Where a phase's time went: each side's CPU per record, in microseconds,
+ * and the server's writes per record (its files and sockets). */
+static void cpu_metrics(const char *phase, double dev0, double srv0, double wr0, pid_t srv, long n)
 {
   char name[64];
+  snprintf(name, sizeof name, "%s_server_written_bytes_per_record", phase);
+  metric(name, (written_bytes(srv) - wr0) / (double)n, "bytes");
   snprintf(name, sizeof name, "%s_device_cpu_us_per_record", phase);
   metric(name, (cpu_seconds(getpid()) - dev0) * 1e6 / (double)n, "us");
   snprintf(name, sizeof name, "%s_server_cpu_us_per_record", phase);
@@ -343,7 +363,7 @@ int main(int argc, char **argv)
   hw_client *a, *b;
   hw_sync_result r;
   size_walk sz = {0, 0};
-  double t0, push_rate, pull_rate, limit, dev0, srv0;
+  double t0, push_rate, pull_rate, limit, dev0, srv0, wr0;
   hw_id *ids;
 
   CHECK(argc == 2);
@@ -364,11 +384,12 @@ int main(int argc, char **argv)
   t0 = now();
   dev0 = cpu_seconds(getpid());
   srv0 = cpu_seconds(srv.pid);
+  wr0 = written_bytes(srv.pid);
   r = hw_test_sync_ok(a);
   push_rate = (double)n / (now() - t0);
   CHECK_EQ(r.pushed, (uint64_t)n);
   metric("push_records_per_s", push_rate, "records/s");
-  cpu_metrics("push", dev0, srv0, srv.pid, n);
+  cpu_metrics("push", dev0, srv0, wr0, srv.pid, n);
   metric("record_cbor_bytes_mean", (double)sz.bytes / (double)sz.n, "bytes");
   metric("push_wire_bytes_per_record", (double)r.totals.bytes_up / (double)n, "bytes");
   metric("push_wire_over_cbor", (double)r.totals.bytes_up / (double)sz.bytes, "ratio");
@@ -377,11 +398,12 @@ int main(int argc, char **argv)
   t0 = now();
   dev0 = cpu_seconds(getpid());
   srv0 = cpu_seconds(srv.pid);
+  wr0 = written_bytes(srv.pid);
   r = hw_test_sync_ok(b);
   pull_rate = (double)n / (now() - t0);
   CHECK_EQ(r.pulled, (uint64_t)n);
   metric("pull_records_per_s", pull_rate, "records/s");
-  cpu_metrics("pull", dev0, srv0, srv.pid, n);
+  cpu_metrics("pull", dev0, srv0, wr0, srv.pid, n);
   metric("pull_wire_over_cbor", (double)r.totals.bytes_down / (double)sz.bytes, "ratio");
 
   r = hw_test_sync_ok(b);

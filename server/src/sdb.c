@@ -9,20 +9,29 @@
 #include "homeward/mem.h"
 #include "homeward/record-codec.h"
 
-#define SCHEMA_VERSION 3 /* 2: coordinators' quarantine decisions; 3: records' worker */
+/* 2: coordinators' quarantine decisions; 3: each record's worker; 4: records
+ * and history appended in rowid order. */
+#define SCHEMA_VERSION 4
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS srv_records(id BLOB PRIMARY KEY, case_id BLOB NOT NULL,"
-    "  kind TEXT NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL, worker TEXT) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS srv_records_seq ON srv_records(seq);"
-    "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id, seq);"
+    /* A record's row is keyed by its sequence number, so every write
+     * appends to the table's last page; keyed by its random id (schema 1
+     * and 2, WITHOUT ROWID), each write of a ~1 KB state dirtied a page of
+     * its own: 17 KB written per record pushed. The id index holds small
+     * entries. (case_id) and (worker) index entries end with the rowid, seq:
+     * they list a case's or a worker's records in sequence order. */
+    "CREATE TABLE IF NOT EXISTS srv_records(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
+    "  case_id BLOB NOT NULL, kind TEXT NOT NULL, state BLOB NOT NULL, worker TEXT);"
+    "CREATE INDEX IF NOT EXISTS srv_records_case ON srv_records(case_id);"
     "CREATE TABLE IF NOT EXISTS srv_dots(replica BLOB NOT NULL, counter INTEGER NOT NULL,"
     "  record_id BLOB NOT NULL, digest BLOB NOT NULL, PRIMARY KEY(replica, counter))"
     "  WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS srv_history(record_id BLOB NOT NULL, replica BLOB NOT NULL,"
-    "  counter INTEGER NOT NULL, fields BLOB NOT NULL,"
-    "  PRIMARY KEY(record_id, replica, counter)) WITHOUT ROWID;"
+    /* Appended too; a write is known by its dot alone, which a replica
+     * numbers in order, so its unique index grows at its end as well. */
+    "CREATE TABLE IF NOT EXISTS srv_history(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
+    "  replica BLOB NOT NULL, counter INTEGER NOT NULL, fields BLOB NOT NULL,"
+    "  UNIQUE(replica, counter));"
     "CREATE TABLE IF NOT EXISTS srv_audit(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL,"
     "  hash BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS srv_devices(key BLOB PRIMARY KEY, worker TEXT NOT NULL,"
@@ -60,20 +69,33 @@ static const char schema[] =
     /* Each record carries its case's worker (NULL: nobody holds the case),
      * so a pull reads the worker's changes after its cursor from one index
      * range instead of probing every case of the caseload and sorting all
-     * their changes, at every batch. Put with the record (ST_REC_PUT) and
+     * their changes, at every batch (schema 1 and 2 did). Put with the record (ST_REC_PUT) and
      * moved with the case by hw_sdb_assign_set, srv_assign's one writer.
      * (Not by a trigger: a trigger makes the assignment a statement that
      * needs a statement journal, and releasing one walks the in-memory
      * sub-journal of the job's savepoint from its start: that walk was a
      * fifth of the storage thread's time in a push of new cases.) */
-    "CREATE INDEX IF NOT EXISTS srv_records_worker ON srv_records(worker, seq);";
+    "CREATE INDEX IF NOT EXISTS srv_records_worker ON srv_records(worker);";
 
-/* Schema 3 for a database made before it: the column the index needs, added
- * before the schema runs; filled after. */
-static const char records_worker_add[] = "ALTER TABLE srv_records ADD COLUMN worker TEXT";
-static const char records_worker_fill[] =
-    "UPDATE srv_records SET worker = (SELECT a.worker FROM srv_assign a"
-    " WHERE a.case_id = srv_records.case_id)";
+/* Schema 4 for a database made before it: the two tables rebuilt in their
+ * new layout (their old indexes go with the old tables; the schema then
+ * makes the new ones), each record given its case's worker. */
+static const char rebuild_v4[] =
+    "CREATE TABLE srv_records_v4(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
+    "  case_id BLOB NOT NULL, kind TEXT NOT NULL, state BLOB NOT NULL, worker TEXT);"
+    "INSERT INTO srv_records_v4(seq, id, case_id, kind, state, worker)"
+    "  SELECT r.seq, r.id, r.case_id, r.kind, r.state,"
+    "  (SELECT a.worker FROM srv_assign a WHERE a.case_id = r.case_id)"
+    "  FROM srv_records r ORDER BY r.seq;"
+    "DROP TABLE srv_records;"
+    "ALTER TABLE srv_records_v4 RENAME TO srv_records;"
+    "CREATE TABLE srv_history_v4(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
+    "  replica BLOB NOT NULL, counter INTEGER NOT NULL, fields BLOB NOT NULL,"
+    "  UNIQUE(replica, counter));"
+    "INSERT INTO srv_history_v4(record_id, replica, counter, fields)"
+    "  SELECT record_id, replica, counter, fields FROM srv_history;"
+    "DROP TABLE srv_history;"
+    "ALTER TABLE srv_history_v4 RENAME TO srv_history;";
 
 enum {
   ST_BEGIN,
@@ -85,6 +107,7 @@ enum {
   ST_META_GET,
   ST_META_PUT,
   ST_REC_GET,
+  ST_REC_DEL,
   ST_REC_PUT,
   ST_DOT_GET,
   ST_DOT_PUT,
@@ -137,11 +160,12 @@ static const char *const sql[ST_COUNT] = {
     [ST_META_PUT] = "INSERT INTO srv_meta(key, value) VALUES (?1, ?2)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_REC_GET] = "SELECT state FROM srv_records WHERE id = ?1",
+    /* A new state is a new row at the end (ST_REC_DEL takes the old one):
+     * two single-row statements, neither needing a statement journal. */
+    [ST_REC_DEL] = "DELETE FROM srv_records WHERE id = ?1",
     [ST_REC_PUT] = "INSERT INTO srv_records(id, case_id, kind, seq, state, worker)"
                    " VALUES (?1, ?2, ?3, ?4, ?5,"
-                   " (SELECT worker FROM srv_assign WHERE case_id = ?2)) ON CONFLICT(id) DO UPDATE"
-                   " SET case_id = excluded.case_id, kind = excluded.kind, seq = excluded.seq,"
-                   " state = excluded.state, worker = excluded.worker",
+                   " (SELECT worker FROM srv_assign WHERE case_id = ?2))",
     [ST_DOT_GET] = "SELECT record_id, digest FROM srv_dots WHERE replica = ?1 AND counter = ?2",
     [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
                    " VALUES (?1, ?2, ?3, ?4)",
@@ -185,8 +209,8 @@ static const char *const sql[ST_COUNT] = {
                     " ON CONFLICT(worker) DO UPDATE SET sum = excluded.sum",
     [ST_CASE_RECORDS] = "SELECT seq, case_id, state FROM srv_records WHERE case_id = ?1"
                         " ORDER BY seq",
-    /* One range of the (worker, seq) index; the states are read for the
-     * rows returned only. */
+    /* One range of the (worker) index, whose entries end with the seq; the
+     * states are read for the rows returned only. */
     [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records INDEXED BY srv_records_worker"
                       " WHERE worker = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
@@ -273,21 +297,22 @@ void hw_sdb_close(hw_sdb *s)
 
 /* The server's schema version lives in its own table: the database's
  * user_version belongs to the store. */
-/* Whether srv_records exists without the worker column (schema 1 or 2). */
-static bool records_lack_worker(sqlite3 *db)
+/* Whether srv_records exists in the layout of schema 1 or 2 (keyed by id,
+ * seq an ordinary column). */
+static bool records_old_layout(sqlite3 *db)
 {
   sqlite3_stmt *q = NULL;
-  bool lack = false;
+  bool old = false;
 
   if (sqlite3_prepare_v2(db,
                          "SELECT (SELECT count(*) FROM pragma_table_info('srv_records')),"
                          " (SELECT count(*) FROM pragma_table_info('srv_records')"
-                         " WHERE name = 'worker')",
+                         " WHERE name = 'seq' AND pk = 1)",
                          -1, &q, NULL) == SQLITE_OK &&
       sqlite3_step(q) == SQLITE_ROW)
-    lack = sqlite3_column_int(q, 0) > 0 && sqlite3_column_int(q, 1) == 0;
+    old = sqlite3_column_int(q, 0) > 0 && sqlite3_column_int(q, 1) == 0;
   sqlite3_finalize(q);
-  return lack;
+  return old;
 }
 
 static int schema_version(sqlite3 *db, int *version)
@@ -316,17 +341,13 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
   if (version > SCHEMA_VERSION)
     return HW_EVERSION;
   if (version < SCHEMA_VERSION) {
-    bool add_worker;
     rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    add_worker = records_lack_worker(db);
-    if (rc == SQLITE_OK && add_worker)
-      rc = sqlite3_exec(db, records_worker_add, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && records_old_layout(db))
+      rc = sqlite3_exec(db, rebuild_v4, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
-    if (rc == SQLITE_OK && add_worker)
-      rc = sqlite3_exec(db, records_worker_fill, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (3)", NULL, NULL,
+      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (4)", NULL, NULL,
                         NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -556,8 +577,15 @@ int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len)
 int hw_sdb_record_put(hw_sdb *s, const hw_id *id, const hw_id *case_id, const uint8_t *kind,
                       size_t kind_len, uint64_t seq, const uint8_t *state, size_t len)
 {
-  sqlite3_stmt *st = s->st[ST_REC_PUT];
+  sqlite3_stmt *st = s->st[ST_REC_DEL];
+  int rc;
 
+  if (seq > INT64_MAX)
+    return HW_ELIMIT;
+  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  if ((rc = exec_st(s, ST_REC_DEL)) != 0)
+    return rc;
+  st = s->st[ST_REC_PUT];
   sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, (const char *)kind, (int)kind_len, SQLITE_STATIC);

@@ -135,6 +135,31 @@ static void test_load_after(hw_sdb *s)
 
 /* A store made by the first schema gains the decisions table and the
  * records' worker (filled from the assignments) when opened. */
+/* The record and history tables as schemas 1 and 2 made them (keyed by
+ * record id, WITHOUT ROWID, no worker), holding what the current ones hold. */
+static const char old_layout[] =
+    "CREATE TABLE old_r(id BLOB PRIMARY KEY, case_id BLOB NOT NULL, kind TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO old_r SELECT id, case_id, kind, seq, state FROM srv_records;"
+    "DROP TABLE srv_records; ALTER TABLE old_r RENAME TO srv_records;"
+    "CREATE INDEX srv_records_seq ON srv_records(seq);"
+    "CREATE INDEX srv_records_case ON srv_records(case_id, seq);"
+    "CREATE TABLE old_h(record_id BLOB NOT NULL, replica BLOB NOT NULL, counter INTEGER NOT NULL,"
+    "  fields BLOB NOT NULL, PRIMARY KEY(record_id, replica, counter)) WITHOUT ROWID;"
+    "INSERT INTO old_h SELECT record_id, replica, counter, fields FROM srv_history;"
+    "DROP TABLE srv_history; ALTER TABLE old_h RENAME TO srv_history;";
+
+static long count_sql(sqlite3 *db, const char *q)
+{
+  sqlite3_stmt *st = NULL;
+  long n = -1;
+  CHECK(sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
 static void test_schema_upgrade(const char *dir)
 {
   char path[256];
@@ -149,18 +174,24 @@ static void test_schema_upgrade(const char *dir)
   db = open_db(path);
   CHECK_OK(hw_sdb_open(&s, db));
   {
-    hw_id c1 = id_of(0x51);
+    hw_id c1 = id_of(0x51), r1 = id_of(0x61);
+    hw_dot d = {id_of(9), 1};
     CHECK_OK(hw_sdb_assign_set(s, &c1, "wa", 1));
     put_note(s, 0x61, 0x51, 2);
+    CHECK_OK(hw_sdb_history_put(s, &r1, &d, (const uint8_t *)"\xa0", 1));
   }
   hw_sdb_close(s);
+  CHECK(sqlite3_exec(db, "DROP INDEX srv_records_worker;", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, old_layout, NULL, NULL, NULL) == SQLITE_OK);
   CHECK(sqlite3_exec(db,
                      "DROP TABLE srv_quarantine_decided; DROP INDEX srv_quarantine_device;"
-                     "DROP INDEX srv_records_worker; ALTER TABLE srv_records DROP COLUMN worker;"
                      "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (1)",
                      NULL, NULL, NULL) == SQLITE_OK);
   CHECK_OK(hw_sdb_open(&s, db));
-  CHECK_EQ(load(s, "wa", 0, 10).n, 1); /* schema 3's column, filled */
+  CHECK_EQ(load(s, "wa", 0, 10).n, 1); /* the worker, filled */
+  CHECK_EQ(count_sql(db, "SELECT count(*) FROM srv_history"), 1);
+  CHECK_EQ(count_sql(db, "SELECT count(*) FROM pragma_table_info('srv_records')"
+                         " WHERE name = 'seq' AND pk = 1"), 1); /* the new layout */
   CHECK_OK(hw_sdb_quarantine_put(s, &r, dk, sizeof dk, "held", (const uint8_t *)"\xa0", 1, 1, &id));
   CHECK_OK(hw_sdb_quarantine_decide(s, id, "rejected", "root/x", 2, 3));
   CHECK_OK(hw_sdb_quarantine_get(s, id, &q));
@@ -171,8 +202,9 @@ static void test_schema_upgrade(const char *dir)
   unlink(path);
 }
 
-/* A database of schema 2 (records without their worker) gains the column,
- * filled from the assignments, when opened. */
+/* A database of schema 2 (records keyed by id, without their worker) is
+ * rebuilt when opened: the records in sequence order, each with its case's
+ * worker; states, history and later assignments as they should be. */
 static void test_worker_upgrade(const char *dir)
 {
   char path[256];
@@ -187,15 +219,20 @@ static void test_worker_upgrade(const char *dir)
   put_note(s, 0x61, 0x51, 2);
   put_note(s, 0x62, 0x52, 3); /* nobody's case */
   hw_sdb_close(s);
-  CHECK(sqlite3_exec(db,
-                     "DROP INDEX srv_records_worker;"
-                     "ALTER TABLE srv_records DROP COLUMN worker;"
-                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (2)",
-                     NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DROP INDEX srv_records_worker;", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, old_layout, NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (2)", NULL, NULL,
+                     NULL) == SQLITE_OK);
   CHECK_OK(hw_sdb_open(&s, db));
   {
     loaded l = load(s, "wa", 0, 10);
+    hw_id r2 = id_of(0x62);
+    uint8_t *state = NULL;
+    size_t len = 0;
     CHECK(l.n == 1 && l.seq[0] == 2);
+    CHECK_OK(hw_sdb_record_get(s, &r2, &state, &len));
+    CHECK(len > 0);
+    hw_free(state);
   }
   /* A case given afterwards moves its records. */
   {

@@ -153,6 +153,7 @@ typedef struct lineage_walk {
   hw_client *c;
   hw_id replica;
   hw_lineage l;
+  hw_store_vvs_buf vvs; /* scratch for each entry's record */
 } lineage_walk;
 
 /* A write is known held by the server when its record's acknowledged vv
@@ -165,7 +166,6 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
                      const uint8_t digest[HW_HASH_BYTES])
 {
   lineage_walk *w = ud;
-  hw_store_rec *row = NULL;
   bool held;
   int rc;
 
@@ -173,22 +173,26 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
    * which happens only once the server acknowledged all of it. (A copy
    * held for a coordinator and dropped at their decision took its
    * unaccepted writes out of the journal with it.) */
-  rc = hw_store_get(w->c->st, record, &row);
+  rc = hw_store_vvs(w->c->st, record, &w->vvs);
   if (rc && rc != HW_ENOENT)
     return rc;
-  held = !row || hw_vv_get(&row->acked, &dot->replica) >= dot->counter;
-  hw_store_rec_free(row);
+  held = rc == HW_ENOENT || hw_vv_get(&w->vvs.acked, &dot->replica) >= dot->counter;
   return held ? hw_lineage_add(&w->l, dot->counter, record, digest) : 0;
 }
 
 static int compute_lineage(hw_client *c, const hw_id *replica, hw_lineage *out)
 {
-  lineage_walk w = {.c = c, .replica = *replica};
+  lineage_walk *w = hw_calloc(1, sizeof *w);
   int rc;
 
-  hw_lineage_init(&w.l);
-  rc = hw_store_journal_list(c->st, replica, 0, fold_held, &w);
-  *out = w.l;
+  if (!w)
+    return HW_ENOMEM;
+  w->c = c;
+  w->replica = *replica;
+  hw_lineage_init(&w->l);
+  rc = hw_store_journal_list(c->st, replica, 0, fold_held, w);
+  *out = w->l;
+  hw_free(w);
   return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "homeward/bytes.h"
 #include "homeward/crypto.h"
 #include "homeward/ids.h"
+#include "homeward/limits.h"
 #include "homeward/vv.h"
 
 typedef struct hw_store hw_store;
@@ -169,6 +170,14 @@ HW_NODISCARD HW_EXPORT int hw_store_put_write(hw_store *st, const hw_store_rec *
 /* The record `id` (owned by the caller: hw_store_rec_free). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_store_get(hw_store *st, const hw_id *id, hw_store_rec **out);
 HW_EXPORT void hw_store_rec_free(hw_store_rec *r);
+
+/* A record's vv and acknowledged vv alone, without its state (their dots
+ * live in the buffer, some 12 KiB: allocate it). HW_ENOENT. */
+typedef struct hw_store_vvs_buf {
+  hw_vv vv, acked;
+  hw_dot vv_dots[HW_VV_MAX], acked_dots[HW_VV_MAX];
+} hw_store_vvs_buf;
+HW_NODISCARD HW_EXPORT int hw_store_vvs(hw_store *st, const hw_id *id, hw_store_vvs_buf *out);
 
 /* Set the acknowledged vv of a record (pending is recomputed). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_store_ack(hw_store *st, const hw_id *id, const hw_vv *acked);

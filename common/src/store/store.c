@@ -48,6 +48,7 @@ enum {
   S_MARKED,
   S_SET_MARKS,
   S_FORGET_MARKS,
+  S_VVS,
   S_N
 };
 
@@ -84,6 +85,7 @@ static const char *const sql_text[S_N] = {
     [S_SUM] = "SELECT item FROM records INDEXED BY records_item",
     [S_MARKED] = "SELECT " ROW_COLS " FROM records INDEXED BY records_marked WHERE marks != 0",
     [S_SET_MARKS] = "UPDATE records SET marks = ?2 WHERE id = ?1",
+    [S_VVS] = "SELECT vv, acked FROM records WHERE id = ?1",
     [S_FORGET_MARKS] = "UPDATE records SET marks = " HW__MARKS_UNKNOWN_SQL
                        " WHERE marks != " HW__MARKS_UNKNOWN_SQL,
 };
@@ -1376,10 +1378,35 @@ out:
   return rc;
 }
 
+int hw_store_vvs(hw_store *st, const hw_id *id, hw_store_vvs_buf *out)
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_VVS, &s);
+
+  out->vv.n = out->acked.n = 0;
+  out->vv.e = out->vv_dots;
+  out->acked.e = out->acked_dots;
+  if (rc)
+    return rc;
+  sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = vv_decode(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), out->vv_dots,
+                   &out->vv);
+    if (rc == HW_OK)
+      rc = vv_decode(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
+                     out->acked_dots, &out->acked);
+  } else {
+    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(st, rc);
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
 int hw_store_ack(hw_store *st, const hw_id *id, const hw_vv *acked)
 {
   uint8_t enc[HW_VV_MAX * VV_ENTRY];
-  hw_store_rec *r;
+  hw_store_vvs_buf *cur;
   sqlite3_stmt *s;
   int rc;
 
@@ -1387,18 +1414,19 @@ int hw_store_ack(hw_store *st, const hw_id *id, const hw_vv *acked)
     return HW_ELIMIT;
   if (hw_vv_check(acked) != HW_OK)
     return HW_EPROTO;
-  rc = hw_store_get(st, id, &r);
-  if (rc)
-    return rc;
-  vv_encode(acked, enc);
-  rc = stmt(st, S_ACK, &s);
+  if (!(cur = hw_malloc(sizeof *cur)))
+    return HW_ENOMEM;
+  rc = hw_store_vvs(st, id, cur);
+  if (rc == HW_OK)
+    rc = stmt(st, S_ACK, &s);
   if (rc == HW_OK) {
+    vv_encode(acked, enc);
     sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, enc, (int)(acked->n * VV_ENTRY), SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, !hw_vv_covers(acked, &r->vv));
+    sqlite3_bind_int(s, 3, !hw_vv_covers(acked, &cur->vv));
     rc = step_done(st, s);
   }
-  hw_store_rec_free(r);
+  hw_free(cur);
   return rc;
 }
 

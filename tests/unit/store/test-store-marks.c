@@ -317,6 +317,32 @@ static void test_migration_damaged(const char *dir)
   st_snap_free(&before);
 }
 
+/* A record's two version vectors read without its state. */
+static void test_vvs(const char *dir)
+{
+  char path[4096];
+  hw_store_opts o;
+  hw_store *st;
+  hw_store_vvs_buf *b = malloc(sizeof *b);
+  hw_id id = st_id(3), none = st_id(4000);
+  hw_dot two[2] = {{st_id(900), 4}, {st_id(901), 2}};
+
+  CHECK(b != NULL);
+  snprintf(path, sizeof path, "%s/vvs.db", dir);
+  o = st_opts(path, "pass");
+  st = st_open_ok(&o, NULL);
+  put_rec(st, 2, 3, 0u); /* id 3: vv and acked {900: 4} */
+  CHECK_OK(hw_store_vvs(st, &id, b));
+  CHECK(b->vv.n == 1 && b->acked.n == 1 && b->vv.e[0].counter == 4 &&
+        hw_id_cmp(&b->acked.e[0].replica, &two[0].replica) == 0);
+  CHECK_OK(hw_store_ack(st, &id, &(hw_vv){2, two}));
+  CHECK_OK(hw_store_vvs(st, &id, b));
+  CHECK(b->vv.n == 1 && b->acked.n == 2 && b->acked.e[1].counter == 2);
+  CHECK_ERR(hw_store_vvs(st, &none, b), HW_ENOENT);
+  hw_store_close(st);
+  free(b);
+}
+
 int main(void)
 {
   char *dir;
@@ -326,6 +352,7 @@ int main(void)
   test_marks_and_sum(dir);
   test_migration(dir);
   test_migration_damaged(dir);
+  test_vvs(dir);
   st_rmdir(dir);
   free(dir);
   printf("store marks: ok\n");

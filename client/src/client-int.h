@@ -33,6 +33,7 @@ struct hw_client {
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."
+#define SET_LINEAGE_MARK "client.lineage_mark" /* replica, counter, lineage: sync.c */
 #define SET_MARKS "client.marks_version" /* HW__MARKS_VERSION the marks were set by */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
@@ -64,6 +65,10 @@ HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *ac
  * store's first, with its identity; sync.c after working them out). */
 HW_NODISCARD int hw__marks_version_set(hw_client *c);
 uint32_t hw__record_marks(const hw_record *r);
+
+/* The journal changes below where the hello's lineage fold may start:
+ * forget the mark it starts from (sync.c). */
+HW_NODISCARD int hw__lineage_mark_drop(hw_client *c);
 
 /* "held.<32 hex digits>" for a record. */
 void hw__held_name(char out[static 48], const hw_id *id);

@@ -153,6 +153,8 @@ typedef struct lineage_walk {
   hw_client *c;
   hw_id replica;
   hw_lineage l;
+  hw_lineage prefix;    /* l up to the last entry before the first not held */
+  bool gap;             /* an entry not held was met */
   hw_store_vvs_buf vvs; /* scratch for each entry's record */
 } lineage_walk;
 
@@ -177,7 +179,53 @@ static int fold_held(void *ud, const hw_dot *dot, const hw_id *record,
   if (rc && rc != HW_ENOENT)
     return rc;
   held = rc == HW_ENOENT || hw_vv_get(&w->vvs.acked, &dot->replica) >= dot->counter;
-  return held ? hw_lineage_add(&w->l, dot->counter, record, digest) : 0;
+  if (!held) {
+    w->gap = true;
+    return HW_OK;
+  }
+  if ((rc = hw_lineage_add(&w->l, dot->counter, record, digest)) == HW_OK && !w->gap)
+    w->prefix = w->l;
+  return rc;
+}
+
+/* The lineage mark: the fold of the journal up to a counter below which
+ * every entry was held when it was made. Held stays held (an
+ * acknowledgement is never taken back under one replica id), so the next
+ * hello folds only the entries after it: a device with a long history no
+ * longer reads every record it ever wrote at every sync. An entry put back
+ * below it (hw_store_journal_restore) drops it. A forgotten entry is never
+ * below it: only entries not held are forgotten, and every entry below it
+ * was held already. */
+#define MARK_BYTES (HW_ID_BYTES + 8 + HW_HASH_BYTES)
+
+int hw__lineage_mark_drop(hw_client *c)
+{
+  int rc = hw_store_setting_del(c->st, SET_LINEAGE_MARK);
+  return rc == HW_ENOENT ? HW_OK : rc;
+}
+
+static void mark_load(hw_client *c, const hw_id *replica, hw_lineage *l)
+{
+  uint8_t m[MARK_BYTES];
+
+  hw_lineage_init(l);
+  if (hw__setting_exact(c, SET_LINEAGE_MARK, m, sizeof m) != HW_OK ||
+      memcmp(m, replica->b, HW_ID_BYTES) != 0)
+    return; /* none, or another replica id's */
+  for (int i = 0; i < 8; i++)
+    l->counter = l->counter << 8 | m[HW_ID_BYTES + i];
+  memcpy(l->digest, m + HW_ID_BYTES + 8, HW_HASH_BYTES);
+}
+
+static int mark_save(hw_client *c, const hw_id *replica, const hw_lineage *l)
+{
+  uint8_t m[MARK_BYTES];
+
+  memcpy(m, replica->b, HW_ID_BYTES);
+  for (int i = 0; i < 8; i++)
+    m[HW_ID_BYTES + i] = (uint8_t)(l->counter >> (56 - 8 * i));
+  memcpy(m + HW_ID_BYTES + 8, l->digest, HW_HASH_BYTES);
+  return hw_store_setting_set(c->st, SET_LINEAGE_MARK, m, sizeof m);
 }
 
 static int compute_lineage(hw_client *c, const hw_id *replica, hw_lineage *out)
@@ -189,9 +237,18 @@ static int compute_lineage(hw_client *c, const hw_id *replica, hw_lineage *out)
     return HW_ENOMEM;
   w->c = c;
   w->replica = *replica;
-  hw_lineage_init(&w->l);
-  rc = hw_store_journal_list(c->st, replica, 0, fold_held, w);
+  mark_load(c, replica, &w->l);
+  w->prefix = w->l;
+  rc = hw_store_journal_list(c->st, replica, w->l.counter, fold_held, w);
   *out = w->l;
+  /* Kept for the next hello when it moved (a failure to keep it costs that
+   * hello a longer fold, nothing else). */
+  if (!rc && w->prefix.counter > 0) {
+    hw_lineage was;
+    mark_load(c, replica, &was);
+    if (w->prefix.counter > was.counter)
+      (void)!mark_save(c, replica, &w->prefix);
+  }
   hw_free(w);
   return rc;
 }
@@ -924,8 +981,9 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
     bool replaced;
     /* A write replaced here before its acknowledgement came: the server
      * holds it after all, so the lineage folds it again. */
-    if (hw__journal_matches(s->c, &me, &r->dots[i], &replaced) && replaced)
-      rc = hw_store_journal_restore(s->c->st, &d);
+    if (hw__journal_matches(s->c, &me, &r->dots[i], &replaced) && replaced &&
+        (rc = hw_store_journal_restore(s->c->st, &d)) == 0)
+      rc = hw__lineage_mark_drop(s->c);
     if (!rc)
       rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
   }
@@ -1049,6 +1107,15 @@ static int session(sync_ctx *s)
     hw_arena_close(&arena);
     if (rc)
       return rc;
+  }
+  /* Writes acknowledged in this session move the lineage mark now, in the
+   * session that paid for them, not in the next hello. */
+  if (s->res->pushed > 0) {
+    hw_id me;
+    uint64_t counter;
+    hw_lineage l;
+    hw_store_replica(c->st, &me, &counter);
+    (void)!compute_lineage(c, &me, &l);
   }
   /* The first session that gets this far has confirmed the enrolment. */
   if (c->has_token) {

@@ -75,7 +75,12 @@ static const char schema[] =
      * needs a statement journal, and releasing one walks the in-memory
      * sub-journal of the job's savepoint from its start: that walk was a
      * fifth of the storage thread's time in a push of new cases.) */
-    "CREATE INDEX IF NOT EXISTS srv_records_worker ON srv_records(worker);";
+    "CREATE INDEX IF NOT EXISTS srv_records_worker ON srv_records(worker);"
+    /* Per replica, a lineage a hello matched (counter, digest): the next
+     * hello folds the accepted dots after it only, not the replica's whole
+     * history. A dot accepted at or below it drops it (hw_sdb_dot_put). */
+    "CREATE TABLE IF NOT EXISTS srv_lineage_mark(replica BLOB PRIMARY KEY,"
+    "  counter INTEGER NOT NULL, digest BLOB NOT NULL) WITHOUT ROWID;";
 
 /* Schema 4 for a database made before it: the two tables rebuilt in their
  * new layout (their old indexes go with the old tables; the schema then
@@ -112,6 +117,9 @@ enum {
   ST_DOT_GET,
   ST_DOT_PUT,
   ST_DOTS_UPTO,
+  ST_MARK_GET,
+  ST_MARK_PUT,
+  ST_MARK_DROP,
   ST_DOTS_AFTER,
   ST_HIST_PUT,
   ST_AUDIT_LAST,
@@ -170,7 +178,12 @@ static const char *const sql[ST_COUNT] = {
     [ST_DOT_PUT] = "INSERT INTO srv_dots(replica, counter, record_id, digest)"
                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_DOTS_UPTO] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
-                     " AND counter <= ?2 ORDER BY counter",
+                     " AND counter > ?3 AND counter <= ?2 ORDER BY counter",
+    [ST_MARK_GET] = "SELECT counter, digest FROM srv_lineage_mark WHERE replica = ?1",
+    [ST_MARK_PUT] = "INSERT INTO srv_lineage_mark(replica, counter, digest) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT(replica) DO UPDATE SET counter = excluded.counter,"
+                    " digest = excluded.digest",
+    [ST_MARK_DROP] = "DELETE FROM srv_lineage_mark WHERE replica = ?1 AND counter >= ?2",
     [ST_DOTS_AFTER] = "SELECT counter, record_id, digest FROM srv_dots WHERE replica = ?1"
                       " AND counter > ?2 ORDER BY counter LIMIT ?3",
     [ST_HIST_PUT] = "INSERT OR IGNORE INTO srv_history(record_id, replica, counter, fields)"
@@ -619,6 +632,7 @@ int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
                    const uint8_t digest[static HW_HASH_BYTES])
 {
   sqlite3_stmt *st = s->st[ST_DOT_PUT];
+  int rc;
 
   /* Counters are stored as SQLite integers (signed 64-bit). */
   if (d->counter > INT64_MAX)
@@ -627,7 +641,14 @@ int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
   sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
   sqlite3_bind_blob(st, 3, record->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_blob(st, 4, digest, HW_HASH_BYTES, SQLITE_STATIC);
-  return exec_st(s, ST_DOT_PUT);
+  if ((rc = exec_st(s, ST_DOT_PUT)) != 0)
+    return rc;
+  /* A lineage mark at or above this counter no longer folds every
+   * accepted dot below it. */
+  st = s->st[ST_MARK_DROP];
+  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
+  return exec_st(s, ST_MARK_DROP);
 }
 
 /* Read one dots row: counter, record id, digest. */
@@ -644,14 +665,54 @@ static int dot_row(sqlite3_stmt *st, uint64_t *counter, hw_id *record,
   return HW_OK;
 }
 
+/* The replica's lineage mark, if any at or below `upto`, as the start of
+ * a fold. */
+static int mark_start(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out)
+{
+  sqlite3_stmt *st = s->st[ST_MARK_GET];
+  int rc;
+
+  hw_lineage_init(out);
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    sqlite3_int64 c = sqlite3_column_int64(st, 0);
+    if (c <= 0 || blob_exact(st, 1, out->digest, HW_HASH_BYTES) != HW_OK)
+      rc = HW_ECORRUPT;
+    else if ((uint64_t)c <= upto)
+      out->counter = (uint64_t)c, rc = HW_OK;
+    else
+      hw_lineage_init(out), rc = HW_OK;
+  } else {
+    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+int hw_sdb_lineage_mark(hw_sdb *s, const hw_id *replica, const hw_lineage *l)
+{
+  sqlite3_stmt *st = s->st[ST_MARK_PUT];
+
+  if (l->counter == 0 || l->counter > INT64_MAX)
+    return HW_OK; /* nothing folded: nothing to keep */
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)l->counter);
+  sqlite3_bind_blob(st, 3, l->digest, HW_HASH_BYTES, SQLITE_STATIC);
+  return exec_st(s, ST_MARK_PUT);
+}
+
 int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out)
 {
   sqlite3_stmt *st = s->st[ST_DOTS_UPTO];
   int rc;
 
-  hw_lineage_init(out);
+  if ((rc = mark_start(s, replica, upto, out)) != 0)
+    return rc;
   sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)out->counter);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     uint64_t c;
     hw_id rec;

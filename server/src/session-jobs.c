@@ -93,7 +93,9 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
                          &more);
   if (rc || (l.n == 0 && j->refusal_from == j->hello.acked)) {
     hw_free(l.v);
-    return rc; /* accepted: the device knows exactly what the server holds */
+    /* Accepted: the device knows exactly what the server holds. The next
+     * hello folds on from here. */
+    return rc ? rc : hw_sdb_lineage_mark(db, &j->hello.replica, &mine);
   }
   j->refuse_lineage = true;
   j->dots = l.v;

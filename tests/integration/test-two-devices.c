@@ -233,6 +233,51 @@ int main(int argc, char **argv)
     expect_texts(a, &rec3, "decision", 1, "coordinator_review", NULL);
   }
 
+  /* The hello's lineage folds on from the device's mark: after a sync it
+   * stands at the replica's last write (every write acknowledged), and it is
+   * what the next hello folds from: a false one fails the syncs, which
+   * fold from it, until it is gone; then the full fold makes it again. */
+  {
+    hw_store *st;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    hw_id me;
+    uint64_t counter;
+    hw_sync_result bad;
+    hw_client_close(a);
+    st = hw_test_device_store(&srv, "a");
+    hw_store_replica(st, &me, &counter);
+    CHECK_OK(hw_store_setting_get(st, "client.lineage_mark", &v, &n));
+    CHECK(n == 16 + 8 + 32 && memcmp(v, me.b, 16) == 0);
+    {
+      uint64_t at = 0;
+      for (int i = 0; i < 8; i++)
+        at = at << 8 | v[16 + i];
+      CHECK(at == counter && counter > 5);
+    }
+    v[16 + 8] ^= 1;
+    CHECK_OK(hw_store_setting_set(st, "client.lineage_mark", v, n));
+    hw_free(v);
+    hw_store_close(st);
+    a = hw_test_device_reopen(&srv, "a");
+    CHECK(hw_client_sync(a, 10000, NULL, NULL, &bad) != HW_OK);
+    CHECK(!bad.forked); /* refused, its writes all found held: not taken for a copy */
+    hw_client_close(a);
+    st = hw_test_device_store(&srv, "a");
+    CHECK_OK(hw_store_setting_del(st, "client.lineage_mark"));
+    hw_store_close(st);
+    a = hw_test_device_reopen(&srv, "a");
+    r = hw_test_sync_ok(a);
+    CHECK(!r.forked);
+    hw_client_close(a);
+    st = hw_test_device_store(&srv, "a");
+    CHECK_OK(hw_store_setting_get(st, "client.lineage_mark", &v, &n));
+    CHECK(n == 56);
+    hw_free(v);
+    hw_store_close(st);
+    a = hw_test_device_reopen(&srv, "a");
+  }
+
   hw_client_close(a);
   hw_client_close(b);
   CHECK_EQ(hw_test_server_stop(&srv), 0);

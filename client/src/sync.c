@@ -477,8 +477,9 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
   else
     acked.n = hw_vv_join(&(hw_vv){0, NULL}, held, acked_e);
   if (!in) {
-    /* Nothing new: the server holds what was sent. */
-    rc = hw_store_ack(s->c->st, id, &acked);
+    /* Nothing new: the server holds what was sent (a record deleted here
+     * since, its case closed or taken away, was acknowledged whole). */
+    rc = row ? hw_store_ack(s->c->st, id, &acked) : HW_OK;
     goto out;
   }
   if ((rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
@@ -975,15 +976,19 @@ static int on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
   }
   if ((rc = hw_store_begin(s->c->st)) != 0)
     return rc;
+  /* The next hello folds the whole journal again: whatever made the two
+   * lineages differ (an entry put back below the mark here, or a mark that
+   * went stale some other way), a refusal costs one longer fold, never a
+   * device refused for good. */
+  rc = hw__lineage_mark_drop(s->c);
   for (size_t i = 0; i < r->n_dots && !rc; i++) {
     hw_dot d = {me, r->dots[i].counter};
     hw_vv one = {1, &d};
     bool replaced;
     /* A write replaced here before its acknowledgement came: the server
      * holds it after all, so the lineage folds it again. */
-    if (hw__journal_matches(s->c, &me, &r->dots[i], &replaced) && replaced &&
-        (rc = hw_store_journal_restore(s->c->st, &d)) == 0)
-      rc = hw__lineage_mark_drop(s->c);
+    if (hw__journal_matches(s->c, &me, &r->dots[i], &replaced) && replaced)
+      rc = hw_store_journal_restore(s->c->st, &d);
     if (!rc)
       rc = apply_state(s, &r->dots[i].record, NULL, 0, &one);
   }

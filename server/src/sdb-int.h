@@ -59,13 +59,16 @@ HW_NODISCARD int hw_sdb_dot_get(hw_sdb *s, const hw_dot *d, hw_id *record,
 HW_NODISCARD int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
                                 const uint8_t digest[static HW_HASH_BYTES]);
 
-/* The lineage of the accepted writes of `replica` with counters <= upto,
- * folded on from the replica's lineage mark when there is one at or below
- * `upto`. */
-HW_NODISCARD int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out);
+/* The lineage of the accepted writes of `replica` with counters <= upto;
+ * with `from_mark`, folded on from the replica's lineage mark when there is
+ * one at or below `upto`. */
+HW_NODISCARD int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, bool from_mark,
+                                hw_lineage *out);
 /* Keep `l` (a lineage a hello matched) as the replica's mark. Every dot
- * accepted later at or below its counter drops it (hw_sdb_dot_put). */
+ * accepted later at or below its counter drops it (hw_sdb_dot_put); unmark
+ * drops it outright. */
 HW_NODISCARD int hw_sdb_lineage_mark(hw_sdb *s, const hw_id *replica, const hw_lineage *l);
+HW_NODISCARD int hw_sdb_lineage_unmark(hw_sdb *s, const hw_id *replica);
 
 /* Accepted writes of `replica` with counter > after, oldest first, at most
  * `max`: each calls `cb`. *n_out says how many; *more whether others remain. */

@@ -10,8 +10,8 @@
 #include "homeward/record-codec.h"
 
 /* 2: coordinators' quarantine decisions; 3: each record's worker; 4: records
- * and history appended in rowid order. */
-#define SCHEMA_VERSION 4
+ * and history appended in rowid order; 5: lineage marks. */
+#define SCHEMA_VERSION 5
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS srv_meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
@@ -86,6 +86,11 @@ static const char schema[] =
  * new layout (their old indexes go with the old tables; the schema then
  * makes the new ones), each record given its case's worker. */
 static const char rebuild_v4[] =
+    /* Schema 3 as first built moved the worker by triggers naming the
+     * table: they would stop its rename. */
+    "DROP TRIGGER IF EXISTS srv_assign_worker_in;"
+    "DROP TRIGGER IF EXISTS srv_assign_worker_up;"
+    "DROP TRIGGER IF EXISTS srv_assign_worker_out;"
     "CREATE TABLE srv_records_v4(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
     "  case_id BLOB NOT NULL, kind TEXT NOT NULL, state BLOB NOT NULL, worker TEXT);"
     "INSERT INTO srv_records_v4(seq, id, case_id, kind, state, worker)"
@@ -360,7 +365,7 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (4)", NULL, NULL,
+      rc = sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (5)", NULL, NULL,
                         NULL);
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -703,12 +708,23 @@ int hw_sdb_lineage_mark(hw_sdb *s, const hw_id *replica, const hw_lineage *l)
   return exec_st(s, ST_MARK_PUT);
 }
 
-int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out)
+int hw_sdb_lineage_unmark(hw_sdb *s, const hw_id *replica)
+{
+  sqlite3_stmt *st = s->st[ST_MARK_DROP];
+
+  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, 0);
+  return exec_st(s, ST_MARK_DROP);
+}
+
+int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, bool from_mark,
+                   hw_lineage *out)
 {
   sqlite3_stmt *st = s->st[ST_DOTS_UPTO];
   int rc;
 
-  if ((rc = mark_start(s, replica, upto, out)) != 0)
+  hw_lineage_init(out);
+  if (from_mark && (rc = mark_start(s, replica, upto, out)) != 0)
     return rc;
   sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);

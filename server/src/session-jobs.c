@@ -82,7 +82,13 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
   dot_list l = {0};
   int more, rc;
 
-  if ((rc = hw_sdb_lineage(db, &j->hello.replica, j->hello.acked, &mine)) != 0)
+  if ((rc = hw_sdb_lineage(db, &j->hello.replica, j->hello.acked, true, &mine)) != 0)
+    return rc;
+  /* A difference found from the mark is checked from the start: the mark
+   * costs a refusal nothing it would not cost without it. */
+  if (hw_memcmp_ct(mine.digest, j->hello.lineage, HW_HASH_BYTES) != 0 &&
+      ((rc = hw_sdb_lineage_unmark(db, &j->hello.replica)) != 0 ||
+       (rc = hw_sdb_lineage(db, &j->hello.replica, j->hello.acked, false, &mine)) != 0))
     return rc;
   j->refusal_from =
       hw_memcmp_ct(mine.digest, j->hello.lineage, HW_HASH_BYTES) == 0 ? j->hello.acked : 0;
@@ -94,8 +100,11 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
   if (rc || (l.n == 0 && j->refusal_from == j->hello.acked)) {
     hw_free(l.v);
     /* Accepted: the device knows exactly what the server holds. The next
-     * hello folds on from here. */
-    return rc ? rc : hw_sdb_lineage_mark(db, &j->hello.replica, &mine);
+     * hello folds on from here (a mark that cannot be written costs that
+     * hello a longer fold, nothing else). */
+    if (!rc)
+      (void)!hw_sdb_lineage_mark(db, &j->hello.replica, &mine);
+    return rc;
   }
   j->refuse_lineage = true;
   j->dots = l.v;

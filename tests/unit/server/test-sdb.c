@@ -202,9 +202,10 @@ static void test_schema_upgrade(const char *dir)
   unlink(path);
 }
 
-/* A database of schema 2 (records keyed by id, without their worker) is
- * rebuilt when opened: the records in sequence order, each with its case's
- * worker; states, history and later assignments as they should be. */
+/* A database of schema 3 as first built (records keyed by id, their worker
+ * moved by triggers) is rebuilt when opened: the records in sequence order,
+ * each with its case's worker, the triggers gone, the lineage marks there;
+ * states and later assignments as they should be. */
 static void test_worker_upgrade(const char *dir)
 {
   char path[256];
@@ -221,8 +222,19 @@ static void test_worker_upgrade(const char *dir)
   hw_sdb_close(s);
   CHECK(sqlite3_exec(db, "DROP INDEX srv_records_worker;", NULL, NULL, NULL) == SQLITE_OK);
   CHECK(sqlite3_exec(db, old_layout, NULL, NULL, NULL) == SQLITE_OK);
-  CHECK(sqlite3_exec(db, "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (2)", NULL, NULL,
-                     NULL) == SQLITE_OK);
+  /* The triggers schema 3 had at first, naming the table the rebuild
+   * renames; and no lineage marks (schema 5). */
+  CHECK(sqlite3_exec(db,
+                     "ALTER TABLE srv_records ADD COLUMN worker TEXT;"
+                     "CREATE TRIGGER srv_assign_worker_in AFTER INSERT ON srv_assign BEGIN"
+                     "  UPDATE srv_records SET worker = NEW.worker WHERE case_id = NEW.case_id; END;"
+                     "CREATE TRIGGER srv_assign_worker_up AFTER UPDATE OF worker ON srv_assign BEGIN"
+                     "  UPDATE srv_records SET worker = NEW.worker WHERE case_id = NEW.case_id; END;"
+                     "CREATE TRIGGER srv_assign_worker_out AFTER DELETE ON srv_assign BEGIN"
+                     "  UPDATE srv_records SET worker = NULL WHERE case_id = OLD.case_id; END;"
+                     "DROP TABLE srv_lineage_mark;"
+                     "DELETE FROM srv_schema; INSERT INTO srv_schema VALUES (3)",
+                     NULL, NULL, NULL) == SQLITE_OK);
   CHECK_OK(hw_sdb_open(&s, db));
   {
     loaded l = load(s, "wa", 0, 10);
@@ -230,6 +242,8 @@ static void test_worker_upgrade(const char *dir)
     uint8_t *state = NULL;
     size_t len = 0;
     CHECK(l.n == 1 && l.seq[0] == 2);
+    CHECK_EQ(count_sql(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
+    CHECK_EQ(count_sql(db, "SELECT count(*) FROM srv_lineage_mark"), 0);
     CHECK_OK(hw_sdb_record_get(s, &r2, &state, &len));
     CHECK(len > 0);
     hw_free(state);
@@ -320,7 +334,7 @@ int main(void)
       memset(dg, (int)c, sizeof dg);
       CHECK_OK(hw_lineage_add(&mine, c, c % 2 ? &r1 : &r2, dg));
     }
-    CHECK_OK(hw_sdb_lineage(s, &rep, 4, &theirs));
+    CHECK_OK(hw_sdb_lineage(s, &rep, 4, true, &theirs));
     CHECK(theirs.counter == 4 && memcmp(mine.digest, theirs.digest, 32) == 0);
     {
       hw_dot d = {rep, 3};
@@ -344,27 +358,29 @@ int main(void)
       hw_lineage full6, got6, fake = theirs, lg;
       hw_id rep2 = id_of(0x2b);
       hw_dot d7 = {rep2, 7}, d2 = {rep2, 2};
-      CHECK_OK(hw_sdb_lineage(s, &rep, 6, &full6));
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, true, &full6));
       CHECK_OK(hw_sdb_lineage_mark(s, &rep, &theirs)); /* the true mark at 4 */
-      CHECK_OK(hw_sdb_lineage(s, &rep, 6, &got6));
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, true, &got6));
       CHECK(got6.counter == 6 && memcmp(got6.digest, full6.digest, 32) == 0);
       fake.digest[0] ^= 1;
       CHECK_OK(hw_sdb_lineage_mark(s, &rep, &fake));
-      CHECK_OK(hw_sdb_lineage(s, &rep, 6, &lg));
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, true, &lg));
       CHECK(memcmp(lg.digest, full6.digest, 32) != 0); /* folded on from the mark */
-      CHECK_OK(hw_sdb_lineage(s, &rep, 3, &lg));    /* below the mark: from the start */
+      CHECK_OK(hw_sdb_lineage(s, &rep, 3, true, &lg));    /* below the mark: from the start */
       CHECK(lg.counter == 3);
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, false, &lg)); /* told not to use it */
+      CHECK(memcmp(lg.digest, full6.digest, 32) == 0);
       /* Another replica's dots leave this mark alone; this replica's dot 2
        * (below the mark) would drop it, but the dot exists: use a new
        * replica for the drop. */
       memset(dg, 7, sizeof dg);
       CHECK_OK(hw_sdb_dot_put(s, &d7, &r1, dg));
-      CHECK_OK(hw_sdb_lineage(s, &rep, 6, &lg));
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, true, &lg));
       CHECK(memcmp(lg.digest, full6.digest, 32) != 0);
       CHECK_OK(hw_sdb_lineage_mark(s, &rep2, &(hw_lineage){7, {0}})); /* a false one */
       memset(dg, 2, sizeof dg);
       CHECK_OK(hw_sdb_dot_put(s, &d2, &r1, dg)); /* accepted below it: dropped */
-      CHECK_OK(hw_sdb_lineage(s, &rep2, 7, &lg));
+      CHECK_OK(hw_sdb_lineage(s, &rep2, 7, true, &lg));
       {
         hw_lineage want;
         uint8_t g2[32], g7[32];
@@ -375,6 +391,10 @@ int main(void)
         CHECK_OK(hw_lineage_add(&want, 7, &r1, g7));
         CHECK(lg.counter == 7 && memcmp(lg.digest, want.digest, 32) == 0);
       }
+      CHECK_OK(hw_sdb_lineage_mark(s, &rep, &fake));
+      CHECK_OK(hw_sdb_lineage_unmark(s, &rep)); /* gone: the fold starts at 0 */
+      CHECK_OK(hw_sdb_lineage(s, &rep, 6, true, &lg));
+      CHECK(memcmp(lg.digest, full6.digest, 32) == 0);
       CHECK_OK(hw_sdb_lineage_mark(s, &rep, &theirs)); /* the true one back */
     }
   }

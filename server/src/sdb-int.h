@@ -160,8 +160,10 @@ HW_NODISCARD int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id,
                                    char worker[static HW_WORKER_MAX]);
 /* Assign a case to `to` with sequence number `seq` (taken by the caller from
  * the one sequence): the assignment log gets the change (so pulls see it in
- * order), the case's records move to `to`'s checksum, and `to` is
- * remembered as having held it. HW_EEXIST when it is already `to`'s. */
+ * order), the case's records move to `to`'s checksum, and the worker it
+ * leaves is remembered as having held it (hw_sdb_held_before: a worker who
+ * held it before; the current holder is srv_assign's, not asked about).
+ * HW_EEXIST when it is already `to`'s. */
 HW_NODISCARD int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq);
 HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker,
                                     bool *out);

@@ -1327,10 +1327,14 @@ int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t 
   sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
   if ((rc = exec_st(s, ST_ASSIGN_LOG)) != 0)
     return rc;
-  /* Whoever held it keeps the right to land late edits on it. */
+  /* Whoever held it keeps the right to land late edits on it: the holder
+   * it leaves is remembered (the current one is srv_assign's; a new case,
+   * the common write, adds no row to this randomly keyed table). */
+  if (!had)
+    return HW_OK;
   st = s->st[ST_HELD_PUT];
   sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
   return exec_st(s, ST_HELD_PUT);
 }
 

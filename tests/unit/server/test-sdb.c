@@ -125,8 +125,21 @@ static void test_load_after(hw_sdb *s)
   put_note(s, 0x62, 0x51, 107); /* a record changed again moves to the end */
   l = load(s, "wa", 103, 10);
   CHECK(l.n == 2 && l.seq[0] == 106 && l.seq[1] == 107);
-  /* Given to wb: all its records go with it. */
+  /* Given to wb: all its records go with it, and wa is remembered as a
+   * holder before (its late edits land); nobody else is. */
+  {
+    bool before = true;
+    CHECK_OK(hw_sdb_held_before(s, &c1, "wa", &before));
+    CHECK(!before); /* the holder now is not asked about: it holds it */
+  }
   CHECK_OK(hw_sdb_assign_set(s, &c1, "wb", 108));
+  {
+    bool before = false;
+    CHECK_OK(hw_sdb_held_before(s, &c1, "wa", &before));
+    CHECK(before);
+    CHECK_OK(hw_sdb_held_before(s, &c1, "wc", &before));
+    CHECK(!before);
+  }
   CHECK_EQ(load(s, "wa", 0, 10).n, 0);
   l = load(s, "wb", 0, 10);
   CHECK_EQ(l.n, 4);

@@ -143,11 +143,11 @@ int hw_client_create_record(hw_client *c, const hw_id *case_id, const char *kind
   /* Validated on entry on the device (and again on the server). */
   if ((rc = hw_form_validate(kind, strlen(kind), schema_version, NULL, fields, n, err)) != 0)
     return rc;
-  hw_id_random(&rid);
+  hw_id_ordered(&rid, hw__client_now_ms());
   if (case_id)
     cid = *case_id;
   else
-    hw_id_random(&cid);
+    hw_id_ordered(&cid, hw__client_now_ms());
   if ((rc = hw_record_new(&base, &rid, &cid, kind, strlen(kind), schema_version)) != 0)
     return rc;
   rc = local_write(c, base, NULL, do_write, NULL, schema_version, fields, n);

@@ -9,6 +9,15 @@ void hw_id_random(hw_id *out)
   hw_random_bytes(out->b, sizeof out->b);
 }
 
+void hw_id_ordered(hw_id *out, int64_t ms)
+{
+  uint64_t t = ms > 0 ? (uint64_t)ms : 0;
+
+  for (int i = 0; i < 6; i++)
+    out->b[i] = (uint8_t)(t >> (40 - 8 * i));
+  hw_random_bytes(out->b + 6, sizeof out->b - 6);
+}
+
 int hw_id_cmp(const hw_id *a, const hw_id *b)
 {
   return memcmp(a->b, b->b, HW_ID_BYTES);

@@ -18,6 +18,12 @@ typedef struct hw_id {
 
 /* A fresh random id (hw_crypto_init() must have succeeded). */
 HW_EXPORT void hw_id_random(hw_id *out);
+/* A fresh id that sorts by its creation time: `ms` (milliseconds since the
+ * epoch) in its first 6 bytes, big-endian, then 10 random bytes (80 bits:
+ * ids made in the same millisecond still differ). Records and cases take
+ * these so that every index keyed by them, on the device and the server,
+ * grows at its end instead of at a random page. */
+HW_EXPORT void hw_id_ordered(hw_id *out, int64_t ms);
 
 /* Total order on ids: bytewise, like memcmp. */
 HW_EXPORT int hw_id_cmp(const hw_id *a, const hw_id *b);

@@ -71,6 +71,16 @@ int main(void)
     hex[5] = 'g';
     CHECK_ERR(hw_id_from_hex(&b, hex, strlen(hex)), HW_EINVAL);
     CHECK(hw_id_is_zero(&b));
+    /* Ordered ids: the time first (6 bytes, big-endian), so later sorts
+     * later; the same millisecond still gives different ids. */
+    hw_id_ordered(&a, 0x0102030405ll);
+    CHECK(a.b[0] == 0x00 && a.b[1] == 0x01 && a.b[5] == 0x05);
+    hw_id_ordered(&b, 0x0102030406ll);
+    CHECK(hw_id_cmp(&a, &b) < 0);
+    hw_id_ordered(&b, 0x0102030405ll);
+    CHECK(hw_id_cmp(&a, &b) != 0 && memcmp(a.b, b.b, 6) == 0);
+    hw_id_ordered(&b, -5); /* a clock before 1970 counts as 0 */
+    CHECK(b.b[0] == 0 && b.b[5] == 0);
   }
 
   /* signatures: verify, and refuse a changed message, signature or key */

@@ -77,15 +77,6 @@ typedef struct acked_set {
 
 static atomic_int server_gone, devices_done;
 
-static hw_client_opts device_opts(hw_test_server *s, const device *d, char *path, size_t cap)
-{
-  snprintf(path, cap, "%s/%s.db", s->dir, d->name);
-  return (hw_client_opts){.path = path,
-                          .passphrase = (const uint8_t *)"device pass phrase",
-                          .passphrase_len = 18,
-                          .test_flags = HW_STORE_TEST_KDF_MIN};
-}
-
 /* A few new notes in the device's case, and now and then an edit of one. */
 static void device_round(device *d)
 {
@@ -168,16 +159,8 @@ static int take_acked(void *ud, const hw_store_rec *r)
 /* Read what the device's store holds as acknowledged (the client is closed). */
 static void snapshot(hw_test_server *s, const device *d, acked_set *set)
 {
-  char path[400];
-  hw_client_opts co = device_opts(s, d, path, sizeof path);
-  hw_store_opts o = {.path = path,
-                     .passphrase = co.passphrase,
-                     .passphrase_len = co.passphrase_len,
-                     .journal = HW_STORE_WAL,
-                     .test_flags = co.test_flags};
-  hw_store *st = NULL;
+  hw_store *st = hw_test_device_store(s, d->name);
 
-  CHECK_OK(hw_store_open(&st, &o, NULL));
   set->device = d->no;
   CHECK_OK(hw_store_list_all(st, take_acked, set));
   hw_store_close(st);
@@ -281,11 +264,9 @@ static void check_resync(hw_test_server *srv, device *dev)
   static char out[1 << 16];
   const char *audit[] = {"audit", NULL};
   size_t total = 0;
-  char path[400];
 
   for (int i = 0; i < N_DEVICES; i++) {
-    hw_client_opts o = device_opts(srv, &dev[i], path, sizeof path);
-    CHECK_OK(hw_client_open(&dev[i].c, &o));
+    dev[i].c = hw_test_device_reopen(srv, dev[i].name);
     total += (size_t)dev[i].n_recs;
   }
   for (int pass = 0; pass < 2; pass++) /* push the rest, then pull the others' */

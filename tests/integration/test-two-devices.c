@@ -26,6 +26,22 @@ static void expect_texts(hw_client *c, const hw_id *rec, const char *field, size
     CHECK(!strcmp(got[0], b) || !strcmp(got[1], b));
 }
 
+/* Close the device's client, run `sql` on its store, open it again; the
+ * rows the last statement changed. */
+static int store_sql(hw_test_server *srv, hw_client **c, const char *name, const char *sql)
+{
+  hw_store *st;
+  int changes;
+
+  hw_client_close(*c);
+  st = hw_test_device_store(srv, name);
+  CHECK(sqlite3_exec(hw_store_sqlite(st), sql, NULL, NULL, NULL) == SQLITE_OK);
+  changes = sqlite3_changes(hw_store_sqlite(st));
+  hw_store_close(st);
+  *c = hw_test_device_reopen(srv, name);
+  return changes;
+}
+
 static int no_unknown_marks(void *ud, const hw_store_rec *r)
 {
   (void)ud;
@@ -125,16 +141,10 @@ int main(int argc, char **argv)
    * disputed void is still counted), keeps them, and the next one uses them. */
   {
     hw_store *st;
-    char *err = NULL;
-    hw_client_close(b);
-    st = hw_test_device_store(&srv, "b");
-    CHECK(sqlite3_exec(hw_store_sqlite(st),
-                       "DROP INDEX records_item; DROP INDEX records_marked;"
-                       "ALTER TABLE records DROP COLUMN item; ALTER TABLE records DROP COLUMN marks;"
-                       "UPDATE settings SET value = x'0000000000000001' WHERE name = 'hw.format'",
-                       NULL, NULL, &err) == SQLITE_OK);
-    hw_store_close(st);
-    b = hw_test_device_reopen(&srv, "b");
+    store_sql(&srv, &b, "b",
+              "DROP INDEX records_item; DROP INDEX records_marked;"
+              "ALTER TABLE records DROP COLUMN item; ALTER TABLE records DROP COLUMN marks;"
+              "UPDATE settings SET value = x'0000000000000001' WHERE name = 'hw.format'");
     r = hw_test_sync_ok(b);
     CHECK_EQ(r.conflicts, 1);
     hw_client_close(b);
@@ -146,15 +156,10 @@ int main(int argc, char **argv)
     CHECK_EQ(r.conflicts, 1);
     /* Marks another version of the program set (here: wrong, the disputed
      * record unmarked) are worked out again. */
-    hw_client_close(b);
-    st = hw_test_device_store(&srv, "b");
-    CHECK(sqlite3_exec(hw_store_sqlite(st),
+    CHECK_EQ(store_sql(&srv, &b, "b",
                        "UPDATE records SET marks = 0; UPDATE settings SET value = x'00000000'"
-                       " WHERE name = 'client.marks_version'",
-                       NULL, NULL, &err) == SQLITE_OK);
-    CHECK(sqlite3_changes(hw_store_sqlite(st)) == 1);
-    hw_store_close(st);
-    b = hw_test_device_reopen(&srv, "b");
+                       " WHERE name = 'client.marks_version'"),
+             1);
     r = hw_test_sync_ok(b);
     CHECK_EQ(r.conflicts, 1);
   }

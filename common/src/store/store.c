@@ -1471,31 +1471,27 @@ int hw_store_list_case(hw_store *st, const hw_id *case_id, hw_store_rec_cb cb, v
   return walk(st, s, cb, ud);
 }
 
-int hw_store_list_pending(hw_store *st, hw_store_rec_cb cb, void *ud)
+/* Walk the rows of a statement that takes no parameters. */
+static int list_rows(hw_store *st, int which, hw_store_rec_cb cb, void *ud)
 {
   sqlite3_stmt *s;
-  int rc = stmt(st, S_LIST_PENDING, &s);
-  if (rc)
-    return rc;
-  return walk(st, s, cb, ud);
+  int rc = stmt(st, which, &s);
+  return rc ? rc : walk(st, s, cb, ud);
+}
+
+int hw_store_list_pending(hw_store *st, hw_store_rec_cb cb, void *ud)
+{
+  return list_rows(st, S_LIST_PENDING, cb, ud);
 }
 
 int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud)
 {
-  sqlite3_stmt *s;
-  int rc = stmt(st, S_LIST_ALL, &s);
-  if (rc)
-    return rc;
-  return walk(st, s, cb, ud);
+  return list_rows(st, S_LIST_ALL, cb, ud);
 }
 
 int hw_store_list_marked(hw_store *st, hw_store_rec_cb cb, void *ud)
 {
-  sqlite3_stmt *s;
-  int rc = stmt(st, S_MARKED, &s);
-  if (rc)
-    return rc;
-  return walk(st, s, cb, ud);
+  return list_rows(st, S_MARKED, cb, ud);
 }
 
 int hw_store_set_marks(hw_store *st, const hw_id *id, uint32_t marks)

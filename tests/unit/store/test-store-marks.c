@@ -187,6 +187,26 @@ static void make_format1(hw_store *st)
           "UPDATE settings SET value = x'0000000000000001' WHERE name = 'hw.format'");
 }
 
+/* A closed format-1 store at dir/name holding N_RECS records (put with
+ * `marks`, which format 1 then drops); its options use `path`. */
+static hw_store_opts format1_store(const char *dir, const char *name, uint32_t marks, char *path,
+                                   size_t cap)
+{
+  hw_store_opts o;
+  hw_store *st;
+
+  snprintf(path, cap, "%s/%s", dir, name);
+  o = st_opts(path, "pass");
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  for (int k = 0; k < N_RECS; k++)
+    put_rec(st, k, 0, marks);
+  CHECK_OK(hw_store_commit(st));
+  make_format1(st);
+  hw_store_close(st);
+  return o;
+}
+
 static void test_migration(const char *dir)
 {
   char path[4096];
@@ -196,15 +216,7 @@ static void test_migration(const char *dir)
   seen s;
   sqlite3_stmt *q;
 
-  snprintf(path, sizeof path, "%s/old.db", dir);
-  o = st_opts(path, "pass");
-  st = st_open_ok(&o, NULL);
-  CHECK_OK(hw_store_begin(st));
-  for (int k = 0; k < N_RECS; k++)
-    put_rec(st, k, 0, 1u);
-  CHECK_OK(hw_store_commit(st));
-  make_format1(st);
-  hw_store_close(st);
+  o = format1_store(dir, "old.db", 1u, path, sizeof path);
 
   /* Opened: migrated. Every old row is listed, its marks unknown. */
   st = st_open_ok(&o, &info);
@@ -276,19 +288,11 @@ static void test_migration_damaged(const char *dir)
 {
   char path[4096];
   hw_store_opts o;
-  hw_store *st, *st2 = NULL;
+  hw_store *st2 = NULL;
   hw_store_info info;
   st_snap before;
 
-  snprintf(path, sizeof path, "%s/damaged.db", dir);
-  o = st_opts(path, "pass");
-  st = st_open_ok(&o, NULL);
-  CHECK_OK(hw_store_begin(st));
-  for (int k = 0; k < N_RECS; k++)
-    put_rec(st, k, 0, 0u);
-  CHECK_OK(hw_store_commit(st));
-  make_format1(st);
-  hw_store_close(st);
+  o = format1_store(dir, "damaged.db", 0u, path, sizeof path);
   flip_byte(path, 2L * 4096 + 100); /* page 3: the records table's root */
   st_snap_take(&before, dir);
   CHECK_ERR(hw_store_open(&st2, &o, &info), HW_ETAMPER);

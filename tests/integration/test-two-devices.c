@@ -142,7 +142,7 @@ int main(int argc, char **argv)
   {
     hw_store *st;
     store_sql(&srv, &b, "b",
-              "DROP INDEX records_item; DROP INDEX records_marked;"
+              "DROP INDEX records_marked; DELETE FROM settings WHERE name = 'hw.sum';"
               "ALTER TABLE records DROP COLUMN item; ALTER TABLE records DROP COLUMN marks;"
               "UPDATE settings SET value = x'0000000000000001' WHERE name = 'hw.format'");
     r = hw_test_sync_ok(b);

@@ -197,7 +197,9 @@ HW_NODISCARD HW_EXPORT int hw_store_set_marks(hw_store *st, const hw_id *id, uin
  * of them changed). Rewrites every row: for a new program version, once. */
 HW_NODISCARD HW_EXPORT int hw_store_forget_marks(hw_store *st);
 /* XOR of hw_checksum_item(id, state) over every record (homeward/checksum.h),
- * from an index of the items: no state is read or decrypted. */
+ * kept up to date by every put and delete in their transaction (one made
+ * for a call outside one): no state is read. After a failed put or delete
+ * inside a transaction, roll the transaction back. */
 HW_NODISCARD HW_EXPORT int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES]);
 HW_NODISCARD HW_EXPORT int hw_store_list_all(hw_store *st, hw_store_rec_cb cb, void *ud);
 HW_NODISCARD HW_EXPORT int hw_store_count(hw_store *st, uint64_t *n_records);

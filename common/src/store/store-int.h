@@ -117,14 +117,14 @@ HW_NODISCARD int hw__keyfile_parse(const uint8_t *p, size_t n, uint8_t key[HW__K
 /* ---- record table format (store.c, migrate.c) ---- */
 /* HW_STORE_MARKS_UNKNOWN in SQL: the default of the marks column. */
 #define HW__MARKS_UNKNOWN_SQL "2147483648"
-/* The indexes format 2 added: the checksum items, and the marked records. */
-#define HW__RECORDS_V2_INDEXES                                                                     \
-  "CREATE INDEX records_item ON records(item);"                                                    \
-  "CREATE INDEX records_marked ON records(marks) WHERE marks != 0;"
+/* The index format 2 added: the marked records. */
+#define HW__RECORDS_V2_INDEXES "CREATE INDEX records_marked ON records(marks) WHERE marks != 0;"
+/* The setting holding the XOR of every row's item (hw_store_sum). */
+#define HW__SUM_SETTING "hw.sum"
 
 /* Format 1 to 2, inside the caller's transaction: add the item and marks
- * columns (marks unknown), fill every item, build the two indexes. Returns
- * an SQLite result code. */
+ * columns (marks unknown), fill every item and their sum, build the index.
+ * Returns an SQLite result code. */
 int hw__store_migrate_v2(sqlite3 *db);
 
 #endif

@@ -44,7 +44,7 @@ enum {
   S_COUNT_CASE,
   S_DEL_ONE,
   S_OW_DEL,
-  S_SUM,
+  S_DEL_CASE_ITEMS,
   S_MARKED,
   S_SET_MARKS,
   S_FORGET_MARKS,
@@ -63,7 +63,7 @@ static const char *const sql_text[S_N] = {
               "vv = excluded.vv, acked = excluded.acked, pending = excluded.pending, "
               "state = excluded.state, item = excluded.item, marks = excluded.marks",
     [S_GET] = "SELECT " ROW_COLS " FROM records WHERE id = ?1",
-    [S_META] = "SELECT case_id, kind, vv FROM records WHERE id = ?1",
+    [S_META] = "SELECT case_id, kind, vv, item FROM records WHERE id = ?1",
     [S_ACK] = "UPDATE records SET acked = ?2, pending = ?3 WHERE id = ?1",
     [S_LIST_CASE] = "SELECT " ROW_COLS " FROM records WHERE case_id = ?1 ORDER BY id",
     [S_LIST_PENDING] = "SELECT " ROW_COLS " FROM records WHERE pending = 1 ORDER BY id",
@@ -81,8 +81,8 @@ static const char *const sql_text[S_N] = {
     [S_COUNT_CASE] = "SELECT count(*) FROM records WHERE case_id = ?1",
     [S_DEL_ONE] = "DELETE FROM records WHERE id = ?1",
     [S_OW_DEL] = "DELETE FROM own_writes WHERE replica = ?1 AND counter = ?2",
-    /* Both read an index only (records_item, records_marked), not the states. */
-    [S_SUM] = "SELECT item FROM records INDEXED BY records_item",
+    /* The items of the rows a case deletion takes (the sum loses them). */
+    [S_DEL_CASE_ITEMS] = "SELECT item FROM records WHERE case_id = ?1 AND pending = 0",
     [S_MARKED] = "SELECT " ROW_COLS " FROM records INDEXED BY records_marked WHERE marks != 0",
     [S_SET_MARKS] = "UPDATE records SET marks = ?2 WHERE id = ?1",
     [S_VVS] = "SELECT vv, acked FROM records WHERE id = ?1",
@@ -630,6 +630,10 @@ static int create_store(hw_store *st, const hw_store_opts *o, const uint8_t *sec
     rc = u64_put(st, "hw.counter", 0);
   if (rc == HW_OK)
     rc = u64_put(st, "hw.start", 1);
+  if (rc == HW_OK) {
+    static const uint8_t zero[HW_HASH_BYTES];
+    rc = setting_put_raw(st, HW__SUM_SETTING, zero, sizeof zero);
+  }
   if (rc == HW_OK)
     rc = exec(st, "COMMIT");
   if (rc)
@@ -1106,34 +1110,116 @@ static int check_rec(const hw_store_rec *r)
   return HW_OK;
 }
 
-int hw_store_put(hw_store *st, const hw_store_rec *r)
+/* ---- the state sum (hw_store_sum) ---- */
+
+/* The sum changes in the same transaction as the rows it covers: a call
+ * made outside one gets its own. */
+static int sum_begin(hw_store *st, bool *own)
 {
-  uint8_t vv[HW_VV_MAX * VV_ENTRY], acked[HW_VV_MAX * VV_ENTRY], item[HW_HASH_BYTES];
-  sqlite3_stmt *s;
-  int rc = check_rec(r);
+  *own = sqlite3_get_autocommit(st->db) != 0;
+  return *own ? exec(st, "BEGIN IMMEDIATE") : HW_OK;
+}
+
+static int sum_end(hw_store *st, bool own, int rc)
+{
+  if (!own)
+    return rc;
+  if (rc == HW_OK)
+    return exec(st, "COMMIT");
+  {
+    int r2 = exec(st, "ROLLBACK");
+    (void)r2;
+  }
+  return rc;
+}
+
+/* XOR `delta` into the stored sum. */
+static int sum_fold(hw_store *st, const uint8_t delta[static HW_HASH_BYTES])
+{
+  uint8_t sum[HW_HASH_BYTES];
+  size_t n;
+  int rc = setting_get_raw(st, HW__SUM_SETTING, sum, sizeof sum, &n);
 
   if (rc)
-    return rc;
-  /* Architecture §2: id, kind and case never change. */
-  rc = stmt(st, S_META, &s);
+    return rc == HW_ENOENT ? HW_ECORRUPT : rc;
+  if (n != HW_HASH_BYTES)
+    return HW_ECORRUPT;
+  hw_checksum_xor(sum, delta);
+  return setting_put_raw(st, HW__SUM_SETTING, sum, sizeof sum);
+}
+
+int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])
+{
+  size_t n;
+  int rc = setting_get_raw(st, HW__SUM_SETTING, out, HW_HASH_BYTES, &n);
+
+  if (rc == HW_OK && n != HW_HASH_BYTES)
+    rc = HW_ECORRUPT;
+  if (rc)
+    memset(out, 0, HW_HASH_BYTES);
+  return rc == HW_ENOENT ? HW_ECORRUPT : rc;
+}
+
+/* An existing row's item (`*found` false: no such row); with r->kind set,
+ * HW_EDIVERGE when the row's case or kind differ from r's. */
+static int row_item(hw_store *st, const hw_store_rec *r, bool *found, uint8_t item[HW_HASH_BYTES])
+{
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_META, &s);
+
+  *found = false;
   if (rc)
     return rc;
   sqlite3_bind_blob(s, 1, r->id.b, HW_ID_BYTES, SQLITE_STATIC);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    const void *c = sqlite3_column_blob(s, 0), *k = sqlite3_column_text(s, 1);
-    if (sqlite3_column_bytes(s, 0) != HW_ID_BYTES || !c || !k ||
-        memcmp(c, r->case_id.b, HW_ID_BYTES) != 0 ||
-        (size_t)sqlite3_column_bytes(s, 1) != r->kind.len || memcmp(k, r->kind.p, r->kind.len) != 0)
+    const void *c = sqlite3_column_blob(s, 0), *k = sqlite3_column_text(s, 1),
+               *it = sqlite3_column_blob(s, 3);
+    *found = true;
+    if (sqlite3_column_bytes(s, 3) != HW_HASH_BYTES || !it)
+      rc = HW_ECORRUPT;
+    /* Architecture §2: id, kind and case never change. */
+    else if (r->kind.p &&
+             (sqlite3_column_bytes(s, 0) != HW_ID_BYTES || !c || !k ||
+              memcmp(c, r->case_id.b, HW_ID_BYTES) != 0 ||
+              (size_t)sqlite3_column_bytes(s, 1) != r->kind.len ||
+              memcmp(k, r->kind.p, r->kind.len) != 0))
       rc = HW_EDIVERGE;
     else
       rc = HW_OK;
+    if (rc == HW_OK)
+      memcpy(item, it, HW_HASH_BYTES);
   } else {
     rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(st, rc);
   }
   sqlite3_reset(s);
+  return rc;
+}
+
+static int put_row(hw_store *st, const hw_store_rec *r);
+
+int hw_store_put(hw_store *st, const hw_store_rec *r)
+{
+  bool own;
+  int rc = check_rec(r);
+
+  if (rc || (rc = sum_begin(st, &own)) != 0)
+    return rc;
+  return sum_end(st, own, put_row(st, r));
+}
+
+static int put_row(hw_store *st, const hw_store_rec *r)
+{
+  uint8_t vv[HW_VV_MAX * VV_ENTRY], acked[HW_VV_MAX * VV_ENTRY], item[HW_HASH_BYTES],
+      delta[HW_HASH_BYTES] = {0};
+  sqlite3_stmt *s;
+  bool found;
+  int rc = row_item(st, r, &found, item);
+
   if (rc)
     return rc;
+  if (found)
+    hw_checksum_xor(delta, item);
   vv_encode(&r->vv, vv);
   vv_encode(&r->acked, acked);
   rc = stmt(st, S_PUT, &s);
@@ -1150,7 +1236,10 @@ int hw_store_put(hw_store *st, const hw_store_rec *r)
   hw_checksum_item(item, &r->id, r->state.p, r->state.len);
   sqlite3_bind_blob(s, 8, item, HW_HASH_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(s, 9, (sqlite3_int64)r->marks);
-  return step_done(st, s);
+  if ((rc = step_done(st, s)) != 0)
+    return rc;
+  hw_checksum_xor(delta, item);
+  return sum_fold(st, delta);
 }
 
 int hw_store_next_dot(hw_store *st, hw_dot *out)
@@ -1515,25 +1604,6 @@ int hw_store_forget_marks(hw_store *st)
   return rc ? rc : step_done(st, s);
 }
 
-int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *s;
-  int rc = stmt(st, S_SUM, &s);
-
-  memset(out, 0, HW_HASH_BYTES);
-  if (rc)
-    return rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const void *item = sqlite3_column_blob(s, 0);
-    if (sqlite3_column_bytes(s, 0) != HW_HASH_BYTES || !item)
-      break;
-    hw_checksum_xor(out, item);
-  }
-  rc = rc == SQLITE_DONE ? HW_OK : rc == SQLITE_ROW ? HW_ECORRUPT : from_sqlite(st, rc);
-  sqlite3_reset(s);
-  return rc;
-}
-
 int hw_store_count(hw_store *st, uint64_t *n)
 {
   sqlite3_stmt *s;
@@ -1553,13 +1623,37 @@ int hw_store_count(hw_store *st, uint64_t *n)
   return rc;
 }
 
+static int delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, uint64_t *kept);
+
 int hw_store_delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, uint64_t *kept)
 {
-  sqlite3_stmt *s;
-  int rc = stmt(st, S_DEL_CASE, &s);
+  bool own;
+  int rc;
 
   *deleted = *kept = 0;
+  if ((rc = sum_begin(st, &own)) != 0)
+    return rc;
+  return sum_end(st, own, delete_case(st, case_id, deleted, kept));
+}
+
+static int delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, uint64_t *kept)
+{
+  uint8_t delta[HW_HASH_BYTES] = {0};
+  sqlite3_stmt *s;
+  int rc = stmt(st, S_DEL_CASE_ITEMS, &s);
+
   if (rc)
+    return rc;
+  sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const void *it = sqlite3_column_blob(s, 0);
+    if (sqlite3_column_bytes(s, 0) != HW_HASH_BYTES || !it)
+      break;
+    hw_checksum_xor(delta, it);
+  }
+  rc = rc == SQLITE_DONE ? HW_OK : rc == SQLITE_ROW ? HW_ECORRUPT : from_sqlite(st, rc);
+  sqlite3_reset(s);
+  if (rc || (rc = sum_fold(st, delta)) != 0 || (rc = stmt(st, S_DEL_CASE, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
   if ((rc = step_done(st, s)) != 0)
@@ -1579,17 +1673,29 @@ int hw_store_delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, 
   return rc;
 }
 
-int hw_store_delete(hw_store *st, const hw_id *id)
+static int delete_one(hw_store *st, const hw_id *id)
 {
+  hw_store_rec key = {.id = *id}; /* no kind: the row's identity is not checked */
+  uint8_t item[HW_HASH_BYTES];
   sqlite3_stmt *s;
-  int rc = stmt(st, S_DEL_ONE, &s);
+  bool found;
+  int rc = row_item(st, &key, &found, item);
 
   if (rc)
     return rc;
-  sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
-  if ((rc = step_done(st, s)) != 0)
+  if (!found)
+    return HW_ENOENT;
+  if ((rc = sum_fold(st, item)) != 0 || (rc = stmt(st, S_DEL_ONE, &s)) != 0)
     return rc;
-  return sqlite3_changes(hw_store_sqlite(st)) ? HW_OK : HW_ENOENT;
+  sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
+  return step_done(st, s);
+}
+
+int hw_store_delete(hw_store *st, const hw_id *id)
+{
+  bool own;
+  int rc = sum_begin(st, &own);
+  return rc ? rc : sum_end(st, own, delete_one(st, id));
 }
 
 /* ---- settings ---- */

@@ -182,7 +182,7 @@ static void sql(sqlite3 *db, const char *q)
 static void make_format1(hw_store *st)
 {
   sqlite3 *db = hw_store_sqlite(st);
-  sql(db, "DROP INDEX records_item; DROP INDEX records_marked;"
+  sql(db, "DROP INDEX records_marked; DELETE FROM settings WHERE name = 'hw.sum';"
           "ALTER TABLE records DROP COLUMN item; ALTER TABLE records DROP COLUMN marks;"
           "UPDATE settings SET value = x'0000000000000001' WHERE name = 'hw.format'");
 }

@@ -61,7 +61,8 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
     }
     hw_id_to_hex(&k->id, hex);
     hw_cli_case_name(k, name, sizeof name);
-    printf("%c%c %.12s  %-24s %-17s %s%s\n", k->conflict ? '!' : ' ', k->pending ? '*' : ' ', hex,
+    printf("%c%c %s  %-24s %-17s %s%s\n", k->conflict ? '!' : ' ', k->pending ? '*' : ' ',
+           HW_CLI_SHORT(hex),
            name, hw_stage_name(si.stage), next, k->held ? " HELD for a coordinator" : "");
     shown++;
   }

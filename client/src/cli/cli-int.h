@@ -75,10 +75,15 @@ typedef struct hw_cli_db {
 /* Load every record. Returns 0 or a HW_ error. */
 int hw_cli_db_load(hw_client *c, hw_cli_db *db);
 void hw_cli_db_free(hw_cli_db *db);
-/* The case named by its id or a unique prefix of at least 6 hex digits;
- * NULL after printing why. */
+/* Ids begin with their creation time (hw_id_ordered): the lists show an id
+ * by its last 12 hex digits, which are random, and take it back by its
+ * end or its beginning. `hex` is a whole id's hex form. */
+#define HW_CLI_SHORT_DIGITS 12
+#define HW_CLI_SHORT(hex) ((hex) + HW_ID_HEX_LEN - HW_CLI_SHORT_DIGITS)
+/* The case named by its id or by at least 6 hex digits that only its id
+ * ends (or begins) with; NULL after printing why. */
 const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text);
-/* The record named by its id or a unique prefix; NULL after printing why. */
+/* The record named the same way; NULL after printing why. */
 const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
 /* "Amina Uwase" from the child profile, "(no child profile)" without one. */
 void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap);

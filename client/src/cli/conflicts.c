@@ -43,15 +43,15 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
       if (!hw_cli_rec_conflict(r))
         continue;
       hw_id_to_hex(&r->id, rh);
-      printf("%s%.*s record %s, case %.12s (%s)\n", n ? "\n" : "", (int)r->kind.len,
-             (const char *)r->kind.p, rh, ch, name);
+      printf("%s%.*s record %s, case %s (%s)\n", n ? "\n" : "", (int)r->kind.len,
+             (const char *)r->kind.p, rh, HW_CLI_SHORT(ch), name);
       for (size_t f = 0; f < r->n_fields; f++) {
         const hw_field *fl = &r->fields[f];
         if (fl->n_pairs < 2)
           continue;
         printf("  %.*s: %u values\n", (int)fl->name.len, (const char *)fl->name.p, fl->n_pairs);
         show_pairs(r, fl);
-        printf("    to settle: homeward resolve %.12s %.*s --pick N  (or --value V)\n", rh,
+        printf("    to settle: homeward resolve %s %.*s --pick N  (or --value V)\n", HW_CLI_SHORT(rh),
                (int)fl->name.len, (const char *)fl->name.p);
       }
       if (hw_record_void_status(r, &vs) == HW_OK && vs.disputed) {
@@ -59,7 +59,7 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
         printf("  voided while someone else was still editing it:\n");
         if (v)
           show_pairs(r, v);
-        printf("    to confirm the void: homeward void %.12s --reason TEXT\n", rh);
+        printf("    to confirm the void: homeward void %s --reason TEXT\n", HW_CLI_SHORT(rh));
       }
       n++;
     }

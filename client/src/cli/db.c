@@ -96,21 +96,23 @@ fail:
   return rc;
 }
 
-/* Whether `text` (hex digits) is a prefix of the id's hex form. */
-static bool id_prefix(const hw_id *id, const char *text)
+/* Whether `text` (hex digits, any case) is where the id's hex form ends (as
+ * the lists show it) or begins. */
+static bool id_names(const hw_id *id, const char *text)
 {
   char hex[HW_ID_HEX_LEN + 1];
   size_t n = strlen(text);
+  bool head = true, tail = true;
 
   hw_id_to_hex(id, hex);
   if (n == 0 || n > HW_ID_HEX_LEN)
     return false;
   for (size_t i = 0; i < n; i++) {
     char ch = text[i] >= 'A' && text[i] <= 'F' ? (char)(text[i] - 'A' + 'a') : text[i];
-    if (ch != hex[i])
-      return false;
+    head = head && ch == hex[i];
+    tail = tail && ch == hex[HW_ID_HEX_LEN - n + i];
   }
-  return true;
+  return head || tail;
 }
 
 #define PREFIX_MIN 6
@@ -124,7 +126,7 @@ const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
     return NULL;
   }
   for (size_t i = 0; i < db->n_cases; i++) {
-    if (!id_prefix(&db->cases[i].id, text))
+    if (!id_names(&db->cases[i].id, text))
       continue;
     if (found) {
       fprintf(stderr, "homeward: %s names more than one case: give more digits\n", text);
@@ -146,7 +148,7 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text)
     return NULL;
   }
   for (size_t i = 0; i < db->n; i++) {
-    if (!id_prefix(&db->recs[i].r->id, text))
+    if (!id_names(&db->recs[i].r->id, text))
       continue;
     if (found) {
       fprintf(stderr, "homeward: %s names more than one record: give more digits\n", text);

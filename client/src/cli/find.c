@@ -101,7 +101,7 @@ static void print_hit(FILE *out, const hit *h, const hw_date *today)
   hw_case_stage(h->k->states, h->k->n, &si);
   if (age >= 0)
     snprintf(ages, sizeof ages, "%d", age);
-  fprintf(out, "  %.12s  %-24s age %-3s found %s at %s; %s\n", hex, name, ages, found, place,
+  fprintf(out, "  %s  %-24s age %-3s found %s at %s; %s\n", HW_CLI_SHORT(hex), name, ages, found, place,
           hw_stage_name(si.stage));
 }
 

@@ -129,7 +129,9 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
     case 5:
       if (hw_cbor_read_bytes(&rd, &p, &pl) || pl != HW_ID_BYTES)
         return HW_EPROTO;
-      for (size_t k = 0; k < 8; k++)
+      /* Whole: ids begin with their creation time, so a part of one is
+       * either alike for a day's records or unlike what a device shows. */
+      for (size_t k = 0; k < HW_ID_BYTES; k++)
         snprintf(rec + 2 * k, 3, "%02x", p[k]);
       break;
     case 11: /* the new pairs: counted, not shown */

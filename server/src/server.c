@@ -569,13 +569,13 @@ static int record_line(uint64_t seq, const hw_id *case_id, const void *state, si
 
   hw_id_to_hex(case_id, cs);
   if (hw_record_decode(state, len, &r, NULL) != HW_OK) {
-    snprintf(line, sizeof line, "%6llu case=%.16s (unreadable state)", (unsigned long long)seq, cs);
+    snprintf(line, sizeof line, "%6llu case=%s (unreadable state)", (unsigned long long)seq, cs);
   } else {
     hw_id_to_hex(&r->id, id);
     if (hw_record_void_status(r, &vs) != HW_OK)
       memset(&vs, 0, sizeof vs);
     snprintf(line, sizeof line,
-             "%6llu record=%.16s case=%.16s kind=%.*s fields=%zu writes=%zu%s%s%s",
+             "%6llu record=%s case=%s kind=%.*s fields=%zu writes=%zu%s%s%s",
              (unsigned long long)seq, id, cs, (int)r->kind.len, (const char *)r->kind.p,
              r->n_fields, r->n_writes, hw_record_n_conflicts(r) ? " CONFLICT" : "",
              vs.voided ? " voided" : "", vs.disputed ? " void-disputed" : "");

@@ -382,8 +382,6 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
         (rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
         (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
                                 k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)) ||
-        (rc = hw_sdb_checksum_update(cx->db, &k->merged->id, k->stored_bytes, k->stored_len,
-                                     k->merged_bytes, k->merged_len)) ||
         (rc = hw_sdb_wsum_update(cx->db, &k->merged->case_id, &k->merged->id, k->stored_bytes,
                                  k->stored_len, k->merged_bytes, k->merged_len)))
       goto done;

@@ -145,11 +145,6 @@ HW_NODISCARD int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_
 
 HW_NODISCARD int hw_sdb_records_count(hw_sdb *s, uint64_t *n);
 
-/* The caseload checksum (all records until caseloads exist): get, and
- * update for one record changing from old (NULL: new) to new state. */
-HW_NODISCARD int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES]);
-HW_NODISCARD int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state,
-                                        size_t old_len, const uint8_t *new_state, size_t new_len);
 
 /* ---- caseloads (protocol.md §9) ---- */
 
@@ -174,7 +169,9 @@ HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const cha
 HW_NODISCARD int hw_sdb_region(hw_sdb *s, const char *coordinator,
                                char (*workers)[HW_WORKER_MAX], size_t cap, size_t *n);
 /* A worker's caseload checksum (XOR of its records' items), and its update
- * when one record of `case_id` changes. */
+ * when one record of `case_id` changes from old (NULL: new) to new state.
+ * Changes are kept in memory until hw_sdb_flush (each job's savepoint
+ * release) and dropped by hw_sdb_invalidate (a rollback). */
 HW_NODISCARD int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES]);
 HW_NODISCARD int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id,
                                     const uint8_t *old_state, size_t old_len,

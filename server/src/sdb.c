@@ -249,14 +249,25 @@ static const char *const sql[ST_COUNT] = {
  * every record: they are kept here and written once per job (hw_sdb_flush,
  * from the storage operations before a savepoint is released), and read
  * again after a rollback (hw_sdb_invalidate). */
+/* Workers' caseload checksums the storage thread changed and has not
+ * written yet: a push job changes its worker's at every record. */
+#define WSUM_SLOTS 8
+
+typedef struct wsum_slot {
+  char worker[HW_WORKER_MAX];
+  uint8_t sum[HW_HASH_BYTES];
+  bool used, dirty;
+} wsum_slot;
+
 struct hw_sdb {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
   bool cache_ok, dirty;
   uint64_t seq;
-  uint8_t checksum[HW_HASH_BYTES];
   uint64_t audit_seq;
   uint8_t audit_head[HW_HASH_BYTES];
+  wsum_slot wsum[WSUM_SLOTS];
+  unsigned wsum_next; /* the slot a new worker takes next */
 };
 
 static int from_sqlite(int rc)
@@ -514,16 +525,6 @@ static int load_cache(hw_sdb *s)
   if (rc == HW_OK)
     s->seq = get_be64(val);
   hw_free(val);
-  val = NULL;
-  if (rc && rc != HW_ENOENT)
-    return rc;
-  memset(s->checksum, 0, sizeof s->checksum);
-  rc = hw_sdb_meta_get(s, "checksum", &val, &len);
-  if (rc == HW_OK && len != HW_HASH_BYTES)
-    rc = HW_ECORRUPT;
-  if (rc == HW_OK)
-    memcpy(s->checksum, val, HW_HASH_BYTES);
-  hw_free(val);
   if (rc && rc != HW_ENOENT)
     return rc;
   if ((rc = audit_last(s, &s->audit_seq, s->audit_head)) != 0)
@@ -533,16 +534,30 @@ static int load_cache(hw_sdb *s)
   return HW_OK;
 }
 
+static int wsum_write(hw_sdb *s, wsum_slot *w)
+{
+  sqlite3_stmt *st = s->st[ST_WSUM_PUT];
+  int rc;
+
+  sqlite3_bind_text(st, 1, w->worker, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, w->sum, HW_HASH_BYTES, SQLITE_STATIC);
+  if ((rc = exec_st(s, ST_WSUM_PUT)) == 0)
+    w->dirty = false;
+  return rc;
+}
+
 int hw_sdb_flush(hw_sdb *s)
 {
   uint8_t buf[8];
   int rc;
 
+  for (unsigned i = 0; i < WSUM_SLOTS; i++)
+    if (s->wsum[i].dirty && (rc = wsum_write(s, &s->wsum[i])) != 0)
+      return rc;
   if (!s->cache_ok || !s->dirty)
     return HW_OK;
   put_be64(buf, s->seq);
-  if ((rc = hw_sdb_meta_put(s, "seq", buf, sizeof buf)) != 0 ||
-      (rc = hw_sdb_meta_put(s, "checksum", s->checksum, HW_HASH_BYTES)) != 0)
+  if ((rc = hw_sdb_meta_put(s, "seq", buf, sizeof buf)) != 0)
     return rc;
   s->dirty = false;
   return HW_OK;
@@ -552,6 +567,7 @@ void hw_sdb_invalidate(hw_sdb *s)
 {
   s->cache_ok = false;
   s->dirty = false;
+  memset(s->wsum, 0, sizeof s->wsum);
 }
 
 int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
@@ -1108,33 +1124,6 @@ int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb
 /* The caseload checksum: the XOR of BLAKE2b(record id || state) over every
  * stored record, so it changes in O(1) per record change and does not
  * depend on order. The device keeps the same over what it holds. */
-int hw_sdb_checksum_get(hw_sdb *s, uint8_t out[static HW_HASH_BYTES])
-{
-  int rc = load_cache(s);
-
-  memcpy(out, s->checksum, HW_HASH_BYTES);
-  if (rc)
-    memset(out, 0, HW_HASH_BYTES);
-  return rc;
-}
-
-int hw_sdb_checksum_update(hw_sdb *s, const hw_id *id, const uint8_t *old_state, size_t old_len,
-                           const uint8_t *new_state, size_t new_len)
-{
-  uint8_t h[HW_HASH_BYTES];
-  int rc = load_cache(s);
-
-  if (rc)
-    return rc;
-  if (old_state) {
-    hw_checksum_item(h, id, old_state, old_len);
-    hw_checksum_xor(s->checksum, h);
-  }
-  hw_checksum_item(h, id, new_state, new_len);
-  hw_checksum_xor(s->checksum, h);
-  s->dirty = true;
-  return HW_OK;
-}
 
 int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb, void *ud)
 {
@@ -1185,30 +1174,7 @@ int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id, char worker[static HW_WOR
   return rc;
 }
 
-static int wsum_xor(hw_sdb *s, const char *worker, const uint8_t item[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_WSUM_GET];
-  uint8_t sum[HW_HASH_BYTES] = {0};
-  int rc;
-
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    rc = blob_exact(st, 0, sum, HW_HASH_BYTES);
-  else
-    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  if (rc)
-    return rc;
-  hw_checksum_xor(sum, item);
-  st = s->st[ST_WSUM_PUT];
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, sum, HW_HASH_BYTES, SQLITE_STATIC);
-  return exec_st(s, ST_WSUM_PUT);
-}
-
-int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
+static int wsum_read(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
 {
   sqlite3_stmt *st = s->st[ST_WSUM_GET];
   int rc;
@@ -1223,6 +1189,54 @@ int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BY
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return rc;
+}
+
+/* The worker's slot, read in when not there (a dirty one it takes over is
+ * written first). */
+static int wsum_slot_of(hw_sdb *s, const char *worker, wsum_slot **out)
+{
+  wsum_slot *w;
+  int rc;
+
+  *out = NULL;
+  if (strlen(worker) >= HW_WORKER_MAX)
+    return HW_EINVAL;
+  for (unsigned i = 0; i < WSUM_SLOTS; i++)
+    if (s->wsum[i].used && strcmp(s->wsum[i].worker, worker) == 0)
+      return *out = &s->wsum[i], HW_OK;
+  w = &s->wsum[s->wsum_next];
+  if (w->used && w->dirty && (rc = wsum_write(s, w)) != 0)
+    return rc;
+  memset(w, 0, sizeof *w);
+  if ((rc = wsum_read(s, worker, w->sum)) != 0)
+    return rc;
+  snprintf(w->worker, sizeof w->worker, "%s", worker);
+  w->used = true;
+  s->wsum_next = (s->wsum_next + 1) % WSUM_SLOTS;
+  *out = w;
+  return HW_OK;
+}
+
+static int wsum_xor(hw_sdb *s, const char *worker, const uint8_t item[static HW_HASH_BYTES])
+{
+  wsum_slot *w;
+  int rc = wsum_slot_of(s, worker, &w);
+
+  if (rc)
+    return rc;
+  hw_checksum_xor(w->sum, item);
+  w->dirty = true;
+  return HW_OK;
+}
+
+int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
+{
+  for (unsigned i = 0; i < WSUM_SLOTS; i++)
+    if (s->wsum[i].used && strcmp(s->wsum[i].worker, worker) == 0) {
+      memcpy(out, s->wsum[i].sum, HW_HASH_BYTES);
+      return HW_OK;
+    }
+  return wsum_read(s, worker, out);
 }
 
 int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id, const uint8_t *old_state,

@@ -215,6 +215,90 @@ static void test_schema_upgrade(const char *dir)
   unlink(path);
 }
 
+/* The XOR of the items of the records of the cases assigned to `worker`,
+ * computed afresh from the tables. */
+static void fresh_wsum(sqlite3 *db, const char *worker, uint8_t out[HW_HASH_BYTES])
+{
+  sqlite3_stmt *st;
+  memset(out, 0, HW_HASH_BYTES);
+  CHECK(sqlite3_prepare_v2(db,
+                           "SELECT r.id, r.state FROM srv_records r JOIN srv_assign a"
+                           " ON a.case_id = r.case_id WHERE a.worker = ?1",
+                           -1, &st, NULL) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    hw_id id;
+    uint8_t item[HW_HASH_BYTES];
+    memcpy(id.b, sqlite3_column_blob(st, 0), HW_ID_BYTES);
+    hw_checksum_item(item, &id, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    hw_checksum_xor(out, item);
+  }
+  sqlite3_finalize(st);
+}
+
+/* A worker's caseload checksum follows its records through the in-memory
+ * slots: kept up to date in memory, written at a flush, dropped by an
+ * invalidation (a rollback), and right when more workers than slots change. */
+static void test_wsum_cache(const char *dir)
+{
+  char path[256], w[16];
+  sqlite3 *db;
+  hw_sdb *s = NULL;
+  uint8_t kept[HW_HASH_BYTES], fresh[HW_HASH_BYTES];
+
+  snprintf(path, sizeof path, "%s/wsum.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+  /* Twelve workers (more than the slots), a case each, two notes a case. */
+  for (int k = 0; k < 12; k++) {
+    hw_id c = id_of(0x70 + k);
+    snprintf(w, sizeof w, "w%d", k);
+    CHECK_OK(hw_sdb_assign_set(s, &c, w, (uint64_t)(1000 + k)));
+    for (int n = 0; n < 2; n++) {
+      hw_id r = id_of(0xa0 + 2 * k + n);
+      hw_record *st = NULL;
+      uint8_t *b = NULL;
+      size_t len = 0;
+      CHECK_OK(hw_record_new(&st, &r, &c, "case_note", 9, 1));
+      CHECK_OK(hw_record_encode(st, &b, &len));
+      CHECK_OK(hw_sdb_record_put(s, &r, &c, (const uint8_t *)"case_note", 9,
+                                 (uint64_t)(2000 + 2 * k + n), b, len));
+      CHECK_OK(hw_sdb_wsum_update(s, &c, &r, NULL, 0, b, len));
+      hw_free(b);
+      hw_record_free(st);
+    }
+  }
+  for (int k = 0; k < 12; k++) {
+    snprintf(w, sizeof w, "w%d", k);
+    CHECK_OK(hw_sdb_wsum_get(s, w, kept));
+    fresh_wsum(db, w, fresh);
+    CHECK(memcmp(kept, fresh, sizeof kept) == 0);
+  }
+  CHECK_OK(hw_sdb_flush(s));
+  CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+  /* Written: a fresh handle reads the same. */
+  hw_sdb_close(s);
+  CHECK_OK(hw_sdb_open(&s, db));
+  CHECK_OK(hw_sdb_wsum_get(s, "w3", kept));
+  fresh_wsum(db, "w3", fresh);
+  CHECK(memcmp(kept, fresh, sizeof kept) == 0);
+  /* A change dropped by an invalidation is gone. */
+  {
+    hw_id c = id_of(0x73), r = id_of(0xa0 + 6);
+    uint8_t x[1] = {0xa0};
+    CHECK_OK(hw_sdb_wsum_update(s, &c, &r, NULL, 0, x, 1));
+    CHECK_OK(hw_sdb_wsum_get(s, "w3", kept));
+    CHECK(memcmp(kept, fresh, sizeof kept) != 0);
+    hw_sdb_invalidate(s);
+    CHECK_OK(hw_sdb_wsum_get(s, "w3", kept));
+    CHECK(memcmp(kept, fresh, sizeof kept) == 0);
+  }
+  hw_sdb_close(s);
+  sqlite3_close(db);
+  unlink(path);
+}
+
 /* A database of schema 3 as first built (records keyed by id, their worker
  * moved by triggers) is rebuilt when opened: the records in sequence order,
  * each with its case's worker, the triggers gone, the lineage marks there;
@@ -559,6 +643,7 @@ int main(void)
 
   test_schema_upgrade(dir);
   test_worker_upgrade(dir);
+  test_wsum_cache(dir);
   test_load_after(s);
 
   /* a schema from a newer program is refused */

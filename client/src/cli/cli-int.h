@@ -80,8 +80,9 @@ void hw_cli_db_free(hw_cli_db *db);
  * end or its beginning. `hex` is a whole id's hex form. */
 #define HW_CLI_SHORT_DIGITS 12
 #define HW_CLI_SHORT(hex) ((hex) + HW_ID_HEX_LEN - HW_CLI_SHORT_DIGITS)
-/* The case named by its id or by at least 6 hex digits that only its id
- * ends (or begins) with; NULL after printing why. */
+/* The case named by its id, or by at least 6 hex digits that only its id
+ * has at the start of the 12 the lists show, at its end or at its start;
+ * NULL after printing why. */
 const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text);
 /* The record named the same way; NULL after printing why. */
 const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
@@ -89,8 +90,8 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
 void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap);
 bool hw_cli_rec_conflict(const hw_record *r);
 
-/* A record or case named by its 32 digits or a unique prefix. 0 or an error
- * (printed). */
+/* A record or case named by its 32 digits or a unique part of it (as
+ * hw_cli_db_case takes). 0 or an error (printed). */
 int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
 
 /* Parse argv[first..argc) into *o (defaults already set): -1 to go on, else

@@ -96,13 +96,14 @@ fail:
   return rc;
 }
 
-/* Whether `text` (hex digits, any case) is where the id's hex form ends (as
- * the lists show it) or begins. */
+/* Whether `text` (hex digits, any case) begins the 12 digits the lists
+ * show (the id's end), ends the id, or begins it. */
 static bool id_names(const hw_id *id, const char *text)
 {
   char hex[HW_ID_HEX_LEN + 1];
+  const char *shown = HW_CLI_SHORT(hex);
   size_t n = strlen(text);
-  bool head = true, tail = true;
+  bool head = true, tail = true, part = n <= HW_CLI_SHORT_DIGITS;
 
   hw_id_to_hex(id, hex);
   if (n == 0 || n > HW_ID_HEX_LEN)
@@ -111,8 +112,9 @@ static bool id_names(const hw_id *id, const char *text)
     char ch = text[i] >= 'A' && text[i] <= 'F' ? (char)(text[i] - 'A' + 'a') : text[i];
     head = head && ch == hex[i];
     tail = tail && ch == hex[HW_ID_HEX_LEN - n + i];
+    part = part && ch == shown[i];
   }
-  return head || tail;
+  return head || tail || part;
 }
 
 #define PREFIX_MIN 6
@@ -129,7 +131,7 @@ const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
     if (!id_names(&db->cases[i].id, text))
       continue;
     if (found) {
-      fprintf(stderr, "homeward: %s names more than one case: give more digits\n", text);
+      fprintf(stderr, "homeward: %s names more than one case: give more of the digits the list shows\n", text);
       return NULL;
     }
     found = &db->cases[i];
@@ -151,7 +153,7 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text)
     if (!id_names(&db->recs[i].r->id, text))
       continue;
     if (found) {
-      fprintf(stderr, "homeward: %s names more than one record: give more digits\n", text);
+      fprintf(stderr, "homeward: %s names more than one record: give more of the digits the list shows\n", text);
       return NULL;
     }
     found = &db->recs[i];

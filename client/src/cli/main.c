@@ -51,7 +51,8 @@ static const char usage[] =
     "  passwd                 change the passphrase (new one from the terminal, or\n"
     "                         --new-passphrase-fd N, or HOMEWARD_NEW_PASSPHRASE)\n"
     "\n"
-    "CASE and RECORD are the ids the lists show (the first 6 or more digits are enough).\n"
+    "CASE and RECORD are the ids as the lists show them (their last 12 digits; the first 6 or\n"
+    "more of those are enough when no other id has them).\n"
     "The store is --store PATH, or HOMEWARD_STORE, or ./homeward.db. The passphrase is read\n"
     "from the terminal without echo, or from --passphrase-fd N, or from HOMEWARD_PASSPHRASE\n"
     "(for scripts only: other programs of this user may read it).\n"
@@ -103,8 +104,8 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   return 0;
 }
 
-/* A record or case named by its 32 digits or by a unique prefix (as the
- * lists show them). */
+/* A record or case named by its 32 digits or by a unique part (as the
+ * lists show them: hw_cli_db_case). */
 int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
 {
   hw_cli_db db;

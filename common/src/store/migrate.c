@@ -41,10 +41,26 @@ static int fill_items(sqlite3 *db, uint8_t sum[static HW_HASH_BYTES])
   return rc;
 }
 
+static int put_sum(sqlite3 *db, const uint8_t sum[static HW_HASH_BYTES])
+{
+  sqlite3_stmt *put = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "INSERT INTO settings(name, value) VALUES('" HW__SUM_SETTING "', ?1)"
+                              " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                              -1, &put, NULL);
+
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_blob(put, 1, sum, HW_HASH_BYTES, SQLITE_STATIC);
+    rc = sqlite3_step(put);
+    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+  sqlite3_finalize(put);
+  return rc;
+}
+
 int hw__store_migrate_v2(sqlite3 *db)
 {
   uint8_t sum[HW_HASH_BYTES] = {0};
-  sqlite3_stmt *put = NULL;
   int rc = sqlite3_exec(db,
                         "ALTER TABLE records ADD COLUMN item BLOB;"
                         "ALTER TABLE records ADD COLUMN marks INTEGER NOT NULL DEFAULT "
@@ -54,16 +70,27 @@ int hw__store_migrate_v2(sqlite3 *db)
     rc = fill_items(db, sum);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(db, HW__RECORDS_V2_INDEXES, NULL, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v2(db,
-                            "INSERT INTO settings(name, value) VALUES('" HW__SUM_SETTING "', ?1)"
-                            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                            -1, &put, NULL);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_blob(put, 1, sum, HW_HASH_BYTES, SQLITE_STATIC);
-    rc = sqlite3_step(put);
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+  return rc == SQLITE_OK ? put_sum(db, sum) : rc;
+}
+
+int hw__store_migrate_v3(sqlite3 *db)
+{
+  uint8_t sum[HW_HASH_BYTES] = {0};
+  sqlite3_stmt *rd = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT item FROM records", -1, &rd, NULL);
+
+  while (rc == SQLITE_OK && (rc = sqlite3_step(rd)) == SQLITE_ROW) {
+    if (sqlite3_column_bytes(rd, 0) != HW_HASH_BYTES || !sqlite3_column_blob(rd, 0)) {
+      rc = SQLITE_CORRUPT;
+      break;
+    }
+    hw_checksum_xor(sum, sqlite3_column_blob(rd, 0));
+    rc = SQLITE_OK;
   }
-  sqlite3_finalize(put);
-  return rc;
+  if (rc == SQLITE_DONE)
+    rc = SQLITE_OK;
+  sqlite3_finalize(rd);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "DROP INDEX IF EXISTS records_item", NULL, NULL, NULL);
+  return rc == SQLITE_OK ? put_sum(db, sum) : rc;
 }

@@ -122,9 +122,11 @@ HW_NODISCARD int hw__keyfile_parse(const uint8_t *p, size_t n, uint8_t key[HW__K
 /* The setting holding the XOR of every row's item (hw_store_sum). */
 #define HW__SUM_SETTING "hw.sum"
 
-/* Format 1 to 2, inside the caller's transaction: add the item and marks
+/* Format 1 to 3, inside the caller's transaction: add the item and marks
  * columns (marks unknown), fill every item and their sum, build the index.
  * Returns an SQLite result code. */
 int hw__store_migrate_v2(sqlite3 *db);
+/* Format 2 (items in an index) to 3: their sum into hw.sum, the index gone. */
+int hw__store_migrate_v3(sqlite3 *db);
 
 #endif

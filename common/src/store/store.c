@@ -23,7 +23,9 @@
 #define SUBKEY_PAGES 1
 #define LOCAL_MAGIC "HWLOCAL1"
 #define LOCAL_BYTES (8 + HW__DBID + HW_ID_BYTES + 8 + 32)
-#define FORMAT 2 /* 1: before item and marks (migrate.c) */
+/* 1: before item and marks; 2: items in an index; 3: their sum in hw.sum
+ * (migrate.c) */
+#define FORMAT 3
 
 enum {
   S_PUT,
@@ -678,13 +680,13 @@ out:
 
 /* An older store is brought to this format in one transaction: a crash part
  * way leaves it as it was. */
-static int migrate(hw_store *st)
+static int migrate(hw_store *st, uint64_t from)
 {
   int rc = exec(st, "BEGIN IMMEDIATE");
 
   if (rc)
     return rc;
-  rc = hw__store_migrate_v2(st->db);
+  rc = from == 1 ? hw__store_migrate_v2(st->db) : hw__store_migrate_v3(st->db);
   rc = rc == SQLITE_OK ? u64_put(st, "hw.format", FORMAT) : from_sqlite(st, rc);
   if (rc == HW_OK)
     rc = exec(st, "COMMIT");
@@ -772,8 +774,8 @@ static int open_existing(hw_store *st, const hw_store_opts *o, const uint8_t *se
     rc = u64_get(st, "hw.format", &fmt);
   if (rc == HW_ENOENT)
     rc = HW_ECORRUPT;
-  if (rc == HW_OK && fmt == 1)
-    rc = migrate(st);
+  if (rc == HW_OK && (fmt == 1 || fmt == 2))
+    rc = migrate(st, fmt);
   else if (rc == HW_OK && fmt != FORMAT)
     rc = HW_EVERSION;
   if (rc == HW_OK)
@@ -1124,9 +1126,10 @@ static int sum_end(hw_store *st, bool own, int rc)
 {
   if (!own)
     return rc;
-  if (rc == HW_OK)
-    return exec(st, "COMMIT");
-  {
+  if (rc == HW_OK && (rc = exec(st, "COMMIT")) == HW_OK)
+    return HW_OK;
+  /* A failed COMMIT may leave the transaction open: close it. */
+  if (!sqlite3_get_autocommit(st->db)) {
     int r2 = exec(st, "ROLLBACK");
     (void)r2;
   }

@@ -244,7 +244,7 @@ static void test_migration(const char *dir)
                            "SELECT hex(value) FROM settings WHERE name = 'hw.format'", -1, &q,
                            NULL) == SQLITE_OK);
   CHECK(sqlite3_step(q) == SQLITE_ROW);
-  CHECK(strcmp((const char *)sqlite3_column_text(q, 0), "0000000000000002") == 0);
+  CHECK(strcmp((const char *)sqlite3_column_text(q, 0), "0000000000000003") == 0);
   sqlite3_finalize(q);
   hw_store_close(st);
 
@@ -255,7 +255,7 @@ static void test_migration(const char *dir)
   CHECK_EQ(s.n, 2);
   /* A format from the future is refused, the file left as it is. */
   sql(hw_store_sqlite(st),
-      "UPDATE settings SET value = x'0000000000000003' WHERE name = 'hw.format'");
+      "UPDATE settings SET value = x'0000000000000004' WHERE name = 'hw.format'");
   hw_store_close(st);
   {
     st_snap before;
@@ -321,6 +321,44 @@ static void test_migration_damaged(const char *dir)
   st_snap_free(&before);
 }
 
+/* A store of format 2 (items in an index, no sum) gets its sum from the
+ * items and loses the index; its marks stay as they were. */
+static void test_migration_v2(const char *dir)
+{
+  char path[4096];
+  hw_store_opts o;
+  hw_store *st;
+  seen s;
+
+  snprintf(path, sizeof path, "%s/v2.db", dir);
+  o = st_opts(path, "pass");
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  for (int k = 0; k < N_RECS; k++)
+    put_rec(st, k, 0, k == 4 ? 2u : 0u);
+  CHECK_OK(hw_store_commit(st));
+  sql(hw_store_sqlite(st), "CREATE INDEX records_item ON records(item);"
+                           "DELETE FROM settings WHERE name = 'hw.sum';"
+                           "UPDATE settings SET value = x'0000000000000002' WHERE name = 'hw.format'");
+  hw_store_close(st);
+  st = st_open_ok(&o, NULL);
+  check_sum(st, N_RECS);
+  memset(&s, 0, sizeof s);
+  CHECK_OK(hw_store_list_marked(st, note_marked, &s));
+  CHECK(s.n == 1 && s.marks[4] == 2u);
+  {
+    sqlite3_stmt *q;
+    CHECK(sqlite3_prepare_v2(hw_store_sqlite(st),
+                             "SELECT count(*) FROM sqlite_schema WHERE name = 'records_item'", -1,
+                             &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+    sqlite3_finalize(q);
+  }
+  put_rec(st, 1, 1, 0u); /* and it is kept from there */
+  check_sum(st, N_RECS);
+  hw_store_close(st);
+}
+
 /* A record's two version vectors read without its state. */
 static void test_vvs(const char *dir)
 {
@@ -356,6 +394,7 @@ int main(void)
   test_marks_and_sum(dir);
   test_migration(dir);
   test_migration_damaged(dir);
+  test_migration_v2(dir);
   test_vvs(dir);
   st_rmdir(dir);
   free(dir);

@@ -37,15 +37,6 @@ struct hw_client {
 #define SET_MARKS "client.marks_version" /* HW__MARKS_VERSION the marks were set by */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
-/* A growing list of ids (idlist.c); v is hw_malloc'd (hw_free it). */
-typedef struct hw__id_list {
-  hw_id *v;
-  size_t n, cap;
-} hw__id_list;
-/* Append `id` (unique: only when not there yet). 0 or HW_ENOMEM. */
-HW_NODISCARD int hw__id_list_add(hw__id_list *l, const hw_id *id);
-HW_NODISCARD int hw__id_list_add_unique(hw__id_list *l, const hw_id *id);
-
 /* Store state `r` keeping the acknowledged vv `acked` (may be NULL): with
  * `dot`, a local write just applied under it (the store journals it; the
  * dot must come from hw_store_next_dot in this transaction); without, the

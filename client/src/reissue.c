@@ -26,7 +26,7 @@
 
 typedef struct walk_ctx {
   uint64_t d;
-  hw__id_list records;
+  hw_id_list records;
 } walk_ctx;
 
 /* Whether the server listed this very write (dots ascend by counter). */
@@ -52,7 +52,7 @@ static int add_record(void *ud, const hw_dot *dot, const hw_id *record,
 {
   walk_ctx *w = ud;
   (void)digest;
-  return dot->counter >= w->d ? hw__id_list_add_unique(&w->records, record) : HW_OK;
+  return dot->counter >= w->d ? hw_id_list_add_unique(&w->records, record) : HW_OK;
 }
 
 bool hw__journal_matches(hw_client *c, const hw_id *replica, const hw_accepted_dot *a,

@@ -62,10 +62,10 @@ typedef struct sync_ctx {
   bool epoch_changed, repushed;
   uint64_t batch_seq;
   bool diverged;       /* a pulled state contradicted a local one */
-  hw__id_list touched; /* cases of the records pushed or pulled (closed.c) */
+  hw_id_list touched; /* cases of the records pushed or pulled (closed.c) */
   /* From the last walk at done (only deletions follow it): */
-  hw__id_list may_close;  /* cases with a record whose own decision closes a case */
-  hw__id_list conflicted; /* records with a conflict or a disputed void */
+  hw_id_list may_close;  /* cases with a record whose own decision closes a case */
+  hw_id_list conflicted; /* records with a conflict or a disputed void */
   size_t r_off, r_len; /* bytes of rbuf read but not yet fed to the channel */
   uint8_t rbuf[65536];
 } sync_ctx;
@@ -306,7 +306,7 @@ static int build_hello(sync_ctx *s, hw_msg_hello *h)
 /* Remember a case the sync touched, for the closed-case sweep. */
 static int touch(sync_ctx *s, const hw_id *case_id)
 {
-  return hw__id_list_add(&s->touched, case_id);
+  return hw_id_list_add(&s->touched, case_id);
 }
 
 static int collect_pending(void *ud, const hw_store_rec *r)
@@ -803,7 +803,7 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 
 typedef struct marked_walk {
   sync_ctx *s;
-  hw__id_list unknown; /* rows stored before the store kept marks */
+  hw_id_list unknown; /* rows stored before the store kept marks */
 } marked_walk;
 
 /* The marked records are, as nothing but deletions follows this in the
@@ -820,13 +820,13 @@ static int add_marked(void *ud, const hw_store_rec *r)
       return HW_OK; /* the sweep, which decodes the case again, keeps it */
     m = hw__record_marks(rec);
     hw_record_free(rec);
-    rc = hw__id_list_add(&w->unknown, &r->id);
+    rc = hw_id_list_add(&w->unknown, &r->id);
   }
   if (!rc && (m & HW__MARK_CONFLICT))
-    rc = hw__id_list_add(&w->s->conflicted, &r->id);
+    rc = hw_id_list_add(&w->s->conflicted, &r->id);
   /* A closed case's deciding record closes it on its own too. */
   if (!rc && (m & HW__MARK_CLOSES))
-    rc = hw__id_list_add(&w->s->may_close, &r->case_id);
+    rc = hw_id_list_add(&w->s->may_close, &r->case_id);
   return rc;
 }
 
@@ -861,7 +861,7 @@ static int check_marks_version(hw_client *c)
 }
 
 /* Marks worked out from the states of an older store, kept: found once. */
-static int keep_marks(hw_client *c, const hw__id_list *ids)
+static int keep_marks(hw_client *c, const hw_id_list *ids)
 {
   int rc = hw_store_begin(c->st);
 

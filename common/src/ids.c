@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "homeward/crypto.h"
+#include "homeward/mem.h"
 
 void hw_id_random(hw_id *out)
 {
@@ -65,4 +66,26 @@ int hw_id_from_hex(hw_id *out, const char *hex, size_t len)
     out->b[i] = (uint8_t)(hi << 4 | lo);
   }
   return HW_OK;
+}
+
+int hw_id_list_add(hw_id_list *l, const hw_id *id)
+{
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    hw_id *p = hw_realloc(l->v, cap * sizeof *p);
+    if (!p)
+      return HW_ENOMEM;
+    l->v = p;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *id;
+  return HW_OK;
+}
+
+int hw_id_list_add_unique(hw_id_list *l, const hw_id *id)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (hw_id_cmp(&l->v[i], id) == 0)
+      return HW_OK;
+  return hw_id_list_add(l, id);
 }

@@ -1369,31 +1369,16 @@ int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker, bool
   return rc;
 }
 
-typedef struct case_list {
-  hw_id *ids;
-  size_t n, cap;
-} case_list;
-
 static int collect_case(const hw_id *case_id, uint64_t n_records, uint64_t n_flags, void *ud)
 {
-  case_list *l = ud;
   (void)n_records, (void)n_flags;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    hw_id *p = hw_realloc(l->ids, cap * sizeof *p);
-    if (!p)
-      return HW_ENOMEM;
-    l->ids = p;
-    l->cap = cap;
-  }
-  l->ids[l->n++] = *case_id;
-  return HW_OK;
+  return hw_id_list_add(ud, case_id);
 }
 
 int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
 {
   sqlite3_stmt *st = s->st[ST_REGION_PUT];
-  case_list l = {0};
+  hw_id_list l = {0};
   int rc;
 
   sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
@@ -1412,13 +1397,13 @@ int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
       break;
     st = s->st[ST_ASSIGN_LOG];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_blob(st, 2, l.ids[i].b, HW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, l.v[i].b, HW_ID_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, coordinator, -1, SQLITE_STATIC);
     rc = exec_st(s, ST_ASSIGN_LOG);
   }
 out:
-  hw_free(l.ids);
+  hw_free(l.v);
   return rc;
 }
 

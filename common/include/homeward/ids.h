@@ -1,5 +1,6 @@
-/* Homeward identifiers: replica ids, record ids and case ids are 16 random
- * bytes made where the thing is created (architecture §2). */
+/* Homeward identifiers: replica ids, record ids and case ids are 16 bytes
+ * made where the thing is created (architecture §2): replica ids random,
+ * record and case ids time-ordered (hw_id_ordered). */
 #ifndef HOMEWARD_IDS_H
 #define HOMEWARD_IDS_H
 
@@ -34,5 +35,14 @@ HW_EXPORT void hw_id_to_hex(const hw_id *id, char out[static HW_ID_HEX_LEN + 1])
 
 /* Parse exactly HW_ID_HEX_LEN hex digits. Returns 0 or HW_EINVAL (*out zeroed). */
 HW_NODISCARD HW_EXPORT int hw_id_from_hex(hw_id *out, const char *hex, size_t len);
+
+/* A growing list of ids; start it zeroed, hw_free(v) when done. */
+typedef struct hw_id_list {
+  hw_id *v;
+  size_t n, cap;
+} hw_id_list;
+/* Append `id` (unique: only when not there yet). 0 or HW_ENOMEM. */
+HW_NODISCARD HW_EXPORT int hw_id_list_add(hw_id_list *l, const hw_id *id);
+HW_NODISCARD HW_EXPORT int hw_id_list_add_unique(hw_id_list *l, const hw_id *id);
 
 #endif

@@ -83,6 +83,26 @@ int main(void)
     CHECK(b.b[0] == 0 && b.b[5] == 0);
   }
 
+  /* id lists: they grow past their first allocation; add_unique skips an
+   * id already there, add does not. */
+  {
+    hw_id_list l = {0};
+    for (int i = 0; i < 200; i++) {
+      hw_id x;
+      memset(x.b, i, sizeof x.b);
+      CHECK_OK(hw_id_list_add(&l, &x));
+      CHECK_OK(hw_id_list_add_unique(&l, &x));
+    }
+    CHECK_EQ(l.n, (size_t)200);
+    CHECK(l.v[199].b[0] == 199 && l.cap >= 200);
+    {
+      hw_id first = l.v[0];
+      CHECK_OK(hw_id_list_add(&l, &first));
+    }
+    CHECK_EQ(l.n, (size_t)201);
+    hw_free(l.v);
+  }
+
   /* signatures: verify, and refuse a changed message, signature or key */
   {
     uint8_t pk[HW_SIGN_PUBLIC_BYTES], pk2[HW_SIGN_PUBLIC_BYTES], sig[HW_SIGN_BYTES];

@@ -73,9 +73,9 @@ int hw__client_wipe(hw_client *c);
  * case becomes closed, or closable, only when one of its records changes
  * or is acknowledged; sorted and deduplicated in place), delete those
  * closed with nothing pending or disputed, keeping tombstones for the
- * checksum; *removed counts the records deleted. Forget: a record of the case (or, with record NULL,
- * the whole case) left the closed set; call inside a transaction. Sum: the
- * XOR of the tombstones' checksum items. */
+ * checksum; *removed counts the records deleted. Forget: a record of the
+ * case (or, with record NULL, the whole case) left the closed set; call
+ * inside a transaction. Sum: the XOR of the tombstones' checksum items. */
 int hw__client_sweep_closed(hw_client *c, hw_id *cases, size_t n_cases, uint64_t *removed);
 int hw__closed_forget(hw_client *c, const hw_id *case_id, const hw_id *record);
 int hw__closed_sum(hw_client *c, uint8_t sum[static HW_HASH_BYTES]);

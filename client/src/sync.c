@@ -34,7 +34,6 @@ typedef struct sent {
   size_t len;
 } sent;
 
-
 typedef struct batch {
   uint64_t seq;
   size_t first, n;

@@ -199,7 +199,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
   }
   j->kind = cmds[k].kind;
   if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
-      (!a->worker || !a->case_hex || hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
+      (!a->worker || !a->case_hex ||
+       hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
     hw_free(j);
     hw__control_reply_text(req, false, "assign needs --case CASE (32 hex digits) and --worker W");
     return true;
@@ -207,7 +208,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
   if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
       (j->kind == CASELOAD && !a->worker)) {
     hw_free(j);
-    hw__control_reply_text(req, false, "region needs --coordinator and --worker; caseload --worker");
+    hw__control_reply_text(req, false,
+                           "region needs --coordinator and --worker; caseload --worker");
     return true;
   }
   if (j->kind == REVOKE &&

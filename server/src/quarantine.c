@@ -75,8 +75,9 @@ static int list_line(const hw_sdb_quarantined *q, void *ud)
     snprintf(state, sizeof state, "%s by %s", q->decision, q->decided_by);
   else
     snprintf(state, sizeof state, "waiting");
-  snprintf(line, sizeof line, "quarantine %" PRId64 " record=%s device=%s received=%s %s reason=\"%s\"",
-           q->id, rec, dev, when, state, reason);
+  snprintf(line, sizeof line,
+           "quarantine %" PRId64 " record=%s device=%s received=%s %s reason=\"%s\"", q->id, rec,
+           dev, when, state, reason);
   /* A page ends at LIST_MAX entries, or before this line and the "more"
    * line could overflow the reply (lines past it would be dropped unsaid). */
   if (j->listed == LIST_MAX || j->len + 2 * LINE_MAX_Q + 2 > HW_ADMIN_REPLY_MAX) {

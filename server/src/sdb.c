@@ -69,8 +69,9 @@ static const char schema[] =
     /* Each record carries its case's worker (NULL: nobody holds the case),
      * so a pull reads the worker's changes after its cursor from one index
      * range instead of probing every case of the caseload and sorting all
-     * their changes, at every batch (schema 1 and 2 did). Put with the record (ST_REC_PUT) and
-     * moved with the case by hw_sdb_assign_set, srv_assign's one writer.
+     * their changes, at every batch (schema 1 and 2 did). Put with the
+     * record (ST_REC_PUT) and moved with the case by hw_sdb_assign_set,
+     * srv_assign's one writer.
      * (Not by a trigger: a trigger makes the assignment a statement that
      * needs a statement journal, and releasing one walks the in-memory
      * sub-journal of the job's savepoint from its start: that walk was a
@@ -215,7 +216,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
     [ST_REC_WORKER] = "UPDATE srv_records SET worker = ?2 WHERE case_id = ?1",
     [ST_ASSIGN_PUT] = "INSERT INTO srv_assign(case_id, worker, seq) VALUES (?1, ?2, ?3)"
-                      " ON CONFLICT(case_id) DO UPDATE SET worker = excluded.worker, seq = excluded.seq",
+                      " ON CONFLICT(case_id) DO UPDATE SET worker = excluded.worker,"
+                      " seq = excluded.seq",
     [ST_ASSIGN_LOG] = "INSERT INTO srv_assign_log(seq, case_id, from_worker, to_worker)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [ST_HELD_PUT] = "INSERT OR IGNORE INTO srv_held(case_id, worker) VALUES (?1, ?2)",
@@ -238,7 +240,8 @@ static const char *const sql[ST_COUNT] = {
                     " r.case_id = a.case_id), (SELECT count(*) FROM srv_flags f WHERE"
                     " f.case_id = a.case_id) FROM srv_assign a WHERE a.worker = ?1"
                     " ORDER BY a.case_id",
-    [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms)"
+                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
     [ST_DEV_BY_PREFIX] = "SELECT key FROM srv_devices WHERE hex(key) LIKE ?1 || '%'",
     [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
@@ -698,12 +701,12 @@ static int mark_start(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     sqlite3_int64 c = sqlite3_column_int64(st, 0);
-    if (c <= 0 || blob_exact(st, 1, out->digest, HW_HASH_BYTES) != HW_OK)
-      rc = HW_ECORRUPT;
-    else if ((uint64_t)c <= upto)
-      out->counter = (uint64_t)c, rc = HW_OK;
-    else
-      hw_lineage_init(out), rc = HW_OK;
+    uint8_t digest[HW_HASH_BYTES];
+    rc = c > 0 && blob_exact(st, 1, digest, HW_HASH_BYTES) == HW_OK ? HW_OK : HW_ECORRUPT;
+    if (rc == HW_OK && (uint64_t)c <= upto) { /* one above upto is of no use here */
+      out->counter = (uint64_t)c;
+      memcpy(out->digest, digest, HW_HASH_BYTES);
+    }
   } else {
     rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
   }
@@ -1525,7 +1528,8 @@ int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
   return walk_end(st, rc);
 }
 
-int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix, uint8_t key[static HW_DEVICE_KEY_BYTES])
+int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
+                            uint8_t key[static HW_DEVICE_KEY_BYTES])
 {
   sqlite3_stmt *st = s->st[ST_DEV_BY_PREFIX];
   char up[2 * HW_DEVICE_KEY_BYTES + 1];

@@ -121,8 +121,8 @@ static void st_after_group(void *d)
     db->wal_pages = 0;
 }
 
-static const hw_storage_ops store_ops = {st_begin,       st_savepoint, st_release,    st_rollback_to,
-                                         st_commit,      st_rollback,  st_after_group};
+static const hw_storage_ops store_ops = {st_begin,  st_savepoint, st_release,    st_rollback_to,
+                                         st_commit, st_rollback,  st_after_group};
 
 /* ---- keys in the store's meta table --------------------------------------- */
 

@@ -51,7 +51,8 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
           continue;
         printf("  %.*s: %u values\n", (int)fl->name.len, (const char *)fl->name.p, fl->n_pairs);
         show_pairs(r, fl);
-        printf("    to settle: homeward resolve %s %.*s --pick N  (or --value V)\n", HW_CLI_SHORT(rh),
+        printf("    to settle: homeward resolve %s %.*s --pick N  (or --value V)\n",
+               HW_CLI_SHORT(rh),
                (int)fl->name.len, (const char *)fl->name.p);
       }
       if (hw_record_void_status(r, &vs) == HW_OK && vs.disputed) {

@@ -131,7 +131,9 @@ const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
     if (!id_names(&db->cases[i].id, text))
       continue;
     if (found) {
-      fprintf(stderr, "homeward: %s names more than one case: give more of the digits the list shows\n", text);
+      fprintf(stderr,
+              "homeward: %s names more than one case: give more of the digits the list shows\n",
+              text);
       return NULL;
     }
     found = &db->cases[i];
@@ -153,7 +155,9 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text)
     if (!id_names(&db->recs[i].r->id, text))
       continue;
     if (found) {
-      fprintf(stderr, "homeward: %s names more than one record: give more of the digits the list shows\n", text);
+      fprintf(stderr,
+              "homeward: %s names more than one record: give more of the digits the list shows\n",
+              text);
       return NULL;
     }
     found = &db->recs[i];

@@ -101,8 +101,8 @@ static void print_hit(FILE *out, const hit *h, const hw_date *today)
   hw_case_stage(h->k->states, h->k->n, &si);
   if (age >= 0)
     snprintf(ages, sizeof ages, "%d", age);
-  fprintf(out, "  %s  %-24s age %-3s found %s at %s; %s\n", HW_CLI_SHORT(hex), name, ages, found, place,
-          hw_stage_name(si.stage));
+  fprintf(out, "  %s  %-24s age %-3s found %s at %s; %s\n", HW_CLI_SHORT(hex), name, ages, found,
+          place, hw_stage_name(si.stage));
 }
 
 /* Matches of a query over the device's cases, best first; the caller frees

@@ -20,9 +20,9 @@
  * worker's job in flight on it, if any, to finish (while scanning it skips
  * such a chunk instead: the worker is then not running). A job never waits
  * for the reader, and the reader waits for the worker's page at most
- * RA_WAIT_NS, never for a chunk being read. A page that does not open (P_BAD), or that the worker is too slow
- * to open, is left to the caller's normal path, which reads it again and
- * counts tampering. */
+ * RA_WAIT_NS, never for a chunk being read. A page that does not open
+ * (P_BAD), or that the worker is too slow to open, is left to the caller's
+ * normal path, which reads it again and counts tampering. */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>

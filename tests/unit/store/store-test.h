@@ -16,6 +16,7 @@
 #include "homeward/mem.h"
 #include "homeward/store-testvfs.h"
 #include "homeward/store.h"
+#include "store-int.h"
 
 /* The bytes of row k at generation gen: different for every (k, gen), with
  * both in the first bytes (a row read back names what it is). len >= 8. */
@@ -194,6 +195,51 @@ static inline void st_copy(const char *from, const char *to)
     CHECK(fwrite(buf, 1, n, b) == n);
   fclose(a);
   fclose(b);
+}
+
+/* A raw connection through the encrypting VFS `vfs` (the store's page
+ * layout: 4 KiB pages, HW__RESERVE bytes reserved), a 20-page cache so that
+ * scans read from the file, `journal_sql` run after it; a fresh database
+ * gets table t(k, v). */
+static inline sqlite3 *st_raw_open(const char *path, const char *vfs, bool exclusive, bool fresh,
+                                   const char *journal_sql)
+{
+  sqlite3 *db;
+  int n = HW__RESERVE;
+  char sql[256];
+
+  CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs), SQLITE_OK);
+  snprintf(sql, sizeof sql,
+           "PRAGMA locking_mode=%s; PRAGMA temp_store=MEMORY; PRAGMA page_size=4096;"
+           "PRAGMA cache_size=20;",
+           exclusive ? "EXCLUSIVE" : "NORMAL");
+  CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  if (fresh)
+    CHECK_EQ(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
+  CHECK_EQ(sqlite3_exec(db, journal_sql, NULL, NULL, NULL), SQLITE_OK);
+  if (fresh)
+    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB NOT NULL)", NULL,
+                          NULL, NULL),
+             SQLITE_OK);
+  return db;
+}
+
+/* A whole file into malloc'd memory (the caller frees it). */
+static inline uint8_t *st_read_file(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  uint8_t *b;
+  long n;
+
+  CHECK(f != NULL);
+  CHECK(fseek(f, 0, SEEK_END) == 0);
+  n = ftell(f);
+  CHECK(n >= 0 && fseek(f, 0, SEEK_SET) == 0);
+  b = malloc((size_t)n + 1);
+  CHECK(b != NULL && fread(b, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
 }
 
 #endif

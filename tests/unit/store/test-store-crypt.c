@@ -212,22 +212,6 @@ static void test_canaries(int journal)
   free(dir);
 }
 
-static uint8_t *read_all(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *b;
-  long n;
-  CHECK(f);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  b = malloc((size_t)n + 1);
-  CHECK(fread(b, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
-
 static void write_all(const char *path, const uint8_t *b, size_t len)
 {
   FILE *f = fopen(path, "wb");
@@ -300,7 +284,7 @@ static void test_tamper(void)
   CHECK_OK(hw_store_vacuum(st)); /* no free pages: every page is read below */
   hw_store_close(st);
   o.create = false;
-  orig = read_all(path, &len);
+  orig = st_read_file(path, &len);
   CHECK_EQ(len % HW__PAGE, 0);
   npages = len / HW__PAGE;
   CHECK(npages > 10);
@@ -384,11 +368,11 @@ static void test_wal_tamper(void)
     CHECK_OK(hw_store_commit(st));
   }
   snprintf(a, sizeof a, "%s-wal", path);
-  wal = read_all(a, &wlen);
+  wal = st_read_file(a, &wlen);
   CHECK(wlen > HW__WAL_HDR + 4 * fs);
   {
     size_t dlen;
-    uint8_t *db = read_all(path, &dlen);
+    uint8_t *db = st_read_file(path, &dlen);
     hw_store_close(st);
     o.path = cpath;
     o.create = false;

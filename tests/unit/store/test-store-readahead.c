@@ -29,28 +29,9 @@ static void row_bytes(uint8_t b[VLEN], int k, int gen)
  * may write between transactions) instead of the store's exclusive. */
 static sqlite3 *open_db(const char *path, hw__cvfs *v, int wal, bool fresh)
 {
-  sqlite3 *db;
-  int n = HW__RESERVE;
-  char sql[256];
-
-  CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, hw__cvfs_name(v)),
-           SQLITE_OK);
-  /* A cache far smaller than the table: scans read from the file. */
-  snprintf(sql, sizeof sql,
-           "PRAGMA locking_mode=%s; PRAGMA temp_store=MEMORY;"
-           "PRAGMA page_size=4096; PRAGMA cache_size=20;",
-           wal & 2 ? "NORMAL" : "EXCLUSIVE");
-  CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  if (fresh)
-    CHECK_EQ(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
-  snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;",
-           wal & 1 ? "WAL" : "PERSIST");
-  CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  if (fresh)
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB NOT NULL)", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
-  return db;
+  return st_raw_open(path, hw__cvfs_name(v), !(wal & 2), fresh,
+                     wal & 1 ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                             : "PRAGMA journal_mode=PERSIST; PRAGMA synchronous=FULL;");
 }
 
 static void exec(sqlite3 *db, const char *sql)
@@ -202,6 +183,19 @@ static long workers(hw__cvfs *v)
   return w;
 }
 
+/* A new database at `path` holding rows [0, ROWS) at their first
+ * generation (gen[] says so, -1 beyond), through a connection opened with
+ * `wal` (see open_db), returned open. */
+static sqlite3 *filled_db(const char *path, hw__cvfs *v, int wal, int *gen, hw_test_rng *rng)
+{
+  sqlite3 *db = open_db(path, v, wal, true);
+
+  for (int k = 0; k < MAXROWS; k++)
+    gen[k] = -1;
+  write_rows(db, gen, 0, ROWS, rng, 1);
+  return db;
+}
+
 static hw__cvfs *new_vfs(void)
 {
   hw__cvfs *v;
@@ -276,23 +270,6 @@ static void test_stale(int wal)
   free(dir);
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  uint8_t *b;
-  long n;
-
-  CHECK(f != NULL);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  b = malloc((size_t)n);
-  CHECK(b != NULL && fread(b, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
-
 static void spill(const char *path, const uint8_t *b, size_t len)
 {
   FILE *f = fopen(path, "wb");
@@ -340,12 +317,9 @@ static void test_tampered_scan(void)
 
   hw_test_rng_init(&rng, hw_test_seed());
   snprintf(path, sizeof path, "%s/t.db", dir);
-  db = open_db(path, v, 0, true);
-  for (int k = 0; k < MAXROWS; k++)
-    gen[k] = -1;
-  write_rows(db, gen, 0, ROWS, &rng, 1);
+  db = filled_db(path, v, 0, gen, &rng);
   sqlite3_close(db);
-  orig = slurp(path, &len);
+  orig = st_read_file(path, &len);
   npages = len / HW__PAGE;
   CHECK(npages > 600);
   /* Pages well past the start of the scan: the first and last of a chunk,
@@ -403,10 +377,7 @@ static void test_lookups(void)
 
   hw_test_rng_init(&rng, hw_test_seed());
   snprintf(path, sizeof path, "%s/l.db", dir);
-  db = open_db(path, v, 0, true);
-  for (int k = 0; k < MAXROWS; k++)
-    gen[k] = -1;
-  write_rows(db, gen, 0, ROWS, &rng, 1);
+  db = filled_db(path, v, 0, gen, &rng);
   sqlite3_close(db);
   db = open_db(path, v, 0, false);
   w0 = workers(v);
@@ -452,10 +423,7 @@ static void test_other_connection(int wal)
 
   hw_test_rng_init(&rng, hw_test_seed());
   snprintf(path, sizeof path, "%s/o.db", dir);
-  a = open_db(path, v, wal | 2, true);
-  for (int k = 0; k < MAXROWS; k++)
-    gen[k] = -1;
-  write_rows(a, gen, 0, ROWS, &rng, 1);
+  a = filled_db(path, v, wal | 2, gen, &rng);
   b = open_db(path, v, wal | 2, false);
   for (int r = 0; r < 24; r++) {
     int m = (int)hw_test_rng_below(&rng, ROWS - 400);
@@ -503,10 +471,7 @@ static void test_powercut(int wal)
     int rc;
 
     snprintf(path, sizeof path, "%s/p.db", dir);
-    db = open_db(path, v, wal, true);
-    for (int k = 0; k < MAXROWS; k++)
-      gen[k] = -1;
-    write_rows(db, gen, 0, ROWS, &rng, 1);
+    db = filled_db(path, v, wal, gen, &rng);
     sqlite3_close(db);
     CHECK_OK(hw_testvfs_forget());
 
@@ -561,10 +526,7 @@ static void test_no_memory(void)
 
   hw_test_rng_init(&rng, hw_test_seed());
   snprintf(path, sizeof path, "%s/m.db", dir);
-  db = open_db(path, v, 1, true);
-  for (int k = 0; k < MAXROWS; k++)
-    gen[k] = -1;
-  write_rows(db, gen, 0, ROWS, &rng, 1);
+  db = filled_db(path, v, 1, gen, &rng);
   sqlite3_close(db);
   db = open_db(path, v, 1, false);
   w0 = workers(v);

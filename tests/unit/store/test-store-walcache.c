@@ -25,30 +25,10 @@ static void row_bytes(uint8_t b[VLEN], int k, int gen)
 
 static sqlite3 *open_db(const char *path, hw__cvfs *v, bool exclusive, bool fresh)
 {
-  sqlite3 *db;
-  int n = HW__RESERVE;
-  char sql[256];
-
-  CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, hw__cvfs_name(v)),
-           SQLITE_OK);
-  snprintf(sql, sizeof sql,
-           "PRAGMA locking_mode=%s; PRAGMA temp_store=MEMORY; PRAGMA page_size=4096;"
-           "PRAGMA cache_size=20;",
-           exclusive ? "EXCLUSIVE" : "NORMAL");
-  CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  if (fresh)
-    CHECK_EQ(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
   /* Small WAL generations: many restarts, frame indexes used again. */
-  CHECK_EQ(sqlite3_exec(db,
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                        "PRAGMA wal_autocheckpoint=40;",
-                        NULL, NULL, NULL),
-           SQLITE_OK);
-  if (fresh)
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB NOT NULL)", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
-  return db;
+  return st_raw_open(path, hw__cvfs_name(v), exclusive, fresh,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "PRAGMA wal_autocheckpoint=40;");
 }
 
 /* Rows [lo, hi) stepping by `step` at their next generation, in one

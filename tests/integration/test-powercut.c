@@ -39,10 +39,14 @@
 #define N_DEVICES 4
 #define MAX_RECS 200   /* records one device makes in a trial */
 #define MAX_ROUNDS 300 /* a device's rounds of writes and a sync, at most */
-/* The cut comes after 0..this many disk operations of the running server:
- * about 25 rounds of the devices, past the first WAL checkpoint (near 1,000
- * pages written) into the WAL's reuse from its start. */
-#define CUT_OPS_MAX 2500
+/* The cut comes after 0..this many disk operations of the running server
+ * (the store writes each commit's pages in a few runs): up to about 250
+ * rounds of the devices, past many WAL checkpoints and reuses of the WAL
+ * from its start. */
+#define CUT_OPS_MAX 2000
+/* A flawed run's cut comes after 20..this many: before the first checkpoint
+ * syncs the WAL, when every commit acknowledged since the start is lost. */
+#define FLAWED_CUT_MAX 200
 #define FLAWED_RUNS 3
 #define POWERCUT_EXIT 86 /* HW_POWERCUT_EXIT, server/src/powercut-int.h */
 #define MARK "pcut-note" /* in every text: the server's log must not hold it */
@@ -354,7 +358,7 @@ int main(int argc, char **argv)
   }
   /* The planted flaw: commits acknowledged before they are durable. */
   for (int i = 0; i < FLAWED_RUNS; i++) {
-    long at = 200 + (long)hw_test_rng_below(&rng, CUT_OPS_MAX - 200);
+    long at = 20 + (long)hw_test_rng_below(&rng, FLAWED_CUT_MAX - 20);
     int d = 0, v = trial((int)cuts + i, at, hw_test_rng_next(&rng), true, &d);
     flawed_bad += v;
     flawed_caught += v > 0;

@@ -8,6 +8,10 @@
  * reach disk. Memory-mapped reads are refused (xFetch returns NULL). Any write
  * that cannot be classified fails closed.
  *
+ * Writes are gathered per file and their pages sealed on every core at once
+ * when anything else touches the file (wbatch.c); reads of a forward scan
+ * are opened ahead on the second core (readahead.c).
+ *
  * A VFS instance belongs to one store; its connections are used by one thread
  * at a time (the store's contract). */
 #include <sodium.h>
@@ -17,9 +21,11 @@
 #include <unistd.h>
 
 #include "homeward/mem.h"
+#include "pfor-int.h"
 #include "readahead-int.h"
 #include "store-int.h"
 #include "walcache-int.h"
+#include "wbatch-int.h"
 
 enum { K_DB = 1, K_JOURNAL = 2, K_WAL = 3, K_MEM = 4 };
 
@@ -37,6 +43,7 @@ struct hw__cvfs {
   atomic_long wal_served;                            /* frames read from the WAL cache */
   atomic_bool shared_mem; /* some file mapped shared memory: no WAL cache from now on */
   bool readahead;
+  hw__pfor *helpers; /* seal a flush's pages beside the connection's thread */
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
   pid_t pool_pid; /* refill after fork so no nonce is used twice */
@@ -54,9 +61,12 @@ typedef struct cfile {
   sqlite3_int64 meta_off;
   uint32_t meta_pgno;
   bool meta_valid;
+  bool meta_commit; /* the WAL frame header was a commit frame's */
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
   hw__ra ra;         /* read-ahead of the main database (readahead.c) */
   hw__walcache *wc;  /* a WAL's frames written in this generation (walcache.c) */
+  hw__wb wb;         /* writes not yet in the file (wbatch.c) */
+  int deferred;      /* a failed flush's error not reported yet */
   sqlite3_file *real; /* the base VFS's file, right after this struct */
 } cfile;
 
@@ -114,35 +124,57 @@ static bool all_zero(const uint8_t *p, size_t n)
   return acc == 0;
 }
 
-/* Seal SQLite's page `in` into `out` (may not alias). Fails closed when the
- * page is not what the format expects. */
-static int seal_page(hw__cvfs *v, uint8_t *out, const uint8_t *in, int kind, uint32_t pgno,
-                     uint64_t frame)
+/* Whether SQLite's page `in` may be sealed: fails closed when it is not
+ * what the format expects. */
+static int seal_check(const uint8_t *in, int kind, uint32_t pgno)
 {
-  uint8_t ad[40], prefix[16];
-  size_t skip = 0, ad_len;
-
   /* The reserved bytes must come back exactly as SQLite wrote them (zero),
    * or WAL and journal checksums break after a crash (security.md A.2). */
   if (!all_zero(in + HW__USABLE, HW__RESERVE))
     return SQLITE_IOERR_WRITE;
+  /* Page size and reserve must be the fixed ones before any write. */
+  if (kind == K_DB && pgno == 1 &&
+      (memcmp(in, sqlite_magic, 16) != 0 || in[16] != 0x10 || in[17] != 0x00 ||
+       in[20] != HW__RESERVE))
+    return SQLITE_IOERR_WRITE;
+  return SQLITE_OK;
+}
+
+/* Seal a checked page in place, its nonce already in its reserved bytes
+ * (hw__wb_seal_fn: runs on the helpers too, so it reads nothing the
+ * connection's thread changes). */
+static void seal_in_place(void *ctx, uint8_t *page, int kind, uint32_t pgno, uint64_t frame)
+{
+  hw__cvfs *v = ctx;
+  uint8_t ad[40], prefix[16];
+  size_t skip = 0, ad_len;
+
   if (kind == K_DB && pgno == 1) {
-    /* Page size and reserve must be the fixed ones before any write. */
-    if (memcmp(in, sqlite_magic, 16) != 0 || in[16] != 0x10 || in[17] != 0x00 ||
-        in[20] != HW__RESERVE)
-      return SQLITE_IOERR_WRITE;
     memcpy(prefix, HW__DB_MAGIC, 8);
     memcpy(prefix + 8, v->dbid, 8);
-    memcpy(out, prefix, 16);
     skip = 16;
   }
   ad_len = make_ad(ad, kind, pgno, frame, skip ? prefix : NULL);
   atomic_fetch_add_explicit(&v->sealed, 1, memory_order_relaxed);
-  take_nonce(v, out + HW__USABLE);
-  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out + skip, out + HW__USABLE + HW__NONCE,
-                                                      NULL, in + skip, HW__USABLE - skip, ad,
-                                                      ad_len, NULL, out + HW__USABLE, v->key);
-  return SQLITE_OK;
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(page + skip, page + HW__USABLE + HW__NONCE,
+                                                      NULL, page + skip, HW__USABLE - skip, ad,
+                                                      ad_len, NULL, page + HW__USABLE, v->key);
+  if (skip)
+    memcpy(page, prefix, 16);
+}
+
+/* Queue page `in` for sealing at the flush, with a fresh nonce. */
+static int queue_page(cfile *c, const uint8_t *in, sqlite3_int64 off, int kind, uint32_t pgno,
+                      uint64_t frame)
+{
+  uint8_t *copy;
+  int rc = seal_check(in, kind, pgno);
+
+  if (rc == SQLITE_OK)
+    rc = hw__wb_write(&c->wb, in, HW__PAGE, off, kind, pgno, frame, &copy);
+  if (rc == SQLITE_OK)
+    take_nonce(c->v, copy + HW__USABLE);
+  return rc;
 }
 
 /* Open `in` (4096 bytes) into out (may alias in). Returns SQLITE_OK or
@@ -306,14 +338,19 @@ static const sqlite3_io_methods mem_methods = {
 
 /* ---- real files ---- */
 
+static int flush(cfile *c);
+
 static int c_close(sqlite3_file *f)
 {
   cfile *c = (cfile *)f;
-  int rc;
+  int rc = flush(c), rc2;
 
+  hw__wb_free(&c->wb);
   hw__ra_free(&c->ra);
   hw__wc_free(&c->wc);
-  rc = c->real->pMethods ? c->real->pMethods->xClose(c->real) : SQLITE_OK;
+  rc2 = c->real->pMethods ? c->real->pMethods->xClose(c->real) : SQLITE_OK;
+  if (rc == SQLITE_OK)
+    rc = rc2;
   sodium_memzero(c->buf, sizeof c->buf);
   return rc;
 }
@@ -321,6 +358,21 @@ static int c_close(sqlite3_file *f)
 static int real_read(cfile *c, void *p, int amt, sqlite3_int64 off)
 {
   return c->real->pMethods->xRead(c->real, p, amt, off);
+}
+
+/* Write what was gathered. A failed flush leaves the WAL without frames the
+ * cache holds: it forgets them all. */
+static int flush(cfile *c)
+{
+  int rc = hw__wb_flush(&c->wb);
+
+  if (rc == SQLITE_OK && c->deferred) {
+    rc = c->deferred;
+    c->deferred = 0;
+  }
+  if (rc != SQLITE_OK)
+    hw__wc_clear(c->wc);
+  return rc;
 }
 
 static void fixed_header(uint8_t *p)
@@ -426,6 +478,19 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 
   if (amt <= 0)
     return SQLITE_OK;
+  /* A checkpoint's read of a frame this connection wrote comes from memory;
+   * everything else reads the file, with what was gathered written first. */
+  if (c->kind == K_WAL && amt == HW__PAGE && off >= HW__WAL_HDR &&
+      (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE) == HW__WAL_FRAME_HDR &&
+      !atomic_load(&c->v->shared_mem) &&
+      hw__wc_get(c->wc, (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE)), p)) {
+    atomic_fetch_add_explicit(&c->v->wal_served, 1, memory_order_relaxed);
+    return SQLITE_OK;
+  }
+  if ((rc = flush(c)) != SQLITE_OK) {
+    memset(p, 0, (size_t)amt);
+    return rc;
+  }
   switch (c->kind) {
   case K_DB:
     return db_read(c, p, amt, off);
@@ -445,13 +510,8 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
       sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
       uint64_t frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
-        /* A page of a frame this connection wrote in this generation (a
-         * checkpoint copying it): it is in memory, exactly as written. */
-        if (!atomic_load(&c->v->shared_mem) && hw__wc_get(c->wc, frame, p)) {
-          atomic_fetch_add_explicit(&c->v->wal_served, 1, memory_order_relaxed);
-          return SQLITE_OK;
-        }
-        /* A page of a frame that recovery already accepted. */
+        /* A page of a frame that recovery already accepted (one this
+         * connection wrote in this generation came from memory above). */
         rc = real_read(c, c->buf, HW__WAL_FRAME_HDR + HW__PAGE, off - HW__WAL_FRAME_HDR);
         if (rc != SQLITE_OK) {
           memset(p, 0, (size_t)amt);
@@ -497,6 +557,12 @@ static int meta_pgno(cfile *c, sqlite3_int64 at, uint32_t *pgno)
     *pgno = c->meta_pgno;
     return SQLITE_OK;
   }
+  if (hw__wb_peek(&c->wb, b, 4, at)) {
+    *pgno = get_be32(b);
+    return SQLITE_OK;
+  }
+  if ((rc = flush(c)) != SQLITE_OK)
+    return rc;
   rc = real_read(c, b, 4, at);
   if (rc != SQLITE_OK)
     return SQLITE_IOERR_WRITE;
@@ -504,9 +570,8 @@ static int meta_pgno(cfile *c, sqlite3_int64 at, uint32_t *pgno)
   return SQLITE_OK;
 }
 
-static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
 {
-  cfile *c = (cfile *)f;
   const uint8_t *in = p;
   uint32_t pgno;
   int rc;
@@ -516,18 +581,21 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
     hw__ra_flush(&c->ra);
     if (amt != HW__PAGE || off % HW__PAGE != 0)
       return SQLITE_IOERR_WRITE; /* fail closed */
-    rc = seal_page(c->v, c->buf, in, K_DB, (uint32_t)(off / HW__PAGE + 1), 0);
-    if (rc != SQLITE_OK)
-      return rc;
-    return c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
+    return queue_page(c, in, off, K_DB, (uint32_t)(off / HW__PAGE + 1), 0);
   case K_JOURNAL:
     if (amt == HW__PAGE && off % 8 == 4) {
+      /* Written at once: SQLite rolls back from the journal what it
+       * believes is there, so a journal write must fail in the call that
+       * makes it (a rollback reading a journal without the records that
+       * failed later would leave their changes in SQLite's cache). */
       rc = meta_pgno(c, off - 4, &pgno);
+      if (rc == SQLITE_OK)
+        rc = seal_check(in, K_JOURNAL, pgno);
       if (rc != SQLITE_OK)
         return rc;
-      rc = seal_page(c->v, c->buf, in, K_JOURNAL, pgno, 0);
-      if (rc != SQLITE_OK)
-        return rc;
+      memcpy(c->buf, in, HW__PAGE);
+      take_nonce(c->v, c->buf + HW__USABLE);
+      seal_in_place(c->v, c->buf, K_JOURNAL, pgno, 0);
       return c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
     }
     if (amt == JOURNAL_HDR && off % JOURNAL_HDR == 0) {
@@ -552,7 +620,7 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
   case K_WAL:
     if (off == 0 && amt == HW__WAL_HDR) {
       hw__wc_clear(c->wc); /* a new generation: frame indexes start again */
-      return c->real->pMethods->xWrite(c->real, p, amt, off);
+      return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
     }
     if (off >= HW__WAL_HDR) {
       sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
@@ -560,21 +628,27 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
       if (amt == HW__WAL_FRAME_HDR && rel == 0) {
         c->meta_off = off;
         c->meta_pgno = get_be32(in);
+        c->meta_commit = get_be32(in + 4) != 0; /* the database size: a commit frame */
         c->meta_valid = true;
         hw__wc_drop(c->wc, frame);
-        return c->real->pMethods->xWrite(c->real, p, amt, off);
+        return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
       }
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
         hw__wc_drop(c->wc, frame);
         rc = meta_pgno(c, off - HW__WAL_FRAME_HDR, &pgno);
         if (rc != SQLITE_OK)
           return rc;
-        rc = seal_page(c->v, c->buf, in, K_WAL, pgno, frame);
-        if (rc != SQLITE_OK)
-          return rc;
-        rc = c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
+        rc = queue_page(c, in, off, K_WAL, pgno, frame);
+        /* Remembered now, though the flush writes it: a flush that fails
+         * forgets every frame (flush below). */
         if (rc == SQLITE_OK && !atomic_load(&c->v->shared_mem))
           hw__wc_put(&c->wc, frame, in);
+        /* A commit is in the file when SQLite returns, synced or not: with
+         * synchronous=NORMAL no sync follows, and a crash of the process
+         * must not lose it. */
+        if (rc == SQLITE_OK && c->meta_valid && c->meta_off == off - HW__WAL_FRAME_HDR &&
+            c->meta_commit)
+          rc = flush(c);
         return rc;
       }
     }
@@ -584,42 +658,78 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
   }
 }
 
+static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+{
+  cfile *c = (cfile *)f;
+  int rc = write_gathered(c, p, amt, off);
+
+  if (rc != SQLITE_OK)
+    hw__wc_clear(c->wc); /* a flush to make room may have failed */
+  return rc;
+}
+
 static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
   cfile *c = (cfile *)f;
+  int rc = flush(c);
+
   c->meta_valid = false;
   hw__ra_flush(&c->ra);
   hw__wc_clear(c->wc);
-  return c->real->pMethods->xTruncate(c->real, size);
+  return rc != SQLITE_OK ? rc : c->real->pMethods->xTruncate(c->real, size);
 }
 
 static int c_sync(sqlite3_file *f, int flags)
 {
   cfile *c = (cfile *)f;
+  int rc = flush(c);
+
   hw__ra_flush(&c->ra);
-  return c->real->pMethods->xSync(c->real, flags);
+  return rc != SQLITE_OK ? rc : c->real->pMethods->xSync(c->real, flags);
 }
 
 static int c_size(sqlite3_file *f, sqlite3_int64 *size)
 {
   cfile *c = (cfile *)f;
+  int rc = flush(c);
+
+  if (rc != SQLITE_OK) {
+    *size = 0;
+    return rc;
+  }
   return c->real->pMethods->xFileSize(c->real, size);
 }
 
 /* A lock change may let another connection write, or follow its writes:
- * pages read ahead are forgotten (as on every write, truncate and sync). */
+ * what was gathered is written and pages read ahead are forgotten (as on
+ * every write, truncate and sync). */
 static int c_lock(sqlite3_file *f, int lock)
 {
   cfile *c = (cfile *)f;
+  int rc = flush(c);
+
   hw__ra_flush(&c->ra);
-  return c->real->pMethods->xLock(c->real, lock);
+  return rc != SQLITE_OK ? rc : c->real->pMethods->xLock(c->real, lock);
+}
+
+/* A flush for a call whose error SQLite may not check (unlock, file
+ * controls, barriers): the error is also kept for the next call that
+ * flushes (a sync at the latest), so it is never lost. */
+static int flush_unchecked(cfile *c)
+{
+  int rc = flush(c);
+  if (rc != SQLITE_OK)
+    c->deferred = rc;
+  return rc;
 }
 
 static int c_unlock(sqlite3_file *f, int lock)
 {
   cfile *c = (cfile *)f;
+  int rc = flush_unchecked(c);
+
   hw__ra_flush(&c->ra);
-  return c->real->pMethods->xUnlock(c->real, lock);
+  return rc != SQLITE_OK ? rc : c->real->pMethods->xUnlock(c->real, lock);
 }
 
 static int c_check_lock(sqlite3_file *f, int *out)
@@ -651,10 +761,12 @@ static int c_fcntl(sqlite3_file *f, int op, void *arg)
   case SQLITE_FCNTL_LOCKSTATE:
   case SQLITE_FCNTL_TEMPFILENAME:
     return c->real->pMethods->xFileControl(c->real, op, arg);
-  default:
+  default: {
     /* Size hints, syncs and whatever else may change the file. */
+    int rc = flush_unchecked(c);
     hw__ra_flush(&c->ra);
-    return c->real->pMethods->xFileControl(c->real, op, arg);
+    return rc != SQLITE_OK ? rc : c->real->pMethods->xFileControl(c->real, op, arg);
+  }
   }
 }
 
@@ -685,13 +797,18 @@ static int c_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatil
 static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
   cfile *c = (cfile *)f;
+  int rc = flush_unchecked(c);
+
   hw__ra_flush(&c->ra);
-  return c->real->pMethods->xShmLock(c->real, offset, n, flags);
+  return rc != SQLITE_OK ? rc : c->real->pMethods->xShmLock(c->real, offset, n, flags);
 }
 
 static void c_shm_barrier(sqlite3_file *f)
 {
   cfile *c = (cfile *)f;
+  int rc = flush_unchecked(c);
+
+  (void)rc;
   hw__ra_flush(&c->ra);
   c->real->pMethods->xShmBarrier(c->real);
 }
@@ -768,6 +885,7 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int 
   }
   if (c->kind == K_DB)
     hw__ra_init(&c->ra, c->real, ra_open, v);
+  hw__wb_init(&c->wb, c->real, seal_in_place, v, &v->helpers);
   c->base.pMethods = &c_methods;
   return SQLITE_OK;
 }
@@ -956,6 +1074,7 @@ void hw__cvfs_free(hw__cvfs *v)
   if (!v)
     return;
   sqlite3_vfs_unregister(&v->vfs);
+  hw__pfor_free(&v->helpers);
   sodium_free(v->key);
   sodium_memzero(v->pool, sizeof v->pool);
   hw_free(v);

@@ -471,7 +471,11 @@ static void test_powercut(int wal)
     int rc;
 
     snprintf(path, sizeof path, "%s/p.db", dir);
+    /* Writes reach the file in runs (wbatch.c): the cut and the error land
+     * within as many operations as filling the table took. */
+    long ops = hw_testvfs_ops();
     db = filled_db(path, v, wal, gen, &rng);
+    ops = hw_testvfs_ops() - ops;
     sqlite3_close(db);
     CHECK_OK(hw_testvfs_forget());
 
@@ -484,7 +488,7 @@ static void test_powercut(int wal)
     check_rows(db, gen, ROWS - 300, ROWS);
     check_rows(db, gen, 0, ROWS);
     memcpy(fl, gen, sizeof gen);
-    hw_testvfs_fail_after((long)hw_test_rng_below(&rng, 400), HW_EIO);
+    hw_testvfs_fail_after((long)hw_test_rng_below(&rng, (uint64_t)ops), HW_EIO);
     rc = try_write_rows(db, fl, 0, ROWS, &rng, 2, false);
     hw_testvfs_fail_after(-1, 0);
     if (rc == SQLITE_OK)
@@ -495,7 +499,7 @@ static void test_powercut(int wal)
     check_rows(db, gen, 0, ROWS);
 
     memcpy(fl, gen, sizeof gen);
-    hw_testvfs_die_after((long)hw_test_rng_below(&rng, 2000));
+    hw_testvfs_die_after((long)hw_test_rng_below(&rng, (uint64_t)ops));
     (void)try_write_rows(db, fl, 0, ROWS, &rng, 3, false);
     sqlite3_close(db);
     CHECK_OK(hw_testvfs_powercut(hw_test_rng_next(&rng)));
@@ -504,7 +508,9 @@ static void test_powercut(int wal)
     CHECK(rows_match(db, gen, 0, ROWS, true) || rows_match(db, fl, 0, ROWS, false));
     exec(db, "PRAGMA integrity_check");
     sqlite3_close(db);
-    CHECK(workers(v) >= w0 + 2); /* the scans ran with the worker */
+    /* The scans ran with the worker: the one after the reopen always, the
+     * one after the cut too unless (WAL) the pages it reads are in the WAL. */
+    CHECK(workers(v) >= w0 + (wal ? 1 : 2));
     CHECK_OK(hw_testvfs_forget());
     st_rmdir(dir);
     free(dir);

@@ -1,0 +1,62 @@
+/* One file's writes gathered until anything else touches the file
+ * (wbatch.c), private to cryptvfs.c. The pages among them are sealed on
+ * every core at once (pfor.c) and each run of contiguous writes reaches the
+ * file in one call: SQLite writes a commit's pages one by one and syncs only
+ * after the last, so nothing waits for a page sealed later than before.
+ *
+ * The owner flushes before every other operation on the file (read, sync,
+ * size, truncate, lock, close, file controls that may change it), so the
+ * file below sees the same writes in the same order, only later and fewer
+ * calls; an error of a gathered write is reported by the call that flushed
+ * it. One thread at a time, like the connection. */
+#ifndef HW_STORE_WBATCH_INT_H
+#define HW_STORE_WBATCH_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pfor-int.h"
+
+/* Seal, in place, a page queued with its nonce in place (any thread). */
+typedef void (*hw__wb_seal_fn)(void *ctx, uint8_t *page, int kind, uint32_t pgno, uint64_t frame);
+
+typedef struct hw__wb_ent {
+  sqlite3_int64 off;
+  uint32_t at, len; /* its bytes: img[at, at + len) */
+  int kind;         /* 0: written as they are; else a page to seal */
+  uint32_t pgno;
+  uint64_t frame;
+} hw__wb_ent;
+
+#define HW__WB_ENTS 160 /* a WAL frame takes two: 64 frames and then some */
+
+typedef struct hw__wb {
+  sqlite3_file *real; /* the file below */
+  hw__wb_seal_fn seal;
+  void *ctx;
+  hw__pfor **pool; /* the VFS's helpers, shared by its files */
+  uint8_t *img;    /* the queued bytes in order (hw_malloc'd on first use) */
+  size_t used;
+  hw__wb_ent ent[HW__WB_ENTS];
+  size_t n_ent, n_pages;
+} hw__wb;
+
+void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx, hw__pfor **pool);
+/* Queue `amt` bytes for `off`. kind != 0: a page (HW__PAGE bytes) to seal
+ * at the flush, and *copy points at its queued copy (valid until the next
+ * call), where the caller puts the nonce. May flush first: returns that
+ * flush's error, with nothing queued. */
+int hw__wb_write(hw__wb *wb, const void *p, int amt, sqlite3_int64 off, int kind, uint32_t pgno,
+                 uint64_t frame, uint8_t **copy);
+/* Seal and write everything queued; the queue is empty afterwards, also on
+ * error (the first error is returned). Cheap when nothing is queued. */
+int hw__wb_flush(hw__wb *wb);
+/* The bytes [off, off + amt) from the latest queued unsealed write holding
+ * all of them (a WAL frame header or journal page number not yet in the
+ * file). */
+bool hw__wb_peek(const hw__wb *wb, void *out, int amt, sqlite3_int64 off);
+/* Drop what is queued (wiped) and free the buffer. */
+void hw__wb_free(hw__wb *wb);
+
+#endif

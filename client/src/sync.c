@@ -434,7 +434,8 @@ static int repush_everything(sync_ctx *s)
 /* The state the server holds now: merge it in, and remember that the
  * server holds everything in `held` (architecture §4: the acknowledgement
  * sets the acknowledged vv). */
-static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_vv *held);
+static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
+                        const hw_vv *held);
 
 static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_t len,
                        const hw_vv *held)
@@ -444,13 +445,15 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
 
   if (bytes && (rc = hw_record_decode(bytes, len, &in, NULL)) != 0)
     return rc == HW_ENOMEM ? rc : HW_EPROTO;
-  rc = apply_record(s, id, in, held);
+  rc = apply_record(s, id, in, in ? &(hw_bytes){bytes, len} : NULL, held);
   hw_record_free(in);
   return rc;
 }
 
-/* apply_state for a state decoded already (borrowed; NULL: nothing new). */
-static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_vv *held)
+/* apply_state for a state decoded already (borrowed; NULL: nothing new)
+ * from `in_bytes`. */
+static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
+                        const hw_vv *held)
 {
   hw_store_rec *row = NULL, put = {0};
   hw_record *local = NULL, *merged = NULL;
@@ -479,6 +482,20 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     /* Nothing new: the server holds what was sent (a record deleted here
      * since, its case closed or taken away, was acknowledged whole). */
     rc = row ? hw_store_ack(s->c->st, id, &acked) : HW_OK;
+    goto out;
+  }
+  if (!local) {
+    /* New here: the merge of nothing and `in` is `in`, and its bytes, which
+     * decoded, are already its canonical encoding (decode accepts nothing
+     * else: fuzz-record's oracle). */
+    put.id = in->id;
+    put.case_id = in->case_id;
+    put.kind = in->kind;
+    put.vv = in->vv;
+    put.acked = acked;
+    put.state = *in_bytes;
+    put.marks = hw__record_marks(in);
+    rc = hw_store_put(s->c->st, &put);
     goto out;
   }
   if ((rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
@@ -759,7 +776,7 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
     if (!rc && (rc = touch(s, &peek->case_id)) == 0) {
       cases[i] = peek->case_id;
-      rc = apply_record(s, NULL, peek, &peek->vv);
+      rc = apply_record(s, NULL, peek, &b->records[i], &peek->vv);
     }
     /* A record of a closed case came back: its tombstone goes. */
     if (!rc)

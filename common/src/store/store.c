@@ -120,6 +120,11 @@ struct hw_store {
   bool restored;
   int sp_depth;
   sqlite3_stmt *s[S_N];
+  /* The stored state sum as of the open transaction, when sum_known: a put
+   * reads it from here instead of the settings table. Forgotten at every
+   * rollback (the rollback hook and savepoint rollbacks). */
+  uint8_t sum[HW_HASH_BYTES];
+  bool sum_known;
 };
 
 const char *hw_store_why_str(int why)
@@ -527,6 +532,11 @@ static int conn_setup(hw_store *st, sqlite3 *db, bool fresh, int journal)
   return rc == SQLITE_OK ? HW_OK : from_sqlite(st, rc);
 }
 
+static void forget_sum(void *ud)
+{
+  ((hw_store *)ud)->sum_known = false;
+}
+
 static int open_db(hw_store *st, bool fresh)
 {
   int rc = sqlite3_open_v2(st->path, &st->db,
@@ -535,6 +545,8 @@ static int open_db(hw_store *st, bool fresh)
   if (rc != SQLITE_OK)
     return from_sqlite(st, rc);
   sqlite3_extended_result_codes(st->db, 1);
+  /* Explicit and automatic rollbacks alike (SQLite calls it for both). */
+  sqlite3_rollback_hook(st->db, forget_sum, st);
   return conn_setup(st, st->db, fresh, st->journal);
 }
 
@@ -1089,6 +1101,7 @@ int hw_store_savepoint_rollback(hw_store *st)
   if (st->sp_depth == 0)
     return HW_EINVAL;
   snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", st->sp_depth, st->sp_depth);
+  st->sum_known = false; /* the rollback hook does not see savepoints */
   rc = exec(st, sql);
   if (rc == HW_OK) {
     st->sp_depth--;
@@ -1141,14 +1154,24 @@ static int sum_fold(hw_store *st, const uint8_t delta[static HW_HASH_BYTES])
 {
   uint8_t sum[HW_HASH_BYTES];
   size_t n;
-  int rc = setting_get_raw(st, HW__SUM_SETTING, sum, sizeof sum, &n);
+  int rc;
 
-  if (rc)
-    return rc == HW_ENOENT ? HW_ECORRUPT : rc;
-  if (n != HW_HASH_BYTES)
-    return HW_ECORRUPT;
+  if (st->sum_known) {
+    memcpy(sum, st->sum, sizeof sum);
+  } else {
+    rc = setting_get_raw(st, HW__SUM_SETTING, sum, sizeof sum, &n);
+    if (rc)
+      return rc == HW_ENOENT ? HW_ECORRUPT : rc;
+    if (n != HW_HASH_BYTES)
+      return HW_ECORRUPT;
+  }
   hw_checksum_xor(sum, delta);
-  return setting_put_raw(st, HW__SUM_SETTING, sum, sizeof sum);
+  st->sum_known = false;
+  if ((rc = setting_put_raw(st, HW__SUM_SETTING, sum, sizeof sum)) != HW_OK)
+    return rc;
+  memcpy(st->sum, sum, sizeof sum);
+  st->sum_known = true;
+  return HW_OK;
 }
 
 int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])

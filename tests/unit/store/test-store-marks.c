@@ -165,6 +165,18 @@ static void test_marks_and_sum(const char *dir)
     CHECK_OK(hw_store_sum(st, again));
     CHECK(memcmp(sum, again, sizeof again) == 0);
   }
+  /* The puts after a rollback, and after a savepoint's rollback, fold into
+   * the sum as stored, not as it was before the rollback. */
+  put_rec(st, 2, 8, 0);
+  check_sum(st, N_RECS - 1 - N_RECS / 4);
+  CHECK_OK(hw_store_begin(st));
+  put_rec(st, 3, 9, 0);
+  CHECK_OK(hw_store_savepoint(st));
+  put_rec(st, 4, 9, 0);
+  CHECK_OK(hw_store_savepoint_rollback(st));
+  put_rec(st, 6, 9, 0);
+  CHECK_OK(hw_store_commit(st));
+  check_sum(st, N_RECS - 1 - N_RECS / 4);
   hw_store_close(st);
 }
 

@@ -444,6 +444,36 @@ static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
   return short_read ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
 }
 
+/* Whether the journal record whose page image is at `off` lies within the
+ * records a synced journal header counts (its nRec). SQLite writes that
+ * count only when it syncs the journal, before the database is touched, and
+ * reads the records after it only while rolling back its own unsynced
+ * transaction, where it stops at the first record whose checksum fails:
+ * the tail of a record whose write failed, or records a persisted journal
+ * kept from an earlier transaction. A page image there that does not open is
+ * not tampering; one within a synced count is. Rare path: walks the
+ * journal's segment headers (one per sync within a transaction). */
+static bool journal_record_counted(cfile *c, sqlite3_int64 off)
+{
+  uint8_t h[28];
+  sqlite3_int64 seg = 0, rec = off - 4, rec_size = 4 + HW__PAGE + 4;
+
+  while (seg <= rec) {
+    sqlite3_int64 first = seg + JOURNAL_HDR, end;
+    uint32_t nrec;
+    if (real_read(c, h, sizeof h, seg) != SQLITE_OK || memcmp(h, journal_magic, 8) != 0)
+      return false; /* never synced from here on */
+    nrec = get_be32(h + 8);
+    if (nrec == 0xffffffff)
+      return true; /* "count from the size": never written by this store; be strict */
+    end = first + (sqlite3_int64)nrec * rec_size;
+    if (rec < end)
+      return rec >= first;
+    seg = (end + JOURNAL_HDR - 1) / JOURNAL_HDR * JOURNAL_HDR; /* > seg: the walk ends */
+  }
+  return false;
+}
+
 /* Whether an authentic commit frame of the WAL's current generation (its
  * salts match the WAL header) lies after the frame at `off`. A torn frame is
  * the last thing written before a cut, so nothing of its generation can be
@@ -502,7 +532,17 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
         memset(p, 0, (size_t)amt);
         return rc;
       }
-      return open_page(c->v, p, c->buf + 4, K_JOURNAL, get_be32(c->buf), 0, true);
+      rc = open_page(c->v, p, c->buf + 4, K_JOURNAL, get_be32(c->buf), 0, false);
+      if (rc == SQLITE_OK)
+        return rc;
+      if (journal_record_counted(c, off)) {
+        atomic_fetch_add(&c->v->tampered, 1);
+        return rc;
+      }
+      /* Outside the synced records: zeros, whose checksum ends SQLite's
+       * rollback there, as for a torn record in a plain journal. */
+      memset(p, 0, (size_t)amt);
+      return SQLITE_OK;
     }
     return real_read(c, p, amt, off);
   case K_WAL:

@@ -339,6 +339,7 @@ static const sqlite3_io_methods mem_methods = {
 /* ---- real files ---- */
 
 static int flush(cfile *c);
+static int journal_read(cfile *c, void *p, int amt, sqlite3_int64 off);
 
 static int c_close(sqlite3_file *f)
 {
@@ -461,7 +462,7 @@ static bool journal_record_counted(cfile *c, sqlite3_int64 off)
   while (seg <= rec) {
     sqlite3_int64 first = seg + JOURNAL_HDR, end;
     uint32_t nrec;
-    if (real_read(c, h, sizeof h, seg) != SQLITE_OK || memcmp(h, journal_magic, 8) != 0)
+    if (journal_read(c, h, sizeof h, seg) != SQLITE_OK || memcmp(h, journal_magic, 8) != 0)
       return false; /* never synced from here on */
     nrec = get_be32(h + 8);
     if (nrec == 0xffffffff)
@@ -517,7 +518,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
     atomic_fetch_add_explicit(&c->v->wal_served, 1, memory_order_relaxed);
     return SQLITE_OK;
   }
-  if ((rc = flush(c)) != SQLITE_OK) {
+  if (c->kind != K_JOURNAL && (rc = flush(c)) != SQLITE_OK) {
     memset(p, 0, (size_t)amt);
     return rc;
   }
@@ -527,7 +528,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
   case K_JOURNAL:
     if (amt == HW__PAGE && off % 8 == 4) {
       /* A page image: its page number sits in the 4 bytes before it. */
-      rc = real_read(c, c->buf, 4 + HW__PAGE, off - 4);
+      rc = journal_read(c, c->buf, 4 + HW__PAGE, off - 4);
       if (rc != SQLITE_OK) {
         memset(p, 0, (size_t)amt);
         return rc;
@@ -544,7 +545,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
       memset(p, 0, (size_t)amt);
       return SQLITE_OK;
     }
-    return real_read(c, p, amt, off);
+    return journal_read(c, p, amt, off);
   case K_WAL:
     if (off >= HW__WAL_HDR) {
       sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
@@ -601,9 +602,10 @@ static int meta_pgno(cfile *c, sqlite3_int64 at, uint32_t *pgno)
     *pgno = get_be32(b);
     return SQLITE_OK;
   }
-  if ((rc = flush(c)) != SQLITE_OK)
-    return rc;
-  rc = real_read(c, b, 4, at);
+  if (c->kind == K_JOURNAL)
+    rc = journal_read(c, b, 4, at);
+  else if ((rc = flush(c)) == SQLITE_OK)
+    rc = real_read(c, b, 4, at);
   if (rc != SQLITE_OK)
     return SQLITE_IOERR_WRITE;
   *pgno = get_be32(b);
@@ -624,19 +626,10 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
     return queue_page(c, in, off, K_DB, (uint32_t)(off / HW__PAGE + 1), 0);
   case K_JOURNAL:
     if (amt == HW__PAGE && off % 8 == 4) {
-      /* Written at once: SQLite rolls back from the journal what it
-       * believes is there, so a journal write must fail in the call that
-       * makes it (a rollback reading a journal without the records that
-       * failed later would leave their changes in SQLite's cache). */
       rc = meta_pgno(c, off - 4, &pgno);
-      if (rc == SQLITE_OK)
-        rc = seal_check(in, K_JOURNAL, pgno);
       if (rc != SQLITE_OK)
         return rc;
-      memcpy(c->buf, in, HW__PAGE);
-      take_nonce(c->v, c->buf + HW__USABLE);
-      seal_in_place(c->v, c->buf, K_JOURNAL, pgno, 0);
-      return c->real->pMethods->xWrite(c->real, c->buf, HW__PAGE, off);
+      return queue_page(c, in, off, K_JOURNAL, pgno, 0);
     }
     if (amt == JOURNAL_HDR && off % JOURNAL_HDR == 0) {
       /* A journal header (one 512-byte sector: SQLite uses 512 when the file
@@ -645,7 +638,7 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
       if ((memcmp(in, journal_magic, 8) != 0 && !all_zero(in, 8)) ||
           !all_zero(in + 28, JOURNAL_HDR - 28))
         return SQLITE_IOERR_WRITE;
-      return c->real->pMethods->xWrite(c->real, p, amt, off);
+      return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
     }
     if (amt <= 28) {
       /* Record numbers, checksums, header fields: no page content. */
@@ -654,7 +647,7 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
         c->meta_pgno = get_be32(in);
         c->meta_valid = true;
       }
-      return c->real->pMethods->xWrite(c->real, p, amt, off);
+      return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
     }
     return SQLITE_IOERR_WRITE;
   case K_WAL:
@@ -716,6 +709,10 @@ static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
   c->meta_valid = false;
   hw__ra_flush(&c->ra);
   hw__wc_clear(c->wc);
+  if (rc != SQLITE_OK && c->wb.retain) {
+    hw__wb_cut(&c->wb, size); /* what is kept below the cut is tried again */
+    rc = SQLITE_OK;
+  }
   return rc != SQLITE_OK ? rc : c->real->pMethods->xTruncate(c->real, size);
 }
 
@@ -733,6 +730,14 @@ static int c_size(sqlite3_file *f, sqlite3_int64 *size)
   cfile *c = (cfile *)f;
   int rc = flush(c);
 
+  if (rc != SQLITE_OK && c->wb.retain) {
+    /* The size SQLite believes in: the retained writes count. */
+    sqlite3_int64 end = hw__wb_end(&c->wb);
+    rc = c->real->pMethods->xFileSize(c->real, size);
+    if (rc == SQLITE_OK && end > *size)
+      *size = end;
+    return rc;
+  }
   if (rc != SQLITE_OK) {
     *size = 0;
     return rc;
@@ -750,6 +755,27 @@ static int c_lock(sqlite3_file *f, int lock)
 
   hw__ra_flush(&c->ra);
   return rc != SQLITE_OK ? rc : c->real->pMethods->xLock(c->real, lock);
+}
+
+/* A read of the journal: what was gathered is written first; if that fails,
+ * the writes are retained (wbatch.c) and the read sees them over the file's
+ * bytes, so a rollback reads the records SQLite believes it wrote. The
+ * failure itself is reported by the sync that tries them again. */
+static int journal_read(cfile *c, void *p, int amt, sqlite3_int64 off)
+{
+  sqlite3_int64 size = 0;
+  int rc;
+
+  if (flush(c) == SQLITE_OK)
+    return real_read(c, p, amt, off);
+  rc = real_read(c, p, amt, off);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+    return rc;
+  if (rc == SQLITE_IOERR_SHORT_READ && c->real->pMethods->xFileSize(c->real, &size) != SQLITE_OK)
+    return SQLITE_IOERR_READ;
+  if (hw__wb_patch(&c->wb, p, amt, off, rc == SQLITE_OK ? off + amt : size))
+    return SQLITE_OK;
+  return rc;
 }
 
 /* A flush for a call whose error SQLite may not check (unlock, file
@@ -926,6 +952,9 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int 
   if (c->kind == K_DB)
     hw__ra_init(&c->ra, c->real, ra_open, v);
   hw__wb_init(&c->wb, c->real, seal_in_place, v, &v->helpers);
+  /* SQLite rolls back from the journal what it believes is there: a journal
+   * keeps the writes a failed flush could not make (wbatch-int.h). */
+  c->wb.retain = c->kind == K_JOURNAL;
   c->base.pMethods = &c_methods;
   return SQLITE_OK;
 }

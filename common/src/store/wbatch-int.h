@@ -8,7 +8,10 @@
  * size, truncate, lock, close, file controls that may change it), so the
  * file below sees the same writes in the same order, only later and fewer
  * calls; an error of a gathered write is reported by the call that flushed
- * it. One thread at a time, like the connection. */
+ * it. A batch that retains (a rollback journal's) keeps its writes, sealed,
+ * when a flush fails, tries them again at the next flush and lets reads see
+ * them meanwhile (hw__wb_patch): SQLite rolls back from what it believes is
+ * in the file. One thread at a time, like the connection. */
 #ifndef HW_STORE_WBATCH_INT_H
 #define HW_STORE_WBATCH_INT_H
 
@@ -36,6 +39,7 @@ typedef struct hw__wb {
   hw__wb_seal_fn seal;
   void *ctx;
   hw__pfor **pool; /* the VFS's helpers, shared by its files */
+  bool retain;     /* keep the writes of a failed flush (set after init) */
   uint8_t *img;    /* the queued bytes in order (hw_malloc'd on first use) */
   size_t used;
   hw__wb_ent ent[HW__WB_ENTS];
@@ -50,8 +54,21 @@ void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx,
 int hw__wb_write(hw__wb *wb, const void *p, int amt, sqlite3_int64 off, int kind, uint32_t pgno,
                  uint64_t frame, uint8_t **copy);
 /* Seal and write everything queued; the queue is empty afterwards, also on
- * error (the first error is returned). Cheap when nothing is queued. */
+ * error (the first error is returned) unless the batch retains: then what
+ * was queued stays, sealed, to be written again by the next flush. Cheap when
+ * nothing is queued. */
 int hw__wb_flush(hw__wb *wb);
+/* After a failed flush of a retaining batch: copy the retained bytes that
+ * fall in [off, off + amt) over `buf` (the file's bytes there), in the order
+ * written. Returns whether they cover [from, off + amt) entirely (from: the
+ * file's end, past which `buf` held no file bytes). */
+bool hw__wb_patch(const hw__wb *wb, uint8_t *buf, int amt, sqlite3_int64 off,
+                  sqlite3_int64 from);
+/* The end of the furthest retained write (0: none). */
+sqlite3_int64 hw__wb_end(const hw__wb *wb);
+/* Forget retained writes at or past `size` (a truncate), cutting one that
+ * crosses it. */
+void hw__wb_cut(hw__wb *wb, sqlite3_int64 size);
 /* The bytes [off, off + amt) from the latest queued unsealed write holding
  * all of them (a WAL frame header or journal page number not yet in the
  * file). */

@@ -49,6 +49,8 @@ int hw__wb_flush(hw__wb *wb)
     if (wb->ent[i].kind)
       job.idx[n++] = (uint16_t)i;
   hw__pfor_run(wb->pool, n, WB_PARALLEL_MIN, seal_one, &job);
+  for (size_t i = 0; i < n; i++)
+    wb->ent[job.idx[i]].kind = 0; /* sealed: bytes to write as they are */
   /* Runs of writes, each starting where the one before ended. */
   while (k < wb->n_ent && rc == SQLITE_OK) {
     size_t end = k + 1;
@@ -61,9 +63,65 @@ int hw__wb_flush(hw__wb *wb)
     rc = wb->real->pMethods->xWrite(wb->real, wb->img + wb->ent[k].at, (int)len, wb->ent[k].off);
     k = end;
   }
-  wb->n_ent = wb->n_pages = 0;
-  wb->used = 0;
+  wb->n_pages = 0;
+  if (rc == SQLITE_OK || !wb->retain) {
+    wb->n_ent = 0;
+    wb->used = 0;
+  }
   return rc;
+}
+
+bool hw__wb_patch(const hw__wb *wb, uint8_t *buf, int amt, sqlite3_int64 off,
+                  sqlite3_int64 from)
+{
+  sqlite3_int64 to = off + amt, pos = from > off ? from : off;
+  bool moved = true;
+
+  for (size_t i = 0; i < wb->n_ent; i++) {
+    const hw__wb_ent *e = &wb->ent[i];
+    sqlite3_int64 lo = e->off > off ? e->off : off;
+    sqlite3_int64 hi = e->off + (sqlite3_int64)e->len < to ? e->off + (sqlite3_int64)e->len : to;
+    if (lo < hi && e->kind == 0) /* (a page still to seal is never read: reads flush first) */
+      memcpy(buf + (lo - off), wb->img + e->at + (lo - e->off), (size_t)(hi - lo));
+  }
+  /* Whether [pos, to) is covered: extend pos while some write starts at or
+   * before it and ends after it. */
+  while (pos < to && moved) {
+    moved = false;
+    for (size_t i = 0; i < wb->n_ent; i++) {
+      const hw__wb_ent *e = &wb->ent[i];
+      if (e->off <= pos && e->off + (sqlite3_int64)e->len > pos) {
+        pos = e->off + (sqlite3_int64)e->len;
+        moved = true;
+      }
+    }
+  }
+  return pos >= to;
+}
+
+sqlite3_int64 hw__wb_end(const hw__wb *wb)
+{
+  sqlite3_int64 end = 0;
+  for (size_t i = 0; i < wb->n_ent; i++)
+    if (wb->ent[i].off + (sqlite3_int64)wb->ent[i].len > end)
+      end = wb->ent[i].off + (sqlite3_int64)wb->ent[i].len;
+  return end;
+}
+
+void hw__wb_cut(hw__wb *wb, sqlite3_int64 size)
+{
+  size_t out = 0;
+  for (size_t i = 0; i < wb->n_ent; i++) {
+    hw__wb_ent e = wb->ent[i];
+    if (e.off >= size)
+      continue;
+    if (e.off + (sqlite3_int64)e.len > size)
+      e.len = (uint32_t)(size - e.off);
+    wb->ent[out++] = e;
+  }
+  wb->n_ent = out;
+  if (out == 0)
+    wb->used = 0;
 }
 
 int hw__wb_write(hw__wb *wb, const void *p, int amt, sqlite3_int64 off, int kind, uint32_t pgno,

@@ -147,6 +147,40 @@ static void test_batch(void)
   CHECK_EQ(hw__wb_flush(&wb), SQLITE_FULL);
   CHECK_EQ(wb.n_ent, 0u);
   CHECK_EQ(hw__wb_flush(&wb), SQLITE_OK);
+  CHECK_EQ(atomic_load(&sealed), 101);
+
+  /* A retaining batch (a journal's) keeps what failed, sealed once, lets
+   * reads see it, and writes it with the next flush. */
+  wb.retain = true;
+  memset(page, 0x5a, sizeof page);
+  CHECK_EQ(hw__wb_write(&wb, hdr, 4, 8192, 0, 0, 0, NULL), SQLITE_OK);
+  CHECK_EQ(hw__wb_write(&wb, page, sizeof page, 8196, 7, 2, 2, &copy), SQLITE_OK);
+  rf.fail_at = rf.calls + 1;
+  CHECK_EQ(hw__wb_flush(&wb), SQLITE_FULL);
+  CHECK_EQ(wb.n_ent, 2u);
+  CHECK_EQ(hw__wb_end(&wb), 8196 + HW__PAGE);
+  {
+    uint8_t rd[64];
+    memset(rd, 0, sizeof rd);
+    /* The file ends at 8192 here: the retained bytes cover the rest. */
+    CHECK(hw__wb_patch(&wb, rd, sizeof rd, 8190, 8192));
+    CHECK(memcmp(rd + 2, hdr, 4) == 0);
+    CHECK_EQ(rd[6], (uint8_t)(0x5a ^ 0xff)); /* sealed, once */
+    CHECK(!hw__wb_patch(&wb, rd, sizeof rd, 8196 + HW__PAGE - 8, 8192)); /* past them */
+  }
+  CHECK_EQ(hw__wb_flush(&wb), SQLITE_OK);
+  CHECK_EQ(wb.n_ent, 0u);
+  CHECK(memcmp(rf.img + 8192, hdr, 4) == 0);
+  CHECK_EQ(rf.img[8196], (uint8_t)(0x5a ^ 0xff));
+  CHECK_EQ(atomic_load(&sealed), 102);
+  /* A truncate forgets what it cuts off, and cuts a write that crosses it. */
+  CHECK_EQ(hw__wb_write(&wb, page, sizeof page, 20000, 7, 3, 3, &copy), SQLITE_OK);
+  rf.fail_at = rf.calls + 1;
+  CHECK_EQ(hw__wb_flush(&wb), SQLITE_FULL);
+  hw__wb_cut(&wb, 21000);
+  CHECK_EQ(hw__wb_end(&wb), 21000);
+  hw__wb_cut(&wb, 20000);
+  CHECK_EQ(wb.n_ent, 0u);
   hw__wb_free(&wb);
   hw__pfor_free(&pool);
 }

@@ -120,11 +120,13 @@ struct hw_store {
   bool restored;
   int sp_depth;
   sqlite3_stmt *s[S_N];
-  /* The stored state sum as of the open transaction, when sum_known: a put
-   * reads it from here instead of the settings table. Forgotten at every
-   * rollback (the rollback hook and savepoint rollbacks). */
+  /* The state sum as of the open transaction, when sum_known: puts and
+   * deletes fold into it here and it reaches the settings table before the
+   * transaction commits or a savepoint starts (sum_dirty until then).
+   * Forgotten at every rollback (the rollback hook and savepoint rollbacks),
+   * when the table holds the right value again. */
   uint8_t sum[HW_HASH_BYTES];
-  bool sum_known;
+  bool sum_known, sum_dirty;
 };
 
 const char *hw_store_why_str(int why)
@@ -535,6 +537,19 @@ static int conn_setup(hw_store *st, sqlite3 *db, bool fresh, int journal)
 static void forget_sum(void *ud)
 {
   ((hw_store *)ud)->sum_known = false;
+  ((hw_store *)ud)->sum_dirty = false;
+}
+
+/* The sum folded in memory into the settings table (in the transaction). */
+static int sum_write(hw_store *st)
+{
+  int rc;
+
+  if (!st->sum_dirty)
+    return HW_OK;
+  if ((rc = setting_put_raw(st, HW__SUM_SETTING, st->sum, sizeof st->sum)) == HW_OK)
+    st->sum_dirty = false;
+  return rc;
 }
 
 static int open_db(hw_store *st, bool fresh)
@@ -1042,7 +1057,8 @@ int hw_store_commit(hw_store *st)
 
   if (sqlite3_get_autocommit(st->db))
     return HW_EINVAL;
-  rc = exec(st, "COMMIT");
+  if ((rc = sum_write(st)) == HW_OK)
+    rc = exec(st, "COMMIT");
   if (rc) {
     /* A failed commit leaves nothing half-done: roll back what is left. */
     if (!sqlite3_get_autocommit(st->db))
@@ -1072,6 +1088,9 @@ int hw_store_savepoint(hw_store *st)
   char sql[32];
   int rc;
 
+  /* The savepoint's rollback restores the table: it must hold the sum now. */
+  if ((rc = sum_write(st)) != HW_OK)
+    return rc;
   snprintf(sql, sizeof sql, "SAVEPOINT sp%d", st->sp_depth + 1);
   rc = exec(st, sql);
   if (rc == HW_OK)
@@ -1101,7 +1120,7 @@ int hw_store_savepoint_rollback(hw_store *st)
   if (st->sp_depth == 0)
     return HW_EINVAL;
   snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", st->sp_depth, st->sp_depth);
-  st->sum_known = false; /* the rollback hook does not see savepoints */
+  st->sum_known = st->sum_dirty = false; /* the rollback hook does not see savepoints */
   rc = exec(st, sql);
   if (rc == HW_OK) {
     st->sp_depth--;
@@ -1139,7 +1158,7 @@ static int sum_end(hw_store *st, bool own, int rc)
 {
   if (!own)
     return rc;
-  if (rc == HW_OK && (rc = exec(st, "COMMIT")) == HW_OK)
+  if (rc == HW_OK && (rc = sum_write(st)) == HW_OK && (rc = exec(st, "COMMIT")) == HW_OK)
     return HW_OK;
   /* A failed COMMIT may leave the transaction open: close it. */
   if (!sqlite3_get_autocommit(st->db)) {
@@ -1156,28 +1175,31 @@ static int sum_fold(hw_store *st, const uint8_t delta[static HW_HASH_BYTES])
   size_t n;
   int rc;
 
-  if (st->sum_known) {
-    memcpy(sum, st->sum, sizeof sum);
-  } else {
+  if (!st->sum_known) {
     rc = setting_get_raw(st, HW__SUM_SETTING, sum, sizeof sum, &n);
     if (rc)
       return rc == HW_ENOENT ? HW_ECORRUPT : rc;
     if (n != HW_HASH_BYTES)
       return HW_ECORRUPT;
+    memcpy(st->sum, sum, sizeof sum);
+    st->sum_known = true;
   }
-  hw_checksum_xor(sum, delta);
-  st->sum_known = false;
-  if ((rc = setting_put_raw(st, HW__SUM_SETTING, sum, sizeof sum)) != HW_OK)
-    return rc;
-  memcpy(st->sum, sum, sizeof sum);
-  st->sum_known = true;
+  /* Written before the commit (sum_write): one row write a transaction. */
+  hw_checksum_xor(st->sum, delta);
+  st->sum_dirty = true;
   return HW_OK;
 }
 
 int hw_store_sum(hw_store *st, uint8_t out[static HW_HASH_BYTES])
 {
   size_t n;
-  int rc = setting_get_raw(st, HW__SUM_SETTING, out, HW_HASH_BYTES, &n);
+  int rc;
+
+  if (st->sum_known) {
+    memcpy(out, st->sum, HW_HASH_BYTES);
+    return HW_OK;
+  }
+  rc = setting_get_raw(st, HW__SUM_SETTING, out, HW_HASH_BYTES, &n);
 
   if (rc == HW_OK && n != HW_HASH_BYTES)
     rc = HW_ECORRUPT;

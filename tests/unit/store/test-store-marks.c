@@ -177,6 +177,16 @@ static void test_marks_and_sum(const char *dir)
   put_rec(st, 6, 9, 0);
   CHECK_OK(hw_store_commit(st));
   check_sum(st, N_RECS - 1 - N_RECS / 4);
+  /* Puts fold the sum in memory: it reached the file with each commit, of
+   * a transaction and of a put made outside one. */
+  hw_store_close(st);
+  o.create = false;
+  st = st_open_ok(&o, NULL);
+  check_sum(st, N_RECS - 1 - N_RECS / 4);
+  put_rec(st, 7, 9, 0);
+  hw_store_close(st);
+  st = st_open_ok(&o, NULL);
+  check_sum(st, N_RECS - 1 - N_RECS / 4 + 1);
   hw_store_close(st);
 }
 

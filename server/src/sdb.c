@@ -233,8 +233,17 @@ static const char *const sql[ST_COUNT] = {
      * states are read for the rows returned only. */
     [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records INDEXED BY srv_records_worker"
                       " WHERE worker = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM srv_assign_log"
-                        " WHERE seq > ?2 AND (from_worker = ?1 OR to_worker = ?1)"
+    /* Two ordered index ranges of at most ?3 rows each, merged: with an OR,
+     * SQLite read every later event of the worker and sorted them all at each
+     * pull batch (100k cases: a fifth of the storage thread in a pull). */
+    [ST_EVENTS_AFTER] = "SELECT seq, case_id, from_worker, to_worker FROM ("
+                        " SELECT * FROM (SELECT seq, case_id, from_worker, to_worker"
+                        "  FROM srv_assign_log WHERE from_worker = ?1 AND seq > ?2"
+                        "  ORDER BY seq LIMIT ?3)"
+                        " UNION ALL"
+                        " SELECT * FROM (SELECT seq, case_id, from_worker, to_worker"
+                        "  FROM srv_assign_log WHERE to_worker = ?1 AND seq > ?2"
+                        "  AND from_worker IS NOT ?1 ORDER BY seq LIMIT ?3))"
                         " ORDER BY seq LIMIT ?3",
     [ST_CASELOAD] = "SELECT a.case_id, (SELECT count(*) FROM srv_records r WHERE"
                     " r.case_id = a.case_id), (SELECT count(*) FROM srv_flags f WHERE"

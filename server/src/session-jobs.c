@@ -610,6 +610,7 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
   pull_ctx p = {.j = j};
   size_t n_whole = 0, used = 0;
   uint64_t last = from, horizon = UINT64_MAX;
+  size_t ev_max = limit < HW_REMOVALS_MAX / 2 ? limit : HW_REMOVALS_MAX / 2;
   bool cut = false;
   int rc = HW_OK;
 
@@ -627,10 +628,13 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
       if (p.max_seq < horizon)
         horizon = p.max_seq, cut = true;
     }
+    /* Events as far as a batch of records reaches: a new case's first
+     * assignment comes with every case created, so a larger list was mostly
+     * read again by the next batch (the horizon keeps it exact). */
     p.rows = 0;
     if (!rc)
-      rc = hw_sdb_events_after(db, ss->visible[v], from, HW_REMOVALS_MAX / 2, got_event, &p);
-    if (!rc && p.rows >= HW_REMOVALS_MAX / 2 && p.max_seq < horizon)
+      rc = hw_sdb_events_after(db, ss->visible[v], from, ev_max, got_event, &p);
+    if (!rc && p.rows >= ev_max && p.max_seq < horizon)
       horizon = p.max_seq, cut = true;
   }
   /* Coordinators' decisions on states this device holds for them. */

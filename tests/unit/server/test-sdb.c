@@ -299,6 +299,78 @@ static void test_wsum_cache(const char *dir)
   unlink(path);
 }
 
+/* The assignment changes that concern a worker (to it or from it), after a
+ * sequence number, in order, at most `max`: against a model of the log over
+ * random assignments and reassignments among three workers. */
+#define EV_N 600
+
+typedef struct ev {
+  uint64_t seq;
+  int c_case, from, to; /* from -1: a first assignment */
+} ev;
+
+typedef struct ev_got {
+  uint64_t seq[EV_N];
+  size_t n;
+} ev_got;
+
+static int got_ev(uint64_t seq, const hw_id *case_id, const char *from, const char *to, void *ud)
+{
+  ev_got *g = ud;
+  (void)case_id, (void)from, (void)to;
+  CHECK(g->n < EV_N);
+  g->seq[g->n++] = seq;
+  return 0;
+}
+
+static void test_events_after(const char *dir)
+{
+  static const char *const wk[3] = {"wa", "wb", "wc"};
+  static ev log[EV_N];
+  int owner[40];
+  char path[256];
+  sqlite3 *db;
+  hw_sdb *s = NULL;
+  hw_test_rng rng;
+  size_t n = 0;
+
+  hw_test_rng_init(&rng, hw_test_seed());
+  snprintf(path, sizeof path, "%s/events.db", dir);
+  db = open_db(path);
+  CHECK_OK(hw_sdb_open(&s, db));
+  for (int k = 0; k < 40; k++)
+    owner[k] = -1;
+  for (uint64_t seq = 10; n < EV_N; seq += 1 + hw_test_rng_below(&rng, 3)) {
+    int k = (int)hw_test_rng_below(&rng, 40), to = (int)hw_test_rng_below(&rng, 3);
+    hw_id c = id_of(0x100 + k);
+    if (owner[k] == to)
+      continue;
+    CHECK_OK(hw_sdb_assign_set(s, &c, wk[to], seq));
+    log[n++] = (ev){seq, k, owner[k], to};
+    owner[k] = to;
+  }
+  for (int w = 0; w < 4; w++) {
+    const char *name = w < 3 ? wk[w] : "nobody";
+    for (int t = 0; t < 40; t++) {
+      uint64_t after = t == 0 ? 0 : log[hw_test_rng_below(&rng, EV_N)].seq;
+      size_t max = t % 3 == 0 ? 1 : t % 3 == 1 ? 7 : EV_N;
+      ev_got g = {.n = 0};
+      size_t want = 0;
+      CHECK_OK(hw_sdb_events_after(s, name, after, max, got_ev, &g));
+      for (size_t i = 0; i < EV_N && want < max; i++)
+        if (log[i].seq > after && (log[i].from == w || log[i].to == w)) {
+          CHECK(want < g.n);
+          CHECK_EQ(g.seq[want], log[i].seq);
+          want++;
+        }
+      CHECK_EQ(g.n, want);
+    }
+  }
+  hw_sdb_close(s);
+  sqlite3_close(db);
+  unlink(path);
+}
+
 /* A database of schema 3 as first built (records keyed by id, their worker
  * moved by triggers) is rebuilt when opened: the records in sequence order,
  * each with its case's worker, the triggers gone, the lineage marks there;
@@ -644,6 +716,7 @@ int main(void)
   test_schema_upgrade(dir);
   test_worker_upgrade(dir);
   test_wsum_cache(dir);
+  test_events_after(dir);
   test_load_after(s);
 
   /* a schema from a newer program is refused */

@@ -608,7 +608,7 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
 {
   hw_session *ss = j->ss;
   pull_ctx p = {.j = j};
-  size_t n_whole = 0, used = 0;
+  size_t n_whole = 0, used = 0, at;
   uint64_t last = from, horizon = UINT64_MAX;
   size_t ev_max = limit < HW_REMOVALS_MAX / 2 ? limit : HW_REMOVALS_MAX / 2;
   bool cut = false;
@@ -650,8 +650,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
     goto out;
   if (p.n)
     qsort(p.items, p.n, sizeof *p.items, by_seq);
-  for (size_t i = 0; i < p.n; i++) {
-    pull_item *it = &p.items[i];
+  for (at = 0; at < p.n; at++) {
+    pull_item *it = &p.items[at];
     if (it->seq > horizon)
       break;
     if (it->kind == 1) {
@@ -715,6 +715,12 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
    * its cursor moves there, past other workers' changes, so a case given
    * to it later is not sent twice (once as changes, once whole). */
   j->more = used < p.n || cut;
+  /* Every change up to a cut list's horizon was read, and none was left
+   * for lack of room: the cursor may move there even when they made no item
+   * (first assignments, moves between workers the device sees, its own
+   * writes), or a batch of such rows would be asked for again forever. */
+  if (cut && (at == p.n || p.items[at].seq > horizon) && horizon > last)
+    last = horizon;
   *last_out = last;
 out:
   for (size_t i = 0; i < p.n; i++)

@@ -206,7 +206,14 @@ void hw_test_server_kill(hw_test_server *s)
 
 void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap)
 {
-  const char *args[] = {"invite", "--worker", worker, "--coordinator", "coord", NULL};
+  hw_test_invite_as(s, worker, "worker", "coord", out, cap);
+}
+
+void hw_test_invite_as(hw_test_server *s, const char *worker, const char *role,
+                       const char *coordinator, char *out, size_t cap)
+{
+  const char *args[] = {"invite", "--worker", worker, "--role", role,
+                        "--coordinator", coordinator, NULL};
   size_t n;
   CHECK_EQ(hw_test_server_cmd(s, out, cap, args), 0);
   n = strlen(out);

@@ -37,6 +37,9 @@ void hw_test_server_run_as(hw_test_server *s, const char *binary, const char *co
 int hw_test_server_exited(hw_test_server *s, bool wait);
 /* A fresh invitation for `worker` through the control socket (aborts on failure). */
 void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap);
+/* The same with a role and the coordinator the invitation names. */
+void hw_test_invite_as(hw_test_server *s, const char *worker, const char *role,
+                       const char *coordinator, char *out, size_t cap);
 /* Run the server binary with arguments; stdout into out[cap]. Returns the exit status. */
 int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *const *args);
 

@@ -26,14 +26,7 @@ static char out[1 << 22]; /* the audit report of the whole test */
 
 static void invite_as(const char *worker, const char *role, char *inv, size_t cap)
 {
-  size_t n;
-  CHECK_EQ(hw_test_server_cmd(&srv, inv, cap,
-                              (const char *const[]){"invite", "--worker", worker, "--role", role,
-                                                    "--coordinator", "chipo", NULL}),
-           0);
-  n = strlen(inv);
-  while (n && inv[n - 1] == '\n')
-    inv[--n] = '\0';
+  hw_test_invite_as(&srv, worker, role, "chipo", inv, cap);
 }
 
 static hw_client *enrol(const char *name, const char *worker, const char *role)

@@ -62,11 +62,16 @@ typedef struct cfile {
   uint32_t meta_pgno;
   bool meta_valid;
   bool meta_commit; /* the WAL frame header was a commit frame's */
+  uint64_t wal_frames; /* frames of this WAL generation written (queued) so far */
   uint8_t buf[HW__WAL_FRAME_HDR + HW__PAGE];
   hw__ra ra;         /* read-ahead of the main database (readahead.c) */
   hw__walcache *wc;  /* a WAL's frames written in this generation (walcache.c) */
   hw__wb wb;         /* writes not yet in the file (wbatch.c) */
   int deferred;      /* a failed flush's error not reported yet */
+  /* journal: whether this handle wrote its header at offset 0, and the end
+   * of what it wrote since (the current transaction's records) */
+  bool jr_own;
+  sqlite3_int64 jr_end;
   sqlite3_file *real; /* the base VFS's file, right after this struct */
 } cfile;
 
@@ -445,36 +450,6 @@ static int db_read(cfile *c, uint8_t *p, int amt, sqlite3_int64 off)
   return short_read ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
 }
 
-/* Whether the journal record whose page image is at `off` lies within the
- * records a synced journal header counts (its nRec). SQLite writes that
- * count only when it syncs the journal, before the database is touched, and
- * reads the records after it only while rolling back its own unsynced
- * transaction, where it stops at the first record whose checksum fails:
- * the tail of a record whose write failed, or records a persisted journal
- * kept from an earlier transaction. A page image there that does not open is
- * not tampering; one within a synced count is. Rare path: walks the
- * journal's segment headers (one per sync within a transaction). */
-static bool journal_record_counted(cfile *c, sqlite3_int64 off)
-{
-  uint8_t h[28];
-  sqlite3_int64 seg = 0, rec = off - 4, rec_size = 4 + HW__PAGE + 4;
-
-  while (seg <= rec) {
-    sqlite3_int64 first = seg + JOURNAL_HDR, end;
-    uint32_t nrec;
-    if (journal_read(c, h, sizeof h, seg) != SQLITE_OK || memcmp(h, journal_magic, 8) != 0)
-      return false; /* never synced from here on */
-    nrec = get_be32(h + 8);
-    if (nrec == 0xffffffff)
-      return true; /* "count from the size": never written by this store; be strict */
-    end = first + (sqlite3_int64)nrec * rec_size;
-    if (rec < end)
-      return rec >= first;
-    seg = (end + JOURNAL_HDR - 1) / JOURNAL_HDR * JOURNAL_HDR; /* > seg: the walk ends */
-  }
-  return false;
-}
-
 /* Whether an authentic commit frame of the WAL's current generation (its
  * salts match the WAL header) lies after the frame at `off`. A torn frame is
  * the last thing written before a cut, so nothing of its generation can be
@@ -536,14 +511,22 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
       rc = open_page(c->v, p, c->buf + 4, K_JOURNAL, get_be32(c->buf), 0, false);
       if (rc == SQLITE_OK)
         return rc;
-      if (journal_record_counted(c, off)) {
-        atomic_fetch_add(&c->v->tampered, 1);
-        return rc;
+      /* A record this handle did not write whole in this transaction, in a
+       * journal whose header it wrote: the tail of a record whose write
+       * failed, or bytes a persisted journal kept from an earlier, longer
+       * transaction. SQLite reads them only while rolling back its own
+       * unsynced transaction (it counts records by the file's size) and
+       * stops at the first bad checksum: zeros end it there, as a torn
+       * record does in a plain journal. Anything else that does not open,
+       * and every record of a journal found on disk (a hot journal after a
+       * crash, or one an attacker wrote: its header is plaintext), is
+       * tampering. */
+      if (c->jr_own && off + HW__PAGE > c->jr_end) {
+        memset(p, 0, (size_t)amt);
+        return SQLITE_OK;
       }
-      /* Outside the synced records: zeros, whose checksum ends SQLite's
-       * rollback there, as for a torn record in a plain journal. */
-      memset(p, 0, (size_t)amt);
-      return SQLITE_OK;
+      atomic_fetch_add(&c->v->tampered, 1);
+      return rc;
     }
     return journal_read(c, p, amt, off);
   case K_WAL:
@@ -653,6 +636,7 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
   case K_WAL:
     if (off == 0 && amt == HW__WAL_HDR) {
       hw__wc_clear(c->wc); /* a new generation: frame indexes start again */
+      c->wal_frames = 0;
       return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
     }
     if (off >= HW__WAL_HDR) {
@@ -664,7 +648,16 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
         c->meta_commit = get_be32(in + 4) != 0; /* the database size: a commit frame */
         c->meta_valid = true;
         hw__wc_drop(c->wc, frame);
-        return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
+        rc = hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
+        /* The header of an earlier frame written again: SQLite rewriting the
+         * checksums of a transaction whose pages it changed after a spill,
+         * after its commit frame, with no sync to follow under
+         * synchronous=NORMAL. It reaches the file now, as the commit did. */
+        if (rc == SQLITE_OK && frame < c->wal_frames)
+          rc = flush(c);
+        else if (rc == SQLITE_OK)
+          c->wal_frames = frame + 1;
+        return rc;
       }
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
         hw__wc_drop(c->wc, frame);
@@ -694,7 +687,15 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
 static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 {
   cfile *c = (cfile *)f;
-  int rc = write_gathered(c, p, amt, off);
+  int rc;
+
+  if (c->kind == K_JOURNAL && off == 0) {
+    c->jr_own = true; /* a transaction's first header: its records follow */
+    c->jr_end = 0;
+  }
+  rc = write_gathered(c, p, amt, off);
+  if (rc == SQLITE_OK && c->kind == K_JOURNAL && off + amt > c->jr_end)
+    c->jr_end = off + amt; /* (queued: reads see it, wbatch-int.h) */
 
   if (rc != SQLITE_OK)
     hw__wc_clear(c->wc); /* a flush to make room may have failed */

@@ -1105,6 +1105,9 @@ int hw_store_savepoint_release(hw_store *st)
 
   if (st->sp_depth == 0)
     return HW_EINVAL;
+  /* Releasing a savepoint that stands alone commits: the sum goes first. */
+  if ((rc = sum_write(st)) != HW_OK)
+    return rc;
   snprintf(sql, sizeof sql, "RELEASE sp%d", st->sp_depth);
   rc = exec(st, sql);
   if (rc == HW_OK)

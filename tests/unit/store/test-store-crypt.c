@@ -434,6 +434,59 @@ static void test_journal_tamper(void)
   free(dir);
 }
 
+static void be32_put(uint8_t *p, uint32_t x)
+{
+  p[0] = (uint8_t)(x >> 24), p[1] = (uint8_t)(x >> 16), p[2] = (uint8_t)(x >> 8), p[3] = (uint8_t)x;
+}
+
+/* A journal written by an attacker beside a closed store (found in a
+ * review): a header with a small sector size puts its one record inside the
+ * header's sector, with any page image and the checksum SQLite expects of an
+ * all-zero page (the plaintext cksumInit). Read leniently, the rollback
+ * would write a zeroed page into the store, sealed, and records would read
+ * back wrong with no error; every page so targeted must be tampering. */
+static void test_journal_forged(void)
+{
+  static const uint8_t magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+  char *dir = st_tmpdir(), path[1024], jpath[1100];
+  hw_store *st;
+  hw_store_opts o;
+  hw_id cs = st_id(1);
+  uint8_t *orig, jr[32 + 4104];
+  size_t len, npages;
+
+  snprintf(path, sizeof path, "%s/f.db", dir);
+  snprintf(jpath, sizeof jpath, "%s-journal", path);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_ROLLBACK;
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  for (int i = 0; i < 40; i++)
+    put_canary(st, i, (i % 4 == 0) ? 9000 : 400, &cs);
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  o.create = false;
+  orig = st_read_file(path, &len);
+  npages = len / HW__PAGE;
+  for (uint32_t pg = 2; pg <= npages; pg++) {
+    memset(jr, 0, sizeof jr);
+    memcpy(jr, magic, 8);
+    be32_put(jr + 8, 1);                 /* one record */
+    be32_put(jr + 12, 0x1234567);        /* checksum seed */
+    be32_put(jr + 16, (uint32_t)npages); /* database size */
+    be32_put(jr + 20, 32);               /* sector size */
+    be32_put(jr + 24, HW__PAGE);
+    be32_put(jr + 32, pg); /* the record: page number, image, checksum */
+    be32_put(jr + 32 + 4 + HW__PAGE, 0x1234567);
+    write_all(path, orig, len);
+    write_all(jpath, jr, sizeof jr);
+    CHECK_ERR(tampered_result(&o), HW_ETAMPER);
+  }
+  free(orig);
+  st_rmdir(dir);
+  free(dir);
+}
+
 /* A WAL copied while its store is open (frames not yet checkpointed): a bit
  * flipped in a frame followed by a later commit is tampering; the same flip
  * in the very last frame reads as a torn tail (docs/storage.md). */
@@ -734,6 +787,7 @@ int main(void)
   test_canaries(HW_STORE_WAL);
   test_tamper();
   test_journal_tamper();
+  test_journal_forged();
   test_fail_closed();
   test_wal_tamper();
   test_differential(0);

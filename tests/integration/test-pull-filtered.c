@@ -37,7 +37,7 @@ static int count(void *ud, const hw_record *r, bool pending, bool held)
 int main(int argc, char **argv)
 {
   static hw_id cases[N_CASES];
-  hw_client *a1, *c1;
+  hw_client *a1, *b1, *c1;
   char hex[HW_ID_HEX_LEN + 1];
   hw_sync_result r;
   size_t held = 0;
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
   a1 = enrol("a1", "amina", "worker");
-  (void)enrol("b1", "bashir", "worker");
+  b1 = enrol("b1", "bashir", "worker");
   c1 = enrol("c1", "chipo", "coordinator");
   CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "amina"), 0);
   CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "bashir"), 0);
@@ -70,6 +70,7 @@ int main(int argc, char **argv)
   printf("pull over %d filtered moves: ends, nothing resent, %zu records held: ok\n", N_CASES,
          held);
   hw_client_close(a1);
+  hw_client_close(b1);
   hw_client_close(c1);
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);

@@ -457,6 +457,7 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
 {
   hw_store_rec *row = NULL, put = {0};
   hw_record *local = NULL, *merged = NULL;
+  const hw_record *keep;
   hw_dot acked_e[2 * HW_VV_MAX];
   hw_vv acked = {0, acked_e};
   uint8_t *out = NULL;
@@ -484,21 +485,12 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     rc = row ? hw_store_ack(s->c->st, id, &acked) : HW_OK;
     goto out;
   }
-  if (!local) {
-    /* New here: the merge of nothing and `in` is `in`, and its bytes, which
-     * decoded, are already its canonical encoding (decode accepts nothing
-     * else: fuzz-record's oracle). */
-    put.id = in->id;
-    put.case_id = in->case_id;
-    put.kind = in->kind;
-    put.vv = in->vv;
-    put.acked = acked;
-    put.state = *in_bytes;
-    put.marks = hw__record_marks(in);
-    rc = hw_store_put(s->c->st, &put);
-    goto out;
-  }
-  if ((rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
+  /* New here: the merge of nothing and `in` is `in`, and its bytes, which
+   * decoded, are already its canonical encoding (decode accepts nothing
+   * else: fuzz-record's oracle). */
+  keep = in;
+  put.state = *in_bytes;
+  if (local && (rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
     /* Never merged: the local copy stays as it is, held for a coordinator
      * (its write contradicts what the server holds, so this store reused a
      * dot: it takes a new replica id after this batch). */
@@ -511,17 +503,18 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     rc = hw_store_setting_set(s->c->st, name, why, sizeof why - 1);
     goto out;
   }
-  if (rc)
-    goto out;
-  if ((rc = hw_record_encode(merged, &out, &out_len)) != 0)
-    goto out;
-  put.id = merged->id;
-  put.case_id = merged->case_id;
-  put.kind = merged->kind;
-  put.vv = merged->vv;
+  if (local) {
+    if (rc || (rc = hw_record_encode(merged, &out, &out_len)) != 0)
+      goto out;
+    keep = merged;
+    put.state = (hw_bytes){out, out_len};
+  }
+  put.id = keep->id;
+  put.case_id = keep->case_id;
+  put.kind = keep->kind;
+  put.vv = keep->vv;
   put.acked = acked;
-  put.state = (hw_bytes){out, out_len};
-  put.marks = hw__record_marks(merged);
+  put.marks = hw__record_marks(keep);
   rc = hw_store_put(s->c->st, &put);
 out:
   hw_free(out);

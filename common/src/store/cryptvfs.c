@@ -381,6 +381,15 @@ static int flush(cfile *c)
   return rc;
 }
 
+/* Where WAL offset `off` (past the header) falls: its frame's index, and
+ * the offset within the frame (0: the frame header, HW__WAL_FRAME_HDR: its
+ * page). */
+static sqlite3_int64 wal_pos(sqlite3_int64 off, uint64_t *frame)
+{
+  *frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
+  return (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
+}
+
 static void fixed_header(uint8_t *p)
 {
   memset(p, 0, HW__PAGE);
@@ -480,6 +489,7 @@ static bool wal_commit_after(cfile *c, sqlite3_int64 off)
 static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 {
   cfile *c = (cfile *)f;
+  uint64_t frame;
   int rc;
 
   if (amt <= 0)
@@ -487,9 +497,8 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
   /* A checkpoint's read of a frame this connection wrote comes from memory;
    * everything else reads the file, with what was gathered written first. */
   if (c->kind == K_WAL && amt == HW__PAGE && off >= HW__WAL_HDR &&
-      (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE) == HW__WAL_FRAME_HDR &&
-      !atomic_load(&c->v->shared_mem) &&
-      hw__wc_get(c->wc, (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE)), p)) {
+      wal_pos(off, &frame) == HW__WAL_FRAME_HDR && !atomic_load(&c->v->shared_mem) &&
+      hw__wc_get(c->wc, frame, p)) {
     atomic_fetch_add_explicit(&c->v->wal_served, 1, memory_order_relaxed);
     return SQLITE_OK;
   }
@@ -531,8 +540,7 @@ static int c_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
     return journal_read(c, p, amt, off);
   case K_WAL:
     if (off >= HW__WAL_HDR) {
-      sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
-      uint64_t frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
+      sqlite3_int64 rel = wal_pos(off, &frame);
       if (amt == HW__PAGE && rel == HW__WAL_FRAME_HDR) {
         /* A page of a frame that recovery already accepted (one this
          * connection wrote in this generation came from memory above). */
@@ -598,6 +606,7 @@ static int meta_pgno(cfile *c, sqlite3_int64 at, uint32_t *pgno)
 static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
 {
   const uint8_t *in = p;
+  uint64_t frame;
   uint32_t pgno;
   int rc;
 
@@ -640,8 +649,7 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
       return hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
     }
     if (off >= HW__WAL_HDR) {
-      sqlite3_int64 rel = (off - HW__WAL_HDR) % (HW__WAL_FRAME_HDR + HW__PAGE);
-      uint64_t frame = (uint64_t)((off - HW__WAL_HDR) / (HW__WAL_FRAME_HDR + HW__PAGE));
+      sqlite3_int64 rel = wal_pos(off, &frame);
       if (amt == HW__WAL_FRAME_HDR && rel == 0) {
         c->meta_off = off;
         c->meta_pgno = get_be32(in);
@@ -696,7 +704,6 @@ static int c_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
   rc = write_gathered(c, p, amt, off);
   if (rc == SQLITE_OK && c->kind == K_JOURNAL && off + amt > c->jr_end)
     c->jr_end = off + amt; /* (queued: reads see it, wbatch-int.h) */
-
   if (rc != SQLITE_OK)
     hw__wc_clear(c->wc); /* a flush to make room may have failed */
   return rc;
@@ -731,19 +738,16 @@ static int c_size(sqlite3_file *f, sqlite3_int64 *size)
   cfile *c = (cfile *)f;
   int rc = flush(c);
 
-  if (rc != SQLITE_OK && c->wb.retain) {
-    /* The size SQLite believes in: the retained writes count. */
-    sqlite3_int64 end = hw__wb_end(&c->wb);
-    rc = c->real->pMethods->xFileSize(c->real, size);
-    if (rc == SQLITE_OK && end > *size)
-      *size = end;
-    return rc;
-  }
-  if (rc != SQLITE_OK) {
+  if (rc != SQLITE_OK && !c->wb.retain) {
     *size = 0;
     return rc;
   }
-  return c->real->pMethods->xFileSize(c->real, size);
+  /* The size SQLite believes in: a journal's retained writes count (none
+   * remain after a flush that succeeded). */
+  rc = c->real->pMethods->xFileSize(c->real, size);
+  if (rc == SQLITE_OK && hw__wb_end(&c->wb) > *size)
+    *size = hw__wb_end(&c->wb);
+  return rc;
 }
 
 /* A lock change may let another connection write, or follow its writes:
@@ -873,9 +877,7 @@ static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 static void c_shm_barrier(sqlite3_file *f)
 {
   cfile *c = (cfile *)f;
-  int rc = flush_unchecked(c);
-
-  (void)rc;
+  (void)flush_unchecked(c);
   hw__ra_flush(&c->ra);
   c->real->pMethods->xShmBarrier(c->real);
 }

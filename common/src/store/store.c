@@ -1174,17 +1174,15 @@ static int sum_end(hw_store *st, bool own, int rc)
 /* XOR `delta` into the stored sum. */
 static int sum_fold(hw_store *st, const uint8_t delta[static HW_HASH_BYTES])
 {
-  uint8_t sum[HW_HASH_BYTES];
   size_t n;
   int rc;
 
   if (!st->sum_known) {
-    rc = setting_get_raw(st, HW__SUM_SETTING, sum, sizeof sum, &n);
+    rc = setting_get_raw(st, HW__SUM_SETTING, st->sum, sizeof st->sum, &n);
     if (rc)
       return rc == HW_ENOENT ? HW_ECORRUPT : rc;
     if (n != HW_HASH_BYTES)
       return HW_ECORRUPT;
-    memcpy(st->sum, sum, sizeof sum);
     st->sum_known = true;
   }
   /* Written before the commit (sum_write): one row write a transaction. */
@@ -1704,12 +1702,15 @@ static int delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, ui
   }
   rc = rc == SQLITE_DONE ? HW_OK : rc == SQLITE_ROW ? HW_ECORRUPT : from_sqlite(st, rc);
   sqlite3_reset(s);
-  if (rc || (rc = sum_fold(st, delta)) != 0 || (rc = stmt(st, S_DEL_CASE, &s)) != 0)
+  if (rc || (rc = stmt(st, S_DEL_CASE, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
   if ((rc = step_done(st, s)) != 0)
     return rc;
   *deleted = (uint64_t)sqlite3_changes(hw_store_sqlite(st));
+  /* The sum loses the rows once they are gone. */
+  if ((rc = sum_fold(st, delta)) != 0)
+    return rc;
   if ((rc = stmt(st, S_COUNT_CASE, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
@@ -1736,10 +1737,10 @@ static int delete_one(hw_store *st, const hw_id *id)
     return rc;
   if (!found)
     return HW_ENOENT;
-  if ((rc = sum_fold(st, item)) != 0 || (rc = stmt(st, S_DEL_ONE, &s)) != 0)
+  if ((rc = stmt(st, S_DEL_ONE, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
-  return step_done(st, s);
+  return (rc = step_done(st, s)) != 0 ? rc : sum_fold(st, item);
 }
 
 int hw_store_delete(hw_store *st, const hw_id *id)

@@ -22,24 +22,31 @@ static void canary_state(uint8_t *buf, size_t len, int i)
     snprintf((char *)buf + k, 16, "%s", CANARY);
 }
 
-static void put_canary(hw_store *st, int i, size_t len, const hw_id *cs)
+/* Record i of case cs written as an own write, its state of `len` bytes
+ * made from `seed`; the store's error, if any. */
+static int try_put_canary(hw_store *st, int i, int seed, size_t len, const hw_id *cs)
 {
-  uint8_t *buf = malloc(len);
-  hw_id id = st_id((uint64_t)i);
+  uint8_t *buf = malloc(len), dig[HW_HASH_BYTES] = {0};
   hw_dot d;
-  uint8_t dig[HW_HASH_BYTES] = {0};
+  int rc;
 
-  canary_state(buf, len, i);
-  CHECK_OK(hw_store_next_dot(st, &d));
-  {
-    hw_store_rec r = {.id = id,
+  CHECK(buf != NULL);
+  canary_state(buf, len, seed);
+  if ((rc = hw_store_next_dot(st, &d)) == HW_OK) {
+    hw_store_rec r = {.id = st_id((uint64_t)i),
                       .case_id = *cs,
                       .kind = {(const uint8_t *)"case-note", 9},
                       .vv = {1, &d},
                       .state = {buf, len}};
-    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+    rc = hw_store_put_write(st, &r, &d, dig);
   }
   free(buf);
+  return rc;
+}
+
+static void put_canary(hw_store *st, int i, size_t len, const hw_id *cs)
+{
+  CHECK_OK(try_put_canary(st, i, i, len, cs));
 }
 
 static void scan_zero(const char *dir, const char *when)
@@ -117,22 +124,8 @@ static void test_canaries(int journal)
   hw_testvfs_die_after(20);
   {
     int rc = hw_store_begin(st);
-    for (int i = 400; rc == HW_OK && i < 600; i++) {
-      hw_dot d;
-      rc = hw_store_next_dot(st, &d);
-      if (rc == HW_OK) {
-        uint8_t buf[9000];
-        hw_id id = st_id((uint64_t)i);
-        uint8_t dig[HW_HASH_BYTES] = {0};
-        hw_store_rec r = {.id = id,
-                          .case_id = cs,
-                          .kind = {(const uint8_t *)"case-note", 9},
-                          .vv = {1, &d},
-                          .state = {buf, sizeof buf}};
-        canary_state(buf, sizeof buf, i);
-        rc = hw_store_put_write(st, &r, &d, dig);
-      }
-    }
+    for (int i = 400; rc == HW_OK && i < 600; i++)
+      rc = try_put_canary(st, i, i, 9000, &cs);
     if (rc == HW_OK)
       rc = hw_store_commit(st);
     CHECK(rc != HW_OK);
@@ -349,23 +342,10 @@ static void test_tamper(void)
  * transaction; the first error, if any (a cut), rolled back. */
 static int rewrite(hw_store *st, int n, int gen, const hw_id *cs)
 {
-  uint8_t buf[3000];
   int rc = hw_store_begin(st);
 
-  for (int i = 0; i < n && rc == HW_OK; i++) {
-    hw_dot d;
-    hw_id id = st_id((uint64_t)i);
-    uint8_t dig[HW_HASH_BYTES] = {0};
-    canary_state(buf, sizeof buf, i + gen);
-    if ((rc = hw_store_next_dot(st, &d)) == HW_OK) {
-      hw_store_rec r = {.id = id,
-                        .case_id = *cs,
-                        .kind = {(const uint8_t *)"case-note", 9},
-                        .vv = {1, &d},
-                        .state = {buf, sizeof buf}};
-      rc = hw_store_put_write(st, &r, &d, dig);
-    }
-  }
+  for (int i = 0; i < n && rc == HW_OK; i++)
+    rc = try_put_canary(st, i, i + gen, 3000, cs);
   if (rc == HW_OK)
     rc = hw_store_commit(st);
   if (rc != HW_OK) {

@@ -108,17 +108,14 @@ static int add_rec(void *ud, const hw_store_rec *r)
   if (hw_record_n_conflicts(rec) > 0 || (hw_record_void_status(rec, &vs) == HW_OK && vs.disputed))
     k->keep = true;
   if (k->n == k->cap) {
-    size_t cap = k->cap ? k->cap * 2 : 16;
-    hw_record **p = hw_realloc(k->recs, cap * sizeof *p);
-    uint8_t *t = p ? hw_realloc(k->tombs, cap * TOMB) : NULL;
-    if (p)
-      k->recs = p;
-    if (!t) {
+    /* Two arrays of one capacity: it moves once both have grown. */
+    size_t cap_recs = k->cap, cap_tombs = k->cap;
+    int rc = hw_grow(&k->recs, &cap_recs, k->n + 1, sizeof *k->recs, 16);
+    if (rc || (rc = hw_grow(&k->tombs, &cap_tombs, k->n + 1, TOMB, 16)) != 0) {
       hw_record_free(rec);
-      return HW_ENOMEM;
+      return rc;
     }
-    k->tombs = t;
-    k->cap = cap;
+    k->cap = cap_tombs;
   }
   memcpy(k->tombs + k->n * TOMB, r->id.b, HW_ID_BYTES);
   hw_checksum_item(k->tombs + k->n * TOMB + HW_ID_BYTES, &r->id, r->state.p, r->state.len);

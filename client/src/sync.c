@@ -319,14 +319,8 @@ static int collect_pending(void *ud, const hw_store_rec *r)
     return 0;
   if ((rc = touch(s, &r->case_id)) != 0)
     return rc;
-  if (s->n_sent == s->cap_sent) {
-    size_t cap = s->cap_sent ? 2 * s->cap_sent : 64;
-    sent *n = hw_realloc(s->sent, cap * sizeof *n);
-    if (!n)
-      return HW_ENOMEM;
-    s->sent = n;
-    s->cap_sent = cap;
-  }
+  if ((rc = hw_grow(&s->sent, &s->cap_sent, s->n_sent + 1, sizeof *s->sent, 64)) != 0)
+    return rc;
   e = &s->sent[s->n_sent];
   memset(e, 0, sizeof *e);
   e->id = r->id;

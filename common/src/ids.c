@@ -70,14 +70,10 @@ int hw_id_from_hex(hw_id *out, const char *hex, size_t len)
 
 int hw_id_list_add(hw_id_list *l, const hw_id *id)
 {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    hw_id *p = hw_realloc(l->v, cap * sizeof *p);
-    if (!p)
-      return HW_ENOMEM;
-    l->v = p;
-    l->cap = cap;
-  }
+  int rc = hw_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 64);
+
+  if (rc)
+    return rc;
   l->v[l->n++] = *id;
   return HW_OK;
 }

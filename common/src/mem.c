@@ -63,6 +63,29 @@ void hw_free(void *p)
     cur->free(p, cur->ud);
 }
 
+int hw_grow(void *arr, size_t *cap, size_t need, size_t size, size_t first)
+{
+  size_t n = *cap ? *cap : (first ? first : 1);
+  void *old, *p;
+
+  if (need <= *cap)
+    return HW_OK;
+  while (n < need) {
+    if (n > SIZE_MAX / 2)
+      return HW_ELIMIT;
+    n *= 2;
+  }
+  if (size && n > SIZE_MAX / size)
+    return HW_ELIMIT;
+  /* `arr` points at a pointer of any object type: copied, not cast. */
+  memcpy(&old, arr, sizeof old);
+  if (!(p = hw_realloc(old, n * size)))
+    return HW_ENOMEM;
+  memcpy(arr, &p, sizeof p);
+  *cap = n;
+  return HW_OK;
+}
+
 void *hw_memdup(const void *p, size_t n)
 {
   void *q = hw_malloc(n);

@@ -28,14 +28,8 @@ static hw_replica_owner *owner_slot(hw_server *srv, const hw_id *replica, bool c
       return &srv->owners[i];
   if (!create)
     return NULL;
-  if (srv->n_owners == srv->cap_owners) {
-    size_t cap = srv->cap_owners ? 2 * srv->cap_owners : 64;
-    hw_replica_owner *n = hw_realloc(srv->owners, cap * sizeof *n);
-    if (!n)
-      return NULL;
-    srv->owners = n;
-    srv->cap_owners = cap;
-  }
+  if (hw_grow(&srv->owners, &srv->cap_owners, srv->n_owners + 1, sizeof *srv->owners, 64))
+    return NULL;
   srv->owners[srv->n_owners].replica = *replica;
   srv->owners[srv->n_owners].session_id = 0;
   return &srv->owners[srv->n_owners++];
@@ -332,16 +326,13 @@ void hw__push_job_free(hw_push_job *j)
 
 static int remember_acked(hw_session *ss, uint64_t seq)
 {
+  int rc;
+
   if (ss->n_acked == HW_SESSION_ACKED_MAX)
     return HW_OK; /* past this, a later pull may resend some: harmless */
-  if (ss->n_acked == ss->cap_acked) {
-    size_t cap = ss->cap_acked ? 2 * ss->cap_acked : 256;
-    uint64_t *n = hw_realloc(ss->acked_seqs, cap * sizeof *n);
-    if (!n)
-      return HW_ENOMEM;
-    ss->acked_seqs = n;
-    ss->cap_acked = cap;
-  }
+  if ((rc = hw_grow(&ss->acked_seqs, &ss->cap_acked, ss->n_acked + 1, sizeof *ss->acked_seqs,
+                    256)) != 0)
+    return rc;
   ss->acked_seqs[ss->n_acked++] = seq;
   return HW_OK;
 }
@@ -443,14 +434,10 @@ typedef struct pull_ctx {
 
 static int push_item(pull_ctx *p, const pull_item *it)
 {
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 64;
-    pull_item *n = hw_realloc(p->items, cap * sizeof *n);
-    if (!n)
-      return HW_ENOMEM;
-    p->items = n;
-    p->cap = cap;
-  }
+  int rc = hw_grow(&p->items, &p->cap, p->n + 1, sizeof *p->items, 64);
+
+  if (rc)
+    return rc;
   p->items[p->n++] = *it;
   return HW_OK;
 }

@@ -31,6 +31,14 @@ HW_EXPORT void *hw_realloc(void *p, size_t n);
 HW_EXPORT void hw_free(void *p);
 HW_EXPORT void *hw_memdup(const void *p, size_t n);
 
+/* Room for `need` elements of `size` bytes in the growable array `*arr`
+ * (`arr` is the address of any object pointer, e.g. `&list->items`) whose
+ * capacity is `*cap` elements: the capacity doubles, from `first`, until it
+ * holds them. Returns 0; HW_ENOMEM (allocation failed) or HW_ELIMIT (the
+ * size overflows), with `*arr` and `*cap` unchanged. */
+HW_NODISCARD HW_EXPORT int hw_grow(void *arr, size_t *cap, size_t need, size_t size,
+                                   size_t first);
+
 /* Route SQLite (SQLITE_CONFIG_MALLOC) and libuv (uv_replace_allocator) through
  * hw_malloc. Call once at program start, before either library is used.
  * Returns 0, or HW_EBUSY if a library was already initialised. */

@@ -6,7 +6,8 @@
  *   transaction (rollback journal and WAL), a cold full scan on a new
  *   connection (median of 5; with and without read-ahead too), 100k random
  *   point lookups.
- * Also the Argon2id unlock time at the production limits.
+ * Also the Argon2id unlock time at the production limits, and the cipher's
+ * own cost per page with the ratio it implies for each workload.
  * Usage: bench-store [records] [dir]   (defaults 100000, /tmp) */
 #include <sodium.h>
 #include <sqlite3.h>
@@ -60,6 +61,51 @@ static double median(double *t)
   qsort(t, SCAN_RUNS, sizeof *t, cmp_double);
   return t[SCAN_RUNS / 2];
 }
+static double open_s; /* seconds to open one page: cipher_cost() */
+
+/* The AEAD open of one page as the VFS calls it (its usable bytes, a 17-byte
+ * associated data), median of SCAN_RUNS rounds. */
+static void cipher_cost(void)
+{
+  enum { ROUNDS = 20000 };
+  static uint8_t page[HW__PAGE];
+  uint8_t key[32], nonce[24], tag[16], ad[17] = "HWP1";
+  double t[SCAN_RUNS];
+
+  randombytes_buf(key, sizeof key);
+  randombytes_buf(nonce, sizeof nonce);
+  randombytes_buf(page, sizeof page);
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(page, tag, NULL, page, HW__USABLE, ad,
+                                                      sizeof ad, NULL, nonce, key);
+  for (int r = 0; r < SCAN_RUNS; r++) {
+    double t0 = now();
+    for (int i = 0; i < ROUNDS; i++)
+      if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(page, NULL, page, HW__USABLE, tag,
+                                                              ad, sizeof ad, nonce, key) != 0 ||
+          crypto_aead_xchacha20poly1305_ietf_encrypt_detached(page, tag, NULL, page, HW__USABLE,
+                                                              ad, sizeof ad, NULL, nonce, key))
+        exit(1);
+    t[r] = (now() - t0) / (2.0 * ROUNDS); /* an open and a seal cost the same */
+  }
+  open_s = median(t);
+  emit("cipher_open_page_us", open_s * 1e6, "us");
+}
+
+/* The ratio the cipher's own cost implies for a workload that took `plain`
+ * seconds: it opens `opened` pages on its own thread (a read waits for its
+ * page) and seals `sealed` pages spread perfectly over every core. What the
+ * measured ratio has above it is the VFS's own overhead (both move with the
+ * machine's load: they can cross by a few percent). */
+static void cipher_bound(const char *name, double plain, long opened, long sealed)
+{
+  char m[128];
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  double cipher = ((double)opened + (double)sealed / (double)(cores > 0 ? cores : 1)) * open_s;
+
+  snprintf(m, sizeof m, "%s_cipher_bound_ratio", name);
+  emit(m, (plain + cipher) / plain, "ratio");
+}
+
 static int scan_only; /* third argument "scan": one-transaction inserts and cold scans only */
 
 static void run_mode(const char *vfs, int wal)
@@ -67,6 +113,7 @@ static void run_mode(const char *vfs, int wal)
   const char *mode = wal ? "wal" : "rollback";
   char pp[1100], pe[1100], name[128];
   double tp, te;
+  long opened = 0, sealed = 0;
   sqlite3 *dp, *de;
 
   snprintf(pp, sizeof pp, "%s/bench-plain.db", dir);
@@ -99,6 +146,8 @@ static void run_mode(const char *vfs, int wal)
     te = insert(de, N);
     sqlite3_close(de);
     hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
+    opened = o1 - o0;
+    sealed = s1 - s0;
     snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");
     snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
@@ -108,6 +157,7 @@ static void run_mode(const char *vfs, int wal)
   }
   snprintf(name, sizeof name, "insert_tx1_%s", mode);
   pair(name, tp, te);
+  cipher_bound(name, tp, opened, sealed);
 
   /* Cold scan: a new connection, nothing in SQLite's cache; plain, the
    * store's default, and with decryption running ahead on the second core
@@ -169,6 +219,7 @@ static void run_mode(const char *vfs, int wal)
     te = lookups(de);
     hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
     sqlite3_close(de);
+    opened = o1 - o0;
     snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
     emit(name, (double)(o1 - o0), "count");
     snprintf(name, sizeof name, "lookups_%s_readahead_workers", mode);
@@ -176,6 +227,7 @@ static void run_mode(const char *vfs, int wal)
   }
   snprintf(name, sizeof name, "lookups_%s", mode);
   pair(name, tp, te);
+  cipher_bound(name, tp, opened, 0);
   rm_db(pp);
   rm_db(pe);
 }
@@ -236,6 +288,7 @@ int main(int argc, char **argv)
     return 1;
   V = v;
   emit("records", (double)N, "count");
+  cipher_cost();
   if (!scan_only)
     unlock_time();
   run_mode(hw__cvfs_name(v), 0);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "control-int.h"
+#include "control-msg-int.h"
 #include "homeward/cbor.h"
 #include "homeward/mem.h"
 
@@ -30,8 +31,7 @@ int hw_control_call(const char *path, const char *const *fields, size_t n_fields
   uint8_t hdr[4], *body = NULL;
   size_t n = 0, len;
   hw_cbor_wr w;
-  hw_cbor_rd rd;
-  uint64_t m, k;
+  bool yes;
   const uint8_t *p;
   size_t pl;
   int fd, rc;
@@ -76,17 +76,9 @@ int hw_control_call(const char *path, const char *const *fields, size_t n_fields
   if (len == 0 || len > HW_CONTROL_FRAME_MAX || !(body = hw_malloc(len)) ||
       read_all(fd, body, len) != 0)
     goto out;
-  hw_cbor_rd_init(&rd, body, len);
-  if (hw_cbor_read_map(&rd, &m) || m != 2 || hw_cbor_read_uint(&rd, &k) || k != 1)
+  if (hw__control_reply_parse(body, len, &yes, &p, &pl) != 0)
     goto out;
-  {
-    hw_cbor_item it;
-    if (hw_cbor_next(&rd, &it) || (it.type != HW_CBOR_TRUE && it.type != HW_CBOR_FALSE))
-      goto out;
-    *ok = it.type == HW_CBOR_TRUE;
-  }
-  if (hw_cbor_read_uint(&rd, &k) || k != 2 || hw_cbor_read_text(&rd, &p, &pl))
-    goto out;
+  *ok = yes;
   snprintf(out, cap, "%.*s", (int)pl, (const char *)p);
   rc = HW_OK;
 out:

@@ -16,6 +16,7 @@
 
 #include "admin-int.h"
 #include "audit-entry-int.h"
+#include "control-msg-int.h"
 #include "homeward/record-codec.h"
 #include "homeward/invitation.h"
 #include "homeward/log.h"
@@ -641,45 +642,24 @@ static void report_done(hw_job *job, int status)
   hw_free(j);
 }
 
-/* Requests are CBOR maps {1: command, 2: worker, 3: role, 4: coordinator}. */
+/* A request (control-msg-int.h): its command and the fields it names. */
 static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
                        size_t len, void *ud)
 {
   hw_server *s = ud;
-  hw_cbor_rd rd;
-  uint64_t n, key;
-  const uint8_t *p;
-  size_t pl;
-  char cmd[32] = "", worker[64] = "", role[16] = "worker", coord[64] = "";
-  char case_hex[40] = "", device[80] = "", mode[16] = "", id[24] = "", from[24] = "", actor[160];
-  /* Request key k (1..9) fills field[k - 1] (main.c cmd_control). */
-  const struct {
-    char *dst;
-    size_t cap;
-  } field[] = {{cmd, sizeof cmd},           {worker, sizeof worker}, {role, sizeof role},
-               {coord, sizeof coord},       {case_hex, sizeof case_hex},
-               {device, sizeof device},     {mode, sizeof mode},     {id, sizeof id},
-               {from, sizeof from}};
-  const size_t n_fields = sizeof field / sizeof field[0];
+  hw_control_fields rq;
+  const char *why;
+  char actor[160];
+  const char *cmd = rq.cmd, *worker = rq.worker, *role = rq.role, *coord = rq.coordinator,
+             *from = rq.from;
   hw_admin_req adm;
 
-  hw_cbor_rd_init(&rd, body, len);
-  if (hw_cbor_read_map(&rd, &n) || n > n_fields) {
-    hw__control_reply_text(req, false, "malformed request");
+  if (hw__control_req_parse(body, len, &rq, &why) != 0) {
+    hw__control_reply_text(req, false, why);
     return;
   }
-  for (uint64_t i = 0; i < n; i++) {
-    if (hw_cbor_read_uint(&rd, &key) || hw_cbor_read_text(&rd, &p, &pl)) {
-      hw__control_reply_text(req, false, "malformed request");
-      return;
-    }
-    if (key < 1 || key > n_fields || pl == 0 || pl >= field[key - 1].cap || memchr(p, 0, pl)) {
-      hw__control_reply_text(req, false, "unknown or over-long request field");
-      return;
-    }
-    memcpy(field[key - 1].dst, p, pl);
-    field[key - 1].dst[pl] = '\0';
-  }
+  if (!role[0])
+    snprintf(rq.role, sizeof rq.role, "worker");
   if (strcmp(cmd, "invite") == 0) {
     invite_job *j;
     if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
@@ -711,10 +691,10 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   adm = (hw_admin_req){cmd,
                        worker[0] ? worker : NULL,
                        coord[0] ? coord : NULL,
-                       case_hex[0] ? case_hex : NULL,
-                       device[0] ? device : NULL,
-                       mode[0] ? mode : NULL,
-                       id[0] ? id : NULL,
+                       rq.case_hex[0] ? rq.case_hex : NULL,
+                       rq.device[0] ? rq.device : NULL,
+                       rq.mode[0] ? rq.mode : NULL,
+                       rq.id[0] ? rq.id : NULL,
                        from[0] ? from : NULL,
                        actor};
   if (hw__admin_handle(s, req, &adm) || hw__quarantine_handle(s, req, &adm))

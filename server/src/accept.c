@@ -292,7 +292,7 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   hw_merge_info info;
   const hw_vv *before = &empty_vv;
   hw_case_access access = HW_CASE_HELD;
-  bool foreign = false;
+  bool foreign = false, changed = false;
   const char *reason = NULL;
   char msg[sizeof out->reason_buf] = "";
   int code = 0, rc;
@@ -348,6 +348,11 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
     goto done;
   }
   rc = hw_merge(&k->merged, k->stored, k->in, &info);
+  /* A merge within every count limit can still encode past HW_RECORD_MAX:
+   * found here, before anything is written, it is quarantined like any
+   * other limit (failing the push would refuse it at every sync). */
+  if (rc == HW_OK && (changed = !k->stored || !hw_record_equal(k->merged, k->stored)))
+    rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len);
   if (rc == HW_EDIVERGE || rc == HW_ELIMIT) {
     rc = quarantine(cx, k->in, before, state, len, rc,
                     rc == HW_EDIVERGE ? "diverges from the stored record (another kind or case, "
@@ -377,9 +382,8 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
     goto done;
   if ((rc = record_new_writes(cx, k)) != 0)
     goto done;
-  if (!k->stored || !hw_record_equal(k->merged, k->stored)) {
-    if ((rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len)) != 0 ||
-        (rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
+  if (changed) {
+    if ((rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
         (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
                                 k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)) ||
         (rc = hw_sdb_wsum_update(cx->db, &k->merged->case_id, &k->merged->id, k->stored_bytes,

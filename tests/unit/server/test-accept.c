@@ -38,6 +38,36 @@ static hw_record *put(const hw_record *base, const hw_id *r, uint64_t c, const c
   return out;
 }
 
+/* One write of `n` fields `<prefix><i>`, each a text of ~15 KB. */
+static hw_record *put_big(const hw_record *base, const hw_id *r, uint64_t c, char prefix, int n)
+{
+  enum { TEXT = 15000 };
+  static uint8_t v[64][TEXT + 8];
+  static char names[64][8];
+  hw_field_value fv[64];
+  hw_record *out = NULL;
+  hw_write wr = {.dot = {*r, c},
+                 .wall_ms = 1767000000000 + (int64_t)c,
+                 .author = {(const uint8_t *)"amina", 5},
+                 .n_fields = (size_t)n,
+                 .fields = fv};
+  char *text = malloc(TEXT);
+
+  CHECK(text != NULL && n <= 64);
+  memset(text, 'x', TEXT);
+  for (int i = 0; i < n; i++) {
+    hw_cbor_wr w;
+    hw_cbor_wr_init_fixed(&w, v[i], sizeof v[i]);
+    hw_cbor_wr_text(&w, text, TEXT);
+    CHECK_OK(hw_cbor_wr_finish(&w));
+    snprintf(names[i], sizeof names[i], "%c%02d", prefix, i);
+    fv[i] = (hw_field_value){{(const uint8_t *)names[i], strlen(names[i])}, {v[i], w.len}};
+  }
+  CHECK_OK(hw_record_write(&out, base, &wr));
+  free(text);
+  return out;
+}
+
 static hw_record *fresh(const hw_id *id, const hw_id *cs, const char *kind)
 {
   hw_record *r = NULL;
@@ -300,6 +330,32 @@ int main(void)
     hw_record_free(m0), hw_record_free(m);
   }
 
+  /* Two concurrent writes each within the 1 MiB state limit whose merge is
+   * not: the second is quarantined whole (its values kept for a
+   * coordinator), the stored record untouched, and the push goes on. */
+  {
+    hw_id rec3;
+    hw_record *base, *big_a, *big_b, *pre, *post;
+    long q = count("SELECT count(*) FROM srv_quarantine");
+    memset(rec3.b, 3, 16);
+    base = fresh(&rec3, &case1, "followup");
+    big_a = put_big(base, &dev_a, 20, 'a', 40);
+    big_b = put_big(base, &dev_b, 20, 'b', 40);
+    res = push(big_a, &dev_a, false);
+    CHECK_EQ(res.decision, HW_DEC_FAST_FORWARD);
+    hw_accept_result_clear(&res);
+    pre = stored(&rec3);
+    res = push(big_b, &dev_b, false);
+    CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
+    CHECK_ERR(res.code, HW_ELIMIT);
+    CHECK_EQ(count("SELECT count(*) FROM srv_quarantine"), q + 1);
+    post = stored(&rec3);
+    CHECK(hw_record_equal(pre, post));
+    hw_accept_result_clear(&res);
+    hw_record_free(base), hw_record_free(big_a), hw_record_free(big_b);
+    hw_record_free(pre), hw_record_free(post);
+  }
+
   /* unreadable bytes: refused, nothing written */
   {
     long audits = count("SELECT count(*) FROM srv_audit");
@@ -315,9 +371,9 @@ int main(void)
   /* every decision above was audited, and the chain verifies */
   {
     uint64_t n, bad;
-    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 13);
+    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 15);
     CHECK_OK(hw_sdb_audit_verify(sdb, &n, &bad));
-    CHECK_EQ(n, 13);
+    CHECK_EQ(n, 15);
   }
   hw_record_free(e1), hw_record_free(a1), hw_record_free(a2), hw_record_free(b1);
   hw_sdb_close(sdb);

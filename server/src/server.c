@@ -205,7 +205,12 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
   o.test_flags = u->test_flags;
   o.base_vfs = u->base_vfs;
   rc = hw_store_open(st, &o, info);
-  if (rc)
+  if (rc && u->key_file &&
+      (info->why == HW_STORE_WHY_KEYFILE_ABSENT || info->why == HW_STORE_WHY_KEYFILE_MODE ||
+       info->why == HW_STORE_WHY_KEYFILE_OWNER || info->why == HW_STORE_WHY_KEYFILE_FORMAT))
+    snprintf(err, err_len, "cannot use the key file %s: %s", u->key_file,
+             hw_store_why_str(info->why));
+  else if (rc)
     snprintf(err, err_len, "cannot open the store %s: %s (%s)", path, hw_strerror(rc),
              hw_store_why_str(info->why));
   /* SQLite's default 2 MiB page cache makes nearly every lookup in a large
@@ -242,6 +247,25 @@ static int write_secret_file(const char *path, const uint8_t *sk, size_t len, ch
   return HW_OK;
 }
 
+/* Remove what a failed init made: the recovery key file it wrote (its key
+ * seals nothing now), the store's files, and the state directory if init
+ * created it (only when empty). */
+static void init_undo(const hw_server_config *cfg, const char *recovery_out, bool wrote_key,
+                      bool made_store, bool made_dir)
+{
+  static const char *const ext[] = {"", "-wal", "-journal", ".hwkey", ".hwlocal"};
+  char p[HW_PATH_MAX + 32];
+
+  if (wrote_key)
+    unlink(recovery_out);
+  for (size_t i = 0; made_store && i < sizeof ext / sizeof ext[0]; i++) {
+    snprintf(p, sizeof p, "%.4000s/server.db%s", cfg->state_dir, ext[i]);
+    unlink(p);
+  }
+  if (made_dir)
+    rmdir(cfg->state_dir);
+}
+
 int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const char *recovery_out,
                    uint8_t pub_out[static 32], char *err, size_t err_len)
 {
@@ -254,25 +278,47 @@ int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const c
   hw_id replica;
   uint64_t epoch = new_epoch();
   uint8_t epoch_b[8];
+  char db_path[HW_PATH_MAX + 16];
+  bool made_dir = false, wrote_key = false, made_store = false;
   int rc;
 
   if (!sec) {
     snprintf(err, err_len, "out of memory");
     return HW_ENOMEM;
   }
-  if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+  /* Refused before anything is written: an existing store, or a recovery
+   * key file that would be overwritten. */
+  snprintf(db_path, sizeof db_path, "%.4000s/server.db", cfg->state_dir);
+  if (access(db_path, F_OK) == 0) {
+    snprintf(err, err_len, "a store already exists in %s", cfg->state_dir);
+    rc = HW_EEXIST;
+    goto out;
+  }
+  if (access(recovery_out, F_OK) == 0) {
+    snprintf(err, err_len, "%s exists already: name a new file for the recovery key",
+             recovery_out);
+    rc = HW_EEXIST;
+    goto out;
+  }
+  if (mkdir(cfg->state_dir, 0700) == 0) {
+    made_dir = true;
+  } else if (errno != EEXIST) {
     snprintf(err, err_len, "cannot create %s: %s", cfg->state_dir, strerror(errno));
     rc = HW_EIO;
     goto out;
   }
   /* The organisation's recovery key: its secret leaves once, to a file the
-   * administrator keeps offline; the store is sealed to its public half. */
+   * administrator keeps offline; the store is sealed to its public half.
+   * Written first so a store never exists without it. */
   hw_box_keypair(rpk, sec);
   if ((rc = write_secret_file(recovery_out, sec, HW_BOX_SECRET_BYTES, err, err_len)) != 0)
     goto out;
+  wrote_key = true;
+  made_store = true; /* whatever a failed open leaves is this init's: no store was there */
   if ((rc = open_store(cfg, unlock, true, rpk, &st, &info, err, err_len)) != 0)
     goto out;
-  if (!(info.flags & HW_STORE_CREATED)) {
+  if (!(info.flags & HW_STORE_CREATED)) { /* made by another process since the check */
+    made_store = false;
     snprintf(err, err_len, "a store already exists in %s", cfg->state_dir);
     rc = HW_EEXIST;
     goto out;
@@ -310,6 +356,8 @@ out:
   hw_sdb_close(db);
   hw_store_close(st);
   hw_secure_free(sec);
+  if (rc)
+    init_undo(cfg, recovery_out, wrote_key, made_store, made_dir);
   return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,48 @@ static void put_note(hw_client *c, int i)
   char text[64];
   snprintf(text, sizeof text, "note %d", i);
   hw_test_put_text(c, &rec, &cas, "note", text);
+}
+
+/* A failed init leaves nothing behind (no recovery key that seals nothing,
+ * no half-made store), says which file is wrong, and may simply be run
+ * again; init on an existing store writes nothing at all. */
+static void failed_init(void)
+{
+  hw_test_server s2 = srv;
+  char rec[400], bad_key[400], out[2048], log[8192];
+  FILE *f;
+  size_t n;
+  const char *no_key[] = {"init", "--key-file", bad_key, "--recovery-key-out", rec, NULL};
+  const char *good[] = {"init", "--key-file", srv.key_file, "--recovery-key-out", rec, NULL};
+
+  snprintf(s2.state, sizeof s2.state, "%s/state-2", srv.dir);
+  snprintf(rec, sizeof rec, "%s/recovery-2.key", srv.dir);
+  snprintf(bad_key, sizeof bad_key, "%s/missing.key", srv.dir);
+  CHECK(hw_test_server_cmd(&s2, out, sizeof out, no_key) != 0);
+  CHECK(access(rec, F_OK) != 0);
+  CHECK(access(s2.state, F_OK) != 0);
+  f = fopen(srv.log, "r");
+  CHECK(f != NULL);
+  n = fread(log, 1, sizeof log - 1, f);
+  fclose(f);
+  log[n] = '\0';
+  CHECK(strstr(log, "missing.key") && strstr(log, "key file not found"));
+  /* A key file that is not a key. */
+  f = fopen(bad_key, "w");
+  CHECK(f != NULL);
+  fputs("not a key\n", f);
+  fclose(f);
+  CHECK(chmod(bad_key, 0600) == 0);
+  CHECK(hw_test_server_cmd(&s2, out, sizeof out, no_key) != 0);
+  CHECK(access(rec, F_OK) != 0);
+  CHECK(access(s2.state, F_OK) != 0);
+  unlink(bad_key);
+  /* The retry works; then init on that store refuses and writes nothing. */
+  CHECK_EQ(hw_test_server_cmd(&s2, out, sizeof out, good), 0);
+  CHECK(access(rec, F_OK) == 0);
+  unlink(rec);
+  CHECK(hw_test_server_cmd(&s2, out, sizeof out, good) != 0);
+  CHECK(access(rec, F_OK) != 0);
 }
 
 static void refused_peers(void)
@@ -83,6 +126,7 @@ int main(int argc, char **argv)
   CHECK(argc == 2);
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
+  failed_init();
   refused_peers();
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
   hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */

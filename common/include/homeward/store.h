@@ -91,6 +91,9 @@ enum hw_store_why {
   HW_STORE_WHY_TAMPERED,         /* HW_ETAMPER: a page failed authentication */
   HW_STORE_WHY_KEYFILE_MODE,     /* HW_EPERM: key file readable by others (not 0600) */
   HW_STORE_WHY_NO_DB,            /* HW_ENOENT: no database and create not asked */
+  HW_STORE_WHY_KEYFILE_ABSENT,   /* HW_ENOENT: the key file (hw_store_opts.key_file) is not there */
+  HW_STORE_WHY_KEYFILE_OWNER,    /* HW_EPERM: key file owned by another user */
+  HW_STORE_WHY_KEYFILE_FORMAT,   /* HW_EKEYFILE: key file not 32 bytes or 64 hex digits */
 };
 HW_EXPORT const char *hw_store_why_str(int why);
 

@@ -146,6 +146,9 @@ const char *hw_store_why_str(int why)
       [HW_STORE_WHY_TAMPERED] = "encrypted page failed authentication (tampered or damaged)",
       [HW_STORE_WHY_KEYFILE_MODE] = "key file is readable by group or others (want 0600)",
       [HW_STORE_WHY_NO_DB] = "no database at this path",
+      [HW_STORE_WHY_KEYFILE_ABSENT] = "key file not found",
+      [HW_STORE_WHY_KEYFILE_OWNER] = "key file is owned by another user",
+      [HW_STORE_WHY_KEYFILE_FORMAT] = "key file is not 32 bytes or 64 hex digits",
   };
   if (why < 0 || (size_t)why >= sizeof s / sizeof s[0] || !s[why])
     return "unknown";
@@ -461,10 +464,19 @@ static int get_secret(hw_store *st, const hw_store_opts *o, uint8_t **secret, si
     *len = o->passphrase_len;
     return HW_OK;
   }
-  if (stat(o->key_file, &sb) != 0)
-    return errno == ENOENT ? HW_ENOENT : HW_EIO;
+  if (stat(o->key_file, &sb) != 0) {
+    if (errno != ENOENT)
+      return HW_EIO;
+    info->why = HW_STORE_WHY_KEYFILE_ABSENT;
+    return HW_ENOENT;
+  }
   if ((sb.st_mode & 077) != 0 || !S_ISREG(sb.st_mode)) {
     info->why = HW_STORE_WHY_KEYFILE_MODE;
+    return HW_EPERM;
+  }
+  /* Its owner could read or replace it: only the user opening the store. */
+  if (sb.st_uid != geteuid()) {
+    info->why = HW_STORE_WHY_KEYFILE_OWNER;
     return HW_EPERM;
   }
   if (st) {
@@ -485,6 +497,8 @@ static int get_secret(hw_store *st, const hw_store_opts *o, uint8_t **secret, si
     free(dr);
   }
   rc = hw__fs_read(o->key_file, raw, sizeof raw, &n);
+  if (rc == HW_ELIMIT)
+    info->why = HW_STORE_WHY_KEYFILE_FORMAT;
   if (rc)
     return rc == HW_ELIMIT ? HW_EKEYFILE : rc;
   *secret = sodium_malloc(HW__KEY);
@@ -497,7 +511,7 @@ static int get_secret(hw_store *st, const hw_store_opts *o, uint8_t **secret, si
   if (rc) {
     sodium_free(*secret);
     *secret = NULL;
-    info->why = HW_STORE_WHY_KEYFILE_DAMAGED;
+    info->why = HW_STORE_WHY_KEYFILE_FORMAT;
     return rc;
   }
   *len = HW__KEY;

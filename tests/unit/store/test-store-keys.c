@@ -262,6 +262,31 @@ static void test_keyfile(void)
   CHECK(chmod(kf, 0640) == 0);
   refused(dir, &o, HW_EPERM, HW_STORE_WHY_KEYFILE_MODE);
   CHECK(chmod(kf, 0600) == 0);
+  /* Owned by another user (who could read or replace it): refused. Only
+   * root can give a file away; CI runs as root. */
+  if (geteuid() == 0) {
+    CHECK(chown(kf, 65534, 65534) == 0);
+    refused(dir, &o, HW_EPERM, HW_STORE_WHY_KEYFILE_OWNER);
+    CHECK(chown(kf, 0, 0) == 0);
+  } else {
+    fprintf(stderr, "store-keys: not root, key file owner check not exercised\n");
+  }
+  /* No key file, or one that is not a key: each says so. */
+  {
+    hw_store_opts w = o;
+    char bad[1100];
+    FILE *f;
+    snprintf(bad, sizeof bad, "%s/not-a.key", other);
+    w.key_file = bad;
+    refused(dir, &w, HW_ENOENT, HW_STORE_WHY_KEYFILE_ABSENT);
+    f = fopen(bad, "w");
+    CHECK(f != NULL);
+    fputs("this is not a key\n", f);
+    fclose(f);
+    CHECK(chmod(bad, 0600) == 0);
+    refused(dir, &w, HW_EKEYFILE, HW_STORE_WHY_KEYFILE_FORMAT);
+    unlink(bad);
+  }
   /* Another key: the wrap does not open. A passphrase on a key-file store too. */
   CHECK_OK(hw_store_keyfile_create(kf2));
   {

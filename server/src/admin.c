@@ -85,12 +85,36 @@ static int admin_run(hw_job *job, void *d)
   hw_sdb *db = ((hw_server_db *)d)->sdb;
   char details[256], holder[HW_WORKER_MAX], hex[HW_ID_HEX_LEN + 1];
   uint64_t seq;
-  int rc;
+  unsigned roles = 0;
+  int rc = HW_OK;
 
   if (!(j->text = hw_malloc(HW_ADMIN_REPLY_MAX)))
     return HW_ENOMEM;
   j->text[0] = '\0';
   hw_id_to_hex(&j->case_id, hex);
+  /* Names are checked against the invited and enrolled: a misspelt worker
+   * would hold a case no device can see, and a worker named as a region's
+   * coordinator would see another worker's cases. */
+  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION) &&
+      !(rc = hw_sdb_person_roles(db, j->worker, &roles)) && !(roles & HW_SDB_ROLE_WORKER)) {
+    snprintf(details, sizeof details,
+             "no worker named %s (invite them with --role worker first; names are exact)",
+             j->worker);
+    say(j, details);
+    return HW_OK;
+  }
+  if (rc)
+    return rc;
+  if (j->kind == REGION && !(rc = hw_sdb_person_roles(db, j->coordinator, &roles)) &&
+      !(roles & HW_SDB_ROLE_COORDINATOR)) {
+    snprintf(details, sizeof details,
+             "%s is not a coordinator (invite them with --role coordinator first)",
+             j->coordinator);
+    say(j, details);
+    return HW_OK;
+  }
+  if (rc)
+    return rc;
   switch (j->kind) {
   case ASSIGN:
   case REASSIGN:
@@ -134,8 +158,19 @@ static int admin_run(hw_job *job, void *d)
     j->ok = true;
     return HW_OK;
   case CASELOAD:
+    if ((rc = hw_sdb_person_roles(db, j->worker, &roles)) != 0)
+      return rc;
+    if (!roles) {
+      snprintf(details, sizeof details, "no worker or coordinator named %s", j->worker);
+      say(j, details);
+      return HW_OK;
+    }
     j->ok = true;
-    return hw_sdb_caseload(db, j->worker, case_line, j);
+    if ((rc = hw_sdb_caseload(db, j->worker, case_line, j)) == 0 && j->len == 0) {
+      snprintf(details, sizeof details, "%s holds no cases", j->worker);
+      say(j, details);
+    }
+    return rc;
   case DEVICES:
     j->ok = true;
     return hw_sdb_devices(db, device_line, j);
@@ -202,14 +237,18 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
       (!a->worker || !a->case_hex ||
        hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
     hw_free(j);
-    hw__control_reply_text(req, false, "assign needs --case CASE (32 hex digits) and --worker W");
+    hw__control_reply_text(req, false,
+                           j->kind == ASSIGN
+                               ? "assign needs --case CASE (32 hex digits) and --worker W"
+                               : "reassign needs --case CASE (32 hex digits) and --worker W");
     return true;
   }
   if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
       (j->kind == CASELOAD && !a->worker)) {
     hw_free(j);
     hw__control_reply_text(req, false,
-                           "region needs --coordinator and --worker; caseload --worker");
+                           j->kind == REGION ? "region needs --coordinator NAME and --worker NAME"
+                                             : "caseload needs --worker NAME");
     return true;
   }
   if (j->kind == REVOKE &&

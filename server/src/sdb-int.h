@@ -166,6 +166,10 @@ HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char 
  * event ("" -> coordinator) taking sequence numbers, so the coordinator's
  * devices receive them whole at their next pull. Nothing when already there. */
 HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker);
+/* The roles `name` was invited or enrolled with (any device or invitation,
+ * used, expired or revoked): 0 when the server never heard of that name. */
+enum { HW_SDB_ROLE_WORKER = 1, HW_SDB_ROLE_COORDINATOR = 2 };
+HW_NODISCARD int hw_sdb_person_roles(hw_sdb *s, const char *name, unsigned *roles);
 HW_NODISCARD int hw_sdb_region(hw_sdb *s, const char *coordinator,
                                char (*workers)[HW_WORKER_MAX], size_t cap, size_t *n);
 /* A worker's caseload checksum (XOR of its records' items), and its update

@@ -160,6 +160,7 @@ enum {
   ST_FLAG_PUT,
   ST_DEV_LIST,
   ST_DEV_BY_PREFIX,
+  ST_PERSON_ROLES,
   ST_COUNT
 };
 
@@ -253,6 +254,8 @@ static const char *const sql[ST_COUNT] = {
                     " VALUES (?1, ?2, ?3, ?4)",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
     [ST_DEV_BY_PREFIX] = "SELECT key FROM srv_devices WHERE hex(key) LIKE ?1 || '%'",
+    [ST_PERSON_ROLES] = "SELECT role FROM srv_devices WHERE worker = ?1"
+                        " UNION SELECT role FROM srv_invitations WHERE worker = ?1",
     [ST_REC_AFTER] = "SELECT seq, case_id, state FROM srv_records WHERE seq > ?1 ORDER BY seq"
                      " LIMIT ?2",
 };
@@ -1417,6 +1420,23 @@ int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
 out:
   hw_free(l.v);
   return rc;
+}
+
+int hw_sdb_person_roles(hw_sdb *s, const char *name, unsigned *roles)
+{
+  sqlite3_stmt *st = s->st[ST_PERSON_ROLES];
+  int rc;
+
+  *roles = 0;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *role = (const char *)sqlite3_column_text(st, 0);
+    if (role && strcmp(role, "worker") == 0)
+      *roles |= HW_SDB_ROLE_WORKER;
+    else if (role && strcmp(role, "coordinator") == 0)
+      *roles |= HW_SDB_ROLE_COORDINATOR;
+  }
+  return walk_end(st, rc);
 }
 
 int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_MAX], size_t cap,

@@ -475,6 +475,10 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
 
   p->rows++;
   p->max_seq = seq;
+  /* A region's case made visible to its coordinator ("" -> coordinator)
+   * is for the coordinator's devices only, not a worker's of that name. */
+  if (from && !from[0] && strcmp(p->j->ss->role, "coordinator") != 0)
+    return HW_OK;
   /* A first assignment (a case created on a device) takes its seq before
    * any record of the case, which then arrive as ordinary changes. */
   if (!from || was == is)
@@ -595,6 +599,7 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
 {
   hw_session *ss = j->ss;
   pull_ctx p = {.j = j};
+  hw_id_list coming = {0};
   size_t n_whole = 0, used = 0, at;
   uint64_t last = from, horizon = UINT64_MAX;
   size_t ev_max = limit < HW_REMOVALS_MAX / 2 ? limit : HW_REMOVALS_MAX / 2;
@@ -637,6 +642,11 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
     goto out;
   if (p.n)
     qsort(p.items, p.n, sizeof *p.items, by_seq);
+  /* Cases this batch may send whole: a change of one of them before its
+   * event is left to the whole case (sent once, not twice). */
+  for (size_t i = 0; i < p.n; i++)
+    if (p.items[i].kind == 1 && (rc = hw_id_list_add(&coming, &p.items[i].case_id)) != 0)
+      goto out;
   for (at = 0; at < p.n; at++) {
     pull_item *it = &p.items[at];
     if (it->seq > horizon)
@@ -685,7 +695,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
       memcpy(j->decided[j->n_decided++].state_digest, it->state, HW_HASH_BYTES);
       if ((rc = decided_state(j, db, &it->case_id)) != 0)
         goto out;
-    } else if (!has_case(whole, n_whole, &it->case_id) && !acked_here(ss, it->seq)) {
+    } else if (!has_case(whole, n_whole, &it->case_id) &&
+               !has_case(coming.v, coming.n, &it->case_id) && !acked_here(ss, it->seq)) {
       /* Only within the session: a restored device must get back what it
        * pushed after its backup. */
       if (j->n == j->max_records)
@@ -713,6 +724,7 @@ out:
   for (size_t i = 0; i < p.n; i++)
     hw_free(p.items[i].state);
   hw_free(p.items);
+  hw_free(coming.v);
   return rc;
 }
 

@@ -49,6 +49,59 @@ static void device_of(const char *worker, char prefix[17])
   prefix[16] = '\0';
 }
 
+/* Names in caseload commands must be the invited ones, with the right
+ * role: a typo or a worker named as a region's coordinator is refused and
+ * nothing moves. A name with both roles sees the region on its coordinator
+ * device only; its worker device keeps its own caseload and checksum. */
+static void region_roles(void)
+{
+  hw_client *f1, *f2, *g1;
+  hw_id rg = {{0}}, cg = {{0}};
+  char hex[HW_ID_HEX_LEN + 1];
+  hw_sync_result r;
+  size_t refused;
+
+  f1 = enrol("hw1", "hana", "worker");
+  g1 = enrol("gw1", "gita", "worker");
+  hw_test_put_text(g1, &rg, &cg, "note", "gita's case");
+  CHECK_EQ(hw_test_sync_ok(g1).pushed, 1);
+  CHECK_EQ(hw_test_sync_ok(f1).pulled, 0);
+
+  refused = hw_test_file_count(srv.log, "is not a coordinator");
+  CHECK(ADMIN("region", "--coordinator", "hana", "--worker", "gita") != 0);
+  CHECK(ADMIN("region", "--coordinator", "ghost", "--worker", "gita") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, "is not a coordinator"), refused + 2);
+  refused = hw_test_file_count(srv.log, "no worker named");
+  CHECK(ADMIN("region", "--coordinator", "chipo", "--worker", "nobody") != 0);
+  hw_id_to_hex(&cg, hex);
+  CHECK(ADMIN("reassign", "--case", hex, "--worker", "gitaa", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("assign", "--case", hex, "--worker", "chipo", "--coordinator", "chipo") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, "no worker named"), refused + 3);
+  CHECK(ADMIN("caseload", "--worker", "gitaa") != 0);
+  CHECK_EQ(ADMIN("caseload", "--worker", "hana"), 0);
+  CHECK(strstr(out, "hana holds no cases") != NULL);
+  CHECK_EQ(ADMIN("caseload", "--worker", "gita"), 0);
+  CHECK(strstr(out, hex) != NULL);
+  r = hw_test_sync_ok(f1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK(r.checksum_ok);
+
+  /* hana becomes a coordinator too: her coordinator device gets gita's
+   * region; her worker device still holds only her own cases. */
+  f2 = enrol("hc1", "hana", "coordinator");
+  CHECK_EQ(ADMIN("region", "--coordinator", "hana", "--worker", "gita"), 0);
+  r = hw_test_sync_ok(f2);
+  CHECK_EQ(r.pulled, 1);
+  CHECK(r.checksum_ok);
+  r = hw_test_sync_ok(f1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(f1), 0);
+  hw_client_close(f1);
+  hw_client_close(f2);
+  hw_client_close(g1);
+}
+
 static bool exists(const char *name)
 {
   char path[400];
@@ -189,6 +242,7 @@ int main(int argc, char **argv)
   CHECK_EQ(r.pulled, 1);
   CHECK(r.checksum_ok);
   CHECK_EQ(hw_test_device_records(c1), 1);
+  region_roles();
 
   /* A push into a case this worker never held is kept aside, not merged. */
   before = hw_test_server_records(&srv);

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "homeward/utf8.h"
+
 /* ---- decoding helpers ---------------------------------------------------- */
 
 typedef struct map_it {
@@ -459,24 +461,25 @@ static int read_ids(hw_cbor_rd *rd, hw_arena *a, uint64_t max, size_t *n_out, co
   return HW_OK;
 }
 
-/* [* [record-id, digest]], at most a batch of them. */
+/* protocol.md §5.1 pull-batch: `? 4: [+ decided]`, 1..HW_BATCH_RECORDS_MAX
+ * entries of [record-id, digest]. The key is left out when there are none,
+ * so an empty array is malformed (it would not re-encode to the same bytes). */
 static int read_decided(hw_cbor_rd *rd, hw_arena *a, size_t *n_out, const hw_decided **out)
 {
-  uint64_t n, two;
+  uint64_t n;
   hw_decided *d;
   int rc;
 
   if ((rc = read_array_max(rd, HW_BATCH_RECORDS_MAX, &n)))
     return rc;
+  if (n == 0)
+    return HW_EPROTO;
   d = arena_array(a, n, sizeof *d);
-  if (n && !d)
+  if (!d)
     return HW_ENOMEM;
   for (uint64_t i = 0; i < n; i++) {
-    if ((rc = read_array_max(rd, 2, &two)))
-      return rc;
-    if (two != 2)
-      return HW_EPROTO;
-    if ((rc = read_id(rd, &d[i].record)) ||
+    /* A wrong shape is malformed (§5), not over a limit. */
+    if ((rc = read_array_exact(rd, 2)) || (rc = read_id(rd, &d[i].record)) ||
         (rc = read_fixed(rd, d[i].state_digest, HW_DIGEST_BYTES)))
       return rc;
   }
@@ -692,9 +695,14 @@ static void wr_records(hw_cbor_wr *w, size_t n, const hw_bytes *r)
     hw_cbor_wr_bytes(w, r[i].p, r[i].len);
 }
 
+/* protocol.md §5.1 `text`: at most HW_MSG_TEXT_MAX bytes of valid UTF-8.
+ * The encoder refuses what a decoder would (homeward/cbor.h refuses text
+ * that is not UTF-8). */
 static int check_text(hw_bytes t)
 {
-  return (t.len && !t.p) || t.len > HW_MSG_TEXT_MAX ? HW_EINVAL : HW_OK;
+  if ((t.len && !t.p) || t.len > HW_MSG_TEXT_MAX || !hw_utf8_valid(t.p, t.len))
+    return HW_EINVAL;
+  return HW_OK;
 }
 
 static int enc_ack(const hw_msg_push_ack *m, hw_cbor_wr *w)
@@ -784,6 +792,10 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
   case HW_MSG_LINEAGE_REFUSAL: {
     const hw_msg_lineage_refusal *r = &m->u.refusal;
     if (r->n_dots > HW_LINEAGE_DOTS_MAX || (r->n_dots && !r->dots))
+      return HW_EINVAL;
+    /* protocol.md §5.1 lineage-refusal, as the decoder checks it: counters
+     * ascending, each listed once, all above `from`. */
+    if (r->n_dots && r->dots[0].counter <= r->from)
       return HW_EINVAL;
     for (size_t i = 1; i < r->n_dots; i++)
       if (r->dots[i].counter <= r->dots[i - 1].counter)

@@ -471,7 +471,8 @@ static void batch_n(hw_cbor_wr *w, unsigned removals, size_t id_len, int more)
   else
     hw_cbor_wr_bool(w, more);
 }
-static void batch_decided_as(hw_cbor_wr *w, unsigned n, bool bad, size_t digest_len)
+/* A pull batch whose key 4 lists n decided entries of `items` items each. */
+static void batch_decided_as(hw_cbor_wr *w, unsigned n, unsigned items, size_t digest_len)
 {
   hdr(w, 6, 5);
   hw_cbor_wr_uint(w, 0);
@@ -485,27 +486,39 @@ static void batch_decided_as(hw_cbor_wr *w, unsigned n, bool bad, size_t digest_
   hw_cbor_wr_uint(w, 4);
   hw_cbor_wr_array(w, n);
   for (unsigned i = 0; i < n; i++) {
-    hw_cbor_wr_array(w, bad ? 1 : 2);
+    hw_cbor_wr_array(w, items);
     hw_cbor_wr_bytes(w, zeros, 16);
-    if (!bad)
+    if (items > 1)
+      hw_cbor_wr_bytes(w, zeros, digest_len);
+    if (items > 2)
       hw_cbor_wr_bytes(w, zeros, digest_len);
   }
 }
 static void b_decided_max(hw_cbor_wr *w)
 {
-  batch_decided_as(w, HW_BATCH_RECORDS_MAX, false, 32);
+  batch_decided_as(w, HW_BATCH_RECORDS_MAX, 2, 32);
 }
 static void b_decided_over(hw_cbor_wr *w)
 {
-  batch_decided_as(w, HW_BATCH_RECORDS_MAX + 1, false, 32);
+  batch_decided_as(w, HW_BATCH_RECORDS_MAX + 1, 2, 32);
 }
 static void b_decided_no_digest(hw_cbor_wr *w)
 {
-  batch_decided_as(w, 1, true, 32);
+  batch_decided_as(w, 1, 1, 32);
 }
 static void b_decided_short_digest(hw_cbor_wr *w)
 {
-  batch_decided_as(w, 1, false, 31);
+  batch_decided_as(w, 1, 2, 31);
+}
+/* protocol.md §5.1: `? 4: [+ decided]`, left out when there are none. */
+static void b_decided_empty(hw_cbor_wr *w)
+{
+  batch_decided_as(w, 0, 2, 32);
+}
+/* A decided entry of three items is a wrong shape, not a limit. */
+static void b_decided_three(hw_cbor_wr *w)
+{
+  batch_decided_as(w, 1, 3, 32);
 }
 static void b_batch_max(hw_cbor_wr *w)
 {
@@ -585,6 +598,14 @@ static void b_ack_code_on_accept(hw_cbor_wr *w)
 static void b_ack_refused_ok(hw_cbor_wr *w)
 {
   ack1(w, 1, 0, 0, 1, 0);
+}
+static void b_ack_reason_on_accept(hw_cbor_wr *w)
+{
+  ack1(w, 0, 1, 0, 0, 3);
+}
+static void b_ack_refused_merged(hw_cbor_wr *w)
+{
+  ack1(w, 1, 0, 1, 1, (size_t)-1);
 }
 static void b_ack_refused_seq(hw_cbor_wr *w)
 {
@@ -747,6 +768,8 @@ static const bad_case cases[] = {
     {"pull batch, decided at max + 1", b_decided_over, HW_ELIMIT},
     {"pull batch, decided without its digest", b_decided_no_digest, HW_EPROTO},
     {"pull batch, decided with a 31-byte digest", b_decided_short_digest, HW_EPROTO},
+    {"pull batch, decided present but empty", b_decided_empty, HW_EPROTO},
+    {"pull batch, decided entry of 3 items", b_decided_three, HW_EPROTO},
     {"pull batch, case id of 15 bytes", b_batch_id15, HW_EPROTO},
     {"pull batch, more as uint", b_batch_more_uint, HW_EPROTO},
     {"refusal, dots at max", b_refusal_max, HW_OK},
@@ -756,6 +779,8 @@ static const bad_case cases[] = {
     {"ack, accepted without seq", b_ack_no_seq, HW_EPROTO},
     {"ack, accepted with a code", b_ack_code_on_accept, HW_EPROTO},
     {"ack, refused with empty reason", b_ack_refused_ok, HW_OK},
+    {"ack, accepted with a reason", b_ack_reason_on_accept, HW_EPROTO},
+    {"ack, refused with a merged state", b_ack_refused_merged, HW_EPROTO},
     {"ack, refused with a seq", b_ack_refused_seq, HW_EPROTO},
     {"ack, quarantined without code", b_ack_refused_no_code, HW_EPROTO},
     {"ack, status 3", b_ack_status3, HW_EPROTO},
@@ -855,6 +880,38 @@ static void test_encoder_refusals(void)
   m.u.error.message.len = HW_MSG_TEXT_MAX + 1;
   m.u.error.message.p = zeros;
   CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  /* What the decoder refuses as invalid UTF-8 (protocol.md §5.1 `text`),
+   * the encoder refuses too: an error message and a refusal reason. */
+  m.u.error.message = (hw_bytes){(const uint8_t *)"bad \xff text", 10};
+  CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  m.u.error.message = (hw_bytes){(const uint8_t *)"\xed\xa0\x80", 3}; /* a surrogate */
+  CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  m.u.error.message = (hw_bytes){(const uint8_t *)"\xc3\xa9t\xc3\xa9", 6};
+  CHECK_OK(hw_msg_encode(&m, &w));
+  hw_cbor_wr_close(&w);
+  hw_cbor_wr_init(&w, SIZE_MAX);
+  sample_msg(4, &m);
+  {
+    hw_ack_entry e[3];
+    memcpy(e, m.u.ack.entries, sizeof e);
+    e[2].reason = (hw_bytes){(const uint8_t *)"\xc0\xaf", 2}; /* overlong '/' */
+    m.u.ack.entries = e;
+    CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  }
+  /* The listed dots are above `from` (protocol.md §5.1 lineage-refusal):
+   * sample 2 lists counters 1, 11, 21. */
+  sample_msg(2, &m);
+  m.u.refusal.from = 1;
+  CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  m.u.refusal.from = 21;
+  CHECK_ERR(hw_msg_encode(&m, &w), HW_EINVAL);
+  m.u.refusal.from = 0;
+  CHECK_OK(hw_msg_encode(&m, &w));
+  m.u.refusal.n_dots = 0; /* nothing listed: any from */
+  m.u.refusal.from = 99;
+  CHECK_OK(hw_msg_encode(&m, &w));
+  hw_cbor_wr_close(&w);
+  hw_cbor_wr_init(&w, SIZE_MAX);
   sample_msg(2, &m);
   memset(dots, 0, sizeof dots);
   m.u.refusal.n_dots = 2;

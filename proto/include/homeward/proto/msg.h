@@ -179,9 +179,10 @@ typedef struct hw_msg {
 } hw_msg;
 
 /* Encode `m` (borrowed) with the writer (see cbor.h; check hw_cbor_wr_finish).
- * Returns 0, HW_EINVAL (a field out of range: a count or length over its
- * limit, a bad status, an empty list where one is needed) or the writer's
- * error. */
+ * Returns 0, HW_EINVAL (a field hw_msg_decode would refuse: a count or
+ * length over its limit, a bad status, text that is not UTF-8, refusal dots
+ * not ascending or not above `from`) or the writer's error (the caller's
+ * writer cap bounds the whole message). */
 HW_NODISCARD HW_EXPORT int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w);
 
 /* Decode one message from buf[len] (exactly one item, nothing after it).

@@ -47,3 +47,18 @@ bool hw_utf8_valid(const uint8_t *p, size_t len)
   }
   return true;
 }
+
+void hw_utf8_cut(char *s)
+{
+  size_t n = strlen(s), lead = n, need;
+
+  /* Back over at most three continuation bytes to the sequence's lead. */
+  while (lead > 0 && n - lead < 3 && ((uint8_t)s[lead - 1] & 0xc0) == 0x80)
+    lead--;
+  if (lead == 0 || ((uint8_t)s[lead - 1] & 0x80) == 0)
+    return; /* ends in ASCII (or nothing but continuation bytes: not ours to judge) */
+  lead--;
+  need = ((uint8_t)s[lead] & 0xe0) == 0xc0 ? 2 : ((uint8_t)s[lead] & 0xf0) == 0xe0 ? 3 : 4;
+  if (n - lead < need)
+    s[lead] = '\0';
+}

@@ -10,6 +10,7 @@
 #include "homeward/mem.h"
 #include "homeward/merge.h"
 #include "homeward/record-codec.h"
+#include "homeward/utf8.h"
 
 const char *hw_decision_name(hw_decision d)
 {
@@ -368,6 +369,7 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
       goto done;
     snprintf(out->reason_buf, sizeof out->reason_buf, "%s",
              msg[0] ? msg : "a value breaks its form");
+    hw_utf8_cut(out->reason_buf); /* the reason goes to the device as text */
     rc = quarantine(cx, k->in, before, state, len, HW_EVALIDATE, out->reason_buf, out);
     goto done;
   }

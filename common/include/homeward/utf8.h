@@ -11,4 +11,8 @@
  * U+10FFFF. */
 HW_EXPORT bool hw_utf8_valid(const uint8_t *p, size_t len);
 
+/* Cut a NUL-terminated string before a last character left incomplete (by
+ * a truncating snprintf): valid UTF-8 stays valid. */
+HW_EXPORT void hw_utf8_cut(char *s);
+
 #endif

@@ -137,6 +137,13 @@ void hw_client_replica(const hw_client *c, hw_id *out)
   hw_store_replica(c->st, out, &counter);
 }
 
+_Static_assert(HW_NOISE_KEY_BYTES == 32, "the device key is an X25519 public key");
+
+void hw_client_device_key(const hw_client *c, uint8_t out[static 32])
+{
+  hw_noise_key_public(c->key, out);
+}
+
 /* Decrypted pages the device keeps (KiB). SQLite's default, 2 MiB, holds
  * fewer index pages than a pull batch's random inserts touch: each was
  * opened again at every batch (bench-sync: pull device CPU per record). */

@@ -1,5 +1,6 @@
 #include "homeward/passphrase.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,55 @@ int hw_passphrase_read(char *buf, int fd, const char *prompt, int confirm)
   return rc;
 }
 
+/* The rows of a QWERTY keyboard, the digit row first. A run of keys walks
+ * along a row either way, and goes on from one end of a row to an end of
+ * the next ("qwertyuiopasdf", "poiuytrewqlkjh"). */
+static const char *const key_rows[] = {"1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"};
+#define KEY_ROWS (sizeof key_rows / sizeof key_rows[0])
+
+/* ASCII only: the check must not depend on the locale. */
+static char lower(char c)
+{
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Where c is on the keyboard: its row, its column, and whether it ends
+ * the row (first or last key). False when it is not on those rows. */
+static bool key_at(char c, size_t *row, size_t *col, bool *edge)
+{
+  for (size_t r = 0; r < KEY_ROWS && c != '\0'; r++) {
+    const char *k = strchr(key_rows[r], c);
+    if (k) {
+      *row = r;
+      *col = (size_t)(k - key_rows[r]);
+      *edge = *col == 0 || k[1] == '\0';
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Whether a and b are next to each other in a run: the alphabet or the
+ * digits either way ("abcd", "4321"), the digits going round ("8901"), or
+ * the keyboard rows. */
+static bool next_in_run(char a, char b)
+{
+  size_t ra, ca, rb, cb;
+  bool ea, eb;
+
+  a = lower(a);
+  b = lower(b);
+  if (a == b + 1 || b == a + 1)
+    return true;
+  if ((a == '9' && b == '0') || (a == '0' && b == '9'))
+    return true;
+  if (!key_at(a, &ra, &ca, &ea) || !key_at(b, &rb, &cb, &eb))
+    return false;
+  if (ra == rb)
+    return ca + 1 == cb || cb + 1 == ca;
+  return (ra + 1 == rb || rb + 1 == ra) && ea && eb;
+}
+
 const char *hw_passphrase_weakness(const char *p)
 {
   size_t n = strlen(p), same = 1, run = 1;
@@ -86,7 +136,7 @@ const char *hw_passphrase_weakness(const char *p)
     return "use at least 12 characters (a few words are easiest to remember)";
   for (size_t i = 1; i < n; i++) {
     same += p[i] == p[0];
-    run += p[i] == p[i - 1] + 1 || p[i] == p[i - 1] - 1;
+    run += next_in_run(p[i - 1], p[i]);
   }
   if (same == n)
     return "do not repeat one character";

@@ -32,22 +32,18 @@ static void slurp(const char *path, char *buf, size_t cap)
   fclose(f);
 }
 
-void run_hw(run_result *r, const char *store, const char *pass, const char *const *args)
-{
-  run_hw_in(r, store, pass, "/dev/null", args);
-}
+#define ARGV_MAX 256
 
-void run_hw_in(run_result *r, const char *store, const char *pass, const char *in,
-               const char *const *args)
+/* argv (ARGV_MAX slots) holds n words; args are appended. */
+static void run_argv(run_result *r, const char *pass, const char *in, const char **argv, size_t n,
+                     const char *const *args)
 {
-  const char *argv[256] = {bin, "--test-fast-kdf", "--store", store};
-  size_t n = 4;
   posix_spawn_file_actions_t fa;
   pid_t pid;
   int st;
 
   for (size_t i = 0; args[i]; i++) {
-    CHECK(n + 1 < sizeof argv / sizeof argv[0]);
+    CHECK(n + 1 < ARGV_MAX);
     argv[n++] = args[i];
   }
   argv[n] = NULL;
@@ -65,6 +61,24 @@ void run_hw_in(run_result *r, const char *store, const char *pass, const char *i
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   slurp(outp, r->out, sizeof r->out);
   slurp(errp, r->err, sizeof r->err);
+}
+
+void run_hw(run_result *r, const char *store, const char *pass, const char *const *args)
+{
+  run_hw_in(r, store, pass, "/dev/null", args);
+}
+
+void run_hw_default(run_result *r, const char *pass, const char *const *args)
+{
+  const char *argv[ARGV_MAX] = {bin, "--test-fast-kdf"};
+  run_argv(r, pass, "/dev/null", argv, 2, args);
+}
+
+void run_hw_in(run_result *r, const char *store, const char *pass, const char *in,
+               const char *const *args)
+{
+  const char *argv[ARGV_MAX] = {bin, "--test-fast-kdf", "--store", store};
+  run_argv(r, pass, in, argv, 4, args);
 }
 
 bool has(const char *text, const char *needle)

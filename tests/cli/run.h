@@ -20,6 +20,8 @@ void run_setup(const char *binary, const char *dir);
 /* Run `homeward --test-fast-kdf --store STORE args...` (NULL-terminated) with
  * HOMEWARD_PASSPHRASE = pass (unset when NULL) and stdin from /dev/null. */
 void run_hw(run_result *r, const char *store, const char *pass, const char *const *args);
+/* The same without --store (HOMEWARD_STORE or ./homeward.db applies). */
+void run_hw_default(run_result *r, const char *pass, const char *const *args);
 /* The same with stdin from the file `in`. */
 void run_hw_in(run_result *r, const char *store, const char *pass, const char *in,
                const char *const *args);

@@ -38,6 +38,10 @@ HW_EXPORT void hw_client_close(hw_client *c); /* NULL is fine */
 /* The worker this device was enrolled for (borrowed from c). */
 HW_EXPORT const char *hw_client_worker(const hw_client *c);
 HW_EXPORT void hw_client_replica(const hw_client *c, hw_id *out);
+/* The device's static public key (32 bytes): the server names the device by
+ * it (`homeward-server devices` shows its first 16 hex digits; `revoke
+ * --device` takes a prefix). */
+HW_EXPORT void hw_client_device_key(const hw_client *c, uint8_t out[static 32]);
 
 /* Record a new record of `kind` in case `case_id` (NULL: a new case, whose id
  * is written to *case_out when given). `fields` are borrowed. The values are

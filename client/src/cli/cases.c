@@ -147,7 +147,7 @@ int hw_cli_case_show(const hw_cli_opts *o, hw_client *c)
   char hex[HW_ID_HEX_LEN + 1], d[16];
 
   if (o->n_args < 3)
-    return hw_cli_fail("case show CASE (the case id as the list shows it, or its first digits)");
+    return fprintf(stderr, "homeward: case show CASE\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
     return hw_cli_fail("cannot read the store");
   if (!(k = hw_cli_db_case(&db, o->args[2]))) {

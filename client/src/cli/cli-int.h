@@ -37,6 +37,11 @@ typedef struct hw_cli_opts {
   hw_date today;
 } hw_cli_opts;
 
+/* The device key's bytes, and the hex digits of it the server's `devices`
+ * list shows (hw_client_device_key). */
+#define HW_CLI_DEVICE_KEY_BYTES 32
+#define HW_CLI_DEVICE_DIGITS 16
+
 /* Print "homeward: msg" on stderr; returns HW_CLI_FAIL. */
 int hw_cli_fail(const char *msg);
 /* An error for the worker: hw_strerror, in plainer words where it helps. */
@@ -99,7 +104,11 @@ int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
 int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o);
 /* Run a command needing the open store (o->args[0] is the command). */
 int hw_cli_run(hw_cli_opts *o, hw_client *c);
-bool hw_cli_known_command(const hw_cli_opts *o);
+/* Check the command's words and required options before the store is
+ * opened (a usage error never costs the passphrase): -1 to go on, else
+ * HW_CLI_USAGE after saying what is wrong (the shell's wording with
+ * `shell`). */
+int hw_cli_check_command(const hw_cli_opts *o, bool shell);
 /* `homeward shell`: commands typed one per line against the open store. */
 int hw_cli_shell(const hw_cli_opts *base, hw_client *c);
 int hw_cli_forms(void);

@@ -1,8 +1,10 @@
 /* homeward: the outreach worker's command (docs/worker-guide.md). */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,27 +55,79 @@ static const char usage[] =
     "\n"
     "CASE and RECORD are the ids as the lists show them (their last 12 digits; the first 6 or\n"
     "more of those are enough when no other id has them).\n"
-    "The store is --store PATH, or HOMEWARD_STORE, or ./homeward.db. The passphrase is read\n"
-    "from the terminal without echo, or from --passphrase-fd N, or from HOMEWARD_PASSPHRASE\n"
-    "(for scripts only: other programs of this user may read it).\n"
+    "The store is --store PATH, or HOMEWARD_STORE (when set and not empty), or ./homeward.db.\n"
+    "The passphrase is read from the terminal without echo, or from --passphrase-fd N, or from\n"
+    "HOMEWARD_PASSPHRASE (for scripts only: other programs of this user may read it).\n"
     "Values: yes/no, whole numbers, dates as 2026-11-30, choices by name, several choices\n"
     "separated by commas, several texts separated by ';'.\n"
     "Exit: 0 done, 1 refused (bad input, unknown case, wrong passphrase: nothing written),\n"
     "2 wrong command line, 3 sync did not finish (offline, refused), 4 device revoked.\n";
 
+/* What a command needs on its line, said when it is missing. */
+static int missing(const char *what)
+{
+  fprintf(stderr, "homeward: %s\n", what);
+  return HW_CLI_USAGE;
+}
+
+/* Why hw_passphrase_read refused, in the words of where it came from
+ * (it reads --passphrase-fd, else the environment, else the terminal). */
+static const char *passphrase_problem(int rc, int fd, bool confirm)
+{
+  const char *env = getenv("HOMEWARD_PASSPHRASE");
+
+  if (rc == HW_ENOENT)
+    return "no passphrase given (no terminal to ask on: use --passphrase-fd N or "
+           "HOMEWARD_PASSPHRASE)";
+  if (rc == HW_ENOMEM)
+    return "out of memory";
+  if (fd >= 0)
+    return "the passphrase read from --passphrase-fd is empty or longer than 1024 bytes";
+  if (env)
+    return env[0] ? "HOMEWARD_PASSPHRASE is longer than 1024 bytes"
+                  : "HOMEWARD_PASSPHRASE is empty: set it to the passphrase, or unset it to be "
+                    "asked";
+  return confirm ? "the two passphrases differ, or are empty: nothing was created"
+                 : "the passphrase is empty";
+}
+
+/* The store's path before the passphrase is asked for: a folder is not a
+ * store, and a missing store is said at once. 0 to go on. */
+static int check_store_path(const char *path, bool create)
+{
+  struct stat sb;
+
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fprintf(stderr,
+            "homeward: %s is a directory, not a Homeward store: give the store's file (for "
+            "example %s/homeward.db)\n",
+            path, path);
+    return HW_CLI_FAIL;
+  }
+  if (!create && stat(path, &sb) != 0 && errno == ENOENT) {
+    fprintf(stderr,
+            "homeward: there is no store at %s: run homeward init INVITATION first (or give "
+            "--store PATH)\n",
+            path);
+    return HW_CLI_FAIL;
+  }
+  return 0;
+}
+
 static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation)
 {
-  char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
+  char *pass;
   hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
   int rc;
 
-  if (!pass)
+  if ((rc = check_store_path(o->store, create)) != 0)
+    return rc;
+  if (!(pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1)))
     return hw_cli_fail("out of memory");
   rc = hw_passphrase_read(pass, o->passphrase_fd, "passphrase: ", create);
   if (rc) {
     hw_secure_free(pass);
-    return hw_cli_fail(rc == HW_ENOENT ? "no passphrase given"
-                                       : "the passphrases differ or are empty");
+    return hw_cli_fail(passphrase_problem(rc, o->passphrase_fd, create));
   }
   if (create && hw_passphrase_weakness(pass)) {
     fprintf(stderr, "homeward: passphrase refused: %s\n", hw_passphrase_weakness(pass));
@@ -97,6 +151,11 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   }
   if (rc == HW_EPROTO && create)
     return hw_cli_fail("that is not a valid invitation (check it was copied whole)");
+  if (rc == HW_EPROTO) {
+    fprintf(stderr, "homeward: %s is not a Homeward store (check --store or HOMEWARD_STORE)\n",
+            o->store);
+    return HW_CLI_FAIL;
+  }
   if (rc) {
     fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
     return 1;
@@ -236,8 +295,10 @@ static int cmd_show(const hw_cli_opts *o, hw_client *c)
   hw_record *r = NULL;
   hw_id rec;
 
-  if (o->n_args < 2 || hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
-    return hw_cli_fail("show RECORD: no such record on this device");
+  if (o->n_args < 2)
+    return missing("show RECORD");
+  if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
+    return hw_cli_fail("no such record on this device (see: homeward list)");
   printf("%.*s record\n", (int)r->kind.len, (const char *)r->kind.p);
   hw_cli_print_fields(r, "  ");
   hw_record_free(r);
@@ -254,42 +315,74 @@ static void bytes_text(uint64_t n, char *out, size_t cap)
     snprintf(out, cap, "%llu MB", (unsigned long long)(n / (1024 * 1024)));
 }
 
-/* A bar on a terminal, plain lines otherwise (logs, scripts). */
-static void on_progress(const hw_sync_progress *p, void *ud)
+typedef struct progress_ui {
+  bool bar;    /* on a terminal: one line redrawn */
+  bool unsaid; /* plain lines: `last` is not printed yet */
+  hw_sync_progress last;
+} progress_ui;
+
+static void progress_line(const hw_sync_progress *p, bool bar)
 {
-  bool *bar = ud;
-  char up[32], down[32];
+  char up[32], down[32], cells[21];
+  uint64_t total = p->records_up_total ? p->records_up_total : 1;
+  size_t full = (size_t)((p->records_up > total ? total : p->records_up) * 20 / total);
 
   bytes_text(p->bytes_up, up, sizeof up);
   bytes_text(p->bytes_down, down, sizeof down);
-  if (*bar) {
-    char cells[21];
-    uint64_t total = p->records_up_total ? p->records_up_total : 1;
-    size_t full = (size_t)((p->records_up > total ? total : p->records_up) * 20 / total);
-    if (p->records_up_total == 0)
-      full = 20;
-    memset(cells, '#', full);
-    memset(cells + full, '.', 20 - full);
-    cells[20] = '\0';
-    fprintf(stderr, "\rsync [%s] sent %llu/%llu, received %llu (%s up, %s down)   ", cells,
+  if (!bar) {
+    fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%s up, %s down)\n",
             (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
             (unsigned long long)p->records_down, up, down);
-    fflush(stderr);
     return;
   }
-  fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%s up, %s down)\n",
+  if (p->records_up_total == 0)
+    full = 20;
+  memset(cells, '#', full);
+  memset(cells + full, '.', 20 - full);
+  cells[20] = '\0';
+  fprintf(stderr, "\rsync [%s] sent %llu/%llu, received %llu (%s up, %s down)   ", cells,
           (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
           (unsigned long long)p->records_down, up, down);
+  fflush(stderr);
+}
+
+/* A bar on a terminal, plain lines otherwise (logs, scripts). The sync
+ * reports after every acknowledged push and every pulled batch, so the
+ * same counts can come more than once (an empty last pull): a plain line
+ * is printed once per count, with the latest byte totals, when the counts
+ * change or the sync ends (progress_end). */
+static void on_progress(const hw_sync_progress *p, void *ud)
+{
+  progress_ui *ui = ud;
+
+  if (ui->bar) {
+    progress_line(p, true);
+    return;
+  }
+  if (ui->unsaid &&
+      (p->records_up != ui->last.records_up || p->records_up_total != ui->last.records_up_total ||
+       p->records_down != ui->last.records_down))
+    progress_line(&ui->last, false);
+  ui->last = *p;
+  ui->unsaid = true;
+}
+
+static void progress_end(progress_ui *ui)
+{
+  if (ui->bar)
+    fputc('\n', stderr);
+  else if (ui->unsaid)
+    progress_line(&ui->last, false);
+  ui->unsaid = false;
 }
 
 static int cmd_sync(hw_client *c)
 {
   hw_sync_result r;
-  bool bar = isatty(STDERR_FILENO);
-  int rc = hw_client_sync(c, 30000, on_progress, &bar, &r);
+  progress_ui ui = {.bar = isatty(STDERR_FILENO)};
+  int rc = hw_client_sync(c, 30000, on_progress, &ui, &r);
 
-  if (bar)
-    fputc('\n', stderr);
+  progress_end(&ui);
   if (rc) {
     if (r.wiped) {
       fprintf(stderr, "homeward: %s\n", r.message);
@@ -359,7 +452,7 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
     hw_id rec;
     int rc;
     if (o->n_args < 2 || !o->reason)
-      return hw_cli_fail("void RECORD --reason TEXT");
+      return missing("void RECORD --reason TEXT");
     if (hw_cli_parse_id(c, o->args[1], &rec, false))
       return hw_cli_fail("no such record on this device");
     if ((rc = hw_client_void(c, &rec, o->reason)) != 0)
@@ -388,20 +481,52 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
   return hw_cli_passwd(o, c);
 }
 
-bool hw_cli_known_command(const hw_cli_opts *o)
+int hw_cli_check_command(const hw_cli_opts *o, bool shell)
 {
   static const char *const cmds[] = {"record", "write",     "void",    "list",   "show",
                                      "sync",   "conflicts", "resolve", "status", "passwd",
                                      "drafts", "export",    NULL};
-  const char *cmd = o->args[0];
+  const char *cmd = o->args[0], *sub = o->n_args > 1 ? o->args[1] : NULL;
+  bool known = !strcmp(cmd, "case");
 
-  if (!strcmp(cmd, "case"))
-    return o->n_args > 1 && (!strcmp(o->args[1], "list") || !strcmp(o->args[1], "show") ||
-                             !strcmp(o->args[1], "find"));
-  for (const char *const *k = cmds; *k; k++)
-    if (!strcmp(cmd, *k))
-      return true;
-  return false;
+  for (const char *const *k = cmds; *k && !known; k++)
+    known = !strcmp(cmd, *k);
+  if (!known) {
+    fprintf(stderr, "homeward: unknown command %s%s", cmd, shell ? " (help lists them)\n" : "\n\n");
+    if (!shell)
+      fputs(usage, stderr);
+    return HW_CLI_USAGE;
+  }
+  if (!strcmp(cmd, "case")) {
+    if (!sub || (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "find"))) {
+      if (sub)
+        fprintf(stderr, "homeward: unknown case command %s: ", sub);
+      else
+        fprintf(stderr, "homeward: case wants a command: ");
+      fprintf(stderr, "case list, case show CASE or case find [NAME]\n");
+      return HW_CLI_USAGE;
+    }
+    if (!strcmp(sub, "show") && o->n_args < 3)
+      return missing("case show CASE (the case id as the list shows it, or its first digits)");
+    return -1;
+  }
+  if (!strcmp(cmd, "record") && !o->resume && o->n_args < 2)
+    return missing("record KIND --set FIELD=VALUE ... (see: homeward forms), or "
+                   "record --resume DRAFT");
+  if (!strcmp(cmd, "record") && !isatty(STDIN_FILENO) && o->n_sets == 0 && !o->file && !o->draft &&
+      !o->resume)
+    return missing("record KIND --set FIELD=VALUE ... (or run it on a terminal to be guided)");
+  if (!strcmp(cmd, "write") && (o->n_args < 2 || o->n_sets == 0))
+    return missing("write RECORD --set FIELD=VALUE ...");
+  if (!strcmp(cmd, "void") && (o->n_args < 2 || !o->reason))
+    return missing("void RECORD --reason TEXT");
+  if (!strcmp(cmd, "show") && o->n_args < 2)
+    return missing("show RECORD (the record id as the list shows it, or its first digits)");
+  if (!strcmp(cmd, "resolve") && (o->n_args < 3 || (o->pick > 0) == (o->value != NULL)))
+    return missing("resolve RECORD FIELD (--pick N | --value V)");
+  if (!strcmp(cmd, "export") && o->json == o->csv)
+    return missing("export (--json | --csv) [--output FILE] [--yes]");
+  return -1;
 }
 
 /* A whole number for an option, or -1. */
@@ -418,6 +543,21 @@ static void today_utc(hw_date *d)
   struct tm tm;
   gmtime_r(&t, &tm);
   *d = (hw_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+/* Whether `a` is an option followed by a value (the flags are handled
+ * before this is asked). */
+static bool takes_value(const char *a)
+{
+  static const char *const opts[] = {
+      "--store", "--case", "--reason", "--stage",         "--value",
+      "--place", "--file", "--output", "--resume",        "--today",
+      "--pick",  "--age",  "--idle",   "--passphrase-fd", "--new-passphrase-fd",
+      "--set",   NULL};
+  for (const char *const *k = opts; *k; k++)
+    if (!strcmp(a, *k))
+      return true;
+  return false;
 }
 
 int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
@@ -443,11 +583,15 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
                                     : &o->yes) = true;
       continue;
     }
-    if (a[0] == '-' && a[1] == '-' && i + 1 >= argc)
+    if (a[0] == '-' && !takes_value(a))
+      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
+    if (a[0] == '-' && i + 1 >= argc)
       return fprintf(stderr, "homeward: %s needs a value\n", a), HW_CLI_USAGE;
-    if (!strcmp(a, "--store"))
+    if (!strcmp(a, "--store")) {
       o->store = argv[++i];
-    else if (!strcmp(a, "--case"))
+      if (!o->store[0])
+        return fprintf(stderr, "homeward: --store wants a path\n"), HW_CLI_USAGE;
+    } else if (!strcmp(a, "--case"))
       o->case_id = argv[++i];
     else if (!strcmp(a, "--reason"))
       o->reason = argv[++i];
@@ -465,11 +609,12 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
       o->resume = argv[++i];
     else if (!strcmp(a, "--today"))
       o->today_text = argv[++i];
-    else if (!strcmp(a, "--passphrase-fd"))
-      o->passphrase_fd = atoi(argv[++i]);
-    else if (!strcmp(a, "--new-passphrase-fd"))
-      o->new_passphrase_fd = atoi(argv[++i]);
-    else if (!strcmp(a, "--pick") || !strcmp(a, "--age") || !strcmp(a, "--idle")) {
+    else if (!strcmp(a, "--passphrase-fd") || !strcmp(a, "--new-passphrase-fd")) {
+      int fd = option_int(argv[++i]);
+      if (fd < 0)
+        return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
+      *(a[2] == 'p' ? &o->passphrase_fd : &o->new_passphrase_fd) = fd;
+    } else if (!strcmp(a, "--pick") || !strcmp(a, "--age") || !strcmp(a, "--idle")) {
       int n = option_int(argv[++i]);
       if (n < 0 || (a[2] != 'a' && n == 0))
         return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
@@ -478,9 +623,7 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
       if (o->n_sets == SETS_MAX)
         return fprintf(stderr, "homeward: too many --set\n"), HW_CLI_USAGE;
       o->sets[o->n_sets++] = argv[++i];
-    } else if (a[0] == '-')
-      return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
-    else if (o->n_args < ARGS_MAX)
+    } else if (o->n_args < ARGS_MAX)
       o->args[o->n_args++] = a;
     else
       return fprintf(stderr, "homeward: too many arguments\n"), HW_CLI_USAGE;
@@ -501,7 +644,10 @@ int main(int argc, char **argv)
   const char *cmd;
   int rc;
 
-  o.store = getenv("HOMEWARD_STORE") ? getenv("HOMEWARD_STORE") : "homeward.db";
+  /* An empty HOMEWARD_STORE counts as unset (docs/worker-guide.md). */
+  o.store = getenv("HOMEWARD_STORE");
+  if (!o.store || !o.store[0])
+    o.store = "homeward.db";
   if ((rc = hw_cli_parse_args(argc, argv, 1, &o)) >= 0)
     return rc;
   if (o.n_args == 0)
@@ -529,8 +675,8 @@ int main(int argc, char **argv)
     hw_client_close(c);
     return rc;
   }
-  if (!hw_cli_known_command(&o))
-    return fprintf(stderr, "homeward: unknown command %s\n\n%s", cmd, usage), HW_CLI_USAGE;
+  if ((rc = hw_cli_check_command(&o, false)) >= 0)
+    return rc;
   if ((rc = open_client(&o, &c, false, NULL)) != 0)
     return rc;
   rc = hw_cli_run(&o, c);

@@ -122,7 +122,8 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
              HW_CLI_FAIL;
   } else {
     if (o->n_args < 2)
-      return hw_cli_fail("record KIND --set FIELD=VALUE ... (see: homeward forms)");
+      return fprintf(stderr, "homeward: record KIND --set FIELD=VALUE ... (see: homeward forms)\n"),
+             HW_CLI_USAGE;
     if (!(form = hw_form_find(o->args[1], strlen(o->args[1]))))
       return fprintf(stderr, "homeward: there is no form called %s (see: homeward forms)\n",
                      o->args[1]),

@@ -102,10 +102,8 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
         fprintf(stderr, "homeward: %s is not for inside the shell\n", o.args[0]);
       continue;
     }
-    if (!hw_cli_known_command(&o)) {
-      fprintf(stderr, "homeward: unknown command %s (help lists them)\n", o.args[0]);
+    if (hw_cli_check_command(&o, true) >= 0)
       continue;
-    }
     /* A revoked device may have deleted its store: nothing more to run. */
     if (hw_cli_run(&o, c) == HW_CLI_REVOKED) {
       fflush(stdout);

@@ -36,7 +36,9 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   bool has_oldest, has_last = false, stale;
   hw_cli_db db;
   hw_id replica;
-  char hex[HW_ID_HEX_LEN + 1], at[40], age[40];
+  uint8_t key[HW_CLI_DEVICE_KEY_BYTES];
+  char hex[HW_ID_HEX_LEN + 1], key_hex[2 * HW_CLI_DEVICE_KEY_BYTES + 1], device[40], at[40],
+      age[40];
   uint8_t *v = NULL;
   size_t len = 0, n_records, n_cases;
   int rc;
@@ -51,6 +53,11 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   hw_cli_db_free(&db);
   hw_client_replica(c, &replica);
   hw_id_to_hex(&replica, hex);
+  hw_client_device_key(c, key);
+  for (size_t i = 0; i < sizeof key; i++)
+    snprintf(key_hex + 2 * i, 3, "%02x", key[i]);
+  /* The server lists a device by the first digits of this key. */
+  snprintf(device, sizeof device, "%.*s", HW_CLI_DEVICE_DIGITS, key_hex);
   rc = hw_client_oldest_pending(c, &oldest);
   if (rc != HW_OK && rc != HW_ENOENT)
     return hw_cli_fail("cannot read the store");
@@ -65,9 +72,10 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   }
   hw_free(v);
   if (o->json) {
-    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "worker", hw_client_worker(c), "device",
-                          hex, "records", (json_int_t)n_records, "cases", (json_int_t)n_cases,
-                          "pending", (json_int_t)pending, "held", (json_int_t)held, "stale", stale);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "worker", hw_client_worker(c),
+                          "device", device, "device_key", key_hex, "replica", hex, "records",
+                          (json_int_t)n_records, "cases", (json_int_t)n_cases, "pending",
+                          (json_int_t)pending, "held", (json_int_t)held, "stale", stale);
     if (j && has_oldest) {
       hw_cli_when(oldest, at, sizeof at);
       json_object_set_new(j, "oldest_unsynced", json_string(at));
@@ -79,7 +87,8 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
     return hw_cli_json_print(j, stdout);
   }
   printf("worker:          %s\n", hw_client_worker(c));
-  printf("device:          %s\n", hex);
+  printf("device:          %s (as homeward-server devices lists it)\n", device);
+  printf("replica:         %s (this store's writer id)\n", hex);
   printf("on this device:  %zu records in %zu cases\n", n_records, n_cases);
   printf("not yet synced:  %llu records", (unsigned long long)pending);
   if (held)
@@ -98,7 +107,7 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
     age_text(now - last, age, sizeof age);
     printf("last sync:       %s (%s ago)\n", at, age);
   } else {
-    printf("last sync:       never from this command\n");
+    printf("last sync:       never\n");
   }
   return HW_CLI_OK;
 }
@@ -116,7 +125,7 @@ int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
 {
   char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
   const char *env = getenv("HOMEWARD_NEW_PASSPHRASE");
-  const char *weak;
+  const char *weak, *why = NULL;
   int rc;
 
   if (!pass)
@@ -126,14 +135,19 @@ int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
     rc = n == 0 || n > HW_PASSPHRASE_MAX ? HW_EINVAL : HW_OK;
     if (rc == HW_OK)
       memcpy(pass, env, n + 1);
+    else
+      why = n == 0 ? "HOMEWARD_NEW_PASSPHRASE is empty" : "HOMEWARD_NEW_PASSPHRASE is too long";
   } else {
     unsetenv("HOMEWARD_PASSPHRASE"); /* that one was the current passphrase */
     rc = hw_passphrase_read(pass, o->new_passphrase_fd, "new passphrase: ", 1);
+    why = rc == HW_ENOENT ? "no new passphrase given"
+          : o->new_passphrase_fd >= 0
+              ? "the new passphrase read from --new-passphrase-fd is empty or too long"
+              : "the new passphrases differ or are empty";
   }
   if (rc) {
     hw_secure_free(pass);
-    return hw_cli_fail(rc == HW_ENOENT ? "no new passphrase given"
-                                       : "the new passphrases differ or are empty");
+    return hw_cli_fail(why);
   }
   if ((weak = hw_passphrase_weakness(pass)) != NULL) {
     fprintf(stderr, "homeward: passphrase refused: %s\n", weak);

@@ -1,0 +1,212 @@
+/* The `homeward` command as a new user meets it (the new-user trial):
+ * `status` names the device the way the server's `devices` and `revoke`
+ * do; usage errors (a missing word or value, an unknown option or case
+ * command) exit 2 with a message naming the mistake, before the passphrase
+ * is asked for; an empty HOMEWARD_PASSPHRASE or HOMEWARD_STORE, or a
+ * directory given as the store, is said as such; `sync` prints each
+ * progress line once; a passphrase that is a walk along the keyboard is
+ * refused. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "harness.h"
+#include "homeward/passphrase.h"
+#include "run.h"
+
+#define PASS "device pass phrase one"
+
+static run_result R;
+static char store[400];
+
+#define HW(pass, ...) run_hw(&R, store, pass, (const char *const[]){__VA_ARGS__, NULL})
+#define OK(...)                                                                                    \
+  do {                                                                                             \
+    HW(PASS, __VA_ARGS__);                                                                         \
+    if (R.status != 0)                                                                             \
+      fprintf(stderr, "exit %d\nstdout:\n%s\nstderr:\n%s\n", R.status, R.out, R.err);              \
+    CHECK_EQ(R.status, 0);                                                                         \
+  } while (0)
+/* A usage error: exit 2 and `msg` on stderr. */
+#define USAGE(msg, ...)                                                                            \
+  do {                                                                                             \
+    HW(PASS, __VA_ARGS__);                                                                         \
+    if (R.status != 2 || !has(R.err, msg))                                                         \
+      fprintf(stderr, "want exit 2 and \"%s\"; exit %d\nstderr:\n%s\n", msg, R.status, R.err);     \
+    CHECK(R.status == 2 && has(R.err, msg));                                                       \
+  } while (0)
+
+/* The 16 hex digits after "device:" in `homeward status`. */
+static void status_device(char out[17])
+{
+  const char *p;
+  size_t n = 0;
+
+  OK("status");
+  p = strstr(R.out, "device:");
+  CHECK(p != NULL);
+  p += strlen("device:");
+  while (*p == ' ')
+    p++;
+  while (n < 16 && strchr("0123456789abcdef", p[n]) && p[n])
+    n++;
+  CHECK_EQ(n, 16);
+  memcpy(out, p, 16);
+  out[16] = '\0';
+}
+
+static void passphrase_runs(void)
+{
+  static const char *const weak[] = {"abcdefghijkl",
+                                     "qwertyuiopasdf",
+                                     "123456789012",
+                                     "1234567890qwerty",
+                                     "poiuytrewqlkjh",
+                                     "QWERTYUIOPASDF",
+                                     "210987654321",
+                                     "asdfghjklzxcvbnm",
+                                     "lkjhgfdsapoiu",
+                                     "mnbvcxzlkjhgf",
+                                     NULL};
+  static const char *const fine[] = {"device pass phrase one", "correct horse battery",
+                                     "qwerty is not my passphrase", "1234 5678 9012", NULL};
+  for (const char *const *p = weak; *p; p++) {
+    if (!hw_passphrase_weakness(*p))
+      fprintf(stderr, "accepted: %s\n", *p);
+    CHECK(hw_passphrase_weakness(*p) != NULL);
+  }
+  for (const char *const *p = fine; *p; p++)
+    CHECK(hw_passphrase_weakness(*p) == NULL);
+}
+
+int main(int argc, char **argv)
+{
+  hw_test_server srv;
+  char inv[600], dev[17], admin[4096], line[64], junk[400];
+  static char server_bin[PATH_MAX], cli_bin[PATH_MAX];
+
+  CHECK(argc == 3);
+  CHECK_OK(hw_crypto_init());
+  passphrase_runs();
+  /* Absolute paths: the test moves into the server's folder later (6). */
+  CHECK(realpath(argv[1], server_bin) != NULL && realpath(argv[2], cli_bin) != NULL);
+  hw_test_server_start(&srv, server_bin);
+  run_setup(cli_bin, srv.dir);
+  snprintf(store, sizeof store, "%s/homeward.db", srv.dir);
+  hw_test_invite(&srv, "amina", inv, sizeof inv);
+  hw_test_invite_as(&srv, "joseph", "coordinator", "joseph", admin, sizeof admin);
+
+  /* Keyboard runs are refused at init, as the guide says. */
+  HW("qwertyuiopasdf", "init", inv);
+  CHECK(R.status == 1 && has(R.err, "passphrase refused") && has(R.err, "run of keys"));
+  HW("123456789012", "init", inv);
+  CHECK(R.status == 1 && has(R.err, "passphrase refused"));
+
+  /* Usage errors before any store exists: said at once (no "no store"),
+   * exit 2. */
+  USAGE("case show CASE", "case", "show");
+  CHECK(!has(R.err, "no store"));
+  USAGE("void RECORD --reason TEXT", "void", "0123456789ab");
+  CHECK(!has(R.err, "no store"));
+
+  OK("init", inv);
+
+  /* 9: before the first sync. */
+  OK("status");
+  CHECK(has(R.out, "last sync:       never\n"));
+  /* 8: each progress line once (plain lines when not on a terminal). */
+  OK("sync");
+  CHECK_EQ(count_lines(R.err, "sync: sent "), 1);
+  OK("record", "child", "--set", "registered_on=2026-06-01", "--set", "given_name=Amina", "--set",
+     "family_name=Uwase", "--set", "sex=female", "--set", "age_estimate_years=9", "--set",
+     "found_date=2026-05-30", "--set", "found_place=Gisenyi market", "--set",
+     "separation_cause=conflict", "--set", "decision=open_case");
+  OK("sync");
+  CHECK_EQ(count_lines(R.err, "sync: sent 1/1 records"), 1);
+  CHECK(has(R.out, "synced: 1 sent"));
+
+  /* 2: a missing word or value is a usage error, exit 2, whatever the
+   * command; a wrong value (an unknown record) stays a refusal, exit 1. */
+  USAGE("case show CASE", "case", "show");
+  USAGE("void RECORD --reason TEXT", "void", "0123456789ab");
+  USAGE("void RECORD --reason TEXT", "void");
+  USAGE("show RECORD", "show");
+  USAGE("record KIND", "record");
+  USAGE("write RECORD --set", "write", "0123456789ab");
+  USAGE("resolve RECORD FIELD", "resolve", "0123456789ab", "note");
+  USAGE("export (--json | --csv)", "export");
+  USAGE("--reason needs a value", "void", "0123456789ab", "--reason");
+  HW(PASS, "show", "0123456789ab");
+  CHECK(R.status == 1 && has(R.err, "no such record"));
+  HW(PASS, "void", "0123456789ab", "--reason", "wrong child");
+  CHECK(R.status == 1 && has(R.err, "no such record"));
+
+  /* 3: an unknown option is unknown wherever it is on the line. */
+  USAGE("unknown option --bogus", "list", "--bogus");
+  CHECK(!has(R.err, "needs a value"));
+  USAGE("unknown option --bogus", "sync", "--bogus");
+  USAGE("unknown option --bogus", "status", "--bogus");
+  USAGE("unknown option --bogus", "status", "--bogus", "x");
+  USAGE("--passphrase-fd wants a whole number", "status", "--passphrase-fd", "x");
+
+  /* 4: an unknown case command names itself and the valid ones. */
+  USAGE("unknown case command bogus", "case", "bogus");
+  CHECK(has(R.err, "list") && has(R.err, "show") && has(R.err, "find"));
+  CHECK(!has(R.err, "unknown command case"));
+  USAGE("case list", "case");
+  CHECK(has(R.err, "show") && has(R.err, "find"));
+
+  /* 5: an empty HOMEWARD_PASSPHRASE is said as such (no confirmation is
+   * involved in opening a store). */
+  HW("", "status");
+  CHECK(R.status == 1 && has(R.err, "HOMEWARD_PASSPHRASE is empty"));
+  CHECK(!has(R.err, "differ"));
+
+  /* 7: a directory given as the store. */
+  run_hw(&R, srv.dir, PASS, (const char *const[]){"status", NULL});
+  CHECK(R.status == 1 && has(R.err, "is a directory, not a Homeward store"));
+  CHECK(!has(R.err, "malformed"));
+  {
+    FILE *f;
+    snprintf(junk, sizeof junk, "%s/notes.txt", srv.dir);
+    CHECK((f = fopen(junk, "w")) != NULL);
+    fputs("shopping: rice, beans, soap\n", f);
+    fclose(f);
+  }
+  run_hw(&R, junk, PASS, (const char *const[]){"status", NULL});
+  CHECK(R.status == 1 && has(R.err, "is not a Homeward store"));
+  CHECK(!has(R.err, "malformed"));
+  USAGE("--store wants a path", "--store", "", "status");
+
+  /* 6: an empty HOMEWARD_STORE counts as unset: ./homeward.db. */
+  CHECK(chdir(srv.dir) == 0);
+  setenv("HOMEWARD_STORE", "", 1);
+  run_hw_default(&R, PASS, (const char *const[]){"list", NULL});
+  CHECK_EQ(R.status, 0);
+  CHECK(has(R.out, " case ") && !has(R.err, "invalid argument"));
+  unsetenv("HOMEWARD_STORE");
+
+  /* 1: status names the device as `homeward-server devices` does, and
+   * `revoke --device` takes it; the replica id is kept under its name. */
+  status_device(dev);
+  CHECK(has(R.out, "replica:"));
+  CHECK_EQ(hw_test_server_cmd(&srv, admin, sizeof admin, (const char *const[]){"devices", NULL}),
+           0);
+  snprintf(line, sizeof line, "device %s worker=amina ", dev);
+  if (!has(admin, line))
+    fprintf(stderr, "status says %s; the server lists:\n%s", dev, admin);
+  CHECK(has(admin, line));
+  CHECK_EQ(hw_test_server_cmd(&srv, admin, sizeof admin,
+                              (const char *const[]){"revoke", "--device", dev, "--mode", "retire",
+                                                    "--coordinator", "joseph", NULL}),
+           0);
+  HW(PASS, "sync");
+  CHECK(R.status == 4 && has(R.err, "retired"));
+
+  hw_test_server_cleanup(&srv);
+  return 0;
+}

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void put_vv(hw_cbor_wr *w, const hw_vv *vv)
 {
@@ -90,7 +91,7 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
   hw_cbor_rd rd;
   uint64_t n, key;
   char decision[48] = "?", actor[200] = "?", reason[256] = "", kind[40] = "", rec[40] = "";
-  char details[200] = "";
+  char details[200] = "", when[32];
   int64_t time_ms = 0;
   uint64_t n_pairs = 0, seq = 0;
 
@@ -157,8 +158,17 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
   hw__text_printable(kind);
   hw__text_printable(reason);
   hw__text_printable(details);
-  snprintf(out, cap, "%-12s time_ms=%lld actor=%s%s%s%s%s fields=%llu%s%s%s%s", decision,
-           (long long)time_ms, actor, rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
+  /* The time as people read it (UTC), and the exact milliseconds the
+   * entry holds. */
+  {
+    time_t t = (time_t)(time_ms / 1000);
+    struct tm tm;
+    if (time_ms < 0 || !gmtime_r(&t, &tm) ||
+        !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+      snprintf(when, sizeof when, "?");
+  }
+  snprintf(out, cap, "%-12s time=%s time_ms=%lld actor=%s%s%s%s%s fields=%llu%s%s%s%s",
+           decision, when, (long long)time_ms, actor, rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
            (unsigned long long)n_pairs, reason[0] ? " reason=\"" : "", reason,
            reason[0] ? "\"" : "", details[0] ? " " : "");
   if (details[0])

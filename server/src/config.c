@@ -131,6 +131,12 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
     return 0;
   if (!key)
     return 1; /* a section header alone */
+  if (!section[0]) {
+    p->rc = HW_EINVAL;
+    if (p->err)
+      snprintf(p->err, p->err_len, "%s: a setting before any [section]", key);
+    return 0;
+  }
   if (hw_server_config_set(p->c, section, key, value, why, sizeof why)) {
     p->rc = HW_EINVAL;
     if (p->err)
@@ -140,10 +146,39 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
   return 1;
 }
 
+/* A section header inih could not read ("[server" without "]"): inih goes
+ * on and files the settings after it under no section, so its own report
+ * would name the wrong problem. The first such line, or 0. */
+static int broken_header(const char *text)
+{
+  int line = 1;
+
+  for (const char *s = text; *s; line++) {
+    const char *end = strchr(s, '\n');
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    const char *t = s;
+    while (t < s + n && (*t == ' ' || *t == '\t'))
+      t++;
+    if (t < s + n && *t == '[' && !memchr(t, ']', n - (size_t)(t - s)))
+      return line;
+    if (!end)
+      break;
+    s = end + 1;
+  }
+  return 0;
+}
+
 int hw_server_config_parse(hw_server_config *c, const char *text, char *err, size_t err_len)
 {
   parse_ctx p = {c, err, err_len, 0};
-  int line = ini_parse_string(text, on_entry, &p);
+  int line = broken_header(text);
+
+  if (line) {
+    if (err)
+      snprintf(err, err_len, "line %d: a section header without its closing ]", line);
+    return HW_EINVAL;
+  }
+  line = ini_parse_string(text, on_entry, &p);
 
   if (p.rc || line != 0) {
     /* inih reports the first line its handler refused or could not parse. */

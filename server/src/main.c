@@ -215,8 +215,14 @@ static int cmd_control(const opts *o, const char *cmd)
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
   rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
-  if (rc == HW_ENOENT)
-    return fail("no server is running on this state directory (control socket not found)");
+  if (rc == HW_ENOENT) {
+    char why[HW_PATH_MAX + 160];
+    snprintf(why, sizeof why,
+             "no server is running with its control socket at %.4000s (give --state-dir or "
+             "--config as the server was started with)",
+             cfg.control_socket);
+    return fail(why);
+  }
   if (rc == HW_EPERM)
     return fail("the server refused this user: run as the server's user or a member of its "
                 "admin group");

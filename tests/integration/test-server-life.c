@@ -68,6 +68,15 @@ static void failed_init(void)
   unlink(rec);
   CHECK(hw_test_server_cmd(&s2, out, sizeof out, good) != 0);
   CHECK(access(rec, F_OK) != 0);
+  /* No server runs on that store: the command says where it looked. */
+  {
+    const char *devices[] = {"devices", NULL};
+    char needle[400];
+    snprintf(needle, sizeof needle, "no server is running with its control socket at %s/",
+             s2.state);
+    CHECK(hw_test_server_cmd(&s2, out, sizeof out, devices) != 0);
+    CHECK(hw_test_file_contains(srv.log, needle));
+  }
 }
 
 static void refused_peers(void)

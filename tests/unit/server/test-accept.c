@@ -173,12 +173,14 @@ static void test_printable(void)
   static const char hostile[] = "no\nquarantine 9 record=00 waiting reason=\"forged\\";
 
   hw_cbor_wr_init(&w, 4096);
-  hw_audit_admin_encode(&w, "quarantine-reject", 1, &none, "root/chipo", hostile);
+  hw_audit_admin_encode(&w, "quarantine-reject", 1767225600123, &none, "root/chipo", hostile);
   CHECK_OK(hw_cbor_wr_finish(&w));
   CHECK_OK(hw_audit_entry_describe(w.buf, w.len, out, sizeof out));
   hw_cbor_wr_close(&w);
   CHECK(strchr(out, '\n') == NULL && strchr(out, '"') == NULL && strchr(out, '\\') == NULL);
   CHECK(strstr(out, "no?quarantine 9 record=00 waiting reason=?forged?") != NULL);
+  /* The time as people read it, then the exact milliseconds. */
+  CHECK(strstr(out, " time=2026-01-01T00:00:00Z time_ms=1767225600123 ") != NULL);
 }
 
 int main(void)

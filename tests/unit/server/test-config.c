@@ -64,6 +64,10 @@ int main(void)
   expect_bad("[limits]\npush_queue_kb = 0\n", "limits.push_queue_kb");
   expect_bad("[limits]\nmax_connections = 12x\n", "limits.max_connections");
   expect_bad("\n\n[server\n", "line 3");
+  /* A broken header is named as such, not as the settings after it. */
+  expect_bad("[server\nstate_dir = /x\n", "line 1: a section header without its closing ]");
+  expect_bad("  [limits\n", "line 1: a section header");
+  expect_bad("state_dir = /x\n", "state_dir: a setting before any [section]");
   expect_bad("[server]\njust words\n", "line 2");
 
   /* flags go through the same checks */

@@ -94,12 +94,12 @@ static int admin_run(hw_job *job, void *d)
   hw_id_to_hex(&j->case_id, hex);
   /* Names are checked against the invited and enrolled: a misspelt worker
    * would hold a case no device can see, and a worker named as a region's
-   * coordinator would see another worker's cases. */
+   * coordinator would see another worker's cases. Anyone invited may hold
+   * cases (a coordinator's own, or cases parked with them). */
   if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION) &&
-      !(rc = hw_sdb_person_roles(db, j->worker, &roles)) && !(roles & HW_SDB_ROLE_WORKER)) {
+      !(rc = hw_sdb_person_roles(db, j->worker, &roles)) && !roles) {
     snprintf(details, sizeof details,
-             "no worker named %s (invite them with --role worker first; names are exact)",
-             j->worker);
+             "no worker named %s (invite them first; names are exact)", j->worker);
     say(j, details);
     return HW_OK;
   }
@@ -158,19 +158,18 @@ static int admin_run(hw_job *job, void *d)
     j->ok = true;
     return HW_OK;
   case CASELOAD:
-    if ((rc = hw_sdb_person_roles(db, j->worker, &roles)) != 0)
+    /* Listed whoever holds them: cases given to a name before names were
+     * checked must still be found to be reassigned. */
+    if ((rc = hw_sdb_person_roles(db, j->worker, &roles)) != 0 ||
+        (rc = hw_sdb_caseload(db, j->worker, case_line, j)) != 0)
       return rc;
-    if (!roles) {
-      snprintf(details, sizeof details, "no worker or coordinator named %s", j->worker);
-      say(j, details);
-      return HW_OK;
-    }
-    j->ok = true;
-    if ((rc = hw_sdb_caseload(db, j->worker, case_line, j)) == 0 && j->len == 0) {
-      snprintf(details, sizeof details, "%s holds no cases", j->worker);
+    j->ok = j->len > 0 || roles;
+    if (j->len == 0) {
+      snprintf(details, sizeof details,
+               roles ? "%s holds no cases" : "no worker or coordinator named %s", j->worker);
       say(j, details);
     }
-    return rc;
+    return HW_OK;
   case DEVICES:
     j->ok = true;
     return hw_sdb_devices(db, device_line, j);
@@ -236,19 +235,20 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
   if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
       (!a->worker || !a->case_hex ||
        hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
+    bool assign = j->kind == ASSIGN;
     hw_free(j);
     hw__control_reply_text(req, false,
-                           j->kind == ASSIGN
-                               ? "assign needs --case CASE (32 hex digits) and --worker W"
-                               : "reassign needs --case CASE (32 hex digits) and --worker W");
+                           assign ? "assign needs --case CASE (32 hex digits) and --worker W"
+                                  : "reassign needs --case CASE (32 hex digits) and --worker W");
     return true;
   }
   if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
       (j->kind == CASELOAD && !a->worker)) {
+    bool region = j->kind == REGION;
     hw_free(j);
     hw__control_reply_text(req, false,
-                           j->kind == REGION ? "region needs --coordinator NAME and --worker NAME"
-                                             : "caseload needs --worker NAME");
+                           region ? "region needs --coordinator NAME and --worker NAME"
+                                  : "caseload needs --worker NAME");
     return true;
   }
   if (j->kind == REVOKE &&

@@ -247,19 +247,23 @@ static int write_secret_file(const char *path, const uint8_t *sk, size_t len, ch
   return HW_OK;
 }
 
+/* The files of the server's store in the state directory. */
+static const char *const store_ext[] = {"", "-wal", "-journal", ".hwkey", ".hwlocal"};
+#define STORE_FILES (sizeof store_ext / sizeof store_ext[0])
+
 /* Remove what a failed init made: the recovery key file it wrote (its key
- * seals nothing now), the store's files, and the state directory if init
+ * seals nothing now), the store's files (init refuses to start when any of
+ * them exists, so they are its own), and the state directory if init
  * created it (only when empty). */
 static void init_undo(const hw_server_config *cfg, const char *recovery_out, bool wrote_key,
                       bool made_store, bool made_dir)
 {
-  static const char *const ext[] = {"", "-wal", "-journal", ".hwkey", ".hwlocal"};
   char p[HW_PATH_MAX + 32];
 
   if (wrote_key)
     unlink(recovery_out);
-  for (size_t i = 0; made_store && i < sizeof ext / sizeof ext[0]; i++) {
-    snprintf(p, sizeof p, "%.4000s/server.db%s", cfg->state_dir, ext[i]);
+  for (size_t i = 0; made_store && i < STORE_FILES; i++) {
+    snprintf(p, sizeof p, "%.4000s/server.db%s", cfg->state_dir, store_ext[i]);
     unlink(p);
   }
   if (made_dir)
@@ -286,13 +290,16 @@ int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const c
     snprintf(err, err_len, "out of memory");
     return HW_ENOMEM;
   }
-  /* Refused before anything is written: an existing store, or a recovery
-   * key file that would be overwritten. */
-  snprintf(db_path, sizeof db_path, "%.4000s/server.db", cfg->state_dir);
-  if (access(db_path, F_OK) == 0) {
-    snprintf(err, err_len, "a store already exists in %s", cfg->state_dir);
-    rc = HW_EEXIST;
-    goto out;
+  /* Refused before anything is written: a store, or any file of one (a
+   * half-copied restore), or a recovery key file that would be overwritten. */
+  for (size_t i = 0; i < STORE_FILES; i++) {
+    snprintf(db_path, sizeof db_path, "%.4000s/server.db%s", cfg->state_dir, store_ext[i]);
+    if (access(db_path, F_OK) == 0) {
+      snprintf(err, err_len, "a store already exists in %s (%s): move it away first",
+               cfg->state_dir, db_path);
+      rc = HW_EEXIST;
+      goto out;
+    }
   }
   if (access(recovery_out, F_OK) == 0) {
     snprintf(err, err_len, "%s exists already: name a new file for the recovery key",

@@ -606,6 +606,13 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
   bool cut = false;
   int rc = HW_OK;
 
+  /* A region can grow while a coordinator's session runs (the storage
+   * thread runs the region command between two pull batches): each batch
+   * reads with the region as it is, or a new worker's changes made after
+   * the grant would be passed by the cursor unread. */
+  if (strcmp(ss->role, "coordinator") == 0 && (rc = load_visible(db, ss)) != 0)
+    return rc;
+
   /* Each visible worker's changes after the cursor, at most a batch each.
    * A list cut at its limit may have more after its last row: the batch
    * then stops at that row (the horizon), so nothing of it is skipped. Items

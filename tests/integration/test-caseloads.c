@@ -75,7 +75,7 @@ static void region_roles(void)
   CHECK(ADMIN("region", "--coordinator", "chipo", "--worker", "nobody") != 0);
   hw_id_to_hex(&cg, hex);
   CHECK(ADMIN("reassign", "--case", hex, "--worker", "gitaa", "--coordinator", "chipo") != 0);
-  CHECK(ADMIN("assign", "--case", hex, "--worker", "chipo", "--coordinator", "chipo") != 0);
+  CHECK(ADMIN("assign", "--case", hex, "--worker", "nobody", "--coordinator", "chipo") != 0);
   CHECK_EQ(hw_test_file_count(srv.log, "no worker named"), refused + 3);
   CHECK(ADMIN("caseload", "--worker", "gitaa") != 0);
   CHECK_EQ(ADMIN("caseload", "--worker", "hana"), 0);
@@ -97,6 +97,15 @@ static void region_roles(void)
   CHECK_EQ(r.pulled, 0);
   CHECK(r.checksum_ok);
   CHECK_EQ(hw_test_device_records(f1), 0);
+  /* A coordinator may hold cases (parked with them), even with no device. */
+  {
+    char inv[600];
+    hw_test_invite_as(&srv, "ida", "coordinator", "chipo", inv, sizeof inv);
+    CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "ida", "--coordinator", "chipo"), 0);
+    CHECK_EQ(ADMIN("caseload", "--worker", "ida"), 0);
+    CHECK(strstr(out, hex) != NULL);
+    CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "gita", "--coordinator", "chipo"), 0);
+  }
   hw_client_close(f1);
   hw_client_close(f2);
   hw_client_close(g1);

@@ -34,6 +34,80 @@ static int count(void *ud, const hw_record *r, bool pending, bool held)
   return 0;
 }
 
+/* A region that grows while its coordinator's pull runs (issue #6, found in
+ * a review): the session read with the region it had at hello, so a change
+ * of the new worker's case made after the grant's batch was passed by the
+ * cursor unread, and the coordinator never got it. Between pull batches the
+ * progress callback grants the region and has amina write more than two
+ * batches, then has gita edit her case. (The device asks for the next batch
+ * before it stores one, so the batch after a callback may already be made:
+ * the pull goes on for two batches after gita's edit.) */
+#define N_OLD 1100 /* amina's records before: the pull takes three batches */
+#define N_NEW 1200 /* her writes after the grant */
+
+typedef struct mid {
+  hw_client *amina, *gita;
+  hw_id *recs, gita_rec;
+  uint64_t seen_down;
+  int batches;
+} mid;
+
+static void mid_session(const hw_sync_progress *pr, void *ud)
+{
+  mid *m = ud;
+
+  if (pr->records_down == m->seen_down)
+    return;
+  m->seen_down = pr->records_down;
+  m->batches++;
+  if (m->batches == 1) {
+    CHECK_EQ(ADMIN("region", "--coordinator", "kofi", "--worker", "gita"), 0);
+    for (int i = 0; i < N_NEW; i++) {
+      hw_id none = {{0}};
+      hw_test_put_text(m->amina, &m->recs[i], &none, "note", "edited after the grant");
+    }
+    CHECK_EQ(hw_test_sync_ok(m->amina).pushed, (uint64_t)N_NEW);
+  } else if (m->batches == 3) {
+    hw_id none = {{0}};
+    hw_test_put_text(m->gita, &m->gita_rec, &none, "note", "gita after the grant's batch");
+    CHECK_EQ(hw_test_sync_ok(m->gita).pushed, 1u);
+  }
+}
+
+static void region_grown_mid_session(void)
+{
+  static hw_id recs[N_OLD > N_NEW ? N_OLD : N_NEW];
+  hw_client *a, *g, *k;
+  hw_id gita_case = {{0}};
+  mid m = {0};
+  hw_sync_result r;
+  char got[2][128];
+
+  a = enrol("ma", "amina2", "worker");
+  g = enrol("mg", "gita", "worker");
+  k = enrol("mk", "kofi", "coordinator");
+  CHECK_EQ(ADMIN("region", "--coordinator", "kofi", "--worker", "amina2"), 0);
+  for (int i = 0; i < N_OLD; i++) {
+    hw_id cs = {{0}};
+    hw_test_put_text(a, &recs[i], &cs, "note", "visit");
+  }
+  CHECK_EQ(hw_test_sync_ok(a).pushed, (uint64_t)N_OLD);
+  hw_test_put_text(g, &m.gita_rec, &gita_case, "note", "gita's case");
+  CHECK_EQ(hw_test_sync_ok(g).pushed, 1u);
+
+  m.amina = a, m.gita = g, m.recs = recs;
+  CHECK_OK(hw_client_sync(k, 60000, mid_session, &m, &r));
+  CHECK(m.batches >= 4);
+  r = hw_test_sync_ok(k);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_field_texts(k, &m.gita_rec, "note", got, 2), 1);
+  CHECK(strcmp(got[0], "gita after the grant's batch") == 0);
+  printf("region grown during a coordinator's pull: the new worker's later edit arrives: ok\n");
+  hw_client_close(a);
+  hw_client_close(g);
+  hw_client_close(k);
+}
+
 int main(int argc, char **argv)
 {
   static hw_id cases[N_CASES];
@@ -69,6 +143,7 @@ int main(int argc, char **argv)
   CHECK_EQ(held, (size_t)N_CASES);
   printf("pull over %d filtered moves: ends, nothing resent, %zu records held: ok\n", N_CASES,
          held);
+  region_grown_mid_session();
   hw_client_close(a1);
   hw_client_close(b1);
   hw_client_close(c1);

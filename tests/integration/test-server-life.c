@@ -68,6 +68,24 @@ static void failed_init(void)
   unlink(rec);
   CHECK(hw_test_server_cmd(&s2, out, sizeof out, good) != 0);
   CHECK(access(rec, F_OK) != 0);
+  /* A state directory holding a store's file but no database (a half-copied
+   * restore): init refuses and leaves it, whatever else goes wrong. */
+  {
+    hw_test_server s3 = srv;
+    char env[450];
+    snprintf(s3.state, sizeof s3.state, "%s/state-3", srv.dir);
+    CHECK(mkdir(s3.state, 0700) == 0);
+    snprintf(env, sizeof env, "%s/server.db.hwkey", s3.state);
+    f = fopen(env, "w");
+    CHECK(f != NULL);
+    fputs("an envelope", f);
+    fclose(f);
+    snprintf(bad_key, sizeof bad_key, "%s/missing.key", srv.dir);
+    CHECK(hw_test_server_cmd(&s3, out, sizeof out, no_key) != 0);
+    CHECK(access(env, F_OK) == 0 && access(rec, F_OK) != 0);
+    CHECK(hw_test_server_cmd(&s3, out, sizeof out, good) != 0);
+    CHECK(access(env, F_OK) == 0 && access(rec, F_OK) != 0);
+  }
   /* No server runs on that store: the command says where it looked. */
   {
     const char *devices[] = {"devices", NULL};

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "homeward/cbor.h"
+#include "homeward/utf8.h"
 #include "homeward/value.h"
 
 /* ---- allowed values ---- */
@@ -416,6 +417,7 @@ static int refuse(hw_form_error *err, int code, const char *field, size_t field_
   va_start(ap, fmt);
   vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
   va_end(ap);
+  hw_utf8_cut(err->msg);
   return code;
 }
 
@@ -436,8 +438,11 @@ static const char *list_values(const char *const *values, char *buf, size_t cap)
   for (size_t i = 0; values[i]; i++) {
     int k = snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", values[i]);
     if (k < 0 || (size_t)k >= cap - n) {
-      if (cap > 4)
-        memcpy(buf + cap - 4, "...", 4);
+      if (cap > 4) { /* cut on a whole character: the message goes out as text */
+        buf[cap - 4] = '\0';
+        hw_utf8_cut(buf);
+        strcat(buf, "...");
+      }
       break;
     }
     n += (size_t)k;

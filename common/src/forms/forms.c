@@ -450,11 +450,47 @@ static const char *list_values(const char *const *values, char *buf, size_t cap)
   return buf;
 }
 
-/* Whether the value has the field's type and rule; false with the rule in
- * `rule` otherwise. */
-static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size_t cap)
+/* The rule a value of the field must keep, for the refusal's message
+ * (formatted only when a value breaks it: a push validates every value). */
+static void value_rule(const hw_form_field *f, char *rule, size_t cap)
 {
   char vals[180];
+
+  switch (f->type) {
+  case HW_FT_BOOL:
+    snprintf(rule, cap, "must be true or false");
+    return;
+  case HW_FT_INT:
+    snprintf(rule, cap, "must be an integer %lld-%lld", (long long)f->min, (long long)f->max);
+    return;
+  case HW_FT_TEXT:
+    snprintf(rule, cap, "must be a text of 1-%lld bytes", (long long)f->max);
+    return;
+  case HW_FT_DATE:
+    snprintf(rule, cap, "must be a date (YYYY-MM-DD)");
+    return;
+  case HW_FT_ENUM:
+    snprintf(rule, cap, "must be one of %s", list_values(f->values, vals, sizeof vals));
+    return;
+  case HW_FT_ENUM_SET:
+    snprintf(rule, cap, "must be a set of %lld or more of %s", (long long)f->min,
+             list_values(f->values, vals, sizeof vals));
+    return;
+  case HW_FT_TEXT_LIST:
+    snprintf(rule, cap, "must be a list of %lld-%lld texts of 1-%lld bytes", (long long)f->min,
+             (long long)f->max, (long long)f->item_max);
+    return;
+  case HW_FT_INT_LIST:
+    snprintf(rule, cap, "must be a strictly increasing list of %lld-%lld integers %lld-%lld",
+             (long long)f->min, (long long)f->max, (long long)f->item_min, (long long)f->item_max);
+    return;
+  }
+  snprintf(rule, cap, "has an unknown type");
+}
+
+/* Whether the value has the field's type and keeps its rule. */
+static bool value_fits(const hw_form_field *f, const hw_bytes *v)
+{
   hw_cbor_rd rd;
   hw_cbor_item it;
   int64_t iv, prev = 0;
@@ -464,28 +500,21 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
   hw_cbor_rd_init(&rd, v->p, v->len);
   switch (f->type) {
   case HW_FT_BOOL:
-    snprintf(rule, cap, "must be true or false");
     return hw_cbor_next(&rd, &it) == 0 && (it.type == HW_CBOR_TRUE || it.type == HW_CBOR_FALSE) &&
            hw_cbor_rd_done(&rd);
   case HW_FT_INT:
-    snprintf(rule, cap, "must be an integer %lld-%lld", (long long)f->min, (long long)f->max);
     return hw_cbor_read_int(&rd, &iv) == 0 && hw_cbor_rd_done(&rd) && iv >= f->min && iv <= f->max;
   case HW_FT_TEXT:
-    snprintf(rule, cap, "must be a text of 1-%lld bytes", (long long)f->max);
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) && it.len >= 1 &&
            it.len <= (uint64_t)f->max;
   case HW_FT_DATE:
-    snprintf(rule, cap, "must be a date (YYYY-MM-DD)");
     return hw_value_get_date(v->p, v->len, &d) == 0;
   case HW_FT_ENUM:
-    snprintf(rule, cap, "must be one of %s", list_values(f->values, vals, sizeof vals));
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) &&
            in_values(f->values, it.p, it.len);
   case HW_FT_ENUM_SET: {
     const uint8_t *pp = NULL;
     size_t pl = 0;
-    snprintf(rule, cap, "must be a set of %lld or more of %s", (long long)f->min,
-             list_values(f->values, vals, sizeof vals));
     if (hw_cbor_read_array(&rd, &n) || n < (uint64_t)f->min || n > (uint64_t)f->max)
       return false;
     for (uint64_t i = 0; i < n; i++) {
@@ -500,8 +529,6 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
     return hw_cbor_rd_done(&rd);
   }
   case HW_FT_TEXT_LIST:
-    snprintf(rule, cap, "must be a list of %lld-%lld texts of 1-%lld bytes", (long long)f->min,
-             (long long)f->max, (long long)f->item_max);
     if (hw_cbor_read_array(&rd, &n) || n < (uint64_t)f->min || n > (uint64_t)f->max)
       return false;
     for (uint64_t i = 0; i < n; i++)
@@ -509,8 +536,6 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
         return false;
     return hw_cbor_rd_done(&rd);
   case HW_FT_INT_LIST:
-    snprintf(rule, cap, "must be a strictly increasing list of %lld-%lld integers %lld-%lld",
-             (long long)f->min, (long long)f->max, (long long)f->item_min, (long long)f->item_max);
     if (hw_cbor_read_array(&rd, &n) || n < (uint64_t)f->min || n > (uint64_t)f->max)
       return false;
     for (uint64_t i = 0; i < n; i++) {
@@ -521,6 +546,16 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
     }
     return hw_cbor_rd_done(&rd);
   }
+  return false;
+}
+
+/* Whether the value has the field's type and rule; false with the rule in
+ * `rule` otherwise. */
+static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size_t cap)
+{
+  if (value_fits(f, v))
+    return true;
+  value_rule(f, rule, cap);
   return false;
 }
 

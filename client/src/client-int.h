@@ -3,6 +3,7 @@
 #define HW_CLIENT_INT_H
 
 #include "homeward/client.h"
+#include "homeward/pfor.h"
 #include "homeward/proto/noise.h"
 #include "homeward/store.h"
 
@@ -20,6 +21,7 @@ struct hw_client {
   bool has_token; /* enrolment not confirmed yet */
   uint8_t token[16];
   bool forked_at_open; /* a restore or copy was detected when opening */
+  hw_pfor *helpers;    /* decode and hash a pulled batch on every core (sync.c) */
 };
 
 /* Settings (names never hold case data). */

@@ -122,6 +122,7 @@ void hw_client_close(hw_client *c)
     return;
   hw_store_close(c->st);
   hw_noise_key_free(c->key);
+  hw_pfor_free(&c->helpers);
   hw_memzero(c, sizeof *c);
   hw_free(c);
 }

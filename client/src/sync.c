@@ -429,7 +429,7 @@ static int repush_everything(sync_ctx *s)
  * server holds everything in `held` (architecture §4: the acknowledgement
  * sets the acknowledged vv). */
 static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
-                        const hw_vv *held);
+                        const uint8_t *in_item, const hw_vv *held);
 
 static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_t len,
                        const hw_vv *held)
@@ -439,15 +439,16 @@ static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_
 
   if (bytes && (rc = hw_record_decode(bytes, len, &in, NULL)) != 0)
     return rc == HW_ENOMEM ? rc : HW_EPROTO;
-  rc = apply_record(s, id, in, in ? &(hw_bytes){bytes, len} : NULL, held);
+  rc = apply_record(s, id, in, in ? &(hw_bytes){bytes, len} : NULL, NULL, held);
   hw_record_free(in);
   return rc;
 }
 
 /* apply_state for a state decoded already (borrowed; NULL: nothing new)
- * from `in_bytes`. */
+ * from `in_bytes`, whose hw_checksum_item is `in_item` when known (NULL:
+ * the store computes it). */
 static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
-                        const hw_vv *held)
+                        const uint8_t *in_item, const hw_vv *held)
 {
   hw_store_rec *row = NULL, put = {0};
   hw_record *local = NULL, *merged = NULL;
@@ -484,6 +485,7 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
    * else: fuzz-record's oracle). */
   keep = in;
   put.state = *in_bytes;
+  put.item = in_item;
   if (local && (rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
     /* Never merged: the local copy stays as it is, held for a coordinator
      * (its write contradicts what the server holds, so this store reused a
@@ -502,6 +504,7 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
       goto out;
     keep = merged;
     put.state = (hw_bytes){out, out_len};
+    put.item = NULL;
   }
   put.id = keep->id;
   put.case_id = keep->case_id;
@@ -738,10 +741,42 @@ static int drop_decided(sync_ctx *s, const hw_decided *d)
   return HW_OK;
 }
 
+/* A pulled batch's states decoded and hashed (hw_checksum_item) before
+ * any is stored, on every core: each is independent, and the store's
+ * work on the connection's thread is what bounds a pull. */
+typedef struct batch_prep {
+  const hw_msg_pull_batch *b;
+  hw_record **peek; /* decoded (NULL where decoding failed) */
+  int *rc;          /* each decode's result */
+  uint8_t (*item)[HW_HASH_BYTES];
+} batch_prep;
+
+#define PREP_PARALLEL_MIN 16 /* fewer states are not worth waking a helper */
+
+static void prep_one(void *ctx, size_t i)
+{
+  batch_prep *p = ctx;
+  const hw_bytes *r = &p->b->records[i];
+
+  p->rc[i] = hw_record_decode(r->p, r->len, &p->peek[i], NULL);
+  if (p->rc[i] == HW_OK)
+    hw_checksum_item(p->item[i], &p->peek[i]->id, r->p, r->len);
+}
+
+static void prep_free(batch_prep *p)
+{
+  for (size_t i = 0; p->peek && i < p->b->n_records; i++)
+    hw_record_free(p->peek[i]);
+  hw_free(p->peek);
+  hw_free(p->rc);
+  hw_free(p->item);
+}
+
 static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 {
   uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
   hw_id *cases = NULL;
+  batch_prep prep = {b, NULL, NULL, NULL};
   int rc;
 
   /* Ask for the next batch before storing this one: the server reads it
@@ -749,29 +784,38 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
    * are still stored in order). */
   if (b->more && (rc = send_pull(s)) != 0)
     return rc;
-  if (b->n_records && !(cases = hw_calloc(b->n_records, sizeof *cases)))
+  if (b->n_records &&
+      (!(cases = hw_calloc(b->n_records, sizeof *cases)) ||
+       !(prep.peek = hw_calloc(b->n_records, sizeof *prep.peek)) ||
+       !(prep.rc = hw_calloc(b->n_records, sizeof *prep.rc)) ||
+       !(prep.item = hw_calloc(b->n_records, sizeof *prep.item)))) {
+    hw_free(cases);
+    prep_free(&prep);
     return HW_ENOMEM;
+  }
+  hw_pfor_run(&s->c->helpers, b->n_records, PREP_PARALLEL_MIN, prep_one, &prep);
   if ((rc = hw_store_begin(s->c->st)) != 0) {
     hw_free(cases);
+    prep_free(&prep);
     return rc;
   }
   for (size_t i = 0; i < b->n_decided && !rc; i++)
     rc = drop_decided(s, &b->decided[i]);
   for (size_t i = 0; i < b->n_records && !rc; i++) {
-    hw_record *peek = NULL;
+    hw_record *peek = prep.peek[i];
     /* The server holds what it sends: that is acknowledged too. */
-    rc = hw_record_decode(b->records[i].p, b->records[i].len, &peek, NULL);
+    rc = prep.rc[i];
     if (!rc && (rc = touch(s, &peek->case_id)) == 0) {
       cases[i] = peek->case_id;
-      rc = apply_record(s, NULL, peek, &b->records[i], &peek->vv);
+      rc = apply_record(s, NULL, peek, &b->records[i], prep.item[i], &peek->vv);
     }
     /* A record of a closed case came back: its tombstone goes. */
     if (!rc)
       rc = hw__closed_forget(s->c, &peek->case_id, &peek->id);
-    hw_record_free(peek);
     s->res->pulled++;
     s->res->totals.records_down++;
   }
+  prep_free(&prep);
   /* Cases taken away: their records go (a case whose records came in this
    * batch was given back). */
   if (!rc && (b->n_removals || b->n_records))

@@ -152,6 +152,10 @@ typedef struct hw_store_rec {
   bool pending;   /* get/list only: vv not covered by acked */
   uint32_t marks; /* the caller's bits kept with the state (hw_store_list_marked);
                      HW_STORE_MARKS_UNKNOWN from get/list: not known yet */
+  /* Put only, optional: hw_checksum_item(id, state) (homeward/checksum.h)
+   * when the caller computed it already (a pulled batch hashes its states
+   * on every core); NULL: computed here. HW_HASH_BYTES; get/list: NULL. */
+  const uint8_t *item;
 } hw_store_rec;
 
 /* The marks of a record stored before the store kept marks (format 1): the

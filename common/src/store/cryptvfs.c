@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "homeward/mem.h"
-#include "pfor-int.h"
+#include "homeward/pfor.h"
 #include "readahead-int.h"
 #include "store-int.h"
 #include "walcache-int.h"
@@ -43,7 +43,7 @@ struct hw__cvfs {
   atomic_long wal_served;                            /* frames read from the WAL cache */
   atomic_bool shared_mem; /* some file mapped shared memory: no WAL cache from now on */
   bool readahead;
-  hw__pfor *helpers; /* seal a flush's pages beside the connection's thread */
+  hw_pfor *helpers; /* seal a flush's pages beside the connection's thread */
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
   pid_t pool_pid; /* refill after fork so no nonce is used twice */
@@ -1146,7 +1146,7 @@ void hw__cvfs_free(hw__cvfs *v)
   if (!v)
     return;
   sqlite3_vfs_unregister(&v->vfs);
-  hw__pfor_free(&v->helpers);
+  hw_pfor_free(&v->helpers);
   sodium_free(v->key);
   sodium_memzero(v->pool, sizeof v->pool);
   hw_free(v);

@@ -1296,7 +1296,10 @@ static int put_row(hw_store *st, const hw_store_rec *r)
   sqlite3_bind_int(s, 6, !hw_vv_covers(&r->acked, &r->vv));
   sqlite3_bind_blob(s, 7, r->state.len ? (const void *)r->state.p : "", (int)r->state.len,
                     SQLITE_STATIC);
-  hw_checksum_item(item, &r->id, r->state.p, r->state.len);
+  if (r->item)
+    memcpy(item, r->item, HW_HASH_BYTES);
+  else
+    hw_checksum_item(item, &r->id, r->state.p, r->state.len);
   sqlite3_bind_blob(s, 8, item, HW_HASH_BYTES, SQLITE_STATIC);
   sqlite3_bind_int64(s, 9, (sqlite3_int64)r->marks);
   if ((rc = step_done(st, s)) != 0)

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pfor-int.h"
+#include "homeward/pfor.h"
 
 /* Seal, in place, a page queued with its nonce in place (any thread). */
 typedef void (*hw__wb_seal_fn)(void *ctx, uint8_t *page, int kind, uint32_t pgno, uint64_t frame);
@@ -38,7 +38,7 @@ typedef struct hw__wb {
   sqlite3_file *real; /* the file below */
   hw__wb_seal_fn seal;
   void *ctx;
-  hw__pfor **pool; /* the VFS's helpers, shared by its files */
+  hw_pfor **pool; /* the VFS's helpers, shared by its files */
   bool retain;     /* keep the writes of a failed flush (set after init) */
   uint8_t *img;    /* the queued bytes in order (hw_malloc'd on first use) */
   size_t used;
@@ -46,7 +46,7 @@ typedef struct hw__wb {
   size_t n_ent, n_pages;
 } hw__wb;
 
-void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx, hw__pfor **pool);
+void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx, hw_pfor **pool);
 /* Queue `amt` bytes for `off`. kind != 0: a page (HW__PAGE bytes) to seal
  * at the flush, and *copy points at its queued copy (valid until the next
  * call), where the caller puts the nonce. May flush first: returns that

@@ -15,7 +15,7 @@
  * helper costs about as much as sealing a few pages. */
 #define WB_PARALLEL_MIN 12
 
-void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx, hw__pfor **pool)
+void hw__wb_init(hw__wb *wb, sqlite3_file *real, hw__wb_seal_fn seal, void *ctx, hw_pfor **pool)
 {
   memset(wb, 0, sizeof *wb);
   wb->real = real;
@@ -48,7 +48,7 @@ int hw__wb_flush(hw__wb *wb)
   for (size_t i = 0; i < wb->n_ent; i++)
     if (wb->ent[i].kind)
       job.idx[n++] = (uint16_t)i;
-  hw__pfor_run(wb->pool, n, WB_PARALLEL_MIN, seal_one, &job);
+  hw_pfor_run(wb->pool, n, WB_PARALLEL_MIN, seal_one, &job);
   for (size_t i = 0; i < n; i++)
     wb->ent[job.idx[i]].kind = 0; /* sealed: bytes to write as they are */
   /* Runs of writes, each starting where the one before ended. */

@@ -22,9 +22,11 @@ static uint8_t state_of(int k, int gen, uint8_t *b, size_t len)
   return b[0];
 }
 
+/* Odd records come with their item hash computed by the caller (as a pulled
+ * batch does), even ones without: check_sum holds either way. */
 static void put_rec(hw_store *st, int k, int gen, uint32_t marks)
 {
-  uint8_t b[300];
+  uint8_t b[300], item[HW_HASH_BYTES];
   hw_dot d = {st_id(900), (uint64_t)(gen + 1)};
   hw_store_rec r = {
       .id = st_id((uint64_t)k + 1),
@@ -34,8 +36,10 @@ static void put_rec(hw_store *st, int k, int gen, uint32_t marks)
       .acked = {1, &d}, /* not pending: hw_store_delete_case takes it */
       .state = {b, sizeof b},
       .marks = marks,
+      .item = k % 2 ? item : NULL,
   };
   (void)state_of(k, gen, b, sizeof b);
+  hw_checksum_item(item, &r.id, b, sizeof b);
   CHECK_OK(hw_store_put(st, &r));
 }
 

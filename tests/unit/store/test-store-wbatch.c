@@ -22,7 +22,7 @@
 #include "check.h"
 #include "homeward/crypto.h"
 #include "homeward/store-testvfs.h"
-#include "pfor-int.h"
+#include "homeward/pfor.h"
 #include "store-int.h"
 #include "store-test.h"
 #include "wbatch-int.h"
@@ -41,7 +41,7 @@ static void hit(void *ctx, size_t i)
 
 static void test_pfor(void)
 {
-  hw__pfor *p = NULL;
+  hw_pfor *p = NULL;
   hw_test_rng rng;
 
   hw_test_rng_init(&rng, hw_test_seed());
@@ -50,13 +50,13 @@ static void test_pfor(void)
     size_t min = round % 5 == 0 ? n + 1 : 2; /* some rounds run alone */
     for (size_t i = 0; i < LOOP_MAX; i++)
       atomic_store(&hits[i], 0);
-    hw__pfor_run(&p, n, min, hit, NULL);
+    hw_pfor_run(&p, n, min, hit, NULL);
     for (size_t i = 0; i < LOOP_MAX; i++)
       CHECK_EQ(atomic_load(&hits[i]), i < n ? 1 : 0);
   }
-  hw__pfor_free(&p);
+  hw_pfor_free(&p);
   CHECK(p == NULL);
-  hw__pfor_free(&p); /* twice: nothing */
+  hw_pfor_free(&p); /* twice: nothing */
 }
 
 /* ---- a batch over a recording file ---- */
@@ -101,7 +101,7 @@ static void test_batch(void)
 {
   static rec_file rf;
   static uint8_t want[1 << 21];
-  hw__pfor *pool = NULL;
+  hw_pfor *pool = NULL;
   hw__wb wb;
   uint8_t page[HW__PAGE], hdr[HW__WAL_FRAME_HDR], got[4], *copy;
   sqlite3_int64 off = 32;
@@ -188,7 +188,7 @@ static void test_batch(void)
   hw__wb_cut(&wb, 20000);
   CHECK_EQ(wb.n_ent, 0u);
   hw__wb_free(&wb);
-  hw__pfor_free(&pool);
+  hw_pfor_free(&pool);
 }
 
 /* ---- through the encrypting VFS ---- */

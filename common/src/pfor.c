@@ -1,4 +1,4 @@
-/* Helper threads for a parallel loop (pfor-int.h).
+/* Helper threads for a parallel loop (homeward/pfor.h).
  *
  * The caller publishes a job under the mutex and wakes the helpers; every
  * thread then claims indexes with one atomic add each until none is left.
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "homeward/mem.h"
-#include "pfor-int.h"
+#include "homeward/pfor.h"
 
 #define PFOR_HELPERS_MAX 3
 
@@ -27,7 +27,7 @@ typedef struct job {
   atomic_int inside;   /* helpers working on this job */
 } job;
 
-struct hw__pfor {
+struct hw_pfor {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   job *cur;          /* under mu: the job helpers may join, or NULL */
@@ -47,7 +47,7 @@ static void work(job *j)
 
 static void *helper_main(void *arg)
 {
-  hw__pfor *p = arg;
+  hw_pfor *p = arg;
   unsigned long seen = 0;
 
   pthread_mutex_lock(&p->mu);
@@ -76,9 +76,9 @@ static int helpers_wanted(void)
   return cpus - 1 > PFOR_HELPERS_MAX ? PFOR_HELPERS_MAX : (int)(cpus - 1);
 }
 
-static hw__pfor *pfor_new(void)
+static hw_pfor *pfor_new(void)
 {
-  hw__pfor *p = hw_calloc(1, sizeof *p);
+  hw_pfor *p = hw_calloc(1, sizeof *p);
   sigset_t all, old;
   int want = helpers_wanted();
 
@@ -99,7 +99,7 @@ static hw__pfor *pfor_new(void)
       p->n_helpers++;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (p->n_helpers == 0) {
-    hw__pfor_free(&p);
+    hw_pfor_free(&p);
     return NULL;
   }
   return p;
@@ -108,10 +108,10 @@ fail:
   return NULL;
 }
 
-void hw__pfor_run(hw__pfor **pp, size_t n, size_t min, void (*fn)(void *ctx, size_t i), void *ctx)
+void hw_pfor_run(hw_pfor **pp, size_t n, size_t min, void (*fn)(void *ctx, size_t i), void *ctx)
 {
   job j = {fn, ctx, n, 0, 0};
-  hw__pfor *p = *pp;
+  hw_pfor *p = *pp;
 
   if (n >= min && n > 1 && !p)
     p = *pp = pfor_new();
@@ -136,9 +136,9 @@ void hw__pfor_run(hw__pfor **pp, size_t n, size_t min, void (*fn)(void *ctx, siz
       sched_yield();
 }
 
-void hw__pfor_free(hw__pfor **pp)
+void hw_pfor_free(hw_pfor **pp)
 {
-  hw__pfor *p = *pp;
+  hw_pfor *p = *pp;
 
   if (!p)
     return;

@@ -1,6 +1,7 @@
 /* homeward-server configuration (see config-int.h). */
 #include "config-int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -46,22 +47,31 @@ static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
   return HW_OK;
 }
 
-/* "host:port", "[v6]:port"; port 0 takes any free port (tests, demos) */
+/* "ipv4:port", "[ipv6]:port"; port 0 takes any free port (tests, demos).
+ * The address is checked here, not at the first bind: "[::1" or "::1:80"
+ * would otherwise be taken and fail only when the server starts. */
 static int parse_listen(hw_server_config *c, const char *v)
 {
   const char *colon = strrchr(v, ':');
+  char host[sizeof c->listen_host];
+  unsigned char bin[16];
   uint32_t port;
   size_t hl;
+  bool v6;
 
   if (!colon || parse_u32(colon + 1, 0, 65535, &port))
     return HW_EINVAL;
   hl = (size_t)(colon - v);
-  if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']')
+  v6 = hl >= 2 && v[0] == '[' && v[hl - 1] == ']';
+  if (v6)
     v++, hl -= 2;
-  if (hl == 0 || hl >= sizeof c->listen_host)
+  if (hl == 0 || hl >= sizeof host)
     return HW_EINVAL;
-  memcpy(c->listen_host, v, hl);
-  c->listen_host[hl] = '\0';
+  memcpy(host, v, hl);
+  host[hl] = '\0';
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1)
+    return HW_EINVAL;
+  memcpy(c->listen_host, host, hl + 1);
   c->listen_port = (uint16_t)port;
   return HW_OK;
 }

@@ -1,5 +1,6 @@
 /* Fuzz target: the server's INI configuration parser. Any text must either
  * parse or be refused with a message; never crash, never overrun. */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   hw_server_config_defaults(&c);
   if (hw_server_config_parse(&c, text, err, sizeof err) == HW_OK) {
     hw_server_config_finish(&c);
-    /* accepted values stay inside their documented ranges */
-    if (c.listen_port == 0 || c.max_connections == 0 || c.handshake_timeout_ms < 100)
+    /* accepted values stay inside their documented ranges (port 0 is
+     * allowed: any free port); an accepted address is a literal of its
+     * family */
+    unsigned char bin[16];
+    if (c.max_connections == 0 || c.handshake_timeout_ms < 100 ||
+        inet_pton(strchr(c.listen_host, ':') ? AF_INET6 : AF_INET, c.listen_host, bin) != 1)
       abort();
   }
   free(text);

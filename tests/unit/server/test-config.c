@@ -55,6 +55,13 @@ int main(void)
   expect_bad("[server]\nlisten = 127.0.0.1\n", "server.listen: invalid value");
   expect_bad("[server]\nlisten = 127.0.0.1:70000\n", "server.listen");
   expect_bad("[server]\nlisten = :80\n", "server.listen");
+  /* Addresses are checked when read: half a bracket, an unbracketed v6,
+   * a name. */
+  expect_bad("[server]\nlisten = [:0\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = [::1:7400\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = ::1:7400\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = localhost:7400\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = 10.0.0.256:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlog_level = loud\n", "server.log_level");
   expect_bad("[server]\nstate_dirr = /x\n", "server.state_dirr: unknown setting");
   expect_bad("[serv]\nlisten = a:1\n", "serv.listen: unknown setting");

@@ -69,8 +69,20 @@ static int parse_listen(hw_server_config *c, const char *v)
     return HW_EINVAL;
   memcpy(host, v, hl);
   host[hl] = '\0';
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1)
-    return HW_EINVAL;
+  {
+    /* A link-local v6 address may name its interface: [fe80::1%eth0]. */
+    char *zone = v6 ? strchr(host, '%') : NULL;
+    if (zone && (zone[1] == '\0' || strspn(zone + 1, "abcdefghijklmnopqrstuvwxyz"
+                                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                                         strlen(zone + 1)))
+      return HW_EINVAL;
+    if (zone)
+      *zone = '\0';
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1)
+      return HW_EINVAL;
+    if (zone)
+      *zone = '%';
+  }
   memcpy(c->listen_host, host, hl + 1);
   c->listen_port = (uint16_t)port;
   return HW_OK;

@@ -25,7 +25,7 @@ static const char usage[] =
     "          keep it offline; it is the only way to open a device whose worker\n"
     "          forgot the passphrase.\n"
     "  run     serve devices until SIGTERM or SIGINT\n"
-    "          [--state-dir DIR] [--listen HOST:PORT] [--key-file FILE] [--log-level L]\n"
+    "          [--state-dir DIR] [--listen IP:PORT] [--key-file FILE] [--log-level L]\n"
     "  invite  make a one-time invitation for a device (on a running server)\n"
     "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
     "  status  ask a running server how it is\n"

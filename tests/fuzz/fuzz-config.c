@@ -26,8 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * allowed: any free port); an accepted address is a literal of its
      * family */
     unsigned char bin[16];
+    char host[sizeof c.listen_host], *zone;
+    memcpy(host, c.listen_host, sizeof host);
+    if ((zone = strchr(host, '%')) != NULL)
+      *zone = '\0'; /* a v6 interface name */
     if (c.max_connections == 0 || c.handshake_timeout_ms < 100 ||
-        inet_pton(strchr(c.listen_host, ':') ? AF_INET6 : AF_INET, c.listen_host, bin) != 1)
+        inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, bin) != 1)
       abort();
   }
   free(text);

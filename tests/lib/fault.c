@@ -2,6 +2,7 @@
  * malloc and fails on request, counting blocks allocated minus blocks freed
  * while installed, so tests can see leaks without ASan too. Thread-safe. */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,25 @@ static atomic_long count;
 static atomic_long live;
 static atomic_long live_bytes; /* malloc_usable_size of the live blocks */
 
-static void *f_malloc(size_t n, void *ud)
+/* Whether this allocation is the one to fail: takes one from the countdown
+ * in a single step, so allocations on several threads (a pulled batch is
+ * decoded on every core) neither skip the failure nor fail twice. */
+static bool fails_now(void)
 {
   long left = atomic_load(&fail_after);
+
+  while (left > 0 && !atomic_compare_exchange_weak(&fail_after, &left, left - 1))
+    ;
+  return left == 0;
+}
+
+static void *f_malloc(size_t n, void *ud)
+{
   void *p;
 
   (void)ud;
-  if (left == 0)
+  if (fails_now())
     return NULL;
-  if (left > 0)
-    atomic_fetch_sub(&fail_after, 1);
   atomic_fetch_add(&count, 1);
   p = malloc(n);
   if (p) {
@@ -45,16 +55,13 @@ static void f_free(void *p, void *ud)
 
 static void *f_realloc(void *p, size_t n, void *ud)
 {
-  long left = atomic_load(&fail_after);
   void *q;
   long old;
 
   if (!p)
     return f_malloc(n, ud);
-  if (left == 0)
+  if (fails_now())
     return NULL;
-  if (left > 0)
-    atomic_fetch_sub(&fail_after, 1);
   atomic_fetch_add(&count, 1);
   old = (long)malloc_usable_size(p);
   q = realloc(p, n);

@@ -46,6 +46,9 @@ int main(void)
   hw_server_config_finish(&c);
   CHECK(strcmp(c.state_dir, "/srv/homeward") == 0);
   CHECK(strcmp(c.listen_host, "::1") == 0 && c.listen_port == 7500);
+  /* A link-local address with its interface is kept whole. */
+  CHECK_OK(hw_server_config_set(&c, "server", "listen", "[fe80::1%eth0]:7400", NULL, 0));
+  CHECK(strcmp(c.listen_host, "fe80::1%eth0") == 0 && c.listen_port == 7400);
   CHECK_EQ(c.log_level, HW_LOG_DEBUG);
   CHECK_EQ(c.handshake_timeout_ms, 5000);
   CHECK_EQ(c.max_connections, 2000);
@@ -62,6 +65,8 @@ int main(void)
   expect_bad("[server]\nlisten = ::1:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlisten = localhost:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlisten = 10.0.0.256:7400\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = [fe80::1%]:7400\n", "server.listen: invalid value");
+  expect_bad("[server]\nlisten = [fe80::1%a b]:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlog_level = loud\n", "server.log_level");
   expect_bad("[server]\nstate_dirr = /x\n", "server.state_dirr: unknown setting");
   expect_bad("[serv]\nlisten = a:1\n", "serv.listen: unknown setting");

@@ -480,9 +480,9 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     rc = row ? hw_store_ack(s->c->st, id, &acked) : HW_OK;
     goto out;
   }
-  /* New here: the merge of nothing and `in` is `in`, and its bytes, which
-   * decoded, are already its canonical encoding (decode accepts nothing
-   * else: fuzz-record's oracle). */
+  /* Kept as received unless merged below: new here, the merge of nothing
+   * and `in` is `in`, and its bytes, which decoded, are already its
+   * canonical encoding (decode accepts nothing else: fuzz-record's oracle). */
   keep = in;
   put.state = *in_bytes;
   put.item = in_item;
@@ -744,11 +744,15 @@ static int drop_decided(sync_ctx *s, const hw_decided *d)
 /* A pulled batch's states decoded and hashed (hw_checksum_item) before
  * any is stored, on every core: each is independent, and the store's
  * work on the connection's thread is what bounds a pull. */
+typedef struct prepped {
+  hw_record *peek; /* decoded (NULL where decoding failed) */
+  int rc;          /* the decode's result */
+  uint8_t item[HW_HASH_BYTES];
+} prepped;
+
 typedef struct batch_prep {
   const hw_msg_pull_batch *b;
-  hw_record **peek; /* decoded (NULL where decoding failed) */
-  int *rc;          /* each decode's result */
-  uint8_t (*item)[HW_HASH_BYTES];
+  prepped *v; /* one per state */
 } batch_prep;
 
 #define PREP_PARALLEL_MIN 16 /* fewer states are not worth waking a helper */
@@ -757,26 +761,25 @@ static void prep_one(void *ctx, size_t i)
 {
   batch_prep *p = ctx;
   const hw_bytes *r = &p->b->records[i];
+  prepped *o = &p->v[i];
 
-  p->rc[i] = hw_record_decode(r->p, r->len, &p->peek[i], NULL);
-  if (p->rc[i] == HW_OK)
-    hw_checksum_item(p->item[i], &p->peek[i]->id, r->p, r->len);
+  o->rc = hw_record_decode(r->p, r->len, &o->peek, NULL);
+  if (o->rc == HW_OK)
+    hw_checksum_item(o->item, &o->peek->id, r->p, r->len);
 }
 
 static void prep_free(batch_prep *p)
 {
-  for (size_t i = 0; p->peek && i < p->b->n_records; i++)
-    hw_record_free(p->peek[i]);
-  hw_free(p->peek);
-  hw_free(p->rc);
-  hw_free(p->item);
+  for (size_t i = 0; p->v && i < p->b->n_records; i++)
+    hw_record_free(p->v[i].peek);
+  hw_free(p->v);
 }
 
 static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 {
   uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
   hw_id *cases = NULL;
-  batch_prep prep = {b, NULL, NULL, NULL};
+  batch_prep prep = {b, NULL};
   int rc;
 
   /* Ask for the next batch before storing this one: the server reads it
@@ -784,11 +787,8 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
    * are still stored in order). */
   if (b->more && (rc = send_pull(s)) != 0)
     return rc;
-  if (b->n_records &&
-      (!(cases = hw_calloc(b->n_records, sizeof *cases)) ||
-       !(prep.peek = hw_calloc(b->n_records, sizeof *prep.peek)) ||
-       !(prep.rc = hw_calloc(b->n_records, sizeof *prep.rc)) ||
-       !(prep.item = hw_calloc(b->n_records, sizeof *prep.item)))) {
+  if (b->n_records && (!(cases = hw_calloc(b->n_records, sizeof *cases)) ||
+                       !(prep.v = hw_calloc(b->n_records, sizeof *prep.v)))) {
     hw_free(cases);
     prep_free(&prep);
     return HW_ENOMEM;
@@ -802,12 +802,12 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   for (size_t i = 0; i < b->n_decided && !rc; i++)
     rc = drop_decided(s, &b->decided[i]);
   for (size_t i = 0; i < b->n_records && !rc; i++) {
-    hw_record *peek = prep.peek[i];
+    hw_record *peek = prep.v[i].peek;
     /* The server holds what it sends: that is acknowledged too. */
-    rc = prep.rc[i];
+    rc = prep.v[i].rc;
     if (!rc && (rc = touch(s, &peek->case_id)) == 0) {
       cases[i] = peek->case_id;
-      rc = apply_record(s, NULL, peek, &b->records[i], prep.item[i], &peek->vv);
+      rc = apply_record(s, NULL, peek, &b->records[i], prep.v[i].item, &peek->vv);
     }
     /* A record of a closed case came back: its tombstone goes. */
     if (!rc)

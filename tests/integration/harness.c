@@ -244,6 +244,14 @@ hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invit
   return c;
 }
 
+hw_client *hw_test_enrol(hw_test_server *s, const char *name, const char *worker,
+                         const char *role)
+{
+  char inv[600];
+  hw_test_invite_as(s, worker, role, "chipo", inv, sizeof inv);
+  return hw_test_device(s, name, inv);
+}
+
 hw_client *hw_test_device_reopen(hw_test_server *s, const char *name)
 {
   char path[400];

@@ -45,6 +45,9 @@ int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *con
 
 /* A device: create a store at dir/name from an invitation. */
 hw_client *hw_test_device(hw_test_server *s, const char *name, const char *invitation);
+/* Invite `worker` with `role`, coordinator "chipo", and create device `name` from it. */
+hw_client *hw_test_enrol(hw_test_server *s, const char *name, const char *worker,
+                         const char *role);
 /* Open the device store dir/name again (the client was closed). */
 hw_client *hw_test_device_reopen(hw_test_server *s, const char *name);
 /* Open the closed device's store dir/name directly (the store API). */

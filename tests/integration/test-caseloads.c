@@ -29,13 +29,6 @@ static void invite_as(const char *worker, const char *role, char *inv, size_t ca
   hw_test_invite_as(&srv, worker, role, "chipo", inv, cap);
 }
 
-static hw_client *enrol(const char *name, const char *worker, const char *role)
-{
-  char inv[600];
-  invite_as(worker, role, inv, sizeof inv);
-  return hw_test_device(&srv, name, inv);
-}
-
 /* The key prefix of the one device of `worker` (from `devices`). */
 static void device_of(const char *worker, char prefix[17])
 {
@@ -61,8 +54,8 @@ static void region_roles(void)
   hw_sync_result r;
   size_t refused;
 
-  f1 = enrol("hw1", "hana", "worker");
-  g1 = enrol("gw1", "gita", "worker");
+  f1 = hw_test_enrol(&srv, "hw1", "hana", "worker");
+  g1 = hw_test_enrol(&srv, "gw1", "gita", "worker");
   hw_test_put_text(g1, &rg, &cg, "note", "gita's case");
   CHECK_EQ(hw_test_sync_ok(g1).pushed, 1);
   CHECK_EQ(hw_test_sync_ok(f1).pulled, 0);
@@ -88,7 +81,7 @@ static void region_roles(void)
 
   /* hana becomes a coordinator too: her coordinator device gets gita's
    * region; her worker device still holds only her own cases. */
-  f2 = enrol("hc1", "hana", "coordinator");
+  f2 = hw_test_enrol(&srv, "hc1", "hana", "coordinator");
   CHECK_EQ(ADMIN("region", "--coordinator", "hana", "--worker", "gita"), 0);
   r = hw_test_sync_ok(f2);
   CHECK_EQ(r.pulled, 1);
@@ -100,7 +93,7 @@ static void region_roles(void)
   /* A coordinator may hold cases (parked with them), even with no device. */
   {
     char inv[600];
-    hw_test_invite_as(&srv, "ida", "coordinator", "chipo", inv, sizeof inv);
+    invite_as("ida", "coordinator", inv, sizeof inv);
     CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "ida", "--coordinator", "chipo"), 0);
     CHECK_EQ(ADMIN("caseload", "--worker", "ida"), 0);
     CHECK(strstr(out, hex) != NULL);
@@ -217,10 +210,10 @@ int main(int argc, char **argv)
   CHECK(argc == 2);
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
-  a1 = enrol("a1", "amina", "worker");
-  a2 = enrol("a2", "amina", "worker");
-  b1 = enrol("b1", "bashir", "worker");
-  c1 = enrol("c1", "chipo", "coordinator");
+  a1 = hw_test_enrol(&srv, "a1", "amina", "worker");
+  a2 = hw_test_enrol(&srv, "a2", "amina", "worker");
+  b1 = hw_test_enrol(&srv, "b1", "bashir", "worker");
+  c1 = hw_test_enrol(&srv, "c1", "chipo", "coordinator");
 
   /* Cases created offline belong to their creators. */
   hw_test_put_text(a1, &ra, &ca, "note", "amina's case");
@@ -332,7 +325,7 @@ int main(int argc, char **argv)
   CHECK(r.checksum_ok);
 
   /* Retire: the device's last sync pushes what it has, then it wipes. */
-  d1 = enrol("d1", "dora", "worker");
+  d1 = hw_test_enrol(&srv, "d1", "dora", "worker");
   hw_test_sync_ok(d1); /* enrolled at its first sync */
   hw_test_put_text(d1, &rz, &cz, "note", "dora's last case");
   device_of("dora", dev);
@@ -347,7 +340,7 @@ int main(int argc, char **argv)
   CHECK(ADMIN("devices") == 0 && strstr(out, "worker=dora role=worker status=retired-done"));
 
   /* Lost: refused at once, nothing it holds is taken, it wipes. */
-  e1 = enrol("e1", "ezra", "worker");
+  e1 = hw_test_enrol(&srv, "e1", "ezra", "worker");
   hw_test_sync_ok(e1);
   hw_test_put_text(e1, &re, &ce, "note", "written after the loss");
   device_of("ezra", dev);

@@ -20,13 +20,6 @@ static char out[1 << 20];
 #define ADMIN(...)                                                                                 \
   hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
 
-static hw_client *enrol(const char *name, const char *worker, const char *role)
-{
-  char inv[600];
-  hw_test_invite_as(&srv, worker, role, "chipo", inv, sizeof inv);
-  return hw_test_device(&srv, name, inv);
-}
-
 static int count(void *ud, const hw_record *r, bool pending, bool held)
 {
   (void)r, (void)pending, (void)held;
@@ -83,9 +76,9 @@ static void region_grown_mid_session(void)
   hw_sync_result r;
   char got[2][128];
 
-  a = enrol("ma", "amina2", "worker");
-  g = enrol("mg", "gita", "worker");
-  k = enrol("mk", "kofi", "coordinator");
+  a = hw_test_enrol(&srv, "ma", "amina2", "worker");
+  g = hw_test_enrol(&srv, "mg", "gita", "worker");
+  k = hw_test_enrol(&srv, "mk", "kofi", "coordinator");
   CHECK_EQ(ADMIN("region", "--coordinator", "kofi", "--worker", "amina2"), 0);
   for (int i = 0; i < N_OLD; i++) {
     hw_id cs = {{0}};
@@ -120,9 +113,9 @@ int main(int argc, char **argv)
   CHECK(argc == 2);
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
-  a1 = enrol("a1", "amina", "worker");
-  b1 = enrol("b1", "bashir", "worker");
-  c1 = enrol("c1", "chipo", "coordinator");
+  a1 = hw_test_enrol(&srv, "a1", "amina", "worker");
+  b1 = hw_test_enrol(&srv, "b1", "bashir", "worker");
+  c1 = hw_test_enrol(&srv, "c1", "chipo", "coordinator");
   CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "amina"), 0);
   CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "bashir"), 0);
   for (int i = 0; i < N_CASES; i++) {

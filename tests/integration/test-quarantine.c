@@ -20,20 +20,6 @@ static char out[1 << 20];
 /* Run an admin command; returns its exit status, its stdout in `out`. */
 #define ADMIN(...) hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
 
-static hw_client *enrol(const char *name, const char *worker)
-{
-  char inv[600];
-  size_t n;
-  CHECK_EQ(hw_test_server_cmd(&srv, inv, sizeof inv,
-                              (const char *const[]){"invite", "--worker", worker, "--coordinator",
-                                                    "chipo", NULL}),
-           0);
-  n = strlen(inv);
-  while (n && inv[n - 1] == '\n')
-    inv[--n] = '\0';
-  return hw_test_device(&srv, name, inv);
-}
-
 /* The quarantine number of `rec` from the list, and its line in `line`. */
 static long quarantine_of(const hw_id *rec, char *line, size_t cap)
 {
@@ -155,8 +141,8 @@ int main(int argc, char **argv)
   CHECK(argc == 2);
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
-  a1 = enrol("a1", "amina");
-  b1 = enrol("b1", "bashir");
+  a1 = hw_test_enrol(&srv, "a1", "amina", "worker");
+  b1 = hw_test_enrol(&srv, "b1", "bashir", "worker");
 
   /* Two cases of amina's, one of bashir's. */
   hw_test_put_text(a1, &ra, &ca, "note", "amina's first case");

@@ -89,6 +89,30 @@ const char *hw_accept_reason(const hw_accept_result *r);
 HW_NODISCARD int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
                                   hw_accept_result *out);
 
+/* What deciding on a state needs from the state alone: worked out before its
+ * turn on the storage thread, on any thread (it reads only the state, the
+ * policy's validate hook, which must be thread-safe, and the key), so that it
+ * overlaps the storage thread's commits. */
+typedef struct hw_accept_prep {
+  hw_record *in; /* owned; NULL when the state did not decode */
+  int decode_rc;
+  const char *decode_what;              /* static: why it did not decode */
+  uint8_t (*value_hash)[HW_HASH_BYTES]; /* owned (NULL: worked out later): one per
+                                         * pair, the fields' pairs in order */
+  bool created_checked; /* validated as a record new to the server, every write new: */
+  int created_rc;       /* what validation said */
+  char created_msg[sizeof ((hw_accept_result *)0)->reason_buf];
+} hw_accept_prep;
+
+void hw_accept_prepare(const hw_accept_policy *p, const uint8_t *value_key, const uint8_t *state,
+                       size_t len, hw_accept_prep *out);
+void hw_accept_prep_clear(hw_accept_prep *prep);
+
+/* hw_accept_record with `prep` worked out by hw_accept_prepare on the same
+ * bytes and policy (NULL: worked out here). Takes prep->in. */
+HW_NODISCARD int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
+                                    hw_accept_prep *prep, hw_accept_result *out);
+
 void hw_accept_result_clear(hw_accept_result *r);
 
 #endif

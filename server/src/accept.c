@@ -125,6 +125,7 @@ static hw_decision from_class(hw_merge_class c)
 }
 
 typedef struct work {
+  const hw_accept_prep *prep; /* NULL: nothing worked out before */
   hw_record *in, *stored, *merged;
   uint8_t *stored_bytes, *merged_bytes;
   size_t stored_len, merged_len;
@@ -204,39 +205,86 @@ static bool vv_plausible(const hw_accept_ctx *cx, const work *k)
  * creating write's replaced values are gone, and each later write alone
  * lacks the required fields), and the fields the state shows are then
  * checked once as the record's creation. */
-static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_len)
+static int validate_writes(const hw_accept_policy *p, const hw_record *in,
+                           const hw_record *stored, const uint8_t *is_new, char *msg,
+                           size_t msg_len)
 {
-  const hw_accept_policy *p = cx->policy;
-  const hw_record *base = k->stored ? k->stored : k->in;
+  const hw_record *base = stored ? stored : in;
   hw_field_value *vals;
   int rc = HW_OK;
 
   if (!p || !p->validate)
     return HW_OK;
-  if (!(vals = hw_calloc(k->in->n_fields ? k->in->n_fields : 1, sizeof *vals)))
+  if (!(vals = hw_calloc(in->n_fields ? in->n_fields : 1, sizeof *vals)))
     return HW_ENOMEM;
-  for (size_t w = 0; w < k->in->n_writes && !rc; w++) {
+  for (size_t w = 0; w < in->n_writes && !rc; w++) {
     size_t n = 0;
-    if (!k->is_new[w])
+    if (!is_new[w])
       continue;
-    for (size_t f = 0; f < k->in->n_fields; f++) {
-      const hw_field *fl = &k->in->fields[f];
+    for (size_t f = 0; f < in->n_fields; f++) {
+      const hw_field *fl = &in->fields[f];
       for (uint32_t i = 0; i < fl->n_pairs; i++)
         if (fl->pairs[i].w == w)
           vals[n++] = (hw_field_value){fl->name, fl->pairs[i].value};
     }
     if (n)
-      rc = p->validate(&k->in->kind, k->in->schema_version, base, vals, n, msg, msg_len, p->ud);
+      rc = p->validate(&in->kind, in->schema_version, base, vals, n, msg, msg_len, p->ud);
   }
-  if (!rc && !k->stored) {
-    for (size_t f = 0; f < k->in->n_fields; f++)
-      vals[f] = (hw_field_value){k->in->fields[f].name,
-                                 hw_field_display(k->in, &k->in->fields[f])->value};
-    rc = p->validate(&k->in->kind, k->in->schema_version, NULL, vals, k->in->n_fields, msg,
-                     msg_len, p->ud);
+  if (!rc && !stored) {
+    for (size_t f = 0; f < in->n_fields; f++)
+      vals[f] = (hw_field_value){in->fields[f].name, hw_field_display(in, &in->fields[f])->value};
+    rc = p->validate(&in->kind, in->schema_version, NULL, vals, in->n_fields, msg, msg_len,
+                     p->ud);
   }
   hw_free(vals);
   return rc;
+}
+
+static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_len)
+{
+  bool all_new = true;
+
+  for (size_t w = 0; w < k->in->n_writes; w++)
+    all_new = all_new && k->is_new[w];
+  /* A record new to the server with every write new: the prep's check. */
+  if (k->prep && k->prep->created_checked && !k->stored && all_new) {
+    snprintf(msg, msg_len, "%s", k->prep->created_msg);
+    return k->prep->created_rc;
+  }
+  return validate_writes(cx->policy, k->in, k->stored, k->is_new, msg, msg_len);
+}
+
+void hw_accept_prepare(const hw_accept_policy *p, const uint8_t *value_key, const uint8_t *state,
+                       size_t len, hw_accept_prep *out)
+{
+  uint8_t all_new[HW_WRITES_MAX];
+  hw_diag diag = {0};
+  size_t n = 0, flat = 0;
+
+  memset(out, 0, sizeof *out);
+  memset(all_new, 1, sizeof all_new);
+  out->decode_rc = hw_record_decode(state, len, &out->in, &diag);
+  out->decode_what = diag.what;
+  if (out->decode_rc)
+    return;
+  for (size_t f = 0; f < out->in->n_fields; f++)
+    n += out->in->fields[f].n_pairs;
+  /* Without memory here, the storage thread works them out itself. */
+  if ((out->value_hash = hw_malloc((n ? n : 1) * sizeof *out->value_hash)) != NULL)
+    for (size_t f = 0; f < out->in->n_fields; f++)
+      for (uint32_t i = 0; i < out->in->fields[f].n_pairs; i++, flat++)
+        hw_audit_value_hash(out->value_hash[flat], value_key, out->in->fields[f].pairs[i].value.p,
+                            out->in->fields[f].pairs[i].value.len);
+  out->created_rc = validate_writes(p, out->in, NULL, all_new, out->created_msg,
+                                    sizeof out->created_msg);
+  out->created_checked = out->created_rc != HW_ENOMEM;
+}
+
+void hw_accept_prep_clear(hw_accept_prep *prep)
+{
+  hw_record_free(prep->in);
+  hw_free(prep->value_hash);
+  memset(prep, 0, sizeof *prep);
 }
 
 /* Remember the new writes: their dots, the values they set (erasable
@@ -248,7 +296,7 @@ static int record_new_writes(const hw_accept_ctx *cx, work *k)
 
   hw_cbor_wr_init(&w, HW_RECORD_MAX);
   for (size_t i = 0; i < k->in->n_writes && !rc; i++) {
-    size_t n = 0;
+    size_t n = 0, flat = 0;
     if (!k->is_new[i])
       continue;
     if ((rc = hw_sdb_dot_put(cx->db, &k->in->writes[i].dot, &k->in->id,
@@ -262,7 +310,7 @@ static int record_new_writes(const hw_accept_ctx *cx, work *k)
     hw_cbor_wr_map(&w, n);
     for (size_t f = 0; f < k->in->n_fields; f++) {
       const hw_field *fl = &k->in->fields[f];
-      for (uint32_t p = 0; p < fl->n_pairs; p++) {
+      for (uint32_t p = 0; p < fl->n_pairs; p++, flat++) {
         const hw_pair *pr = &fl->pairs[p];
         hw_audit_pair *ap;
         if (pr->w != i)
@@ -274,7 +322,10 @@ static int record_new_writes(const hw_accept_ctx *cx, work *k)
         ap = &k->pairs[k->n_pairs++];
         ap->field = fl->name;
         ap->dot = k->in->writes[i].dot;
-        hw_audit_value_hash(ap->value_hash, cx->value_key, pr->value.p, pr->value.len);
+        if (k->prep && k->prep->value_hash)
+          memcpy(ap->value_hash, k->prep->value_hash[flat], HW_HASH_BYTES);
+        else
+          hw_audit_value_hash(ap->value_hash, cx->value_key, pr->value.p, pr->value.len);
       }
     }
     if ((rc = hw_cbor_wr_finish(&w)) == 0)
@@ -286,6 +337,12 @@ static int record_new_writes(const hw_accept_ctx *cx, work *k)
 
 int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
                      hw_accept_result *out)
+{
+  return hw_accept_prepared(cx, state, len, NULL, out);
+}
+
+int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
+                       hw_accept_prep *prep, hw_accept_result *out)
 {
   const hw_accept_policy *p = cx->policy;
   work *k = hw_calloc(1, sizeof *k);
@@ -301,7 +358,15 @@ int hw_accept_record(const hw_accept_ctx *cx, const uint8_t *state, size_t len,
   memset(out, 0, sizeof *out);
   if (!k)
     return HW_ENOMEM;
-  rc = hw_record_decode(state, len, &k->in, &diag);
+  if (prep) {
+    k->prep = prep;
+    k->in = prep->in;
+    prep->in = NULL;
+    rc = prep->decode_rc;
+    diag.what = prep->decode_what;
+  } else {
+    rc = hw_record_decode(state, len, &k->in, &diag);
+  }
   if (rc == HW_ENOMEM)
     goto done;
   if (rc) {

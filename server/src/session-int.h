@@ -92,6 +92,7 @@ typedef struct hw_push_job {
   uint8_t **states; /* owned copies of the pushed states */
   size_t *lens;
   hw_accept_result *results;
+  hw_accept_prep *preps; /* worked out by the job's prep, before its run */
   int64_t now_ms;
   const uint8_t *value_key;
   size_t bytes; /* of the states: counted in the server's queued_push_bytes */
@@ -128,6 +129,7 @@ typedef struct hw_replica_owner {
 } hw_replica_owner;
 
 int hw__hello_job_run(hw_job *job, void *db);
+void hw__push_job_prep(hw_job *job);
 int hw__push_job_run(hw_job *job, void *db);
 int hw__pull_job_run(hw_job *job, void *db);
 void hw__hello_job_free(hw_hello_job *j);

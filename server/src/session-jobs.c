@@ -317,7 +317,10 @@ void hw__push_job_free(hw_push_job *j)
     hw_free(j->states ? j->states[i] : NULL);
     if (j->results)
       hw_accept_result_clear(&j->results[i]);
+    if (j->preps)
+      hw_accept_prep_clear(&j->preps[i]);
   }
+  hw_free(j->preps);
   hw_free(j->states);
   hw_free(j->lens);
   hw_free(j->results);
@@ -335,6 +338,16 @@ static int remember_acked(hw_session *ss, uint64_t seq)
     return rc;
   ss->acked_seqs[ss->n_acked++] = seq;
   return HW_OK;
+}
+
+/* Prep thread: decode, hash and validate each state before the job's turn. */
+void hw__push_job_prep(hw_job *job)
+{
+  hw_push_job *j = (hw_push_job *)job;
+  const hw_accept_policy policy = {.validate = hw__form_validate};
+
+  for (size_t i = 0; i < j->n; i++)
+    hw_accept_prepare(&policy, j->value_key, j->states[i], j->lens[i], &j->preps[i]);
 }
 
 int hw__push_job_run(hw_job *job, void *dbv)
@@ -372,7 +385,8 @@ int hw__push_job_run(hw_job *job, void *dbv)
     return HW_OK;
   }
   for (size_t i = 0; i < j->n; i++) {
-    if ((rc = hw_accept_record(&cx, j->states[i], j->lens[i], &j->results[i])) != 0)
+    if ((rc = hw_accept_prepared(&cx, j->states[i], j->lens[i], &j->preps[i], &j->results[i])) !=
+        0)
       return rc;
     if (j->results[i].seq && (rc = remember_acked(ss, j->results[i].seq)) != 0)
       return rc;

@@ -374,6 +374,7 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
   if (!(j = hw_calloc(1, sizeof *j)))
     return HW_ENOMEM;
   j->job.run = hw__push_job_run;
+  j->job.prep = hw__push_job_prep;
   j->job.done = push_done;
   j->ss = ss;
   j->batch_seq = p->batch_seq;
@@ -382,7 +383,8 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
   j->states = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->states);
   j->lens = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->lens);
   j->results = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->results);
-  if (!j->states || !j->lens || !j->results)
+  j->preps = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->preps);
+  if (!j->states || !j->lens || !j->results || !j->preps)
     goto oom;
   for (size_t i = 0; i < p->n_records; i++) {
     if (!(j->states[i] = hw_memdup(p->records[i].p, p->records[i].len)))

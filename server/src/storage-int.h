@@ -3,7 +3,8 @@
  * aborts another session's, and the libuv loop never waits on fsync.
  *
  * Threads: hw_storage_submit and the done callbacks run on the loop thread;
- * each job's run callback runs on the storage thread. */
+ * each job's run callback runs on the storage thread, its prep callback (if
+ * any) on the prep thread. */
 #ifndef HW_SERVER_STORAGE_INT_H
 #define HW_SERVER_STORAGE_INT_H
 
@@ -34,6 +35,13 @@ typedef struct hw_job hw_job;
  * rolls the job's changes back (the others in the group still commit). */
 typedef int (*hw_job_run_cb)(hw_job *job, void *db);
 
+/* Optional: runs on the prep thread, in submission order, before the job's
+ * run: the work a job can do without the database (decoding, hashing,
+ * validating what was sent), so that it overlaps the storage thread's
+ * commits instead of lengthening them. It must touch only the job's own
+ * data; its results are visible to the run callback. */
+typedef void (*hw_job_prep_cb)(hw_job *job);
+
 /* Runs on the loop thread once the job's fate is durable: `status` is the
  * run callback's error, or the commit's error, or 0 when the job's changes
  * are committed. Called exactly once per submitted job. */
@@ -44,7 +52,10 @@ struct hw_job {
   hw_job *next; /* private */
   hw_job_run_cb run;
   hw_job_done_cb done;
-  int status; /* private */
+  hw_job_prep_cb prep; /* may be NULL */
+  int status;          /* private */
+  bool prepared;       /* private */
+  hw_job *prep_next;   /* private */
   void *data; /* the caller's */
 };
 
@@ -56,10 +67,11 @@ typedef struct hw_storage_stats {
   unsigned long max_group; /* the most jobs one transaction carried */
 } hw_storage_stats;
 
-/* Start the thread. `ops` and `db` are borrowed until hw_storage_close
+/* Start the threads. `ops` and `db` are borrowed until hw_storage_close
  * returns; the database is used only from the storage thread from now on.
- * `max_group` caps the jobs per transaction (0: 256). Returns 0, HW_ENOMEM
- * or HW_EIO (thread or async handle). */
+ * `max_group` caps the jobs per transaction (0: 256). A job waits for its
+ * own prep and for every job submitted before it. Returns 0, HW_ENOMEM or
+ * HW_EIO (thread or async handle). */
 HW_NODISCARD int hw_storage_open(hw_storage **out, uv_loop_t *loop, const hw_storage_ops *ops,
                                  void *db, size_t max_group);
 

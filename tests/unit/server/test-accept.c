@@ -1,5 +1,8 @@
 /* Accepting pushed record states on the server: every decision of
- * architecture §6's table, with what it stores, quarantines and audits. */
+ * architecture §6's table, with what it stores, quarantines and audits.
+ * Every push is decided twice, plainly and with a prep worked out before
+ * (as the server's prep thread does), and both must write and answer the
+ * same. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +121,45 @@ static int late_edit(const hw_id *case_id, void *ud)
 static policy_state pstate;
 static const hw_accept_policy policy = {kind_known, validate, case_access, late_edit, &pstate};
 
+/* What the last decision wrote: its audit entry, the newest history row and
+ * the newest stored state, concatenated (hw_free). */
+static uint8_t *last_written(size_t *len)
+{
+  static const char *const sql[] = {
+      "SELECT entry FROM srv_audit ORDER BY seq DESC LIMIT 1",
+      "SELECT fields FROM srv_history ORDER BY id DESC LIMIT 1",
+      "SELECT state FROM srv_records ORDER BY seq DESC LIMIT 1",
+      "SELECT state || reason FROM srv_quarantine ORDER BY id DESC LIMIT 1"};
+  uint8_t *out = NULL;
+
+  *len = 0;
+  for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+    sqlite3_stmt *st;
+    CHECK(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) == SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      size_t n = (size_t)sqlite3_column_bytes(st, 0);
+      CHECK((out = realloc(out, *len + n + 1)) != NULL);
+      if (n)
+        memcpy(out + *len, sqlite3_column_blob(st, 0), n);
+      *len += n;
+    }
+    sqlite3_finalize(st);
+  }
+  return out;
+}
+
+static void same_result(const hw_accept_result *a, const hw_accept_result *b)
+{
+  CHECK_EQ(a->decision, b->decision);
+  CHECK_EQ(a->seq, b->seq);
+  CHECK_EQ(a->audit_seq, b->audit_seq);
+  CHECK_EQ(a->quarantine_id, b->quarantine_id);
+  CHECK_EQ(a->code, b->code);
+  CHECK(strcmp(hw_accept_reason(a), hw_accept_reason(b)) == 0);
+  CHECK_EQ(a->merged_len, b->merged_len);
+  CHECK(a->merged_len == 0 || memcmp(a->merged, b->merged, a->merged_len) == 0);
+}
+
 /* Push `r` as device `own` and return the result (the decision is written). */
 static hw_accept_result push(const hw_record *r, const hw_id *own, bool recovering)
 {
@@ -130,14 +172,35 @@ static hw_accept_result push(const hw_record *r, const hw_id *own, bool recoveri
                       .actor = {(const uint8_t *)"amina", 5},
                       .now_ms = 1767000009999,
                       .value_key = value_key};
-  hw_accept_result res;
-  uint8_t *bytes;
-  size_t len;
+  hw_accept_result res, plain;
+  hw_accept_prep prep;
+  uint8_t *bytes, *w_plain, *w_prep;
+  size_t len, n_plain, n_prep;
+  int late_edits = pstate.late_edits;
 
   CHECK_OK(hw_record_encode(r, &bytes, &len));
   CHECK_OK(hw_sdb_storage_ops.begin(sdb));
-  CHECK_OK(hw_accept_record(&cx, bytes, len, &res));
+  CHECK_OK(hw_sdb_storage_ops.savepoint(sdb));
+  CHECK_OK(hw_accept_record(&cx, bytes, len, &plain));
+  w_plain = last_written(&n_plain);
+  CHECK_OK(hw_sdb_storage_ops.rollback_to(sdb));
+  hw_sdb_invalidate(sdb); /* as the server's storage operations do */
+  pstate.late_edits = late_edits;
+  CHECK_OK(hw_sdb_storage_ops.savepoint(sdb));
+  hw_accept_prepare(&policy, value_key, bytes, len, &prep);
+  CHECK_OK(hw_accept_prepared(&cx, bytes, len, &prep, &res));
+  CHECK_NULL(prep.in); /* taken */
+  hw_accept_prep_clear(&prep);
+  w_prep = last_written(&n_prep);
+  same_result(&plain, &res);
+  CHECK_EQ(n_plain, n_prep);
+  CHECK(n_plain == 0 || memcmp(w_plain, w_prep, n_plain) == 0);
+  CHECK_OK(hw_sdb_flush(sdb));
+  CHECK_OK(hw_sdb_storage_ops.release(sdb));
   CHECK_OK(hw_sdb_storage_ops.commit(sdb));
+  hw_accept_result_clear(&plain);
+  free(w_plain);
+  free(w_prep);
   hw_free(bytes);
   return res;
 }

@@ -1,6 +1,8 @@
 /* The storage thread: group commit, a savepoint per job (a refused job is
  * rolled back alone), a failed commit fails every job of its group, close
- * drains the queue, and done callbacks run once each on the loop thread. */
+ * drains the queue, and done callbacks run once each on the loop thread.
+ * Preps run before their job, and a job waiting for its prep holds back
+ * every job after it. */
 #include <string.h>
 #include <uv.h>
 
@@ -19,6 +21,7 @@ typedef struct fake_db {
   int fail_commit_at_group; /* 1-based; 0: never */
   int groups;
   uv_sem_t *hold; /* the first job waits on it, so the rest queue up */
+  int last_run;   /* the id of the job run last (-1: none) */
 } fake_db;
 
 static int f_begin(void *d)
@@ -74,6 +77,7 @@ typedef struct tjob {
   int refuse;
   int done_calls;
   int status;
+  int prepped; /* written by the prep thread, read by the storage thread */
 } tjob;
 
 static int run_job(hw_job *j, void *d)
@@ -82,6 +86,9 @@ static int run_job(hw_job *j, void *d)
   tjob *t = j->data;
 
   CHECK(db->in_sp);
+  CHECK(!t->job.prep || t->prepped == 1);
+  CHECK(t->id > db->last_run); /* in submission order, whatever the preps took */
+  db->last_run = t->id;
   if (t->id == 0 && db->hold)
     uv_sem_wait(db->hold);
   db->sp[t->id] = 1;
@@ -118,6 +125,51 @@ static void submit_all(hw_storage *s, int refuse_every)
   }
 }
 
+static void prep_job(hw_job *j)
+{
+  tjob *t = j->data;
+
+  if (t->id % 30 == 0)
+    uv_sleep(1); /* slower than the storage thread: later jobs wait for it */
+  t->prepped++;
+}
+
+/* Every third job has a prep; close comes right after the submissions, so
+ * it must drain preps that have not run yet. */
+static void scenario_prep(void)
+{
+  uv_loop_t loop;
+  fake_db db;
+  hw_storage *s = NULL;
+
+  memset(&db, 0, sizeof db);
+  db.last_run = -1;
+  CHECK_OK(uv_loop_init(&loop));
+  done_total = 0;
+  closed_calls = 0;
+  CHECK_OK(hw_storage_open(&s, &loop, &fake_ops, &db, 64));
+  for (int i = 0; i < N_JOBS; i++) {
+    jobs[i] = (tjob){.id = i};
+    jobs[i].job.run = run_job;
+    jobs[i].job.done = done_job;
+    jobs[i].job.prep = i % 3 == 0 ? prep_job : NULL;
+    jobs[i].job.data = &jobs[i];
+    CHECK_OK(hw_storage_submit(s, &jobs[i].job));
+  }
+  hw_storage_close(s, on_closed, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ(closed_calls, 1);
+  CHECK_EQ(done_total, N_JOBS);
+  CHECK_OK(uv_loop_close(&loop));
+  CHECK_EQ(db.last_run, N_JOBS - 1);
+  for (int i = 0; i < N_JOBS; i++) {
+    CHECK_EQ(jobs[i].done_calls, 1);
+    CHECK_EQ(jobs[i].status, 0);
+    CHECK_EQ(db.committed[i], 1);
+    CHECK_EQ(jobs[i].prepped, i % 3 == 0);
+  }
+}
+
 static void scenario(int fail_commit_at_group, int refuse_every)
 {
   uv_loop_t loop;
@@ -128,6 +180,7 @@ static void scenario(int fail_commit_at_group, int refuse_every)
   hw_job late = {0};
 
   memset(&db, 0, sizeof db);
+  db.last_run = -1;
   db.fail_commit_at_group = fail_commit_at_group;
   CHECK_OK(uv_sem_init(&hold, 0));
   db.hold = &hold;
@@ -172,6 +225,7 @@ int main(void)
   scenario(0, 7); /* every 7th job refused; its neighbours still commit */
   scenario(1, 0); /* the first group's commit fails: its jobs fail */
   scenario(2, 5);
+  scenario_prep();
   puts("storage thread: ok");
   return 0;
 }

@@ -99,6 +99,8 @@ typedef struct hw_accept_prep {
   const char *decode_what;              /* static: why it did not decode */
   uint8_t (*value_hash)[HW_HASH_BYTES]; /* owned (NULL: worked out later): one per
                                          * pair, the fields' pairs in order */
+  bool has_item;                  /* the state's caseload checksum item: */
+  uint8_t item[HW_HASH_BYTES];    /* hw_checksum_item of the bytes as sent */
   bool created_checked; /* validated as a record new to the server, every write new: */
   int created_rc;       /* what validation said */
   char created_msg[sizeof ((hw_accept_result *)0)->reason_buf];

@@ -6,6 +6,7 @@
 
 #include "audit-entry-int.h"
 #include "homeward/audit-head.h"
+#include "homeward/checksum.h"
 #include "homeward/limits.h"
 #include "homeward/mem.h"
 #include "homeward/merge.h"
@@ -133,6 +134,28 @@ typedef struct work {
   hw_audit_pair pairs[HW_FIELDS_MAX];
   size_t n_pairs;
 } work;
+
+/* The caseload checksum's change: the stored state's item XOR the merged
+ * state's (the prep's item of the incoming bytes when they are what is
+ * stored, as for every new record). */
+static const uint8_t *checksum_delta(const work *k, const uint8_t *state, size_t len,
+                                     uint8_t delta[static HW_HASH_BYTES])
+{
+  uint8_t item[HW_HASH_BYTES];
+
+  memset(delta, 0, HW_HASH_BYTES);
+  if (k->stored_bytes) {
+    hw_checksum_item(item, &k->merged->id, k->stored_bytes, k->stored_len);
+    hw_checksum_xor(delta, item);
+  }
+  if (k->prep && k->prep->has_item && k->merged_len == len &&
+      memcmp(k->merged_bytes, state, len) == 0)
+    memcpy(item, k->prep->item, HW_HASH_BYTES);
+  else
+    hw_checksum_item(item, &k->merged->id, k->merged_bytes, k->merged_len);
+  hw_checksum_xor(delta, item);
+  return delta;
+}
 
 static void work_free(work *k)
 {
@@ -275,6 +298,8 @@ void hw_accept_prepare(const hw_accept_policy *p, const uint8_t *value_key, cons
       for (uint32_t i = 0; i < out->in->fields[f].n_pairs; i++, flat++)
         hw_audit_value_hash(out->value_hash[flat], value_key, out->in->fields[f].pairs[i].value.p,
                             out->in->fields[f].pairs[i].value.len);
+  hw_checksum_item(out->item, &out->in->id, state, len);
+  out->has_item = true;
   out->created_rc = validate_writes(p, out->in, NULL, all_new, out->created_msg,
                                     sizeof out->created_msg);
   out->created_checked = out->created_rc != HW_ENOMEM;
@@ -351,6 +376,7 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
   const hw_vv *before = &empty_vv;
   hw_case_access access = HW_CASE_HELD;
   bool foreign = false, changed = false;
+  uint8_t delta[HW_HASH_BYTES];
   const char *reason = NULL;
   char msg[sizeof out->reason_buf] = "";
   int code = 0, rc;
@@ -453,8 +479,8 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
     if ((rc = hw_sdb_next_seq(cx->db, &out->seq)) != 0 ||
         (rc = hw_sdb_record_put(cx->db, &k->merged->id, &k->merged->case_id, k->merged->kind.p,
                                 k->merged->kind.len, out->seq, k->merged_bytes, k->merged_len)) ||
-        (rc = hw_sdb_wsum_update(cx->db, &k->merged->case_id, &k->merged->id, k->stored_bytes,
-                                 k->stored_len, k->merged_bytes, k->merged_len)))
+        (rc = hw_sdb_wsum_update(cx->db, &k->merged->case_id,
+                                 checksum_delta(k, state, len, delta))))
       goto done;
   }
   rc = audit(cx, hw_decision_name(out->decision), k->in, before, &k->merged->vv, k->pairs,

@@ -173,13 +173,13 @@ HW_NODISCARD int hw_sdb_person_roles(hw_sdb *s, const char *name, unsigned *role
 HW_NODISCARD int hw_sdb_region(hw_sdb *s, const char *coordinator,
                                char (*workers)[HW_WORKER_MAX], size_t cap, size_t *n);
 /* A worker's caseload checksum (XOR of its records' items), and its update
- * when one record of `case_id` changes from old (NULL: new) to new state.
- * Changes are kept in memory until hw_sdb_flush (each job's savepoint
- * release) and dropped by hw_sdb_invalidate (a rollback). */
+ * when one record of `case_id` changes: `delta` is the record's old item
+ * (none for a new record) XOR its new one (hw_checksum_item). Changes are
+ * kept in memory until hw_sdb_flush (each job's savepoint release) and
+ * dropped by hw_sdb_invalidate (a rollback). */
 HW_NODISCARD int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES]);
-HW_NODISCARD int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id,
-                                    const uint8_t *old_state, size_t old_len,
-                                    const uint8_t *new_state, size_t new_len);
+HW_NODISCARD int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id,
+                                    const uint8_t delta[static HW_HASH_BYTES]);
 /* Every record of a case; the records of a worker's caseload changed after
  * `after` (sequence order, at most max); the assignment changes after
  * `after` that concern the worker. */

@@ -1254,24 +1254,14 @@ int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BY
   return wsum_read(s, worker, out);
 }
 
-int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const hw_id *id, const uint8_t *old_state,
-                       size_t old_len, const uint8_t *new_state, size_t new_len)
+int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const uint8_t delta[static HW_HASH_BYTES])
 {
   char worker[HW_WORKER_MAX];
-  uint8_t item[HW_HASH_BYTES], both[HW_HASH_BYTES] = {0};
   int rc = hw_sdb_assign_get(s, case_id, worker);
 
   if (rc == HW_ENOENT)
     return HW_OK; /* nobody's caseload */
-  if (rc)
-    return rc;
-  if (old_state) {
-    hw_checksum_item(item, id, old_state, old_len);
-    hw_checksum_xor(both, item);
-  }
-  hw_checksum_item(item, id, new_state, new_len);
-  hw_checksum_xor(both, item);
-  return wsum_xor(s, worker, both);
+  return rc ? rc : wsum_xor(s, worker, delta);
 }
 
 int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, void *ud)

@@ -121,15 +121,17 @@ static int late_edit(const hw_id *case_id, void *ud)
 static policy_state pstate;
 static const hw_accept_policy policy = {kind_known, validate, case_access, late_edit, &pstate};
 
-/* What the last decision wrote: its audit entry, the newest history row and
- * the newest stored state, concatenated (hw_free). */
+/* What the last decision wrote: its audit entry, the newest history row, the
+ * newest stored state, the newest quarantined one and the caseload
+ * checksums, concatenated (free). */
 static uint8_t *last_written(size_t *len)
 {
   static const char *const sql[] = {
       "SELECT entry FROM srv_audit ORDER BY seq DESC LIMIT 1",
       "SELECT fields FROM srv_history ORDER BY id DESC LIMIT 1",
       "SELECT state FROM srv_records ORDER BY seq DESC LIMIT 1",
-      "SELECT state || reason FROM srv_quarantine ORDER BY id DESC LIMIT 1"};
+      "SELECT state || reason FROM srv_quarantine ORDER BY id DESC LIMIT 1",
+      "SELECT group_concat(worker || hex(sum)) FROM (SELECT * FROM srv_wsum ORDER BY worker)"};
   uint8_t *out = NULL;
 
   *len = 0;
@@ -182,6 +184,7 @@ static hw_accept_result push(const hw_record *r, const hw_id *own, bool recoveri
   CHECK_OK(hw_sdb_storage_ops.begin(sdb));
   CHECK_OK(hw_sdb_storage_ops.savepoint(sdb));
   CHECK_OK(hw_accept_record(&cx, bytes, len, &plain));
+  CHECK_OK(hw_sdb_flush(sdb)); /* the caseload checksums, written */
   w_plain = last_written(&n_plain);
   CHECK_OK(hw_sdb_storage_ops.rollback_to(sdb));
   hw_sdb_invalidate(sdb); /* as the server's storage operations do */
@@ -191,11 +194,11 @@ static hw_accept_result push(const hw_record *r, const hw_id *own, bool recoveri
   CHECK_OK(hw_accept_prepared(&cx, bytes, len, &prep, &res));
   CHECK_NULL(prep.in); /* taken */
   hw_accept_prep_clear(&prep);
+  CHECK_OK(hw_sdb_flush(sdb));
   w_prep = last_written(&n_prep);
   same_result(&plain, &res);
   CHECK_EQ(n_plain, n_prep);
   CHECK(n_plain == 0 || memcmp(w_plain, w_prep, n_plain) == 0);
-  CHECK_OK(hw_sdb_flush(sdb));
   CHECK_OK(hw_sdb_storage_ops.release(sdb));
   CHECK_OK(hw_sdb_storage_ops.commit(sdb));
   hw_accept_result_clear(&plain);
@@ -260,6 +263,12 @@ int main(void)
   snprintf(path, sizeof path, "%s/s.db", dir);
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
   CHECK_OK(hw_sdb_open(&sdb, db));
+  /* The cases are held: every change also moves a caseload checksum. */
+  CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK_OK(hw_sdb_assign_set(sdb, &case1, "amina", 1000000));
+  CHECK_OK(hw_sdb_assign_set(sdb, &case2, "amina", 1000001));
+  CHECK_OK(hw_sdb_flush(sdb));
+  CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
 
   /* a new record: fast-forward, stored with seq 1, its dot and value kept */
   e1 = fresh(&rec1, &case1, "followup");

@@ -244,7 +244,7 @@ static void test_wsum_cache(const char *dir)
   char path[256], w[16];
   sqlite3 *db;
   hw_sdb *s = NULL;
-  uint8_t kept[HW_HASH_BYTES], fresh[HW_HASH_BYTES];
+  uint8_t kept[HW_HASH_BYTES], fresh[HW_HASH_BYTES], item[HW_HASH_BYTES];
 
   snprintf(path, sizeof path, "%s/wsum.db", dir);
   db = open_db(path);
@@ -264,7 +264,8 @@ static void test_wsum_cache(const char *dir)
       CHECK_OK(hw_record_encode(st, &b, &len));
       CHECK_OK(hw_sdb_record_put(s, &r, &c, (const uint8_t *)"case_note", 9,
                                  (uint64_t)(2000 + 2 * k + n), b, len));
-      CHECK_OK(hw_sdb_wsum_update(s, &c, &r, NULL, 0, b, len));
+      hw_checksum_item(item, &r, b, len);
+      CHECK_OK(hw_sdb_wsum_update(s, &c, item));
       hw_free(b);
       hw_record_free(st);
     }
@@ -287,7 +288,8 @@ static void test_wsum_cache(const char *dir)
   {
     hw_id c = id_of(0x73), r = id_of(0xa0 + 6);
     uint8_t x[1] = {0xa0};
-    CHECK_OK(hw_sdb_wsum_update(s, &c, &r, NULL, 0, x, 1));
+    hw_checksum_item(item, &r, x, 1);
+    CHECK_OK(hw_sdb_wsum_update(s, &c, item));
     CHECK_OK(hw_sdb_wsum_get(s, "w3", kept));
     CHECK(memcmp(kept, fresh, sizeof kept) != 0);
     hw_sdb_invalidate(s);

@@ -92,7 +92,7 @@ typedef struct hw_push_job {
   uint8_t **states; /* owned copies of the pushed states */
   size_t *lens;
   hw_accept_result *results;
-  hw_accept_prep *preps; /* worked out by the job's prep, before its run */
+  hw_accept_prep *preps; /* the prep's (NULL before it, or without memory); freed by the run */
   int64_t now_ms;
   const uint8_t *value_key;
   size_t bytes; /* of the states: counted in the server's queued_push_bytes */

@@ -340,12 +340,16 @@ static int remember_acked(hw_session *ss, uint64_t seq)
   return HW_OK;
 }
 
-/* Prep thread: decode, hash and validate each state before the job's turn. */
+/* Prep thread: decode, hash and validate each state before the job's turn.
+ * (Allocated here, not with the job: a job waiting in the queue holds only
+ * its states.) Without memory, the run works it all out itself. */
 void hw__push_job_prep(hw_job *job)
 {
   hw_push_job *j = (hw_push_job *)job;
   const hw_accept_policy policy = {.validate = hw__form_validate};
 
+  if (!(j->preps = hw_calloc(j->n ? j->n : 1, sizeof *j->preps)))
+    return;
   for (size_t i = 0; i < j->n; i++)
     hw_accept_prepare(&policy, j->value_key, j->states[i], j->lens[i], &j->preps[i]);
 }
@@ -385,12 +389,16 @@ int hw__push_job_run(hw_job *job, void *dbv)
     return HW_OK;
   }
   for (size_t i = 0; i < j->n; i++) {
-    if ((rc = hw_accept_prepared(&cx, j->states[i], j->lens[i], &j->preps[i], &j->results[i])) !=
-        0)
+    if ((rc = hw_accept_prepared(&cx, j->states[i], j->lens[i], j->preps ? &j->preps[i] : NULL,
+                                 &j->results[i])) != 0)
       return rc;
+    if (j->preps)
+      hw_accept_prep_clear(&j->preps[i]); /* counted in the prep thread's lead until now */
     if (j->results[i].seq && (rc = remember_acked(ss, j->results[i].seq)) != 0)
       return rc;
   }
+  hw_free(j->preps);
+  j->preps = NULL;
   return HW_OK;
 }
 

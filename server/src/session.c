@@ -383,8 +383,7 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
   j->states = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->states);
   j->lens = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->lens);
   j->results = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->results);
-  j->preps = hw_calloc(p->n_records ? p->n_records : 1, sizeof *j->preps);
-  if (!j->states || !j->lens || !j->results || !j->preps)
+  if (!j->states || !j->lens || !j->results)
     goto oom;
   for (size_t i = 0; i < p->n_records; i++) {
     if (!(j->states[i] = hw_memdup(p->records[i].p, p->records[i].len)))
@@ -394,6 +393,8 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
     j->n = i + 1;
   }
   j->n = p->n_records;
+  /* A decoded state weighs about twice its bytes, its hashes a little more. */
+  j->job.prep_bytes = 3 * j->bytes + j->n * sizeof *j->preps;
   if (submit(ss, &j->job) != 0) {
     hw__push_job_free(j);
     return HW_ECLOSED;

@@ -39,7 +39,12 @@ typedef int (*hw_job_run_cb)(hw_job *job, void *db);
  * run: the work a job can do without the database (decoding, hashing,
  * validating what was sent), so that it overlaps the storage thread's
  * commits instead of lengthening them. It must touch only the job's own
- * data; its results are visible to the run callback. */
+ * data; its results are visible to the run callback, which should free
+ * them. The prep thread stays at most HW_STORAGE_PREP_AHEAD of the jobs'
+ * `prep_bytes` ahead of the storage thread (it starts a prep below it):
+ * what it works out for queued jobs is memory the queue's own limit does not
+ * count. */
+#define HW_STORAGE_PREP_AHEAD (8u << 20)
 typedef void (*hw_job_prep_cb)(hw_job *job);
 
 /* Runs on the loop thread once the job's fate is durable: `status` is the
@@ -53,6 +58,7 @@ struct hw_job {
   hw_job_run_cb run;
   hw_job_done_cb done;
   hw_job_prep_cb prep; /* may be NULL */
+  size_t prep_bytes;   /* what the prep's results weigh, roughly (0: nothing) */
   int status;          /* private */
   bool prepared;       /* private */
   hw_job *prep_next;   /* private */
@@ -65,6 +71,7 @@ typedef struct hw_storage_stats {
   unsigned long groups;    /* transactions committed or failed */
   unsigned long jobs;      /* jobs completed */
   unsigned long max_group; /* the most jobs one transaction carried */
+  size_t max_prepared;     /* the most prep_bytes prepared and not yet done at once */
 } hw_storage_stats;
 
 /* Start the threads. `ops` and `db` are borrowed until hw_storage_close

@@ -20,6 +20,7 @@ struct hw_storage {
   size_t max_group;
   hw_job *todo_head, *todo_tail; /* guarded by lock */
   hw_job *prep_head, *prep_tail; /* guarded by lock: preps not yet run */
+  size_t prepared_bytes;         /* guarded by lock: of jobs prepared and not yet done */
   hw_job *done_head, *done_tail; /* guarded by lock */
   bool stopping;                 /* guarded by lock */
   bool closing;                  /* loop thread only */
@@ -38,6 +39,55 @@ static void append(hw_job **head, hw_job **tail, hw_job *j)
   *tail = j;
 }
 
+static bool ready(const hw_job *j)
+{
+  return !j->prep || j->prepared;
+}
+
+/* Before a job's turn: its prep has run (the prep thread is ahead in the
+ * same order, so this waits only when it has not caught up yet; a job is
+ * never handed back while its prep runs). */
+static void wait_prepared(hw_storage *s, hw_job *j)
+{
+  if (!j->prep)
+    return;
+  uv_mutex_lock(&s->lock);
+  while (!ready(j))
+    uv_cond_wait(&s->cond, &s->lock);
+  uv_mutex_unlock(&s->lock);
+}
+
+/* After a job's turn: what its prep worked out is freed by its run, so it
+ * no longer counts against the prep thread's lead. */
+static void release_prepared(hw_storage *s, hw_job *j)
+{
+  if (!j->prep)
+    return;
+  uv_mutex_lock(&s->lock);
+  s->prepared_bytes -= j->prep_bytes;
+  uv_cond_signal(&s->prep_cond);
+  uv_mutex_unlock(&s->lock);
+}
+
+static void run_one(hw_storage *s, hw_job *j, int *rc)
+{
+  const hw_storage_ops *o = s->ops;
+
+  if (*rc) {
+    j->status = *rc;
+    return;
+  }
+  if ((j->status = o->savepoint(s->db)) != 0)
+    return;
+  j->status = j->run(j, s->db);
+  if (j->status == 0) {
+    j->status = o->release(s->db);
+  } else if (o->rollback_to(s->db) != 0) {
+    /* The transaction is no longer trustworthy: fail every job in it. */
+    *rc = HW_EIO;
+  }
+}
+
 /* One transaction: a savepoint per job; the commit decides for all jobs
  * whose run succeeded. */
 static void run_group(hw_storage *s, hw_job *group)
@@ -46,19 +96,9 @@ static void run_group(hw_storage *s, hw_job *group)
   int rc = o->begin(s->db);
 
   for (hw_job *j = group; j; j = j->next) {
-    if (rc) {
-      j->status = rc;
-      continue;
-    }
-    if ((j->status = o->savepoint(s->db)) != 0)
-      continue;
-    j->status = j->run(j, s->db);
-    if (j->status == 0) {
-      j->status = o->release(s->db);
-    } else if (o->rollback_to(s->db) != 0) {
-      /* The transaction is no longer trustworthy: fail every job in it. */
-      rc = HW_EIO;
-    }
+    wait_prepared(s, j);
+    run_one(s, j, &rc);
+    release_prepared(s, j);
   }
   if (rc == 0)
     rc = o->commit(s->db);
@@ -68,11 +108,6 @@ static void run_group(hw_storage *s, hw_job *group)
       if (j->status == 0)
         j->status = rc;
   }
-}
-
-static bool ready(const hw_job *j)
-{
-  return !j->prep || j->prepared;
 }
 
 /* One thread runs the preps in submission order, so jobs become ready in
@@ -85,7 +120,10 @@ static void prep_main(void *arg)
   uv_mutex_lock(&s->lock);
   for (;;) {
     hw_job *j;
-    while (!s->prep_head && !s->stopping)
+    /* (Jobs prepared are ahead of the next one to prepare: the storage
+     * thread runs them, and their bytes come off, whatever else waits.) */
+    while ((!s->prep_head && !s->stopping) ||
+           (s->prep_head && s->prepared_bytes >= HW_STORAGE_PREP_AHEAD))
       uv_cond_wait(&s->prep_cond, &s->lock);
     if (!(j = s->prep_head))
       break; /* stopping, and nothing left to prepare */
@@ -95,6 +133,9 @@ static void prep_main(void *arg)
     j->prep(j);
     uv_mutex_lock(&s->lock);
     j->prepared = true;
+    s->prepared_bytes += j->prep_bytes;
+    if (s->prepared_bytes > s->stats.max_prepared)
+      s->stats.max_prepared = s->prepared_bytes;
     uv_cond_signal(&s->cond);
   }
   uv_mutex_unlock(&s->lock);
@@ -109,15 +150,17 @@ static void thread_main(void *arg)
     size_t n = 0;
 
     uv_mutex_lock(&s->lock);
-    while ((!s->todo_head && !s->stopping) || (s->todo_head && !ready(s->todo_head)))
+    while (!s->todo_head && !s->stopping)
       uv_cond_wait(&s->cond, &s->lock);
     if (!s->todo_head && s->stopping) {
       uv_mutex_unlock(&s->lock);
       break;
     }
-    /* Take everything queued and ready (up to the cap): that is the group
-     * commit. */
-    while (s->todo_head && ready(s->todo_head) && n < s->max_group) {
+    /* Take everything queued (up to the cap): that is the group commit.
+     * (Only jobs ready would cut the group wherever a prep lags, and small
+     * groups cost a sync each: 1,000 devices syncing at once took a third
+     * longer.) */
+    while (s->todo_head && n < s->max_group) {
       hw_job *j = s->todo_head;
       s->todo_head = j->next;
       append(&group, &tail, j);

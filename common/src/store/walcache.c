@@ -11,7 +11,7 @@
 #include "walcache-int.h"
 
 #define WC_MIN_SLOTS 1024
-#define WC_MAX_SLOTS 8192 /* 32 MiB of pages: the server's WAL at a checkpoint fits */
+#define WC_MAX_SLOTS 4096 /* 16 MiB of pages: most of the server's WAL at a checkpoint */
 
 struct hw__walcache {
   size_t slots;            /* a power of two */

@@ -134,16 +134,21 @@ static void prep_job(hw_job *j)
   t->prepped++;
 }
 
-/* Every third job has a prep; close comes right after the submissions, so
- * it must drain preps that have not run yet. */
+/* Every third job after the first has a prep. The first holds the storage
+ * thread while the preps run ahead, as far as their limit lets them; close
+ * comes right after, so it must drain preps that have not run yet. */
 static void scenario_prep(void)
 {
   uv_loop_t loop;
   fake_db db;
+  uv_sem_t hold;
   hw_storage *s = NULL;
+  hw_storage_stats st;
 
   memset(&db, 0, sizeof db);
   db.last_run = -1;
+  CHECK_OK(uv_sem_init(&hold, 0));
+  db.hold = &hold;
   CHECK_OK(uv_loop_init(&loop));
   done_total = 0;
   closed_calls = 0;
@@ -152,21 +157,29 @@ static void scenario_prep(void)
     jobs[i] = (tjob){.id = i};
     jobs[i].job.run = run_job;
     jobs[i].job.done = done_job;
-    jobs[i].job.prep = i % 3 == 0 ? prep_job : NULL;
+    jobs[i].job.prep = i % 3 == 0 && i ? prep_job : NULL;
+    jobs[i].job.prep_bytes = HW_STORAGE_PREP_AHEAD / 4;
     jobs[i].job.data = &jobs[i];
     CHECK_OK(hw_storage_submit(s, &jobs[i].job));
   }
+  uv_sleep(50); /* the preps run ahead while job 0 holds the storage thread */
+  uv_sem_post(&hold);
   hw_storage_close(s, on_closed, NULL);
+  st = hw_storage_get_stats(s);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_EQ(closed_calls, 1);
   CHECK_EQ(done_total, N_JOBS);
   CHECK_OK(uv_loop_close(&loop));
+  uv_sem_destroy(&hold);
+  /* Ahead by its limit and not more (one prep past it may be under way). */
+  CHECK(st.max_prepared >= HW_STORAGE_PREP_AHEAD);
+  CHECK(st.max_prepared <= HW_STORAGE_PREP_AHEAD + HW_STORAGE_PREP_AHEAD / 4);
   CHECK_EQ(db.last_run, N_JOBS - 1);
   for (int i = 0; i < N_JOBS; i++) {
     CHECK_EQ(jobs[i].done_calls, 1);
     CHECK_EQ(jobs[i].status, 0);
     CHECK_EQ(db.committed[i], 1);
-    CHECK_EQ(jobs[i].prepped, i % 3 == 0);
+    CHECK_EQ(jobs[i].prepped, i % 3 == 0 && i);
   }
 }
 

@@ -384,6 +384,8 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
   memset(out, 0, sizeof *out);
   if (!k)
     return HW_ENOMEM;
+  if (prep && prep->decode_rc == HW_ENOMEM)
+    prep = NULL; /* the prep ran out of memory: worked out here instead */
   if (prep) {
     k->prep = prep;
     k->in = prep->in;

@@ -309,18 +309,26 @@ int hw__form_validate(const hw_bytes *kind, uint32_t schema_version, const hw_re
   return rc;
 }
 
+/* What the prep worked out, freed (it counts in the prep thread's lead until
+ * the job has run). */
+static void drop_preps(hw_push_job *j)
+{
+  for (size_t i = 0; j->preps && i < j->n; i++)
+    hw_accept_prep_clear(&j->preps[i]);
+  hw_free(j->preps);
+  j->preps = NULL;
+}
+
 void hw__push_job_free(hw_push_job *j)
 {
   if (!j)
     return;
+  drop_preps(j);
   for (size_t i = 0; i < j->n; i++) {
     hw_free(j->states ? j->states[i] : NULL);
     if (j->results)
       hw_accept_result_clear(&j->results[i]);
-    if (j->preps)
-      hw_accept_prep_clear(&j->preps[i]);
   }
-  hw_free(j->preps);
   hw_free(j->states);
   hw_free(j->lens);
   hw_free(j->results);
@@ -347,11 +355,20 @@ void hw__push_job_prep(hw_job *job)
 {
   hw_push_job *j = (hw_push_job *)job;
   const hw_accept_policy policy = {.validate = hw__form_validate};
+  size_t weight = j->n * sizeof *j->preps;
 
   if (!(j->preps = hw_calloc(j->n ? j->n : 1, sizeof *j->preps)))
     return;
-  for (size_t i = 0; i < j->n; i++)
+  for (size_t i = 0; i < j->n; i++) {
+    const hw_record *r;
     hw_accept_prepare(&policy, j->value_key, j->states[i], j->lens[i], &j->preps[i]);
+    /* What it holds, roughly: a decoded state copies its bytes, and each
+     * pair takes its entry and its hash. */
+    weight += 2 * j->lens[i];
+    for (size_t f = 0; (r = j->preps[i].in) != NULL && f < r->n_fields; f++)
+      weight += r->fields[f].n_pairs * (sizeof(hw_pair) + HW_HASH_BYTES);
+  }
+  job->prep_bytes = weight;
 }
 
 int hw__push_job_run(hw_job *job, void *dbv)
@@ -386,20 +403,18 @@ int hw__push_job_run(hw_job *job, void *dbv)
       j->results[i].code = HW_CODE_SUPERSEDED;
       j->results[i].reason = "session superseded by a newer one of this replica";
     }
+    drop_preps(j);
     return HW_OK;
   }
-  for (size_t i = 0; i < j->n; i++) {
+  rc = HW_OK;
+  for (size_t i = 0; i < j->n && !rc; i++) {
     if ((rc = hw_accept_prepared(&cx, j->states[i], j->lens[i], j->preps ? &j->preps[i] : NULL,
-                                 &j->results[i])) != 0)
-      return rc;
-    if (j->preps)
-      hw_accept_prep_clear(&j->preps[i]); /* counted in the prep thread's lead until now */
-    if (j->results[i].seq && (rc = remember_acked(ss, j->results[i].seq)) != 0)
-      return rc;
+                                 &j->results[i])) == 0 &&
+        j->results[i].seq)
+      rc = remember_acked(ss, j->results[i].seq);
   }
-  hw_free(j->preps);
-  j->preps = NULL;
-  return HW_OK;
+  drop_preps(j);
+  return rc;
 }
 
 void hw__pull_job_free(hw_pull_job *j)

@@ -393,8 +393,6 @@ static int on_push(hw_session *ss, const hw_msg_push *p)
     j->n = i + 1;
   }
   j->n = p->n_records;
-  /* A decoded state weighs about twice its bytes, its hashes a little more. */
-  j->job.prep_bytes = 3 * j->bytes + j->n * sizeof *j->preps;
   if (submit(ss, &j->job) != 0) {
     hw__push_job_free(j);
     return HW_ECLOSED;

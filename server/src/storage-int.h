@@ -40,10 +40,11 @@ typedef int (*hw_job_run_cb)(hw_job *job, void *db);
  * validating what was sent), so that it overlaps the storage thread's
  * commits instead of lengthening them. It must touch only the job's own
  * data; its results are visible to the run callback, which should free
- * them. The prep thread stays at most HW_STORAGE_PREP_AHEAD of the jobs'
- * `prep_bytes` ahead of the storage thread (it starts a prep below it):
- * what it works out for queued jobs is memory the queue's own limit does not
- * count. */
+ * them. The prep thread starts a prep only while the jobs prepared and not
+ * yet run weigh less than HW_STORAGE_PREP_AHEAD (their `prep_bytes`), so it
+ * stays ahead by that and one job at most: what it works out for queued
+ * jobs is memory the queue's own limit does not count. (A job whose run is
+ * skipped, its transaction failed before its turn, frees it only when done.) */
 #define HW_STORAGE_PREP_AHEAD (8u << 20)
 typedef void (*hw_job_prep_cb)(hw_job *job);
 
@@ -58,7 +59,8 @@ struct hw_job {
   hw_job_run_cb run;
   hw_job_done_cb done;
   hw_job_prep_cb prep; /* may be NULL */
-  size_t prep_bytes;   /* what the prep's results weigh, roughly (0: nothing) */
+  size_t prep_bytes;   /* what the prep's results weigh, roughly, as the prep
+                        * returns (the prep may set it) */
   int status;          /* private */
   bool prepared;       /* private */
   hw_job *prep_next;   /* private */

@@ -655,12 +655,14 @@ static int write_gathered(cfile *c, const void *p, int amt, sqlite3_int64 off)
         c->meta_pgno = get_be32(in);
         c->meta_commit = get_be32(in + 4) != 0; /* the database size: a commit frame */
         c->meta_valid = true;
-        /* The frame's page stays remembered: a header written again either
-         * comes before its page written again (a frame reused within a
-         * transaction: the page write replaces it, or fails and forgets
-         * every frame) or carries only new checksums (walRewriteChecksums,
-         * after a spill), its page unchanged. Dropping it there lost a
-         * large transaction's spilled frames to the checkpoint. */
+        /* The frame's page stays remembered: a header written again carries
+         * only new checksums for an unchanged page (walRewriteChecksums at
+         * commit, after pages of the transaction were rewritten in place:
+         * those page-only writes replaced the remembered page already), or
+         * it comes before its page written again (a frame reused after a
+         * rollback: the page write replaces it, or fails and forgets every
+         * frame). Dropping it here lost a large transaction's spilled
+         * frames to the checkpoint. */
         rc = hw__wb_write(&c->wb, p, amt, off, 0, 0, 0, NULL);
         /* The header of an earlier frame written again: SQLite rewriting the
          * checksums of a transaction whose pages it changed after a spill,

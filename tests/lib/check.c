@@ -5,7 +5,7 @@
 
 #include "homeward/err.h"
 
-void hw_test_fail(const char *file, int line, const char *expr, const char *detail)
+_Noreturn void hw_test_fail(const char *file, int line, const char *expr, const char *detail)
 {
   fprintf(stderr, "%s:%d: CHECK failed: %s%s%s\n", file, line, expr, detail ? ": " : "",
           detail ? detail : "");

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void hw_test_fail(const char *file, int line, const char *expr, const char *detail);
+_Noreturn void hw_test_fail(const char *file, int line, const char *expr, const char *detail);
 
 #define CHECK(x)                                                                                   \
   do {                                                                                             \

@@ -266,7 +266,8 @@ static void gen_make(size_t n_vv, size_t n_writes, size_t n_fields, size_t ppf)
   }
   size_t np = 0;
   for (size_t j = 0; j < n_fields; j++) {
-    snprintf(G.names[j], sizeof G.names[j], "f%04zu", j);
+    /* j < HW_FIELDS_MAX + 2 */
+    snprintf(G.names[j], sizeof G.names[j], "f%04u", (unsigned)(j % 10000));
     G.fields[j].name = (hw_bytes){(const uint8_t *)G.names[j], 5};
     G.fields[j].n_pairs = (uint32_t)ppf;
     G.fields[j].pairs = &G.pairs[np];

@@ -670,6 +670,7 @@ static void test_fail_closed(void)
   uint8_t key[32] = {1}, dbid[16] = {2}, page[HW__PAGE];
   sqlite3_vfs *vfs;
   sqlite3_file *f;
+  sqlite3_filename main_fn;
   sqlite3 *db;
   int out;
 
@@ -704,7 +705,6 @@ static void test_fail_closed(void)
       CHECK_EQ(
           vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | bad[i].type, &out),
           SQLITE_OK);
-      sqlite3_free_filename(fn);
       {
         uint8_t *buf = calloc(1, (size_t)bad[i].amt);
         CHECK_EQ(f->pMethods->xWrite(f, buf, bad[i].amt, bad[i].off), SQLITE_IOERR_WRITE);
@@ -718,17 +718,15 @@ static void test_fail_closed(void)
         CHECK(f->pMethods->xFileControl(f, SQLITE_FCNTL_POWERSAFE_OVERWRITE, &psow) != SQLITE_OK);
       }
       f->pMethods->xClose(f);
+      sqlite3_free_filename(fn); /* the open file may use it until closed */
     }
     /* A page whose reserved bytes are not zero, and a page 1 without the
      * fixed page size and reserve. */
-    {
-      sqlite3_filename fn;
-      snprintf(path, sizeof path, "%s/fc.db", dir);
-      fn = sqlite3_create_filename(path, "", "", 0, NULL);
-      CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
-               SQLITE_OK);
-      sqlite3_free_filename(fn);
-    }
+    snprintf(path, sizeof path, "%s/fc.db", dir);
+    main_fn = sqlite3_create_filename(path, "", "", 0, NULL);
+    CHECK(main_fn != NULL);
+    CHECK_EQ(vfs->xOpen(vfs, main_fn, f, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &out),
+             SQLITE_OK);
     page[HW__PAGE - 1] = 1;
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, HW__PAGE), SQLITE_IOERR_WRITE);
     page[HW__PAGE - 1] = 0;
@@ -738,6 +736,7 @@ static void test_fail_closed(void)
     CHECK_EQ(f->pMethods->xWrite(f, page, HW__PAGE, 0), SQLITE_IOERR_WRITE);
     /* Super-journals cannot even be opened. */
     f->pMethods->xClose(f);
+    sqlite3_free_filename(main_fn);
     {
       sqlite3_filename fn;
       snprintf(path, sizeof path, "%s/fc.db-mj01", dir);

@@ -200,6 +200,7 @@ static void test_deferred_error(void)
   hw__cvfs *v;
   sqlite3_vfs *vfs;
   sqlite3_file *f;
+  sqlite3_filename fn;
   sqlite3_int64 hint = 3 * HW__PAGE;
   int out;
 
@@ -212,8 +213,12 @@ static void test_deferred_error(void)
   f = calloc(1, (size_t)vfs->szOsFile);
   CHECK(f != NULL);
   snprintf(path, sizeof path, "%s/d.db", dir);
-  CHECK_EQ(vfs->xOpen(vfs, path, f,
-                      SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &out),
+  /* xOpen must get a name SQLite made (it looks for URI parameters after
+   * the name's end), kept until the file is closed. */
+  fn = sqlite3_create_filename(path, "", "", 0, NULL);
+  CHECK(fn != NULL);
+  CHECK_EQ(vfs->xOpen(vfs, fn, f, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      &out),
            SQLITE_OK);
   /* Page 2, queued: nothing reaches the file until something flushes. */
   memset(page, 'q', HW__USABLE);
@@ -241,6 +246,7 @@ static void test_deferred_error(void)
     CHECK(memcmp(back, page, HW__PAGE) == 0);
   }
   CHECK_EQ(f->pMethods->xClose(f), SQLITE_OK);
+  sqlite3_free_filename(fn);
   free(f);
   hw__cvfs_free(v);
   CHECK_OK(hw_testvfs_forget());

@@ -150,6 +150,15 @@ void hw_client_device_key(const hw_client *c, uint8_t out[static 32])
  * opened again at every batch (bench-sync: pull device CPU per record). */
 #define CLIENT_CACHE_KIB_SQL "-16384"
 
+/* A device writes alone and mostly appends (records pulled, records made),
+ * so it keeps a rollback journal: a new page is sealed once, where WAL mode
+ * seals it into the WAL and again at the checkpoint (bench-sync, six
+ * interleaved pairs of 20k records: pull 80-94k against 53-67k records/s,
+ * device 11-13.5 against 15-20 µs per record). A save then costs three
+ * syncs instead of one, which a worker saving a form does not notice. The
+ * server, committing many devices' pushes at once, keeps WAL. */
+#define DEVICE_JOURNAL HW_STORE_ROLLBACK
+
 static int load(hw_client *c)
 {
   uint8_t *sk = hw_secure_alloc(32);
@@ -205,7 +214,7 @@ int hw_client_create(hw_client **out, const hw_client_opts *o, const char *invit
   so.passphrase_len = o->passphrase_len;
   so.recovery_pk = inv.recovery_key; /* a forgotten passphrase is recoverable */
   so.create = true;
-  so.journal = HW_STORE_WAL;
+  so.journal = DEVICE_JOURNAL;
   so.test_flags = o->test_flags;
   if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
     goto fail;
@@ -266,7 +275,7 @@ int hw_client_open(hw_client **out, const hw_client_opts *o)
   so.path = o->path;
   so.passphrase = o->passphrase;
   so.passphrase_len = o->passphrase_len;
-  so.journal = HW_STORE_WAL;
+  so.journal = DEVICE_JOURNAL; /* a store made in WAL mode before is converted */
   so.test_flags = o->test_flags;
   if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
     goto fail;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -125,6 +126,15 @@ int main(void)
     hw_record_free(r);
     CHECK_OK(hw_client_count_pending(c, &pending, &held));
     CHECK(pending == 1 && held == 0);
+  }
+  {
+    /* A device keeps a rollback journal (client.c: DEVICE_JOURNAL), no WAL. */
+    char side[1100];
+    struct stat sb;
+    snprintf(side, sizeof side, "%s-journal", o.path);
+    CHECK(stat(side, &sb) == 0);
+    snprintf(side, sizeof side, "%s-wal", o.path);
+    CHECK(stat(side, &sb) != 0);
   }
   hw_client_replica(c, &r1);
   hw_client_close(c);

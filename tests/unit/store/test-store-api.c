@@ -398,6 +398,52 @@ static void test_wal_backup(const char *dir)
   hw_store_close(st);
 }
 
+/* A store made in WAL mode, opened with the rollback journal (devices made
+ * before they switched): converted at open, its WAL gone, every record kept,
+ * and it opens again the same way. */
+static void test_wal_to_rollback(const char *dir)
+{
+  char path[1024], wal[1100];
+  hw_store *st;
+  hw_store_opts o;
+  hw_id cs = st_id(90);
+  hw_store_rec *got;
+  struct stat sb;
+  enum { N = 300 };
+
+  snprintf(path, sizeof path, "%s/conv.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_WAL;
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  for (int i = 0; i < N; i++) {
+    hw_id id = st_id(1000 + i);
+    hw_dot d;
+    uint8_t dig[HW_HASH_BYTES] = {5};
+    CHECK_OK(hw_store_next_dot(st, &d));
+    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
+    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+  }
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  for (int round = 0; round < 2; round++) {
+    o = st_opts(path, "pw");
+    o.journal = HW_STORE_ROLLBACK;
+    o.create = false;
+    st = st_open_ok(&o, NULL);
+    CHECK(stat(wal, &sb) != 0); /* no WAL left beside it */
+    CHECK_OK(hw_store_check(st));
+    for (int i = 0; i < N; i++) {
+      hw_id id = st_id(1000 + i);
+      CHECK_OK(hw_store_get(st, &id, &got));
+      CHECK(got->state.len == sizeof STATE && memcmp(got->state.p, STATE, sizeof STATE) == 0);
+      hw_store_rec_free(got);
+    }
+    hw_store_close(st);
+  }
+}
+
 /* A failed write in the middle of a transaction larger than the cache (the
  * journal is synced mid-transaction and grows a second segment, over old
  * records of earlier transactions) reports the I/O error, never tampering,
@@ -469,6 +515,7 @@ int main(void)
   test_records(dir);
   test_restore(dir);
   test_wal_backup(dir);
+  test_wal_to_rollback(dir);
   test_io_faults(dir, HW_STORE_ROLLBACK);
   test_io_faults(dir, HW_STORE_WAL);
   test_big_txn_faults(dir, HW_STORE_ROLLBACK);

@@ -154,7 +154,7 @@ void hw_client_device_key(const hw_client *c, uint8_t out[static 32])
  * so it keeps a rollback journal: a new page is sealed once, where WAL mode
  * seals it into the WAL and again at the checkpoint (bench-sync, six
  * interleaved pairs of 20k records: pull 80-94k against 53-67k records/s,
- * device 11-13.5 against 15-20 µs per record). A save then costs three
+ * device 11-13.5 against 15-20 µs per record). A save then costs four
  * syncs instead of one, which a worker saving a form does not notice. The
  * server, committing many devices' pushes at once, keeps WAL. */
 #define DEVICE_JOURNAL HW_STORE_ROLLBACK

@@ -329,7 +329,7 @@ int main(int argc, char **argv)
     hw_store_opts so = {.path = store_a,
                         .passphrase = (const uint8_t *)PASS,
                         .passphrase_len = strlen(PASS),
-                        .journal = HW_STORE_WAL,
+                        .journal = HW_STORE_ROLLBACK, /* a device's (client.c) */
                         .test_flags = HW_STORE_TEST_KDF_MIN};
     hw_store *st = NULL;
     CHECK_OK(hw_store_open(&st, &so, NULL));

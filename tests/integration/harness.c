@@ -269,7 +269,7 @@ hw_store *hw_test_device_store(hw_test_server *s, const char *name)
   hw_store_opts o = {.path = path,
                      .passphrase = co.passphrase,
                      .passphrase_len = co.passphrase_len,
-                     .journal = HW_STORE_WAL,
+                     .journal = HW_STORE_ROLLBACK, /* a device's (client.c) */
                      .test_flags = co.test_flags};
   hw_store *st = NULL;
 

@@ -518,6 +518,28 @@ static int get_secret(hw_store *st, const hw_store_opts *o, uint8_t **secret, si
   return HW_OK;
 }
 
+/* Switch to `mode` (lower case, as SQLite names it) and check that SQLite
+ * did: it declines some switches without an error, and a store left in
+ * another mode than asked would go unnoticed (a WAL store opened by a
+ * device is converted here). */
+static int journal_mode(hw_store *st, sqlite3 *db, const char *mode)
+{
+  char sql[64];
+  sqlite3_stmt *s;
+  int rc;
+
+  snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
+  if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+    return from_sqlite(st, rc);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *got = sqlite3_column_text(s, 0);
+    rc = got && strcmp((const char *)got, mode) == 0 ? SQLITE_OK : SQLITE_ERROR;
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_OK ? HW_OK : from_sqlite(st, rc);
+}
+
 /* Per-connection settings, the same for the store and its backups: one
  * connection holds the file (no -shm: the WAL index stays in memory), temp
  * data in memory (security.md A.1), no memory mapping, FULL sync. */
@@ -541,8 +563,9 @@ static int conn_setup(hw_store *st, sqlite3 *db, bool fresh, int journal)
     if (rc != SQLITE_OK)
       return from_sqlite(st, rc);
   }
-  snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s;",
-           journal == HW_STORE_WAL ? "WAL" : "PERSIST",
+  if ((rc = journal_mode(st, db, journal == HW_STORE_WAL ? "wal" : "persist")) != HW_OK)
+    return rc;
+  snprintf(sql, sizeof sql, "PRAGMA synchronous=%s;",
            (st->test_flags & HW_STORE_TEST_SYNC_NORMAL) ? "NORMAL" : "FULL");
   rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
   return rc == SQLITE_OK ? HW_OK : from_sqlite(st, rc);

@@ -1,6 +1,8 @@
 /* The store API: records, pending, settings, the counter and the journal of
  * own writes, transactions and savepoints, restore/copy detection, backups,
  * and injected I/O errors and full disks. */
+#include <sys/wait.h>
+
 #include "store-test.h"
 
 static const uint8_t STATE[] = "state bytes of a record";
@@ -398,35 +400,48 @@ static void test_wal_backup(const char *dir)
   hw_store_close(st);
 }
 
+/* N records in WAL mode, in transactions of 50 (a new store at `path`). */
+static hw_store *wal_store_with(const char *path, int n)
+{
+  hw_store_opts o = st_opts(path, "pw");
+  hw_id cs = st_id(90);
+  hw_store *st;
+
+  o.journal = HW_STORE_WAL;
+  st = st_open_ok(&o, NULL);
+  for (int i = 0; i < n; i++) {
+    hw_id id = st_id(1000 + i);
+    hw_dot d;
+    uint8_t dig[HW_HASH_BYTES] = {5};
+    if (i % 50 == 0)
+      CHECK_OK(hw_store_begin(st));
+    CHECK_OK(hw_store_next_dot(st, &d));
+    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
+    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+    if (i % 50 == 49 || i == n - 1)
+      CHECK_OK(hw_store_commit(st));
+  }
+  return st;
+}
+
 /* A store made in WAL mode, opened with the rollback journal (devices made
  * before they switched): converted at open, its WAL gone, every record kept,
- * and it opens again the same way. */
+ * and it opens again the same way. Closed cleanly first, and left by a
+ * process that died with committed frames only in its WAL. */
 static void test_wal_to_rollback(const char *dir)
 {
   char path[1024], wal[1100];
   hw_store *st;
   hw_store_opts o;
-  hw_id cs = st_id(90);
   hw_store_rec *got;
   struct stat sb;
+  pid_t pid;
+  int status;
   enum { N = 300 };
 
   snprintf(path, sizeof path, "%s/conv.db", dir);
   snprintf(wal, sizeof wal, "%s-wal", path);
-  o = st_opts(path, "pw");
-  o.journal = HW_STORE_WAL;
-  st = st_open_ok(&o, NULL);
-  CHECK_OK(hw_store_begin(st));
-  for (int i = 0; i < N; i++) {
-    hw_id id = st_id(1000 + i);
-    hw_dot d;
-    uint8_t dig[HW_HASH_BYTES] = {5};
-    CHECK_OK(hw_store_next_dot(st, &d));
-    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
-    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
-  }
-  CHECK_OK(hw_store_commit(st));
-  hw_store_close(st);
+  hw_store_close(wal_store_with(path, N));
   for (int round = 0; round < 2; round++) {
     o = st_opts(path, "pw");
     o.journal = HW_STORE_ROLLBACK;
@@ -442,6 +457,29 @@ static void test_wal_to_rollback(const char *dir)
     }
     hw_store_close(st);
   }
+
+  snprintf(path, sizeof path, "%s/conv-crash.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  fflush(NULL);
+  if ((pid = fork()) == 0) {
+    (void)wal_store_with(path, N);
+    _exit(0); /* no close, no checkpoint: the commits live in the WAL */
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0);
+  CHECK(stat(wal, &sb) == 0 && sb.st_size > 0);
+  o = st_opts(path, "pw");
+  o.journal = HW_STORE_ROLLBACK;
+  o.create = false;
+  st = st_open_ok(&o, NULL);
+  CHECK(stat(wal, &sb) != 0);
+  CHECK_OK(hw_store_check(st));
+  for (int i = 0; i < N; i++) {
+    hw_id id = st_id(1000 + i);
+    CHECK_OK(hw_store_get(st, &id, &got));
+    hw_store_rec_free(got);
+  }
+  hw_store_close(st);
 }
 
 /* A failed write in the middle of a transaction larger than the cache (the

@@ -97,12 +97,13 @@ typedef struct hw_accept_prep {
   hw_record *in; /* owned; NULL when the state did not decode */
   int decode_rc;
   const char *decode_what;              /* static: why it did not decode */
+  size_t n_pairs;                       /* the state's (field, value) pairs */
   uint8_t (*value_hash)[HW_HASH_BYTES]; /* owned (NULL: worked out later): one per
                                          * pair, the fields' pairs in order */
-  bool has_item;                  /* the state's caseload checksum item: */
-  uint8_t item[HW_HASH_BYTES];    /* hw_checksum_item of the bytes as sent */
-  bool created_checked; /* validated as a record new to the server, every write new: */
-  int created_rc;       /* what validation said */
+  /* Set when the state decoded: */
+  uint8_t item[HW_HASH_BYTES]; /* hw_checksum_item of the bytes as sent */
+  int created_rc; /* validated as a record new to the server, every write new
+                   * (HW_ENOMEM: not validated, worked out later) */
   char created_msg[sizeof ((hw_accept_result *)0)->reason_buf];
 } hw_accept_prep;
 

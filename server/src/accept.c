@@ -148,7 +148,7 @@ static const uint8_t *checksum_delta(const work *k, const uint8_t *state, size_t
     hw_checksum_item(item, &k->merged->id, k->stored_bytes, k->stored_len);
     hw_checksum_xor(delta, item);
   }
-  if (k->prep && k->prep->has_item && k->merged_len == len &&
+  if (k->prep && k->merged_len == len &&
       memcmp(k->merged_bytes, state, len) == 0)
     memcpy(item, k->prep->item, HW_HASH_BYTES);
   else
@@ -270,7 +270,7 @@ static int validate_new(const hw_accept_ctx *cx, work *k, char *msg, size_t msg_
   for (size_t w = 0; w < k->in->n_writes; w++)
     all_new = all_new && k->is_new[w];
   /* A record new to the server with every write new: the prep's check. */
-  if (k->prep && k->prep->created_checked && !k->stored && all_new) {
+  if (k->prep && k->prep->created_rc != HW_ENOMEM && !k->stored && all_new) {
     snprintf(msg, msg_len, "%s", k->prep->created_msg);
     return k->prep->created_rc;
   }
@@ -282,7 +282,7 @@ void hw_accept_prepare(const hw_accept_policy *p, const uint8_t *value_key, cons
 {
   uint8_t all_new[HW_WRITES_MAX];
   hw_diag diag = {0};
-  size_t n = 0, flat = 0;
+  size_t flat = 0;
 
   memset(out, 0, sizeof *out);
   memset(all_new, 1, sizeof all_new);
@@ -291,18 +291,17 @@ void hw_accept_prepare(const hw_accept_policy *p, const uint8_t *value_key, cons
   if (out->decode_rc)
     return;
   for (size_t f = 0; f < out->in->n_fields; f++)
-    n += out->in->fields[f].n_pairs;
+    out->n_pairs += out->in->fields[f].n_pairs;
   /* Without memory here, the storage thread works them out itself. */
-  if ((out->value_hash = hw_malloc((n ? n : 1) * sizeof *out->value_hash)) != NULL)
+  if ((out->value_hash =
+           hw_malloc((out->n_pairs ? out->n_pairs : 1) * sizeof *out->value_hash)) != NULL)
     for (size_t f = 0; f < out->in->n_fields; f++)
       for (uint32_t i = 0; i < out->in->fields[f].n_pairs; i++, flat++)
         hw_audit_value_hash(out->value_hash[flat], value_key, out->in->fields[f].pairs[i].value.p,
                             out->in->fields[f].pairs[i].value.len);
   hw_checksum_item(out->item, &out->in->id, state, len);
-  out->has_item = true;
   out->created_rc = validate_writes(p, out->in, NULL, all_new, out->created_msg,
                                     sizeof out->created_msg);
-  out->created_checked = out->created_rc != HW_ENOMEM;
 }
 
 void hw_accept_prep_clear(hw_accept_prep *prep)

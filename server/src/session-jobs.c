@@ -360,13 +360,10 @@ void hw__push_job_prep(hw_job *job)
   if (!(j->preps = hw_calloc(j->n ? j->n : 1, sizeof *j->preps)))
     return;
   for (size_t i = 0; i < j->n; i++) {
-    const hw_record *r;
     hw_accept_prepare(&policy, j->value_key, j->states[i], j->lens[i], &j->preps[i]);
     /* What it holds, roughly: a decoded state copies its bytes, and each
      * pair takes its entry and its hash. */
-    weight += 2 * j->lens[i];
-    for (size_t f = 0; (r = j->preps[i].in) != NULL && f < r->n_fields; f++)
-      weight += r->fields[f].n_pairs * (sizeof(hw_pair) + HW_HASH_BYTES);
+    weight += 2 * j->lens[i] + j->preps[i].n_pairs * (sizeof(hw_pair) + HW_HASH_BYTES);
   }
   job->prep_bytes = weight;
 }

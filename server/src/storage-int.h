@@ -73,7 +73,7 @@ typedef struct hw_storage_stats {
   unsigned long groups;    /* transactions committed or failed */
   unsigned long jobs;      /* jobs completed */
   unsigned long max_group; /* the most jobs one transaction carried */
-  size_t max_prepared;     /* the most prep_bytes prepared and not yet done at once */
+  size_t max_prepared;     /* the most prep_bytes prepared and not yet run at once */
 } hw_storage_stats;
 
 /* Start the threads. `ops` and `db` are borrowed until hw_storage_close

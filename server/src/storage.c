@@ -20,7 +20,7 @@ struct hw_storage {
   size_t max_group;
   hw_job *todo_head, *todo_tail; /* guarded by lock */
   hw_job *prep_head, *prep_tail; /* guarded by lock: preps not yet run */
-  size_t prepared_bytes;         /* guarded by lock: of jobs prepared and not yet done */
+  size_t prepared_bytes;         /* guarded by lock: of jobs prepared and not yet run */
   hw_job *done_head, *done_tail; /* guarded by lock */
   bool stopping;                 /* guarded by lock */
   bool closing;                  /* loop thread only */

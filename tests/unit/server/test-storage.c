@@ -114,17 +114,6 @@ static void on_closed(void *arg)
 
 static tjob jobs[N_JOBS];
 
-static void submit_all(hw_storage *s, int refuse_every)
-{
-  for (int i = 0; i < N_JOBS; i++) {
-    jobs[i] = (tjob){.id = i, .refuse = refuse_every && i % refuse_every == 0 && i != 0};
-    jobs[i].job.run = run_job;
-    jobs[i].job.done = done_job;
-    jobs[i].job.data = &jobs[i];
-    CHECK_OK(hw_storage_submit(s, &jobs[i].job));
-  }
-}
-
 static void prep_job(hw_job *j)
 {
   tjob *t = j->data;
@@ -132,6 +121,40 @@ static void prep_job(hw_job *j)
   if (t->id % 30 == 0)
     uv_sleep(1); /* slower than the storage thread: later jobs wait for it */
   t->prepped++;
+}
+
+/* With `preps`, every third job after the first has a prep. */
+static void submit_all(hw_storage *s, int refuse_every, bool preps)
+{
+  for (int i = 0; i < N_JOBS; i++) {
+    jobs[i] = (tjob){.id = i, .refuse = refuse_every && i % refuse_every == 0 && i != 0};
+    jobs[i].job.run = run_job;
+    jobs[i].job.done = done_job;
+    if (preps && i % 3 == 0 && i) {
+      jobs[i].job.prep = prep_job;
+      jobs[i].job.prep_bytes = HW_STORAGE_PREP_AHEAD / 4;
+    }
+    jobs[i].job.data = &jobs[i];
+    CHECK_OK(hw_storage_submit(s, &jobs[i].job));
+  }
+}
+
+/* A fresh fake database whose first job waits on `hold`, a loop, and the
+ * storage started on them. */
+static hw_storage *start(fake_db *db, uv_sem_t *hold, uv_loop_t *loop, int fail_commit_at_group)
+{
+  hw_storage *s = NULL;
+
+  memset(db, 0, sizeof *db);
+  db->last_run = -1;
+  db->fail_commit_at_group = fail_commit_at_group;
+  CHECK_OK(uv_sem_init(hold, 0));
+  db->hold = hold;
+  CHECK_OK(uv_loop_init(loop));
+  done_total = 0;
+  closed_calls = 0;
+  CHECK_OK(hw_storage_open(&s, loop, &fake_ops, db, 64));
+  return s;
 }
 
 /* Every third job after the first has a prep. The first holds the storage
@@ -142,26 +165,10 @@ static void scenario_prep(void)
   uv_loop_t loop;
   fake_db db;
   uv_sem_t hold;
-  hw_storage *s = NULL;
+  hw_storage *s = start(&db, &hold, &loop, 0);
   hw_storage_stats st;
 
-  memset(&db, 0, sizeof db);
-  db.last_run = -1;
-  CHECK_OK(uv_sem_init(&hold, 0));
-  db.hold = &hold;
-  CHECK_OK(uv_loop_init(&loop));
-  done_total = 0;
-  closed_calls = 0;
-  CHECK_OK(hw_storage_open(&s, &loop, &fake_ops, &db, 64));
-  for (int i = 0; i < N_JOBS; i++) {
-    jobs[i] = (tjob){.id = i};
-    jobs[i].job.run = run_job;
-    jobs[i].job.done = done_job;
-    jobs[i].job.prep = i % 3 == 0 && i ? prep_job : NULL;
-    jobs[i].job.prep_bytes = HW_STORAGE_PREP_AHEAD / 4;
-    jobs[i].job.data = &jobs[i];
-    CHECK_OK(hw_storage_submit(s, &jobs[i].job));
-  }
+  submit_all(s, 0, true);
   uv_sleep(50); /* the preps run ahead while job 0 holds the storage thread */
   uv_sem_post(&hold);
   hw_storage_close(s, on_closed, NULL);
@@ -188,20 +195,11 @@ static void scenario(int fail_commit_at_group, int refuse_every)
   uv_loop_t loop;
   fake_db db;
   uv_sem_t hold;
-  hw_storage *s = NULL;
+  hw_storage *s = start(&db, &hold, &loop, fail_commit_at_group);
   hw_storage_stats st;
   hw_job late = {0};
 
-  memset(&db, 0, sizeof db);
-  db.last_run = -1;
-  db.fail_commit_at_group = fail_commit_at_group;
-  CHECK_OK(uv_sem_init(&hold, 0));
-  db.hold = &hold;
-  CHECK_OK(uv_loop_init(&loop));
-  done_total = 0;
-  closed_calls = 0;
-  CHECK_OK(hw_storage_open(&s, &loop, &fake_ops, &db, 64));
-  submit_all(s, refuse_every);
+  submit_all(s, refuse_every, false);
   uv_sem_post(&hold); /* job 0 was holding the first group open */
   while (done_total < N_JOBS)
     uv_run(&loop, UV_RUN_ONCE);

@@ -12,10 +12,10 @@
 #include "homeward/lineage.h"
 #include "reissue-int.h"
 #include "homeward/mem.h"
-#include "homeward/merge.h"
 #include "homeward/proto/chan.h"
 #include "homeward/proto/msg.h"
 #include "homeward/record-codec.h"
+#include "pulled-int.h"
 #include "homeward/stage.h"
 #include "net-int.h"
 
@@ -457,6 +457,7 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
   hw_vv acked = {0, acked_e};
   uint8_t *out = NULL;
   size_t out_len;
+  hw__pulled what;
   int rc;
 
   if (in && id && hw_id_cmp(&in->id, id) != 0) {
@@ -480,32 +481,38 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     rc = row ? hw_store_ack(s->c->st, id, &acked) : HW_OK;
     goto out;
   }
-  /* Kept as received unless merged below: new here, the merge of nothing
-   * and `in` is `in`, and its bytes, which decoded, are already its
-   * canonical encoding (decode accepts nothing else: fuzz-record's oracle). */
-  keep = in;
-  put.state = *in_bytes;
-  put.item = in_item;
-  if (local && (rc = hw_merge(&merged, local, in, NULL)) == HW_EDIVERGE) {
-    /* Never merged: the local copy stays as it is, held for a coordinator
-     * (its write contradicts what the server holds, so this store reused a
-     * dot: it takes a new replica id after this batch). */
+  if ((rc = hw__pulled_decide(local, in, local && hw__is_held(s->c, &in->id), &merged, &out,
+                              &out_len, &what)) != 0)
+    goto out;
+  switch (what) {
+  case HW__PULLED_KEEP_HELD:
+    s->res->kept++;
+    goto out;
+  case HW__PULLED_KEEP_LIMIT:
+    s->res->kept++;
+    say(s, "a record was kept as it is on this device: merging the office's copy into it would "
+           "take it past a record's limits; a coordinator decides");
+    goto out;
+  case HW__PULLED_DIVERGED: {
+    /* The copy stays as it is, held for a coordinator (its write
+     * contradicts what the server holds, so this store reused a dot: it
+     * takes a new replica id after this batch). */
     char name[48];
     static const char why[] = "contradicts the server's copy: held for a coordinator";
-    /* Held already: the replica id was renewed when it was found. */
-    if (!hw__is_held(s->c, &in->id))
-      s->diverged = true;
+    s->diverged = true;
     hw__held_name(name, &in->id);
     rc = hw_store_setting_set(s->c->st, name, why, sizeof why - 1);
     goto out;
   }
-  if (local) {
-    if (rc || (rc = hw_record_encode(merged, &out, &out_len)) != 0)
-      goto out;
-    keep = merged;
-    put.state = (hw_bytes){out, out_len};
-    put.item = NULL;
+  case HW__PULLED_TAKE:
+    break;
   }
+  /* Kept as received when new here: its bytes, which decoded, are already
+   * its canonical encoding (decode accepts nothing else: fuzz-record's
+   * oracle). */
+  keep = merged ? merged : in;
+  put.state = merged ? (hw_bytes){out, out_len} : *in_bytes;
+  put.item = merged ? NULL : in_item;
   put.id = keep->id;
   put.case_id = keep->case_id;
   put.kind = keep->kind;

@@ -88,6 +88,9 @@ typedef struct hw_sync_result {
   uint64_t decided;        /* held copies a coordinator released or rejected: replaced by
                               the server's state (or deleted when the case is not this
                               worker's) */
+  uint64_t kept;           /* pulled states not merged into the copy here, which stays as it
+                              is: held for a coordinator, or its merge would break a record
+                              limit (the server holds its writes for a coordinator) */
   bool wiped;              /* access ended (retired or lost): the store is deleted; only
                               hw_client_close may follow */
   uint64_t unsent_destroyed; /* a lost device: records never pushed, deleted with it */

@@ -412,6 +412,10 @@ static int cmd_sync(hw_client *c)
     printf("%llu record(s) held for a coordinator were decided: this device now has the "
            "office's version\n",
            (unsigned long long)r.decided);
+  if (r.kept)
+    printf("%llu record(s) here were kept as they are: the office's newer version comes with a "
+           "coordinator's decision on them\n",
+           (unsigned long long)r.kept);
   if (r.forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
   if (r.reissued)

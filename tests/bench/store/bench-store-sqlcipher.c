@@ -25,16 +25,6 @@ static void key_it(sqlite3 *db, const char *vfs)
     die(db, "key");
 }
 
-static void rm_db(const char *p)
-{
-  char b[1200];
-  unlink(p);
-  snprintf(b, sizeof b, "%s-journal", p);
-  unlink(b);
-  snprintf(b, sizeof b, "%s-wal", p);
-  unlink(b);
-}
-
 static void pair(const char *name, double plain, double enc)
 {
   char m[128];
@@ -51,44 +41,19 @@ static void run_mode(int wal)
   const char *mode = wal ? "wal" : "rollback";
   char pp[1100], pe[1100], name[128];
   double tp, te;
-  sqlite3 *dp, *de;
 
   snprintf(pp, sizeof pp, "%s/benchc-plain.db", dir);
   snprintf(pe, sizeof pe, "%s/benchc-enc.db", dir);
-  rm_db(pp);
-  rm_db(pe);
-  dp = open_db(pp, NULL, wal, 1);
-  tp = insert(dp, 100);
-  sqlite3_close(dp);
-  de = open_db(pe, ENC, wal, 1);
-  te = insert(de, 100);
-  sqlite3_close(de);
+  inserts_in_turns(pp, pe, ENC, wal, 100, &tp, &te);
   snprintf(name, sizeof name, "insert_tx100_%s", mode);
   pair(name, tp, te);
-  rm_db(pp);
-  rm_db(pe);
-  dp = open_db(pp, NULL, wal, 1);
-  tp = insert(dp, N);
-  sqlite3_close(dp);
-  de = open_db(pe, ENC, wal, 1);
-  te = insert(de, N);
-  sqlite3_close(de);
+  inserts_in_turns(pp, pe, ENC, wal, N, &tp, &te);
   snprintf(name, sizeof name, "insert_tx1_%s", mode);
   pair(name, tp, te);
-  dp = open_db(pp, NULL, wal, 0);
-  tp = scan(dp);
-  sqlite3_close(dp);
-  de = open_db(pe, ENC, wal, 0);
-  te = scan(de);
-  sqlite3_close(de);
+  in_turns(scan, pp, pe, ENC, wal, &tp, &te);
   snprintf(name, sizeof name, "cold_scan_%s", mode);
   pair(name, tp, te);
-  dp = open_db(pp, NULL, wal, 0);
-  tp = lookups(dp);
-  sqlite3_close(dp);
-  de = open_db(pe, ENC, wal, 0);
-  te = lookups(de);
-  sqlite3_close(de);
+  in_turns(lookups, pp, pe, ENC, wal, &tp, &te);
   snprintf(name, sizeof name, "lookups_%s", mode);
   pair(name, tp, te);
   rm_db(pp);

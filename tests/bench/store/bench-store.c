@@ -4,8 +4,9 @@
  * one run, with the ratio as its own metric:
  *   100k records of ~1 KB inserted in transactions of 100 and in one
  *   transaction (rollback journal and WAL), a cold full scan on a new
- *   connection (median of 5; with and without read-ahead too), 100k random
- *   point lookups.
+ *   connection (with and without read-ahead too), 100k random point
+ *   lookups; the scans and the lookups as medians of RUNS rounds taken in
+ *   turns (bench-store-workload.h).
  * Also the Argon2id unlock time at the production limits, and the cipher's
  * own cost per page with the ratio it implies for each workload.
  * Usage: bench-store [records] [dir]   (defaults 100000, /tmp) */
@@ -24,16 +25,6 @@
 
 #include "bench-store-workload.h"
 
-static void rm_db(const char *p)
-{
-  char b[1200];
-  unlink(p);
-  snprintf(b, sizeof b, "%s-journal", p);
-  unlink(b);
-  snprintf(b, sizeof b, "%s-wal", p);
-  unlink(b);
-}
-
 /* One metric measured on both sides; prints both and the ratio. */
 static void pair(const char *name, double plain, double enc)
 {
@@ -46,38 +37,25 @@ static void pair(const char *name, double plain, double enc)
   emit(m, enc / plain, "ratio");
 }
 
-#define SCAN_RUNS 5
 
 static hw__cvfs *V;
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *t)
-{
-  qsort(t, SCAN_RUNS, sizeof *t, cmp_double);
-  return t[SCAN_RUNS / 2];
-}
 static double open_s; /* seconds to open one page: cipher_cost() */
 
 /* The AEAD open of one page as the VFS calls it (its usable bytes, a 17-byte
- * associated data), median of SCAN_RUNS rounds. */
+ * associated data), median of RUNS rounds. */
 static void cipher_cost(void)
 {
   enum { ROUNDS = 20000 };
   static uint8_t page[HW__PAGE];
   uint8_t key[32], nonce[24], tag[16], ad[17] = "HWP1";
-  double t[SCAN_RUNS];
+  double t[RUNS];
 
   randombytes_buf(key, sizeof key);
   randombytes_buf(nonce, sizeof nonce);
   randombytes_buf(page, sizeof page);
   crypto_aead_xchacha20poly1305_ietf_encrypt_detached(page, tag, NULL, page, HW__USABLE, ad,
                                                       sizeof ad, NULL, nonce, key);
-  for (int r = 0; r < SCAN_RUNS; r++) {
+  for (int r = 0; r < RUNS; r++) {
     double t0 = now();
     for (int i = 0; i < ROUNDS; i++)
       if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(page, NULL, page, HW__USABLE, tag,
@@ -121,37 +99,23 @@ static void run_mode(const char *vfs, int wal)
 
   /* Transactions of 100. */
   if (!scan_only) {
-    rm_db(pp);
-    rm_db(pe);
-    dp = open_db(pp, NULL, wal, 1);
-    tp = insert(dp, 100);
-    sqlite3_close(dp);
-    de = open_db(pe, vfs, wal, 1);
-    te = insert(de, 100);
-    sqlite3_close(de);
+    inserts_in_turns(pp, pe, vfs, wal, 100, &tp, &te);
     snprintf(name, sizeof name, "insert_tx100_%s", mode);
     pair(name, tp, te);
   }
 
   /* One transaction. */
-  rm_db(pp);
-  rm_db(pe);
-  dp = open_db(pp, NULL, wal, 1);
-  tp = insert(dp, N);
-  sqlite3_close(dp);
   {
     long o0, s0, r0, w0, o1, s1, r1, w1;
-    de = open_db(pe, vfs, wal, 1);
     hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
-    te = insert(de, N);
-    sqlite3_close(de);
+    inserts_in_turns(pp, pe, vfs, wal, N, &tp, &te);
     hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
-    opened = o1 - o0;
-    sealed = s1 - s0;
-    snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode);
-    emit(name, (double)(o1 - o0), "count");
+    opened = (o1 - o0) / INSERT_RUNS;
+    sealed = (s1 - s0) / INSERT_RUNS;
+    snprintf(name, sizeof name, "insert_tx1_%s_pages_opened", mode); /* per round */
+    emit(name, (double)opened, "count");
     snprintf(name, sizeof name, "insert_tx1_%s_pages_sealed", mode);
-    emit(name, (double)(s1 - s0), "count");
+    emit(name, (double)sealed, "count");
     snprintf(name, sizeof name, "insert_tx1_%s_readahead_workers", mode);
     emit(name, (double)(w1 - w0), "count");
   }
@@ -162,12 +126,12 @@ static void run_mode(const char *vfs, int wal)
   /* Cold scan: a new connection, nothing in SQLite's cache; plain, the
    * store's default, and with decryption running ahead on the second core
    * and without. One scan takes ~0.1 s and the machine is shared: each is
-   * the median of SCAN_RUNS, taken in turns. */
+   * the median of RUNS, taken in turns. */
   {
-    double t[4][SCAN_RUNS];
+    double t[4][RUNS];
     long o0, s0, r0, w0, o1, s1, r1, w1;
     bool dflt = hw__cvfs_readahead(V);
-    for (int i = 0; i < SCAN_RUNS; i++) {
+    for (int i = 0; i < RUNS; i++) {
       dp = open_db(pp, NULL, wal, 0);
       t[0][i] = scan(dp);
       sqlite3_close(dp);
@@ -209,19 +173,14 @@ static void run_mode(const char *vfs, int wal)
     return;
   }
   /* Random point lookups (default cache: most pages come from disk). */
-  dp = open_db(pp, NULL, wal, 0);
-  tp = lookups(dp);
-  sqlite3_close(dp);
   {
     long o0, s0, r0, w0, o1, s1, r1, w1;
-    de = open_db(pe, vfs, wal, 0);
     hw__cvfs_stats(V, &o0, &s0, &r0, &w0);
-    te = lookups(de);
+    in_turns(lookups, pp, pe, vfs, wal, &tp, &te);
     hw__cvfs_stats(V, &o1, &s1, &r1, &w1);
-    sqlite3_close(de);
-    opened = o1 - o0;
-    snprintf(name, sizeof name, "lookups_%s_pages_opened", mode);
-    emit(name, (double)(o1 - o0), "count");
+    opened = (o1 - o0) / RUNS;
+    snprintf(name, sizeof name, "lookups_%s_pages_opened", mode); /* per round */
+    emit(name, (double)opened, "count");
     snprintf(name, sizeof name, "lookups_%s_readahead_workers", mode);
     emit(name, (double)(w1 - w0), "count");
   }

@@ -23,6 +23,11 @@
 #define PUSH_BATCH_RECORDS 512 /* HW_BATCH_RECORDS_MAX: each batch costs a commit on both sides */
 #define PUSH_BATCH_BYTES (4u << 20)
 #define PULL_RECORDS 512
+/* Pulled batches stored in one transaction: each commit costs four syncs
+ * with the device's rollback journal, a wait that bounded the pull. A cut
+ * costs the group's batches, which are pulled again (the cursor is stored
+ * with them). */
+#define PULL_GROUP 4
 #define SYNC_ATTEMPTS 3 /* a lineage refusal ends the session: check, then retry */
 
 /* One pending record as sent: its id, the vv sent, its state bytes. */
@@ -61,6 +66,8 @@ typedef struct sync_ctx {
   bool epoch_changed, repushed;
   uint64_t batch_seq;
   bool diverged;       /* a pulled state contradicted a local one */
+  bool pull_open;      /* a transaction holds pulled batches not yet committed */
+  unsigned pull_held;  /* how many */
   hw_id_list touched; /* cases of the records pushed or pulled (closed.c) */
   /* From the last walk at done (only deletions follow it): */
   hw_id_list may_close;  /* cases with a record whose own decision closes a case */
@@ -782,6 +789,42 @@ static void prep_free(batch_prep *p)
   hw_free(p->v);
 }
 
+/* The pulled batches of the open transaction: stored (then what waited
+ * for their commit), or dropped with their cursor. */
+static int pull_commit(sync_ctx *s)
+{
+  int rc;
+
+  if (!s->pull_open)
+    return HW_OK;
+  s->pull_open = false;
+  s->pull_held = 0;
+  if ((rc = hw_store_commit(s->c->st)) != 0) {
+    int r2 = hw_store_rollback(s->c->st); /* a failed COMMIT may leave it open */
+    (void)r2;
+    return rc;
+  }
+  if (s->diverged) {
+    s->diverged = false;
+    if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
+      return rc;
+    s->res->forked = true;
+    s->res->quarantined++;
+  }
+  return HW_OK;
+}
+
+static void pull_rollback(sync_ctx *s)
+{
+  if (s->pull_open) {
+    int r2 = hw_store_rollback(s->c->st);
+    (void)r2;
+  }
+  s->pull_open = false;
+  s->pull_held = 0;
+  s->diverged = false; /* its copy was not held: nothing happened */
+}
+
 static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
 {
   uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
@@ -801,11 +844,12 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     return HW_ENOMEM;
   }
   hw_pfor_run(&s->c->helpers, b->n_records, PREP_PARALLEL_MIN, prep_one, &prep);
-  if ((rc = hw_store_begin(s->c->st)) != 0) {
+  if (!s->pull_open && (rc = hw_store_begin(s->c->st)) != 0) {
     hw_free(cases);
     prep_free(&prep);
     return rc;
   }
+  s->pull_open = true;
   for (size_t i = 0; i < b->n_decided && !rc; i++)
     rc = drop_decided(s, &b->decided[i]);
   for (size_t i = 0; i < b->n_records && !rc; i++) {
@@ -833,24 +877,16 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   if (!rc)
     rc = hw_store_setting_set(s->c->st, SET_CURSOR, packed, sizeof packed);
   if (rc) {
-    int r2 = hw_store_rollback(s->c->st);
-    (void)r2;
+    pull_rollback(s);
     return rc;
-  }
-  if ((rc = hw_store_commit(s->c->st)) != 0)
-    return rc;
-  if (s->diverged) {
-    s->diverged = false;
-    if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
-      return rc;
-    s->res->forked = true;
-    s->res->quarantined++;
   }
   if (s->hello_epoch && b->cursor.epoch != s->hello_epoch)
     s->epoch_changed = true;
   s->epoch = b->cursor.epoch;
-  progress(s);
-  return HW_OK;
+  progress(s); /* applied; stored with the group */
+  if (b->more && ++s->pull_held < PULL_GROUP)
+    return HW_OK;
+  return pull_commit(s);
 }
 
 /* ---- done: the signed audit head and the caseload checksum ----------------- */
@@ -1137,6 +1173,9 @@ static int session(sync_ctx *s)
     }
     hw_arena_init(&arena, NULL, 0, HW_APP_MSG_MAX + (4u << 20));
     rc = hw_msg_decode(body.p, body.len, &arena, &m);
+    /* Anything but the next batch works on what the pulled ones stored. */
+    if (!rc && m.type != HW_MSG_PULL_BATCH)
+      rc = pull_commit(s);
     if (!rc) {
       switch (m.type) {
       case HW_MSG_PUSH_ACK:
@@ -1190,6 +1229,7 @@ static int session(sync_ctx *s)
 
 static void session_reset(sync_ctx *s)
 {
+  pull_rollback(s); /* the session ended mid-group: those batches come again */
   hw_chan_free(s->chan);
   s->chan = NULL;
   hw__net_close(s->fd);

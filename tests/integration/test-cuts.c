@@ -87,9 +87,10 @@ int main(int argc, char **argv)
   CHECK(failures >= cuts / 2); /* the cuts did cut */
 
   /* A new device's first pull spans several batches, each asked for before
-   * the one before it is stored: cut anywhere in it and resumed, the device
-   * holds every record once. */
-  for (int i = 0; n_records < 1300; i++, n_records++)
+   * the one before it is stored, stored in groups of PULL_GROUP (4) batches
+   * of 512: cut anywhere in it, in the first group or after it was stored,
+   * and resumed, the device holds every record once. */
+  for (int i = 0; n_records < 2600; i++, n_records++)
     put_note(a, 20000 + i);
   hw_test_sync_ok(a);
   {

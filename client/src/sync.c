@@ -850,6 +850,7 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
     return rc;
   }
   s->pull_open = true;
+  rc = HW_OK;
   for (size_t i = 0; i < b->n_decided && !rc; i++)
     rc = drop_decided(s, &b->decided[i]);
   for (size_t i = 0; i < b->n_records && !rc; i++) {

@@ -172,7 +172,7 @@ static void seal_in_place(void *ctx, uint8_t *page, int kind, uint32_t pgno, uin
 static int queue_page(cfile *c, const uint8_t *in, sqlite3_int64 off, int kind, uint32_t pgno,
                       uint64_t frame)
 {
-  uint8_t *copy;
+  uint8_t *copy = NULL;
   int rc = seal_check(in, kind, pgno);
 
   if (rc == SQLITE_OK)

@@ -767,8 +767,8 @@ static int open_existing(hw_store *st, const hw_store_opts *o, const uint8_t *se
   uint8_t head[16], env_bytes[HW__ENV_BYTES + 1];
   uint8_t *kek = NULL;
   size_t n;
-  int rc, fd, why;
-  uint64_t fmt, backup = 0;
+  int rc, fd, why = HW__ENV_DAMAGED;
+  uint64_t fmt = 0, backup = 0;
 
   /* Check what can be checked before any key is derived or SQLite runs:
    * nothing is written on any of these paths. */
@@ -1358,7 +1358,7 @@ int hw_store_next_dot(hw_store *st, hw_dot *out)
 int hw_store_put_write(hw_store *st, const hw_store_rec *r, const hw_dot *dot,
                        const uint8_t digest[static HW_HASH_BYTES])
 {
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   int rc;
 
   if (sqlite3_get_autocommit(st->db) || hw_id_cmp(&dot->replica, &st->replica) != 0 ||
@@ -1585,7 +1585,7 @@ int hw_store_ack(hw_store *st, const hw_id *id, const hw_vv *acked)
 {
   uint8_t enc[HW_VV_MAX * VV_ENTRY];
   hw_store_vvs_buf *cur;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   int rc;
 
   if (acked->n > HW_VV_MAX)

@@ -123,7 +123,7 @@ static bool rows_match(sqlite3 *db, const int *gen, int lo, int hi, bool quiet)
 {
   sqlite3_stmt *s;
   uint8_t want[VLEN];
-  int k = lo, rc;
+  int k = lo, rc = SQLITE_DONE;
   bool ok = true;
 
   CHECK_EQ(sqlite3_prepare_v2(db, "SELECT k, v FROM t WHERE k >= ?1 AND k < ?2 ORDER BY k", -1, &s,

@@ -117,6 +117,7 @@ typedef struct hw_pull_job {
   size_t n;
   hw_cursor next;
   bool more;
+  bool unmoved; /* next is where the pull started: an empty last batch says nothing */
   uint8_t checksum[HW_HASH_BYTES];
 } hw_pull_job;
 

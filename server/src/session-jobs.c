@@ -843,6 +843,8 @@ int hw__pull_job_run(hw_job *job, void *dbv)
       goto out;
     j->retire_now = true;
   }
+  j->unmoved = c && c->epoch == j->next.epoch && c->seq == j->next.seq &&
+               memcmp(c->audit_head, j->next.audit_head, HW_CURSOR_HEAD_BYTES) == 0;
   /* The session now stands here, for a pull that names no cursor. Set only
    * on the storage thread, in job order. */
   ss->cursor = j->next;

@@ -301,6 +301,7 @@ int main(int argc, char **argv)
   /* No case data in the server's log. */
   CHECK(!hw_test_file_contains(srv.log, CANARY));
   CHECK(!hw_test_file_contains(srv.log, "mother at home"));
+  hw_test_server_cleanup(&srv);
   puts("two devices: ok");
   return 0;
 }

@@ -32,6 +32,10 @@ struct hw_client {
 #define SET_DEVICE_SK "client.device_sk"
 #define SET_TOKEN "client.token"
 #define SET_CURSOR "client.cursor"
+/* A restored server's (new epoch) cursor, kept aside until the re-push of
+ * everything is acknowledged: until then the hello names the old epoch,
+ * which has the server take the re-push as a recovery (sync.c). */
+#define SET_CURSOR_RECOVERING "client.cursor_recovering"
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."

@@ -1,7 +1,8 @@
 /* The sync engine (architecture §4; docs/protocol.md §9): one session of
  * hello, pushes, pulls and done over the Noise channel. Nothing is marked
- * sent before its acknowledgement; each pulled batch is stored with its
- * cursor in one transaction; a cut at any point resumes cleanly. */
+ * sent before its acknowledgement; pulled batches are stored with their
+ * cursor in one transaction (PULL_GROUP at a time); a cut at any point
+ * resumes cleanly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -873,16 +874,20 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   if (!rc && (b->n_removals || b->n_records))
     rc = removed_apply(s, b->removals, b->n_removals, cases, b->n_records);
   hw_free(cases);
-  /* The cursor is stored in the same transaction as what it covers. */
+  /* The cursor is stored in the same transaction as what it covers; a
+   * restored server's goes aside until this device has pushed everything
+   * again (a cut before that: the next hello still names the old epoch,
+   * and the recovery starts over instead of being forgotten). */
+  if (s->hello_epoch && b->cursor.epoch != s->hello_epoch)
+    s->epoch_changed = true;
   cursor_pack(&b->cursor, packed);
   if (!rc)
-    rc = hw_store_setting_set(s->c->st, SET_CURSOR, packed, sizeof packed);
+    rc = hw_store_setting_set(s->c->st, s->epoch_changed ? SET_CURSOR_RECOVERING : SET_CURSOR,
+                              packed, sizeof packed);
   if (rc) {
     pull_rollback(s);
     return rc;
   }
-  if (s->hello_epoch && b->cursor.epoch != s->hello_epoch)
-    s->epoch_changed = true;
   s->epoch = b->cursor.epoch;
   progress(s); /* applied; stored with the group */
   if (b->more && ++s->pull_held < PULL_GROUP)
@@ -1117,6 +1122,24 @@ static const char *code_text(uint64_t code)
   }
 }
 
+static int take_recovering_cursor(hw_client *c)
+{
+  uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
+  int rc = hw__setting_exact(c, SET_CURSOR_RECOVERING, packed, sizeof packed);
+
+  if (rc == HW_ENOENT)
+    return HW_OK;
+  if (rc || (rc = hw_store_begin(c->st)) != 0)
+    return rc;
+  if ((rc = hw_store_setting_set(c->st, SET_CURSOR, packed, sizeof packed)) != 0 ||
+      (rc = hw_store_setting_del(c->st, SET_CURSOR_RECOVERING)) != 0 ||
+      (rc = hw_store_commit(c->st)) != 0) {
+    int r2 = hw_store_rollback(c->st);
+    (void)r2;
+  }
+  return rc;
+}
+
 static int session(sync_ctx *s)
 {
   hw_client *c = s->c;
@@ -1207,6 +1230,10 @@ static int session(sync_ctx *s)
     if (rc)
       return rc;
   }
+  /* Everything pushed again and acknowledged: the restored server's cursor
+   * becomes the device's. */
+  if (s->repushed && (rc = take_recovering_cursor(c)) != 0)
+    return rc;
   /* Writes acknowledged in this session move the lineage mark now, in the
    * session that paid for them, not in the next hello. */
   if (s->res->pushed > 0) {

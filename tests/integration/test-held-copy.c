@@ -190,9 +190,10 @@ int main(int argc, char **argv)
   CHECK(hw_test_sync_ok(a).checksum_ok);
 
   /* A merge past HW_RECORD_MAX: B edits while A's copy is a few bytes
-   * under the limit. Both the server and the device refuse that merge;
-   * the device keeps its copy whichever it hears first (the pulled state
-   * or the quarantine), and its later syncs go on. */
+   * under the limit. The server quarantines A's push (its pushes go before
+   * its pull), so the pulled state meets a held copy, which stays as it
+   * is; the old code failed this sync and every later one trying that
+   * merge. (The limit met with nothing held: test-pulled.) */
   raw_write(&a, "a", &r2, HW_RECORD_MAX - 60);
   memset(note2, 'n', 120); /* B's write adds its value and its dot, digest, author, time */
   note2[120] = '\0';

@@ -295,6 +295,36 @@ int main(int argc, char **argv)
     a = hw_test_device_reopen(&srv, "a");
   }
 
+  /* One case of exactly 512 records: the first batch is full and says
+   * more, the next pull finds nothing, and `done` comes without a batch
+   * while the device's group of batches is still open: the group is
+   * stored before `done` is handled (found in a review). */
+  {
+    char inv_c[600];
+    hw_client *c;
+    hw_id cs = cas;
+    for (size_t k = hw_test_server_records(&srv); k < 512; k++) {
+      hw_id rr = {{0}};
+      hw_test_put_text(a, &rr, &cs, "note", "one of many");
+    }
+    hw_test_sync_ok(a);
+    CHECK_EQ(hw_test_server_records(&srv), 512);
+    hw_test_invite(&srv, "amina", inv_c, sizeof inv_c);
+    c = hw_test_device(&srv, "c", inv_c);
+    {
+      int calls = 0;
+      CHECK_OK(hw_client_sync(c, 10000, count_progress, &calls, &r));
+      CHECK_EQ(calls, 1); /* one batch */
+    }
+    CHECK_EQ(r.pulled, 512);
+    CHECK(r.checksum_ok);
+    hw_client_close(c);
+    c = hw_test_device_reopen(&srv, "c");
+    CHECK_EQ(hw_test_device_records(c), 512);
+    CHECK_EQ(hw_test_sync_ok(c).pulled, 0);
+    hw_client_close(c);
+  }
+
   hw_client_close(a);
   hw_client_close(b);
   CHECK_EQ(hw_test_server_stop(&srv), 0);

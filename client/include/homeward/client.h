@@ -110,8 +110,10 @@ typedef struct hw_sync_result {
 
 /* Connect, push what is pending, apply the acknowledgements, pull what
  * changed, keep the signed audit head. Resumable after a cut at any point:
- * nothing is marked sent before its acknowledgement, and each pulled batch
- * is stored with its cursor in one transaction. `timeout_ms` bounds each
+ * nothing is marked sent before its acknowledgement, and pulled batches are
+ * stored with their cursor in one transaction (up to four at a time).
+ * `cb` (may be NULL) reports progress as batches are applied, some not yet
+ * stored: it must not call back into `c`. `timeout_ms` bounds each
  * wait for the network. Returns 0, or an error with res->message saying why
  * (offline: HW_EIO; refused: HW_EREFUSED; revoked: HW_EREVOKED, with
  * res->wiped when the store was deleted; wrong server key: HW_EAUTH).

@@ -413,8 +413,8 @@ static int cmd_sync(hw_client *c)
            "office's version\n",
            (unsigned long long)r.decided);
   if (r.kept)
-    printf("%llu record(s) here were kept as they are: the office's newer version comes with a "
-           "coordinator's decision on them\n",
+    printf("%llu record(s) here were kept as they are, not merged with the office's newer "
+           "version: a coordinator decides on them\n",
            (unsigned long long)r.kept);
   if (r.forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");

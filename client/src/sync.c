@@ -831,13 +831,13 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   uint8_t packed[16 + HW_CURSOR_HEAD_BYTES];
   hw_id *cases = NULL;
   batch_prep prep = {b, NULL};
-  int rc;
+  int rc, asked;
 
   /* Ask for the next batch before storing this one: the server reads it
    * while this one is stored (the position is the session's, and batches
-   * are still stored in order). */
-  if (b->more && (rc = send_pull(s)) != 0)
-    return rc;
+   * are still stored in order). A connection cut already: this batch,
+   * received whole, is stored all the same (below). */
+  asked = b->more ? send_pull(s) : HW_OK;
   if (b->n_records && (!(cases = hw_calloc(b->n_records, sizeof *cases)) ||
                        !(prep.v = hw_calloc(b->n_records, sizeof *prep.v)))) {
     hw_free(cases);
@@ -890,6 +890,8 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
   }
   s->epoch = b->cursor.epoch;
   progress(s); /* applied; stored with the group */
+  if (asked)
+    return asked; /* the session ends: session_reset stores the group */
   if (b->more && ++s->pull_held < PULL_GROUP)
     return HW_OK;
   return pull_commit(s);
@@ -1257,7 +1259,9 @@ static int session(sync_ctx *s)
 
 static void session_reset(sync_ctx *s)
 {
-  pull_rollback(s); /* the session ended mid-group: those batches come again */
+  /* The session ended between batches: the open group holds whole batches
+   * only (a batch that failed took its group back), so it is stored. */
+  (void)!pull_commit(s);
   hw_chan_free(s->chan);
   s->chan = NULL;
   hw__net_close(s->fd);

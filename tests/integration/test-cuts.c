@@ -96,6 +96,7 @@ int main(int argc, char **argv)
   {
     char inv_f[600], inv_fp[700], name[16];
     uint64_t first_down = 0;
+    size_t stored = 0; /* records the first cut left stored */
     int cut_failures = 0;
     for (int i = 0; i < 6; i++) {
       hw_client *f;
@@ -104,10 +105,23 @@ int main(int argc, char **argv)
       hw_test_readdress(inv_f, paddr, inv_fp, sizeof inv_fp);
       snprintf(name, sizeof name, "f%d", i);
       f = hw_test_device(&srv, name, inv_fp);
+      /* Two cuts at set points: at 30% of the bytes, inside the first
+       * group of four batches, whose whole batches received are stored all
+       * the same; at 90%, past that group (about 2,048 of 2,600 records,
+       * 79%), which stays stored. The next pull brings the rest, once. The
+       * other cuts anywhere. */
       if (i > 0) {
-        hw_proxy_set(px, HW_PROXY_CUT, 1, 1 + hw_test_rng_below(&rng, first_down));
+        uint64_t at = i == 1   ? first_down * 3 / 10
+                      : i == 2 ? first_down * 9 / 10
+                               : 1 + hw_test_rng_below(&rng, first_down);
+        hw_proxy_set(px, HW_PROXY_CUT, 1, at);
         if (hw_client_sync(f, 5000, NULL, NULL, &r) != HW_OK)
           cut_failures++;
+        stored = hw_test_device_records(f);
+        if (i == 1)
+          CHECK(stored >= 500 && stored < 2000);
+        if (i == 2)
+          CHECK(stored >= 2000);
       }
       hw_proxy_set(px, HW_PROXY_PASS, 0, 0);
       r = hw_test_sync_ok(f);
@@ -115,6 +129,8 @@ int main(int argc, char **argv)
         first_down = hw_proxy_bytes(px, 1);
         CHECK_EQ(r.pulled, (uint64_t)n_records);
       }
+      if (i == 1 || i == 2)
+        CHECK_EQ(r.pulled + stored, (uint64_t)n_records); /* the rest, once */
       CHECK_EQ(hw_test_device_records(f), (size_t)n_records);
       CHECK_OK(hw_client_count_pending(f, &pending, &held));
       CHECK(pending == 0 && held == 0);

@@ -26,8 +26,8 @@
 #define PULL_RECORDS 512
 /* Pulled batches stored in one transaction: each commit costs four syncs
  * with the device's rollback journal, a wait that bounded the pull. A cut
- * costs the group's batches, which are pulled again (the cursor is stored
- * with them). */
+ * between batches stores the group (session_reset); a batch that fails to
+ * apply takes it back, and it is pulled again (the cursor goes with it). */
 #define PULL_GROUP 4
 #define SYNC_ATTEMPTS 3 /* a lineage refusal ends the session: check, then retry */
 

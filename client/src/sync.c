@@ -790,8 +790,8 @@ static void prep_free(batch_prep *p)
   hw_free(p->v);
 }
 
-/* The pulled batches of the open transaction: stored (then what waited
- * for their commit), or dropped with their cursor. */
+/* The pulled batches of the open transaction stored, then what waited for
+ * their commit (a failed commit rolls them back, cursor and all). */
 static int pull_commit(sync_ctx *s)
 {
   int rc;
@@ -800,11 +800,8 @@ static int pull_commit(sync_ctx *s)
     return HW_OK;
   s->pull_open = false;
   s->pull_held = 0;
-  if ((rc = hw_store_commit(s->c->st)) != 0) {
-    int r2 = hw_store_rollback(s->c->st); /* a failed COMMIT may leave it open */
-    (void)r2;
+  if ((rc = hw_store_commit(s->c->st)) != 0)
     return rc;
-  }
   if (s->diverged) {
     s->diverged = false;
     if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)

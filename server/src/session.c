@@ -316,7 +316,7 @@ static void pull_done(hw_job *job, int status)
       m.u.pull_batch.decided = j->decided;
       /* A last batch with nothing in it that leaves the cursor where the
        * device has it is left out: `done` alone ends the pull (a no-op
-       * resync, 42 bytes fewer). */
+       * resync, 63 bytes fewer). */
       if (j->more || !j->unmoved || j->retire_now || !batch_says_nothing(j))
         send_msg(ss, &m, false);
       if (!j->more && j->retire_now) {

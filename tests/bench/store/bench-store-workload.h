@@ -179,10 +179,10 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-static double median(double *t)
+static double median(double *t, int n)
 {
-  qsort(t, RUNS, sizeof *t, cmp_double);
-  return t[RUNS / 2];
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  return t[n / 2];
 }
 
 static void rm_db(const char *p)
@@ -212,10 +212,8 @@ static void inserts_in_turns(const char *pp, const char *pe, const char *vfs, in
       t[k][i] = insert(db, per_txn);
       sqlite3_close(db);
     }
-  qsort(t[0], INSERT_RUNS, sizeof t[0][0], cmp_double);
-  qsort(t[1], INSERT_RUNS, sizeof t[1][0], cmp_double);
-  *plain = t[0][INSERT_RUNS / 2];
-  *enc = t[1][INSERT_RUNS / 2];
+  *plain = median(t[0], INSERT_RUNS);
+  *enc = median(t[1], INSERT_RUNS);
 }
 
 static void in_turns(double (*phase)(sqlite3 *), const char *pp, const char *pe, const char *vfs,
@@ -228,8 +226,8 @@ static void in_turns(double (*phase)(sqlite3 *), const char *pp, const char *pe,
       t[k][i] = phase(db);
       sqlite3_close(db);
     }
-  *plain = median(t[0]);
-  *enc = median(t[1]);
+  *plain = median(t[0], RUNS);
+  *enc = median(t[1], RUNS);
 }
 
 #endif

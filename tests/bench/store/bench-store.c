@@ -65,7 +65,7 @@ static void cipher_cost(void)
         exit(1);
     t[r] = (now() - t0) / (2.0 * ROUNDS); /* an open and a seal cost the same */
   }
-  open_s = median(t);
+  open_s = median(t, RUNS);
   emit("cipher_open_page_us", open_s * 1e6, "us");
 }
 
@@ -143,15 +143,15 @@ static void run_mode(const char *vfs, int wal)
       }
       hw__cvfs_set_readahead(V, dflt);
     }
-    tp = median(t[0]);
+    tp = median(t[0], RUNS);
     snprintf(name, sizeof name, "cold_scan_%s", mode);
-    pair(name, tp, median(t[1]));
+    pair(name, tp, median(t[1], RUNS));
     for (int v = 2; v < 4; v++) {
       const char *what = v == 2 ? "readahead" : "no_readahead";
       snprintf(name, sizeof name, "cold_scan_%s_%s_encrypted", mode, what);
-      emit(name, median(t[v]), "s");
+      emit(name, median(t[v], RUNS), "s");
       snprintf(name, sizeof name, "cold_scan_%s_%s_ratio", mode, what);
-      emit(name, median(t[v]) / tp, "ratio");
+      emit(name, median(t[v], RUNS) / tp, "ratio");
     }
     /* Pages opened and served in one more scan with read-ahead on. */
     hw__cvfs_set_readahead(V, true);

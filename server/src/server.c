@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -802,10 +804,42 @@ static void on_connection(uv_stream_t *l, int status)
     hw__session_accept(s);
 }
 
+/* The signal handles stay open until the storage thread has finished: a
+ * second SIGTERM or SIGINT (an impatient operator, a service manager) while
+ * the last commits and the final head are written is noted, not fatal. */
 static void on_signal(uv_signal_t *sig, int signum)
 {
+  hw_server *s = sig->data;
+
+  if (s->stopping) {
+    hw_log(HW_LOG_INFO, "signal=%d already stopping", signum);
+    return;
+  }
   hw_log(HW_LOG_INFO, "signal=%d stopping", signum);
-  hw_server_stop(sig->data);
+  hw_server_stop(s);
+}
+
+static void noop_close(uv_handle_t *h)
+{
+  (void)h;
+}
+
+/* Closing a libuv signal handle gives the signal back its default action,
+ * which would kill the server between here and its exit 0. The loop
+ * thread, the only one left (the storage threads are joined), blocks the
+ * two signals first: one that comes now stays pending until the exit. */
+static void close_signals(hw_server *s)
+{
+  sigset_t set;
+
+  if (!s->sig_term.loop || uv_is_closing((uv_handle_t *)&s->sig_term))
+    return;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  uv_close((uv_handle_t *)&s->sig_term, noop_close);
+  uv_close((uv_handle_t *)&s->sig_int, noop_close);
 }
 
 static void on_power_lost(uv_async_t *a)
@@ -912,6 +946,14 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
     snprintf(err, err_len, "cannot start the storage thread");
     goto fail;
   }
+  /* Before the listener and the control socket exist, so that a signal
+   * sent as soon as either is seen stops the server the normal way (libuv
+   * delivers it once the loop runs). */
+  uv_signal_init(loop, &s->sig_term);
+  uv_signal_init(loop, &s->sig_int);
+  s->sig_term.data = s->sig_int.data = s;
+  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&s->sig_int, on_signal, SIGINT);
   if ((rc = watch_power(s, unlock)) != 0) {
     snprintf(err, err_len, "cannot watch the test VFS");
     goto fail_running;
@@ -934,11 +976,6 @@ int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,
     snprintf(err, err_len, "cannot open the control socket %s", s->cfg.control_socket);
     goto fail_running;
   }
-  uv_signal_init(loop, &s->sig_term);
-  uv_signal_init(loop, &s->sig_int);
-  s->sig_term.data = s->sig_int.data = s;
-  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
-  uv_signal_start(&s->sig_int, on_signal, SIGINT);
   uv_timer_init(loop, &s->head_timer);
   s->head_timer.data = s;
   uv_timer_start(&s->head_timer, on_head_timer, 1000, (uint64_t)s->cfg.head_sign_interval_s * 1000);
@@ -973,6 +1010,7 @@ static void on_storage_closed(void *arg)
   s->secrets = NULL;
   hw_free(s->owners);
   s->owners = NULL;
+  close_signals(s);
   hw_log(HW_LOG_INFO, "stopped");
 }
 
@@ -985,11 +1023,6 @@ static void close_storage(hw_server *s)
   hw_storage_close(st, on_storage_closed, s);
 }
 
-static void noop_close(uv_handle_t *h)
-{
-  (void)h;
-}
-
 void hw_server_stop(hw_server *s)
 {
   if (s->stopping)
@@ -1000,10 +1033,6 @@ void hw_server_stop(hw_server *s)
   if (s->control)
     hw_control_close(s->control);
   s->control = NULL;
-  if (s->sig_term.loop) {
-    uv_close((uv_handle_t *)&s->sig_term, noop_close);
-    uv_close((uv_handle_t *)&s->sig_int, noop_close);
-  }
   if (s->head_timer.loop)
     uv_close((uv_handle_t *)&s->head_timer, noop_close);
   hw__session_close_all(s);
@@ -1012,6 +1041,8 @@ void hw_server_stop(hw_server *s)
   if (s->storage) {
     sign_head(s);
     close_storage(s);
+  } else {
+    close_signals(s);
   }
   /* After close_storage: the storage thread, which may send it, is joined. */
   if (s->lost_async.loop)

@@ -8,6 +8,7 @@
 #define HW_SERVER_SDB_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -185,8 +186,11 @@ HW_NODISCARD int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id,
  * `after` that concern the worker. */
 HW_NODISCARD int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb,
                                      void *ud);
+/* `skip` (may be NULL) names rows `cb` needs no state for: it gets them
+ * with case_id and state NULL, and their table rows are not read. */
+typedef bool (*hw_sdb_seq_pred)(uint64_t seq, void *ud);
 HW_NODISCARD int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
-                                   hw_sdb_record_cb cb, void *ud);
+                                   hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud);
 typedef int (*hw_sdb_event_cb)(uint64_t seq, const hw_id *case_id, const char *from,
                                const char *to, void *ud);
 HW_NODISCARD int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,

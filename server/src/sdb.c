@@ -155,6 +155,8 @@ enum {
   ST_WSUM_PUT,
   ST_CASE_RECORDS,
   ST_LOAD_AFTER,
+  ST_SEQS_AFTER,
+  ST_REC_BY_SEQ,
   ST_EVENTS_AFTER,
   ST_CASELOAD,
   ST_FLAG_PUT,
@@ -234,6 +236,12 @@ static const char *const sql[ST_COUNT] = {
      * states are read for the rows returned only. */
     [ST_LOAD_AFTER] = "SELECT seq, case_id, state FROM srv_records INDEXED BY srv_records_worker"
                       " WHERE worker = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    /* The same range from the index alone (its entries end with the seq),
+     * and a row's case and state by its seq: for a pull that passes over
+     * rows it sends nothing of (this session's own writes after a push). */
+    [ST_SEQS_AFTER] = "SELECT seq FROM srv_records INDEXED BY srv_records_worker"
+                      " WHERE worker = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_REC_BY_SEQ] = "SELECT case_id, state FROM srv_records WHERE seq = ?1",
     /* Two ordered index ranges of at most ?3 rows each, merged: with an OR,
      * SQLite read every later event of the worker and sorted them all at each
      * pull batch (100k cases: a fifth of the storage thread in a pull). */
@@ -1449,14 +1457,53 @@ int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_
   return walk_end(st, rc);
 }
 
+/* One row of a seq walk: its case and state read by seq. */
+static int load_one(hw_sdb *s, uint64_t seq, hw_sdb_record_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_REC_BY_SEQ];
+  hw_id cid;
+  int rc;
+
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    rc = blob_exact(st, 0, cid.b, HW_ID_BYTES)
+             ? HW_ECORRUPT
+             : cb(seq, &cid, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), ud);
+  else
+    rc = rc == SQLITE_DONE ? HW_ECORRUPT : from_sqlite(rc); /* the index named it */
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
+static int load_after_skipping(hw_sdb *s, const char *worker, uint64_t after, size_t max,
+                               hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_SEQS_AFTER];
+  int rc;
+
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+    if ((rc = skip(seq, ud) ? cb(seq, NULL, NULL, 0, ud) : load_one(s, seq, cb, ud)) != 0)
+      break;
+  }
+  return walk_end(st, rc);
+}
+
 int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
-                      hw_sdb_record_cb cb, void *ud)
+                      hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud)
 {
   sqlite3_stmt *st = s->st[ST_LOAD_AFTER];
   int rc;
 
   if (after > INT64_MAX)
     return HW_OK;
+  if (skip)
+    return load_after_skipping(s, worker, after, max, skip, cb, ud);
   sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)max);

@@ -476,13 +476,22 @@ static int push_item(pull_ctx *p, const pull_item *it)
   return HW_OK;
 }
 
+static bool own_row(uint64_t seq, void *ud)
+{
+  return acked_here(((pull_ctx *)ud)->j->ss, seq);
+}
+
+/* A row of a worker's changes; case_id and state are NULL for this
+ * session's own writes (own_row), which are never sent back. */
 static int got_record(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
 {
   pull_ctx *p = ud;
-  pull_item it = {.seq = seq, .case_id = *case_id, .kind = 0, .len = len};
+  pull_item it = {.seq = seq, .kind = 0, .len = len};
   bool own = acked_here(p->j->ss, seq);
   int rc;
 
+  if (case_id)
+    it.case_id = *case_id;
   /* A batch never sends more: the list stops before this row (a cut). */
   if (!own && p->copied == p->j->max_records)
     return HW_ELIMIT;
@@ -498,6 +507,14 @@ static int got_record(uint64_t seq, const hw_id *case_id, const void *state, siz
   if ((rc = push_item(ud, &it)) != 0)
     hw_free(it.state);
   return rc;
+}
+
+/* Whether this session's acks carried changes after `from`: the rows the
+ * pull passes over are then told apart by their seq before their states
+ * are read. */
+static bool own_after(const hw_session *ss, uint64_t from)
+{
+  return ss->n_acked > 0 && ss->acked_seqs[ss->n_acked - 1] > from;
 }
 
 static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const char *to,
@@ -655,7 +672,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
   for (size_t v = 0; v < ss->n_visible && !rc; v++) {
     p.rows = 0;
     p.copied = 0;
-    rc = hw_sdb_load_after(db, ss->visible[v], from, limit, got_record, &p);
+    rc = hw_sdb_load_after(db, ss->visible[v], from, limit,
+                           own_after(ss, from) ? own_row : NULL, got_record, &p);
     if (rc == HW_ELIMIT || (!rc && p.rows >= limit)) {
       rc = HW_OK;
       if (p.max_seq < horizon)

@@ -70,21 +70,43 @@ static int count_q(const hw_sdb_quarantined *q, void *ud)
 typedef struct loaded {
   long n;
   uint64_t seq[8];
+  hw_id cas[8];
+  size_t len[8];
+  bool none[8]; /* passed without case or state (skipped) */
 } loaded;
 
 static int take_rec(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
 {
   loaded *l = ud;
-  (void)case_id, (void)state, (void)len;
   CHECK(l->n < 8);
+  CHECK((case_id == NULL) == (state == NULL));
+  l->none[l->n] = case_id == NULL;
+  if (case_id)
+    l->cas[l->n] = *case_id, l->len[l->n] = len;
   l->seq[l->n++] = seq;
   return 0;
 }
 
+static bool odd_seq(uint64_t seq, void *ud)
+{
+  (void)ud;
+  return seq % 2 == 1;
+}
+
+/* The rows of a load, read both ways: whole, and by seq first with the
+ * odd seqs skipped (their rows unread): the same rows in the same order,
+ * each read one with the same case and state. */
 static loaded load(hw_sdb *s, const char *worker, uint64_t after, size_t max)
 {
-  loaded l = {0, {0}};
-  CHECK_OK(hw_sdb_load_after(s, worker, after, max, take_rec, &l));
+  loaded l = {0}, k = {0};
+  CHECK_OK(hw_sdb_load_after(s, worker, after, max, NULL, take_rec, &l));
+  CHECK_OK(hw_sdb_load_after(s, worker, after, max, odd_seq, take_rec, &k));
+  CHECK_EQ(k.n, l.n);
+  for (long i = 0; i < l.n; i++) {
+    CHECK(!l.none[i] && k.seq[i] == l.seq[i]);
+    CHECK(k.none[i] == (l.seq[i] % 2 == 1));
+    CHECK(k.none[i] || (hw_id_cmp(&k.cas[i], &l.cas[i]) == 0 && k.len[i] == l.len[i]));
+  }
   return l;
 }
 

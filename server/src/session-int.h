@@ -36,6 +36,8 @@ struct hw_session {
   int refs; /* the connection itself + jobs in flight */
   bool tcp_closed, timer_closed, closing;
   bool paused;     /* not reading: too many pushed bytes wait for storage */
+  bool lingering;  /* a final message sent, FIN sent: input is dropped (session.c) */
+  uv_shutdown_t shutdown_req;
   bool hello_seen;                        /* loop thread: a hello was received */
   uint8_t device_key[HW_NOISE_KEY_BYTES]; /* set when the handshake ends */
   bool has_token;

@@ -73,6 +73,52 @@ typedef struct write_req {
   uint8_t data[];
 } write_req;
 
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void on_timer(uv_timer_t *t);
+
+/* How long a session that sent its final message waits for the device to
+ * close its end. */
+#define LINGER_MS 5000
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  hw_session *ss = req->data;
+  (void)status; /* cancelled by a close, or the connection is gone: on_read says */
+  session_unref(ss);
+}
+
+/* After a final message (a refusal, an error): a FIN, not a close at once.
+ * Closing a socket with unread input, which a device that pipelines its
+ * pushes behind its hello often has, sends a reset; the device's next
+ * write then fails and it may never read the message that says why (a
+ * lineage refusal it must act on: its every sync failed with a bare I/O
+ * error). Input is read and dropped until the device closes its end, or
+ * LINGER_MS at most. */
+static void linger_close(hw_session *ss)
+{
+  if (ss->closing || ss->lingering)
+    return;
+  ss->lingering = true;
+  ss->state = HW_SS_CLOSING;
+  ss->shutdown_req.data = ss;
+  ss->refs++;
+  if (uv_shutdown(&ss->shutdown_req, (uv_stream_t *)&ss->tcp, on_shutdown) != 0) {
+    ss->refs--;
+    session_close(ss, NULL, 0);
+    return;
+  }
+  if (ss->paused) {
+    ss->paused = false;
+    ss->srv->n_paused--;
+    if (uv_read_start((uv_stream_t *)&ss->tcp, on_alloc, on_read) != 0) {
+      session_close(ss, NULL, 0);
+      return;
+    }
+  }
+  uv_timer_start(&ss->timer, on_timer, LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
   write_req *w = (write_req *)req;
@@ -81,7 +127,7 @@ static void on_written(uv_write_t *req, int status)
   if (status < 0)
     session_close(ss, "write", HW_EIO);
   else if (w->close_after)
-    session_close(ss, NULL, 0);
+    linger_close(ss);
   hw_free(w);
   session_unref(ss);
 }
@@ -93,11 +139,11 @@ static void flush(hw_session *ss, bool close_after)
   write_req *w;
   uv_buf_t b;
 
-  if (ss->closing)
+  if (ss->closing || ss->lingering) /* nothing goes after the final message */
     return;
   if (out.len == 0) {
     if (close_after)
-      session_close(ss, NULL, 0);
+      linger_close(ss);
     return;
   }
   if (uv_stream_get_write_queue_size((uv_stream_t *)&ss->tcp) > WRITE_QUEUE_MAX) {
@@ -209,12 +255,9 @@ static hw_ack_status ack_status(hw_decision d)
  * queue is down to half (its idle timer stopped: it is waiting for us). */
 #define PUSH_QUEUE_MAX(srv) ((size_t)(srv)->cfg.push_queue_kb * 1024u)
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
-
 static void pause_reading(hw_session *ss)
 {
-  if (ss->paused || ss->closing || ss->srv->queued_push_bytes <= PUSH_QUEUE_MAX(ss->srv))
+  if (ss->paused || ss->closing || ss->lingering || ss->srv->queued_push_bytes <= PUSH_QUEUE_MAX(ss->srv))
     return;
   uv_read_stop((uv_stream_t *)&ss->tcp);
   uv_timer_stop(&ss->timer);
@@ -515,6 +558,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
   if (ss->closing)
     return;
+  if (ss->lingering) { /* dropped; the device's close ends it */
+    if (n < 0)
+      session_close(ss, NULL, 0);
+    return;
+  }
   if (n < 0) {
     int rc = n == UV_EOF ? hw_chan_eof(ss->chan) : HW_EIO;
     session_close(ss, rc ? "truncated" : "end", rc);
@@ -553,13 +601,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_timer(uv_timer_t *t)
 {
   hw_session *ss = t->data;
+  if (ss->lingering) {
+    session_close(ss, NULL, 0);
+    return;
+  }
   session_close(ss, ss->state == HW_SS_HANDSHAKE ? "handshake-timeout" : "idle-timeout",
                 HW_ECLOSED);
 }
 
 static void restart_timer(hw_session *ss, uint64_t ms)
 {
-  if (!ss->closing)
+  if (!ss->closing && !ss->lingering)
     uv_timer_start(&ss->timer, on_timer, ms, 0);
 }
 

@@ -173,7 +173,9 @@ static void send_msg(hw_session *ss, const hw_msg *m, bool final)
   hw_cbor_wr w;
   int rc;
 
-  if (ss->closing)
+  /* After the final message nothing more goes (a job that finishes later,
+   * a refused push's answer, has no one to tell). */
+  if (ss->closing || ss->state == HW_SS_CLOSING)
     return;
   hw_cbor_wr_init(&w, HW_APP_MSG_MAX);
   rc = hw_msg_encode(m, &w);

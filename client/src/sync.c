@@ -461,8 +461,8 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
   hw_store_rec *row = NULL, put = {0};
   hw_record *local = NULL, *merged = NULL;
   const hw_record *keep;
-  hw_dot acked_e[2 * HW_VV_MAX];
-  hw_vv acked = {0, acked_e};
+  hw_dot known_e[2 * HW_VV_MAX], acked_e[3 * HW_VV_MAX];
+  hw_vv known = {0, known_e}, acked = {0, acked_e};
   uint8_t *out = NULL;
   size_t out_len;
   hw__pulled what;
@@ -479,10 +479,12 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT;
     goto out;
   }
-  if (row)
-    acked.n = hw_vv_join(&row->acked, held, acked_e);
-  else
-    acked.n = hw_vv_join(&(hw_vv){0, NULL}, held, acked_e);
+  /* What the server is known to hold: what it acknowledged before, what
+   * this ack or pull says it holds, and the state it sent, which is its
+   * own (an ack's merged state covers writes of other devices too: left
+   * out, the record looked unsynced until a second sync sent it again). */
+  known.n = hw_vv_join(row ? &row->acked : &(hw_vv){0, NULL}, held, known_e);
+  acked.n = hw_vv_join(&known, in ? &in->vv : &(hw_vv){0, NULL}, acked_e);
   if (!in) {
     /* Nothing new: the server holds what was sent (a record deleted here
      * since, its case closed or taken away, was acknowledged whole). */

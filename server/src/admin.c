@@ -17,7 +17,8 @@ typedef struct admin_job {
   hw_control_req *req;
   admin_kind kind;
   char worker[HW_WORKER_MAX], coordinator[HW_WORKER_MAX], actor[160], device[80], mode[16];
-  hw_id case_id;
+  char case_hex[HW_ID_HEX_LEN + 1]; /* as given: the id or its last digits */
+  hw_id case_id;                     /* found from it */
   uint8_t key[HW_DEVICE_KEY_BYTES]; /* revoke: the device found */
   bool ok, lost;
   char *text; /* the reply */
@@ -91,6 +92,20 @@ static int admin_run(hw_job *job, void *d)
   if (!(j->text = hw_malloc(HW_ADMIN_REPLY_MAX)))
     return HW_ENOMEM;
   j->text[0] = '\0';
+  if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
+      (rc = hw_sdb_case_by_suffix(db, j->case_hex, &j->case_id)) != 0) {
+    if (rc != HW_EINVAL && rc != HW_ENOENT && rc != HW_EEXIST)
+      return rc;
+    snprintf(details, sizeof details,
+             rc == HW_EINVAL ? "--case takes the case id as the lists show it: 6 to 32 hex digits"
+             : rc == HW_EEXIST
+                 ? "several cases end in %s: give more digits"
+                 : "no case ending in %s on the server (a case made on a device is known here "
+                   "once its records have synced)",
+             j->case_hex);
+    say(j, details);
+    return HW_OK;
+  }
   hw_id_to_hex(&j->case_id, hex);
   /* Names are checked against the invited and enrolled: a misspelt worker
    * would hold a case no device can see, and a worker named as a region's
@@ -183,10 +198,28 @@ static int admin_run(hw_job *job, void *d)
     if (rc)
       return rc;
     j->lost = strcmp(j->mode, "lost") == 0;
+    {
+      hw_sdb_device dev;
+      char key_hex[17];
+      for (int i = 0; i < 8; i++)
+        snprintf(key_hex + 2 * i, 3, "%02x", j->key[i]);
+      if ((rc = hw_sdb_device_get(db, j->key, &dev)) != 0)
+        return rc;
+      /* Said again: nothing changes and nothing is audited twice. A lost
+       * device stays lost (retiring it would let it push once more). */
+      if (strcmp(dev.status, j->lost ? "lost" : "retired") == 0 ||
+          (!j->lost && strcmp(dev.status, "lost") == 0)) {
+        snprintf(details, sizeof details, "device %s is already revoked (%s)", key_hex,
+                 dev.status);
+        say(j, details);
+        j->ok = j->lost || strcmp(dev.status, "retired") == 0;
+        return HW_OK;
+      }
+      snprintf(details, sizeof details, "device=%s mode=%s", key_hex, j->mode);
+    }
     if ((rc = hw_sdb_device_set_status(db, j->key, j->lost ? "lost" : "retired",
                                        hw__now_ms())) != 0)
       return rc;
-    snprintf(details, sizeof details, "mode=%s", j->mode);
     if ((rc = hw__admin_audit(db, "revoke", j->key, j->actor, details)) != 0)
       return rc;
     say(j, j->lost ? "revoked (lost): refused from now on, live sessions ended, told to wipe"
@@ -233,13 +266,13 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
   }
   j->kind = cmds[k].kind;
   if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
-      (!a->worker || !a->case_hex ||
-       hw_id_from_hex(&j->case_id, a->case_hex, strlen(a->case_hex)))) {
-    bool assign = j->kind == ASSIGN;
+      (!a->worker || !a->case_hex || strlen(a->case_hex) > HW_ID_HEX_LEN)) {
+    char why[96];
+    snprintf(why, sizeof why, "%s needs %s", cmds[k].name,
+             !a->case_hex || a->worker ? "--case CASE (the case id, or its last 6 or more digits)"
+                                       : "--worker NAME");
     hw_free(j);
-    hw__control_reply_text(req, false,
-                           assign ? "assign needs --case CASE (32 hex digits) and --worker W"
-                                  : "reassign needs --case CASE (32 hex digits) and --worker W");
+    hw__control_reply_text(req, false, why);
     return true;
   }
   if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
@@ -271,6 +304,7 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
   snprintf(j->actor, sizeof j->actor, "%s", a->actor);
   snprintf(j->device, sizeof j->device, "%s", a->device ? a->device : "");
   snprintf(j->mode, sizeof j->mode, "%s", a->mode ? a->mode : "");
+  snprintf(j->case_hex, sizeof j->case_hex, "%.32s", a->case_hex ? a->case_hex : "");
   if (hw_storage_submit(s->storage, &j->job) != 0) {
     hw_free(j);
     hw__control_reply_text(req, false, "the server is stopping");

@@ -210,6 +210,12 @@ HW_NODISCARD int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud);
 HW_NODISCARD int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
                                          uint8_t key[static HW_DEVICE_KEY_BYTES]);
 
+/* The one case the server knows (it holds records of it, or someone holds
+ * it) whose id's hex ends with `hex_suffix` (6 to 32 hex digits, the
+ * digits the devices' lists show): HW_EINVAL not such digits, HW_ENOENT
+ * none, HW_EEXIST several. */
+HW_NODISCARD int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out);
+
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,
                                        size_t key_len, const char *reason, const uint8_t *state,

@@ -162,6 +162,7 @@ enum {
   ST_FLAG_PUT,
   ST_DEV_LIST,
   ST_DEV_BY_PREFIX,
+  ST_CASE_IDS,
   ST_PERSON_ROLES,
   ST_COUNT
 };
@@ -261,6 +262,9 @@ static const char *const sql[ST_COUNT] = {
     [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
+    /* Every case the server knows, for an administrator's short case id
+     * (a command now and then: a walk of the case index). */
+    [ST_CASE_IDS] = "SELECT case_id FROM srv_assign UNION SELECT case_id FROM srv_records",
     [ST_DEV_BY_PREFIX] = "SELECT key FROM srv_devices WHERE hex(key) LIKE ?1 || '%'",
     [ST_PERSON_ROLES] = "SELECT role FROM srv_devices WHERE worker = ?1"
                         " UNION SELECT role FROM srv_invitations WHERE worker = ?1",
@@ -1592,6 +1596,44 @@ int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
       break;
   }
   return walk_end(st, rc);
+}
+
+int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out)
+{
+  sqlite3_stmt *st = s->st[ST_CASE_IDS];
+  char lower[HW_ID_HEX_LEN + 1], hex[HW_ID_HEX_LEN + 1];
+  size_t n = strlen(hex_suffix);
+  int rc, found = 0;
+
+  if (n < 6 || n > HW_ID_HEX_LEN)
+    return HW_EINVAL;
+  for (size_t i = 0; i <= n; i++) {
+    char ch = hex_suffix[i];
+    if (i < n && !strchr("0123456789abcdefABCDEF", ch))
+      return HW_EINVAL;
+    lower[i] = (char)(ch >= 'A' && ch <= 'F' ? ch + 32 : ch);
+  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id id;
+    if (blob_exact(st, 0, id.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    hw_id_to_hex(&id, hex);
+    if (memcmp(hex + HW_ID_HEX_LEN - n, lower, n) != 0)
+      continue;
+    if (found++) {
+      rc = HW_EEXIST;
+      break;
+    }
+    *out = id;
+  }
+  if (rc == SQLITE_DONE)
+    rc = found ? HW_OK : HW_ENOENT;
+  else if (rc > 0)
+    rc = from_sqlite(rc);
+  sqlite3_reset(st);
+  return rc;
 }
 
 int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,

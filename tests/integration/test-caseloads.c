@@ -267,11 +267,28 @@ int main(int argc, char **argv)
   CHECK(ADMIN("assign", "--case", hex, "--worker", "bashir", "--coordinator", "chipo") != 0);
   CHECK(ADMIN("reassign", "--case", "xyz", "--worker", "bashir", "--coordinator", "chipo") != 0);
   CHECK(ADMIN("reassign", "--case", hex, "--worker", "bashir") != 0); /* who decides? */
+  /* A case the server does not know is refused, not handed out (a typo
+   * would otherwise hold a case nobody can see). */
+  {
+    size_t unknown = hw_test_file_count(srv.log, "no case ending in"),
+           digits = hw_test_file_count(srv.log, "6 to 32 hex digits");
+    CHECK(ADMIN("assign", "--case", "0123456789abcdef0123456789abcdef", "--worker", "bashir",
+                "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("assign", "--case", "fedcba", "--worker", "bashir", "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("assign", "--case", "12345", "--worker", "bashir", "--coordinator", "chipo") != 0);
+    CHECK_EQ(hw_test_file_count(srv.log, "no case ending in"), unknown + 2);
+    CHECK_EQ(hw_test_file_count(srv.log, "6 to 32 hex digits"), digits + 1);
+    CHECK_EQ(ADMIN("caseload", "--worker", "bashir"), 0);
+    CHECK(strstr(out, "0123456789abcdef0123456789abcdef") == NULL);
+  }
 
   /* Reassignment while amina's first device has an unpushed edit. */
   hw_test_put_text(a1, &ra, &ca, "note", "late visit");
-  CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "bashir", "--coordinator", "chipo"), 0);
-  CHECK(strstr(out, "to=bashir from=amina") != NULL);
+  /* Named by its last 12 digits, as the devices' lists show it. */
+  CHECK_EQ(ADMIN("reassign", "--case", hex + HW_ID_HEX_LEN - 12, "--worker", "bashir",
+                 "--coordinator", "chipo"),
+           0);
+  CHECK(strstr(out, "to=bashir from=amina") != NULL && strstr(out, hex) != NULL);
   r = hw_test_sync_ok(a2); /* nothing pending: the case goes at once */
   CHECK_EQ(r.removed, 1);
   CHECK_EQ(hw_test_device_records(a2), 0);
@@ -354,6 +371,19 @@ int main(int argc, char **argv)
   }
   CHECK(ADMIN("revoke", "--device", dev, "--mode", "stolen", "--coordinator", "chipo") != 0);
   CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
+  /* The audit names the device; said again, nothing changes and nothing
+   * is audited twice; a lost device is not retired (one more push). */
+  {
+    char entry[64];
+    snprintf(entry, sizeof entry, "device=%s mode=lost", dev);
+    CHECK_EQ(ADMIN("audit"), 0);
+    CHECK(strstr(out, entry) != NULL && strstr(strstr(out, entry) + 1, entry) == NULL);
+    CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
+    CHECK(strstr(out, "already revoked (lost)") != NULL);
+    CHECK(ADMIN("revoke", "--device", dev, "--mode", "retire", "--coordinator", "chipo") != 0);
+    CHECK_EQ(ADMIN("audit"), 0);
+    CHECK(strstr(out, entry) != NULL && strstr(strstr(out, entry) + 1, entry) == NULL);
+  }
   before = hw_test_server_records(&srv);
   CHECK_EQ(sync_once(e1, &r), HW_EREVOKED);
   CHECK(r.wiped);

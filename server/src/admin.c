@@ -187,7 +187,9 @@ static int admin_run(hw_job *job, void *d)
     return HW_OK;
   case DEVICES:
     j->ok = true;
-    return hw_sdb_devices(db, device_line, j);
+    if ((rc = hw_sdb_devices(db, device_line, j)) == 0 && j->len == 0)
+      say(j, "no devices enrolled");
+    return rc;
   case REVOKE:
     rc = hw_sdb_device_by_prefix(db, j->device, j->key);
     if (rc == HW_ENOENT || rc == HW_EEXIST || rc == HW_EINVAL) {

@@ -103,37 +103,51 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
                          const char *value, char *err, size_t err_len)
 {
   int rc = HW_EINVAL, known = 1;
+  char want[96] = ""; /* what the value must be, said when it is not */
 
 #define IS(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
+#define STR(dst)                                                                                   \
+  (snprintf(want, sizeof want, "at most %zu bytes", sizeof(dst) - 1),                              \
+   copy_str(dst, sizeof(dst), value))
+#define U32(lo, hi, dst)                                                                           \
+  (snprintf(want, sizeof want, "a whole number from %u to %u", (unsigned)(lo), (unsigned)(hi)),    \
+   parse_u32(value, lo, hi, dst))
   if (IS("server", "state_dir"))
-    rc = copy_str(c->state_dir, sizeof c->state_dir, value);
-  else if (IS("server", "listen"))
+    rc = STR(c->state_dir);
+  else if (IS("server", "listen")) {
+    snprintf(want, sizeof want, "an IP address and port such as 127.0.0.1:7400 or [::1]:7400, "
+                                "not a host name");
     rc = parse_listen(c, value);
-  else if (IS("server", "control_socket"))
-    rc = copy_str(c->control_socket, sizeof c->control_socket, value);
+  } else if (IS("server", "control_socket"))
+    rc = STR(c->control_socket);
   else if (IS("server", "key_file"))
-    rc = copy_str(c->key_file, sizeof c->key_file, value);
+    rc = STR(c->key_file);
   else if (IS("server", "admin_group"))
-    rc = copy_str(c->admin_group, sizeof c->admin_group, value);
-  else if (IS("server", "log_level"))
+    rc = STR(c->admin_group);
+  else if (IS("server", "log_level")) {
+    snprintf(want, sizeof want, "error, warn, info or debug");
     rc = parse_level(value, &c->log_level);
-  else if (IS("limits", "handshake_timeout_ms"))
-    rc = parse_u32(value, 100, 600000, &c->handshake_timeout_ms);
+  } else if (IS("limits", "handshake_timeout_ms"))
+    rc = U32(100, 600000, &c->handshake_timeout_ms);
   else if (IS("limits", "idle_timeout_ms"))
-    rc = parse_u32(value, 1000, 86400000, &c->idle_timeout_ms);
+    rc = U32(1000, 86400000, &c->idle_timeout_ms);
   else if (IS("limits", "max_connections"))
-    rc = parse_u32(value, 1, 1000000, &c->max_connections);
+    rc = U32(1, 1000000, &c->max_connections);
   else if (IS("limits", "push_queue_kb"))
-    rc = parse_u32(value, 1, 4194304, &c->push_queue_kb);
+    rc = U32(1, 4194304, &c->push_queue_kb);
   else if (IS("audit", "head_sign_interval_s"))
-    rc = parse_u32(value, 1, 86400, &c->head_sign_interval_s);
+    rc = U32(1, 86400, &c->head_sign_interval_s);
   else if (IS("enrolment", "invite_ttl_s"))
-    rc = parse_u32(value, 60, 30 * 86400, &c->invite_ttl_s);
+    rc = U32(60, 30 * 86400, &c->invite_ttl_s);
   else
     known = 0;
+#undef STR
+#undef U32
 #undef IS
-  if (rc && err)
-    snprintf(err, err_len, known ? "%s.%s: invalid value" : "%s.%s: unknown setting", section, key);
+  if (rc && err && known)
+    snprintf(err, err_len, "%s.%s: invalid value '%.64s' (%s)", section, key, value, want);
+  else if (rc && err)
+    snprintf(err, err_len, "%s.%s: unknown setting", section, key);
   return rc;
 }
 

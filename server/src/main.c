@@ -37,6 +37,7 @@ static const char usage[] =
     "your user name and the deciding coordinator):\n"
     "  assign    give a case nobody holds yet to a worker\n"
     "            --case CASE --worker NAME --coordinator NAME\n"
+    "            CASE: the id as caseload prints it, or its last 6 or more digits\n"
     "  reassign  move a case to another worker; the old holder's devices delete it\n"
     "            once their own edits are pushed\n"
     "            --case CASE --worker NAME --coordinator NAME\n"
@@ -56,6 +57,10 @@ static const char usage[] =
     "  reject      keep it for the record only, merge nothing  --id N --coordinator NAME\n"
     "              Either way the device holding it drops its copy and takes the\n"
     "              server's at its next sync.\n"
+    "\n"
+    "Every command but init and run talks to the running server through its control\n"
+    "socket, found from the state directory: give the same --state-dir DIR or\n"
+    "--config FILE as the server was started with (default /var/lib/homeward).\n"
     "\n"
     "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
     "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
@@ -92,14 +97,15 @@ static int load_config(const opts *o, hw_server_config *cfg)
   hw_server_config_defaults(cfg);
   if (o->config && (rc = hw_server_config_load(cfg, o->config, err, sizeof err)) != 0)
     return fprintf(stderr, "homeward-server: %s\n", err), 2;
-#define SET(sec, key, val)                                                                         \
+  /* A flag's error names the flag (the configuration key's names the key). */
+#define SET(flag, sec, key, val)                                                                   \
   if ((val) && hw_server_config_set(cfg, sec, key, val, err, sizeof err))                          \
-    return fprintf(stderr, "homeward-server: %s\n", err), 2;
-  SET("server", "state_dir", o->state_dir);
-  SET("server", "listen", o->listen);
-  SET("server", "key_file", o->key_file);
-  SET("server", "log_level", o->log_level);
-  SET("server", "control_socket", o->control_socket);
+    return fprintf(stderr, "homeward-server: %s: %s\n", flag, strchr(err, ' ') + 1), 2;
+  SET("--state-dir", "server", "state_dir", o->state_dir);
+  SET("--listen", "server", "listen", o->listen);
+  SET("--key-file", "server", "key_file", o->key_file);
+  SET("--log-level", "server", "log_level", o->log_level);
+  SET("--control-socket", "server", "control_socket", o->control_socket);
 #undef SET
   hw_server_config_finish(cfg);
   return 0;
@@ -228,11 +234,13 @@ static int cmd_control(const opts *o, const char *cmd)
                 "admin group");
   if (rc)
     return fail(hw_strerror(rc));
+  /* The reply's lines end with a newline; fail() and puts() add their own. */
+  for (size_t n = strlen(reply); n && reply[n - 1] == '\n'; n--)
+    reply[n - 1] = '\0';
   if (!ok)
     return fail(reply);
-  fputs(reply, stdout);
-  if (!reply[0] || reply[strlen(reply) - 1] != '\n')
-    putchar('\n');
+  if (reply[0])
+    puts(reply);
   return 0;
 }
 

@@ -212,6 +212,11 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
        info->why == HW_STORE_WHY_KEYFILE_OWNER || info->why == HW_STORE_WHY_KEYFILE_FORMAT))
     snprintf(err, err_len, "cannot use the key file %s: %s", u->key_file,
              hw_store_why_str(info->why));
+  else if (rc == HW_EBUSY)
+    snprintf(err, err_len,
+             "the store %s is in use: is another homeward-server running on this state "
+             "directory?",
+             path);
   else if (rc)
     snprintf(err, err_len, "cannot open the store %s: %s (%s)", path, hw_strerror(rc),
              hw_store_why_str(info->why));
@@ -721,8 +726,9 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     invite_job *j;
     if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
       hw__control_reply_text(req, false,
-                 "invite needs a worker, a role (worker or coordinator) and the "
-                 "coordinator's name");
+                             !worker[0] ? "invite needs --worker NAME"
+                             : !coord[0] ? "invite needs --coordinator NAME (who decides)"
+                                         : "--role takes worker or coordinator");
       return;
     }
     if (!(j = hw_calloc(1, sizeof *j))) {

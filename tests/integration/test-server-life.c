@@ -98,6 +98,26 @@ static void stop_mid_push(hw_client *a, int *n)
   CHECK_EQ(hw_test_server_records(&srv), (size_t)*n);
 }
 
+/* Administrators' mistakes are said plainly: a second server on the same
+ * state directory, an invitation with an unknown role; an empty device
+ * list says so. */
+static void clear_refusals(void)
+{
+  char out[4096];
+  const char *second[] = {"run", "--key-file", srv.key_file, "--listen", "127.0.0.1:0", NULL};
+  const char *boss[] = {"invite", "--worker", "amina", "--coordinator", "chipo",
+                        "--role", "boss", NULL};
+  const char *devices[] = {"devices", NULL};
+
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, second), 1);
+  CHECK(hw_test_file_contains(srv.log, "is another homeward-server running on this state"));
+  CHECK(hw_test_server_cmd(&srv, out, sizeof out, boss) != 0);
+  CHECK(hw_test_file_contains(srv.log, "--role takes worker or coordinator\n"));
+  CHECK(!hw_test_file_contains(srv.log, "coordinator\n\n")); /* no blank line after it */
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, devices), 0);
+  CHECK(strcmp(out, "no devices enrolled\n") == 0);
+}
+
 /* A failed init leaves nothing behind (no recovery key that seals nothing,
  * no half-made store), says which file is wrong, and may simply be run
  * again; init on an existing store writes nothing at all. */
@@ -224,6 +244,7 @@ int main(int argc, char **argv)
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
   failed_init();
+  clear_refusals();
   refused_peers();
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
   hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */

@@ -67,7 +67,11 @@ int main(void)
   expect_bad("[server]\nlisten = 10.0.0.256:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlisten = [fe80::1%]:7400\n", "server.listen: invalid value");
   expect_bad("[server]\nlisten = [fe80::1%a b]:7400\n", "server.listen: invalid value");
-  expect_bad("[server]\nlog_level = loud\n", "server.log_level");
+  /* Each refusal says what the value must be. */
+  expect_bad("[server]\nlog_level = loud\n",
+             "server.log_level: invalid value 'loud' (error, warn, info or debug)");
+  expect_bad("[server]\nlisten = localhost:7400\n", "not a host name");
+  expect_bad("[limits]\nmax_connections = 0\n", "a whole number from 1 to 1000000");
   expect_bad("[server]\nstate_dirr = /x\n", "server.state_dirr: unknown setting");
   expect_bad("[serv]\nlisten = a:1\n", "serv.listen: unknown setting");
   expect_bad("[limits]\nidle_timeout_ms = -1\n", "limits.idle_timeout_ms");

@@ -141,6 +141,6 @@ const char *hw_passphrase_weakness(const char *p)
   if (same == n)
     return "do not repeat one character";
   if (run == n)
-    return "do not use a run of keys or digits";
+    return "do not use a run of letters, keys or digits";
   return NULL;
 }

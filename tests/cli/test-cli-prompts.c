@@ -305,10 +305,15 @@ int main(int argc, char **argv)
   send_line("no_action");
   expect("recorded case_note");
   send_line("status");
-  expect("not yet synced:  1 records");
+  expect("not yet synced:  1 record");
   expect("locked after 2 idle seconds");
   CHECK_EQ(term_wait(), 0);
+  CHECK(!strstr(T.buf, "synced:  1 records")); /* one record: singular */
   CHECK_EQ(n_records(), 4);
+  TERM("shell", "--idle", "1");
+  expect("locked after 1 idle second");
+  CHECK_EQ(term_wait(), 0);
+  CHECK(!strstr(T.buf, "1 idle seconds"));
   /* exit locks at once. */
   TERM("shell");
   send_line("exit");

@@ -5,7 +5,10 @@
  * is asked for; an empty HOMEWARD_PASSPHRASE or HOMEWARD_STORE, or a
  * directory given as the store, is said as such; `sync` prints each
  * progress line once; a passphrase that is a walk along the keyboard is
- * refused. */
+ * refused. The second trial: an unknown record is said once; a malformed
+ * --set or an empty option value is a usage error; a --file that cannot
+ * be read says why without a JSON line; --json with a command without JSON
+ * output is refused; counts of one are singular. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <limits.h>
 #include <stdio.h>
@@ -83,6 +86,134 @@ static void passphrase_runs(void)
     CHECK(hw_passphrase_weakness(*p) == NULL);
 }
 
+/* 2.1: an unknown record is said once, whichever way it is named. */
+static void unknown_records(void)
+{
+  static const char *const ids[] = {"abcdefabcdef", "0123456789abcdef0123456789abcdef",
+                                    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", NULL};
+
+  for (const char *const *id = ids; *id; id++) {
+    HW(PASS, "write", *id, "--set", "x=1");
+    CHECK(R.status == 1 && has(R.err, "no record ") && has(R.err, " on this device"));
+    if (count_lines(R.err, "homeward:") != 1)
+      fprintf(stderr, "write %s said:\n%s", *id, R.err);
+    CHECK_EQ(count_lines(R.err, "homeward:"), 1);
+    HW(PASS, "show", *id);
+    CHECK(R.status == 1 && count_lines(R.err, "homeward:") == 1);
+    HW(PASS, "void", *id, "--reason", "wrong child");
+    CHECK(R.status == 1 && count_lines(R.err, "homeward:") == 1);
+  }
+  HW(PASS, "write", "abcdefabcdef", "--set", "x=1");
+  CHECK(has(R.err, "homeward: no record abcdefabcdef on this device") && !has(R.err, "no such"));
+  HW(PASS, "show", "abc");
+  CHECK(R.status == 1 && has(R.err, "at least 6 digits") && count_lines(R.err, "homeward:") == 1);
+}
+
+/* 2.2: a malformed option value is a usage error (exit 2), said before the
+ * passphrase is asked for (none is given here). */
+static void malformed_values(void)
+{
+  static const char *const sets[] = {"visit_date", "=2026-11-30", "", NULL};
+
+  for (const char *const *set = sets; *set; set++) {
+    HW(NULL, "record", "followup", "--set", *set);
+    if (R.status != 2 || !has(R.err, "the form --set FIELD=VALUE"))
+      fprintf(stderr, "--set \"%s\": exit %d\n%s", *set, R.status, R.err);
+    CHECK(R.status == 2 && has(R.err, "the form --set FIELD=VALUE"));
+    HW(NULL, "write", "0123456789ab", "--set", *set);
+    CHECK(R.status == 2 && has(R.err, "the form --set FIELD=VALUE"));
+  }
+  OK("record", "case_note", "--draft", "--set", "note="); /* an empty answer is fine */
+  HW(NULL, "case", "list", "--stage", "nowhere");
+  CHECK(R.status == 2 && has(R.err, "no stage called nowhere"));
+  HW(NULL, "export", "--json", "--yes", "--output", "");
+  CHECK(R.status == 2 && has(R.err, "--output wants a path"));
+  HW(NULL, "record", "child", "--file", "");
+  CHECK(R.status == 2 && has(R.err, "--file wants a path"));
+  HW(NULL, "record", "case_note", "--case", "", "--set", "note=x");
+  CHECK(R.status == 2 && has(R.err, "--case wants"));
+  HW(NULL, "void", "0123456789ab", "--reason", "");
+  CHECK(R.status == 2 && has(R.err, "--reason wants"));
+  HW(NULL, "record", "--resume", "");
+  CHECK(R.status == 2 && has(R.err, "--resume wants"));
+  HW(NULL, "case", "find", "--place", "");
+  CHECK(R.status == 2 && has(R.err, "--place wants"));
+  HW(NULL, "case", "find", "--age", "");
+  CHECK(R.status == 2 && has(R.err, "--age wants a whole number"));
+}
+
+/* 2.3: a --file that cannot be read says so, with no JSON line number. */
+static void answers_file(const char *dir)
+{
+  char path[500], want[600];
+  FILE *f;
+
+  snprintf(path, sizeof path, "%s/none.json", dir);
+  HW(PASS, "record", "child", "--file", path);
+  snprintf(want, sizeof want, "homeward: cannot read %s: No such file or directory\n", path);
+  if (R.status != 1 || !has(R.err, want))
+    fprintf(stderr, "exit %d\n%s", R.status, R.err);
+  CHECK(R.status == 1 && has(R.err, want) && !has(R.err, "line -1"));
+  HW(PASS, "record", "child", "--file", dir);
+  CHECK(R.status == 1 && has(R.err, "cannot read ") && has(R.err, ": Is a directory"));
+  snprintf(path, sizeof path, "%s/broken.json", dir);
+  CHECK((f = fopen(path, "w")) != NULL);
+  fputs("{\"note\": ", f);
+  fclose(f);
+  HW(PASS, "record", "case_note", "--file", path);
+  CHECK(R.status == 1 && has(R.err, "broken.json: ") && has(R.err, "(line 1)"));
+}
+
+/* 2.4: --json only where there is JSON output; refused elsewhere, also in
+ * the shell. */
+static void json_refused(void)
+{
+  static const char *const cmds[][3] = {
+      {"list"},  {"conflicts"}, {"drafts"}, {"show", "0123456789ab"}, {"case", "find", "amina"},
+      {"forms"}, {"sync"}};
+
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    const char *args[6] = {cmds[i][0]};
+    size_t n = 1;
+    while (n < 3 && cmds[i][n])
+      args[n] = cmds[i][n], n++;
+    args[n] = "--json";
+    run_hw(&R, store, NULL, args);
+    if (R.status != 2 || !has(R.err, "has no --json"))
+      fprintf(stderr, "%s --json: exit %d\n%s", args[0], R.status, R.err);
+    CHECK(R.status == 2 && has(R.err, "has no --json"));
+    CHECK(has(R.err, "case list, case show, status and export"));
+  }
+  USAGE("list has no --json", "list", "--json");
+  USAGE("case find has no --json", "case", "find", "amina", "--json");
+  USAGE("list has no --csv", "list", "--csv");
+  OK("status", "--json");
+  OK("case", "list", "--json");
+  {
+    char in[500];
+    FILE *f;
+    snprintf(in, sizeof in, "%s.shell-in", store);
+    CHECK((f = fopen(in, "w")) != NULL);
+    fputs("list --json\nstatus --json\n", f);
+    fclose(f);
+    run_hw_in(&R, store, PASS, in, (const char *const[]){"shell", NULL});
+    CHECK(R.status == 0 && has(R.err, "list has no --json") && has(R.out, "\"worker\""));
+  }
+}
+
+/* 2.6: counts of one are singular. */
+static void singular(const char *dir)
+{
+  char path[500];
+
+  snprintf(path, sizeof path, "%s/one.json", dir);
+  OK("export", "--json", "--yes", "--output", path);
+  CHECK(has(R.err, "exported 1 case to "));
+  OK("record", "case_note", "--draft", "--set", "note_date=2026-06-02");
+  OK("drafts");
+  CHECK(has(R.out, ", 1 answer\n"));
+}
+
 int main(int argc, char **argv)
 {
   hw_test_server srv;
@@ -102,7 +233,7 @@ int main(int argc, char **argv)
 
   /* Keyboard runs are refused at init, as the guide says. */
   HW("qwertyuiopasdf", "init", inv);
-  CHECK(R.status == 1 && has(R.err, "passphrase refused") && has(R.err, "run of keys"));
+  CHECK(R.status == 1 && has(R.err, "passphrase refused") && has(R.err, "keys or digits"));
   HW("123456789012", "init", inv);
   CHECK(R.status == 1 && has(R.err, "passphrase refused"));
 
@@ -125,9 +256,17 @@ int main(int argc, char **argv)
      "family_name=Uwase", "--set", "sex=female", "--set", "age_estimate_years=9", "--set",
      "found_date=2026-05-30", "--set", "found_place=Gisenyi market", "--set",
      "separation_cause=conflict", "--set", "decision=open_case");
+  /* 2.6: one record, one case: singular. */
+  OK("status");
+  CHECK(has(R.out, "on this device:  1 record in 1 case\n"));
+  CHECK(has(R.out, "not yet synced:  1 record\n"));
+  OK("case", "list");
+  CHECK(has(R.out, "(1 case;"));
   OK("sync");
-  CHECK_EQ(count_lines(R.err, "sync: sent 1/1 records"), 1);
-  CHECK(has(R.out, "synced: 1 sent"));
+  CHECK_EQ(count_lines(R.err, "sync: sent 1/1 record, "), 1);
+  CHECK(has(R.out, "synced: 1 sent") && has(R.out, ", 0 records with conflicts\n"));
+  OK("status");
+  CHECK(has(R.out, "not yet synced:  0 records\n"));
 
   /* 2: a missing word or value is a usage error, exit 2, whatever the
    * command; a wrong value (an unknown record) stays a refusal, exit 1. */
@@ -141,9 +280,15 @@ int main(int argc, char **argv)
   USAGE("export (--json | --csv)", "export");
   USAGE("--reason needs a value", "void", "0123456789ab", "--reason");
   HW(PASS, "show", "0123456789ab");
-  CHECK(R.status == 1 && has(R.err, "no such record"));
+  CHECK(R.status == 1 && has(R.err, "no record 0123456789ab on this device"));
   HW(PASS, "void", "0123456789ab", "--reason", "wrong child");
-  CHECK(R.status == 1 && has(R.err, "no such record"));
+  CHECK(R.status == 1 && has(R.err, "no record 0123456789ab on this device"));
+
+  unknown_records();
+  malformed_values();
+  answers_file(srv.dir);
+  json_refused();
+  singular(srv.dir);
 
   /* 3: an unknown option is unknown wherever it is on the line. */
   USAGE("unknown option --bogus", "list", "--bogus");

@@ -1,8 +1,10 @@
 /* The answers of a form being filled. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "answers-int.h"
 #include "homeward/mem.h"
@@ -41,13 +43,8 @@ int hw_cli_answers_set(hw_cli_answers *a, size_t i, const char *text)
 int hw_cli_answers_from_sets(hw_cli_answers *a, const hw_cli_opts *o)
 {
   for (size_t i = 0; i < o->n_sets; i++) {
-    const char *eq = strchr(o->sets[i], '=');
-    const hw_form_field *f;
-    if (!eq || eq == o->sets[i]) {
-      fprintf(stderr, "homeward: --set wants FIELD=VALUE, not %s\n", o->sets[i]);
-      return -1;
-    }
-    f = hw_form_field_find(a->form, o->sets[i], (size_t)(eq - o->sets[i]));
+    const char *eq = strchr(o->sets[i], '='); /* there is one: hw_cli_parse_args checked */
+    const hw_form_field *f = hw_form_field_find(a->form, o->sets[i], (size_t)(eq - o->sets[i]));
     if (!f) {
       fprintf(stderr, "homeward: the %s form has no question %.*s\n", a->form->kind,
               (int)(eq - o->sets[i]), o->sets[i]);
@@ -134,19 +131,45 @@ static int json_text(const hw_form_field *f, json_t *v, char *out, size_t cap)
   return -1;
 }
 
-int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
+/* The JSON in the file at `path`, or NULL after saying why: a file that
+ * cannot be read is said with the system's reason, a JSON error with its
+ * line when it has one. */
+static json_t *load_json(const char *path)
 {
   json_error_t jerr;
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *v;
+  json_t *root;
+  struct stat sb;
+  FILE *f = fopen(path, "r");
+
+  if (f && fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(f);
+    f = NULL;
+    errno = EISDIR;
+  }
+  if (!f) {
+    fprintf(stderr, "homeward: cannot read %s: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+  fclose(f);
+  if (!root && jerr.line > 0)
+    fprintf(stderr, "homeward: %s: %s (line %d)\n", path, jerr.text, jerr.line);
+  else if (!root)
+    fprintf(stderr, "homeward: %s: %s\n", path, jerr.text);
+  return root;
+}
+
+int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
+{
+  json_t *root = load_json(path), *v;
   const char *key;
   static char text[16384];
   int rc = 0;
 
+  if (!root)
+    return -1;
   if (!json_is_object(root)) {
-    if (root)
-      fprintf(stderr, "homeward: %s: wants one JSON object {\"question\": answer, ...}\n", path);
-    else
-      fprintf(stderr, "homeward: %s: %s (line %d)\n", path, jerr.text, jerr.line);
+    fprintf(stderr, "homeward: %s: wants one JSON object {\"question\": answer, ...}\n", path);
     json_decref(root);
     return -1;
   }

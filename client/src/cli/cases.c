@@ -12,27 +12,13 @@ static void date_text(const hw_date *d, char out[16])
   snprintf(out, 16, "%04d-%02d-%02d", (int)d->year, (int)d->month, (int)d->day);
 }
 
-static bool stage_known(const char *name)
-{
-  for (int s = HW_STAGE_ASSESSMENT; s <= HW_STAGE_REMOVED; s++)
-    if (!strcmp(hw_stage_name((hw_stage)s), name))
-      return true;
-  return false;
-}
-
 int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
 {
   hw_cli_db db;
   size_t shown = 0;
   json_t *list = o->json ? json_array() : NULL;
 
-  if (o->stage && !stage_known(o->stage)) {
-    fprintf(stderr,
-            "homeward: no stage called %s (assessment, family_tracing, placement, "
-            "follow_up, phase_out, closed, alternative_care, removed)\n",
-            o->stage);
-    return HW_CLI_USAGE;
-  }
+  /* --stage was checked with the command line (hw_cli_parse_args). */
   if (hw_cli_db_load(c, &db))
     return hw_cli_fail("cannot read the store");
   for (size_t i = 0; i < db.n_cases; i++) {

@@ -24,7 +24,7 @@ enum {
 typedef struct hw_cli_opts {
   const char *store, *case_id, *reason, *stage, *value, *place, *today_text, *resume, *output,
       *file;
-  const char *sets[SETS_MAX];
+  const char *sets[SETS_MAX]; /* FIELD=VALUE, a FIELD before the '=' (hw_cli_parse_args) */
   size_t n_sets;
   int passphrase_fd, new_passphrase_fd;
   int pick;   /* --pick N (1-based), 0 when not given */
@@ -91,12 +91,17 @@ void hw_cli_db_free(hw_cli_db *db);
 const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text);
 /* The record named the same way; NULL after printing why. */
 const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
+/* "no record TEXT on this device" (or case), once for the worker whatever
+ * the lookup that failed; returns HW_CLI_FAIL. */
+int hw_cli_unknown_id(const char *text, bool is_case);
 /* "Amina Uwase" from the child profile, "(no child profile)" without one. */
 void hw_cli_case_name(const hw_cli_case *k, char *out, size_t cap);
 bool hw_cli_rec_conflict(const hw_record *r);
 
 /* A record or case named by its 32 digits or a unique part of it (as
- * hw_cli_db_case takes). 0 or an error (printed). */
+ * hw_cli_db_case takes). 0 or an error (printed: the caller says nothing
+ * more). Whole ids are not looked up: the caller's use of it says when
+ * there is no such record (hw_cli_unknown_id). */
 int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case);
 
 /* Parse argv[first..argc) into *o (defaults already set): -1 to go on, else

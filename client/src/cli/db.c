@@ -119,6 +119,15 @@ static bool id_names(const hw_id *id, const char *text)
 
 #define PREFIX_MIN 6
 
+int hw_cli_unknown_id(const char *text, bool is_case)
+{
+  if (is_case)
+    fprintf(stderr, "homeward: no case %s on this device (see: homeward case list)\n", text);
+  else
+    fprintf(stderr, "homeward: no record %s on this device (see: homeward list)\n", text);
+  return HW_CLI_FAIL;
+}
+
 const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
 {
   const hw_cli_case *found = NULL;
@@ -139,7 +148,7 @@ const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text)
     found = &db->cases[i];
   }
   if (!found)
-    fprintf(stderr, "homeward: no case %s on this device (see: homeward case list)\n", text);
+    hw_cli_unknown_id(text, true);
   return found;
 }
 
@@ -163,7 +172,7 @@ const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text)
     found = &db->recs[i];
   }
   if (!found)
-    fprintf(stderr, "homeward: no record %s on this device (see: homeward list)\n", text);
+    hw_cli_unknown_id(text, false);
   return found;
 }
 

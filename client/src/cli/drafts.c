@@ -136,12 +136,13 @@ int hw_cli_drafts(const hw_cli_opts *o, hw_client *c)
   json_object_foreach(json_object_get(root, "drafts"), name, d)
   {
     const char *cas = json_string_value(json_object_get(d, "case"));
+    size_t answers = json_object_size(json_object_get(d, "answers"));
     char at[40];
     hw_cli_when(json_integer_value(json_object_get(d, "saved_ms")), at, sizeof at);
-    printf("%-6s %-18s %s%.12s  saved %s, %zu answers\n", name,
+    printf("%-6s %-18s %s%.12s  saved %s, %zu answer%s\n", name,
            json_string_value(json_object_get(d, "kind")), cas ? "case " : "new case",
-           !cas ? "" : strlen(cas) == HW_ID_HEX_LEN ? HW_CLI_SHORT(cas) : cas, at,
-           json_object_size(json_object_get(d, "answers")));
+           !cas ? "" : strlen(cas) == HW_ID_HEX_LEN ? HW_CLI_SHORT(cas) : cas, at, answers,
+           answers == 1 ? "" : "s");
     n++;
   }
   if (n == 0)

@@ -141,7 +141,8 @@ int hw_cli_export(const hw_cli_opts *o, hw_client *c)
   if (rc != HW_CLI_OK && o->output)
     unlink(o->output); /* nothing half-written left behind */
   if (rc == HW_CLI_OK && o->output)
-    fprintf(stderr, "exported %zu cases to %s (not encrypted)\n", db.n_cases, o->output);
+    fprintf(stderr, "exported %zu case%s to %s (not encrypted)\n", db.n_cases,
+            db.n_cases == 1 ? "" : "s", o->output);
   hw_cli_db_free(&db);
   return rc;
 }

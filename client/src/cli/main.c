@@ -170,10 +170,13 @@ int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
   hw_cli_db db;
   int rc = HW_ENOENT;
 
-  if (strlen(text) == HW_ID_HEX_LEN)
-    return hw_id_from_hex(out, text, strlen(text)) ? HW_ENOENT : HW_OK;
+  if (strlen(text) == HW_ID_HEX_LEN) {
+    if (hw_id_from_hex(out, text, strlen(text)))
+      return hw_cli_unknown_id(text, is_case), HW_ENOENT;
+    return HW_OK;
+  }
   if (hw_cli_db_load(c, &db))
-    return HW_EIO;
+    return hw_cli_fail("cannot read the store"), HW_EIO;
   if (is_case) {
     const hw_cli_case *k = hw_cli_db_case(&db, text);
     if (k)
@@ -198,13 +201,8 @@ static int build_values(const hw_cli_opts *o, const char *kind, hw_field_value *
     return -1;
   }
   for (size_t i = 0; i < o->n_sets; i++) {
-    const char *eq = strchr(o->sets[i], '=');
-    const hw_form_field *f;
-    if (!eq || eq == o->sets[i]) {
-      fprintf(stderr, "homeward: --set wants FIELD=VALUE, not %s\n", o->sets[i]);
-      return -1;
-    }
-    f = hw_form_field_find(form, o->sets[i], (size_t)(eq - o->sets[i]));
+    const char *eq = strchr(o->sets[i], '='); /* there is one: hw_cli_parse_args checked */
+    const hw_form_field *f = hw_form_field_find(form, o->sets[i], (size_t)(eq - o->sets[i]));
     if (!f) {
       fprintf(stderr, "homeward: the %s form has no question %.*s\n", kind, (int)(eq - o->sets[i]),
               o->sets[i]);
@@ -242,6 +240,18 @@ int hw_cli_forms(void)
   return 0;
 }
 
+/* The record named by `text`, or HW_CLI_FAIL after saying why (once). */
+static int get_record(hw_client *c, const char *text, hw_id *rec, hw_record **r)
+{
+  int rc;
+
+  if (hw_cli_parse_id(c, text, rec, false))
+    return HW_CLI_FAIL;
+  if ((rc = hw_client_get(c, rec, r)) == HW_ENOENT)
+    return hw_cli_unknown_id(text, false);
+  return rc ? hw_cli_fail(hw_cli_strerror(rc)) : 0;
+}
+
 /* `homeward write RECORD --set FIELD=VALUE ...`: one new write, validated. */
 static int cmd_write(const hw_cli_opts *o, hw_client *c)
 {
@@ -255,8 +265,8 @@ static int cmd_write(const hw_cli_opts *o, hw_client *c)
 
   if (o->n_args < 2 || o->n_sets == 0)
     return fprintf(stderr, "homeward: write RECORD --set FIELD=VALUE ...\n"), HW_CLI_USAGE;
-  if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
-    return hw_cli_fail("no such record on this device (see: homeward list)");
+  if (get_record(c, o->args[1], &rec, &r))
+    return HW_CLI_FAIL;
   snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
   hw_record_free(r);
   if (build_values(o, kind, fv, w) == 0) {
@@ -297,8 +307,8 @@ static int cmd_show(const hw_cli_opts *o, hw_client *c)
 
   if (o->n_args < 2)
     return missing("show RECORD");
-  if (hw_cli_parse_id(c, o->args[1], &rec, false) || hw_client_get(c, &rec, &r))
-    return hw_cli_fail("no such record on this device (see: homeward list)");
+  if (get_record(c, o->args[1], &rec, &r))
+    return HW_CLI_FAIL;
   printf("%.*s record\n", (int)r->kind.len, (const char *)r->kind.p);
   hw_cli_print_fields(r, "  ");
   hw_record_free(r);
@@ -330,9 +340,9 @@ static void progress_line(const hw_sync_progress *p, bool bar)
   bytes_text(p->bytes_up, up, sizeof up);
   bytes_text(p->bytes_down, down, sizeof down);
   if (!bar) {
-    fprintf(stderr, "sync: sent %llu/%llu records, received %llu (%s up, %s down)\n",
+    fprintf(stderr, "sync: sent %llu/%llu record%s, received %llu (%s up, %s down)\n",
             (unsigned long long)p->records_up, (unsigned long long)p->records_up_total,
-            (unsigned long long)p->records_down, up, down);
+            p->records_up_total == 1 ? "" : "s", (unsigned long long)p->records_down, up, down);
     return;
   }
   if (p->records_up_total == 0)
@@ -376,6 +386,66 @@ static void progress_end(progress_ui *ui)
   ui->unsaid = false;
 }
 
+/* "1 record ... was", "2 records ... were": a count with the words that
+ * agree with it, on a line of its own. */
+static void count_line(FILE *out, uint64_t n, const char *one, const char *many)
+{
+  fprintf(out, "%llu %s\n", (unsigned long long)n, n == 1 ? one : many);
+}
+
+/* What a finished sync did besides sending and receiving. */
+static void sync_removals(const hw_sync_result *r)
+{
+  if (r->closed_removed)
+    count_line(stdout, r->closed_removed,
+               "record of closed cases was removed from this device (the office keeps it)",
+               "records of closed cases were removed from this device (the office keeps them)");
+  if (r->removed)
+    count_line(stdout, r->removed,
+               "record of cases now looked after by someone else was removed from this device",
+               "records of cases now looked after by someone else were removed from this device");
+  if (r->decided)
+    count_line(stdout, r->decided,
+               "record held for a coordinator was decided: this device now has the office's "
+               "version",
+               "records held for a coordinator were decided: this device now has the office's "
+               "version");
+  if (r->kept)
+    count_line(stdout, r->kept,
+               "record here was kept as it is, not merged with the office's newer version: a "
+               "coordinator decides on it",
+               "records here were kept as they are, not merged with the office's newer version: "
+               "a coordinator decides on them");
+}
+
+static void sync_notes(hw_client *c, const hw_sync_result *r)
+{
+  if (r->forked)
+    printf("this device's store was restored or copied: it now writes under a new identity\n");
+  if (r->reissued)
+    count_line(stdout, r->reissued,
+               "record another copy of this store had also changed was sent again: where both "
+               "copies answered the same question, both answers are kept for you to choose",
+               "records another copy of this store had also changed were sent again: where both "
+               "copies answered the same question, both answers are kept for you to choose");
+  if (r->history_rewritten)
+    printf("WARNING: the server's audit history went backwards: tell your coordinator\n");
+  if (!r->checksum_ok) {
+    uint64_t pending = 0, held = 0;
+    if (hw_client_count_pending(c, &pending, &held) == HW_OK && held) {
+      printf("note: ");
+      count_line(stdout, held,
+                 "record held for a coordinator differs from the office's until they decide",
+                 "records held for a coordinator differ from the office's until they decide");
+    } else {
+      printf("note: this device and the server do not hold the same records yet; sync again\n");
+    }
+  }
+  if (r->clock_skew_ms > 10 * 60 * 1000 || r->clock_skew_ms < -10 * 60 * 1000)
+    printf("note: this device's clock is off by %lld minutes: please correct it\n",
+           (long long)(r->clock_skew_ms / 60000));
+}
+
 static int cmd_sync(hw_client *c)
 {
   hw_sync_result r;
@@ -386,9 +456,11 @@ static int cmd_sync(hw_client *c)
   if (rc) {
     if (r.wiped) {
       fprintf(stderr, "homeward: %s\n", r.message);
-      if (r.unsent_destroyed)
-        fprintf(stderr, "homeward: %llu record(s) never synced were deleted with it\n",
-                (unsigned long long)r.unsent_destroyed);
+      if (r.unsent_destroyed) {
+        fprintf(stderr, "homeward: ");
+        count_line(stderr, r.unsent_destroyed, "record never synced was deleted with it",
+                   "records never synced were deleted with it");
+      }
       return HW_CLI_REVOKED;
     }
     fprintf(stderr, "homeward: sync did not finish: %s\n",
@@ -397,45 +469,12 @@ static int cmd_sync(hw_client *c)
   }
   hw_cli_note_synced(c);
   printf("synced: %llu sent, %llu received, %llu merged with others' edits, %llu held for a "
-         "coordinator, %llu records with conflicts\n",
+         "coordinator, %llu record%s with conflicts\n",
          (unsigned long long)r.pushed, (unsigned long long)r.pulled, (unsigned long long)r.merged,
-         (unsigned long long)r.quarantined, (unsigned long long)r.conflicts);
-  if (r.closed_removed)
-    printf("%llu record(s) of closed cases were removed from this device (the office keeps "
-           "them)\n",
-           (unsigned long long)r.closed_removed);
-  if (r.removed)
-    printf("%llu record(s) of cases now looked after by someone else were removed from this "
-           "device\n",
-           (unsigned long long)r.removed);
-  if (r.decided)
-    printf("%llu record(s) held for a coordinator were decided: this device now has the "
-           "office's version\n",
-           (unsigned long long)r.decided);
-  if (r.kept)
-    printf("%llu record(s) here were kept as they are, not merged with the office's newer "
-           "version: a coordinator decides on them\n",
-           (unsigned long long)r.kept);
-  if (r.forked)
-    printf("this device's store was restored or copied: it now writes under a new identity\n");
-  if (r.reissued)
-    printf("%llu record(s) another copy of this store had also changed were sent again: where "
-           "both copies answered the same question, both answers are kept for you to choose\n",
-           (unsigned long long)r.reissued);
-  if (r.history_rewritten)
-    printf("WARNING: the server's audit history went backwards: tell your coordinator\n");
-  if (!r.checksum_ok) {
-    uint64_t pending = 0, held = 0;
-    if (hw_client_count_pending(c, &pending, &held) == HW_OK && held)
-      printf("note: %llu record(s) held for a coordinator differ from the office's until they "
-             "decide\n",
-             (unsigned long long)held);
-    else
-      printf("note: this device and the server do not hold the same records yet; sync again\n");
-  }
-  if (r.clock_skew_ms > 10 * 60 * 1000 || r.clock_skew_ms < -10 * 60 * 1000)
-    printf("note: this device's clock is off by %lld minutes: please correct it\n",
-           (long long)(r.clock_skew_ms / 60000));
+         (unsigned long long)r.quarantined, (unsigned long long)r.conflicts,
+         r.conflicts == 1 ? "" : "s");
+  sync_removals(&r);
+  sync_notes(c, &r);
   return 0;
 }
 
@@ -458,8 +497,10 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
     if (o->n_args < 2 || !o->reason)
       return missing("void RECORD --reason TEXT");
     if (hw_cli_parse_id(c, o->args[1], &rec, false))
-      return hw_cli_fail("no such record on this device");
-    if ((rc = hw_client_void(c, &rec, o->reason)) != 0)
+      return HW_CLI_FAIL;
+    if ((rc = hw_client_void(c, &rec, o->reason)) == HW_ENOENT)
+      return hw_cli_unknown_id(o->args[1], false);
+    if (rc)
       return hw_cli_fail(hw_cli_strerror(rc));
     puts("voided (the entry is kept and marked void)");
     return 0;
@@ -485,11 +526,34 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
   return hw_cli_passwd(o, c);
 }
 
+/* --json and --csv given to a command without that output: said, not
+ * ignored (a script would take the text for the JSON it asked for). */
+static int check_format(const hw_cli_opts *o)
+{
+  const char *cmd = o->args[0], *sub = o->n_args > 1 ? o->args[1] : "";
+  bool is_case = !strcmp(cmd, "case");
+
+  if (o->json && !(!strcmp(cmd, "status") || !strcmp(cmd, "export") ||
+                   (is_case && (!strcmp(sub, "list") || !strcmp(sub, "show"))))) {
+    fprintf(stderr,
+            "homeward: %s%s%s has no --json: it goes with case list, case show, status and "
+            "export\n",
+            cmd, is_case ? " " : "", is_case ? sub : "");
+    return HW_CLI_USAGE;
+  }
+  if (o->csv && strcmp(cmd, "export")) {
+    fprintf(stderr, "homeward: %s%s%s has no --csv: it goes with export\n", cmd, is_case ? " " : "",
+            is_case ? sub : "");
+    return HW_CLI_USAGE;
+  }
+  return -1;
+}
+
 int hw_cli_check_command(const hw_cli_opts *o, bool shell)
 {
-  static const char *const cmds[] = {"record", "write",     "void",    "list",   "show",
-                                     "sync",   "conflicts", "resolve", "status", "passwd",
-                                     "drafts", "export",    NULL};
+  static const char *const cmds[] = {"record",    "write",   "void",   "list",   "show",   "sync",
+                                     "conflicts", "resolve", "status", "passwd", "drafts", "export",
+                                     "forms",     "init",    "shell",  NULL};
   const char *cmd = o->args[0], *sub = o->n_args > 1 ? o->args[1] : NULL;
   bool known = !strcmp(cmd, "case");
 
@@ -512,8 +576,10 @@ int hw_cli_check_command(const hw_cli_opts *o, bool shell)
     }
     if (!strcmp(sub, "show") && o->n_args < 3)
       return missing("case show CASE (the case id as the list shows it, or its first digits)");
-    return -1;
+    return check_format(o);
   }
+  if (!shell && !strcmp(cmd, "init") && o->n_args < 2)
+    return missing("init INVITATION");
   if (!strcmp(cmd, "record") && !o->resume && o->n_args < 2)
     return missing("record KIND --set FIELD=VALUE ... (see: homeward forms), or "
                    "record --resume DRAFT");
@@ -530,7 +596,7 @@ int hw_cli_check_command(const hw_cli_opts *o, bool shell)
     return missing("resolve RECORD FIELD (--pick N | --value V)");
   if (!strcmp(cmd, "export") && o->json == o->csv)
     return missing("export (--json | --csv) [--output FILE] [--yes]");
-  return -1;
+  return check_format(o);
 }
 
 /* A whole number for an option, or -1. */
@@ -549,25 +615,77 @@ static void today_utc(hw_date *d)
   *d = (hw_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
 }
 
-/* Whether `a` is an option followed by a value (the flags are handled
- * before this is asked). */
-static bool takes_value(const char *a)
+typedef struct value_opt {
+  const char *name;
+  const char *wants; /* said when the value is empty; NULL: its own check, or may be empty */
+} value_opt;
+
+/* The option `a` when it is followed by a value, else NULL (the flags are
+ * handled before this is asked). */
+static const value_opt *value_option(const char *a)
 {
-  static const char *const opts[] = {
-      "--store", "--case", "--reason", "--stage",         "--value",
-      "--place", "--file", "--output", "--resume",        "--today",
-      "--pick",  "--age",  "--idle",   "--passphrase-fd", "--new-passphrase-fd",
-      "--set",   NULL};
-  for (const char *const *k = opts; *k; k++)
-    if (!strcmp(a, *k))
+  static const value_opt opts[] = {{"--store", "a path"},
+                                   {"--case", "a case id (as the list shows it)"},
+                                   {"--reason", "a reason"},
+                                   {"--stage", NULL},
+                                   {"--value", NULL}, /* an empty answer may be meant */
+                                   {"--place", "a place"},
+                                   {"--file", "a path"},
+                                   {"--output", "a path"},
+                                   {"--resume", "a draft's name (see: homeward drafts)"},
+                                   {"--today", NULL},
+                                   {"--pick", "a whole number"},
+                                   {"--age", "a whole number"},
+                                   {"--idle", "a whole number"},
+                                   {"--passphrase-fd", "a whole number"},
+                                   {"--new-passphrase-fd", "a whole number"},
+                                   {"--set", NULL},
+                                   {NULL, NULL}};
+  for (const value_opt *k = opts; k->name; k++)
+    if (!strcmp(a, k->name))
+      return k;
+  return NULL;
+}
+
+/* --set FIELD=VALUE: a name before the '=' (the value may be empty). */
+static bool set_well_formed(const char *set)
+{
+  const char *eq = strchr(set, '=');
+  return eq && eq != set;
+}
+
+static bool stage_known(const char *name)
+{
+  for (int s = HW_STAGE_ASSESSMENT; s <= HW_STAGE_REMOVED; s++)
+    if (!strcmp(hw_stage_name((hw_stage)s), name))
       return true;
   return false;
+}
+
+/* The values checked as a whole, once every option is read. */
+static int check_values(hw_cli_opts *o)
+{
+  if (o->today_text) {
+    if (hw_date_parse(o->today_text, strlen(o->today_text), &o->today))
+      return fprintf(stderr, "homeward: --today wants a date like 2026-11-30\n"), HW_CLI_USAGE;
+  } else {
+    today_utc(&o->today);
+  }
+  if (o->stage && !stage_known(o->stage)) {
+    fprintf(stderr,
+            "homeward: no stage called %s (assessment, family_tracing, placement, "
+            "follow_up, phase_out, closed, alternative_care, removed)\n",
+            o->stage);
+    return HW_CLI_USAGE;
+  }
+  return -1;
 }
 
 int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
 {
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
+    const value_opt *vo = NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
       return fputs(usage, stdout), HW_CLI_OK;
     if (!strcmp(a, "--test-fast-kdf")) {
@@ -587,15 +705,15 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
                                     : &o->yes) = true;
       continue;
     }
-    if (a[0] == '-' && !takes_value(a))
+    if (a[0] == '-' && !(vo = value_option(a)))
       return fprintf(stderr, "homeward: unknown option %s\n\n%s", a, usage), HW_CLI_USAGE;
     if (a[0] == '-' && i + 1 >= argc)
       return fprintf(stderr, "homeward: %s needs a value\n", a), HW_CLI_USAGE;
-    if (!strcmp(a, "--store")) {
+    if (a[0] == '-' && vo->wants && !argv[i + 1][0])
+      return fprintf(stderr, "homeward: %s wants %s\n", a, vo->wants), HW_CLI_USAGE;
+    if (!strcmp(a, "--store"))
       o->store = argv[++i];
-      if (!o->store[0])
-        return fprintf(stderr, "homeward: --store wants a path\n"), HW_CLI_USAGE;
-    } else if (!strcmp(a, "--case"))
+    else if (!strcmp(a, "--case"))
       o->case_id = argv[++i];
     else if (!strcmp(a, "--reason"))
       o->reason = argv[++i];
@@ -626,19 +744,17 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
     } else if (!strcmp(a, "--set")) {
       if (o->n_sets == SETS_MAX)
         return fprintf(stderr, "homeward: too many --set\n"), HW_CLI_USAGE;
-      o->sets[o->n_sets++] = argv[++i];
+      if (!set_well_formed(argv[++i]))
+        return fprintf(stderr, "homeward: --set wants the form --set FIELD=VALUE, not \"%s\"\n",
+                       argv[i]),
+               HW_CLI_USAGE;
+      o->sets[o->n_sets++] = argv[i];
     } else if (o->n_args < ARGS_MAX)
       o->args[o->n_args++] = a;
     else
       return fprintf(stderr, "homeward: too many arguments\n"), HW_CLI_USAGE;
   }
-  if (o->today_text) {
-    if (hw_date_parse(o->today_text, strlen(o->today_text), &o->today))
-      return fprintf(stderr, "homeward: --today wants a date like 2026-11-30\n"), HW_CLI_USAGE;
-  } else {
-    today_utc(&o->today);
-  }
-  return -1;
+  return check_values(o);
 }
 
 int main(int argc, char **argv)
@@ -656,6 +772,8 @@ int main(int argc, char **argv)
     return rc;
   if (o.n_args == 0)
     return fputs(usage, stderr), HW_CLI_USAGE;
+  if ((rc = hw_cli_check_command(&o, false)) >= 0)
+    return rc;
   if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
     return hw_cli_fail("cannot initialise the libraries");
   json_set_alloc_funcs(hw_malloc, hw_free);
@@ -663,8 +781,6 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "forms"))
     return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
-    if (o.n_args < 2)
-      return fprintf(stderr, "homeward: init INVITATION\n"), HW_CLI_USAGE;
     if ((rc = open_client(&o, &c, true, o.args[1])) != 0)
       return rc;
     printf("store created for %s; run `homeward sync` when online to finish enrolling\n",
@@ -679,8 +795,6 @@ int main(int argc, char **argv)
     hw_client_close(c);
     return rc;
   }
-  if ((rc = hw_cli_check_command(&o, false)) >= 0)
-    return rc;
   if ((rc = open_client(&o, &c, false, NULL)) != 0)
     return rc;
   rc = hw_cli_run(&o, c);

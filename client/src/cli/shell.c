@@ -69,7 +69,7 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
       printf("homeward> ");
       fflush(stdout);
       if (poll(&p, 1, idle * 1000) == 0) {
-        printf("\nlocked after %d idle seconds\n", idle);
+        printf("\nlocked after %d idle second%s\n", idle, idle == 1 ? "" : "s");
         return HW_CLI_OK;
       }
     }
@@ -95,6 +95,8 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
     o.test_flags = base->test_flags;
     if (hw_cli_parse_args(n, words, 0, &o) >= 0 || o.n_args == 0)
       continue;
+    if (hw_cli_check_command(&o, true) >= 0)
+      continue;
     if (!strcmp(o.args[0], "init") || !strcmp(o.args[0], "shell") || !strcmp(o.args[0], "forms")) {
       if (!strcmp(o.args[0], "forms"))
         hw_cli_forms();
@@ -102,8 +104,6 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
         fprintf(stderr, "homeward: %s is not for inside the shell\n", o.args[0]);
       continue;
     }
-    if (hw_cli_check_command(&o, true) >= 0)
-      continue;
     /* A revoked device may have deleted its store: nothing more to run. */
     if (hw_cli_run(&o, c) == HW_CLI_REVOKED) {
       fflush(stdout);

@@ -22,11 +22,11 @@ static void age_text(int64_t ms, char *out, size_t cap)
   if (min < 0)
     min = 0;
   if (min < 120)
-    snprintf(out, cap, "%lld minutes", (long long)min);
+    snprintf(out, cap, "%lld minute%s", (long long)min, min == 1 ? "" : "s");
   else if (min < 48 * 60)
-    snprintf(out, cap, "%lld hours", (long long)(min / 60));
+    snprintf(out, cap, "%lld hours", (long long)(min / 60)); /* 2 or more */
   else
-    snprintf(out, cap, "%lld days", (long long)(min / (24 * 60)));
+    snprintf(out, cap, "%lld days", (long long)(min / (24 * 60))); /* 2 or more */
 }
 
 int hw_cli_status(const hw_cli_opts *o, hw_client *c)
@@ -89,8 +89,9 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   printf("worker:          %s\n", hw_client_worker(c));
   printf("device:          %s (as homeward-server devices lists it)\n", device);
   printf("replica:         %s (this store's writer id)\n", hex);
-  printf("on this device:  %zu records in %zu cases\n", n_records, n_cases);
-  printf("not yet synced:  %llu records", (unsigned long long)pending);
+  printf("on this device:  %zu record%s in %zu case%s\n", n_records, n_records == 1 ? "" : "s",
+         n_cases, n_cases == 1 ? "" : "s");
+  printf("not yet synced:  %llu record%s", (unsigned long long)pending, pending == 1 ? "" : "s");
   if (held)
     printf(" (and %llu held for a coordinator)", (unsigned long long)held);
   printf("\n");

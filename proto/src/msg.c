@@ -237,6 +237,9 @@ static int dec_refusal(hw_cbor_rd *rd, hw_arena *a, hw_msg_lineage_refusal *m)
     case 2:
       rc = hw_cbor_read_uint(rd, &m->from);
       break;
+    case 3:
+      rc = read_bool(rd, &m->more);
+      break;
     case 1:
       if ((rc = read_array_max(rd, HW_LINEAGE_DOTS_MAX, &n)))
         return rc;
@@ -800,7 +803,7 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     for (size_t i = 1; i < r->n_dots; i++)
       if (r->dots[i].counter <= r->dots[i - 1].counter)
         return HW_EINVAL;
-    hw_cbor_wr_map(w, 3);
+    hw_cbor_wr_map(w, r->more ? 4 : 3); /* `more` only when true: older devices skip it */
     hw_cbor_wr_uint(w, 0);
     hw_cbor_wr_bytes(w, r->replica.b, HW_ID_BYTES);
     hw_cbor_wr_uint(w, 1);
@@ -813,6 +816,10 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
     }
     hw_cbor_wr_uint(w, 2);
     hw_cbor_wr_uint(w, r->from);
+    if (r->more) {
+      hw_cbor_wr_uint(w, 3);
+      hw_cbor_wr_bool(w, true);
+    }
     break;
   }
   case HW_MSG_PUSH: {

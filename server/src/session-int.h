@@ -83,6 +83,7 @@ typedef struct hw_hello_job {
   bool refuse_lineage;   /* send a lineage refusal */
   hw_accepted_dot *dots; /* hw_malloc'd: the dots to list */
   size_t n_dots;
+  bool dots_more; /* the server holds more above the last listed */
   uint64_t refusal_from;
 } hw_hello_job;
 

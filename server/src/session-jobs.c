@@ -103,6 +103,7 @@ static int check_lineage(hw_sdb *db, hw_hello_job *j)
   j->refuse_lineage = true;
   j->dots = l.v;
   j->n_dots = l.n;
+  j->dots_more = more != 0;
   return HW_OK;
 }
 

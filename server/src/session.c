@@ -226,6 +226,7 @@ static void hello_done(hw_job *job, int status)
       m.u.refusal.from = j->refusal_from;
       m.u.refusal.n_dots = j->n_dots;
       m.u.refusal.dots = j->dots;
+      m.u.refusal.more = j->dots_more;
       hw_log(HW_LOG_INFO, "conn=%llu lineage-refused dots=%zu from=%llu",
              (unsigned long long)ss->id, j->n_dots, (unsigned long long)j->refusal_from);
       send_msg(ss, &m, true);

@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 {
   char inv_a[600], inv_b[600];
   hw_client *a, *b;
+  hw_id ed = {{0}}, ed_case = {{0}}; /* a record a edits across the backup */
   hw_sync_result r;
   int n = 0;
 
@@ -265,6 +266,9 @@ int main(int argc, char **argv)
   stop_mid_push(a, &n);
   audit_verifies();
   hw_test_sync_ok(b); /* b holds them all again */
+  hw_test_put_text(a, &ed, &ed_case, "note", "before the backup");
+  n++;
+  hw_test_sync_ok(a);
 
   /* A backup of the server, then acknowledged work, then the backup
    * restored: a new epoch, and the devices give back what it lost. */
@@ -281,6 +285,12 @@ int main(int argc, char **argv)
   for (int k = 0; k < 10; k++, n++)
     put_note(a, 100 + k);
   hw_test_sync_ok(a); /* acknowledged: then lost by the restore below */
+  /* A field written twice, each time acknowledged: the restored server
+   * gets the second value back, never the first (replaced here). */
+  hw_test_put_text(a, &ed, &ed_case, "note", "first after the backup");
+  hw_test_sync_ok(a);
+  hw_test_put_text(a, &ed, &ed_case, "note", "second after the backup");
+  hw_test_sync_ok(a);
   put_note(b, 200);
   n++;
   hw_test_sync_ok(b);
@@ -301,8 +311,19 @@ int main(int argc, char **argv)
   r = hw_test_sync_ok(b);
   CHECK(r.recovered);
   CHECK_EQ(hw_test_server_records(&srv), (size_t)n);
-  hw_test_sync_ok(a);
+  /* The first write the restore lost for good: set aside once (it was
+   * refused at every later hello before), then every sync is plain. */
+  r = hw_test_sync_ok(a);
+  CHECK_EQ(r.lost_by_server, 1);
+  r = hw_test_sync_ok(a);
+  CHECK(r.lost_by_server == 0 && !r.recovered && !r.forked);
   CHECK_EQ(hw_test_device_records(a), (size_t)n);
+  {
+    char texts[2][128];
+    hw_test_sync_ok(b);
+    CHECK_EQ(hw_test_field_texts(b, &ed, "note", texts, 2), 1);
+    CHECK(strcmp(texts[0], "second after the backup") == 0);
+  }
   CHECK(hw_test_file_contains(srv.log, "new epoch taken"));
 
   hw_client_close(a);

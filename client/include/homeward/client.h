@@ -101,6 +101,9 @@ typedef struct hw_sync_result {
                               written again under the new id (they merge, as conflicts
                               where both copies wrote a field) */
   bool recovered;            /* the server was restored (a new epoch): everything re-pushed */
+  uint64_t lost_by_server; /* own writes a restored server lost that no device can give
+                              back: values replaced here since, or of records deleted here
+                              since (closed or moved cases); tell the coordinator */
   bool head_verified;      /* the server's signed audit head verified and was kept */
   bool history_rewritten;  /* the server's history went backwards: report it */
   bool checksum_ok;        /* both sides hold the same records */

@@ -422,6 +422,14 @@ static void sync_notes(hw_client *c, const hw_sync_result *r)
 {
   if (r->forked)
     printf("this device's store was restored or copied: it now writes under a new identity\n");
+  if (r->lost_by_server)
+    count_line(stdout, r->lost_by_server,
+               "earlier answer from this device was lost when the office server was restored "
+               "from a backup and cannot be sent again (changed here since, or its case closed "
+               "or moved): tell your coordinator",
+               "earlier answers from this device were lost when the office server was restored "
+               "from a backup and cannot be sent again (changed here since, or their cases "
+               "closed or moved): tell your coordinator");
   if (r->reissued)
     count_line(stdout, r->reissued,
                "record another copy of this store had also changed was sent again: where both "

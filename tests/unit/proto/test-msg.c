@@ -41,6 +41,28 @@ static int decode(const uint8_t *p, size_t len)
   return rc;
 }
 
+/* A refusal says when its list was cut (key 3, only when true, so the
+ * encoding of an uncut list is as before). */
+static void test_refusal_more(void)
+{
+  for (int more = 0; more < 2; more++) {
+    hw_msg m, back;
+    hw_arena a;
+    size_t len;
+    uint8_t *p;
+
+    sample_msg(2, &m);
+    m.u.refusal.more = more;
+    p = encode(&m, &len);
+    CHECK_EQ(p[2], (uint8_t)(0xa3 + more)); /* [2, {3 or 4 keys}] */
+    hw_arena_init(&a, NULL, 0, SIZE_MAX);
+    CHECK_OK(hw_msg_decode(p, len, &a, &back));
+    CHECK_EQ(back.u.refusal.more, more == 1);
+    hw_arena_close(&a);
+    hw_free(p);
+  }
+}
+
 static void test_roundtrip(void)
 {
   for (int k = 0; k < HW_SAMPLE_COUNT; k++) {
@@ -939,6 +961,7 @@ static void test_encoder_refusals(void)
 int main(void)
 {
   test_roundtrip();
+  test_refusal_more();
   test_hostile();
   test_message_limit();
   test_arena();

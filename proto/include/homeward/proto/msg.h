@@ -100,6 +100,7 @@ typedef struct hw_msg_lineage_refusal {
   uint64_t from; /* the dots listed are the server's above this counter */
   size_t n_dots;
   const hw_accepted_dot *dots; /* ascending counters */
+  bool more; /* the server holds more above the last listed (the list was cut) */
 } hw_msg_lineage_refusal;
 
 typedef struct hw_msg_push {

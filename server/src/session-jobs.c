@@ -131,19 +131,20 @@ static int load_visible(hw_sdb *db, hw_session *ss)
   return HW_OK;
 }
 
-/* The enrolment is an administrative entry: which device key, for whom. */
-static int audit_enrolment(hw_sdb *db, hw_session *ss, const hw_sdb_device *dev, int64_t now)
+/* A device's enrolment, or a hello refused for its identity (architecture
+ * §6: another device's replica id, a failed lineage check): an entry that
+ * names the device key and its worker. */
+static int audit_device(hw_sdb *db, hw_session *ss, const char *action, const char *worker,
+                        const char *details, int64_t now)
 {
   hw_bytes key = {ss->device_key, sizeof ss->device_key};
   uint8_t head[HW_HASH_BYTES];
-  char details[64];
   uint64_t seq;
   hw_cbor_wr w;
   int rc;
 
-  snprintf(details, sizeof details, "role=%s", dev->role);
   hw_cbor_wr_init(&w, 4096);
-  hw_audit_admin_encode(&w, "enrolled", now, &key, dev->worker, details);
+  hw_audit_admin_encode(&w, action, now, &key, worker, details);
   rc = hw_cbor_wr_finish(&w);
   if (!rc)
     rc = hw_sdb_audit_append(db, w.buf, w.len, &seq, head);
@@ -181,8 +182,11 @@ int hw__hello_job_run(hw_job *job, void *dbv)
     }
     if (rc == HW_OK && strcmp(dev.status, "new") == 0) {
       rc = hw_sdb_device_put(db, ss->device_key, dev.worker, dev.role, j->now_ms);
-      if (!rc)
-        rc = audit_enrolment(db, ss, &dev, j->now_ms);
+      if (!rc) {
+        char role[48];
+        snprintf(role, sizeof role, "role=%s", dev.role);
+        rc = audit_device(db, ss, "enrolled", dev.worker, role, j->now_ms);
+      }
     }
     if (rc)
       return rc;
@@ -209,7 +213,8 @@ int hw__hello_job_run(hw_job *job, void *dbv)
   if (rc == HW_EPERM) {
     j->code = HW_CODE_REPLICA_TAKEN;
     j->message = "replica id belongs to another device";
-    return HW_OK;
+    return audit_device(db, ss, "refused", dev.worker,
+                        "its replica id belongs to another device", j->now_ms);
   }
   if (rc ||
       (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX, &ss->n_own)) != 0)
@@ -219,8 +224,16 @@ int hw__hello_job_run(hw_job *job, void *dbv)
    * suspended for this session, which re-pushes everything; a contradicting
    * dot is still quarantined at push (defence 3). */
   if (!(j->hello.has_cursor && j->hello.cursor.epoch != j->epoch) &&
-      ((rc = check_lineage(db, j)) != 0 || j->refuse_lineage))
+      (rc = check_lineage(db, j)) != 0)
     return rc;
+  if (j->refuse_lineage) {
+    char why[128];
+    snprintf(why, sizeof why,
+             "lineage check failed: its history differs from the server's; %zu%s of its "
+             "accepted writes after counter %llu listed back to it",
+             j->n_dots, j->dots_more ? "+" : "", (unsigned long long)j->refusal_from);
+    return audit_device(db, ss, "refused", dev.worker, why, j->now_ms);
+  }
   /* Defence 4: this session now speaks for the replica; queued jobs of an
    * older one are refused unapplied. */
   if (!(own = owner_slot(ss->srv, &j->hello.replica, true)))

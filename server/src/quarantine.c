@@ -160,7 +160,7 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
   hw_field_value *vals = NULL;
   hw_accept_result res;
   char line[400];
-  uint64_t counter;
+  hw_id release_replica;
   int rc;
 
   *n_out = 0;
@@ -201,12 +201,14 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
     goto out;
   if ((rc = give_case(db, q, &held->case_id)) != 0)
     goto out;
-  /* A number of the record sequence is the server replica's counter: it
-   * only grows, and a restored server takes a new replica id. */
-  if ((rc = hw_sdb_next_seq(db, &counter)) != 0)
-    goto out;
+  /* A replica of its own, used once: the release is concurrent with every
+   * write, earlier releases included. Under the server's one replica id a
+   * second release's dot claimed to have seen the first's: a value the
+   * first released in the same field was dropped without a conflict, one
+   * in another field made the merge refuse (found by a design review). */
+  hw_id_random(&release_replica);
   {
-    hw_write w = {.dot = {j->srv->replica, counter},
+    hw_write w = {.dot = {release_replica, 1},
                   .wall_ms = hw__now_ms(),
                   .author = {(const uint8_t *)j->coordinator, strlen(j->coordinator)},
                   .schema_version = held->schema_version,
@@ -220,7 +222,7 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
     hw_accept_policy policy = {.kind_known = hw__form_kind_known, .validate = hw__form_validate};
     hw_accept_ctx cx = {.db = db,
                         .policy = &policy,
-                        .own = &j->srv->replica,
+                        .own = &release_replica,
                         .n_own = 1,
                         .actor = {(const uint8_t *)j->actor, strlen(j->actor)},
                         .now_ms = hw__now_ms(),

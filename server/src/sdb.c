@@ -1598,6 +1598,19 @@ int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
   return walk_end(st, rc);
 }
 
+/* The end of a walk for one row: SQLITE_DONE with `found` rows is HW_OK
+ * (one) or HW_ENOENT (none); any other rc stands (HW_EEXIST: several). */
+static int unique_end(sqlite3_stmt *st, int rc, int found)
+{
+  if (rc == SQLITE_DONE)
+    rc = found ? HW_OK : HW_ENOENT;
+  else if (rc > 0)
+    rc = from_sqlite(rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
 int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out)
 {
   sqlite3_stmt *st = s->st[ST_CASE_IDS];
@@ -1628,12 +1641,7 @@ int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out)
     }
     *out = id;
   }
-  if (rc == SQLITE_DONE)
-    rc = found ? HW_OK : HW_ENOENT;
-  else if (rc > 0)
-    rc = from_sqlite(rc);
-  sqlite3_reset(st);
-  return rc;
+  return unique_end(st, rc, found);
 }
 
 int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
@@ -1661,11 +1669,5 @@ int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
       break;
     }
   }
-  if (rc == SQLITE_DONE)
-    rc = found ? HW_OK : HW_ENOENT;
-  else if (rc > 0)
-    rc = from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
+  return unique_end(st, rc, found);
 }

@@ -109,6 +109,30 @@ static void on_abort(int sig)
   raise(sig);
 }
 
+/* With the server stopped, copy its store and key envelope; run again. */
+static void copy_store(hw_test_server *s, const char *from_dir, const char *from,
+                       const char *to_dir, const char *to)
+{
+  char cmd[2400];
+  CHECK_EQ(hw_test_server_stop(s), 0);
+  snprintf(cmd, sizeof cmd,
+           "cp '%s/%s' '%s/%s' && cp '%s/%s.hwkey' '%s/%s.hwkey' && rm -f '%s/%s-wal' "
+           "'%s/%s-shm'",
+           from_dir, from, to_dir, to, from_dir, from, to_dir, to, to_dir, to, to_dir, to);
+  CHECK(system(cmd) == 0);
+  hw_test_server_restart(s);
+}
+
+void hw_test_server_backup(hw_test_server *s)
+{
+  copy_store(s, s->state, "server.db", s->dir, "backup.db");
+}
+
+void hw_test_server_restore(hw_test_server *s)
+{
+  copy_store(s, s->dir, "backup.db", s->state, "server.db");
+}
+
 void hw_test_server_restart(hw_test_server *s)
 {
   hw_test_server_run_as(s, s->binary, NULL);
@@ -275,6 +299,27 @@ hw_store *hw_test_device_store(hw_test_server *s, const char *name)
 
   CHECK_OK(hw_store_open(&st, &o, NULL));
   return st;
+}
+
+static void *bg_main(void *arg)
+{
+  hw_test_bg *b = arg;
+  b->rc = hw_client_sync(b->c, b->timeout_ms, NULL, NULL, &b->r);
+  return NULL;
+}
+
+void hw_test_bg_start(hw_test_bg *b, hw_client *c, unsigned timeout_ms)
+{
+  memset(b, 0, sizeof *b);
+  b->c = c;
+  b->timeout_ms = timeout_ms;
+  CHECK(pthread_create(&b->thread, NULL, bg_main, b) == 0);
+}
+
+int hw_test_bg_join(hw_test_bg *b)
+{
+  CHECK(pthread_join(b->thread, NULL) == 0);
+  return b->rc;
 }
 
 hw_sync_result hw_test_sync_ok(hw_client *c)

@@ -3,6 +3,7 @@
 #ifndef HW_TEST_HARNESS_H
 #define HW_TEST_HARNESS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -29,6 +30,10 @@ int hw_test_server_stop(hw_test_server *s);
 void hw_test_server_kill(hw_test_server *s);
 /* run again on the same state. */
 void hw_test_server_restart(hw_test_server *s);
+/* Stop, then back up the store (with its key envelope) to dir/backup.db,
+ * or put that backup back (no WAL left beside it), then run again. */
+void hw_test_server_backup(hw_test_server *s);
+void hw_test_server_restore(hw_test_server *s);
 /* run on the same state with another server binary (a test build) and
  * `extra` arguments (NULL-terminated; may be NULL) after the usual ones. */
 void hw_test_server_run_as(hw_test_server *s, const char *binary, const char *const *extra);
@@ -52,6 +57,18 @@ hw_client *hw_test_enrol(hw_test_server *s, const char *name, const char *worker
 hw_client *hw_test_device_reopen(hw_test_server *s, const char *name);
 /* Open the closed device's store dir/name directly (the store API). */
 hw_store *hw_test_device_store(hw_test_server *s, const char *name);
+/* A sync on a thread of its own, for a session held open (a proxy that
+ * swallows the server's replies) while the test acts on the server. */
+typedef struct hw_test_bg {
+  hw_client *c;
+  unsigned timeout_ms;
+  hw_sync_result r;
+  int rc; /* the sync's return, once joined */
+  pthread_t thread;
+} hw_test_bg;
+void hw_test_bg_start(hw_test_bg *b, hw_client *c, unsigned timeout_ms);
+int hw_test_bg_join(hw_test_bg *b);
+
 /* Sync and check it succeeded; returns the result. */
 hw_sync_result hw_test_sync_ok(hw_client *c);
 

@@ -6,7 +6,6 @@
  * pushed, and flags those late edits; a retired device pushes what it has
  * and wipes itself; a lost one is refused and wipes itself. Every change is
  * in the audit chain. */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -141,21 +140,6 @@ static void close_case(hw_client *c, const hw_id *case_id)
   CHECK_OK(hw_client_create_record(c, case_id, "closure", fv, 3, &rec, NULL, &err));
 }
 
-typedef struct bg_sync {
-  hw_client *c;
-  hw_sync_result r;
-  int rc;
-} bg_sync;
-
-static void *bg_run(void *arg)
-{
-  bg_sync *b = arg;
-  /* Longer than the server's idle timeout (20 s in tests): only the
-   * revocation can end this session early. */
-  b->rc = hw_client_sync(b->c, 60000, NULL, NULL, &b->r);
-  return NULL;
-}
-
 /* A lost device in the middle of a session is cut off at once. The proxy
  * passes the server's first handshake message, then drops everything the
  * server sends: the device's push lands, the session stays open waiting. */
@@ -165,8 +149,7 @@ static void live_session_cut(void)
   hw_proxy *p = hw_proxy_start(srv.listen, paddr);
   hw_id rec = {{0}}, cas = {{0}};
   hw_client *f1;
-  bg_sync b = {0};
-  pthread_t t;
+  hw_test_bg b;
   size_t before, refused;
 
   invite_as("fatima", "worker", inv, sizeof inv);
@@ -178,14 +161,14 @@ static void live_session_cut(void)
   before = hw_test_server_records(&srv);
   refused = hw_test_file_count(srv.log, "refused code=7");
   hw_proxy_set(p, HW_PROXY_SWALLOW, 1, 1);
-  b.c = f1;
-  CHECK(pthread_create(&t, NULL, bg_run, &b) == 0);
+  /* Longer than the server's idle timeout (20 s in tests): only the
+   * revocation can end this session early. */
+  hw_test_bg_start(&b, f1, 60000);
   for (int i = 0; i < 500 && hw_test_server_records(&srv) == before; i++)
     nanosleep(&(struct timespec){0, 20000000}, NULL);
   CHECK_EQ(hw_test_server_records(&srv), before + 1); /* the session is live */
   CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);
-  CHECK(pthread_join(t, NULL) == 0);
-  CHECK(b.rc != HW_OK);
+  CHECK(hw_test_bg_join(&b) != HW_OK);
   /* The server ended it with REVOKED, not its idle timer. */
   CHECK_EQ(hw_test_file_count(srv.log, "refused code=7"), refused + 1);
   CHECK(hw_test_file_count(srv.log, "idle-timeout") == 0);

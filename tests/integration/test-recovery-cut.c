@@ -15,20 +15,6 @@
 
 static hw_test_server srv;
 
-/* With the server stopped, copy its store and key envelope. */
-static void server_copy(const char *from_dir, const char *from, const char *to_dir,
-                        const char *to)
-{
-  char cmd[2400];
-  CHECK_EQ(hw_test_server_stop(&srv), 0);
-  snprintf(cmd, sizeof cmd,
-           "cp '%s/%s' '%s/%s' && cp '%s/%s.hwkey' '%s/%s.hwkey' && rm -f '%s/%s-wal' "
-           "'%s/%s-shm'",
-           from_dir, from, to_dir, to, from_dir, from, to_dir, to, to_dir, to, to_dir, to);
-  CHECK(system(cmd) == 0);
-  hw_test_server_restart(&srv);
-}
-
 int main(int argc, char **argv)
 {
   char paddr[64], inv[600], inv_p[700];
@@ -50,7 +36,7 @@ int main(int argc, char **argv)
     hw_test_put_text(a, &rec, &cas, "note", "before the backup");
   }
   hw_test_sync_ok(a);
-  server_copy(srv.state, "server.db", srv.dir, "backup.db");
+  hw_test_server_backup(&srv);
   for (int i = 0; i < 5; i++) {
     hw_id rec = {{0}}, cas = {{0}};
     hw_test_put_text(a, &rec, &cas, "note", "after the backup, acknowledged");
@@ -65,7 +51,7 @@ int main(int argc, char **argv)
   up = r.totals.bytes_up; /* the device's count: the proxy's may not have the goodbye yet */
   before = hw_test_server_records(&srv);
   CHECK_EQ(before, 8);
-  server_copy(srv.dir, "backup.db", srv.state, "server.db");
+  hw_test_server_restore(&srv);
   CHECK_EQ(hw_test_server_records(&srv), 3);
 
   /* The recovery session: pulled and stored, cut as the re-push starts. */

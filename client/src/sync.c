@@ -439,6 +439,22 @@ static int repush_everything(sync_ctx *s)
 static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
                         const uint8_t *in_item, const hw_vv *held);
 
+/* The record's acknowledged vv without this store's current replica: its
+ * writes under that id are pending again. */
+static int unack_own(sync_ctx *s, const hw_id *id, const hw_store_rec *row)
+{
+  hw_dot e[HW_VV_MAX];
+  hw_vv acked = {0, e};
+  hw_id me;
+  uint64_t counter;
+
+  hw_store_replica(s->c->st, &me, &counter);
+  for (size_t i = 0; i < row->acked.n && acked.n < HW_VV_MAX; i++)
+    if (hw_id_cmp(&row->acked.e[i].replica, &me) != 0)
+      e[acked.n++] = row->acked.e[i];
+  return hw_store_ack(s->c->st, id, &acked);
+}
+
 static int apply_state(sync_ctx *s, const hw_id *id, const uint8_t *bytes, size_t len,
                        const hw_vv *held)
 {
@@ -503,17 +519,17 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
     say(s, "a record was kept as it is on this device: merging the office's copy into it would "
            "take it past a record's limits; a coordinator decides");
     goto out;
-  case HW__PULLED_DIVERGED: {
-    /* The copy stays as it is, held for a coordinator (its write
-     * contradicts what the server holds, so this store reused a dot: it
-     * takes a new replica id after this batch). */
-    char name[48];
-    static const char why[] = "contradicts the server's copy: held for a coordinator";
+  case HW__PULLED_DIVERGED:
+    /* Its write contradicts what the server holds, so this store reused a
+     * dot: it takes a new replica id after this batch. The copy stays as it
+     * is and goes to the server once more, at the next sync, which keeps it
+     * whole for a coordinator as it does any contradicting push (the ack
+     * then holds it here). Held here at once, the server never had it, and
+     * no coordinator could decide on it. Its current replica's writes are
+     * made unacknowledged for that: the record is pending again. */
     s->diverged = true;
-    hw__held_name(name, &in->id);
-    rc = hw_store_setting_set(s->c->st, name, why, sizeof why - 1);
+    rc = unack_own(s, &in->id, row);
     goto out;
-  }
   case HW__PULLED_TAKE:
     break;
   }
@@ -550,7 +566,11 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
 {
   batch *b = NULL;
   bool fork = false;
+  hw_id me;
+  uint64_t counter;
   int rc;
+
+  hw_store_replica(s->c->st, &me, &counter);
 
   for (size_t i = 0; i < s->n_batches; i++)
     if (s->batches[i].seq == a->batch_seq && !s->batches[i].acked)
@@ -576,8 +596,10 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
       rc = hold(s, &x->id, &e->reason);
       s->res->quarantined++;
       /* A contradiction means this store reused a dot: it takes a new
-       * replica id before its next write (below, after the commit). */
-      if (!rc && e->code == (uint64_t)-HW_EDIVERGE)
+       * replica id before its next write (below, after the commit), unless
+       * the state has no write of its current id (a copy sent again after a
+       * contradicting pull, when it took one already). */
+      if (!rc && e->code == (uint64_t)-HW_EDIVERGE && hw_vv_get(&x->vv, &me) > 0)
         fork = true;
     }
     s->res->pushed++;
@@ -809,7 +831,6 @@ static int pull_commit(sync_ctx *s)
     if ((rc = hw_store_new_replica(s->c->st, NULL)) != 0)
       return rc;
     s->res->forked = true;
-    s->res->quarantined++;
   }
   return HW_OK;
 }

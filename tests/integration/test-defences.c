@@ -318,8 +318,10 @@ static size_t held_listed(hw_client *c)
  * restored to a backup from before it; A, an exact copy, wrote the same
  * record under the same dot and synced to the restored server. B has
  * nothing to push, so the contradiction reaches B in the pull: B must keep
- * its copy (held) and take a new replica id after that batch, before its
- * next write, which then syncs like any other. */
+ * its copy and take a new replica id after that batch, before its next
+ * write. Its copy goes to the server once more (at once here: B's session
+ * is a recovery), which keeps it whole for a coordinator; B holds it from
+ * then on, with no second new id; B's next write syncs like any other. */
 static void device_forks_on_diverged_pull(void)
 {
   hw_client *a, *b;
@@ -341,14 +343,16 @@ static void device_forks_on_diverged_pull(void)
   r = hw_test_sync_ok(a);
   CHECK(r.recovered && r.quarantined == 0 && !r.forked);
 
+  /* Nothing pending: the pull meets it. This session is B's recovery (a
+   * new epoch), which pushes what became pending after its pull: the copy
+   * goes at once, and the server keeps it for a coordinator. */
   r = sync_plain(b);
-  CHECK(r.recovered);
-  CHECK(r.pushed == 0 && r.pulled == 1); /* nothing pending: the pull met it */
-  CHECK(r.forked);
-  CHECK_EQ(r.quarantined, 1); /* counted as held for a coordinator */
+  CHECK(r.recovered && r.pulled == 1 && r.forked);
+  CHECK(r.pushed == 1 && r.quarantined == 1);
   CHECK(!same_replica(a, b));
   CHECK_EQ(held_listed(b), 1);
-  note_is(b, &r0, "copy B's edit, acknowledged"); /* kept, for a coordinator */
+  CHECK(quarantined(&r0, "contradicts one already accepted"));
+  note_is(b, &r0, "copy B's edit, acknowledged");
   hw_test_put_text(b, &rn, &cn, "note", "B's next case");
   r = sync_plain(b);
   CHECK(r.pushed == 1 && r.quarantined == 0 && !r.forked);

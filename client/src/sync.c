@@ -1252,6 +1252,9 @@ static const char *code_text(uint64_t code)
     return "another session of this device took over";
   case HW_CODE_BUSY:
     return "the server is busy; try again later";
+  case HW_CODE_UNKNOWN_EPOCH:
+    return "the server does not know this device's sync history (an epoch it never had): "
+           "see the coordinator";
   default:
     return "the server refused the session";
   }

@@ -74,6 +74,7 @@ typedef struct hw_server {
   uint8_t sign_pk[HW_SIGN_PUBLIC_BYTES];
   uint8_t recovery_pk[32];
   uint64_t epoch;      /* random, never 0; a restored server takes a new one */
+  bool ever_restored;  /* this store has taken a new epoch at least once ("restored" meta) */
   hw_id replica;       /* the server's own replica id (coordinator writes) */
   hw_signed_head head; /* the latest signed audit head */
   bool head_valid;

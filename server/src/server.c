@@ -400,6 +400,10 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
   }
   hw_secure_free(noise_sk);
   s->epoch = get_be64(epoch_b);
+  {
+    uint8_t one;
+    s->ever_restored = meta_exact(db, "restored", &one, 1) == HW_OK;
+  }
   hw_noise_key_public(s->noise_key, s->noise_pub);
   if (meta_exact(db, "head", packed, sizeof packed) == HW_OK) {
     head_unpack(&s->head, packed);
@@ -414,13 +418,17 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
     hw_id_random(&s->replica);
     if ((rc = hw_store_begin(s->db.st)) != 0)
       return rc;
+    /* Remembered: only a store that was restored may meet a device naming
+     * an epoch it never had (one taken after its backup was made). */
     if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
         (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
+        (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
         (rc = hw_store_commit(s->db.st))) {
       rollback_quietly(s->db.st);
       return rc;
     }
     s->head_valid = false;
+    s->ever_restored = true;
     hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken");
   }
   return HW_OK;

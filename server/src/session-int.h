@@ -76,6 +76,7 @@ typedef struct hw_hello_job {
   bool has_token;
   uint8_t token[HW_TOKEN_BYTES];
   uint64_t epoch; /* the server's */
+  bool ever_restored;
   int64_t now_ms;
   /* results */
   uint64_t code; /* 0: accepted; else an hw_msg_code */

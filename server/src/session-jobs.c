@@ -219,6 +219,17 @@ int hw__hello_job_run(hw_job *job, void *dbv)
   if (rc ||
       (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX, &ss->n_own)) != 0)
     return rc;
+  /* Another epoch than the server's puts the session in recovery, which
+   * skips the checks below and accepts other replicas' writes as
+   * recovered: only a server restored at least once can meet one (an epoch
+   * taken after its backup was made). A server never restored refuses it:
+   * a device claiming it would be lying its way past those checks. */
+  if (j->hello.has_cursor && j->hello.cursor.epoch != j->epoch && !j->ever_restored) {
+    j->code = HW_CODE_UNKNOWN_EPOCH;
+    j->message = "the device names a server epoch this server never had";
+    return audit_device(db, ss, "refused", dev.worker,
+                        "its cursor names an epoch this server never had", j->now_ms);
+  }
   /* After a server restore (the hello names an older epoch) the server may
    * have lost dots the device knows it accepted: the lineage check is
    * suspended for this session, which re-pushes everything; a contradicting

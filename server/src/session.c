@@ -412,6 +412,7 @@ static int on_hello(hw_session *ss, const hw_msg_hello *h)
   j->has_token = ss->has_token;
   memcpy(j->token, ss->token, sizeof j->token);
   j->epoch = ss->srv->epoch;
+  j->ever_restored = ss->srv->ever_restored;
   j->now_ms = hw__now_ms();
   if (submit(ss, &j->job) != 0) {
     hw__hello_job_free(j);

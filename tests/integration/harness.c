@@ -431,6 +431,28 @@ void hw_test_readdress(const char *invitation, const char *address, char *out, s
   CHECK_OK(hw_invitation_format(&inv, out, cap));
 }
 
+bool hw_test_audit_has(hw_test_server *s, const char *a, const char *b)
+{
+  static char out[1 << 20];
+  char from[32] = "1";
+  const char *args[] = {"audit", "--from", from, NULL};
+
+  for (;;) {
+    const char *p, *more;
+    unsigned long long next;
+    CHECK_EQ(hw_test_server_cmd(s, out, sizeof out, args), 0);
+    for (p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+      const char *end = strchr(p, '\n'), *x = strstr(p, a), *y = strstr(p, b);
+      if (x && y && (!end || (x < end && y < end)))
+        return true;
+    }
+    if (!(more = strstr(out, "... more after ")) ||
+        sscanf(more, "... more after %*u: run again with --from %llu", &next) != 1)
+      return false;
+    snprintf(from, sizeof from, "%llu", next);
+  }
+}
+
 size_t hw_test_server_records(hw_test_server *s)
 {
   static char out[1 << 16];

@@ -82,6 +82,9 @@ size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, ch
 
 /* The same invitation pointing at another address (a proxy). */
 void hw_test_readdress(const char *invitation, const char *address, char *out, size_t cap);
+/* Whether one entry line of the server's `audit` report holds both
+ * strings (every page of it read). */
+bool hw_test_audit_has(hw_test_server *s, const char *a, const char *b);
 /* Records the server holds (its `records` report). */
 size_t hw_test_server_records(hw_test_server *s);
 /* Records a device holds. */

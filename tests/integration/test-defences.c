@@ -17,6 +17,7 @@
 #include "check.h"
 #include "harness.h"
 #include "homeward/err.h"
+#include "homeward/mem.h"
 #include "homeward/store.h"
 #include "proxy.h"
 
@@ -366,6 +367,55 @@ static void device_forks_on_diverged_pull(void)
   puts("device: new replica id after a contradicting pull: ok");
 }
 
+/* A device naming an epoch its server never had: a server never restored
+ * cannot have devices of another epoch, and recovery mode would let the
+ * device past the lineage check and have other replicas' writes accepted
+ * as recovered. Refused (code 14, audited), nothing changed; the device's
+ * true cursor syncs as before. */
+static void unknown_epoch_refused(void)
+{
+  hw_id r0 = {{0}}, c0 = {{0}};
+  hw_store *st;
+  hw_client *d;
+  hw_sync_result r;
+  uint8_t *cur = NULL, *orig;
+  size_t n = 0, before;
+
+  hw_test_server_start(&srv, server_bin);
+  start_with_device("ep", "vera", NULL, &r0, &c0);
+  st = hw_test_device_store(&srv, "ep");
+  CHECK_OK(hw_store_setting_get(st, "client.cursor", &cur, &n));
+  CHECK(n >= 8 && (orig = malloc(n)) != NULL);
+  memcpy(orig, cur, n);
+  cur[7] ^= 1; /* the epoch: its first 8 bytes */
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_setting_set(st, "client.cursor", cur, n));
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  before = hw_test_server_records(&srv);
+  d = hw_test_device_reopen(&srv, "ep");
+  CHECK_EQ(hw_client_sync(d, 10000, NULL, NULL, &r), HW_EREFUSED);
+  CHECK_EQ(r.server_code, 14);
+  CHECK(!r.recovered && r.pushed == 0);
+  CHECK_EQ(hw_test_server_records(&srv), before);
+  CHECK(hw_test_audit_has(&srv, " refused ", "an epoch this server never had"));
+  hw_client_close(d);
+  st = hw_test_device_store(&srv, "ep");
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_setting_set(st, "client.cursor", orig, n));
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  d = hw_test_device_reopen(&srv, "ep");
+  r = hw_test_sync_ok(d);
+  CHECK(!r.recovered);
+  hw_client_close(d);
+  hw_free(cur);
+  free(orig);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  puts("server: an epoch it never had is refused: ok");
+}
+
 /* Not here: a restored server's new server replica id (server.c). No code
  * reads that id once stored (quarantine releases write under ids of their
  * own), and no command shows it, so nothing observable depends on it. */
@@ -380,6 +430,7 @@ int main(int argc, char **argv)
   server_one_dot_one_write();
   device_forks_on_contradiction();
   device_forks_on_diverged_pull();
+  unknown_epoch_refused();
   puts("defences: ok");
   return 0;
 }

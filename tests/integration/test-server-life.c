@@ -39,29 +39,6 @@ static void audit_verifies(void)
   CHECK(strncmp(out, "audit chain verified", 20) == 0);
 }
 
-/* Whether one audit entry's line holds both strings (every page read). */
-static bool audit_line_has(const char *a, const char *b)
-{
-  static char out[1 << 20];
-  char from[32] = "1";
-  const char *args[] = {"audit", "--from", from, NULL};
-
-  for (;;) {
-    const char *p, *more;
-    unsigned long long next;
-    CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, args), 0);
-    for (p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-      const char *end = strchr(p, '\n'), *x = strstr(p, a), *y = strstr(p, b);
-      if (x && y && (!end || (x < end && y < end)))
-        return true;
-    }
-    if (!(more = strstr(out, "... more after ")) ||
-        sscanf(more, "... more after %*u: run again with --from %llu", &next) != 1)
-      return false;
-    snprintf(from, sizeof from, "%llu", next);
-  }
-}
-
 static int count_acked(void *ud, const hw_record *r, bool pending, bool held)
 {
   (void)r, (void)held;
@@ -339,7 +316,7 @@ int main(int argc, char **argv)
   r = hw_test_sync_ok(a);
   CHECK_EQ(r.lost_by_server, 1);
   /* The refused hello is in the audit, with its reason (architecture §6). */
-  CHECK(audit_line_has(" refused ", "lineage check failed: its history differs"));
+  CHECK(hw_test_audit_has(&srv, " refused ", "lineage check failed: its history differs"));
   r = hw_test_sync_ok(a);
   CHECK(r.lost_by_server == 0 && !r.recovered && !r.forked);
   CHECK_EQ(hw_test_device_records(a), (size_t)n);

@@ -56,6 +56,7 @@ typedef enum hw_msg_code {
   HW_CODE_EPOCH = 11,         /* server epoch changed: push everything */
   HW_CODE_BUSY = 12,          /* server overloaded; retry later */
   HW_CODE_UNEXPECTED = 13,    /* message out of order */
+  HW_CODE_UNKNOWN_EPOCH = 14, /* the hello names an epoch this server never had */
 } hw_msg_code;
 
 /* Per-record outcome in a push acknowledgement. */

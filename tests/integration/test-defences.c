@@ -378,14 +378,16 @@ static void unknown_epoch_refused(void)
   hw_store *st;
   hw_client *d;
   hw_sync_result r;
-  uint8_t *cur = NULL, *orig;
+  uint8_t *cur = NULL, *orig = NULL;
   size_t n = 0, before;
 
   hw_test_server_start(&srv, server_bin);
   start_with_device("ep", "vera", NULL, &r0, &c0);
   st = hw_test_device_store(&srv, "ep");
   CHECK_OK(hw_store_setting_get(st, "client.cursor", &cur, &n));
-  CHECK(n >= 8 && (orig = malloc(n)) != NULL);
+  CHECK(n >= 8);
+  orig = malloc(n);
+  CHECK(orig != NULL);
   memcpy(orig, cur, n);
   cur[7] ^= 1; /* the epoch: its first 8 bytes */
   CHECK_OK(hw_store_begin(st));

@@ -439,18 +439,31 @@ static int repush_everything(sync_ctx *s)
 static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const hw_bytes *in_bytes,
                         const uint8_t *in_item, const hw_vv *held);
 
-/* The record's acknowledged vv without this store's current replica: its
- * writes under that id are pending again. */
-static int unack_own(sync_ctx *s, const hw_id *id, const hw_store_rec *row)
+/* Whether `local` holds a write of this store (one its journal has) under
+ * `replica`. */
+static bool own_write_under(hw_client *c, const hw_record *local, const hw_id *replica)
+{
+  for (size_t i = 0; i < local->n_writes; i++) {
+    hw_id rec;
+    uint8_t digest[HW_HASH_BYTES];
+    if (hw_id_cmp(&local->writes[i].dot.replica, replica) == 0 &&
+        hw_store_journal_get(c->st, &local->writes[i].dot, &rec, digest) == HW_OK)
+      return true;
+  }
+  return false;
+}
+
+/* The record's acknowledged vv without the replica ids this store wrote
+ * the copy under (the current one, or one it left earlier in this
+ * session): those writes are pending again. */
+static int unack_own(sync_ctx *s, const hw_id *id, const hw_store_rec *row,
+                     const hw_record *local)
 {
   hw_dot e[HW_VV_MAX];
   hw_vv acked = {0, e};
-  hw_id me;
-  uint64_t counter;
 
-  hw_store_replica(s->c->st, &me, &counter);
   for (size_t i = 0; i < row->acked.n && acked.n < HW_VV_MAX; i++)
-    if (hw_id_cmp(&row->acked.e[i].replica, &me) != 0)
+    if (!own_write_under(s->c, local, &row->acked.e[i].replica))
       e[acked.n++] = row->acked.e[i];
   return hw_store_ack(s->c->st, id, &acked);
 }
@@ -528,7 +541,7 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
      * no coordinator could decide on it. Its current replica's writes are
      * made unacknowledged for that: the record is pending again. */
     s->diverged = true;
-    rc = unack_own(s, &in->id, row);
+    rc = unack_own(s, &in->id, row, local);
     goto out;
   case HW__PULLED_TAKE:
     break;
@@ -1070,6 +1083,8 @@ static int on_done(sync_ctx *s, const hw_msg_done *d)
  * so that both sides fold the same writes again; without that, every later
  * hello was refused. A missing write still in a record is left as it is:
  * the refusal goes on rather than anything being hidden. */
+#define LEGACY_REFUSAL_CAP 4096u
+
 typedef struct lost_walk {
   sync_ctx *s;
   const hw_msg_lineage_refusal *r;
@@ -1122,8 +1137,11 @@ static int find_lost(void *ud, const hw_dot *dot, const hw_id *record,
   int rc;
 
   (void)digest;
-  if (r->more && (r->n_dots == 0 || dot->counter > r->dots[r->n_dots - 1].counter))
-    return HW_OK; /* past what the list tells */
+  /* Past what the list tells. A server older than `more` cut its list at
+   * 4096 without saying so: a list that long is taken as cut. */
+  if ((r->more || r->n_dots >= LEGACY_REFUSAL_CAP) &&
+      (r->n_dots == 0 || dot->counter > r->dots[r->n_dots - 1].counter))
+    return HW_OK;
   if (listed_counter(r, dot->counter))
     return HW_OK;
   rc = hw_store_vvs(w->s->c->st, record, &w->vvs);

@@ -208,13 +208,15 @@ static int admin_run(hw_job *job, void *d)
       if ((rc = hw_sdb_device_get(db, j->key, &dev)) != 0)
         return rc;
       /* Said again: nothing changes and nothing is audited twice. A lost
-       * device stays lost (retiring it would let it push once more). */
-      if (strcmp(dev.status, j->lost ? "lost" : "retired") == 0 ||
-          (!j->lost && strcmp(dev.status, "lost") == 0)) {
+       * device stays lost, and a retired one whose last push is done stays
+       * done: either made retired again could push once more. */
+      bool retired = strcmp(dev.status, "retired") == 0 ||
+                     strcmp(dev.status, "retired-done") == 0;
+      if (strcmp(dev.status, "lost") == 0 || (!j->lost && retired)) {
         snprintf(details, sizeof details, "device %s is already revoked (%s)", key_hex,
                  dev.status);
         say(j, details);
-        j->ok = j->lost || strcmp(dev.status, "retired") == 0;
+        j->ok = j->lost || retired;
         return HW_OK;
       }
       snprintf(details, sizeof details, "device=%s mode=%s", key_hex, j->mode);

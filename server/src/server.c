@@ -355,7 +355,8 @@ int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const c
                             32)) ||
       (rc = hw_sdb_meta_put(db, "recovery_pk", rpk, sizeof rpk)) ||
       (rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
-      (rc = hw_sdb_meta_put(db, "replica", replica.b, HW_ID_BYTES))) {
+      (rc = hw_sdb_meta_put(db, "replica", replica.b, HW_ID_BYTES)) ||
+      (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\0", 1))) {
     rollback_quietly(st);
     goto fail;
   }
@@ -401,8 +402,12 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
   hw_secure_free(noise_sk);
   s->epoch = get_be64(epoch_b);
   {
-    uint8_t one;
-    s->ever_restored = meta_exact(db, "restored", &one, 1) == HW_OK;
+    /* 0: never restored; 1: restored. A store made before the key was
+     * kept may have been restored by an older version: treated as
+     * restored, so its devices of a later epoch still recover. */
+    uint8_t flag = 1;
+    (void)meta_exact(db, "restored", &flag, 1);
+    s->ever_restored = flag != 0;
   }
   hw_noise_key_public(s->noise_key, s->noise_pub);
   if (meta_exact(db, "head", packed, sizeof packed) == HW_OK) {

@@ -338,6 +338,11 @@ int main(int argc, char **argv)
   hw_client_close(d1);
   CHECK(!exists("d1.db") && !exists("d1.db.hwkey"));
   CHECK(ADMIN("devices") == 0 && strstr(out, "worker=dora role=worker status=retired-done"));
+  /* Retired again once its last push is done: it stays done (made retired
+   * again, a copy of its store could push once more). */
+  CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "retire", "--coordinator", "chipo"), 0);
+  CHECK(strstr(out, "already revoked (retired-done)") != NULL);
+  CHECK(ADMIN("devices") == 0 && strstr(out, "worker=dora role=worker status=retired-done"));
 
   /* Lost: refused at once, nothing it holds is taken, it wipes. */
   e1 = hw_test_enrol(&srv, "e1", "ezra", "worker");

@@ -85,6 +85,8 @@ int hw__client_wipe(hw_client *c);
 int hw__client_sweep_closed(hw_client *c, hw_id *cases, size_t n_cases, uint64_t *removed);
 int hw__closed_forget(hw_client *c, const hw_id *case_id, const hw_id *record);
 int hw__closed_sum(hw_client *c, uint8_t sum[static HW_HASH_BYTES]);
+/* A restored server's recovery pull began: every tombstone goes. */
+int hw__closed_reset(hw_client *c);
 
 /* The device's wall clock in ms (display and audit only). */
 int64_t hw__client_now_ms(void);

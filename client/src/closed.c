@@ -79,6 +79,17 @@ int hw__closed_forget(hw_client *c, const hw_id *case_id, const hw_id *record)
   return rc;
 }
 
+/* A restored server's recovery: it sends again every record the worker may
+ * see, those of closed cases too, which the sweep then takes out again with
+ * new tombstones. A record it lost gets none: its tombstone counted it in
+ * the checksum for good (the sync said the two sides differ at every sync
+ * after). Every tombstone goes, inside the caller's transaction. */
+int hw__closed_reset(hw_client *c)
+{
+  int rc = hw_store_setting_del_prefix(c->st, "closed.");
+  return rc ? rc : hw_store_setting_del(c->st, SET_CLOSED_SUM);
+}
+
 static int id_cmp(const void *a, const void *b)
 {
   return hw_id_cmp(a, b);

@@ -911,8 +911,11 @@ static int on_pull_batch(sync_ctx *s, const hw_msg_pull_batch *b)
    * restored server's goes aside until this device has pushed everything
    * again (a cut before that: the next hello still names the old epoch,
    * and the recovery starts over instead of being forgotten). */
-  if (s->hello_epoch && b->cursor.epoch != s->hello_epoch)
+  if (s->hello_epoch && b->cursor.epoch != s->hello_epoch && !s->epoch_changed) {
     s->epoch_changed = true;
+    if (!rc)
+      rc = hw__closed_reset(s->c);
+  }
   cursor_pack(&b->cursor, packed);
   if (!rc)
     rc = hw_store_setting_set(s->c->st, s->epoch_changed ? SET_CURSOR_RECOVERING : SET_CURSOR,

@@ -386,6 +386,30 @@ void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *fiel
   CHECK_OK(rc);
 }
 
+void hw_test_close_case(hw_client *c, const hw_id *case_id)
+{
+  uint8_t date[16], reason[32], dec[32];
+  hw_cbor_wr w1, w2, w3;
+  hw_date d = {2026, 11, 30};
+  hw_field_value fv[3];
+  hw_form_error err;
+  hw_id rec;
+
+  hw_cbor_wr_init_fixed(&w1, date, sizeof date);
+  hw_value_put_date(&w1, &d);
+  hw_cbor_wr_init_fixed(&w2, reason, sizeof reason);
+  hw_cbor_wr_text(&w2, "reintegrated", 12);
+  hw_cbor_wr_init_fixed(&w3, dec, sizeof dec);
+  hw_cbor_wr_text(&w3, "close_case", 10);
+  CHECK_OK(hw_cbor_wr_finish(&w1));
+  CHECK_OK(hw_cbor_wr_finish(&w2));
+  CHECK_OK(hw_cbor_wr_finish(&w3));
+  fv[0] = (hw_field_value){{(const uint8_t *)"closure_date", 12}, {date, w1.len}};
+  fv[1] = (hw_field_value){{(const uint8_t *)"reason", 6}, {reason, w2.len}};
+  fv[2] = (hw_field_value){{(const uint8_t *)"decision", 8}, {dec, w3.len}};
+  CHECK_OK(hw_client_create_record(c, case_id, "closure", fv, 3, &rec, NULL, &err));
+}
+
 size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],
                            size_t cap)
 {

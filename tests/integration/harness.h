@@ -76,6 +76,8 @@ hw_sync_result hw_test_sync_ok(hw_client *c);
  * one text or enum field written. */
 void hw_test_put_text(hw_client *c, hw_id *rec, hw_id *case_id, const char *field,
                       const char *text);
+/* Record a closure of the case (decision close_case). */
+void hw_test_close_case(hw_client *c, const hw_id *case_id);
 /* The text values of a field (0, 1 or 2 of them). */
 size_t hw_test_field_texts(hw_client *c, const hw_id *rec, const char *field, char out[][128],
                            size_t cap);

@@ -14,7 +14,6 @@
 #include "check.h"
 #include "harness.h"
 #include "homeward/err.h"
-#include "homeward/value.h"
 #include "proxy.h"
 
 static hw_test_server srv;
@@ -113,31 +112,6 @@ static bool exists(const char *name)
 static int sync_once(hw_client *c, hw_sync_result *r)
 {
   return hw_client_sync(c, 10000, NULL, NULL, r);
-}
-
-/* Record a closure of the case (decision close_case). */
-static void close_case(hw_client *c, const hw_id *case_id)
-{
-  uint8_t date[16], reason[32], dec[32];
-  hw_cbor_wr w1, w2, w3;
-  hw_date d = {2026, 11, 30};
-  hw_field_value fv[3];
-  hw_form_error err;
-  hw_id rec;
-
-  hw_cbor_wr_init_fixed(&w1, date, sizeof date);
-  hw_value_put_date(&w1, &d);
-  hw_cbor_wr_init_fixed(&w2, reason, sizeof reason);
-  hw_cbor_wr_text(&w2, "reintegrated", 12);
-  hw_cbor_wr_init_fixed(&w3, dec, sizeof dec);
-  hw_cbor_wr_text(&w3, "close_case", 10);
-  CHECK_OK(hw_cbor_wr_finish(&w1));
-  CHECK_OK(hw_cbor_wr_finish(&w2));
-  CHECK_OK(hw_cbor_wr_finish(&w3));
-  fv[0] = (hw_field_value){{(const uint8_t *)"closure_date", 12}, {date, w1.len}};
-  fv[1] = (hw_field_value){{(const uint8_t *)"reason", 6}, {reason, w2.len}};
-  fv[2] = (hw_field_value){{(const uint8_t *)"decision", 8}, {dec, w3.len}};
-  CHECK_OK(hw_client_create_record(c, case_id, "closure", fv, 3, &rec, NULL, &err));
 }
 
 /* A lost device in the middle of a session is cut off at once. The proxy
@@ -308,7 +282,7 @@ int main(int argc, char **argv)
   /* A closed case leaves the devices once its closure is synced; the
    * server keeps it and the checksums still agree. */
   before = hw_test_server_records(&srv);
-  close_case(a2, &cb);
+  hw_test_close_case(a2, &cb);
   r = hw_test_sync_ok(a2);
   CHECK_EQ(r.pushed, 1);
   CHECK_EQ(r.closed_removed, 2);

@@ -442,6 +442,40 @@ static void unknown_epoch_refused(void)
   puts("server: an epoch it never had is refused: ok");
 }
 
+/* A case closed on a device after the server's last backup: after the
+ * restore its records are gone from both sides (the device swept them once
+ * the server had them). The device says so (lost_by_server), and its
+ * closed-case tombstones, which counted them in its checksum, go with the
+ * recovery: from then on both sides hold the same records again (each sync
+ * said they differ, for good, before). */
+static void closed_case_lost_by_restore(void)
+{
+  hw_id r0 = {{0}}, c0 = {{0}}, rc = {{0}}, cc = {{0}};
+  hw_client *d;
+  hw_sync_result r;
+
+  hw_test_server_start(&srv, server_bin);
+  start_with_device("cl", "wanjiru", NULL, &r0, &c0);
+  hw_test_server_backup(&srv);
+  d = hw_test_device_reopen(&srv, "cl");
+  hw_test_put_text(d, &rc, &cc, "note", "a case closed after the backup");
+  hw_test_close_case(d, &cc);
+  r = hw_test_sync_ok(d);
+  CHECK_EQ(r.closed_removed, 2);
+  hw_test_server_restore(&srv);
+  r = sync_plain(d);
+  CHECK(r.recovered && r.checksum_ok);
+  r = hw_test_sync_ok(d); /* the refusal naming what the server lost, then a plain sync */
+  CHECK_EQ(r.lost_by_server, 2);
+  r = hw_test_sync_ok(d);
+  CHECK(r.checksum_ok && r.lost_by_server == 0 && !r.forked);
+  CHECK_EQ(hw_test_device_records(d), 1);
+  hw_client_close(d);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  puts("device: a case closed after the server's backup: ok");
+}
+
 /* Not here: a restored server's new server replica id (server.c). No code
  * reads that id once stored (quarantine releases write under ids of their
  * own), and no command shows it, so nothing observable depends on it. */
@@ -457,6 +491,7 @@ int main(int argc, char **argv)
   device_forks_on_contradiction();
   device_forks_on_diverged_pull();
   unknown_epoch_refused();
+  closed_case_lost_by_restore();
   puts("defences: ok");
   return 0;
 }

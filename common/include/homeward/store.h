@@ -230,6 +230,9 @@ HW_NODISCARD HW_EXPORT int hw_store_setting_set(hw_store *st, const char *name, 
 HW_NODISCARD HW_EXPORT int hw_store_setting_get(hw_store *st, const char *name, uint8_t **v,
                                                 size_t *len);
 HW_NODISCARD HW_EXPORT int hw_store_setting_del(hw_store *st, const char *name);
+/* Every setting whose name starts with `prefix` (1..HW_STORE_SETTING_KEY_MAX
+ * bytes, not the store's own "hw."; its last byte below 0xff). */
+HW_NODISCARD HW_EXPORT int hw_store_setting_del_prefix(hw_store *st, const char *prefix);
 
 /* The replica's identity and counter. */
 HW_EXPORT void hw_store_replica(const hw_store *st, hw_id *replica, uint64_t *counter);

@@ -38,6 +38,7 @@ enum {
   S_SET_GET,
   S_SET_PUT,
   S_SET_DEL,
+  S_SET_DEL_RANGE,
   S_OW_PUT,
   S_OW_GET,
   S_OW_LIST,
@@ -74,6 +75,7 @@ static const char *const sql_text[S_N] = {
     [S_SET_PUT] = "INSERT INTO settings(name, value) VALUES(?1, ?2)"
                   " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     [S_SET_DEL] = "DELETE FROM settings WHERE name = ?1",
+    [S_SET_DEL_RANGE] = "DELETE FROM settings WHERE name >= ?1 AND name < ?2",
     [S_OW_PUT] = "INSERT INTO own_writes(replica, counter, record, digest) VALUES(?1, ?2, ?3, ?4)",
     [S_OW_GET] = "SELECT record, digest FROM own_writes WHERE replica = ?1 AND counter = ?2",
     [S_OW_LIST] = "SELECT counter, record, digest FROM own_writes WHERE replica = ?1 AND "
@@ -1855,6 +1857,25 @@ int hw_store_setting_del(hw_store *st, const char *name)
   if (rc)
     return rc;
   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+  return step_done(st, s);
+}
+
+int hw_store_setting_del_prefix(hw_store *st, const char *prefix)
+{
+  char end[HW_STORE_SETTING_KEY_MAX + 1];
+  size_t n = prefix ? strlen(prefix) : 0;
+  sqlite3_stmt *s;
+  int rc = check_name(prefix);
+
+  if (rc || (unsigned char)prefix[n - 1] == 0xff)
+    return rc ? rc : HW_EINVAL;
+  /* The names below the prefix's successor: the prefix's last byte plus one. */
+  memcpy(end, prefix, n + 1);
+  end[n - 1] = (char)((unsigned char)end[n - 1] + 1);
+  if ((rc = stmt(st, S_SET_DEL_RANGE, &s)) != 0)
+    return rc;
+  sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, end, -1, SQLITE_STATIC);
   return step_done(st, s);
 }
 

@@ -184,6 +184,24 @@ static void test_records(const char *dir)
     CHECK(v == NULL);
     CHECK_OK(hw_store_setting_del(st, "cursor"));
     CHECK_ERR(hw_store_setting_get(st, "cursor", &v, &len), HW_ENOENT);
+    /* By prefix: exactly the names that start with it. */
+    {
+      static const char *const names[] = {"closed.a", "closed.zz", "closed", "closed/",
+                                          "closedx", "closee", "clos"};
+      for (size_t i = 0; i < 7; i++)
+        CHECK_OK(hw_store_setting_set(st, names[i], "v", 1));
+      CHECK_OK(hw_store_setting_del_prefix(st, "closed."));
+      for (size_t i = 0; i < 7; i++) {
+        int rc = hw_store_setting_get(st, names[i], &v, &len);
+        CHECK_EQ(rc, i < 2 ? HW_ENOENT : HW_OK);
+        hw_free(v);
+        v = NULL;
+        if (i >= 2)
+          CHECK_OK(hw_store_setting_del(st, names[i]));
+      }
+      CHECK_ERR(hw_store_setting_del_prefix(st, "hw."), HW_EINVAL);
+      CHECK_ERR(hw_store_setting_del_prefix(st, ""), HW_EINVAL);
+    }
     {
       char name[HW_STORE_SETTING_KEY_MAX + 2];
       memset(name, 'k', sizeof name);

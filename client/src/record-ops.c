@@ -26,13 +26,11 @@ int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *acked, const hw
   hw_store_rec row = {0};
   uint8_t *bytes = NULL;
   size_t len;
-  const uint8_t *digest = NULL;
+  const hw_write_meta *w = dot ? hw_record_write_of(r, dot) : NULL;
+  const uint8_t *digest = w ? w->digest : NULL;
   int rc;
 
-  for (size_t i = 0; dot && i < r->n_writes; i++)
-    if (hw_dot_cmp(&r->writes[i].dot, dot) == 0)
-      digest = r->writes[i].digest;
-  if (dot && !digest)
+  if (dot && !w)
     return HW_EINTERNAL;
   if ((rc = hw_record_encode(r, &bytes, &len)) != 0)
     return rc;
@@ -65,15 +63,12 @@ static int forget_replaced(hw_client *c, const hw_record *base, const hw_record 
   hw_store_replica(c->st, &me, &counter);
   for (size_t i = 0; i < base->n_writes && !rc; i++) {
     const hw_dot *d = &base->writes[i].dot;
-    bool kept = false;
     if (hw_id_cmp(&d->replica, &me) != 0 &&
         !(has_inherits && hw_id_cmp(&d->replica, &inherits.replica) == 0))
       continue; /* another replica's write */
     if (acked && hw_vv_get(acked, &d->replica) >= d->counter)
       continue; /* the server holds it */
-    for (size_t k = 0; k < next->n_writes && !kept; k++)
-      kept = hw_dot_cmp(&next->writes[k].dot, d) == 0;
-    if (!kept)
+    if (!hw_record_write_of(next, d))
       rc = hw_store_journal_forget(c->st, d);
   }
   return rc;

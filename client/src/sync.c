@@ -535,11 +535,11 @@ static int apply_record(sync_ctx *s, const hw_id *id, const hw_record *in, const
   case HW__PULLED_DIVERGED:
     /* Its write contradicts what the server holds, so this store reused a
      * dot: it takes a new replica id after this batch. The copy stays as it
-     * is and goes to the server once more, at the next sync, which keeps it
-     * whole for a coordinator as it does any contradicting push (the ack
-     * then holds it here). Held here at once, the server never had it, and
-     * no coordinator could decide on it. Its current replica's writes are
-     * made unacknowledged for that: the record is pending again. */
+     * is and goes to the server once more (at the next sync, or at once in
+     * a recovery), which keeps it whole for a coordinator as it does any
+     * contradicting push (the ack then holds it here). Held here at once,
+     * the server never had it, and no coordinator could decide on it. Its
+     * own writes are made unacknowledged for that: it is pending again. */
     s->diverged = true;
     rc = unack_own(s, &in->id, row, local);
     goto out;
@@ -1124,8 +1124,8 @@ static int still_written(hw_client *c, const hw_id *record, const hw_dot *dot, b
     return HW_OK;
   if (!rc && (rc = hw_record_decode(row->state.p, row->state.len, &r, NULL)) != 0)
     rc = rc == HW_ENOMEM ? rc : HW_ECORRUPT;
-  for (size_t i = 0; !rc && i < r->n_writes && !*out; i++)
-    *out = hw_dot_cmp(&r->writes[i].dot, dot) == 0;
+  if (!rc)
+    *out = hw_record_write_of(r, dot) != NULL;
   hw_record_free(r);
   hw_store_rec_free(row);
   return rc;
@@ -1291,12 +1291,12 @@ static int take_recovering_cursor(hw_client *c)
   if (rc || (rc = hw_store_begin(c->st)) != 0)
     return rc;
   if ((rc = hw_store_setting_set(c->st, SET_CURSOR, packed, sizeof packed)) != 0 ||
-      (rc = hw_store_setting_del(c->st, SET_CURSOR_RECOVERING)) != 0 ||
-      (rc = hw_store_commit(c->st)) != 0) {
+      (rc = hw_store_setting_del(c->st, SET_CURSOR_RECOVERING)) != 0) {
     int r2 = hw_store_rollback(c->st);
     (void)r2;
+    return rc;
   }
-  return rc;
+  return hw_store_commit(c->st); /* a failed commit rolls back by itself */
 }
 
 static int session(sync_ctx *s)

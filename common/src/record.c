@@ -269,6 +269,23 @@ const hw_field *hw_record_field(const hw_record *r, const char *name, size_t len
   return NULL;
 }
 
+const hw_write_meta *hw_record_write_of(const hw_record *r, const hw_dot *dot)
+{
+  size_t lo = 0, hi = r->n_writes;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = hw_dot_cmp(&r->writes[mid].dot, dot);
+    if (c == 0)
+      return &r->writes[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
 size_t hw_record_n_conflicts(const hw_record *r)
 {
   size_t n = 0;

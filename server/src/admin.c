@@ -69,11 +69,17 @@ static int case_line(const hw_id *case_id, uint64_t n, uint64_t flags, void *ud)
   return 0;
 }
 
+/* A device key's first 8 bytes in hex, as `devices` lists it. */
+static void key_prefix(const uint8_t key[HW_DEVICE_KEY_BYTES], char hex[17])
+{
+  for (int i = 0; i < 8; i++)
+    snprintf(hex + 2 * i, 3, "%02x", key[i]);
+}
+
 static int device_line(const uint8_t key[HW_DEVICE_KEY_BYTES], const hw_sdb_device *d, void *ud)
 {
   char line[200], hex[17];
-  for (int i = 0; i < 8; i++)
-    snprintf(hex + 2 * i, 3, "%02x", key[i]);
+  key_prefix(key, hex);
   snprintf(line, sizeof line, "device %s worker=%s role=%s status=%s", hex, d->worker, d->role,
            d->status);
   say(ud, line);
@@ -203,8 +209,7 @@ static int admin_run(hw_job *job, void *d)
     {
       hw_sdb_device dev;
       char key_hex[17];
-      for (int i = 0; i < 8; i++)
-        snprintf(key_hex + 2 * i, 3, "%02x", j->key[i]);
+      key_prefix(j->key, key_hex);
       if ((rc = hw_sdb_device_get(db, j->key, &dev)) != 0)
         return rc;
       /* Said again: nothing changes and nothing is audited twice. A lost

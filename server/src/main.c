@@ -89,6 +89,13 @@ static int fail(const char *msg)
   return 2;
 }
 
+/* "server.listen: invalid value ..." without its key, for a flag's error. */
+static const char *after_key(const char *err)
+{
+  const char *sp = strchr(err, ' ');
+  return sp ? sp + 1 : err;
+}
+
 static int load_config(const opts *o, hw_server_config *cfg)
 {
   char err[256];
@@ -100,7 +107,7 @@ static int load_config(const opts *o, hw_server_config *cfg)
   /* A flag's error names the flag (the configuration key's names the key). */
 #define SET(flag, sec, key, val)                                                                   \
   if ((val) && hw_server_config_set(cfg, sec, key, val, err, sizeof err))                          \
-    return fprintf(stderr, "homeward-server: %s: %s\n", flag, strchr(err, ' ') + 1), 2;
+    return fprintf(stderr, "homeward-server: %s: %s\n", flag, after_key(err)), 2;
   SET("--state-dir", "server", "state_dir", o->state_dir);
   SET("--listen", "server", "listen", o->listen);
   SET("--key-file", "server", "key_file", o->key_file);

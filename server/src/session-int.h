@@ -137,6 +137,8 @@ int hw__hello_job_run(hw_job *job, void *db);
 void hw__push_job_prep(hw_job *job);
 int hw__push_job_run(hw_job *job, void *db);
 int hw__pull_job_run(hw_job *job, void *db);
+/* A pull batch with no record, removal or decision in it. */
+bool hw__pull_batch_empty(const hw_pull_job *j);
 void hw__hello_job_free(hw_hello_job *j);
 void hw__push_job_free(hw_push_job *j);
 void hw__pull_job_free(hw_pull_job *j);

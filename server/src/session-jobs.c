@@ -512,7 +512,7 @@ static int got_record(uint64_t seq, const hw_id *case_id, const void *state, siz
 {
   pull_ctx *p = ud;
   pull_item it = {.seq = seq, .kind = 0, .len = len};
-  bool own = acked_here(p->j->ss, seq);
+  bool own = !case_id || acked_here(p->j->ss, seq); /* no case: own_row said so */
   int rc;
 
   if (case_id)
@@ -821,7 +821,7 @@ out:
 #define PULL_EMPTY_ROUNDS 8
 #define PULL_SKIP_ROWS 8
 
-static bool batch_empty(const hw_pull_job *j)
+bool hw__pull_batch_empty(const hw_pull_job *j)
 {
   return j->n == 0 && j->n_removals == 0 && j->n_decided == 0;
 }
@@ -857,7 +857,7 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     size_t limit = (size_t)j->max_records * (round ? PULL_SKIP_ROWS : 1);
     if ((rc = pull_scan(j, db, whole, from, limit, &last)) != 0)
       goto out;
-    if (!j->more || !batch_empty(j) || last <= from || round + 1 == PULL_EMPTY_ROUNDS)
+    if (!j->more || !hw__pull_batch_empty(j) || last <= from || round + 1 == PULL_EMPTY_ROUNDS)
       break;
     from = last; /* where the device's next pull would start */
   }

@@ -260,7 +260,8 @@ static hw_ack_status ack_status(hw_decision d)
 
 static void pause_reading(hw_session *ss)
 {
-  if (ss->paused || ss->closing || ss->lingering || ss->srv->queued_push_bytes <= PUSH_QUEUE_MAX(ss->srv))
+  if (ss->paused || ss->closing || ss->lingering ||
+      ss->srv->queued_push_bytes <= PUSH_QUEUE_MAX(ss->srv))
     return;
   uv_read_stop((uv_stream_t *)&ss->tcp);
   uv_timer_stop(&ss->timer);
@@ -328,11 +329,6 @@ static void push_done(hw_job *job, int status)
   session_unref(ss);
 }
 
-static bool batch_says_nothing(const hw_pull_job *j)
-{
-  return j->n == 0 && j->n_removals == 0 && j->n_decided == 0;
-}
-
 static void pull_done(hw_job *job, int status)
 {
   hw_pull_job *j = (hw_pull_job *)job;
@@ -363,7 +359,7 @@ static void pull_done(hw_job *job, int status)
       /* A last batch with nothing in it that leaves the cursor where the
        * device has it is left out: `done` alone ends the pull (a no-op
        * resync, 63 bytes fewer). */
-      if (j->more || !j->unmoved || j->retire_now || !batch_says_nothing(j))
+      if (j->more || !j->unmoved || j->retire_now || !hw__pull_batch_empty(j))
         send_msg(ss, &m, false);
       if (!j->more && j->retire_now) {
         /* A retired device's last session: every push before this pull is

@@ -680,10 +680,10 @@ static int check_values(hw_cli_opts *o)
     today_utc(&o->today);
   }
   if (o->stage && !stage_known(o->stage)) {
-    fprintf(stderr,
-            "homeward: no stage called %s (assessment, family_tracing, placement, "
-            "follow_up, phase_out, closed, alternative_care, removed)\n",
-            o->stage);
+    fprintf(stderr, "homeward: no stage called %s (", o->stage);
+    for (int s = HW_STAGE_ASSESSMENT; s <= HW_STAGE_REMOVED; s++)
+      fprintf(stderr, "%s%s", s > HW_STAGE_ASSESSMENT ? ", " : "", hw_stage_name((hw_stage)s));
+    fputs(")\n", stderr);
     return HW_CLI_USAGE;
   }
   return -1;

@@ -130,6 +130,8 @@ HW_NODISCARD HW_EXPORT int hw_record_void_status(const hw_record *r, hw_void_sta
 
 /* The field called `name`, or NULL. The result is borrowed from r. */
 HW_EXPORT const hw_field *hw_record_field(const hw_record *r, const char *name, size_t len);
+/* The write made under `dot`, or NULL. The result is borrowed from r. */
+HW_EXPORT const hw_write_meta *hw_record_write_of(const hw_record *r, const hw_dot *dot);
 
 /* Number of fields holding more than one pair. */
 HW_EXPORT size_t hw_record_n_conflicts(const hw_record *r);

@@ -165,6 +165,39 @@ static void test_unknown_fields_kept(void)
   hw_record_free(d);
 }
 
+/* hw_record_write_of finds each write still in a state by its dot, and
+ * none for a dot it does not hold (one replaced, one never made). */
+static void test_write_of(void)
+{
+  static const char *const names[] = {"a_field", "b_field", "c_field"};
+  const hw_id *reps[] = {&sample_dev_b, &sample_dev_a, &sample_dev_b};
+  const uint64_t counters[] = {5, 2, 9};
+  hw_record *r = NULL;
+
+  CHECK_OK(hw_record_new(&r, &sample_rec_id, &sample_case_id, "case_note", 9, 1));
+  for (int i = 0; i < 3; i++) {
+    hw_field_value fv = {{(const uint8_t *)names[i], strlen(names[i])},
+                         {(const uint8_t *)"\x61x", 2}};
+    hw_write w = {.dot = {*reps[i], counters[i]},
+                  .author = {(const uint8_t *)"x", 1},
+                  .schema_version = 1,
+                  .n_fields = 1,
+                  .fields = &fv};
+    hw_record *next = NULL;
+    CHECK_OK(hw_record_write(&next, r, &w));
+    hw_record_free(r);
+    r = next;
+  }
+  for (int i = 0; i < 3; i++) {
+    hw_dot d = {*reps[i], counters[i]};
+    const hw_write_meta *m = hw_record_write_of(r, &d);
+    CHECK(m != NULL && hw_dot_cmp(&m->dot, &d) == 0);
+  }
+  CHECK(hw_record_write_of(r, &(hw_dot){sample_dev_b, 6}) == NULL);
+  CHECK(hw_record_write_of(r, &(hw_dot){sample_dev_a, 1}) == NULL);
+  hw_record_free(r);
+}
+
 /* The canonical bytes of one small state, fixed forever: if this changes,
  * every stored state and hash changes. docs/protocol.md §1.4 shows it. */
 static const char golden_hex[] = "88015052454301102030405060708090a0b0c069636173655f6e6f7465504341"
@@ -876,6 +909,7 @@ int main(void)
   hw_test_fail_alloc_after(-1); /* install the counting allocator */
   test_roundtrip_every_kind();
   test_unknown_fields_kept();
+  test_write_of();
   test_golden();
   test_limits();
   test_truncated_every_byte();

@@ -65,6 +65,7 @@ typedef struct hw_accept_ctx {
   hw_bytes actor; /* the worker enrolled with the device */
   int64_t now_ms;
   const uint8_t *value_key; /* HW_HASH_BYTES: key of the audit's value hashes */
+  bool write_only;          /* a retiring device: its acks carry no merged state */
 } hw_accept_ctx;
 
 typedef struct hw_accept_result {
@@ -74,6 +75,7 @@ typedef struct hw_accept_result {
   int64_t quarantine_id;
   uint8_t *merged; /* owned (hw_free): the stored state, when it differs from what was sent */
   size_t merged_len;
+  bool withheld;   /* the stored state differs, and this device may not read it */
   int code;             /* for quarantined/refused: the HW_E* reason code */
   const char *reason;   /* static; read it through hw_accept_reason */
   char reason_buf[256]; /* a reason made for this record (wins over `reason`) */

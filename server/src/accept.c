@@ -488,8 +488,12 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
              k->n_pairs, NULL, out->seq, out);
   if (rc)
     goto done;
-  /* The device learns the merged state only where it differs from what it sent. */
-  if (!hw_record_equal(k->merged, k->in)) {
+  /* The device learns the merged state only where it differs from what it
+   * sent, and only while it may read the case: a former holder's (late edit
+   * or duplicate) and a retiring device's acks carry none, or re-pushing an
+   * old state would read a later holder's edits. */
+  if (!hw_record_equal(k->merged, k->in) &&
+      !(out->withheld = access != HW_CASE_HELD || cx->write_only)) {
     if (!k->merged_bytes &&
         (rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len)) != 0)
       goto done;

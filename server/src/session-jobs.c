@@ -2,6 +2,7 @@
  * replica binding, lineage), push (accept each state) and pull (what the
  * device may see after its cursor). Jobs of one session run in the order
  * they were submitted. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,36 @@ static int audit_device(hw_sdb *db, hw_session *ss, const char *action, const ch
   return rc;
 }
 
+/* A retired device's session ends at its first pull (hw__pull_job_run); one
+ * cut before that may come again, but a device that never pulls is done
+ * after this many sessions, not accepted forever. */
+#define RETIRING_SESSIONS_MAX 5
+
+/* Count a retired device's session; *over when it has had its share. */
+static int count_retiring(hw_sdb *db, const hw_session *ss, bool *over)
+{
+  char key[16 + 2 * HW_ID_HEX_LEN];
+  hw_id half[2];
+  uint8_t *v = NULL, n = 0;
+  size_t len = 0;
+  int rc;
+
+  static_assert(sizeof ss->device_key == sizeof half, "a device key is two ids long");
+  memcpy(half, ss->device_key, sizeof half);
+  memcpy(key, "retiring:", 10);
+  hw_id_to_hex(&half[0], key + 9);
+  hw_id_to_hex(&half[1], key + 9 + HW_ID_HEX_LEN);
+  rc = hw_sdb_meta_get(db, key, &v, &len);
+  if (rc == HW_OK && len == 1)
+    n = v[0];
+  hw_free(v);
+  if (rc != HW_OK && rc != HW_ENOENT)
+    return rc;
+  *over = n >= RETIRING_SESSIONS_MAX;
+  n++;
+  return *over ? HW_OK : hw_sdb_meta_put(db, key, &n, 1);
+}
+
 int hw__hello_job_run(hw_job *job, void *dbv)
 {
   hw_hello_job *j = (hw_hello_job *)job;
@@ -203,6 +234,14 @@ int hw__hello_job_run(hw_job *job, void *dbv)
   } else if (strcmp(dev.status, "retired") == 0) {
     /* Retire: one last session pushes the pending work, then the device is
      * told to wipe (security notes part B). */
+    bool over = false;
+    if ((rc = count_retiring(db, ss, &over)) != 0)
+      return rc;
+    if (over) {
+      j->code = HW_CODE_RETIRED;
+      j->message = "this device was retired: wipe it";
+      return hw_sdb_device_set_status(db, ss->device_key, "retired-done", j->now_ms);
+    }
     ss->retiring = true;
   }
   /* A replica id belongs to the device that first used it. */
@@ -393,6 +432,17 @@ void hw__push_job_prep(hw_job *job)
   job->prep_bytes = weight;
 }
 
+/* HW_EREVOKED when the session's device is now reported lost. */
+static int reported_lost(hw_sdb *db, const hw_session *ss)
+{
+  hw_sdb_device dev;
+  int rc = hw_sdb_device_get(db, ss->device_key, &dev);
+
+  if (rc == HW_OK && strcmp(dev.status, "lost") == 0)
+    rc = HW_EREVOKED;
+  return rc;
+}
+
 int hw__push_job_run(hw_job *job, void *dbv)
 {
   hw_push_job *j = (hw_push_job *)job;
@@ -413,26 +463,40 @@ int hw__push_job_run(hw_job *job, void *dbv)
       .actor = {(const uint8_t *)ss->worker, strlen(ss->worker)},
       .now_ms = j->now_ms,
       .value_key = j->value_key,
+      .write_only = ss->retiring,
   };
-  int rc;
+  const char *refuse = NULL;
+  int code = HW_CODE_SUPERSEDED, rc;
 
   /* A session that is not (or no longer) the replica's voice applies
-   * nothing: its batches are answered as refused. */
+   * nothing: its batches are answered as refused. Nor does one of a device
+   * reported lost while its batches waited here (the revocation ends the
+   * session, but only once it has run, after them in the queue). */
   ss->db = cx.db;
   if (!ss->authorized || !still_owner(ss)) {
+    refuse = "session superseded by a newer one of this replica";
+  } else if ((rc = reported_lost(cx.db, ss)) != HW_OK) {
+    if (rc != HW_EREVOKED)
+      return rc;
+    refuse = "this device was reported lost";
+    code = HW_EREVOKED;
+  }
+  if (refuse) {
     for (size_t i = 0; i < j->n; i++) {
       j->results[i].decision = HW_DEC_REFUSED;
-      j->results[i].code = HW_CODE_SUPERSEDED;
-      j->results[i].reason = "session superseded by a newer one of this replica";
+      j->results[i].code = code;
+      j->results[i].reason = refuse;
     }
     drop_preps(j);
     return HW_OK;
   }
   rc = HW_OK;
   for (size_t i = 0; i < j->n && !rc; i++) {
+    /* (A state withheld is not what the device holds: a pull of this
+     * session that may send it must.) */
     if ((rc = hw_accept_prepared(&cx, j->states[i], j->lens[i], j->preps ? &j->preps[i] : NULL,
                                  &j->results[i])) == 0 &&
-        j->results[i].seq)
+        j->results[i].seq && !j->results[i].withheld)
       rc = remember_acked(ss, j->results[i].seq);
   }
   drop_preps(j);
@@ -477,7 +541,8 @@ typedef struct pull_item {
   uint64_t seq;
   hw_id case_id;
   int kind;        /* 0 record, 1 new case, 2 removal, 3 decision (case_id: the record,
-                    * state: the decided state's checksum item) */
+                    * state: the decided state's checksum item), 4 a new case that
+                    * has moved on to a worker this device does not see */
   uint8_t *state;  /* records: owned copy */
   size_t len;
 } pull_item;
@@ -646,6 +711,20 @@ static int decided_state(hw_pull_job *j, hw_sdb *db, const hw_id *record)
   return rc;
 }
 
+/* A new case's item stays one (kind 1) only while its holder is still one
+ * of the workers this session sees; else it becomes kind 4. */
+static int still_visible(hw_sdb *db, const hw_session *ss, pull_item *it)
+{
+  char holder[HW_WORKER_MAX];
+  int rc = hw_sdb_assign_get(db, &it->case_id, holder);
+
+  if (rc == HW_ENOENT || (rc == HW_OK && !visible(ss, holder))) {
+    it->kind = 4;
+    rc = HW_OK;
+  }
+  return rc;
+}
+
 typedef struct whole_ctx {
   hw_pull_job *j;
   uint64_t skip_to;    /* records up to here went out in an earlier batch */
@@ -726,6 +805,13 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
     goto out;
   if (p.n)
     qsort(p.items, p.n, sizeof *p.items, by_seq);
+  /* A case given to a visible worker and taken away since (the log keeps
+   * both events) is not sent whole: its records as they stand now hold its
+   * later holders' edits. Its removal comes after, in this batch or the
+   * next. Without this, a former holder's new device got the case. */
+  for (size_t i = 0; i < p.n && !rc; i++)
+    if (p.items[i].kind == 1 && (rc = still_visible(db, ss, &p.items[i])) != 0)
+      goto out;
   /* Cases this batch may send whole: a change of one of them before its
    * event is left to the whole case (sent once, not twice). */
   for (size_t i = 0; i < p.n; i++)
@@ -766,6 +852,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
       if (resume)
         ss->has_whole = false;
       whole[n_whole++] = it->case_id;
+    } else if (it->kind == 4) {
+      /* nothing to send: see still_visible */
     } else if (it->kind == 2) {
       if (j->n_removals == HW_REMOVALS_MAX)
         break;
@@ -842,6 +930,14 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     return HW_OK;
   }
   ss->db = db;
+  /* A retired device's last session ends at its first pull, every push sent
+   * before it committed (jobs run in order): it may hand in what it holds,
+   * not read what others wrote since. It is refused from now on. */
+  if (ss->retiring) {
+    if ((rc = hw_sdb_device_set_status(db, ss->device_key, "retired-done", hw__now_ms())) == 0)
+      j->retire_now = true;
+    return rc;
+  }
   /* A cursor of another epoch (a restored server) starts from the beginning. */
   from = c && c->epoch == j->epoch ? c->seq : 0;
   j->records = hw_calloc(j->max_records, sizeof *j->records);
@@ -879,12 +975,6 @@ int hw__pull_job_run(hw_job *job, void *dbv)
     if ((rc = hw_sdb_wsum_get(db, ss->visible[v], sum)) != 0)
       goto out;
     hw_checksum_xor(j->checksum, sum);
-  }
-  /* A retired device's last session ends here; it is refused from now on. */
-  if (ss->retiring && !j->more) {
-    if ((rc = hw_sdb_device_set_status(db, ss->device_key, "retired-done", hw__now_ms())) != 0)
-      goto out;
-    j->retire_now = true;
   }
   j->unmoved = c && c->epoch == j->next.epoch && c->seq == j->next.seq &&
                memcmp(c->audit_head, j->next.audit_head, HW_CURSOR_HEAD_BYTES) == 0;

@@ -339,6 +339,10 @@ static void pull_done(hw_job *job, int status)
     if (status) {
       hw_log(HW_LOG_ERROR, "conn=%llu pull err=%s", (unsigned long long)ss->id, hw_errname(status));
       send_error(ss, HW_CODE_INTERNAL, "the server could not read; retry later");
+    } else if (j->retire_now) {
+      /* A retired device's last session: every push before this pull is
+       * acknowledged, so the device may wipe itself. */
+      send_error(ss, HW_CODE_RETIRED, "this device was retired: wipe it");
     } else if (j->n && !(recs = hw_calloc(j->n, sizeof *recs))) {
       session_close(ss, "pull", HW_ENOMEM);
     } else {
@@ -359,13 +363,9 @@ static void pull_done(hw_job *job, int status)
       /* A last batch with nothing in it that leaves the cursor where the
        * device has it is left out: `done` alone ends the pull (a no-op
        * resync, 63 bytes fewer). */
-      if (j->more || !j->unmoved || j->retire_now || !hw__pull_batch_empty(j))
+      if (j->more || !j->unmoved || !hw__pull_batch_empty(j))
         send_msg(ss, &m, false);
-      if (!j->more && j->retire_now) {
-        /* A retired device's last session: every push before this pull is
-         * acknowledged, so the device may wipe itself. */
-        send_error(ss, HW_CODE_RETIRED, "this device was retired: wipe it");
-      } else if (!j->more) {
+      if (!j->more) {
         hw_msg d = {.type = HW_MSG_DONE};
         memcpy(d.u.done.checksum, j->checksum, HW_HASH_BYTES);
         /* The head is sent only when signed in the epoch the cursor names. */

@@ -446,6 +446,17 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
    * other limit (failing the push would refuse it at every sync). */
   if (rc == HW_OK && (changed = !k->stored || !hw_record_equal(k->merged, k->stored)))
     rc = hw_record_encode(k->merged, &k->merged_bytes, &k->merged_len);
+  /* A state whose writes the stored one has all seen changes nothing in an
+   * honest history. One that would (it leaves out a value the stored state
+   * holds, or holds one the stored state saw replaced, with no write of its
+   * own) contradicts what was accepted: merged, it would drop values under
+   * the name of a duplicate. */
+  if (rc == HW_OK && changed && info.cls == HW_MERGE_DUPLICATE) {
+    rc = quarantine(cx, k->in, before, state, len, HW_EDIVERGE,
+                    "drops or revives values of the stored record without a write of its own",
+                    out);
+    goto done;
+  }
   if (rc == HW_EDIVERGE || rc == HW_ELIMIT) {
     rc = quarantine(cx, k->in, before, state, len, rc,
                     rc == HW_EDIVERGE ? "diverges from the stored record (another kind or case, "

@@ -373,6 +373,42 @@ int main(void)
     hw_record_free(hostile), hw_record_free(cur);
   }
 
+  /* a state that has seen every stored write but leaves out a value the
+   * stored record holds, with no write of its own (a conflict "resolved"
+   * by dropping a side): it would change the record under the name of a
+   * duplicate, so it is quarantined whole and the record kept as it is */
+  {
+    hw_record *pre = stored(&rec1), *cut = stored(&rec1), *hostile = NULL, *after;
+    hw_field *school = NULL;
+    uint32_t gone;
+    long q = count("SELECT count(*) FROM srv_quarantine");
+    for (size_t f = 0; f < cut->n_fields; f++)
+      if (cut->fields[f].name.len == 6 && memcmp(cut->fields[f].name.p, "school", 6) == 0)
+        school = &cut->fields[f];
+    CHECK(school && school->n_pairs == 2);
+    gone = school->pairs[1].w; /* its write: used by this pair alone */
+    school->n_pairs = 1;
+    memmove(&cut->writes[gone], &cut->writes[gone + 1],
+            (cut->n_writes - gone - 1) * sizeof *cut->writes);
+    cut->n_writes--;
+    for (size_t f = 0; f < cut->n_fields; f++)
+      for (uint32_t i = 0; i < cut->fields[f].n_pairs; i++)
+        cut->fields[f].pairs[i].w -= cut->fields[f].pairs[i].w > gone;
+    {
+      hw_record parts = *cut;
+      memset(&parts.arena, 0, sizeof parts.arena);
+      CHECK_OK(hw_record_build(&hostile, &parts));
+    }
+    res = push(hostile, &dev_b, false);
+    CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
+    CHECK_ERR(res.code, HW_EDIVERGE);
+    CHECK_EQ(count("SELECT count(*) FROM srv_quarantine"), q + 1);
+    after = stored(&rec1);
+    CHECK(hw_record_equal(pre, after));
+    hw_accept_result_clear(&res);
+    hw_record_free(pre), hw_record_free(cut), hw_record_free(hostile), hw_record_free(after);
+  }
+
   /* an unknown kind, a value that breaks its form, a case never held */
   {
     hw_record *m0 = fresh(&rec2, &case2, "mystery"), *m = put(m0, &dev_a, 10, "a", "b");
@@ -441,13 +477,12 @@ int main(void)
     CHECK_EQ(count("SELECT count(*) FROM srv_audit"), audits);
   }
 
-
   /* every decision above was audited, and the chain verifies */
   {
     uint64_t n, bad;
-    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 15);
+    CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 16);
     CHECK_OK(hw_sdb_audit_verify(sdb, &n, &bad));
-    CHECK_EQ(n, 15);
+    CHECK_EQ(n, 16);
   }
   hw_record_free(e1), hw_record_free(a1), hw_record_free(a2), hw_record_free(b1);
   hw_sdb_close(sdb);

@@ -601,7 +601,8 @@ static int on_ack(sync_ctx *s, const hw_msg_push_ack *a)
       rc = e->merged.p ? apply_state(s, &x->id, e->merged.p, e->merged.len, &x->vv)
                        : hw_store_ack(s->c->st, &x->id, &x->vv);
       s->res->merged += e->merged.p != NULL;
-    } else if (e->code == HW_CODE_SUPERSEDED && e->status == HW_ACK_REFUSED) {
+    } else if ((e->code == HW_CODE_SUPERSEDED || e->code == HW_CODE_BUSY) &&
+               e->status == HW_ACK_REFUSED) {
       continue; /* not applied: sent again next time */
     } else {
       /* Quarantined or refused: kept on the device, held for a coordinator,

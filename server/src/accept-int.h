@@ -55,6 +55,10 @@ bool hw__form_kind_known(const hw_bytes *kind, void *ud);
 int hw__form_validate(const hw_bytes *kind, uint32_t schema_version, const hw_record *base,
                       const hw_field_value *values, size_t n, char *msg, size_t msg_len, void *ud);
 
+/* States of one device waiting in quarantine past which its pushes that
+ * would add one are refused (code BUSY: sent again at a later sync). */
+#define HW_QUARANTINE_WAITING_MAX 1000u
+
 typedef struct hw_accept_ctx {
   hw_sdb *db;
   const hw_accept_policy *policy;

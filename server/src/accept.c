@@ -10,6 +10,7 @@
 #include "homeward/limits.h"
 #include "homeward/mem.h"
 #include "homeward/merge.h"
+#include "homeward/proto/msg.h"
 #include "homeward/record-codec.h"
 #include "homeward/utf8.h"
 
@@ -92,13 +93,28 @@ static int audit(const hw_accept_ctx *cx, const char *decision, const hw_record 
   return rc;
 }
 
-/* Keep the whole incoming state for coordinators, tell why, audit it. */
+/* Keep the whole incoming state for coordinators, tell why, audit it. A
+ * device with HW_QUARANTINE_WAITING_MAX states waiting already is told to
+ * send this one again later (it stays on the device): one enrolled device
+ * pushing states into cases it never held cannot fill the server's disk. */
 static int quarantine(const hw_accept_ctx *cx, const hw_record *in, const hw_vv *before,
                       const uint8_t *state, size_t len, int code, const char *reason,
                       hw_accept_result *out)
 {
-  int rc = hw_sdb_quarantine_put(cx->db, &in->id, cx->device_key.p, cx->device_key.len, reason,
-                                 state, len, cx->now_ms, &out->quarantine_id);
+  size_t waiting = 0;
+  int rc = hw_sdb_quarantine_waiting(cx->db, cx->device_key.p, cx->device_key.len,
+                                     HW_QUARANTINE_WAITING_MAX, &waiting);
+
+  if (rc)
+    return rc;
+  if (waiting >= HW_QUARANTINE_WAITING_MAX) {
+    out->decision = HW_DEC_REFUSED;
+    out->code = HW_CODE_BUSY;
+    out->reason = "too many of this device's records wait for a coordinator; sent again later";
+    return HW_OK;
+  }
+  rc = hw_sdb_quarantine_put(cx->db, &in->id, cx->device_key.p, cx->device_key.len, reason,
+                             state, len, cx->now_ms, &out->quarantine_id);
   if (rc)
     return rc;
   out->decision = HW_DEC_QUARANTINED;

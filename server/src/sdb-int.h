@@ -237,6 +237,10 @@ typedef struct hw_sdb_quarantined {
   size_t len;
 } hw_sdb_quarantined;
 
+/* How many states pushed by device_key wait for a decision, counted up to
+ * `cap` (*n is at most cap). */
+HW_NODISCARD int hw_sdb_quarantine_waiting(hw_sdb *s, const uint8_t *device_key, size_t key_len,
+                                           size_t cap, size_t *n);
 /* One quarantined state with its bytes: HW_ENOENT when there is no such id. */
 HW_NODISCARD int hw_sdb_quarantine_get(hw_sdb *s, int64_t id, hw_sdb_quarantined *out);
 /* Quarantined states (without their bytes) numbered above `after`, oldest

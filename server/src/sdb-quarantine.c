@@ -38,6 +38,32 @@ static int row(sqlite3_stmt *st, hw_sdb_quarantined *q)
   return HW_OK;
 }
 
+int hw_sdb_quarantine_waiting(hw_sdb *s, const uint8_t *device_key, size_t key_len, size_t cap,
+                              size_t *n)
+{
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(hw__sdb_sqlite(s),
+                              "SELECT count(*) FROM (SELECT 1 FROM srv_quarantine q"
+                              " WHERE q.device_key = ?1 AND NOT EXISTS (SELECT 1 FROM"
+                              " srv_quarantine_decided d WHERE d.qid = q.id) LIMIT ?2)",
+                              -1, &st, NULL);
+
+  *n = 0;
+  if (rc != SQLITE_OK)
+    return hw__sdb_rc(rc);
+  sqlite3_bind_blob(st, 1, device_key, (int)key_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)cap);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *n = (size_t)sqlite3_column_int64(st, 0);
+    rc = HW_OK;
+  } else {
+    rc = hw__sdb_rc(rc);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int hw_sdb_quarantine_get(hw_sdb *s, int64_t id, hw_sdb_quarantined *out)
 {
   sqlite3_stmt *st;

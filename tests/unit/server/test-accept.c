@@ -13,6 +13,7 @@
 #include "homeward/checksum.h"
 #include "homeward/mem.h"
 #include "homeward/merge.h"
+#include "homeward/proto/msg.h"
 #include "homeward/record-codec.h"
 
 static hw_id dev_a, dev_b, rec1, rec2, case1, case2;
@@ -162,18 +163,24 @@ static void same_result(const hw_accept_result *a, const hw_accept_result *b)
   CHECK(a->merged_len == 0 || memcmp(a->merged, b->merged, a->merged_len) == 0);
 }
 
+/* Pushes come from device "K", with `own` its replica id. */
+static hw_accept_ctx ctx(const hw_id *own, bool recovering)
+{
+  return (hw_accept_ctx){.db = sdb,
+                         .policy = &policy,
+                         .own = own,
+                         .n_own = 1,
+                         .recovering = recovering,
+                         .device_key = {(const uint8_t *)"K", 1},
+                         .actor = {(const uint8_t *)"amina", 5},
+                         .now_ms = 1767000009999,
+                         .value_key = value_key};
+}
+
 /* Push `r` as device `own` and return the result (the decision is written). */
 static hw_accept_result push(const hw_record *r, const hw_id *own, bool recovering)
 {
-  hw_accept_ctx cx = {.db = sdb,
-                      .policy = &policy,
-                      .own = own,
-                      .n_own = 1,
-                      .recovering = recovering,
-                      .device_key = {(const uint8_t *)"K", 1},
-                      .actor = {(const uint8_t *)"amina", 5},
-                      .now_ms = 1767000009999,
-                      .value_key = value_key};
+  hw_accept_ctx cx = ctx(own, recovering);
   hw_accept_result res, plain;
   hw_accept_prep prep;
   uint8_t *bytes, *w_plain, *w_prep;
@@ -483,6 +490,48 @@ int main(void)
     CHECK_EQ(count("SELECT count(*) FROM srv_audit"), 16);
     CHECK_OK(hw_sdb_audit_verify(sdb, &n, &bad));
     CHECK_EQ(n, 16);
+  }
+
+  /* One device's states waiting in quarantine are capped: past the cap a
+   * state that would wait too is refused with BUSY (the device keeps it and
+   * sends it again later) and nothing is stored; a decision makes room. */
+  {
+    long waiting = count("SELECT count(*) FROM srv_quarantine WHERE device_key = X'4b'");
+    hw_id rid = {{0}};
+    uint8_t *bytes;
+    size_t len;
+    pstate.access = HW_CASE_NEVER_HELD;
+    CHECK(waiting > 0);
+    hw_accept_ctx cx = ctx(&dev_a, false);
+    CHECK_OK(hw_sdb_storage_ops.begin(sdb)); /* one transaction: one sync, not 1,000 */
+    for (long i = waiting; i <= (long)HW_QUARANTINE_WAITING_MAX; i++) {
+      hw_record *m0, *m;
+      memcpy(rid.b, &i, sizeof i);
+      rid.b[15] = 0x77;
+      m0 = fresh(&rid, &case2, "followup");
+      m = put(m0, &dev_a, 100 + (uint64_t)i, "notes", "never held");
+      CHECK_OK(hw_record_encode(m, &bytes, &len));
+      CHECK_OK(hw_accept_record(&cx, bytes, len, &res));
+      if (i < (long)HW_QUARANTINE_WAITING_MAX) {
+        CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
+      } else {
+        CHECK_EQ(res.decision, HW_DEC_REFUSED);
+        CHECK_EQ(res.code, HW_CODE_BUSY);
+        CHECK_EQ(count("SELECT count(*) FROM srv_quarantine"), (long)HW_QUARANTINE_WAITING_MAX);
+        CHECK(sqlite3_exec(db,
+                           "INSERT INTO srv_quarantine_decided(qid, seq, decision, actor, time_ms)"
+                           " VALUES (1, 1, 'reject', 'chipo', 0)",
+                           NULL, NULL, NULL) == SQLITE_OK);
+        hw_accept_result_clear(&res);
+        CHECK_OK(hw_accept_record(&cx, bytes, len, &res));
+        CHECK_EQ(res.decision, HW_DEC_QUARANTINED);
+      }
+      hw_accept_result_clear(&res);
+      hw_free(bytes);
+      hw_record_free(m0), hw_record_free(m);
+    }
+    CHECK_OK(hw_sdb_storage_ops.commit(sdb));
+    pstate.access = HW_CASE_HELD;
   }
   hw_record_free(e1), hw_record_free(a1), hw_record_free(a2), hw_record_free(b1);
   hw_sdb_close(sdb);

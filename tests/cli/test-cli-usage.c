@@ -352,6 +352,7 @@ int main(int argc, char **argv)
   HW(PASS, "sync");
   CHECK(R.status == 4 && has(R.err, "retired"));
 
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
   return 0;
 }

@@ -214,6 +214,43 @@ static void given_and_taken(void)
   hw_client_close(b);
 }
 
+/* The same for a coordinator: a case of her region's worker, moved to a
+ * worker outside the region, does not reach a new device of hers (its
+ * region grant and its move are both after the new device's cursor). */
+static void moved_out_of_region(void)
+{
+  hw_client *w = hw_test_enrol(&srv, "cw1", "carol", "worker");
+  hw_client *e = hw_test_enrol(&srv, "ew1", "eve", "worker");
+  hw_client *k1, *k2;
+  hw_id rec = {{0}}, cas = {{0}}, rec2 = {{0}}, cas2 = {{0}};
+  hw_sync_result r;
+
+  k1 = hw_test_enrol(&srv, "kc1", "kim", "coordinator");
+  hw_test_put_text(w, &rec, &cas, "note", "carol wrote this");
+  hw_test_put_text(w, &rec2, &cas2, "note", "carol's other case");
+  hw_test_sync_ok(w);
+  CHECK_EQ(ADMIN("region", "--coordinator", "kim", "--worker", "carol"), 0);
+  CHECK_EQ(hw_test_sync_ok(k1).pulled, 2);
+  reassign(&cas, "eve");
+  CHECK_EQ(hw_test_sync_ok(e).pulled, 1);
+  hw_test_put_text(e, &rec, &cas, "note", secret);
+  hw_test_sync_ok(e);
+
+  k2 = hw_test_enrol(&srv, "kc2", "kim", "coordinator");
+  r = hw_test_sync_ok(k2);
+  CHECK_EQ(r.pulled, 1); /* carol's other case only */
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(k2), 1);
+  r = hw_test_sync_ok(k1); /* her first device lets the moved case go */
+  CHECK_EQ(r.removed, 1);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(k1), 1);
+  hw_client_close(w);
+  hw_client_close(e);
+  hw_client_close(k1);
+  hw_client_close(k2);
+}
+
 /* A former holder re-pushing the state it kept: accepted (it changes
  * nothing), but the acknowledgement carries no state, so not the later
  * holder's edit. */
@@ -303,6 +340,7 @@ int main(int argc, char **argv)
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
   given_and_taken();
+  moved_out_of_region();
   former_holder_repush();
   retiring_device();
   hw_test_server_stop(&srv);

@@ -15,6 +15,7 @@ typedef struct hw_server_config {
   char state_dir[HW_PATH_MAX]; /* [server] state_dir: database, keys' envelope */
   char listen_host[256];       /* [server] listen = host:port */
   uint16_t listen_port;
+  char public_address[256];      /* [server] public_address: what invitations name */
   char control_socket[108];      /* [server] control_socket (default state_dir/control.sock) */
   char key_file[HW_PATH_MAX];    /* [server] key_file: store key instead of a passphrase */
   char admin_group[64];          /* [server] admin_group: may use the control socket */

@@ -88,6 +88,34 @@ static int parse_listen(hw_server_config *c, const char *v)
   return HW_OK;
 }
 
+/* "host:port" as devices will dial it: a DNS name, an IPv4 address or an
+ * [IPv6] one, and a port from 1 to 65535. */
+static int parse_public(hw_server_config *c, const char *v)
+{
+  const char *colon = strrchr(v, ':');
+  size_t hl = colon ? (size_t)(colon - v) : 0;
+  uint32_t port;
+
+  if (!colon || hl == 0 || strlen(v) >= sizeof c->public_address ||
+      parse_u32(colon + 1, 1, 65535, &port))
+    return HW_EINVAL;
+  if (v[0] == '[') {
+    char host[64];
+    unsigned char bin[16];
+    if (hl < 3 || v[hl - 1] != ']' || hl - 2 >= sizeof host)
+      return HW_EINVAL;
+    memcpy(host, v + 1, hl - 2);
+    host[hl - 2] = '\0';
+    if (inet_pton(AF_INET6, host, bin) != 1)
+      return HW_EINVAL;
+  } else if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != hl ||
+             v[0] == '-' || v[0] == '.') {
+    return HW_EINVAL;
+  }
+  memcpy(c->public_address, v, strlen(v) + 1);
+  return HW_OK;
+}
+
 static int parse_level(const char *v, hw_log_level *out)
 {
   static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -118,6 +146,10 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
     snprintf(want, sizeof want, "an IP address and port such as 127.0.0.1:7400 or [::1]:7400, "
                                 "not a host name");
     rc = parse_listen(c, value);
+  } else if (IS("server", "public_address")) {
+    snprintf(want, sizeof want, "a host name or address and port such as "
+                                "homeward.example.org:7400 or [2001:db8::1]:7400");
+    rc = parse_public(c, value);
   } else if (IS("server", "control_socket"))
     rc = STR(c->control_socket);
   else if (IS("server", "key_file"))

@@ -25,7 +25,10 @@ static const char usage[] =
     "          keep it offline; it is the only way to open a device whose worker\n"
     "          forgot the passphrase.\n"
     "  run     serve devices until SIGTERM or SIGINT\n"
-    "          [--state-dir DIR] [--listen IP:PORT] [--key-file FILE] [--log-level L]\n"
+    "          [--state-dir DIR] [--listen IP:PORT] [--public-address HOST:PORT]\n"
+    "          [--key-file FILE] [--passphrase-fd N] [--log-level L]\n"
+    "          HOST:PORT is what invitations tell devices to dial (a name the\n"
+    "          field can resolve); without it they name the --listen address\n"
     "  invite  make a one-time invitation for a device (on a running server)\n"
     "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
     "  status  ask a running server how it is\n"
@@ -68,7 +71,7 @@ static const char usage[] =
     "terminal. Logs are key=value lines on stderr and never hold case data.\n";
 
 typedef struct opts {
-  const char *config, *state_dir, *listen, *key_file, *log_level, *recovery_out;
+  const char *config, *state_dir, *listen, *public_address, *key_file, *log_level, *recovery_out;
   const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id, *from;
   int passphrase_fd;
   unsigned test_flags;
@@ -110,6 +113,7 @@ static int load_config(const opts *o, hw_server_config *cfg)
     return fprintf(stderr, "homeward-server: %s: %s\n", flag, after_key(err)), 2;
   SET("--state-dir", "server", "state_dir", o->state_dir);
   SET("--listen", "server", "listen", o->listen);
+  SET("--public-address", "server", "public_address", o->public_address);
   SET("--key-file", "server", "key_file", o->key_file);
   SET("--log-level", "server", "log_level", o->log_level);
   SET("--control-socket", "server", "control_socket", o->control_socket);
@@ -269,6 +273,7 @@ int main(int argc, char **argv)
     OPT("--config", config)
     OPT("--state-dir", state_dir)
     OPT("--listen", listen)
+    OPT("--public-address", public_address)
     OPT("--key-file", key_file)
     OPT("--log-level", log_level)
     OPT("--recovery-key-out", recovery_out)

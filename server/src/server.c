@@ -561,6 +561,23 @@ void hw__control_reply_text(hw_control_req *req, bool ok, const char *text)
   hw_cbor_wr_close(&w);
 }
 
+/* The address an invitation names: [server] public_address, else the
+ * listening one (an IPv6 one in brackets); false for a wildcard listen
+ * address without a public one, which no device could dial. */
+static bool invite_address(const hw_server_config *c, char *out, size_t cap)
+{
+  bool v6 = strchr(c->listen_host, ':') != NULL;
+
+  if (c->public_address[0]) {
+    snprintf(out, cap, "%s", c->public_address);
+    return true;
+  }
+  if (strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "::") == 0)
+    return false;
+  snprintf(out, cap, v6 ? "[%.200s]:%u" : "%.200s:%u", c->listen_host, (unsigned)c->listen_port);
+  return true;
+}
+
 static void invite_done(hw_job *job, int status)
 {
   invite_job *j = (invite_job *)job;
@@ -570,9 +587,11 @@ static void invite_done(hw_job *job, int status)
 
   if (status) {
     hw__control_reply_text(j->req, false, hw_strerror(status));
+  } else if (!invite_address(&s->cfg, inv.address, sizeof inv.address)) {
+    hw__control_reply_text(j->req, false,
+                           "the server listens on every address: set [server] public_address "
+                           "(or run --public-address) to the address devices should dial");
   } else {
-    snprintf(inv.address, sizeof inv.address, "%.200s:%u", s->cfg.listen_host,
-             (unsigned)s->cfg.listen_port);
     memcpy(inv.server_key, s->noise_pub, 32);
     memcpy(inv.recovery_key, s->recovery_pk, 32);
     memcpy(inv.audit_key, s->sign_pk, 32);

@@ -233,6 +233,35 @@ static void stalled_peer(hw_client *ok_device)
   CHECK(hw_test_file_contains(srv.log, "close=handshake-timeout"));
 }
 
+/* An invitation names the address devices should dial: public_address
+ * when set; a server listening on every address without one refuses to
+ * invite (no device could dial 0.0.0.0). */
+static void invitation_address(void)
+{
+  static char out[4096];
+  char wild[64];
+  const char *public_args[] = {"--public-address", "homeward.example.org:7415", NULL};
+  const char *wild_args[] = {"--listen", wild, NULL};
+  const char *invite[] = {"invite", "--worker", "amina", "--coordinator", "chipo", NULL};
+  hw_invitation inv;
+
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_run_as(&srv, srv.binary, public_args);
+  hw_test_invite(&srv, "amina", out, sizeof out);
+  CHECK_OK(hw_invitation_parse(out, strlen(out), &inv));
+  CHECK(strcmp(inv.address, "homeward.example.org:7415") == 0);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+
+  snprintf(wild, sizeof wild, "0.0.0.0:%s", strrchr(srv.listen, ':') + 1);
+  hw_test_server_run_as(&srv, srv.binary, wild_args);
+  CHECK(hw_test_server_cmd(&srv, out, sizeof out, invite) != 0);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_restart(&srv);
+  hw_test_invite(&srv, "amina", out, sizeof out);
+  CHECK_OK(hw_invitation_parse(out, strlen(out), &inv));
+  CHECK(strcmp(inv.address, srv.listen) == 0);
+}
+
 int main(int argc, char **argv)
 {
   char inv_a[600], inv_b[600];
@@ -247,6 +276,7 @@ int main(int argc, char **argv)
   failed_init();
   clear_refusals();
   refused_peers();
+  invitation_address();
   hw_test_invite(&srv, "amina", inv_a, sizeof inv_a);
   hw_test_invite(&srv, "amina", inv_b, sizeof inv_b); /* a second device of the same worker */
   a = hw_test_device(&srv, "a", inv_a);

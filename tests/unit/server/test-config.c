@@ -91,6 +91,25 @@ int main(void)
   CHECK_OK(hw_server_config_set(&c, "server", "listen", "0.0.0.0:7401", err, sizeof err));
   CHECK_EQ(c.listen_port, 7401);
   CHECK_ERR(hw_server_config_set(&c, "server", "listen", "x", err, sizeof err), HW_EINVAL);
+
+  /* the address invitations name: a name, IPv4 or [IPv6], and a port */
+  {
+    static const char *const good[] = {"homeward.example.org:7400", "10.0.0.5:1",
+                                       "[2001:db8::1]:65535", "field-office:7400"};
+    static const char *const bad[] = {"homeward.example.org", ":7400", "x:0", "x:65536",
+                                      "[2001:db8::1:7400", "[nothing]:7400", "-x:7400",
+                                      "bad name:7400", "a/b:7400"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+      CHECK_OK(hw_server_config_set(&c, "server", "public_address", good[i], err, sizeof err));
+      CHECK(strcmp(c.public_address, good[i]) == 0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      CHECK_ERR(hw_server_config_set(&c, "server", "public_address", bad[i], err, sizeof err),
+                HW_EINVAL);
+      CHECK(strcmp(c.public_address, good[3]) == 0); /* unchanged */
+    }
+    CHECK(strstr(err, "homeward.example.org:7400") != NULL); /* says what it wants */
+  }
   CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err), HW_ENOENT);
   puts("config: ok");
   return 0;

@@ -10,7 +10,8 @@
 /* Send the request fields (field i is key i+1, a text value; NULL fields
  * are left out) and read
  * the reply {1: ok, 2: text}. Returns 0 and *ok, with the reply text in
- * out[cap]; HW_ENOENT (no server listening), HW_EPERM (refused: wrong
+ * out[cap]; HW_ENOENT (no server listening), HW_EPERM (this user may not
+ * open the socket or its directory), HW_EREFUSED (the server refused this
  * user), HW_EPROTO, HW_EIO. */
 HW_NODISCARD int hw_control_call(const char *path, const char *const *fields, size_t n_fields,
                                  int *ok, char *out, size_t cap);

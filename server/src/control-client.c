@@ -68,7 +68,7 @@ int hw_control_call(const char *path, const char *const *fields, size_t n_fields
   }
   /* A refused caller sees the connection closed without a reply. */
   if (read_all(fd, hdr, 4) != 0) {
-    rc = HW_EPERM;
+    rc = HW_EREFUSED;
     goto out;
   }
   len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];

@@ -265,6 +265,11 @@ int hw_control_open(hw_control **out, uv_loop_t *loop, const char *path,
   old = umask(0117);
   rc = uv_pipe_bind(&c->pipe, path);
   umask(old);
+  /* The admin group's members must be able to open it: the file belongs
+   * to that group (the server's user must be a member, or root). */
+  if (rc == 0 && policy->has_group && chown(path, (uid_t)-1, policy->group) != 0)
+    hw_log(HW_LOG_WARN, "control socket: cannot give it to the admin group (the server's user "
+                        "must be a member of it)");
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&c->pipe, 16, on_connection);
   if (rc != 0) {

@@ -240,7 +240,15 @@ static int cmd_control(const opts *o, const char *cmd)
              cfg.control_socket);
     return fail(why);
   }
-  if (rc == HW_EPERM)
+  if (rc == HW_EPERM) {
+    char why[HW_PATH_MAX + 200];
+    snprintf(why, sizeof why,
+             "this user may not open the control socket %.4000s: it and the folders above it "
+             "must be open to the admin group (see admin_group in docs/operations.md)",
+             cfg.control_socket);
+    return fail(why);
+  }
+  if (rc == HW_EREFUSED)
     return fail("the server refused this user: run as the server's user or a member of its "
                 "admin group");
   if (rc)

@@ -134,6 +134,8 @@ static void run(const hw_control_policy *pol, plan *p, hw_control_stats *st)
     struct stat sb;
     CHECK(stat(sock_path, &sb) == 0);
     CHECK_EQ(sb.st_mode & 0777, 0660); /* no access for others by default */
+    if (pol->has_group && getuid() == 0)
+      CHECK_EQ(sb.st_gid, pol->group); /* the admin group's members may open it */
   }
   if (p->as_nobody) {
     /* Open the file permissions wide, so only the credential check stands
@@ -183,8 +185,17 @@ int main(void)
     CHECK_EQ(p2.results[0], 0); /* the child saw the connection closed unanswered */
     CHECK_EQ(st.refused, 1);
     CHECK_EQ(handled, 1);
+    /* 3: with an admin group, the socket file is that group's. */
+    {
+      plan p3 = {0};
+      hw_control_policy grp = pol;
+      grp.has_group = 1;
+      grp.group = 4242;
+      run(&grp, &p3, &st);
+      CHECK_EQ(st.accepted, 4);
+    }
   } else {
-    puts("not root: the other-uid case is checked through the policy only");
+    puts("not root: the other-uid and admin-group cases are checked through the policy only");
   }
   /* The policy itself: root is not allowed unless listed. */
   {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "homeward/crypto.h"
 #include "homeward/invitation.h"
 #include "homeward/mem.h"
 
@@ -254,6 +255,32 @@ fail:
   if (c && c->st && (info.flags & HW_STORE_CREATED) && hw__client_wipe(c) != 0)
     rc = rc ? rc : HW_EIO;
   hw_client_close(c);
+  return rc;
+}
+
+int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
+{
+  hw_invitation inv;
+  int rc;
+
+  if ((rc = hw_invitation_parse(invitation, len, &inv)) != 0)
+    return rc;
+  if (!c->has_token)
+    rc = HW_EEXIST;
+  else if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))
+    rc = HW_EINVAL;
+  else if ((rc = hw_store_begin(c->st)) == 0) {
+    if ((rc = hw_store_setting_set(c->st, SET_TOKEN, inv.token, sizeof inv.token)) != 0 ||
+        (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) != 0 ||
+        (rc = hw_store_commit(c->st)) != 0) {
+      int r2 = hw_store_rollback(c->st);
+      (void)r2;
+    } else {
+      memcpy(c->token, inv.token, sizeof c->token);
+      snprintf(c->address, sizeof c->address, "%s", inv.address);
+    }
+  }
+  hw_memzero(&inv, sizeof inv);
   return rc;
 }
 

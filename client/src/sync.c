@@ -1261,7 +1261,8 @@ static const char *code_text(uint64_t code)
   case HW_CODE_UNKNOWN_DEVICE:
     return "this device is not enrolled on the server";
   case HW_CODE_TOKEN:
-    return "the invitation is unknown, expired or used by another device";
+    return "the invitation is unknown, expired or used by another device: ask your coordinator "
+           "for a new one and run `homeward init` with it again (what you recorded is kept)";
   case HW_CODE_REVOKED:
     return "this device was reported lost and is refused";
   case HW_CODE_RETIRED:

@@ -104,8 +104,13 @@ int main(int argc, char **argv)
   CHECK(R.status != 0);
   OK(store_a, "init", inv_a);
   CHECK(has(R.out, "store created for amina"));
+  /* init again before the first sync: the store takes the invitation again
+   * (an expired or used one is replaced so; below); another passphrase is
+   * told the store exists, not "wrong passphrase". */
   HW(store_a, PASS, "init", inv_a);
-  CHECK(R.status != 0 && has(R.err, "already has a store"));
+  CHECK(R.status == 0 && has(R.out, "invitation renewed for amina"));
+  HW(store_a, "not the passphrase at all", "init", inv_a);
+  CHECK(R.status == 1 && has(R.err, "a store already exists here and this passphrase"));
 
   /* Wrong passphrase: a clear message, non-zero. */
   HW(store_a, "not the passphrase at all", "case", "list");
@@ -365,6 +370,35 @@ int main(int argc, char **argv)
   CHECK(!has(R.out, "oldest unsynced"));
   OK(store_a, "case", "list");
   CHECK_EQ(count_lines(R.out, " * "), 0);
+  HW(store_a, PASS, "init", inv_a); /* enrolled now: no invitation needed */
+  CHECK(R.status == 1 && has(R.err, "already has a store here, enrolled as amina"));
+
+  /* A device whose invitation was used first (by another device of the
+   * same worker) records offline, cannot enrol, takes a new invitation and
+   * syncs its record: nothing recorded before enrolment is lost. */
+  {
+    char store_d[400], store_e[400], inv_d[600], first[33];
+    snprintf(store_d, sizeof store_d, "%s/d.db", srv.dir);
+    snprintf(store_e, sizeof store_e, "%s/e.db", srv.dir);
+    hw_test_invite(&srv, "neema", inv_d, sizeof inv_d);
+    OK(store_e, "init", inv_d);
+    OK(store_e, "sync");
+    OK(store_d, "init", inv_d);
+    record(store_d, NULL, first, "child",
+           SETS("registered_on=2026-06-04", "given_name=Zawadi", "family_name=Neema",
+                "sex=female", "age_estimate_years=6", "found_date=2026-06-04",
+                "found_place=Goma", "separation_cause=conflict", "decision=open_case"));
+    HW(store_d, PASS, "sync");
+    CHECK(R.status != 0 && has(R.err, "invitation"));
+    hw_test_invite(&srv, "joseph", inv_d, sizeof inv_d); /* another worker's: refused */
+    HW(store_d, PASS, "init", inv_d);
+    CHECK(R.status == 1 && has(R.err, "for another worker or server"));
+    hw_test_invite(&srv, "neema", inv_d, sizeof inv_d);
+    OK(store_d, "init", inv_d);
+    CHECK(has(R.out, "invitation renewed for neema"));
+    OK(store_d, "sync");
+    CHECK(has(R.out, "synced: 1 sent"));
+  }
 
   OK(store_b, "init", inv_b);
   OK(store_b, "sync");

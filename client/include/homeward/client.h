@@ -33,6 +33,12 @@ HW_NODISCARD HW_EXPORT int hw_client_create(hw_client **out, const hw_client_opt
 /* Open an existing store. A store that finds itself restored or copied takes
  * a new replica id before anything else (architecture §3, defence 1). */
 HW_NODISCARD HW_EXPORT int hw_client_open(hw_client **out, const hw_client_opts *o);
+/* A store whose enrolment never reached the server (its invitation expired
+ * or was used first) takes a new invitation of the same server and worker;
+ * everything it holds is kept. HW_EEXIST when the device is enrolled
+ * already, HW_EINVAL for another server or worker, HW_EPROTO for text that
+ * is no invitation. */
+HW_NODISCARD HW_EXPORT int hw_client_reinvite(hw_client *c, const char *invitation, size_t len);
 HW_EXPORT void hw_client_close(hw_client *c); /* NULL is fine */
 
 /* The worker this device was enrolled for (borrowed from c). */

@@ -114,14 +114,44 @@ static int check_store_path(const char *path, bool create)
   return 0;
 }
 
+/* `init` over a store that exists: it takes the new invitation when its
+ * enrolment never reached the server (nothing it holds is lost). */
+static int renew_invitation(hw_client **c, const char *invitation)
+{
+  int rc = hw_client_reinvite(*c, invitation, strlen(invitation));
+
+  if (rc == 0)
+    return 0;
+  if (rc == HW_EEXIST)
+    fprintf(stderr,
+            "homeward: this device already has a store here, enrolled as %s: it needs no "
+            "invitation (give --store PATH for another store)\n",
+            hw_client_worker(*c));
+  else if (rc == HW_EINVAL)
+    fprintf(stderr,
+            "homeward: the store here waits to enrol %s; this invitation is for another worker "
+            "or server: ask for a new invitation for %s from the same office\n",
+            hw_client_worker(*c), hw_client_worker(*c));
+  else if (rc == HW_EPROTO)
+    fprintf(stderr, "homeward: that is not a valid invitation (check it was copied whole)\n");
+  else
+    fprintf(stderr, "homeward: cannot renew the invitation: %s\n", hw_cli_strerror(rc));
+  hw_client_close(*c);
+  *c = NULL;
+  return HW_CLI_FAIL;
+}
+
 static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation)
 {
   char *pass;
   hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
+  bool exists = create && access(o->store, F_OK) == 0;
   int rc;
 
   if ((rc = check_store_path(o->store, create)) != 0)
     return rc;
+  if (exists)
+    create = false; /* init over a store: open it, then renew its invitation */
   if (!(pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1)))
     return hw_cli_fail("out of memory");
   rc = hw_passphrase_read(pass, o->passphrase_fd, "passphrase: ", create);
@@ -138,6 +168,9 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   co.passphrase_len = strlen(pass);
   rc = create ? hw_client_create(c, &co, invitation, strlen(invitation)) : hw_client_open(c, &co);
   hw_secure_free(pass);
+  if (rc == HW_EPASSPHRASE && exists)
+    return hw_cli_fail("a store already exists here and this passphrase does not open it: give "
+                       "its passphrase to renew its invitation, or --store PATH for a new one");
   if (rc == HW_EPASSPHRASE)
     return hw_cli_fail("wrong passphrase");
   if (rc == HW_EEXIST)
@@ -160,7 +193,7 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
     fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
     return 1;
   }
-  return 0;
+  return exists ? renew_invitation(c, invitation) : 0;
 }
 
 /* A record or case named by its 32 digits or by a unique part (as the
@@ -789,9 +822,12 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "forms"))
     return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
+    bool renew = access(o.store, F_OK) == 0;
     if ((rc = open_client(&o, &c, true, o.args[1])) != 0)
       return rc;
-    printf("store created for %s; run `homeward sync` when online to finish enrolling\n",
+    printf(renew ? "invitation renewed for %s; everything recorded is kept: run `homeward sync` "
+                   "when online to finish enrolling\n"
+                 : "store created for %s; run `homeward sync` when online to finish enrolling\n",
            hw_client_worker(c));
     hw_client_close(c);
     return HW_CLI_OK;

@@ -450,6 +450,7 @@ typedef struct sign_job {
   hw_signed_head prev;
   bool prev_valid;
   bool changed;
+  int64_t refresh_ms; /* an unchanged head older than this is signed again */
 } sign_job;
 
 static int sign_run(hw_job *job, void *d)
@@ -463,8 +464,13 @@ static int sign_run(hw_job *job, void *d)
   j->head.epoch = j->srv->epoch;
   if ((rc = hw_sdb_audit_head(db->sdb, &j->head.seq, j->head.hash)) != 0)
     return rc;
-  if (j->prev_valid && j->prev.seq == j->head.seq && j->prev.epoch == j->head.epoch)
-    return HW_OK; /* nothing new to sign */
+  /* Nothing new to sign, unless the head is getting old: devices measure
+   * their clock against its time, so an idle server's head is signed again
+   * every few intervals (else, after a quiet hour, every device was told
+   * its correct clock was an hour off). */
+  if (j->prev_valid && j->prev.seq == j->head.seq && j->prev.epoch == j->head.epoch &&
+      hw__now_ms() - j->prev.time_ms < j->refresh_ms)
+    return HW_OK;
   j->head.time_ms = hw__now_ms();
   hw_signed_head_sign(&j->head, j->srv->secrets->sign_sk);
   head_pack(&j->head, packed);
@@ -487,6 +493,8 @@ static void sign_done(hw_job *job, int status)
   hw_free(j);
 }
 
+#define HEAD_REFRESH_INTERVALS 5 /* 5 minutes at the default interval */
+
 static void sign_head(hw_server *s)
 {
   sign_job *j = hw_calloc(1, sizeof *j);
@@ -498,6 +506,7 @@ static void sign_head(hw_server *s)
   j->srv = s;
   j->prev = s->head;
   j->prev_valid = s->head_valid;
+  j->refresh_ms = (int64_t)HEAD_REFRESH_INTERVALS * s->cfg.head_sign_interval_s * 1000;
   if (hw_storage_submit(s->storage, &j->job) != 0)
     hw_free(j);
 }

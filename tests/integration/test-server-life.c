@@ -262,6 +262,28 @@ static void invitation_address(void)
   CHECK(strcmp(inv.address, srv.listen) == 0);
 }
 
+/* Devices measure their clock against the signed audit head's time: an
+ * idle server signs its unchanged head again every five intervals, so a
+ * device syncing after a quiet spell is not told its clock is off by the
+ * length of that spell. */
+static void idle_head_refreshed(hw_client *a)
+{
+  FILE *f = fopen(srv.config, "a");
+  hw_sync_result r;
+
+  CHECK(f != NULL);
+  fputs("[audit]\nhead_sign_interval_s = 1\n", f);
+  fclose(f);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_restart(&srv);
+  r = hw_test_sync_ok(a);
+  CHECK(r.head_verified);
+  sleep(10); /* idle: nothing new to sign for 10 intervals */
+  r = hw_test_sync_ok(a);
+  CHECK(r.head_verified);
+  CHECK(r.clock_skew_ms > -8000); /* signed again every 5 s or so, not 10 s old or more */
+}
+
 int main(int argc, char **argv)
 {
   char inv_a[600], inv_b[600];
@@ -282,6 +304,7 @@ int main(int argc, char **argv)
   a = hw_test_device(&srv, "a", inv_a);
   b = hw_test_device(&srv, "b", inv_b);
   stalled_peer(a);
+  idle_head_refreshed(a);
 
   /* A crash right after acknowledged pushes loses none of them. */
   for (; n < 40; n++)

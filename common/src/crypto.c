@@ -86,6 +86,12 @@ void hw_box_keypair(uint8_t pk[static HW_BOX_PUBLIC_BYTES], uint8_t sk[static HW
   crypto_box_keypair(pk, sk);
 }
 
+int hw_box_public(uint8_t pk[static HW_BOX_PUBLIC_BYTES],
+                  const uint8_t sk[static HW_BOX_SECRET_BYTES])
+{
+  return crypto_scalarmult_curve25519_base(pk, sk) == 0 ? HW_OK : HW_EINVAL;
+}
+
 size_t hw_base64_len(size_t bin_len)
 {
   return sodium_base64_ENCODED_LEN(bin_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1;

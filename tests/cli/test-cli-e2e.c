@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "homeward/crypto.h"
 #include "homeward/store.h"
 #include "run.h"
 
@@ -610,6 +611,46 @@ int main(int argc, char **argv)
   CHECK(R.status == 1 && has(R.err, "wrong passphrase"));
   HW(store_b, PASS2, "status");
   CHECK_EQ(R.status, 0);
+
+  /* recover: the office sets a new passphrase with the organisation's
+   * recovery key file; a key file open to others, another key or a file
+   * that is no key is refused and changes nothing. */
+  {
+    char key[400], loose[400], other_key[400], text[64];
+    uint8_t sk[32];
+    FILE *f;
+    snprintf(key, sizeof key, "%s/recovery.key", srv.dir);
+    snprintf(loose, sizeof loose, "%s/loose.key", srv.dir);
+    snprintf(other_key, sizeof other_key, "%s/other.key", srv.dir);
+    CHECK((f = fopen(key, "r")) != NULL && fgets(text, sizeof text, f) != NULL);
+    fclose(f);
+    CHECK((f = fopen(loose, "w")) != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+    CHECK(chmod(loose, 0644) == 0);
+    hw_random_bytes(sk, sizeof sk);
+    hw_base64_encode(text, sk, sizeof sk);
+    CHECK((f = fopen(other_key, "w")) != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+    CHECK(chmod(other_key, 0600) == 0);
+    setenv("HOMEWARD_NEW_PASSPHRASE", "a recovered passphrase 3", 1);
+    HW(store_b, NULL, "recover", loose);
+    CHECK(R.status == 1 && has(R.err, "may be read by others"));
+    HW(store_b, NULL, "recover", other_key);
+    CHECK(R.status == 1 && has(R.err, "not sealed to that recovery key"));
+    HW(store_b, NULL, "recover", store_b); /* not a key at all */
+    CHECK(R.status == 1 && has(R.err, "is not a recovery key"));
+    HW(store_b, PASS2, "status"); /* nothing changed */
+    CHECK_EQ(R.status, 0);
+    HW(store_b, NULL, "recover", key);
+    CHECK(R.status == 0 && has(R.out, "store recovered"));
+    unsetenv("HOMEWARD_NEW_PASSPHRASE");
+    HW(store_b, PASS2, "status");
+    CHECK(R.status == 1 && has(R.err, "wrong passphrase"));
+    HW(store_b, "a recovered passphrase 3", "status");
+    CHECK_EQ(R.status, 0);
+    setenv("HOMEWARD_NEW_PASSPHRASE", PASS2, 1); /* back to PASS2 for what follows */
+    HW(store_b, "a recovered passphrase 3", "passwd");
+    CHECK_EQ(R.status, 0);
+    unsetenv("HOMEWARD_NEW_PASSPHRASE");
+  }
 
   /* Server unreachable: a clear message, exit 3, the work kept pending. */
   record(store_a, other, note, "case_note",

@@ -133,6 +133,12 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c);
 int hw_cli_resolve(const hw_cli_opts *o, hw_client *c);
 int hw_cli_status(const hw_cli_opts *o, hw_client *c);
 int hw_cli_passwd(const hw_cli_opts *o, hw_client *c);
+/* The new passphrase (--new-passphrase-fd, HOMEWARD_NEW_PASSPHRASE or the
+ * terminal, twice), checked for weakness: hw_secure_free it. NULL when
+ * none was given or it was refused (said on stderr). */
+char *hw_cli_new_passphrase(const hw_cli_opts *o);
+/* `homeward recover KEYFILE` (recover.c): no store is opened before it. */
+int hw_cli_recover(const hw_cli_opts *o, const char *key_file);
 /* After a sync that finished: keep its time for `homeward status`. */
 void hw_cli_note_synced(hw_client *c);
 

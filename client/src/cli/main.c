@@ -52,6 +52,9 @@ static const char usage[] =
     "                         minutes)\n"
     "  passwd                 change the passphrase (new one from the terminal, or\n"
     "                         --new-passphrase-fd N, or HOMEWARD_NEW_PASSPHRASE)\n"
+    "  recover KEYFILE        the office only: set a new passphrase on a store whose worker\n"
+    "                         forgot it, with the organisation's recovery key file\n"
+    "                         (new passphrase as for passwd)\n"
     "\n"
     "CASE and RECORD are the ids as the lists show them (their last 12 digits; the first 6 or\n"
     "more of those are enough when no other id has them).\n"
@@ -594,7 +597,7 @@ int hw_cli_check_command(const hw_cli_opts *o, bool shell)
 {
   static const char *const cmds[] = {"record",    "write",   "void",   "list",   "show",   "sync",
                                      "conflicts", "resolve", "status", "passwd", "drafts", "export",
-                                     "forms",     "init",    "shell",  NULL};
+                                     "forms",     "init",    "shell",  "recover", NULL};
   const char *cmd = o->args[0], *sub = o->n_args > 1 ? o->args[1] : NULL;
   bool known = !strcmp(cmd, "case");
 
@@ -621,6 +624,8 @@ int hw_cli_check_command(const hw_cli_opts *o, bool shell)
   }
   if (!shell && !strcmp(cmd, "init") && o->n_args < 2)
     return missing("init INVITATION");
+  if (!shell && !strcmp(cmd, "recover") && o->n_args < 2)
+    return missing("recover KEYFILE (the recovery key file homeward-server init wrote)");
   if (!strcmp(cmd, "record") && !o->resume && o->n_args < 2)
     return missing("record KIND --set FIELD=VALUE ... (see: homeward forms), or "
                    "record --resume DRAFT");
@@ -832,6 +837,8 @@ int main(int argc, char **argv)
     hw_client_close(c);
     return HW_CLI_OK;
   }
+  if (!strcmp(cmd, "recover"))
+    return hw_cli_recover(&o, o.args[1]);
   if (!strcmp(cmd, "shell")) {
     if ((rc = open_client(&o, &c, false, NULL)) != 0)
       return rc;

@@ -97,7 +97,8 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
       continue;
     if (hw_cli_check_command(&o, true) >= 0)
       continue;
-    if (!strcmp(o.args[0], "init") || !strcmp(o.args[0], "shell") || !strcmp(o.args[0], "forms")) {
+    if (!strcmp(o.args[0], "init") || !strcmp(o.args[0], "shell") || !strcmp(o.args[0], "forms") ||
+        !strcmp(o.args[0], "recover")) {
       if (!strcmp(o.args[0], "forms"))
         hw_cli_forms();
       else

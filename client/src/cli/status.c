@@ -122,15 +122,17 @@ void hw_cli_note_synced(hw_client *c)
     fprintf(stderr, "homeward: note: could not keep the time of this sync\n");
 }
 
-int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
+char *hw_cli_new_passphrase(const hw_cli_opts *o)
 {
   char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
   const char *env = getenv("HOMEWARD_NEW_PASSPHRASE");
   const char *weak, *why = NULL;
   int rc;
 
-  if (!pass)
-    return hw_cli_fail("out of memory");
+  if (!pass) {
+    hw_cli_fail("out of memory");
+    return NULL;
+  }
   if (o->new_passphrase_fd < 0 && env) {
     size_t n = strlen(env);
     rc = n == 0 || n > HW_PASSPHRASE_MAX ? HW_EINVAL : HW_OK;
@@ -148,13 +150,24 @@ int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
   }
   if (rc) {
     hw_secure_free(pass);
-    return hw_cli_fail(why);
+    hw_cli_fail(why);
+    return NULL;
   }
   if ((weak = hw_passphrase_weakness(pass)) != NULL) {
     fprintf(stderr, "homeward: passphrase refused: %s\n", weak);
     hw_secure_free(pass);
-    return HW_CLI_FAIL;
+    return NULL;
   }
+  return pass;
+}
+
+int hw_cli_passwd(const hw_cli_opts *o, hw_client *c)
+{
+  char *pass = hw_cli_new_passphrase(o);
+  int rc;
+
+  if (!pass)
+    return HW_CLI_FAIL;
   rc = hw_client_change_passphrase(c, (const uint8_t *)pass, strlen(pass));
   hw_secure_free(pass);
   if (rc) {

@@ -47,6 +47,9 @@ HW_NODISCARD HW_EXPORT int hw_sign_verify(const uint8_t sig[static HW_SIGN_BYTES
 #define HW_BOX_SECRET_BYTES 32
 HW_EXPORT void hw_box_keypair(uint8_t pk[static HW_BOX_PUBLIC_BYTES],
                               uint8_t sk[static HW_BOX_SECRET_BYTES]);
+/* The public half of a secret key (the recovery key file holds only that). */
+HW_NODISCARD HW_EXPORT int hw_box_public(uint8_t pk[static HW_BOX_PUBLIC_BYTES],
+                                         const uint8_t sk[static HW_BOX_SECRET_BYTES]);
 
 /* URL-safe base64 without padding. encode: `out` holds
  * hw_base64_len(len) + 1 bytes (NUL-terminated). decode: returns 0 and

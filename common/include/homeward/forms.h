@@ -51,6 +51,7 @@ typedef struct hw_form_field {
   uint32_t since;             /* schema version that introduced the field */
   const char *required_if;    /* "field=value": required when that field has that value */
   const char *after;          /* DATE: must not be before this date field */
+  const char *before;         /* DATE: must not be after this date field */
 } hw_form_field;
 
 typedef struct hw_form {

@@ -86,6 +86,10 @@ static const char *const note_decision_v[] = {"no_action", "coordinator_review",
   {                                                                                                \
     .name = n, .type = HW_FT_DATE, .required = req, .after = a, .help = h, .since = 1              \
   }
+#define F_DATE_BEFORE(n, req, b, h)                                                                \
+  {                                                                                                \
+    .name = n, .type = HW_FT_DATE, .required = req, .before = b, .help = h, .since = 1             \
+  }
 #define F_TEXT(n, req, mx, h)                                                                      \
   {                                                                                                \
     .name = n, .type = HW_FT_TEXT, .required = req, .min = 1, .max = mx, .help = h, .since = 1     \
@@ -127,11 +131,13 @@ static const hw_form_field child_f[] = {
     F_TEXT("family_name", false, TEXT_SHORT, "Family name, if the child knows it."),
     F_LIST("aliases", false, 20, TEXT_SHORT, "Other names and nicknames (for tracing)."),
     F_ENUM("sex", true, sex_v, "Sex of the child."),
-    F_DATE("date_of_birth", false, "Date of birth when known (or give the estimated age)."),
+    F_DATE_BEFORE("date_of_birth", false, "registered_on",
+                  "Date of birth when known (or give the estimated age)."),
     F_INT("age_estimate_years", false, 0, 25, "Estimated age in years when the date is unknown."),
     F_LIST("languages", false, 10, TEXT_SHORT, "Languages the child speaks, main one first."),
     F_TEXT("photo_ref", false, TEXT_PLACE, "Reference of the photo in the photo store."),
-    F_DATE("found_date", true, "When the child was found or came forward."),
+    F_DATE_BEFORE("found_date", true, "registered_on",
+                  "When the child was found or came forward."),
     F_TEXT("found_place", true, TEXT_PLACE, "Where the child was found."),
     F_ENUM("separation_cause", true, separation_v, "How the child was separated."),
     F_TEXT("separation_details", false, TEXT_LONG, "The child's account of the separation."),
@@ -559,6 +565,28 @@ static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size
   return false;
 }
 
+static const hw_bytes *value_after(const hw_record *base, const hw_field_value *values,
+                                   size_t n_values, const char *name);
+static bool touched(const hw_field_value *values, size_t n_values, const char *name);
+static bool given(const hw_bytes *v);
+
+/* Whether date field `early` will be after date field `late` once the write
+ * is made, when the write touches either (an old pair is not re-judged). */
+static bool dates_out_of_order(const hw_record *base, const hw_field_value *values,
+                               size_t n_values, const char *early, const char *late)
+{
+  const hw_bytes *a, *b;
+  hw_date da, db;
+
+  if (!touched(values, n_values, early) && !touched(values, n_values, late))
+    return false;
+  a = value_after(base, values, n_values, early);
+  b = value_after(base, values, n_values, late);
+  return given(a) && given(b) && hw_value_get_date(a->p, a->len, &da) == 0 &&
+         hw_value_get_date(b->p, b->len, &db) == 0 &&
+         (db.year * 10000 + db.month * 100 + db.day) < (da.year * 10000 + da.month * 100 + da.day);
+}
+
 /* The value a field will have after the write: the write's, else base's
  * display value, else NULL. */
 static const hw_bytes *value_after(const hw_record *base, const hw_field_value *values,
@@ -666,16 +694,12 @@ int hw_form_validate(const char *kind, size_t kind_len, uint32_t schema_version,
         return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "is required when %s is %s",
                       other, eq + 1);
     }
-    if (f->after && (touched(values, n_values, f->name) || touched(values, n_values, f->after))) {
-      const hw_bytes *a = value_after(base, values, n_values, f->after);
-      const hw_bytes *b = value_after(base, values, n_values, f->name);
-      hw_date da, db;
-      if (given(a) && given(b) && hw_value_get_date(a->p, a->len, &da) == 0 &&
-          hw_value_get_date(b->p, b->len, &db) == 0 &&
-          (db.year * 10000 + db.month * 100 + db.day) < (da.year * 10000 + da.month * 100 + da.day))
-        return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "must not be before %s",
-                      f->after);
-    }
+    if (f->after && dates_out_of_order(base, values, n_values, f->after, f->name))
+      return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "must not be before %s",
+                    f->after);
+    if (f->before && dates_out_of_order(base, values, n_values, f->name, f->before))
+      return refuse(err, HW_EVALIDATE, f->name, strlen(f->name), "must not be after %s",
+                    f->before);
   }
   if (creating && form->one_of) {
     bool any = false;

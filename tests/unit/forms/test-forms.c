@@ -344,6 +344,12 @@ static void test_messages(void)
             "next_visit_due: must not be before "
             "visit_date");
   check_msg(ch, "given_name", v_text(""), "given_name: must be a text of 1-100 bytes");
+  /* A child is found and born before the case is opened, whichever date moves. */
+  check_msg(ch, "found_date", v_date(2026, 1, 13), "found_date: must not be after registered_on");
+  check_msg(ch, "date_of_birth", v_date(2030, 1, 1),
+            "date_of_birth: must not be after registered_on");
+  check_msg(ch, "registered_on", v_date(2026, 1, 9),
+            "found_date: must not be after registered_on");
   check_msg(ch, "sex", v_null(), "sex: is required and cannot be cleared");
   check_msg(pl, "followup_months", v_ints(2, (const int[]){6, 6}),
             "followup_months: must be a strictly increasing list of 1-24 integers 1-36");

@@ -138,6 +138,14 @@ int main(int argc, char **argv)
      "--set", "separation_cause=conflict", "--set", "decision=open_case");
   CHECK(R.status == 1 && has(R.err, "may already be registered") && has(R.err, "Amina Uwase"));
   CHECK_EQ(n_records(store_a), 1);
+  /* A value the form refuses is said first, not hidden behind the duplicate. */
+  HW(store_a, PASS, "record", "child", "--set", "registered_on=2026-06-02", "--set",
+     "given_name=Amína", "--set", "family_name=Uwasé", "--set", "sex=girl", "--set",
+     "age_estimate_years=9", "--set", "found_date=2026-06-01", "--set", "found_place=Gisenyi",
+     "--set", "separation_cause=conflict", "--set", "decision=open_case");
+  CHECK(R.status == 1 && has(R.err, "sex: must be one of") &&
+        !has(R.err, "may already be registered"));
+  CHECK_EQ(n_records(store_a), 1);
   record(store_a, NULL, other, "child",
          SETS("registered_on=2026-06-03", "given_name=Jean", "family_name=Bosco", "sex=male",
               "age_estimate_years=14", "found_date=2026-06-03", "found_place=Goma",

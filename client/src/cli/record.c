@@ -104,6 +104,29 @@ static int create(hw_client *c, const hw_cli_answers *a, hw_id *rec, hw_id *cas,
   return rc;
 }
 
+/* Whether the answers make a valid new record, said as `create` would say
+ * it: a broken value is reported before the duplicate check, which would
+ * otherwise hide it behind "run again with --force". */
+static bool answers_valid(const hw_cli_answers *a)
+{
+  hw_field_value fv[SETS_MAX];
+  hw_cbor_wr w[SETS_MAX];
+  hw_form_error err = {0};
+  char why[256];
+  size_t bad;
+  int n;
+
+  memset(w, 0, sizeof w);
+  n = hw_cli_answers_encode(a, SIZE_MAX, fv, w, &bad, why, sizeof why);
+  if (n >= 0 && hw_form_validate(a->form->kind, strlen(a->form->kind), a->form->schema_version,
+                                 NULL, fv, (size_t)n, &err) != 0)
+    snprintf(why, sizeof why, "%s", err.msg), n = -1;
+  hw_cli_wr_close_all(w);
+  if (n < 0)
+    fprintf(stderr, "homeward: not recorded: %s\n", why);
+  return n >= 0;
+}
+
 int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
 {
   hw_cli_answers a;
@@ -155,7 +178,8 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
     rc = keep_draft(c, &a, resumed);
     goto out;
   }
-  if (!a.has_case && !strcmp(a.form->kind, "child") && !dup.checked && check_duplicates(o, c, &a))
+  if (!a.has_case && !strcmp(a.form->kind, "child") && !dup.checked &&
+      ((!guided && !answers_valid(&a)) || check_duplicates(o, c, &a)))
     goto out;
   for (int tries = 0;; tries++) {
     int crc = create(c, &a, &rec, &cas, &bad);

@@ -913,3 +913,12 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
   }
   return hw_cbor_wr_finish(w);
 }
+
+const char *hw_msg_code_name(uint64_t code)
+{
+  static const char *const names[] = {"?",       "INTERNAL",       "MALFORMED",    "LIMIT",
+                                      "VERSION", "UNKNOWN_DEVICE", "TOKEN",        "REVOKED",
+                                      "RETIRED", "REPLICA_TAKEN",  "SUPERSEDED",   "EPOCH",
+                                      "BUSY",    "UNEXPECTED",     "UNKNOWN_EPOCH"};
+  return code < sizeof names / sizeof names[0] ? names[code] : "?";
+}

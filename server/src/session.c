@@ -199,8 +199,8 @@ static void send_error(hw_session *ss, uint64_t code, const char *text)
 
   m.u.error.code = code;
   m.u.error.message = (hw_bytes){(const uint8_t *)text, strlen(text)};
-  hw_log(HW_LOG_INFO, "conn=%llu refused code=%llu", (unsigned long long)ss->id,
-         (unsigned long long)code);
+  hw_log(HW_LOG_INFO, "conn=%llu refused code=%llu name=%s", (unsigned long long)ss->id,
+         (unsigned long long)code, hw_msg_code_name(code));
   send_msg(ss, &m, true);
 }
 

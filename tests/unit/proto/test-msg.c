@@ -958,8 +958,23 @@ static void test_encoder_refusals(void)
   }
 }
 
+/* Logs name the codes as protocol.md §5.9 does. */
+static void test_code_names(void)
+{
+  CHECK(strcmp(hw_msg_code_name(HW_CODE_INTERNAL), "INTERNAL") == 0);
+  CHECK(strcmp(hw_msg_code_name(HW_CODE_RETIRED), "RETIRED") == 0);
+  CHECK(strcmp(hw_msg_code_name(HW_CODE_BUSY), "BUSY") == 0);
+  CHECK(strcmp(hw_msg_code_name(HW_CODE_UNKNOWN_EPOCH), "UNKNOWN_EPOCH") == 0);
+  for (uint64_t c = HW_CODE_INTERNAL; c <= HW_CODE_UNKNOWN_EPOCH; c++)
+    CHECK(strcmp(hw_msg_code_name(c), "?") != 0);
+  CHECK(strcmp(hw_msg_code_name(0), "?") == 0);
+  CHECK(strcmp(hw_msg_code_name(HW_CODE_UNKNOWN_EPOCH + 1), "?") == 0);
+  CHECK(strcmp(hw_msg_code_name(UINT64_MAX), "?") == 0);
+}
+
 int main(void)
 {
+  test_code_names();
   test_roundtrip();
   test_refusal_more();
   test_hostile();

@@ -59,6 +59,10 @@ typedef enum hw_msg_code {
   HW_CODE_UNKNOWN_EPOCH = 14, /* the hello names an epoch this server never had */
 } hw_msg_code;
 
+/* "RETIRED" for HW_CODE_RETIRED (protocol.md §5.9); "?" for a code this
+ * version does not know. Never NULL; static. */
+HW_EXPORT const char *hw_msg_code_name(uint64_t code);
+
 /* Per-record outcome in a push acknowledgement. */
 typedef enum hw_ack_status {
   HW_ACK_ACCEPTED = 0,    /* merged and durable */

@@ -23,6 +23,7 @@
 #include "homeward/invitation.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
+#include "homeward/utf8.h"
 #include "session-int.h"
 
 #define SERVER_CACHE_PAGES_SQL "-65536" /* KiB: 64 MiB of decrypted pages */
@@ -309,8 +310,7 @@ int hw_server_init(const hw_server_config *cfg, const hw_unlock *unlock, const c
     }
   }
   if (access(recovery_out, F_OK) == 0) {
-    snprintf(err, err_len, "%s exists already: name a new file for the recovery key",
-             recovery_out);
+    snprintf(err, err_len, "%s exists already: name a new file for the recovery key", recovery_out);
     rc = HW_EEXIST;
     goto out;
   }
@@ -678,8 +678,7 @@ static int record_line(uint64_t seq, const hw_id *case_id, const void *state, si
     hw_id_to_hex(&r->id, id);
     if (hw_record_void_status(r, &vs) != HW_OK)
       memset(&vs, 0, sizeof vs);
-    snprintf(line, sizeof line,
-             "%6llu record=%s case=%s kind=%.*s fields=%zu writes=%zu%s%s%s",
+    snprintf(line, sizeof line, "%6llu record=%s case=%s kind=%.*s fields=%zu writes=%zu%s%s%s",
              (unsigned long long)seq, id, cs, (int)r->kind.len, (const char *)r->kind.p,
              r->n_fields, r->n_writes, hw_record_n_conflicts(r) ? " CONFLICT" : "",
              vs.voided ? " voided" : "", vs.disputed ? " void-disputed" : "");
@@ -746,6 +745,19 @@ static void report_done(hw_job *job, int status)
 }
 
 /* A request (control-msg-int.h): its command and the fields it names. */
+/* A worker's name appears in key=value log lines, report lines and audit
+ * entries: no spaces, control characters, '=', quotes or slashes (UTF-8
+ * letters are fine). */
+static bool worker_name_ok(const char *name)
+{
+  if (!name[0] || !hw_utf8_valid((const uint8_t *)name, strlen(name)))
+    return false;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f || strchr("=\"'\\/", *p))
+      return false;
+  return true;
+}
+
 static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
                        size_t len, void *ud)
 {
@@ -765,11 +777,14 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     snprintf(rq.role, sizeof rq.role, "worker");
   if (strcmp(cmd, "invite") == 0) {
     invite_job *j;
-    if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator"))) {
+    if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator")) ||
+        !worker_name_ok(worker)) {
       hw__control_reply_text(req, false,
-                             !worker[0] ? "invite needs --worker NAME"
+                             !worker[0]  ? "invite needs --worker NAME"
                              : !coord[0] ? "invite needs --coordinator NAME (who decides)"
-                                         : "--role takes worker or coordinator");
+                             : !worker_name_ok(worker) ? "--worker: a name without spaces, quotes, "
+                                                         "'=' or '/' (for example amina.k)"
+                                                       : "--role takes worker or coordinator");
       return;
     }
     if (!(j = hw_calloc(1, sizeof *j))) {

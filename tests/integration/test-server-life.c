@@ -108,12 +108,16 @@ static void clear_refusals(void)
   const char *boss[] = {"invite", "--worker", "amina", "--coordinator", "chipo",
                         "--role", "boss", NULL};
   const char *devices[] = {"devices", NULL};
+  const char *spaced[] = {"invite", "--worker", "amina k", "--coordinator", "chipo", NULL};
 
   CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, second), 1);
   CHECK(hw_test_file_contains(srv.log, "is another homeward-server running on this state"));
   CHECK(hw_test_server_cmd(&srv, out, sizeof out, boss) != 0);
   CHECK(hw_test_file_contains(srv.log, "--role takes worker or coordinator\n"));
   CHECK(!hw_test_file_contains(srv.log, "coordinator\n\n")); /* no blank line after it */
+  /* A name with a space would split key=value log and report lines. */
+  CHECK(hw_test_server_cmd(&srv, out, sizeof out, spaced) != 0);
+  CHECK(hw_test_file_contains(srv.log, "--worker: a name without spaces"));
   CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, devices), 0);
   CHECK(strcmp(out, "no devices enrolled\n") == 0);
 }

@@ -199,8 +199,9 @@ static int admin_run(hw_job *job, void *d)
   case REVOKE:
     rc = hw_sdb_device_by_prefix(db, j->device, j->key);
     if (rc == HW_ENOENT || rc == HW_EEXIST || rc == HW_EINVAL) {
-      say(j, rc == HW_EEXIST ? "several devices start with that: give more digits"
-                             : "no device starts with that (give at least 8 hex digits)");
+      say(j, rc == HW_EEXIST   ? "several devices start with that: give more digits"
+             : rc == HW_EINVAL ? "--device takes at least 8 hex digits of the key (see: devices)"
+                               : "no device starts with that (see: devices)");
       return HW_OK;
     }
     if (rc)

@@ -326,10 +326,15 @@ int main(int argc, char **argv)
   CHECK(ADMIN("revoke", "--device", "00", "--mode", "lost", "--coordinator", "chipo") != 0);
   /* Not a pattern: % or _ would otherwise match every key. */
   {
-    size_t refused = hw_test_file_count(srv.log, "no device starts with that");
+    size_t refused = hw_test_file_count(srv.log, "--device takes at least 8 hex digits");
+    size_t none = hw_test_file_count(srv.log, "no device starts with that (see: devices)");
     CHECK(ADMIN("revoke", "--device", "%%%%%%%%", "--mode", "lost", "--coordinator", "chipo") != 0);
     CHECK(ADMIN("revoke", "--device", "________", "--mode", "lost", "--coordinator", "chipo") != 0);
-    CHECK_EQ(hw_test_file_count(srv.log, "no device starts with that"), refused + 2);
+    CHECK_EQ(hw_test_file_count(srv.log, "--device takes at least 8 hex digits"), refused + 2);
+    /* Hex digits that match no key: told so, not to give more digits. */
+    CHECK(ADMIN("revoke", "--device", dev[0] == 'f' ? "00000000" : "ffffffff", "--mode", "lost",
+                "--coordinator", "chipo") != 0);
+    CHECK_EQ(hw_test_file_count(srv.log, "no device starts with that (see: devices)"), none + 1);
   }
   CHECK(ADMIN("revoke", "--device", dev, "--mode", "stolen", "--coordinator", "chipo") != 0);
   CHECK_EQ(ADMIN("revoke", "--device", dev, "--mode", "lost", "--coordinator", "chipo"), 0);

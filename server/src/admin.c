@@ -170,7 +170,15 @@ static int admin_run(hw_job *job, void *d)
     j->ok = true;
     return HW_OK;
   case REGION:
-    if ((rc = hw_sdb_region_add(db, j->coordinator, j->worker)) != 0)
+    if ((rc = hw_sdb_region_add(db, j->coordinator, j->worker)) == HW_EEXIST) {
+      /* Said again: nothing changes and nothing is audited, as for revoke. */
+      snprintf(details, sizeof details, "already in the region: coordinator=%s worker=%s",
+               j->coordinator, j->worker);
+      say(j, details);
+      j->ok = true;
+      return HW_OK;
+    }
+    if (rc)
       return rc;
     snprintf(details, sizeof details, "coordinator=%s worker=%s", j->coordinator, j->worker);
     if ((rc = hw__admin_audit(db, "region", NULL, j->actor, details)) != 0)

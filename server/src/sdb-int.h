@@ -165,7 +165,8 @@ HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char 
                                     bool *out);
 /* Add `worker` to the coordinator's region; the worker's cases each get an
  * event ("" -> coordinator) taking sequence numbers, so the coordinator's
- * devices receive them whole at their next pull. Nothing when already there. */
+ * devices receive them whole at their next pull. HW_EEXIST, and nothing
+ * changed, when the worker is in the region already. */
 HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker);
 /* The roles `name` was invited or enrolled with (any device or invitation,
  * used, expired or revoked): 0 when the server never heard of that name. */

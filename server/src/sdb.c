@@ -1400,8 +1400,10 @@ int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
 
   sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_REGION_PUT)) != 0 || sqlite3_changes(s->db) == 0)
-    return rc; /* an error, or the worker was in the region already */
+  if ((rc = exec_st(s, ST_REGION_PUT)) != 0)
+    return rc;
+  if (sqlite3_changes(s->db) == 0)
+    return HW_EEXIST; /* in the region already */
   /* Each of the worker's cases becomes visible to the coordinator's devices
    * now, whatever their cursors: an event from no worker ("") to the
    * coordinator in the one sequence, which their next pull answers with

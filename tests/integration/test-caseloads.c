@@ -197,6 +197,16 @@ int main(int argc, char **argv)
   r = hw_test_sync_ok(c1);
   CHECK_EQ(r.pulled, 0);
   CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "amina"), 0);
+  {
+    /* Said again: told so, no second audit entry. */
+    size_t entries = 0;
+    CHECK_EQ(ADMIN("region", "--coordinator", "chipo", "--worker", "amina"), 0);
+    CHECK(strstr(out, "already in the region: coordinator=chipo worker=amina") != NULL);
+    CHECK_EQ(ADMIN("audit"), 0);
+    for (const char *p = out; (p = strstr(p, "coordinator=chipo worker=amina")) != NULL; p++)
+      entries++;
+    CHECK_EQ(entries, 1);
+  }
   r = hw_test_sync_ok(c1);
   CHECK_EQ(r.pulled, 1);
   CHECK(r.checksum_ok);

@@ -68,7 +68,12 @@ static const char usage[] =
     "The store is unlocked with --key-file FILE (mode 0600, kept apart from the state\n"
     "directory), or a passphrase: --passphrase-fd N, the HOMEWARD_PASSPHRASE environment\n"
     "variable (scripts only: other local users of the process may read it), or the\n"
-    "terminal. Logs are key=value lines on stderr and never hold case data.\n";
+    "terminal. Logs are key=value lines on stderr and never hold case data.\n"
+    "\n"
+    "--version prints the version. Exit: 0 done (run: stopped by SIGTERM or SIGINT),\n"
+    "1 run could not start or failed (another server on this state, the store),\n"
+    "2 refused: a wrong command line or setting, init or a command that failed\n"
+    "(its message says why).\n";
 
 typedef struct opts {
   const char *config, *state_dir, *listen, *public_address, *key_file, *log_level, *recovery_out;
@@ -273,6 +278,10 @@ int main(int argc, char **argv)
     const char **dst = NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help")) {
       fputs(usage, stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--version")) {
+      puts("homeward-server " HW_VERSION);
       return 0;
     }
 #define OPT(name, field) else if (!strcmp(a, name)) dst = &o.field;

@@ -228,6 +228,12 @@ int main(int argc, char **argv)
   hw_test_server_start(&srv, server_bin);
   run_setup(cli_bin, srv.dir);
   snprintf(store, sizeof store, "%s/homeward.db", srv.dir);
+  /* --version: both commands, exit 0, nothing else needed (no store). */
+  run_hw(&R, store, NULL, (const char *const[]){"--version", NULL});
+  CHECK(R.status == 0 && strncmp(R.out, "homeward ", 9) == 0 && has(R.out, HW_VERSION));
+  CHECK_EQ(hw_test_server_cmd(&srv, admin, sizeof admin, (const char *const[]){"--version", NULL}),
+           0);
+  CHECK(strncmp(admin, "homeward-server ", 16) == 0 && strstr(admin, HW_VERSION) != NULL);
   hw_test_invite(&srv, "amina", inv, sizeof inv);
   hw_test_invite_as(&srv, "joseph", "coordinator", "joseph", admin, sizeof admin);
 

@@ -63,6 +63,7 @@ static const char usage[] =
     "HOMEWARD_PASSPHRASE (for scripts only: other programs of this user may read it).\n"
     "Values: yes/no, whole numbers, dates as 2026-11-30, choices by name, several choices\n"
     "separated by commas, several texts separated by ';'.\n"
+    "--version prints the version.\n"
     "Exit: 0 done, 1 refused (bad input, unknown case, wrong passphrase: nothing written),\n"
     "2 wrong command line, 3 sync did not finish (offline, refused), 4 device revoked.\n";
 
@@ -734,6 +735,8 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
     const value_opt *vo = NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help"))
       return fputs(usage, stdout), HW_CLI_OK;
+    if (!strcmp(a, "--version"))
+      return puts("homeward " HW_VERSION), HW_CLI_OK;
     if (!strcmp(a, "--test-fast-kdf")) {
       o->test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
       continue;

@@ -1,4 +1,6 @@
 /* homeward-server: the regional office's sync server (docs/operations.md). */
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,7 +308,12 @@ int main(int argc, char **argv)
 #undef OPT
     else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
     {
-      o.passphrase_fd = atoi(argv[++i]);
+      char *end;
+      long fd = strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
+        return fprintf(stderr, "homeward-server: --passphrase-fd %s is not an open file "
+                               "descriptor\n", argv[i]), 2;
+      o.passphrase_fd = (int)fd;
       continue;
     }
 #ifdef HW_SERVER_POWERCUT
@@ -332,8 +339,9 @@ int main(int argc, char **argv)
       fprintf(stderr, "homeward-server: unknown option %s\n\n%s", a, usage);
       return 2;
     }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "homeward-server: %s needs a value\n", a);
+    if (i + 1 >= argc || !argv[i + 1][0]) {
+      fprintf(stderr, "homeward-server: %s needs a value%s\n", a,
+              i + 1 < argc ? " (it was empty)" : "");
       return 2;
     }
     *dst = argv[++i];

@@ -109,6 +109,8 @@ static void clear_refusals(void)
                         "--role", "boss", NULL};
   const char *devices[] = {"devices", NULL};
   const char *spaced[] = {"invite", "--worker", "amina k", "--coordinator", "chipo", NULL};
+  const char *empty[] = {"invite", "--worker", "", "--coordinator", "chipo", NULL};
+  const char *bad_fd[] = {"run", "--passphrase-fd", "99", NULL};
 
   CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, second), 1);
   CHECK(hw_test_file_contains(srv.log, "is another homeward-server running on this state"));
@@ -118,6 +120,11 @@ static void clear_refusals(void)
   /* A name with a space would split key=value log and report lines. */
   CHECK(hw_test_server_cmd(&srv, out, sizeof out, spaced) != 0);
   CHECK(hw_test_file_contains(srv.log, "--worker: a name without spaces"));
+  /* An empty value, a descriptor not open: each said as such. */
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, empty), 2);
+  CHECK(hw_test_file_contains(srv.log, "--worker needs a value (it was empty)"));
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, bad_fd), 2);
+  CHECK(hw_test_file_contains(srv.log, "--passphrase-fd 99 is not an open file descriptor"));
   CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out, devices), 0);
   CHECK(strcmp(out, "no devices enrolled\n") == 0);
 }

@@ -282,12 +282,20 @@ int hw_server_config_load(hw_server_config *c, const char *path, char *err, size
   if (fread(text, 1, (size_t)n, f) != (size_t)n) {
     free(text);
     fclose(f);
+    if (err)
+      snprintf(err, err_len, "%s: cannot read", path);
     return HW_EIO;
   }
   fclose(f);
   text[n] = '\0';
   rc = hw_server_config_parse(c, text, err, err_len);
   free(text);
+  if (rc && err && err_len > 0) {
+    /* "FILE: line 7: ..." tells which file, as a compiler would. */
+    char line[256];
+    snprintf(line, sizeof line, "%s", err);
+    snprintf(err, err_len, "%.120s: %s", path, line);
+  }
   return rc;
 }
 

@@ -1,6 +1,8 @@
 /* Server configuration: defaults, a full file, every kind of bad input
  * refused with the line and the setting named. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "config-int.h"
@@ -111,6 +113,17 @@ int main(void)
     CHECK(strstr(err, "homeward.example.org:7400") != NULL); /* says what it wants */
   }
   CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err), HW_ENOENT);
+  {
+    /* A file's error names the file, then the line. */
+    char path[] = "/tmp/hw-config-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "[server]\nbogus = 1\n", 19) == 19);
+    close(fd);
+    CHECK_ERR(hw_server_config_load(&c, path, err, sizeof err), HW_EINVAL);
+    CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, ": line 2: ") != NULL);
+    unlink(path);
+  }
   puts("config: ok");
   return 0;
 }

@@ -17,7 +17,8 @@ int hw_cli_fail(const char *msg)
 const char *hw_cli_strerror(int rc)
 {
   if (rc == HW_EBUSY)
-    return "the store is in use by another homeward (a sync or another command): nothing was "
+    return "the store is in use by another homeward (a sync, another command, or an open "
+           "`homeward shell`, which holds it until exit or 10 idle minutes): nothing was "
            "changed; try again when it has finished";
   if (rc == HW_EPERM)
     return "this record is held for a coordinator: it cannot be changed until they decide "

@@ -138,6 +138,8 @@ int main(int argc, char **argv)
      "--set", "separation_cause=conflict", "--set", "decision=open_case");
   CHECK(R.status == 1 && has(R.err, "may already be registered") && has(R.err, "Amina Uwase"));
   CHECK_EQ(n_records(store_a), 1);
+  /* The list names a record by its last 12 digits, as the guide says. */
+  CHECK(has(R.out, rec + 20) && !has(R.out, rec));
   /* A value the form refuses is said first, not hidden behind the duplicate. */
   HW(store_a, PASS, "record", "child", "--set", "registered_on=2026-06-02", "--set",
      "given_name=Amína", "--set", "family_name=Uwasé", "--set", "sex=girl", "--set",

@@ -332,7 +332,8 @@ static int list_one(void *ud, const hw_record *r, bool pending, bool held)
   if (hw_record_void_status(r, &vs) != HW_OK)
     memset(&vs, 0, sizeof vs);
   printf("%c%c %s case %s %-18.*s%s%s\n", hw_record_n_conflicts(r) || vs.disputed ? '!' : ' ',
-         pending ? '*' : ' ', rh, HW_CLI_SHORT(ch), (int)r->kind.len, (const char *)r->kind.p,
+         pending ? '*' : ' ', HW_CLI_SHORT(rh), HW_CLI_SHORT(ch), (int)r->kind.len,
+         (const char *)r->kind.p,
          vs.voided ? " voided" : "", held ? " HELD for a coordinator" : "");
   return 0;
 }

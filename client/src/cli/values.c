@@ -21,6 +21,25 @@ static int parse_int(const char *t, int64_t *out)
 }
 
 /* Split `text` on `sep` into at most `max` trimmed pieces (in `buf`). */
+/* A choice typed as the start of exactly one of the field's values ("home"
+ * for home_visit) stands for that value; anything else is kept as typed (the
+ * form's check then names the values). */
+static hw_bytes expand_choice(const hw_form_field *f, hw_bytes typed)
+{
+  const char *found = NULL;
+
+  for (size_t i = 0; f->values && f->values[i]; i++) {
+    if (strlen(f->values[i]) == typed.len && !memcmp(f->values[i], typed.p, typed.len))
+      return typed; /* exact */
+    if (typed.len > 0 && !strncmp(f->values[i], (const char *)typed.p, typed.len)) {
+      if (found)
+        return typed; /* the start of several */
+      found = f->values[i];
+    }
+  }
+  return found ? (hw_bytes){(const uint8_t *)found, strlen(found)} : typed;
+}
+
 static size_t split(const char *text, char sep, char *buf, size_t cap, hw_bytes *items, size_t max)
 {
   size_t n = 0, len = strlen(text);
@@ -80,6 +99,8 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
   }
   case HW_FT_ENUM_SET:
     n = split(text, ',', buf, sizeof buf, items, HW_FIELDS_MAX);
+    for (size_t i = 0; i < n; i++)
+      items[i] = expand_choice(f, items[i]);
     hw_value_put_enum_set(w, items, n);
     return HW_OK;
   case HW_FT_TEXT_LIST:
@@ -99,8 +120,12 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
       hw_cbor_wr_int(w, v);
     }
     return HW_OK;
+  case HW_FT_ENUM: {
+    hw_bytes choice = expand_choice(f, (hw_bytes){(const uint8_t *)text, strlen(text)});
+    hw_cbor_wr_text(w, (const char *)choice.p, choice.len);
+    return HW_OK;
+  }
   case HW_FT_TEXT:
-  case HW_FT_ENUM:
   default:
     hw_cbor_wr_text(w, text, strlen(text));
     return HW_OK;

@@ -125,6 +125,15 @@ static int do_void(hw_record **out, const hw_record *base, const hw_write *w, vo
   return hw_record_void(out, base, &v, reason, strlen(reason));
 }
 
+static int do_unvoid(hw_record **out, const hw_record *base, const hw_write *w, void *arg)
+{
+  hw_write v = *w;
+  (void)arg;
+  v.n_fields = 0;
+  v.fields = NULL;
+  return hw_record_unvoid(out, base, &v);
+}
+
 int hw_client_create_record(hw_client *c, const hw_id *case_id, const char *kind,
                             const hw_field_value *fields, size_t n, hw_id *record_out,
                             hw_id *case_out, hw_form_error *err)
@@ -213,6 +222,11 @@ int hw_client_void(hw_client *c, const hw_id *record, const char *reason)
   if (!reason || !*reason)
     return HW_EINVAL;
   return write_existing(c, record, do_void, (void *)reason, NULL, 0, NULL);
+}
+
+int hw_client_unvoid(hw_client *c, const hw_id *record)
+{
+  return write_existing(c, record, do_unvoid, NULL, NULL, 0, NULL);
 }
 
 int hw_client_get(hw_client *c, const hw_id *record, hw_record **out)

@@ -510,6 +510,9 @@ int main(int argc, char **argv)
   OK(store_a, "conflicts");
   CHECK(has(R.out, "voided while someone else was still editing it"));
   CHECK(has(R.out, "to confirm the void: homeward void"));
+  /* ...with the edit the void never saw, and how to keep it instead. */
+  CHECK(has(R.out, "edited meanwhile: note = entered for Jean; corrected  (joseph"));
+  CHECK(has(R.out, "to keep the edit instead: homeward unvoid"));
   HW(store_a, PASS, "resolve", rec, "voided", "--pick", "1");
   CHECK(R.status == 1);
   OK(store_a, "void", rec, "--reason", "entered for the wrong child");
@@ -523,6 +526,14 @@ int main(int argc, char **argv)
   CHECK(has(R.out, "VOIDED: entered for the wrong child"));
   OK(store_b, "case", "show", cas);
   CHECK(has(R.out, "VOIDED") && has(R.out, "Stage: follow_up"));
+  /* unvoid takes it back; a record not voided is refused, nothing written. */
+  OK(store_b, "unvoid", rec);
+  CHECK(has(R.out, "void taken back"));
+  OK(store_b, "show", rec);
+  CHECK(!has(R.out, "VOIDED"));
+  HW(store_b, PASS, "unvoid", rec);
+  CHECK(R.status == 1 && has(R.err, "not voided"));
+  OK(store_b, "void", rec, "--reason", "entered for the wrong child"); /* as before */
 
   /* Answers from a JSON file, with the same checks as --set. */
   {

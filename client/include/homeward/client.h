@@ -64,6 +64,9 @@ HW_NODISCARD HW_EXPORT int hw_client_write(hw_client *c, const hw_id *record,
                                            const hw_field_value *fields, size_t n,
                                            hw_form_error *err);
 HW_NODISCARD HW_EXPORT int hw_client_void(hw_client *c, const hw_id *record, const char *reason);
+/* Take a void back (the record counts again; also how a disputed void is
+ * settled in favour of the edit it never saw). */
+HW_NODISCARD HW_EXPORT int hw_client_unvoid(hw_client *c, const hw_id *record);
 /* The current state (owned by the caller: hw_record_free). HW_ENOENT. */
 HW_NODISCARD HW_EXPORT int hw_client_get(hw_client *c, const hw_id *record, hw_record **out);
 

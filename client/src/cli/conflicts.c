@@ -21,6 +21,38 @@ static void show_pairs(const hw_record *r, const hw_field *f)
   }
 }
 
+/* The answers written by edits some void of the record never saw: what
+ * taking the void back (unvoid) keeps. */
+static void show_unseen_edits(const hw_record *r, const hw_field *voided)
+{
+  static hw_dot seen_buf[HW_VV_MAX];
+  char value[1024], at[40];
+
+  for (uint32_t k = 0; k < voided->n_pairs; k++) {
+    hw_bytes reason;
+    hw_vv seen;
+    const hw_bytes *v = &voided->pairs[k].value;
+    if (hw_value_is_null(v->p, v->len) ||
+        hw_value_get_void(v->p, v->len, &reason, seen_buf, &seen) != HW_OK)
+      continue;
+    for (size_t f = 0; f < r->n_fields; f++) {
+      const hw_field *fl = &r->fields[f];
+      if (fl == voided)
+        continue;
+      for (uint32_t i = 0; i < fl->n_pairs; i++) {
+        const hw_write_meta *m = &r->writes[fl->pairs[i].w];
+        if (hw_vv_seen(&seen, &m->dot))
+          continue;
+        hw_cli_value_render(fl->pairs[i].value.p, fl->pairs[i].value.len, value, sizeof value);
+        hw_cli_when(m->wall_ms, at, sizeof at);
+        printf("    edited meanwhile: %.*s = %s  (%.*s, %s)\n", (int)fl->name.len,
+               (const char *)fl->name.p, value, (int)m->author.len, (const char *)m->author.p,
+               at);
+      }
+    }
+  }
+}
+
 int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
 {
   hw_cli_db db;
@@ -58,9 +90,12 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
       if (hw_record_void_status(r, &vs) == HW_OK && vs.disputed) {
         const hw_field *v = hw_record_field(r, HW_FIELD_VOIDED, strlen(HW_FIELD_VOIDED));
         printf("  voided while someone else was still editing it:\n");
-        if (v)
+        if (v) {
           show_pairs(r, v);
+          show_unseen_edits(r, v);
+        }
         printf("    to confirm the void: homeward void %s --reason TEXT\n", HW_CLI_SHORT(rh));
+        printf("    to keep the edit instead: homeward unvoid %s\n", HW_CLI_SHORT(rh));
       }
       n++;
     }

@@ -39,6 +39,7 @@ static const char usage[] =
     "  record --resume DRAFT  finish a draft (guided on a terminal, or with --set)\n"
     "  write RECORD --set FIELD=VALUE ...   change answers of a recorded form\n"
     "  void RECORD --reason TEXT            void a mistaken entry (kept, marked void)\n"
+    "  unvoid RECORD          take a void back (also settles a disputed void for the edit)\n"
     "  list                   the records on this device (! conflict, * not yet synced)\n"
     "  show RECORD            every answer, who recorded it and when, conflicts side by side\n"
     "  conflicts              every disputed answer, both values with who and when\n"
@@ -334,8 +335,33 @@ static int list_one(void *ud, const hw_record *r, bool pending, bool held)
     memset(&vs, 0, sizeof vs);
   printf("%c%c %s case %s %-18.*s%s%s\n", hw_record_n_conflicts(r) || vs.disputed ? '!' : ' ',
          pending ? '*' : ' ', HW_CLI_SHORT(rh), HW_CLI_SHORT(ch), (int)r->kind.len,
-         (const char *)r->kind.p,
-         vs.voided ? " voided" : "", held ? " HELD for a coordinator" : "");
+         (const char *)r->kind.p, vs.voided ? " voided" : "",
+         held ? " HELD for a coordinator" : "");
+  return 0;
+}
+
+/* Take a void back: the record counts again, and a disputed void is
+ * settled in favour of the edit its voider never saw. */
+static int cmd_unvoid(const hw_cli_opts *o, hw_client *c)
+{
+  hw_record *r = NULL;
+  hw_void_status vs = {0};
+  hw_id rec;
+  int rc;
+
+  if (o->n_args < 2)
+    return missing("unvoid RECORD");
+  if (get_record(c, o->args[1], &rec, &r))
+    return HW_CLI_FAIL;
+  rc = hw_record_void_status(r, &vs);
+  hw_record_free(r);
+  if (rc)
+    return hw_cli_fail(hw_cli_strerror(rc));
+  if (!vs.voided)
+    return hw_cli_fail("that record is not voided: nothing changed");
+  if ((rc = hw_client_unvoid(c, &rec)) != 0)
+    return hw_cli_fail(hw_cli_strerror(rc));
+  puts("void taken back: the record counts again");
   return 0;
 }
 
@@ -552,6 +578,8 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
     puts("voided (the entry is kept and marked void)");
     return 0;
   }
+  if (!strcmp(cmd, "unvoid"))
+    return cmd_unvoid(o, c);
   if (!strcmp(cmd, "list"))
     return hw_client_list(c, list_one, NULL) ? hw_cli_fail("cannot read the store") : 0;
   if (!strcmp(cmd, "show"))
@@ -598,9 +626,9 @@ static int check_format(const hw_cli_opts *o)
 
 int hw_cli_check_command(const hw_cli_opts *o, bool shell)
 {
-  static const char *const cmds[] = {"record",    "write",   "void",   "list",   "show",   "sync",
-                                     "conflicts", "resolve", "status", "passwd", "drafts", "export",
-                                     "forms",     "init",    "shell",  "recover", NULL};
+  static const char *const cmds[] = {
+      "record", "write",  "void",   "unvoid", "list",  "show", "sync",  "conflicts", "resolve",
+      "status", "passwd", "drafts", "export", "forms", "init", "shell", "recover",   NULL};
   const char *cmd = o->args[0], *sub = o->n_args > 1 ? o->args[1] : NULL;
   bool known = !strcmp(cmd, "case");
 

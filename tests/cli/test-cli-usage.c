@@ -194,10 +194,14 @@ static void json_refused(void)
     FILE *f;
     snprintf(in, sizeof in, "%s.shell-in", store);
     CHECK((f = fopen(in, "w")) != NULL);
-    fputs("list --json\nstatus --json\n", f);
+    fputs("list --json\nstatus --json\nhelp\n", f);
     fclose(f);
     run_hw_in(&R, store, PASS, in, (const char *const[]){"shell", NULL});
     CHECK(R.status == 0 && has(R.err, "list has no --json") && has(R.out, "\"worker\""));
+    /* help lists what the shell runs, not init, shell, recover or --store. */
+    CHECK(has(R.out, "  case list") && has(R.out, "  unvoid RECORD"));
+    CHECK(!has(R.out, "  init INVITATION") && !has(R.out, "  shell ") &&
+          !has(R.out, "  recover KEYFILE") && !has(R.out, "--store PATH"));
   }
 }
 

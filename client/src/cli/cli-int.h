@@ -137,6 +137,8 @@ int hw_cli_passwd(const hw_cli_opts *o, hw_client *c);
  * terminal, twice), checked for weakness: hw_secure_free it. NULL when
  * none was given or it was refused (said on stderr). */
 char *hw_cli_new_passphrase(const hw_cli_opts *o);
+/* The usage as the shell takes commands (no init, shell, recover, --store). */
+void hw_cli_usage_shell(void);
 /* `homeward recover KEYFILE` (recover.c): no store is opened before it. */
 int hw_cli_recover(const hw_cli_opts *o, const char *key_file);
 /* After a sync that finished: keep its time for `homeward status`. */

@@ -758,6 +758,32 @@ static int check_values(hw_cli_opts *o)
   return -1;
 }
 
+void hw_cli_usage_shell(void)
+{
+  static const char *const outside[] = {"usage:", "  init ", "  shell ", "  recover ",
+                                        "The store is", "The passphrase", "HOMEWARD_PASSPHRASE",
+                                        "--version", NULL};
+  const char *p = usage;
+  bool skipping = false;
+
+  /* The usage without what the shell refuses (init, shell, recover) or
+   * does not take (--store, the passphrase's sources): a command's
+   * continuation lines go with it. */
+  while (*p) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p + 1) : strlen(p);
+    bool cont = len > 25 && strspn(p, " ") >= 25;
+    if (!cont) {
+      skipping = false;
+      for (const char *const *o = outside; *o && !skipping; o++)
+        skipping = !strncmp(p, *o, strlen(*o));
+    }
+    if (!skipping)
+      fwrite(p, 1, len, stdout);
+    p += len;
+  }
+}
+
 int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
 {
   for (int i = first; i < argc; i++) {

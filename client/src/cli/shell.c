@@ -91,6 +91,11 @@ int hw_cli_shell(const hw_cli_opts *base, hw_client *c)
       continue;
     if (!strcmp(words[0], "exit") || !strcmp(words[0], "quit"))
       break;
+    if (n == 1 && (!strcmp(words[0], "help") || !strcmp(words[0], "--help") ||
+                   !strcmp(words[0], "-h"))) {
+      hw_cli_usage_shell();
+      continue;
+    }
     o.store = base->store;
     o.test_flags = base->test_flags;
     if (hw_cli_parse_args(n, words, 0, &o) >= 0 || o.n_args == 0)

@@ -239,19 +239,14 @@ static int cmd_control(const opts *o, const char *cmd)
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
   rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
-  if (rc == HW_ENOENT) {
-    char why[HW_PATH_MAX + 160];
-    snprintf(why, sizeof why,
-             "no server is running with its control socket at %.4000s (give --state-dir or "
-             "--config as the server was started with)",
-             cfg.control_socket);
-    return fail(why);
-  }
-  if (rc == HW_EPERM) {
+  if (rc == HW_ENOENT || rc == HW_EPERM) {
     char why[HW_PATH_MAX + 200];
     snprintf(why, sizeof why,
-             "this user may not open the control socket %.4000s: it and the folders above it "
-             "must be open to the admin group (see admin_group in docs/operations.md)",
+             rc == HW_ENOENT
+                 ? "no server is running with its control socket at %.4000s (give --state-dir "
+                   "or --config as the server was started with)"
+                 : "this user may not open the control socket %.4000s: it and the folders above "
+                   "it must be open to the admin group (see admin_group in docs/operations.md)",
              cfg.control_socket);
     return fail(why);
   }

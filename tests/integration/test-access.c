@@ -334,6 +334,48 @@ static void retiring_device(void)
   hw_client_close(r2);
 }
 
+/* A device pushing into a case its worker never held fills its share of
+ * the quarantine (1,000 states waiting); the next state is answered BUSY:
+ * stored nowhere, kept pending on the device, not held, and sent again
+ * once a coordinator's decision makes room. */
+static void quarantine_share(void)
+{
+  hw_client *g = hw_test_enrol(&srv, "gw", "gus", "worker");
+  hw_client *f = hw_test_enrol(&srv, "fw", "fay", "worker");
+  hw_id rec = {{0}}, cas = {{0}};
+  uint64_t pending = 0, held = 0;
+  hw_sync_result r;
+
+  hw_test_put_text(g, &rec, &cas, "note", "gus's case");
+  hw_test_sync_ok(g);
+  hw_test_sync_ok(f);
+  for (int i = 0; i < 1001; i++) {
+    hw_id one = {{0}};
+    hw_test_put_text(f, &one, &cas, "note", "not fay's case");
+  }
+  CHECK_EQ(hw_client_sync(f, 60000, NULL, NULL, &r), HW_OK);
+  CHECK_EQ(r.quarantined, 1000);
+  CHECK_OK(hw_client_count_pending(f, &pending, &held));
+  CHECK(pending == 1 && held == 1000);
+  {
+    /* A coordinator rejects one of fay's states (the list shows them). */
+    char id[24];
+    const char *q;
+    CHECK_EQ(ADMIN("quarantine"), 0);
+    q = strstr(out, "reason=\"a case this worker never held\"");
+    while (q && q > out && strncmp(q, "quarantine ", 11) != 0)
+      q--;
+    CHECK(q && sscanf(q, "quarantine %23s", id) == 1);
+    CHECK_EQ(ADMIN("reject", "--id", id, "--coordinator", "chipo"), 0);
+  }
+  CHECK_EQ(hw_client_sync(f, 60000, NULL, NULL, &r), HW_OK);
+  CHECK_EQ(r.quarantined, 1);
+  CHECK_OK(hw_client_count_pending(f, &pending, &held));
+  CHECK_EQ(pending, 0);
+  hw_client_close(g);
+  hw_client_close(f);
+}
+
 int main(int argc, char **argv)
 {
   CHECK(argc == 2);
@@ -343,6 +385,7 @@ int main(int argc, char **argv)
   moved_out_of_region();
   former_holder_repush();
   retiring_device();
+  quarantine_share();
   hw_test_server_stop(&srv);
   CHECK_EQ(hw_test_file_count(srv.log, secret), 0);
   hw_test_server_cleanup(&srv);

@@ -146,10 +146,10 @@ int main(int argc, char **argv)
   send_line("Esperance");
   send_line("Mukamana"); /* family_name */
   send_line("");         /* aliases */
-  expect("values: female male other unknown");
+  expect("values (a name, its start, or its number): 1 female, 2 male, 3 other, 4 unknown");
   send_line("girl");
   expect("not accepted: sex");
-  send_line("female");
+  send_line("1"); /* female, by its number */
   send_line(""); /* date_of_birth */
   expect("age_estimate_years");
   expect("from 0 to 25");
@@ -160,11 +160,13 @@ int main(int argc, char **argv)
   send_line(""); /* photo_ref */
   send_line("2026-11-29");
   send_line("Goma bus station");
+  send_line("9"); /* a number past the list: refused with the values */
+  expect("not accepted: separation_cause");
   send_line("migration");
   send_line(""); /* separation_details */
   send_line(""); /* identifying_marks */
   expect("(15/15) decision");
-  expect("values: open_case refer_elsewhere");
+  expect("values (a name, its start, or its number): 1 open_case, 2 refer_elsewhere");
   send_line("open_case");
   expect("please correct this answer");
   expect("date_of_birth");
@@ -173,6 +175,12 @@ int main(int argc, char **argv)
   CHECK_EQ(term_wait(), 0);
   id_after(T.buf, "in case ", cas);
   CHECK_EQ(strlen(cas), 32);
+  {
+    char child[33];
+    id_after(T.buf, "recorded child ", child);
+    HW("show", child);
+    CHECK(R.status == 0 && has(R.out, "female") && has(R.out, "migration"));
+  }
   HW("case", "show", cas);
   CHECK(has(R.out, "Esperance Mukamana") && has(R.out, "date_of_birth        2016-02-29"));
 

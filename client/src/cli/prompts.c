@@ -77,9 +77,9 @@ static void show_question(const hw_form *form, size_t i)
     printf(" (needed when %s; Enter to skip otherwise)", f->required_if);
   printf("\n");
   if (f->values) {
-    printf("  values:");
-    for (const char *const *v = f->values; *v; v++)
-      printf(" %s", *v);
+    printf("  values (a name, its start, or its number):");
+    for (size_t v = 0; f->values[v]; v++)
+      printf(" %zu %s%s", v + 1, f->values[v], f->values[v + 1] ? "," : "");
     printf("\n");
   }
 }

@@ -21,12 +21,21 @@ static int parse_int(const char *t, int64_t *out)
 }
 
 /* Split `text` on `sep` into at most `max` trimmed pieces (in `buf`). */
-/* A choice typed as the start of exactly one of the field's values ("home"
- * for home_visit) stands for that value; anything else is kept as typed (the
- * form's check then names the values). */
+/* A choice typed as its number in the list the guided form shows ("2"), or
+ * as the start of exactly one of the field's values ("home" for home_visit),
+ * stands for that value; anything else is kept as typed (the form's check
+ * then names the values). */
 static hw_bytes expand_choice(const hw_form_field *f, hw_bytes typed)
 {
   const char *found = NULL;
+  size_t count = 0, number = 0, digits = 0;
+
+  while (f->values && f->values[count])
+    count++;
+  while (digits < typed.len && digits < 3 && typed.p[digits] >= '0' && typed.p[digits] <= '9')
+    number = number * 10 + (size_t)(typed.p[digits++] - '0');
+  if (digits > 0 && digits == typed.len && number >= 1 && number <= count)
+    return (hw_bytes){(const uint8_t *)f->values[number - 1], strlen(f->values[number - 1])};
 
   for (size_t i = 0; f->values && f->values[i]; i++) {
     if (strlen(f->values[i]) == typed.len && !memcmp(f->values[i], typed.p, typed.len))

@@ -263,8 +263,10 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
   hw_invitation inv;
   int rc;
 
-  if ((rc = hw_invitation_parse(invitation, len, &inv)) != 0)
+  if ((rc = hw_invitation_parse(invitation, len, &inv)) != 0) {
+    hw_memzero(&inv, sizeof inv);
     return rc;
+  }
   if (!c->has_token)
     rc = HW_EEXIST;
   else if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))

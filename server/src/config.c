@@ -168,7 +168,7 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
   else if (IS("limits", "push_queue_kb"))
     rc = U32(1, 4194304, &c->push_queue_kb);
   else if (IS("audit", "head_sign_interval_s"))
-    rc = U32(1, 86400, &c->head_sign_interval_s);
+    rc = U32(1, 120, &c->head_sign_interval_s); /* devices check their clock against the head */
   else if (IS("enrolment", "invite_ttl_s"))
     rc = U32(60, 30 * 86400, &c->invite_ttl_s);
   else

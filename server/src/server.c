@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* RLIMIT_NOFILE on some libcs */
 #include "server-int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -494,6 +495,7 @@ static void sign_done(hw_job *job, int status)
 }
 
 #define HEAD_REFRESH_INTERVALS 5 /* 5 minutes at the default interval */
+#define HEAD_REFRESH_MAX_MS (4 * 60 * 1000)
 
 static void sign_head(hw_server *s)
 {
@@ -507,6 +509,8 @@ static void sign_head(hw_server *s)
   j->prev = s->head;
   j->prev_valid = s->head_valid;
   j->refresh_ms = (int64_t)HEAD_REFRESH_INTERVALS * s->cfg.head_sign_interval_s * 1000;
+  if (j->refresh_ms > HEAD_REFRESH_MAX_MS)
+    j->refresh_ms = HEAD_REFRESH_MAX_MS; /* devices warn past 10 minutes of skew */
   if (hw_storage_submit(s->storage, &j->job) != 0)
     hw_free(j);
 }
@@ -576,16 +580,23 @@ void hw__control_reply_text(hw_control_req *req, bool ok, const char *text)
 static bool invite_address(const hw_server_config *c, char *out, size_t cap)
 {
   bool v6 = strchr(c->listen_host, ':') != NULL;
+  unsigned char bin[16], any[16] = {0};
 
   if (c->public_address[0]) {
     snprintf(out, cap, "%s", c->public_address);
     return true;
   }
-  if (strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "::") == 0)
+  /* Any spelling of the wildcard (0.0.0.0, ::, ::0, 0:0::0). */
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, c->listen_host, bin) == 1 &&
+      memcmp(bin, any, v6 ? 16 : 4) == 0)
     return false;
   snprintf(out, cap, v6 ? "[%.200s]:%u" : "%.200s:%u", c->listen_host, (unsigned)c->listen_port);
   return true;
 }
+
+#define NO_INVITE_ADDRESS                                                                          \
+  "the server listens on every address: set [server] public_address (or run "                    \
+  "--public-address) to the address devices should dial"
 
 static void invite_done(hw_job *job, int status)
 {
@@ -597,9 +608,7 @@ static void invite_done(hw_job *job, int status)
   if (status) {
     hw__control_reply_text(j->req, false, hw_strerror(status));
   } else if (!invite_address(&s->cfg, inv.address, sizeof inv.address)) {
-    hw__control_reply_text(j->req, false,
-                           "the server listens on every address: set [server] public_address "
-                           "(or run --public-address) to the address devices should dial");
+    hw__control_reply_text(j->req, false, NO_INVITE_ADDRESS); /* checked before: not reached */
   } else {
     memcpy(inv.server_key, s->noise_pub, 32);
     memcpy(inv.recovery_key, s->recovery_pk, 32);
@@ -786,6 +795,14 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
                                                          "'=' or '/' (for example amina.k)"
                                                        : "--role takes worker or coordinator");
       return;
+    }
+    {
+      /* Refused before anything is stored or audited. */
+      char address[256];
+      if (!invite_address(&s->cfg, address, sizeof address)) {
+        hw__control_reply_text(req, false, NO_INVITE_ADDRESS);
+        return;
+      }
     }
     if (!(j = hw_calloc(1, sizeof *j))) {
       hw__control_reply_text(req, false, "out of memory");

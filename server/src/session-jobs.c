@@ -479,7 +479,7 @@ int hw__push_job_run(hw_job *job, void *dbv)
     if (rc != HW_EREVOKED)
       return rc;
     refuse = "this device was reported lost";
-    code = HW_EREVOKED;
+    code = HW_CODE_REVOKED;
   }
   if (refuse) {
     for (size_t i = 0; i < j->n; i++) {
@@ -712,14 +712,18 @@ static int decided_state(hw_pull_job *j, hw_sdb *db, const hw_id *record)
 }
 
 /* A new case's item stays one (kind 1) only while its holder is still one
- * of the workers this session sees; else it becomes kind 4. */
-static int still_visible(hw_sdb *db, const hw_session *ss, pull_item *it)
+ * of the workers this session sees; else it becomes kind 4, and a part of
+ * it sent by an earlier batch is forgotten (given back later in the session,
+ * it is sent from its start). */
+static int still_visible(hw_sdb *db, hw_session *ss, pull_item *it)
 {
   char holder[HW_WORKER_MAX];
   int rc = hw_sdb_assign_get(db, &it->case_id, holder);
 
   if (rc == HW_ENOENT || (rc == HW_OK && !visible(ss, holder))) {
     it->kind = 4;
+    if (ss->has_whole && hw_id_cmp(&ss->whole_case, &it->case_id) == 0)
+      ss->has_whole = false;
     rc = HW_OK;
   }
   return rc;

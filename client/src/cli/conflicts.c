@@ -21,34 +21,41 @@ static void show_pairs(const hw_record *r, const hw_field *f)
   }
 }
 
-/* The answers written by edits some void of the record never saw: what
- * taking the void back (unvoid) keeps. */
-static void show_unseen_edits(const hw_record *r, const hw_field *voided)
+/* Whether some void of the record never saw write `d`. */
+static bool unseen_by_a_void(const hw_field *voided, const hw_dot *d)
 {
   static hw_dot seen_buf[HW_VV_MAX];
-  char value[1024], at[40];
 
   for (uint32_t k = 0; k < voided->n_pairs; k++) {
     hw_bytes reason;
     hw_vv seen;
     const hw_bytes *v = &voided->pairs[k].value;
-    if (hw_value_is_null(v->p, v->len) ||
-        hw_value_get_void(v->p, v->len, &reason, seen_buf, &seen) != HW_OK)
+    if (!hw_value_is_null(v->p, v->len) &&
+        hw_value_get_void(v->p, v->len, &reason, seen_buf, &seen) == HW_OK &&
+        !hw_vv_seen(&seen, d))
+      return true;
+  }
+  return false;
+}
+
+/* The answers written by edits some void of the record never saw (each once,
+ * however many voids missed it): what taking the void back (unvoid) keeps. */
+static void show_unseen_edits(const hw_record *r, const hw_field *voided)
+{
+  char value[1024], at[40];
+
+  for (size_t f = 0; f < r->n_fields; f++) {
+    const hw_field *fl = &r->fields[f];
+    if (fl == voided)
       continue;
-    for (size_t f = 0; f < r->n_fields; f++) {
-      const hw_field *fl = &r->fields[f];
-      if (fl == voided)
+    for (uint32_t i = 0; i < fl->n_pairs; i++) {
+      const hw_write_meta *m = &r->writes[fl->pairs[i].w];
+      if (!unseen_by_a_void(voided, &m->dot))
         continue;
-      for (uint32_t i = 0; i < fl->n_pairs; i++) {
-        const hw_write_meta *m = &r->writes[fl->pairs[i].w];
-        if (hw_vv_seen(&seen, &m->dot))
-          continue;
-        hw_cli_value_render(fl->pairs[i].value.p, fl->pairs[i].value.len, value, sizeof value);
-        hw_cli_when(m->wall_ms, at, sizeof at);
-        printf("    edited meanwhile: %.*s = %s  (%.*s, %s)\n", (int)fl->name.len,
-               (const char *)fl->name.p, value, (int)m->author.len, (const char *)m->author.p,
-               at);
-      }
+      hw_cli_value_render(fl->pairs[i].value.p, fl->pairs[i].value.len, value, sizeof value);
+      hw_cli_when(m->wall_ms, at, sizeof at);
+      printf("    edited meanwhile: %.*s = %s  (%.*s, %s)\n", (int)fl->name.len,
+             (const char *)fl->name.p, value, (int)m->author.len, (const char *)m->author.p, at);
     }
   }
 }

@@ -93,6 +93,10 @@ int main(void)
   CHECK_OK(hw_server_config_set(&c, "server", "listen", "0.0.0.0:7401", err, sizeof err));
   CHECK_EQ(c.listen_port, 7401);
   CHECK_ERR(hw_server_config_set(&c, "server", "listen", "x", err, sizeof err), HW_EINVAL);
+  /* The head's age bounds the devices' clock check: at most 120 s. */
+  CHECK_OK(hw_server_config_set(&c, "audit", "head_sign_interval_s", "120", err, sizeof err));
+  CHECK_ERR(hw_server_config_set(&c, "audit", "head_sign_interval_s", "121", err, sizeof err),
+            HW_EINVAL);
 
   /* the address invitations name: a name, IPv4 or [IPv6], and a port */
   {

@@ -273,11 +273,10 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
     rc = HW_EINVAL;
   else if ((rc = hw_store_begin(c->st)) == 0) {
     if ((rc = hw_store_setting_set(c->st, SET_TOKEN, inv.token, sizeof inv.token)) != 0 ||
-        (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) != 0 ||
-        (rc = hw_store_commit(c->st)) != 0) {
+        (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) != 0) {
       int r2 = hw_store_rollback(c->st);
       (void)r2;
-    } else {
+    } else if ((rc = hw_store_commit(c->st)) == 0) { /* a failed commit rolls back by itself */
       memcpy(c->token, inv.token, sizeof c->token);
       snprintf(c->address, sizeof c->address, "%s", inv.address);
     }

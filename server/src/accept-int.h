@@ -80,7 +80,8 @@ typedef struct hw_accept_result {
   uint8_t *merged; /* owned (hw_free): the stored state, when it differs from what was sent */
   size_t merged_len;
   bool withheld;   /* the stored state differs, and this device may not read it */
-  int code;             /* for quarantined/refused: the HW_E* reason code */
+  int code;             /* for quarantined/refused: the HW_E* reason code, or an
+                         * HW_CODE_* the device acts on (SUPERSEDED, BUSY, REVOKED) */
   const char *reason;   /* static; read it through hw_accept_reason */
   char reason_buf[256]; /* a reason made for this record (wins over `reason`) */
 } hw_accept_result;

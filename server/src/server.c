@@ -522,11 +522,14 @@ static void on_head_timer(uv_timer_t *t)
 
 /* ---- the control socket ---------------------------------------------------- */
 
+#define INVITE_ADDRESS_MAX 256 /* hw_invitation's address */
+
 typedef struct invite_job {
   hw_job job;
   hw_server *srv;
   hw_control_req *req;
   char worker[64], role[16], actor[160];
+  char address[INVITE_ADDRESS_MAX]; /* what the invitation tells the device to dial */
   uint8_t token[HW_TOKEN_BYTES];
   int64_t expires_ms;
 } invite_job;
@@ -594,10 +597,6 @@ static bool invite_address(const hw_server_config *c, char *out, size_t cap)
   return true;
 }
 
-#define NO_INVITE_ADDRESS                                                                          \
-  "the server listens on every address: set [server] public_address (or run "                    \
-  "--public-address) to the address devices should dial"
-
 static void invite_done(hw_job *job, int status)
 {
   invite_job *j = (invite_job *)job;
@@ -607,9 +606,8 @@ static void invite_done(hw_job *job, int status)
 
   if (status) {
     hw__control_reply_text(j->req, false, hw_strerror(status));
-  } else if (!invite_address(&s->cfg, inv.address, sizeof inv.address)) {
-    hw__control_reply_text(j->req, false, NO_INVITE_ADDRESS); /* checked before: not reached */
   } else {
+    snprintf(inv.address, sizeof inv.address, "%s", j->address);
     memcpy(inv.server_key, s->noise_pub, 32);
     memcpy(inv.recovery_key, s->recovery_pk, 32);
     memcpy(inv.audit_key, s->sign_pk, 32);
@@ -753,7 +751,6 @@ static void report_done(hw_job *job, int status)
   hw_free(j);
 }
 
-/* A request (control-msg-int.h): its command and the fields it names. */
 /* A worker's name appears in key=value log lines, report lines and audit
  * entries: no spaces, control characters, '=', quotes or slashes (UTF-8
  * letters are fine). */
@@ -767,6 +764,7 @@ static bool worker_name_ok(const char *name)
   return true;
 }
 
+/* A request (control-msg-int.h): its command and the fields it names. */
 static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint8_t *body,
                        size_t len, void *ud)
 {
@@ -785,29 +783,30 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
   if (!role[0])
     snprintf(rq.role, sizeof rq.role, "worker");
   if (strcmp(cmd, "invite") == 0) {
+    char address[INVITE_ADDRESS_MAX];
+    const char *refused = NULL;
     invite_job *j;
-    if (!worker[0] || !coord[0] || (strcmp(role, "worker") && strcmp(role, "coordinator")) ||
-        !worker_name_ok(worker)) {
-      hw__control_reply_text(req, false,
-                             !worker[0]  ? "invite needs --worker NAME"
-                             : !coord[0] ? "invite needs --coordinator NAME (who decides)"
-                             : !worker_name_ok(worker) ? "--worker: a name without spaces, quotes, "
-                                                         "'=' or '/' (for example amina.k)"
-                                                       : "--role takes worker or coordinator");
+    /* Refused before anything is stored or audited. */
+    if (!worker[0])
+      refused = "invite needs --worker NAME";
+    else if (!coord[0])
+      refused = "invite needs --coordinator NAME (who decides)";
+    else if (!worker_name_ok(worker))
+      refused = "--worker: a name without spaces, quotes, '=' or '/' (for example amina.k)";
+    else if (strcmp(role, "worker") && strcmp(role, "coordinator"))
+      refused = "--role takes worker or coordinator";
+    else if (!invite_address(&s->cfg, address, sizeof address))
+      refused = "the server listens on every address: set [server] public_address (or run "
+                "--public-address) to the address devices should dial";
+    if (refused) {
+      hw__control_reply_text(req, false, refused);
       return;
-    }
-    {
-      /* Refused before anything is stored or audited. */
-      char address[256];
-      if (!invite_address(&s->cfg, address, sizeof address)) {
-        hw__control_reply_text(req, false, NO_INVITE_ADDRESS);
-        return;
-      }
     }
     if (!(j = hw_calloc(1, sizeof *j))) {
       hw__control_reply_text(req, false, "out of memory");
       return;
     }
+    snprintf(j->address, sizeof j->address, "%s", address);
     j->job.run = invite_run;
     j->job.done = invite_done;
     j->srv = s;

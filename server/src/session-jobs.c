@@ -813,7 +813,7 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
    * both events) is not sent whole: its records as they stand now hold its
    * later holders' edits. Its removal comes after, in this batch or the
    * next. Without this, a former holder's new device got the case. */
-  for (size_t i = 0; i < p.n && !rc; i++)
+  for (size_t i = 0; i < p.n; i++)
     if (p.items[i].kind == 1 && (rc = still_visible(db, ss, &p.items[i])) != 0)
       goto out;
   /* Cases this batch may send whole: a change of one of them before its

@@ -148,13 +148,18 @@ static int renew_invitation(hw_client **c, const char *invitation)
   return HW_CLI_FAIL;
 }
 
-static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation)
+/* Open the store, or with `create` make it from `invitation`; *renewed (may
+ * be NULL) says the store existed and took the invitation instead. */
+static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation,
+                       bool *renewed)
 {
   char *pass;
   hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
   bool exists = create && access(o->store, F_OK) == 0;
   int rc;
 
+  if (renewed)
+    *renewed = exists;
   if ((rc = check_store_path(o->store, create)) != 0)
     return rc;
   if (exists)
@@ -887,8 +892,8 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "forms"))
     return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
-    bool renew = access(o.store, F_OK) == 0;
-    if ((rc = open_client(&o, &c, true, o.args[1])) != 0)
+    bool renew;
+    if ((rc = open_client(&o, &c, true, o.args[1], &renew)) != 0)
       return rc;
     printf(renew ? "invitation renewed for %s; everything recorded is kept: run `homeward sync` "
                    "when online to finish enrolling\n"
@@ -900,13 +905,13 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "recover"))
     return hw_cli_recover(&o, o.args[1]);
   if (!strcmp(cmd, "shell")) {
-    if ((rc = open_client(&o, &c, false, NULL)) != 0)
+    if ((rc = open_client(&o, &c, false, NULL, NULL)) != 0)
       return rc;
     rc = hw_cli_shell(&o, c);
     hw_client_close(c);
     return rc;
   }
-  if ((rc = open_client(&o, &c, false, NULL)) != 0)
+  if ((rc = open_client(&o, &c, false, NULL, NULL)) != 0)
     return rc;
   rc = hw_cli_run(&o, c);
   hw_client_close(c);

@@ -34,10 +34,10 @@
 /* One pending record as sent: its id, the vv sent, its state bytes. */
 typedef struct sent {
   hw_id id;
-  hw_dot vv_e[HW_VV_MAX];
-  hw_vv vv;
-  uint8_t *state;
+  hw_vv vv;       /* its entries are the start of `mem` */
+  uint8_t *state; /* in `mem`, after the vv entries */
   size_t len;
+  void *mem;      /* owned: the vv entries and the state in one allocation */
 } sent;
 
 typedef struct batch {
@@ -329,15 +329,19 @@ static int collect_pending(void *ud, const hw_store_rec *r)
     return rc;
   if ((rc = hw_grow(&s->sent, &s->cap_sent, s->n_sent + 1, sizeof *s->sent, 64)) != 0)
     return rc;
-  e = &s->sent[s->n_sent];
-  memset(e, 0, sizeof *e);
-  e->id = r->id;
   if (r->vv.n > HW_VV_MAX)
     return HW_ECORRUPT;
-  memcpy(e->vv_e, r->vv.e, r->vv.n * sizeof(hw_dot));
-  e->vv = (hw_vv){r->vv.n, NULL};
-  if (!(e->state = hw_memdup(r->state.p, r->state.len)))
+  e = &s->sent[s->n_sent];
+  /* Sized to this record: a backlog of thousands is held here at once. */
+  if (!(e->mem = hw_malloc(r->vv.n * sizeof(hw_dot) + r->state.len + 1)))
     return HW_ENOMEM;
+  e->id = r->id;
+  e->vv = (hw_vv){r->vv.n, e->mem};
+  if (r->vv.n)
+    memcpy(e->vv.e, r->vv.e, r->vv.n * sizeof(hw_dot));
+  e->state = (uint8_t *)e->mem + r->vv.n * sizeof(hw_dot);
+  if (r->state.len)
+    memcpy(e->state, r->state.p, r->state.len);
   e->len = r->state.len;
   s->n_sent++;
   return 0;
@@ -390,8 +394,6 @@ static int pump_pushes(sync_ctx *s, unsigned flags)
  * the pull. */
 static int send_pushes(sync_ctx *s, unsigned flags)
 {
-  for (size_t k = 0; k < s->n_sent; k++)
-    s->sent[k].vv.e = s->sent[k].vv_e;
   s->res->totals.records_up_total += s->n_sent;
   if (s->n_sent && !(s->batches = hw_calloc(s->n_sent, sizeof *s->batches)))
     return HW_ENOMEM;
@@ -404,7 +406,7 @@ static int send_pushes(sync_ctx *s, unsigned flags)
 static void free_sent(sync_ctx *s)
 {
   for (size_t i = 0; i < s->n_sent; i++)
-    hw_free(s->sent[i].state);
+    hw_free(s->sent[i].mem);
   hw_free(s->sent);
   hw_free(s->batches);
   s->sent = NULL;

@@ -44,6 +44,18 @@ static long env_long(const char *name, long dflt)
   return v && atol(v) > 0 ? atol(v) : dflt;
 }
 
+/* Profiling one phase: with HW_BENCH_PERF_CTL naming the control FIFO of
+ * `perf record --control fifo:FIFO -D -1`, the push phase alone is recorded. */
+static void perf_ctl(const char *cmd)
+{
+  const char *path = getenv("HW_BENCH_PERF_CTL");
+  FILE *f;
+  if (!path || !(f = fopen(path, "w")))
+    return;
+  fprintf(f, "%s\n", cmd);
+  fclose(f);
+}
+
 static void metric(const char *name, double value, const char *unit)
 {
   printf("{\"bench\": \"sync\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n", name,
@@ -384,8 +396,10 @@ int main(int argc, char **argv)
   dev0 = cpu_seconds(getpid());
   srv0 = cpu_seconds(srv.pid);
   wr0 = written_bytes(srv.pid);
+  perf_ctl("enable");
   r = hw_test_sync_ok(a);
   push_rate = (double)n / (now() - t0);
+  perf_ctl("disable");
   CHECK_EQ(r.pushed, (uint64_t)n);
   metric("push_records_per_s", push_rate, "records/s");
   cpu_metrics("push", dev0, srv0, wr0, srv.pid, n);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <unistd.h>
 
+#include "forkgen-int.h"
 #include "homeward/mem.h"
 #include "homeward/pfor.h"
 
@@ -33,7 +34,7 @@ struct hw_pfor {
   job *cur;          /* under mu: the job helpers may join, or NULL */
   unsigned long gen; /* under mu: bumped with every job */
   bool stop;         /* under mu */
-  pid_t pid;         /* the process the helpers run in */
+  uint64_t fork_gen; /* of the process the helpers run in (forkgen-int.h) */
   int n_helpers;
   pthread_t th[PFOR_HELPERS_MAX];
 };
@@ -90,7 +91,7 @@ static hw_pfor *pfor_new(void)
     pthread_mutex_destroy(&p->mu);
     goto fail;
   }
-  p->pid = getpid();
+  p->fork_gen = hw__fork_gen();
   /* Helpers take no signals: they stay with the application's threads. */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -116,7 +117,7 @@ void hw_pfor_run(hw_pfor **pp, size_t n, size_t min, void (*fn)(void *ctx, size_
   if (n >= min && n > 1 && !p)
     p = *pp = pfor_new();
   /* After fork the helpers are gone (and the mutex may be held). */
-  if (n < min || n <= 1 || !p || p->pid != getpid()) {
+  if (n < min || n <= 1 || !p || p->fork_gen != hw__fork_gen()) {
     for (size_t i = 0; i < n; i++)
       fn(ctx, i);
     return;
@@ -143,7 +144,7 @@ void hw_pfor_free(hw_pfor **pp)
   if (!p)
     return;
   *pp = NULL;
-  if (p->pid == getpid() && p->n_helpers > 0) {
+  if (p->fork_gen == hw__fork_gen() && p->n_helpers > 0) {
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv);
@@ -151,7 +152,7 @@ void hw_pfor_free(hw_pfor **pp)
     for (int i = 0; i < p->n_helpers; i++)
       pthread_join(p->th[i], NULL);
   }
-  if (p->pid == getpid() || p->n_helpers == 0) {
+  if (p->fork_gen == hw__fork_gen() || p->n_helpers == 0) {
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
   }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../forkgen-int.h"
 #include "homeward/mem.h"
 #include "homeward/pfor.h"
 #include "readahead-int.h"
@@ -46,7 +47,7 @@ struct hw__cvfs {
   hw_pfor *helpers; /* seal a flush's pages beside the connection's thread */
   uint8_t pool[POOL_NONCES * HW__NONCE]; /* random nonces drawn in bulk */
   size_t pool_used;
-  pid_t pool_pid; /* refill after fork so no nonce is used twice */
+  uint64_t pool_fork; /* refill after fork so no nonce is used twice */
 };
 
 typedef struct cfile {
@@ -80,12 +81,12 @@ static const uint8_t journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x6
 
 static void take_nonce(hw__cvfs *v, uint8_t n[HW__NONCE])
 {
-  pid_t pid = getpid();
+  uint64_t fork_gen = hw__fork_gen();
 
-  if (v->pool_used + HW__NONCE > sizeof v->pool || v->pool_pid != pid) {
+  if (v->pool_used + HW__NONCE > sizeof v->pool || v->pool_fork != fork_gen) {
     randombytes_buf(v->pool, sizeof v->pool);
     v->pool_used = 0;
-    v->pool_pid = pid;
+    v->pool_fork = fork_gen;
   }
   memcpy(n, v->pool + v->pool_used, HW__NONCE);
   sodium_memzero(v->pool + v->pool_used, HW__NONCE);

@@ -5,9 +5,11 @@
  *   appear in any file in the directory, which is also SQLite's temp dir;
  * - a bit flip anywhere in any page (body, nonce, tag, header area) or a
  *   swap of two pages is reported as HW_ETAMPER, never as data;
- * - the same random workload gives the same query results as plain SQLite. */
+ * - the same random workload gives the same query results as plain SQLite;
+ * - a forked child never seals a page with a nonce its parent also uses. */
 #include <sodium.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include "store-int.h"
 #include "store-test.h"
@@ -759,6 +761,62 @@ static void test_fail_closed(void)
   free(dir);
 }
 
+/* The nonces in every page of a file, appended to *out (room for max). */
+static size_t file_nonces(const char *path, uint8_t (*out)[HW__NONCE], size_t n, size_t max)
+{
+  FILE *f = fopen(path, "rb");
+  uint8_t page[HW__PAGE];
+
+  CHECK(f != NULL);
+  while (fread(page, 1, sizeof page, f) == sizeof page) {
+    CHECK(n < max);
+    memcpy(out[n++], page + HW__USABLE, HW__NONCE);
+  }
+  fclose(f);
+  return n;
+}
+
+/* The VFS draws nonces from a pool in bulk. A child forked with part of the
+ * pool left must draw a pool of its own: the backups that parent and child
+ * then make through the same store would otherwise seal their pages with the
+ * same nonces under the same key, in the same order. */
+static void test_nonces_after_fork(void)
+{
+  char *dir = st_tmpdir(), path[1024], mine[1100], theirs[1100];
+  static uint8_t nonces[256][HW__NONCE];
+  hw_id cs = st_id(1000);
+  size_t n_mine, n;
+  hw_store_opts o;
+  hw_store *st;
+  pid_t pid;
+  int status;
+
+  snprintf(path, sizeof path, "%s/f.db", dir);
+  snprintf(mine, sizeof mine, "%s/parent.db", dir);
+  snprintf(theirs, sizeof theirs, "%s/child.db", dir);
+  o = st_opts(path, "pw");
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  for (int i = 0; i < 20; i++)
+    put_canary(st, i, 900, &cs);
+  CHECK_OK(hw_store_commit(st));
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0)
+    _exit(hw_store_backup(st, theirs) == HW_OK ? 0 : 1);
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_OK(hw_store_backup(st, mine));
+  hw_store_close(st);
+  n_mine = file_nonces(mine, nonces, 0, 256);
+  n = file_nonces(theirs, nonces, n_mine, 256);
+  CHECK(n_mine >= 3 && n > n_mine);
+  for (size_t i = 0; i < n_mine; i++)
+    for (size_t j = n_mine; j < n; j++)
+      CHECK(memcmp(nonces[i], nonces[j], HW__NONCE) != 0);
+  st_rmdir(dir);
+  free(dir);
+}
+
 int main(void)
 {
   CHECK_OK(hw_crypto_init());
@@ -771,6 +829,7 @@ int main(void)
   test_wal_tamper();
   test_differential(0);
   test_differential(1);
+  test_nonces_after_fork();
   printf("store crypt: ok\n");
   return 0;
 }

@@ -1,4 +1,4 @@
-/* Private to client/: the client object and the pieces sync.c shares. */
+/* Private to client/: the client object and the pieces the sync engine shares. */
 #ifndef HW_CLIENT_INT_H
 #define HW_CLIENT_INT_H
 
@@ -21,7 +21,7 @@ struct hw_client {
   bool has_token; /* enrolment not confirmed yet */
   uint8_t token[16];
   bool forked_at_open; /* a restore or copy was detected when opening */
-  hw_pfor *helpers;    /* decode and hash a pulled batch on every core (sync.c) */
+  hw_pfor *helpers;    /* decode and hash a pulled batch on every core (sync-pull.c) */
 };
 
 /* Settings (names never hold case data). */
@@ -34,12 +34,12 @@ struct hw_client {
 #define SET_CURSOR "client.cursor"
 /* A restored server's (new epoch) cursor, kept aside until the re-push of
  * everything is acknowledged: until then the hello names the old epoch,
- * which has the server take the re-push as a recovery (sync.c). */
+ * which has the server take the re-push as a recovery (sync.c, sync-pull.c). */
 #define SET_CURSOR_RECOVERING "client.cursor_recovering"
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."
-#define SET_LINEAGE_MARK "client.lineage_mark" /* replica, counter, lineage: sync.c */
+#define SET_LINEAGE_MARK "client.lineage_mark" /* replica, counter, lineage: sync-hello.c */
 #define SET_MARKS "client.marks_version" /* HW__MARKS_VERSION the marks were set by */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
 
@@ -59,12 +59,12 @@ HW_NODISCARD int hw__put_state(hw_client *c, const hw_record *r, const hw_vv *ac
  * are worked out again at its next sync's end. */
 #define HW__MARKS_VERSION 1u
 /* Record HW__MARKS_VERSION as the one the store's marks follow (a new
- * store's first, with its identity; sync.c after working them out). */
+ * store's first, with its identity; sync-done.c after working them out). */
 HW_NODISCARD int hw__marks_version_set(hw_client *c);
 uint32_t hw__record_marks(const hw_record *r);
 
 /* The journal changes below where the hello's lineage fold may start:
- * forget the mark it starts from (sync.c). */
+ * forget the mark it starts from (sync-hello.c). */
 HW_NODISCARD int hw__lineage_mark_drop(hw_client *c);
 
 /* "held.<32 hex digits>" for a record. */

@@ -1,5 +1,5 @@
 /* What a state pulled from the server does to this device's copy of its
- * record. Pure (no store): sync.c reads the copy and stores the outcome. */
+ * record. Pure (no store): sync-pull.c reads the copy and stores the outcome. */
 #ifndef HW_CLIENT_PULLED_INT_H
 #define HW_CLIENT_PULLED_INT_H
 

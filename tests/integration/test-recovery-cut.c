@@ -4,7 +4,7 @@
  * its next hello named the new epoch, nothing was pushed again, and what
  * the server lost with the restore stayed lost; the lineage check then
  * refused the device for good. The new epoch's cursor now waits aside
- * until the re-push is acknowledged (client/src/sync.c). */
+ * until the re-push is acknowledged (client/src/sync.c, sync-pull.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -45,12 +45,13 @@ static long env_long(const char *name, long dflt)
 }
 
 /* Profiling one phase: with HW_BENCH_PERF_CTL naming the control FIFO of
- * `perf record --control fifo:FIFO -D -1`, the push phase alone is recorded. */
-static void perf_ctl(const char *cmd)
+ * `perf record --control fifo:FIFO -D -1`, the push phase alone is recorded
+ * (the pull phase with HW_BENCH_PERF_PHASE=pull). */
+static void perf_ctl(const char *phase, const char *cmd)
 {
-  const char *path = getenv("HW_BENCH_PERF_CTL");
+  const char *path = getenv("HW_BENCH_PERF_CTL"), *want = getenv("HW_BENCH_PERF_PHASE");
   FILE *f;
-  if (!path || !(f = fopen(path, "w")))
+  if (!path || strcmp(want ? want : "push", phase) != 0 || !(f = fopen(path, "w")))
     return;
   fprintf(f, "%s\n", cmd);
   fclose(f);
@@ -396,10 +397,10 @@ int main(int argc, char **argv)
   dev0 = cpu_seconds(getpid());
   srv0 = cpu_seconds(srv.pid);
   wr0 = written_bytes(srv.pid);
-  perf_ctl("enable");
+  perf_ctl("push", "enable");
   r = hw_test_sync_ok(a);
   push_rate = (double)n / (now() - t0);
-  perf_ctl("disable");
+  perf_ctl("push", "disable");
   CHECK_EQ(r.pushed, (uint64_t)n);
   metric("push_records_per_s", push_rate, "records/s");
   cpu_metrics("push", dev0, srv0, wr0, srv.pid, n);
@@ -412,8 +413,10 @@ int main(int argc, char **argv)
   dev0 = cpu_seconds(getpid());
   srv0 = cpu_seconds(srv.pid);
   wr0 = written_bytes(srv.pid);
+  perf_ctl("pull", "enable");
   r = hw_test_sync_ok(b);
   pull_rate = (double)n / (now() - t0);
+  perf_ctl("pull", "disable");
   CHECK_EQ(r.pulled, (uint64_t)n);
   metric("pull_records_per_s", pull_rate, "records/s");
   cpu_metrics("pull", dev0, srv0, wr0, srv.pid, n);

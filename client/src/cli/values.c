@@ -141,6 +141,31 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
   }
 }
 
+/* Append text for a terminal or a spreadsheet: control characters (which
+ * forms refuse, but an older or modified device may have written) are
+ * shown as \xHH or \u00HH instead of reaching the screen, where an escape
+ * sequence could clear it or hide text. Tab and line feed stay. */
+static void append_clean(char *out, size_t cap, const uint8_t *p, size_t len)
+{
+  size_t used = strlen(out);
+
+  for (size_t i = 0; i < len && used + 1 < cap; i++) {
+    uint8_t c = p[i];
+    int k;
+    if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+      k = snprintf(out + used, cap - used, "\\x%02X", c);
+    else if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+      k = snprintf(out + used, cap - used, "\\u00%02X", p[++i]);
+    else
+      out[used] = (char)c, out[used + 1] = '\0', k = 1;
+    if (k < 0 || (size_t)k >= cap - used) {
+      out[used] = '\0'; /* no half escape */
+      return;
+    }
+    used += (size_t)k;
+  }
+}
+
 static void render(hw_cbor_rd *rd, char *out, size_t cap, int depth)
 {
   hw_cbor_item it;
@@ -157,7 +182,7 @@ static void render(hw_cbor_rd *rd, char *out, size_t cap, int depth)
     break;
   case HW_CBOR_TEXT:
   case HW_CBOR_BYTES:
-    snprintf(out + used, cap - used, "%.*s", (int)it.len, (const char *)it.p);
+    append_clean(out, cap, it.p, it.len);
     break;
   case HW_CBOR_TRUE:
   case HW_CBOR_FALSE:
@@ -193,7 +218,8 @@ void hw_cli_value_render(const uint8_t *v, size_t len, char *out, size_t cap)
 
   out[0] = '\0';
   if (hw_value_get_void(v, len, &reason, seen, &sv) == HW_OK) {
-    snprintf(out, cap, "VOIDED: %.*s", (int)reason.len, (const char *)reason.p);
+    snprintf(out, cap, "VOIDED: ");
+    append_clean(out, cap, reason.p, reason.len);
     return;
   }
   hw_cbor_rd_init(&rd, v, len);

@@ -494,6 +494,22 @@ static void value_rule(const hw_form_field *f, char *rule, size_t cap)
   snprintf(rule, cap, "has an unknown type");
 }
 
+/* Control characters would reach other workers' terminals and spreadsheets
+ * through show, list and export (an escape sequence can clear a screen or
+ * hide text): a text holds none but tab, line feed and carriage return.
+ * The text is valid UTF-8 already, so 0xC2 starts U+0080-U+00BF, of which
+ * C2 80-C2 9F are the C1 controls. */
+static bool text_clean(const uint8_t *p, size_t len)
+{
+  for (size_t i = 0; i < len; i++) {
+    uint8_t c = p[i];
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
+        (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
+      return false;
+  }
+  return true;
+}
+
 /* Whether the value has the field's type and keeps its rule. */
 static bool value_fits(const hw_form_field *f, const hw_bytes *v)
 {
@@ -512,7 +528,7 @@ static bool value_fits(const hw_form_field *f, const hw_bytes *v)
     return hw_cbor_read_int(&rd, &iv) == 0 && hw_cbor_rd_done(&rd) && iv >= f->min && iv <= f->max;
   case HW_FT_TEXT:
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) && it.len >= 1 &&
-           it.len <= (uint64_t)f->max;
+           it.len <= (uint64_t)f->max && text_clean(it.p, it.len);
   case HW_FT_DATE:
     return hw_value_get_date(v->p, v->len, &d) == 0;
   case HW_FT_ENUM:
@@ -538,7 +554,8 @@ static bool value_fits(const hw_form_field *f, const hw_bytes *v)
     if (hw_cbor_read_array(&rd, &n) || n < (uint64_t)f->min || n > (uint64_t)f->max)
       return false;
     for (uint64_t i = 0; i < n; i++)
-      if (hw_cbor_read_text(&rd, &it.p, &it.len) || it.len < 1 || it.len > (uint64_t)f->item_max)
+      if (hw_cbor_read_text(&rd, &it.p, &it.len) || it.len < 1 || it.len > (uint64_t)f->item_max ||
+          !text_clean(it.p, it.len))
         return false;
     return hw_cbor_rd_done(&rd);
   case HW_FT_INT_LIST:
@@ -557,11 +574,41 @@ static bool value_fits(const hw_form_field *f, const hw_bytes *v)
 
 /* Whether the value has the field's type and rule; false with the rule in
  * `rule` otherwise. */
+/* What is wrong with the texts of a text or text-list value that has not
+ * fitted, when that is what is wrong with it: NULL otherwise. */
+static const char *text_fault(const hw_form_field *f, const hw_bytes *v)
+{
+  hw_cbor_rd rd;
+  const uint8_t *p;
+  size_t len;
+  uint64_t n = 1;
+
+  if (f->type != HW_FT_TEXT && f->type != HW_FT_TEXT_LIST)
+    return NULL;
+  hw_cbor_rd_init(&rd, v->p, v->len);
+  if (f->type == HW_FT_TEXT_LIST && hw_cbor_read_array(&rd, &n))
+    return NULL;
+  for (uint64_t i = 0; i < n && rd.p < rd.end; i++) {
+    if ((*rd.p >> 5) != 3)
+      return NULL; /* not a text at all: the type's rule says it */
+    if (hw_cbor_read_text(&rd, &p, &len))
+      return "must be valid UTF-8 text";
+    if (!text_clean(p, len))
+      return "must not hold control characters (tabs and line breaks are allowed)";
+  }
+  return NULL;
+}
+
 static bool value_ok(const hw_form_field *f, const hw_bytes *v, char *rule, size_t cap)
 {
+  const char *fault;
+
   if (value_fits(f, v))
     return true;
-  value_rule(f, rule, cap);
+  if ((fault = text_fault(f, v)) != NULL)
+    snprintf(rule, cap, "%s", fault);
+  else
+    value_rule(f, rule, cap);
   return false;
 }
 

@@ -111,6 +111,14 @@ static hw_bytes v_text(const char *s)
   return done(w);
 }
 
+/* Bytes as given: a CBOR text header over bytes that are not UTF-8. */
+static hw_bytes v_raw(const uint8_t *b, size_t n)
+{
+  CHECK(pool_n < 64 && n <= sizeof pool[pool_n]);
+  memcpy(pool[pool_n], b, n);
+  return (hw_bytes){pool[pool_n++], n};
+}
+
 static hw_bytes v_null(void)
 {
   hw_cbor_wr *w = wr();
@@ -344,6 +352,20 @@ static void test_messages(void)
             "next_visit_due: must not be before "
             "visit_date");
   check_msg(ch, "given_name", v_text(""), "given_name: must be a text of 1-100 bytes");
+  /* Escape sequences and other controls would reach other workers' screens. */
+  check_msg(ch, "given_name", v_text("A\x1b[2Jcleared"),
+            "given_name: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "given_name", v_text("bell\x07"),
+            "given_name: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "given_name", v_text("del\x7f"),
+            "given_name: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "given_name", v_text("c1 \xc2\x9b" "31m"), /* U+009B, the C1 escape */
+            "given_name: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "aliases", v_texts(2, (const char *const[]){"Ama", "K\x1b]0;x\x07"}),
+            "aliases: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "given_name", v_raw((const uint8_t[]){0x62, 0xff, 0xfe}, 3),
+            "given_name: must be valid UTF-8 text");
+  check_msg(ch, "given_name", v_int(3), "given_name: must be a text of 1-100 bytes");
   /* A child is found and born before the case is opened, whichever date moves. */
   check_msg(ch, "found_date", v_date(2026, 1, 13), "found_date: must not be after registered_on");
   check_msg(ch, "date_of_birth", v_date(2030, 1, 1),

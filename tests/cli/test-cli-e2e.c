@@ -159,6 +159,20 @@ int main(int argc, char **argv)
     id_after(R.out, "recorded child ", rec_other);
     OK(store_a, "show", rec_other);
     CHECK(has(R.out, "migration") && has(R.out, "open_case") && has(R.out, "male"));
+    /* An empty answer clears an optional question; a required one is
+     * refused; a question given twice and a control character are refused,
+     * nothing written. */
+    OK(store_a, "write", rec_other, "--set", "family_name=");
+    OK(store_a, "show", rec_other);
+    CHECK(!has(R.out, "Bosco"));
+    OK(store_a, "write", rec_other, "--set", "family_name=Bosco");
+    HW(store_a, PASS, "write", rec_other, "--set", "sex=");
+    CHECK(R.status == 1 && has(R.err, "sex: is required and cannot be cleared"));
+    HW(store_a, PASS, "write", rec_other, "--set", "found_place=Goma\x1b[2J");
+    CHECK(R.status == 1 && has(R.err, "found_place: must not hold control characters"));
+    HW(store_a, PASS, "record", "child", "--set", "registered_on=2026-06-04", "--set",
+       "given_name=Eric", "--set", "given_name=Erik");
+    CHECK(R.status == 1 && has(R.err, "given_name: given twice in one write"));
   }
 
   /* case find: by name with a typo, an alias, accents; by age; by place. */
@@ -727,7 +741,7 @@ int main(int argc, char **argv)
     }
     args[n] = NULL;
     run_hw(&R, store_a, PASS, args);
-    CHECK(R.status == 1 && has(R.err, "not recorded")); /* parsed; note_date missing */
+    CHECK(R.status == 1 && has(R.err, "given twice")); /* parsed; then refused */
     args[n++] = "--set";
     args[n++] = "note=again";
     args[n] = NULL;

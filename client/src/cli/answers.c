@@ -50,6 +50,11 @@ int hw_cli_answers_from_sets(hw_cli_answers *a, const hw_cli_opts *o)
               (int)(eq - o->sets[i]), o->sets[i]);
       return -1;
     }
+    for (size_t k = 0; k < i; k++)
+      if (!strncmp(o->sets[k], o->sets[i], (size_t)(eq - o->sets[i]) + 1)) {
+        fprintf(stderr, "homeward: %s: given twice in one write\n", f->name);
+        return -1;
+      }
     if (hw_cli_answers_set(a, (size_t)(f - a->form->fields), eq + 1)) {
       fprintf(stderr, "homeward: out of memory\n");
       return -1;

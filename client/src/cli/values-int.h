@@ -11,7 +11,7 @@
 /* Encode `text` as a value of the form field `f` into `w`:
  *   bool: yes/no/true/false; int: decimal; date: YYYY-MM-DD; enum: as is;
  *   set of enums and list of integers: comma-separated; list of texts:
- *   separated by ';'; text: as is.
+ *   separated by ';'; text: as is. An empty text clears the question (null).
  * Returns 0, or HW_EINVAL with a reason in why[why_len]. */
 int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, char *why,
                        size_t why_len);

@@ -85,6 +85,12 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
   size_t n;
   int64_t v;
 
+  /* An empty answer clears the question (null): refused by the form's
+   * rules for a required one, with its own message. */
+  if (!text[0]) {
+    hw_cbor_wr_null(w);
+    return HW_OK;
+  }
   switch (f->type) {
   case HW_FT_BOOL:
     if (!strcmp(text, "yes") || !strcmp(text, "true"))

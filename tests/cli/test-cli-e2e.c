@@ -517,6 +517,9 @@ int main(int argc, char **argv)
   HW(store_a, PASS, "void", rec);
   CHECK(R.status != 0 && has(R.err, "--reason"));
   OK(store_a, "void", rec, "--reason", "entered for the wrong child");
+  /* The worker who voided it does not dispute her own void by an edit. */
+  HW(store_a, PASS, "write", rec, "--set", "note=one more thing");
+  CHECK(R.status == 1 && has(R.err, "this record is voided") && has(R.err, "homeward unvoid"));
   OK(store_b, "write", rec, "--set", "note=entered for Jean; corrected");
   OK(store_a, "sync");
   OK(store_b, "sync");

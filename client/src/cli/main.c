@@ -313,6 +313,20 @@ static int cmd_write(const hw_cli_opts *o, hw_client *c)
   if (get_record(c, o->args[1], &rec, &r))
     return HW_CLI_FAIL;
   snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
+  {
+    /* A write after a void disputes it (data-model.md): here, where the
+     * worker who voided it may edit it by mistake, un-voiding comes first.
+     * (A void already disputed is open either way.) */
+    hw_void_status vs = {0};
+    if (hw_record_void_status(r, &vs) == HW_OK && vs.voided && !vs.disputed) {
+      hw_record_free(r);
+      fprintf(stderr,
+              "homeward: not recorded: this record is voided; to edit it, take the void back "
+              "first: homeward unvoid %.12s\n",
+              o->args[1]);
+      return HW_CLI_FAIL;
+    }
+  }
   hw_record_free(r);
   if (build_values(o, kind, fv, w) == 0) {
     int wrc = hw_client_write(c, &rec, fv, o->n_sets, &err);

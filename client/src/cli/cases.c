@@ -20,7 +20,7 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
 
   /* --stage was checked with the command line (hw_cli_parse_args). */
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   for (size_t i = 0; i < db.n_cases; i++) {
     const hw_cli_case *k = &db.cases[i];
     hw_stage_info si;
@@ -135,7 +135,7 @@ int hw_cli_case_show(const hw_cli_opts *o, hw_client *c)
   if (o->n_args < 3)
     return fprintf(stderr, "homeward: case show CASE\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   if (!(k = hw_cli_db_case(&db, o->args[2]))) {
     hw_cli_db_free(&db);
     return HW_CLI_FAIL;

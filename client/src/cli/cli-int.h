@@ -77,7 +77,8 @@ typedef struct hw_cli_db {
   size_t n_cases;
 } hw_cli_db;
 
-/* Load every record. Returns 0 or a HW_ error. */
+/* Load every record. Returns 0, or a HW_ error after saying on stderr why
+ * the store could not be read (a damaged page: "altered or damaged"). */
 int hw_cli_db_load(hw_client *c, hw_cli_db *db);
 void hw_cli_db_free(hw_cli_db *db);
 /* Ids begin with their creation time (hw_id_ordered): the lists show an id

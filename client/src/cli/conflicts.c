@@ -67,7 +67,7 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
 
   (void)o;
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   for (size_t i = 0; i < db.n_cases; i++) {
     const hw_cli_case *k = &db.cases[i];
     char name[512], ch[HW_ID_HEX_LEN + 1];
@@ -127,7 +127,7 @@ int hw_cli_resolve(const hw_cli_opts *o, hw_client *c)
   if (o->n_args < 3 || (o->pick > 0) == (o->value != NULL))
     return fprintf(stderr, "homeward: resolve RECORD FIELD (--pick N | --value V)\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   if (!(x = hw_cli_db_record(&db, o->args[1])))
     goto out;
   f = hw_record_field(x->r, o->args[2], strlen(o->args[2]));

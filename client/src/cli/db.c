@@ -93,6 +93,7 @@ int hw_cli_db_load(hw_client *c, hw_cli_db *db)
   return 0;
 fail:
   hw_cli_db_free(db);
+  fprintf(stderr, "homeward: cannot read the store: %s\n", hw_cli_strerror(rc));
   return rc;
 }
 

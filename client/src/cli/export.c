@@ -113,7 +113,7 @@ int hw_cli_export(const hw_cli_opts *o, hw_client *c)
   if (!confirmed(o))
     return HW_CLI_FAIL;
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   if (o->output) {
     /* A new file readable by this user only; never over an existing one. */
     int fd = open(o->output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -147,7 +147,7 @@ int hw_cli_case_find(const hw_cli_opts *o, hw_client *c)
   if (!name[0] && o->age < 0 && !o->place)
     return fprintf(stderr, "homeward: case find [NAME] [--age N] [--place PLACE]\n"), HW_CLI_USAGE;
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+    return HW_CLI_FAIL;
   n = search(&db, name, o->age, o->place, &o->today, &hits);
   if (n == 0)
     printf("no child on this device matches\n");

@@ -221,7 +221,7 @@ int hw_cli_parse_id(hw_client *c, const char *text, hw_id *out, bool is_case)
     return HW_OK;
   }
   if (hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store"), HW_EIO;
+    return HW_EIO;
   if (is_case) {
     const hw_cli_case *k = hw_cli_db_case(&db, text);
     if (k)
@@ -600,8 +600,12 @@ int hw_cli_run(hw_cli_opts *o, hw_client *c)
   }
   if (!strcmp(cmd, "unvoid"))
     return cmd_unvoid(o, c);
-  if (!strcmp(cmd, "list"))
-    return hw_client_list(c, list_one, NULL) ? hw_cli_fail("cannot read the store") : 0;
+  if (!strcmp(cmd, "list")) {
+    int lrc = hw_client_list(c, list_one, NULL);
+    if (lrc)
+      fprintf(stderr, "homeward: cannot read the store: %s\n", hw_cli_strerror(lrc));
+    return lrc ? HW_CLI_FAIL : 0;
+  }
   if (!strcmp(cmd, "show"))
     return cmd_show(o, c);
   if (!strcmp(cmd, "sync"))

@@ -160,8 +160,11 @@ static void answers_file(const char *dir)
   CHECK((f = fopen(path, "w")) != NULL);
   fputs("{\"note\": ", f);
   fclose(f);
-  HW(PASS, "record", "case_note", "--file", path);
+  HW(PASS, "record", "child", "--file", path);
   CHECK(R.status == 1 && has(R.err, "broken.json: ") && has(R.err, "(line 1)"));
+  /* Every form but the child's belongs to a case. */
+  HW(PASS, "record", "followup", "--set", "visit_date=2026-06-02");
+  CHECK(R.status == 1 && has(R.err, "a followup belongs to a case: give --case CASE"));
 }
 
 /* 2.4: --json only where there is JSON output; refused elsewhere, also in

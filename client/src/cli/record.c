@@ -159,6 +159,15 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
       goto out;
     a.has_case = true;
   }
+  /* A case opens with the child's assessment; every other form belongs to
+   * one (a draft may wait for its case until it is recorded). */
+  if (!a.has_case && strcmp(a.form->kind, "child") != 0 && !o->draft) {
+    fprintf(stderr,
+            "homeward: not recorded: a %s belongs to a case: give --case CASE (see: homeward "
+            "case list); a new case starts with the child form\n",
+            a.form->kind);
+    goto out;
+  }
   if ((o->file && hw_cli_answers_from_file(&a, o->file)) || hw_cli_answers_from_sets(&a, o))
     goto out;
   if (!guided && !o->draft && o->n_sets == 0 && !resumed && !o->file) {

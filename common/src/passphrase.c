@@ -128,6 +128,42 @@ static bool next_in_run(char a, char b)
   return (ra + 1 == rb || rb + 1 == ra) && ea && eb;
 }
 
+/* Passwords every guessing list starts with: one of them with digits or
+ * symbols around it ("password1234", "Welcome2026!") falls nearly as fast
+ * as the word alone. */
+static const char *const common_words[] = {
+    "password", "passw0rd", "qwerty",   "qwertyuiop", "iloveyou", "welcome",  "letmein",
+    "admin",    "administrator", "monkey", "dragon",  "sunshine", "football", "baseball",
+    "princess", "master",   "shadow",   "superman",   "trustno",  "homeward", "changeme",
+    "secret",   "login",    "abc",      "test",       "hello",    "freedom",  "whatever",
+    "computer", "starwars", NULL};
+
+static bool is_letter(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether p is a common password with only digits or symbols around it. */
+static bool decorated_common(const char *p, size_t n)
+{
+  size_t a = 0, b = n;
+
+  while (a < n && !is_letter(p[a]))
+    a++;
+  while (b > a && !is_letter(p[b - 1]))
+    b--;
+  for (const char *const *w = common_words; *w; w++) {
+    size_t k = strlen(*w), i = 0;
+    if (k != b - a)
+      continue;
+    while (i < k && lower(p[a + i]) == (*w)[i])
+      i++;
+    if (i == k)
+      return true;
+  }
+  return false;
+}
+
 const char *hw_passphrase_weakness(const char *p)
 {
   size_t n = strlen(p), same = 1, run = 1;
@@ -142,5 +178,9 @@ const char *hw_passphrase_weakness(const char *p)
     return "do not repeat one character";
   if (run == n)
     return "do not use a run of letters, keys or digits";
+  if (n < 20 && strspn(p, "0123456789") == n)
+    return "digits alone (a date, a phone number) are guessed quickly: use a few words";
+  if (decorated_common(p, n))
+    return "a common password with digits added is guessed first: use a few unrelated words";
   return NULL;
 }

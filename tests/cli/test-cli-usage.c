@@ -74,9 +74,14 @@ static void passphrase_runs(void)
                                      "asdfghjklzxcvbnm",
                                      "lkjhgfdsapoiu",
                                      "mnbvcxzlkjhgf",
+                                     "password1234",
+                                     "Welcome2026!",
+                                     "!!Passw0rd2024",
+                                     "199001151234",
                                      NULL};
   static const char *const fine[] = {"device pass phrase one", "correct horse battery",
-                                     "qwerty is not my passphrase", "1234 5678 9012", NULL};
+                                     "qwerty is not my passphrase", "1234 5678 9012",
+                                     "password manager tip", "98612053847716209384", NULL};
   for (const char *const *p = weak; *p; p++) {
     if (!hw_passphrase_weakness(*p))
       fprintf(stderr, "accepted: %s\n", *p);

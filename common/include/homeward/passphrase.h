@@ -16,7 +16,9 @@
 HW_NODISCARD HW_EXPORT int hw_passphrase_read(char *buf, int fd, const char *prompt, int confirm);
 
 /* A passphrase a worker may choose: at least 12 characters, not one
- * character repeated, not a run like "123456789012". Returns NULL when
+ * character repeated, not a run like "123456789012", not digits alone
+ * (under 20), not a common password with digits or symbols around it
+ * ("password1234"). Returns NULL when
  * acceptable, else a static reason for the worker. */
 HW_EXPORT const char *hw_passphrase_weakness(const char *p);
 

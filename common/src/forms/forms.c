@@ -18,6 +18,11 @@ static const char *const separation_v[] = {"conflict", "trafficking", "migration
 static const char *const child_decision_v[] = {"open_case", "refer_elsewhere", NULL};
 static const char *const assent_v[] = {"given", "refused", "not_able", NULL};
 static const char *const consent_v[] = {"given", "refused", "no_caregiver", NULL};
+/* The years a date of a child's case may fall in: a typo like 9999-12-31
+ * would otherwise decide the case's stage from then on. */
+#define DATE_YEAR_MIN 1900
+#define DATE_YEAR_MAX 2100
+
 static const char *const sharing_v[] = {"tracing_agencies", "health_services", "education",
                                         "police",           "other_agencies",  NULL};
 static const char *const consent_decision_v[] = {"proceed", "proceed_limited", "do_not_proceed",
@@ -473,7 +478,7 @@ static void value_rule(const hw_form_field *f, char *rule, size_t cap)
     snprintf(rule, cap, "must be a text of 1-%lld bytes", (long long)f->max);
     return;
   case HW_FT_DATE:
-    snprintf(rule, cap, "must be a date (YYYY-MM-DD)");
+    snprintf(rule, cap, "must be a date (YYYY-MM-DD) from %d to %d", DATE_YEAR_MIN, DATE_YEAR_MAX);
     return;
   case HW_FT_ENUM:
     snprintf(rule, cap, "must be one of %s", list_values(f->values, vals, sizeof vals));
@@ -530,7 +535,8 @@ static bool value_fits(const hw_form_field *f, const hw_bytes *v)
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) && it.len >= 1 &&
            it.len <= (uint64_t)f->max && text_clean(it.p, it.len);
   case HW_FT_DATE:
-    return hw_value_get_date(v->p, v->len, &d) == 0;
+    return hw_value_get_date(v->p, v->len, &d) == 0 && d.year >= DATE_YEAR_MIN &&
+           d.year <= DATE_YEAR_MAX;
   case HW_FT_ENUM:
     return hw_cbor_read_text(&rd, &it.p, &it.len) == 0 && hw_cbor_rd_done(&rd) &&
            in_values(f->values, it.p, it.len);

@@ -347,7 +347,12 @@ static void test_messages(void)
   check_msg(fu, "csi_care", v_int(0), "csi_care: must be an integer 1-4");
   check_msg(fu, "decision", v_text("stop"),
             "decision: must be one of continue, increase_support, phase_out, remove");
-  check_msg(fu, "visit_date", v_text("2026-03-02"), "visit_date: must be a date (YYYY-MM-DD)");
+  check_msg(fu, "visit_date", v_text("2026-03-02"),
+            "visit_date: must be a date (YYYY-MM-DD) from 1900 to 2100");
+  check_msg(fu, "visit_date", v_date(9999, 12, 31),
+            "visit_date: must be a date (YYYY-MM-DD) from 1900 to 2100");
+  check_msg(fu, "visit_date", v_date(1899, 12, 31),
+            "visit_date: must be a date (YYYY-MM-DD) from 1900 to 2100");
   check_msg(fu, "next_visit_due", v_date(2026, 3, 1),
             "next_visit_due: must not be before "
             "visit_date");

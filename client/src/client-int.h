@@ -36,6 +36,10 @@ struct hw_client {
  * everything is acknowledged: until then the hello names the old epoch,
  * which has the server take the re-push as a recovery (sync.c, sync-pull.c). */
 #define SET_CURSOR_RECOVERING "client.cursor_recovering"
+/* Set when the server answered that it does not know this enrolled device
+ * (a server restored from a backup made before the enrolment): the store
+ * may then take a new invitation for its worker (hw_client_reinvite). */
+#define SET_UNKNOWN_AT_SERVER "client.unknown_at_server"
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."

@@ -258,6 +258,13 @@ fail:
   return rc;
 }
 
+/* Whether the server said it does not know this enrolled device. */
+static bool unknown_at_server(hw_client *c)
+{
+  uint8_t v[1];
+  return hw__setting_exact(c, SET_UNKNOWN_AT_SERVER, v, sizeof v) == HW_OK;
+}
+
 int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
 {
   hw_invitation inv;
@@ -267,7 +274,7 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
     hw_memzero(&inv, sizeof inv);
     return rc;
   }
-  if (!c->has_token)
+  if (!c->has_token && !unknown_at_server(c))
     rc = HW_EEXIST;
   else if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))
     rc = HW_EINVAL;
@@ -278,6 +285,7 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
       (void)r2;
     } else if ((rc = hw_store_commit(c->st)) == 0) { /* a failed commit rolls back by itself */
       memcpy(c->token, inv.token, sizeof c->token);
+      c->has_token = true;
       snprintf(c->address, sizeof c->address, "%s", inv.address);
     }
   }

@@ -91,7 +91,8 @@ static const char *code_text(uint64_t code)
 {
   switch (code) {
   case HW_CODE_UNKNOWN_DEVICE:
-    return "this device is not enrolled on the server";
+    return "this device is not enrolled on the server (if the office's server was restored, "
+           "ask for a new invitation and run homeward init INVITATION: nothing here is lost)";
   case HW_CODE_TOKEN:
     return "the invitation is unknown, expired or used by another device: ask your coordinator "
            "for a new one and run `homeward init` with it again (what you recorded is kept)";
@@ -213,6 +214,9 @@ static int session(sync_ctx *s)
         s->res->server_code = m.u.error.code;
         hw__sync_say(s, code_text(m.u.error.code));
         hw_arena_close(&arena);
+        if (m.u.error.code == HW_CODE_UNKNOWN_DEVICE && !c->has_token &&
+            (rc = hw_store_setting_set(c->st, SET_UNKNOWN_AT_SERVER, (const uint8_t *)"1", 1)) != 0)
+          return rc;
         return m.u.error.code == HW_CODE_REVOKED || m.u.error.code == HW_CODE_RETIRED ? HW_EREVOKED
                                                                                       : HW_EREFUSED;
       default:
@@ -239,7 +243,8 @@ static int session(sync_ctx *s)
   }
   /* The first session that gets this far has confirmed the enrolment. */
   if (c->has_token) {
-    if ((rc = hw_store_setting_del(c->st, SET_TOKEN)) != 0)
+    if ((rc = hw_store_setting_del(c->st, SET_TOKEN)) != 0 ||
+        ((rc = hw_store_setting_del(c->st, SET_UNKNOWN_AT_SERVER)) != 0 && rc != HW_ENOENT))
       return rc;
     c->has_token = false;
   }

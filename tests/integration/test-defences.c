@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "homeward/err.h"
 #include "homeward/mem.h"
+#include "homeward/proto/msg.h"
 #include "homeward/store.h"
 #include "proxy.h"
 
@@ -476,6 +477,46 @@ static void closed_case_lost_by_restore(void)
   puts("device: a case closed after the server's backup: ok");
 }
 
+/* A device enrolled after the server's last backup is unknown to the
+ * restored server: its sync is refused as not enrolled, and it takes a new
+ * invitation for its worker over its store (before that refusal it needs
+ * none), then pushes everything it holds: nothing it recorded is lost. */
+static void enrolled_after_backup(void)
+{
+  char inv[600], inv2[600];
+  hw_id r1 = {{0}}, c1 = {{0}}, r2 = {{0}}, c2 = {{0}};
+  hw_client *d;
+  hw_sync_result r;
+  int rc;
+
+  hw_test_server_start(&srv, server_bin);
+  hw_test_server_backup(&srv);
+  hw_test_invite(&srv, "amani", inv, sizeof inv);
+  d = hw_test_device(&srv, "ea", inv);
+  hw_test_put_text(d, &r1, &c1, "note", "recorded after the office's backup");
+  hw_test_sync_ok(d);
+  hw_test_invite(&srv, "amani", inv2, sizeof inv2);
+  CHECK_EQ(hw_client_reinvite(d, inv2, strlen(inv2)), HW_EEXIST); /* known: none needed */
+  server_restore();
+  hw_test_put_text(d, &r2, &c2, "note", "recorded after the restore");
+  rc = hw_client_sync(d, 10000, NULL, NULL, &r);
+  CHECK(rc == HW_EREFUSED && r.server_code == HW_CODE_UNKNOWN_DEVICE);
+  hw_test_invite(&srv, "amani", inv2, sizeof inv2);
+  CHECK_OK(hw_client_reinvite(d, inv2, strlen(inv2)));
+  r = hw_test_sync_ok(d);
+  CHECK(r.recovered);
+  CHECK_EQ(hw_test_server_records(&srv), 2);
+  note_is(d, &r1, "recorded after the office's backup");
+  note_is(d, &r2, "recorded after the restore");
+  r = hw_test_sync_ok(d);
+  CHECK(r.checksum_ok && !r.forked);
+  CHECK_EQ(hw_client_reinvite(d, inv2, strlen(inv2)), HW_EEXIST); /* known again */
+  hw_client_close(d);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  puts("device: enrolled after the server's backup, invited again: ok");
+}
+
 /* Not here: a restored server's new server replica id (server.c). No code
  * reads that id once stored (quarantine releases write under ids of their
  * own), and no command shows it, so nothing observable depends on it. */
@@ -492,6 +533,7 @@ int main(int argc, char **argv)
   device_forks_on_diverged_pull();
   unknown_epoch_refused();
   closed_case_lost_by_restore();
+  enrolled_after_backup();
   puts("defences: ok");
   return 0;
 }

@@ -34,10 +34,11 @@ HW_NODISCARD HW_EXPORT int hw_client_create(hw_client **out, const hw_client_opt
  * a new replica id before anything else (architecture §3, defence 1). */
 HW_NODISCARD HW_EXPORT int hw_client_open(hw_client **out, const hw_client_opts *o);
 /* A store whose enrolment never reached the server (its invitation expired
- * or was used first) takes a new invitation of the same server and worker;
- * everything it holds is kept. HW_EEXIST when the device is enrolled
- * already, HW_EINVAL for another server or worker, HW_EPROTO for text that
- * is no invitation. */
+ * or was used first), or whose server said at a sync that it does not know
+ * the device (restored from a backup made before the enrolment), takes a
+ * new invitation of the same server and worker; everything it holds is
+ * kept. HW_EEXIST when the device is enrolled and known, HW_EINVAL for
+ * another server or worker, HW_EPROTO for text that is no invitation. */
 HW_NODISCARD HW_EXPORT int hw_client_reinvite(hw_client *c, const char *invitation, size_t len);
 HW_EXPORT void hw_client_close(hw_client *c); /* NULL is fine */
 

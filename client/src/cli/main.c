@@ -122,7 +122,8 @@ static int check_store_path(const char *path, bool create)
 }
 
 /* `init` over a store that exists: it takes the new invitation when its
- * enrolment never reached the server (nothing it holds is lost). */
+ * enrolment never reached the server, or the server said it does not know
+ * the device (a restored server): nothing it holds is lost. */
 static int renew_invitation(hw_client **c, const char *invitation)
 {
   int rc = hw_client_reinvite(*c, invitation, strlen(invitation));

@@ -167,6 +167,23 @@ static void answers_file(const char *dir)
   fclose(f);
   HW(PASS, "record", "child", "--file", path);
   CHECK(R.status == 1 && has(R.err, "broken.json: ") && has(R.err, "(line 1)"));
+  /* An answer too long is said as such; a file far over any form, before
+   * it is read into memory. */
+  snprintf(path, sizeof path, "%s/long.json", dir);
+  CHECK((f = fopen(path, "w")) != NULL);
+  fputs("{\"found_place\": \"", f);
+  for (int i = 0; i < 20000; i++)
+    fputc('x', f);
+  fputs("\"}", f);
+  fclose(f);
+  HW(PASS, "record", "child", "--file", path);
+  CHECK(R.status == 1 && has(R.err, "found_place: the answer is longer than"));
+  CHECK((f = fopen(path, "a")) != NULL);
+  for (int i = 0; i < 1100000; i++)
+    fputc(' ', f);
+  fclose(f);
+  HW(PASS, "record", "child", "--file", path);
+  CHECK(R.status == 1 && has(R.err, "long.json: over 1024 KiB"));
   /* Every form but the child's belongs to a case. */
   HW(PASS, "record", "followup", "--set", "visit_date=2026-06-02");
   CHECK(R.status == 1 && has(R.err, "a followup belongs to a case: give --case CASE"));

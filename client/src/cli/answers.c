@@ -139,6 +139,10 @@ static int json_text(const hw_form_field *f, json_t *v, char *out, size_t cap)
 /* The JSON in the file at `path`, or NULL after saying why: a file that
  * cannot be read is said with the system's reason, a JSON error with its
  * line when it has one. */
+/* An answers file: a form has at most SETS_MAX answers of at most
+ * HW_VALUE_MAX bytes each, well below this (a 50 MB file took 265 MB). */
+#define ANSWERS_FILE_MAX (1024 * 1024)
+
 static json_t *load_json(const char *path)
 {
   json_error_t jerr;
@@ -153,6 +157,12 @@ static json_t *load_json(const char *path)
   }
   if (!f) {
     fprintf(stderr, "homeward: cannot read %s: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  if (S_ISREG(sb.st_mode) && sb.st_size > ANSWERS_FILE_MAX) {
+    fprintf(stderr, "homeward: %s: over %d KiB: one form's answers are far smaller\n", path,
+            ANSWERS_FILE_MAX / 1024);
+    fclose(f);
     return NULL;
   }
   root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
@@ -187,8 +197,12 @@ int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
       break;
     }
     if (json_text(f, v, text, sizeof text)) {
-      fprintf(stderr, "homeward: %s: %s: a text, number, true/false or a list of them\n", path,
-              key);
+      if (json_is_string(v))
+        fprintf(stderr, "homeward: %s: %s: the answer is longer than %zu bytes\n", path, key,
+                sizeof text - 1);
+      else
+        fprintf(stderr, "homeward: %s: %s: a text, number, true/false or a list of them\n", path,
+                key);
       rc = -1;
       break;
     }

@@ -238,6 +238,12 @@ static int cmd_control(const opts *o, const char *cmd)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
+  {
+    const char *why = hw__person_names_refused(o->worker ? o->worker : "",
+                                               o->coordinator ? o->coordinator : "");
+    if (why)
+      return fail(why);
+  }
   rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
   if (rc == HW_ENOENT || rc == HW_EPERM) {
     char why[HW_PATH_MAX + 200];

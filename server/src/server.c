@@ -751,10 +751,10 @@ static void report_done(hw_job *job, int status)
   hw_free(j);
 }
 
-/* A worker's name appears in key=value log lines, report lines and audit
- * entries: no spaces, control characters, '=', quotes or slashes (UTF-8
- * letters are fine). */
-static bool worker_name_ok(const char *name)
+/* A person's name (a worker's or a coordinator's) appears in key=value log
+ * lines, report lines and audit entries: no spaces, control characters,
+ * '=', quotes or slashes (UTF-8 letters are fine). */
+static bool person_name_ok(const char *name)
 {
   if (!name[0] || !hw_utf8_valid((const uint8_t *)name, strlen(name)))
     return false;
@@ -762,6 +762,15 @@ static bool worker_name_ok(const char *name)
     if (*p <= 0x20 || *p == 0x7f || strchr("=\"'\\/", *p))
       return false;
   return true;
+}
+
+const char *hw__person_names_refused(const char *worker, const char *coordinator)
+{
+  if (worker[0] && !person_name_ok(worker))
+    return "--worker: a name without spaces, quotes, '=' or '/' (for example amina.k)";
+  if (coordinator[0] && !person_name_ok(coordinator))
+    return "--coordinator: a name without spaces, quotes, '=' or '/' (for example joseph.m)";
+  return NULL;
 }
 
 /* A request (control-msg-int.h): its command and the fields it names. */
@@ -780,6 +789,10 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     hw__control_reply_text(req, false, why);
     return;
   }
+  if ((why = hw__person_names_refused(worker, coord)) != NULL) {
+    hw__control_reply_text(req, false, why);
+    return;
+  }
   if (!role[0])
     snprintf(rq.role, sizeof rq.role, "worker");
   if (strcmp(cmd, "invite") == 0) {
@@ -791,8 +804,6 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
       refused = "invite needs --worker NAME";
     else if (!coord[0])
       refused = "invite needs --coordinator NAME (who decides)";
-    else if (!worker_name_ok(worker))
-      refused = "--worker: a name without spaces, quotes, '=' or '/' (for example amina.k)";
     else if (strcmp(role, "worker") && strcmp(role, "coordinator"))
       refused = "--role takes worker or coordinator";
     else if (!invite_address(&s->cfg, address, sizeof address))

@@ -1,0 +1,109 @@
+/* Administration on a real server (docs/operations.md), as a new user met
+ * it: every person name a command takes is checked as a worker's is (a
+ * coordinator's name goes into the audit entry's actor). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "control-client-int.h"
+#include "harness.h"
+#include "homeward/err.h"
+
+static hw_test_server srv;
+static char out[1 << 20];
+
+/* Run an admin command; returns its exit status, its stdout in `out`. */
+#define ADMIN(...)                                                                                 \
+  hw_test_server_cmd(&srv, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
+
+/* The number of entries `audit` verified (the chain must verify). */
+static unsigned long long audit_entries(void)
+{
+  unsigned long long n = 0;
+  CHECK_EQ(ADMIN("audit"), 0);
+  CHECK(sscanf(out, "audit chain verified: %llu entries", &n) == 1);
+  return n;
+}
+
+#define NAME_RULE "a name without spaces, quotes, '=' or '/'"
+
+/* A name that would forge an audit field or line, given as a worker's or
+ * a coordinator's to every command that takes one: refused with the
+ * rule, nothing stored, nothing audited. */
+static void bad_names(void)
+{
+  static const char *const bad[] = {"j role=coordinator", "j\nrole=worker", "a b", "a\"b",
+                                    "a'b", "a=b", "a/b", "a\\b", "a\tb", "a\x01", "a\x7f",
+                                    "\xff\xfe"};
+  const size_t n_bad = sizeof bad / sizeof bad[0];
+  size_t coord_before = hw_test_file_count(srv.log, "--coordinator: " NAME_RULE);
+  size_t worker_before = hw_test_file_count(srv.log, "--worker: " NAME_RULE);
+  unsigned long long entries = audit_entries();
+  char inv[600];
+
+  hw_test_invite_as(&srv, "amina", "worker", "chipo", inv, sizeof inv);
+  hw_test_invite_as(&srv, "chipo", "coordinator", "chipo", inv, sizeof inv);
+  entries += 2;
+  for (size_t i = 0; i < n_bad; i++) {
+    const char *b = bad[i];
+    /* As the coordinator who decides (8 commands). */
+    CHECK(ADMIN("invite", "--worker", "zed", "--coordinator", b) != 0);
+    CHECK(ADMIN("invite", "--worker", "zed", "--coordinator", b, "--role", "coordinator") != 0);
+    CHECK(ADMIN("region", "--coordinator", b, "--worker", "amina") != 0);
+    CHECK(ADMIN("assign", "--case", "abcdef", "--worker", "amina", "--coordinator", b) != 0);
+    CHECK(ADMIN("reassign", "--case", "abcdef", "--worker", "amina", "--coordinator", b) != 0);
+    CHECK(ADMIN("revoke", "--device", "0123abcd", "--mode", "lost", "--coordinator", b) != 0);
+    CHECK(ADMIN("release", "--id", "1", "--coordinator", b) != 0);
+    CHECK(ADMIN("reject", "--id", "1", "--coordinator", b) != 0);
+    /* As the worker (5 commands). */
+    CHECK(ADMIN("invite", "--worker", b, "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("region", "--coordinator", "chipo", "--worker", b) != 0);
+    CHECK(ADMIN("assign", "--case", "abcdef", "--worker", b, "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("reassign", "--case", "abcdef", "--worker", b, "--coordinator", "chipo") != 0);
+    CHECK(ADMIN("caseload", "--worker", b) != 0);
+  }
+  /* The server checks them itself, whatever sent the request. */
+  for (size_t i = 0; i < n_bad; i++) {
+    char sock[400], reply[512];
+    /* Keys 1..9: cmd, worker, role, coordinator, case, device, mode, id, from. */
+    const char *invite[9] = {"invite", "zed", "worker", bad[i]};
+    const char *region[9] = {"region", bad[i], NULL, "chipo"};
+    const char *release[9] = {"release", NULL, NULL, bad[i], NULL, NULL, NULL, "1"};
+    const char *const *reqs[] = {invite, region, release};
+    snprintf(sock, sizeof sock, "%s/control.sock", srv.state);
+    for (size_t k = 0; k < 3; k++) {
+      int ok = 1, rc = hw_control_call(sock, reqs[k], 9, &ok, reply, sizeof reply);
+      if (bad[i][0] == '\xff') { /* not UTF-8: not even a request */
+        CHECK(rc != 0 || !ok);
+        continue;
+      }
+      CHECK_OK(rc);
+      CHECK(!ok && strstr(reply, k == 1 ? "--worker: " NAME_RULE : "--coordinator: " NAME_RULE));
+    }
+  }
+  CHECK_EQ(hw_test_file_count(srv.log, "--coordinator: " NAME_RULE), coord_before + 8 * n_bad);
+  CHECK_EQ(hw_test_file_count(srv.log, "--worker: " NAME_RULE), worker_before + 5 * n_bad);
+  CHECK_EQ(audit_entries(), entries);
+  CHECK(strstr(out, "role=coordinator fields") == NULL);
+  CHECK(ADMIN("caseload", "--worker", "zed") != 0); /* never invited */
+
+  /* Names in any language are fine, as coordinator and as worker. */
+  CHECK_EQ(ADMIN("invite", "--worker", "zoë.n", "--coordinator", "joseph.m"), 0);
+  CHECK_EQ(ADMIN("invite", "--worker", "Ngozi", "--coordinator", "зоя.к", "--role",
+                 "coordinator"),
+           0);
+  CHECK_EQ(audit_entries(), entries + 2);
+}
+
+int main(int argc, char **argv)
+{
+  CHECK(argc == 2);
+  CHECK_OK(hw_crypto_init());
+  hw_test_server_start(&srv, argv[1]);
+  bad_names();
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+  puts("administration: ok");
+  return 0;
+}

@@ -528,7 +528,7 @@ typedef struct invite_job {
   hw_job job;
   hw_server *srv;
   hw_control_req *req;
-  char worker[64], role[16], actor[160];
+  char worker[64], coordinator[64], role[16], actor[160];
   char address[INVITE_ADDRESS_MAX]; /* what the invitation tells the device to dial */
   uint8_t token[HW_TOKEN_BYTES];
   int64_t expires_ms;
@@ -539,7 +539,7 @@ static int invite_run(hw_job *job, void *d)
   invite_job *j = (invite_job *)job;
   hw_server_db *db = d;
   uint8_t th[HW_HASH_BYTES];
-  char details[128];
+  char details[256];
   int rc;
 
   hw_random_bytes(j->token, sizeof j->token);
@@ -547,7 +547,10 @@ static int invite_run(hw_job *job, void *d)
   hw__token_hash(j->token, th);
   if ((rc = hw_sdb_invitation_put(db->sdb, th, j->worker, j->role, j->expires_ms)) != 0)
     return rc;
-  snprintf(details, sizeof details, "role=%s expires_ms=%lld", j->role, (long long)j->expires_ms);
+  /* Who was invited, and by whose decision: the names only (checked when
+   * the command came), never a token or anything of a case. */
+  snprintf(details, sizeof details, "worker=%s coordinator=%s role=%s expires_ms=%lld", j->worker,
+           j->coordinator, j->role, (long long)j->expires_ms);
   return hw__admin_audit(db->sdb, "invite", NULL, j->actor, details);
 }
 
@@ -823,6 +826,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     j->srv = s;
     j->req = req;
     snprintf(j->worker, sizeof j->worker, "%s", worker);
+    snprintf(j->coordinator, sizeof j->coordinator, "%s", coord);
     snprintf(j->role, sizeof j->role, "%s", role);
     /* The audit entry names the OS user and the coordinator. */
     snprintf(j->actor, sizeof j->actor, "%s/%s", cred->user, coord);

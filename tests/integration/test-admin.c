@@ -1,6 +1,8 @@
 /* Administration on a real server (docs/operations.md), as a new user met
  * it: every person name a command takes is checked as a worker's is (a
- * coordinator's name goes into the audit entry's actor). */
+ * coordinator's name goes into the audit entry's actor); an invitation's
+ * audit entry names who was invited; cases are named by any unique
+ * beginning or end of their id, as the devices' lists show them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +98,30 @@ static void bad_names(void)
   CHECK_EQ(audit_entries(), entries + 2);
 }
 
+/* An invitation's entry says who was invited and who decided, in the
+ * key=value form of the others; the chain still verifies. */
+static void invite_entry(void)
+{
+  unsigned long long entries = audit_entries();
+
+  CHECK_EQ(ADMIN("invite", "--worker", "zed", "--coordinator", "joseph.m"), 0);
+  CHECK_EQ(ADMIN("invite", "--worker", "yusuf", "--coordinator", "joseph.m", "--role",
+                 "coordinator"),
+           0);
+  CHECK_EQ(audit_entries(), entries + 2);
+  CHECK(hw_test_audit_has(&srv, "invite ", " worker=zed coordinator=joseph.m role=worker "));
+  CHECK(hw_test_audit_has(&srv, "actor=", " worker=yusuf coordinator=joseph.m role=coordinator "));
+  /* Nothing secret: the token is in the invitation only. */
+  CHECK(!hw_test_audit_has(&srv, "invite ", "homeward-invite:"));
+}
+
 int main(int argc, char **argv)
 {
   CHECK(argc == 2);
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
   bad_names();
+  invite_entry();
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
   puts("administration: ok");

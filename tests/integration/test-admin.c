@@ -115,6 +115,80 @@ static void invite_entry(void)
   CHECK(!hw_test_audit_has(&srv, "invite ", "homeward-invite:"));
 }
 
+/* reassign amina's case to `to`, naming it by `digits`: 0 or the exit status. */
+static int reassign(const char *digits, const char *to)
+{
+  return ADMIN("reassign", "--case", digits, "--worker", to, "--coordinator", "chipo");
+}
+
+/* A case is named by 6 or more digits of its id as the devices take them:
+ * its start, its end, or the start of the 12 the lists show. Digits that
+ * name two cases, or none, are refused with what was tried. */
+static void short_ids(void)
+{
+  hw_client *a = hw_test_enrol(&srv, "a1", "amina", "worker");
+  hw_id r1 = {{0}}, c1 = {{0}}, r2 = {{0}}, c2 = {{0}};
+  char h1[HW_ID_HEX_LEN + 1], h2[HW_ID_HEX_LEN + 1], d[HW_ID_HEX_LEN + 1], inv[600];
+  const char *shown1, *shown2;
+  size_t several = hw_test_file_count(srv.log, " matches several cases ");
+  size_t none = hw_test_file_count(srv.log, "no case on the server matches ");
+  int common = 0;
+
+  hw_test_invite_as(&srv, "bashir", "worker", "chipo", inv, sizeof inv);
+  hw_test_put_text(a, &r1, &c1, "note", "first case");
+  hw_test_put_text(a, &r2, &c2, "note", "second case");
+  CHECK_EQ(hw_test_sync_ok(a).pushed, 2);
+  hw_id_to_hex(&c1, h1);
+  hw_id_to_hex(&c2, h2);
+  shown1 = h1 + HW_ID_HEX_LEN - 12;
+  shown2 = h2 + HW_ID_HEX_LEN - 12;
+  while (common < HW_ID_HEX_LEN && h1[common] == h2[common])
+    common++;
+  /* Both begin with the day they were made. */
+  CHECK(common >= 6 && common < HW_ID_HEX_LEN - 12);
+
+  /* The start of the 12 digits the lists show (what a worker reads out). */
+  snprintf(d, sizeof d, "%.6s", shown1);
+  CHECK_EQ(reassign(d, "bashir"), 0);
+  CHECK(strstr(out, h1) && strstr(out, "to=bashir from=amina"));
+  /* Its end, in capitals. */
+  snprintf(d, sizeof d, "%s", h1 + HW_ID_HEX_LEN - 8);
+  for (char *p = d; *p; p++)
+    *p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+  CHECK_EQ(reassign(d, "amina"), 0);
+  CHECK(strstr(out, h1) && strstr(out, "to=amina from=bashir"));
+  /* The start of the id, as far as it is the first case's alone. */
+  snprintf(d, sizeof d, "%.*s", common + 1, h1);
+  CHECK_EQ(reassign(d, "bashir"), 0);
+  CHECK(strstr(out, h1) && strstr(out, "to=bashir from=amina"));
+  /* The whole 12 the list shows, and the whole id. */
+  CHECK_EQ(reassign(shown2, "bashir"), 0);
+  CHECK(strstr(out, h2) && strstr(out, "to=bashir from=amina"));
+  CHECK_EQ(reassign(h2, "amina"), 0);
+  CHECK(strstr(out, h2) && strstr(out, "to=amina from=bashir"));
+
+  /* The start both ids share names both: refused, nothing moves. */
+  snprintf(d, sizeof d, "%.6s", h1);
+  CHECK(reassign(d, "amina") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, " matches several cases "), several + 1);
+  CHECK(hw_test_file_contains(srv.log, "give more digits"));
+  CHECK_EQ(ADMIN("caseload", "--worker", "bashir"), 0);
+  CHECK(strstr(out, h1) != NULL && strstr(out, h2) == NULL);
+  /* Digits of neither: the message says what was tried. */
+  snprintf(d, sizeof d, "%c%c%c%c%c%c%c", shown1[0] == 'f' ? '0' : 'f', shown1[1], shown1[2],
+           shown2[3], shown2[4], shown2[5], shown2[6]);
+  CHECK(reassign(d, "amina") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, "no case on the server matches "), none + 1);
+  CHECK(hw_test_file_contains(srv.log, "(tried: the start of its id, the end, and the start of "
+                                       "the last 12 digits devices list"));
+  /* Fewer than 6, or not hex: refused before any look-up. */
+  CHECK(reassign("fcbcf", "amina") != 0);
+  CHECK(reassign("fcbcfz", "amina") != 0);
+  CHECK_EQ(ADMIN("caseload", "--worker", "amina"), 0);
+  CHECK(strstr(out, h1) == NULL && strstr(out, h2) != NULL);
+  hw_client_close(a);
+}
+
 int main(int argc, char **argv)
 {
   CHECK(argc == 2);
@@ -122,6 +196,7 @@ int main(int argc, char **argv)
   hw_test_server_start(&srv, argv[1]);
   bad_names();
   invite_entry();
+  short_ids();
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
   puts("administration: ok");

@@ -134,6 +134,10 @@ HW_NODISCARD int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[stati
 HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
                                        const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                        int64_t now_ms, hw_sdb_device *out);
+/* Void every invitation still unused and unexpired at `now_ms` (a restored
+ * store cannot know which were used after its backup): from then on each
+ * is refused as expired. *n: how many. */
+HW_NODISCARD int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n);
 
 /* Records changed after `after`, in sequence order, at most `max`; `cb`
  * gets each (the state is borrowed for the call; a non-zero return stops

@@ -141,6 +141,7 @@ enum {
   ST_INV_PUT,
   ST_INV_GET,
   ST_INV_USE,
+  ST_INV_VOID,
   ST_REC_AFTER,
   ST_REC_COUNT,
   ST_ASSIGN_GET,
@@ -216,6 +217,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
                    " WHERE token_hash = ?1",
     [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
+    /* Void: expired at 0, so hw_sdb_invitation_use refuses it (the row
+     * stays: the name was still invited, with its role). */
+    [ST_INV_VOID] = "UPDATE srv_invitations SET expires_ms = 0"
+                    " WHERE used_by IS NULL AND expires_ms > ?1",
     [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
     [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
     [ST_REC_WORKER] = "UPDATE srv_records SET worker = ?2 WHERE case_id = ?1",
@@ -1112,6 +1117,16 @@ out:
   sqlite3_clear_bindings(st);
   if (rc)
     memset(out, 0, sizeof *out);
+  return rc;
+}
+
+int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n)
+{
+  int rc;
+
+  sqlite3_bind_int64(s->st[ST_INV_VOID], 1, now_ms);
+  rc = exec_st(s, ST_INV_VOID);
+  *n = rc ? 0 : (uint64_t)sqlite3_changes(s->db);
   return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -377,6 +378,55 @@ out:
   return rc;
 }
 
+/* Architecture §4: a restored server takes a new epoch and a new server
+ * replica id, so devices re-push what it lost and its own writes never
+ * reuse a dot. In the same transaction it voids the invitations still
+ * unused (the backup cannot know which were used after it was made: one
+ * used then would enrol a second device) and audits both, so coordinators
+ * see that history was rolled back. `epoch_b` holds the old epoch. */
+static int take_new_epoch(hw_server *s, uint8_t epoch_b[8])
+{
+  hw_sdb *db = s->db.sdb;
+  uint64_t old_epoch = get_be64(epoch_b), voided = 0;
+  char actor[160], details[160], buf[1024];
+  struct passwd pw, *me = NULL;
+  int rc;
+
+  s->epoch = new_epoch();
+  be64(epoch_b, s->epoch);
+  hw_id_random(&s->replica);
+  /* The entry's actor: the OS user who started the restored server. */
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &me) != 0 || !me)
+    me = NULL;
+  snprintf(actor, sizeof actor, "%s/-", me ? me->pw_name : "?");
+  if ((rc = hw_store_begin(s->db.st)) != 0)
+    return rc;
+  /* Remembered: only a store that was restored may meet a device naming
+   * an epoch it never had (one taken after its backup was made). */
+  if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
+      (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
+      (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
+      (rc = hw_sdb_invitations_void(db, hw__now_ms(), &voided)))
+    goto fail;
+  snprintf(details, sizeof details, "old_epoch=%016llx new_epoch=%016llx invitations_voided=%llu",
+           (unsigned long long)old_epoch, (unsigned long long)s->epoch,
+           (unsigned long long)voided);
+  if ((rc = hw__admin_audit(db, "restored", NULL, actor, details)) ||
+      (rc = hw_store_commit(s->db.st)))
+    goto fail;
+  s->head_valid = false;
+  s->ever_restored = true;
+  hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken %s", details);
+  if (voided)
+    hw_log(HW_LOG_WARN, "invitations_voided=%llu: unused in the backup, they may have been used "
+                        "since; invite again",
+           (unsigned long long)voided);
+  return HW_OK;
+fail:
+  rollback_quietly(s->db.st);
+  return rc;
+}
+
 static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
 {
   hw_sdb *db = s->db.sdb;
@@ -415,28 +465,8 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
     head_unpack(&s->head, packed);
     s->head_valid = hw_signed_head_verify(&s->head, s->sign_pk) == HW_OK;
   }
-  if (restored) {
-    /* Architecture §4: a restored server takes a new epoch and a new server
-     * replica id, so devices re-push what it lost and its own writes never
-     * reuse a dot. */
-    s->epoch = new_epoch();
-    be64(epoch_b, s->epoch);
-    hw_id_random(&s->replica);
-    if ((rc = hw_store_begin(s->db.st)) != 0)
-      return rc;
-    /* Remembered: only a store that was restored may meet a device naming
-     * an epoch it never had (one taken after its backup was made). */
-    if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
-        (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
-        (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
-        (rc = hw_store_commit(s->db.st))) {
-      rollback_quietly(s->db.st);
-      return rc;
-    }
-    s->head_valid = false;
-    s->ever_restored = true;
-    hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken");
-  }
+  if (restored)
+    return take_new_epoch(s, epoch_b);
   return HW_OK;
 }
 

@@ -1,8 +1,10 @@
 /* Administration on a real server (docs/operations.md), as a new user met
  * it: every person name a command takes is checked as a worker's is (a
  * coordinator's name goes into the audit entry's actor); an invitation's
- * audit entry names who was invited; cases are named by any unique
- * beginning or end of their id, as the devices' lists show them. */
+ * audit entry names who was invited; cases are named by 6 or more digits
+ * of their id as the devices take them (its start, its end, or the start
+ * of the 12 digits their lists show); a server restored from a backup
+ * audits its new epoch and voids the invitations unused in the backup. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "control-client-int.h"
 #include "harness.h"
 #include "homeward/err.h"
+#include "homeward/proto/msg.h"
 
 static hw_test_server srv;
 static char out[1 << 20];
@@ -189,6 +192,77 @@ static void short_ids(void)
   hw_client_close(a);
 }
 
+/* A sync refused by the server: its code (protocol.md §5.9). */
+static uint64_t refused_code(hw_client *c)
+{
+  hw_sync_result r;
+  CHECK(hw_client_sync(c, 10000, NULL, NULL, &r) != HW_OK);
+  return r.server_code;
+}
+
+/* The server put back from a backup: the new epoch is in the audit chain,
+ * with the old, and every invitation unused in the backup is void (one
+ * used since would otherwise enrol a second device). A fresh server. */
+static void restored(const char *binary)
+{
+  char inv_i[600], inv_l[600], inv[600], line[400];
+  hw_client *p1, *l1, *l2, *i1, *l3;
+  unsigned long long old_epoch = 0, new_epoch = 0, voided = 99;
+  const char *e;
+
+  hw_test_server_start(&srv, binary);
+  p1 = hw_test_enrol(&srv, "p1", "paulo", "worker");
+  hw_test_sync_ok(p1); /* its invitation used before the backup */
+  hw_test_invite(&srv, "ines", inv_i, sizeof inv_i);
+  hw_test_invite(&srv, "lena", inv_l, sizeof inv_l);
+  hw_test_server_backup(&srv);
+  l1 = hw_test_device(&srv, "l1", inv_l);
+  hw_test_sync_ok(l1); /* enrolled after the backup */
+  CHECK_EQ(hw_test_file_count(srv.log, "new epoch taken"), 0);
+  hw_test_server_restore(&srv);
+
+  /* Logged and audited once, in the verified chain. */
+  CHECK_EQ(hw_test_file_count(srv.log, "new epoch taken"), 1);
+  CHECK_EQ(hw_test_file_count(srv.log, "invitations_voided=2: unused in the backup"), 1);
+  CHECK(audit_entries() > 0);
+  CHECK((e = strstr(out, " restored ")) != NULL);
+  CHECK(strstr(e + 1, " restored ") == NULL);
+  snprintf(line, sizeof line, "%.*s", (int)strcspn(e, "\n"), e);
+  CHECK(strstr(line, " actor=") && strstr(line, "/- fields=0 "));
+  e = strstr(line, "old_epoch=");
+  CHECK(e && sscanf(e, "old_epoch=%llx new_epoch=%llx invitations_voided=%llu", &old_epoch,
+                    &new_epoch, &voided) == 3);
+  CHECK(old_epoch != 0 && new_epoch != 0 && old_epoch != new_epoch);
+  CHECK_EQ(voided, 2);
+
+  /* The token used after the backup enrols no second device; the device
+   * it enrolled is unknown here; the invitation never used is void too. */
+  l2 = hw_test_device(&srv, "l2", inv_l);
+  CHECK_EQ(refused_code(l2), HW_CODE_TOKEN);
+  CHECK_EQ(refused_code(l1), HW_CODE_UNKNOWN_DEVICE);
+  i1 = hw_test_device(&srv, "i1", inv_i);
+  CHECK_EQ(refused_code(i1), HW_CODE_TOKEN);
+  /* A device enrolled before the backup goes on; an administrator invites
+   * again, and the new invitation enrols. */
+  CHECK(hw_test_sync_ok(p1).recovered);
+  hw_test_invite(&srv, "lena", inv, sizeof inv);
+  l3 = hw_test_device(&srv, "l3", inv);
+  hw_test_sync_ok(l3);
+  /* Started again, it is not restored again: nothing more is voided. */
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_restart(&srv);
+  CHECK_EQ(hw_test_file_count(srv.log, "new epoch taken"), 1);
+  CHECK(audit_entries() > 0 && strstr(strstr(out, " restored ") + 1, " restored ") == NULL);
+  hw_test_sync_ok(l3);
+  hw_client_close(p1);
+  hw_client_close(l1);
+  hw_client_close(l2);
+  hw_client_close(i1);
+  hw_client_close(l3);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  hw_test_server_cleanup(&srv);
+}
+
 int main(int argc, char **argv)
 {
   CHECK(argc == 2);
@@ -199,6 +273,7 @@ int main(int argc, char **argv)
   short_ids();
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
+  restored(argv[1]);
   puts("administration: ok");
   return 0;
 }

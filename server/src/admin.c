@@ -17,7 +17,7 @@ typedef struct admin_job {
   hw_control_req *req;
   admin_kind kind;
   char worker[HW_WORKER_MAX], coordinator[HW_WORKER_MAX], actor[160], device[80], mode[16];
-  char case_hex[HW_ID_HEX_LEN + 1]; /* as given: the id or its last digits */
+  char case_hex[HW_ID_HEX_LEN + 1]; /* as given: the id, or digits of its start or end */
   hw_id case_id;                     /* found from it */
   uint8_t key[HW_DEVICE_KEY_BYTES]; /* revoke: the device found */
   bool ok, lost;
@@ -90,7 +90,7 @@ static int admin_run(hw_job *job, void *d)
 {
   admin_job *j = (admin_job *)job;
   hw_sdb *db = ((hw_server_db *)d)->sdb;
-  char details[256], holder[HW_WORKER_MAX], hex[HW_ID_HEX_LEN + 1];
+  char details[320], holder[HW_WORKER_MAX], hex[HW_ID_HEX_LEN + 1];
   uint64_t seq;
   unsigned roles = 0;
   int rc = HW_OK;
@@ -99,15 +99,18 @@ static int admin_run(hw_job *job, void *d)
     return HW_ENOMEM;
   j->text[0] = '\0';
   if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
-      (rc = hw_sdb_case_by_suffix(db, j->case_hex, &j->case_id)) != 0) {
+      (rc = hw_sdb_case_by_digits(db, j->case_hex, &j->case_id)) != 0) {
     if (rc != HW_EINVAL && rc != HW_ENOENT && rc != HW_EEXIST)
       return rc;
+    /* Says what was tried: the digits may be from either end of the id. */
     snprintf(details, sizeof details,
              rc == HW_EINVAL ? "--case takes the case id as the lists show it: 6 to 32 hex digits"
              : rc == HW_EEXIST
-                 ? "several cases end in %s: give more digits"
-                 : "no case ending in %s on the server (a case made on a device is known here "
-                   "once its records have synced)",
+                 ? "%s matches several cases (at the start of their ids, at the end, or at the "
+                   "start of the last 12 digits devices list): give more digits"
+                 : "no case on the server matches %s (tried: the start of its id, the end, and "
+                   "the start of the last 12 digits devices list; a case made on a device is "
+                   "known here once its records have synced)",
              j->case_hex);
     say(j, details);
     return HW_OK;
@@ -287,7 +290,7 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
       (!a->worker || !a->case_hex || strlen(a->case_hex) > HW_ID_HEX_LEN)) {
     char why[96];
     snprintf(why, sizeof why, "%s needs %s", cmds[k].name,
-             !a->case_hex || a->worker ? "--case CASE (the case id, or its last 6 or more digits)"
+             !a->case_hex || a->worker ? "--case CASE (the case id, or 6 or more of its digits)"
                                        : "--worker NAME");
     hw_free(j);
     hw__control_reply_text(req, false, why);

@@ -91,7 +91,7 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
   hw_cbor_rd rd;
   uint64_t n, key;
   char decision[48] = "?", actor[200] = "?", reason[256] = "", kind[40] = "", rec[40] = "";
-  char details[200] = "", when[32];
+  char details[256] = "", when[32];
   int64_t time_ms = 0;
   uint64_t n_pairs = 0, seq = 0;
 

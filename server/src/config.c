@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "homeward/utf8.h"
+
 void hw_server_config_defaults(hw_server_config *c)
 {
   memset(c, 0, sizeof *c);
@@ -236,12 +238,35 @@ static int broken_header(const char *text)
   return 0;
 }
 
+/* The first line that is not UTF-8 text, or 0. A configuration is text:
+ * bytes that are not (a binary file, another encoding) are refused rather
+ * than read as settings, or as none. */
+static int not_utf8(const char *text)
+{
+  int line = 1;
+
+  for (const char *s = text;; line++) {
+    const char *end = strchr(s, '\n');
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    if (!hw_utf8_valid((const uint8_t *)s, n))
+      return line;
+    if (!end)
+      return 0;
+    s = end + 1;
+  }
+}
+
 int hw_server_config_parse(hw_server_config *c, const char *text, char *err, size_t err_len)
 {
   parse_ctx p = {c, err, err_len, 0};
-  int line = broken_header(text);
+  int line = not_utf8(text);
 
   if (line) {
+    if (err)
+      snprintf(err, err_len, "line %d: not UTF-8 text (is this a configuration file?)", line);
+    return HW_EINVAL;
+  }
+  if ((line = broken_header(text)) != 0) {
     if (err)
       snprintf(err, err_len, "line %d: a section header without its closing ]", line);
     return HW_EINVAL;
@@ -288,6 +313,19 @@ int hw_server_config_load(hw_server_config *c, const char *path, char *err, size
   }
   fclose(f);
   text[n] = '\0';
+  /* A NUL would end the text early: what follows it, the whole file when
+   * it comes first, would be silently ignored. */
+  if (memchr(text, '\0', (size_t)n)) {
+    const char *nul = text + strlen(text);
+    int line = 1;
+    for (const char *s = text; s < nul; s++)
+      line += *s == '\n';
+    free(text);
+    if (err)
+      snprintf(err, err_len, "%.120s: line %d: a NUL byte: not a text file (is this a "
+               "configuration file?)", path, line);
+    return HW_EINVAL;
+  }
   rc = hw_server_config_parse(c, text, err, err_len);
   free(text);
   if (rc && err && err_len > 0) {

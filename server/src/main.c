@@ -42,7 +42,8 @@ static const char usage[] =
     "your user name and the deciding coordinator):\n"
     "  assign    give a case nobody holds yet to a worker\n"
     "            --case CASE --worker NAME --coordinator NAME\n"
-    "            CASE: the id as caseload prints it, or its last 6 or more digits\n"
+    "            CASE: the id as caseload prints it, or 6 or more of its first or last\n"
+    "            digits (as a worker's list shows them) that name no other case\n"
     "  reassign  move a case to another worker; the old holder's devices delete it\n"
     "            once their own edits are pushed\n"
     "            --case CASE --worker NAME --coordinator NAME\n"
@@ -238,6 +239,12 @@ static int cmd_control(const opts *o, const char *cmd)
     return rc;
   if (strcmp(cmd, "invite") == 0 && (!o->worker || !o->coordinator))
     return fail("invite needs --worker NAME and --coordinator NAME");
+  {
+    const char *why = hw__person_names_refused(o->worker ? o->worker : "",
+                                               o->coordinator ? o->coordinator : "");
+    if (why)
+      return fail(why);
+  }
   rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
   if (rc == HW_ENOENT || rc == HW_EPERM) {
     char why[HW_PATH_MAX + 200];

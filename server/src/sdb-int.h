@@ -134,6 +134,10 @@ HW_NODISCARD int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[stati
 HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
                                        const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                        int64_t now_ms, hw_sdb_device *out);
+/* Void every invitation still unused and unexpired at `now_ms` (a restored
+ * store cannot know which were used after its backup): from then on each
+ * is refused as expired. *n: how many. */
+HW_NODISCARD int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n);
 
 /* Records changed after `after`, in sequence order, at most `max`; `cb`
  * gets each (the state is borrowed for the call; a non-zero return stops
@@ -211,11 +215,15 @@ HW_NODISCARD int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud);
 HW_NODISCARD int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
                                          uint8_t key[static HW_DEVICE_KEY_BYTES]);
 
+/* How many of an id's last hex digits the devices' lists show (the
+ * client's HW_CLI_SHORT_DIGITS). */
+#define HW_CASE_SHOWN_DIGITS 12
 /* The one case the server knows (it holds records of it, or someone holds
- * it) whose id's hex ends with `hex_suffix` (6 to 32 hex digits, the
- * digits the devices' lists show): HW_EINVAL not such digits, HW_ENOENT
- * none, HW_EEXIST several. */
-HW_NODISCARD int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out);
+ * it) named by `digits` (6 to 32 hex digits, any case), as the client
+ * takes them: the start of its id, the end of it, or the start of the 12
+ * digits the devices' lists show. HW_EINVAL not such digits, HW_ENOENT
+ * none, HW_EEXIST several (a case that matches in two ways counts once). */
+HW_NODISCARD int hw_sdb_case_by_digits(hw_sdb *s, const char *digits, hw_id *out);
 
 /* Quarantine a whole incoming state, with the reason, for coordinators. */
 HW_NODISCARD int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key,

@@ -141,6 +141,7 @@ enum {
   ST_INV_PUT,
   ST_INV_GET,
   ST_INV_USE,
+  ST_INV_VOID,
   ST_REC_AFTER,
   ST_REC_COUNT,
   ST_ASSIGN_GET,
@@ -216,6 +217,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_INV_GET] = "SELECT worker, role, expires_ms, used_by FROM srv_invitations"
                    " WHERE token_hash = ?1",
     [ST_INV_USE] = "UPDATE srv_invitations SET used_by = ?2 WHERE token_hash = ?1",
+    /* Void: expired at 0, so hw_sdb_invitation_use refuses it (the row
+     * stays: the name was still invited, with its role). */
+    [ST_INV_VOID] = "UPDATE srv_invitations SET expires_ms = 0"
+                    " WHERE used_by IS NULL AND expires_ms > ?1",
     [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
     [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
     [ST_REC_WORKER] = "UPDATE srv_records SET worker = ?2 WHERE case_id = ?1",
@@ -1115,6 +1120,16 @@ out:
   return rc;
 }
 
+int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n)
+{
+  int rc;
+
+  sqlite3_bind_int64(s->st[ST_INV_VOID], 1, now_ms);
+  rc = exec_st(s, ST_INV_VOID);
+  *n = rc ? 0 : (uint64_t)sqlite3_changes(s->db);
+  return rc;
+}
+
 int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb cb, void *ud,
                          uint64_t *last_seq, int *more)
 {
@@ -1613,21 +1628,32 @@ static int unique_end(sqlite3_stmt *st, int rc, int found)
   return rc;
 }
 
-int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out)
+/* Whether `digits` (lower-case hex, n of them) name the id whose hex is
+ * `hex`: its start, its end, or the start of the 12 digits the devices'
+ * lists show (the id's end: ids begin with their creation time). */
+static bool case_digits_name(const char *hex, const char *digits, size_t n)
+{
+  const char *shown = hex + HW_ID_HEX_LEN - HW_CASE_SHOWN_DIGITS;
+  return memcmp(hex, digits, n) == 0 || memcmp(hex + HW_ID_HEX_LEN - n, digits, n) == 0 ||
+         (n <= HW_CASE_SHOWN_DIGITS && memcmp(shown, digits, n) == 0);
+}
+
+int hw_sdb_case_by_digits(hw_sdb *s, const char *digits, hw_id *out)
 {
   sqlite3_stmt *st = s->st[ST_CASE_IDS];
   char lower[HW_ID_HEX_LEN + 1], hex[HW_ID_HEX_LEN + 1];
-  size_t n = strlen(hex_suffix);
+  size_t n = strlen(digits);
   int rc, found = 0;
 
   if (n < 6 || n > HW_ID_HEX_LEN)
     return HW_EINVAL;
   for (size_t i = 0; i <= n; i++) {
-    char ch = hex_suffix[i];
+    char ch = digits[i];
     if (i < n && !strchr("0123456789abcdefABCDEF", ch))
       return HW_EINVAL;
     lower[i] = (char)(ch >= 'A' && ch <= 'F' ? ch + 32 : ch);
   }
+  /* Each case once (the statement's UNION), however many ways it matches. */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     hw_id id;
     if (blob_exact(st, 0, id.b, HW_ID_BYTES)) {
@@ -1635,7 +1661,7 @@ int hw_sdb_case_by_suffix(hw_sdb *s, const char *hex_suffix, hw_id *out)
       break;
     }
     hw_id_to_hex(&id, hex);
-    if (memcmp(hex + HW_ID_HEX_LEN - n, lower, n) != 0)
+    if (!case_digits_name(hex, lower, n))
       continue;
     if (found++) {
       rc = HW_EEXIST;

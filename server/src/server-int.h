@@ -122,6 +122,15 @@ void hw__session_supersede(hw_server *s, hw_session *keep, const hw_id *replica)
 /* Milliseconds since the epoch (the server's clock). */
 int64_t hw__now_ms(void);
 
+/* Every person name a command gives (a worker's, a coordinator's; "" when
+ * not given) is checked, whatever the command: it appears in key=value log
+ * lines, reports and audit entries (a coordinator's in the actor,
+ * "os-user/NAME"), where a space, a quote, '=', '/' or a control character
+ * would forge a field or a line. NULL when both are fine, else the message
+ * naming the option. The server checks every request; `homeward-server`
+ * checks before it sends (a name that is not UTF-8 cannot be sent). */
+const char *hw__person_names_refused(const char *worker, const char *coordinator);
+
 /* What the server stores of an invitation token: a domain-separated hash
  * (the token itself is never stored; security notes part B). */
 void hw__token_hash(const uint8_t token[static HW_TOKEN_BYTES], uint8_t out[static HW_HASH_BYTES]);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -377,6 +378,55 @@ out:
   return rc;
 }
 
+/* Architecture §4: a restored server takes a new epoch and a new server
+ * replica id, so devices re-push what it lost and its own writes never
+ * reuse a dot. In the same transaction it voids the invitations still
+ * unused (the backup cannot know which were used after it was made: one
+ * used then would enrol a second device) and audits both, so coordinators
+ * see that history was rolled back. `epoch_b` holds the old epoch. */
+static int take_new_epoch(hw_server *s, uint8_t epoch_b[8])
+{
+  hw_sdb *db = s->db.sdb;
+  uint64_t old_epoch = get_be64(epoch_b), voided = 0;
+  char actor[160], details[160], buf[1024];
+  struct passwd pw, *me = NULL;
+  int rc;
+
+  s->epoch = new_epoch();
+  be64(epoch_b, s->epoch);
+  hw_id_random(&s->replica);
+  /* The entry's actor: the OS user who started the restored server. */
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &me) != 0 || !me)
+    me = NULL;
+  snprintf(actor, sizeof actor, "%s/-", me ? me->pw_name : "?");
+  if ((rc = hw_store_begin(s->db.st)) != 0)
+    return rc;
+  /* Remembered: only a store that was restored may meet a device naming
+   * an epoch it never had (one taken after its backup was made). */
+  if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
+      (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
+      (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
+      (rc = hw_sdb_invitations_void(db, hw__now_ms(), &voided)))
+    goto fail;
+  snprintf(details, sizeof details, "old_epoch=%016llx new_epoch=%016llx invitations_voided=%llu",
+           (unsigned long long)old_epoch, (unsigned long long)s->epoch,
+           (unsigned long long)voided);
+  if ((rc = hw__admin_audit(db, "restored", NULL, actor, details)) ||
+      (rc = hw_store_commit(s->db.st)))
+    goto fail;
+  s->head_valid = false;
+  s->ever_restored = true;
+  hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken %s", details);
+  if (voided)
+    hw_log(HW_LOG_WARN, "invitations_voided=%llu: unused in the backup, they may have been used "
+                        "since; invite again",
+           (unsigned long long)voided);
+  return HW_OK;
+fail:
+  rollback_quietly(s->db.st);
+  return rc;
+}
+
 static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
 {
   hw_sdb *db = s->db.sdb;
@@ -415,28 +465,8 @@ static int load_keys(hw_server *s, bool restored, char *err, size_t err_len)
     head_unpack(&s->head, packed);
     s->head_valid = hw_signed_head_verify(&s->head, s->sign_pk) == HW_OK;
   }
-  if (restored) {
-    /* Architecture §4: a restored server takes a new epoch and a new server
-     * replica id, so devices re-push what it lost and its own writes never
-     * reuse a dot. */
-    s->epoch = new_epoch();
-    be64(epoch_b, s->epoch);
-    hw_id_random(&s->replica);
-    if ((rc = hw_store_begin(s->db.st)) != 0)
-      return rc;
-    /* Remembered: only a store that was restored may meet a device naming
-     * an epoch it never had (one taken after its backup was made). */
-    if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
-        (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
-        (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
-        (rc = hw_store_commit(s->db.st))) {
-      rollback_quietly(s->db.st);
-      return rc;
-    }
-    s->head_valid = false;
-    s->ever_restored = true;
-    hw_log(HW_LOG_WARN, "store restored or copied: new epoch taken");
-  }
+  if (restored)
+    return take_new_epoch(s, epoch_b);
   return HW_OK;
 }
 
@@ -528,7 +558,7 @@ typedef struct invite_job {
   hw_job job;
   hw_server *srv;
   hw_control_req *req;
-  char worker[64], role[16], actor[160];
+  char worker[64], coordinator[64], role[16], actor[160];
   char address[INVITE_ADDRESS_MAX]; /* what the invitation tells the device to dial */
   uint8_t token[HW_TOKEN_BYTES];
   int64_t expires_ms;
@@ -539,7 +569,7 @@ static int invite_run(hw_job *job, void *d)
   invite_job *j = (invite_job *)job;
   hw_server_db *db = d;
   uint8_t th[HW_HASH_BYTES];
-  char details[128];
+  char details[256];
   int rc;
 
   hw_random_bytes(j->token, sizeof j->token);
@@ -547,7 +577,10 @@ static int invite_run(hw_job *job, void *d)
   hw__token_hash(j->token, th);
   if ((rc = hw_sdb_invitation_put(db->sdb, th, j->worker, j->role, j->expires_ms)) != 0)
     return rc;
-  snprintf(details, sizeof details, "role=%s expires_ms=%lld", j->role, (long long)j->expires_ms);
+  /* Who was invited, and by whose decision: the names only (checked when
+   * the command came), never a token or anything of a case. */
+  snprintf(details, sizeof details, "worker=%s coordinator=%s role=%s expires_ms=%lld", j->worker,
+           j->coordinator, j->role, (long long)j->expires_ms);
   return hw__admin_audit(db->sdb, "invite", NULL, j->actor, details);
 }
 
@@ -751,10 +784,10 @@ static void report_done(hw_job *job, int status)
   hw_free(j);
 }
 
-/* A worker's name appears in key=value log lines, report lines and audit
- * entries: no spaces, control characters, '=', quotes or slashes (UTF-8
- * letters are fine). */
-static bool worker_name_ok(const char *name)
+/* A person's name (a worker's or a coordinator's) appears in key=value log
+ * lines, report lines and audit entries: no spaces, control characters,
+ * '=', quotes or slashes (UTF-8 letters are fine). */
+static bool person_name_ok(const char *name)
 {
   if (!name[0] || !hw_utf8_valid((const uint8_t *)name, strlen(name)))
     return false;
@@ -762,6 +795,15 @@ static bool worker_name_ok(const char *name)
     if (*p <= 0x20 || *p == 0x7f || strchr("=\"'\\/", *p))
       return false;
   return true;
+}
+
+const char *hw__person_names_refused(const char *worker, const char *coordinator)
+{
+  if (worker[0] && !person_name_ok(worker))
+    return "--worker: a name without spaces, quotes, '=' or '/' (for example amina.k)";
+  if (coordinator[0] && !person_name_ok(coordinator))
+    return "--coordinator: a name without spaces, quotes, '=' or '/' (for example joseph.m)";
+  return NULL;
 }
 
 /* A request (control-msg-int.h): its command and the fields it names. */
@@ -780,6 +822,10 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     hw__control_reply_text(req, false, why);
     return;
   }
+  if ((why = hw__person_names_refused(worker, coord)) != NULL) {
+    hw__control_reply_text(req, false, why);
+    return;
+  }
   if (!role[0])
     snprintf(rq.role, sizeof rq.role, "worker");
   if (strcmp(cmd, "invite") == 0) {
@@ -791,8 +837,6 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
       refused = "invite needs --worker NAME";
     else if (!coord[0])
       refused = "invite needs --coordinator NAME (who decides)";
-    else if (!worker_name_ok(worker))
-      refused = "--worker: a name without spaces, quotes, '=' or '/' (for example amina.k)";
     else if (strcmp(role, "worker") && strcmp(role, "coordinator"))
       refused = "--role takes worker or coordinator";
     else if (!invite_address(&s->cfg, address, sizeof address))
@@ -812,6 +856,7 @@ static void on_control(hw_control_req *req, const hw_peer_cred *cred, const uint
     j->srv = s;
     j->req = req;
     snprintf(j->worker, sizeof j->worker, "%s", worker);
+    snprintf(j->coordinator, sizeof j->coordinator, "%s", coord);
     snprintf(j->role, sizeof j->role, "%s", role);
     /* The audit entry names the OS user and the coordinator. */
     snprintf(j->actor, sizeof j->actor, "%s/%s", cred->user, coord);

@@ -237,13 +237,13 @@ int main(int argc, char **argv)
   /* A case the server does not know is refused, not handed out (a typo
    * would otherwise hold a case nobody can see). */
   {
-    size_t unknown = hw_test_file_count(srv.log, "no case ending in"),
+    size_t unknown = hw_test_file_count(srv.log, "no case on the server matches"),
            digits = hw_test_file_count(srv.log, "6 to 32 hex digits");
     CHECK(ADMIN("assign", "--case", "0123456789abcdef0123456789abcdef", "--worker", "bashir",
                 "--coordinator", "chipo") != 0);
     CHECK(ADMIN("assign", "--case", "fedcba", "--worker", "bashir", "--coordinator", "chipo") != 0);
     CHECK(ADMIN("assign", "--case", "12345", "--worker", "bashir", "--coordinator", "chipo") != 0);
-    CHECK_EQ(hw_test_file_count(srv.log, "no case ending in"), unknown + 2);
+    CHECK_EQ(hw_test_file_count(srv.log, "no case on the server matches"), unknown + 2);
     CHECK_EQ(hw_test_file_count(srv.log, "6 to 32 hex digits"), digits + 1);
     CHECK_EQ(ADMIN("caseload", "--worker", "bashir"), 0);
     CHECK(strstr(out, "0123456789abcdef0123456789abcdef") == NULL);

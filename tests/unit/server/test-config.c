@@ -128,6 +128,44 @@ int main(void)
     CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, ": line 2: ") != NULL);
     unlink(path);
   }
+  {
+    /* A file that is not text is refused, naming the file, never read as
+     * no settings: a NUL (which would end the text there), bytes that are
+     * not UTF-8 (UTF-16, a binary). */
+    static const struct {
+      const char *bytes;
+      size_t len;
+      const char *why;
+    } bad[] = {
+#define BYTES(s) s, sizeof s - 1
+        {BYTES("\x00\x01\xff\xfe garbage"), ": line 1: a NUL byte"},
+        {BYTES("[server]\nlisten = 127.0.0.1:7400\n\0[limits]\n"), ": line 3: a NUL byte"},
+        {BYTES("\xff\xfe[\0s\0e\0r\0v\0e\0r\0]\0"), ": line 1: a NUL byte"},
+        {BYTES("\x01\xff\xfe garbage"), ": line 1: not UTF-8 text"},
+        {BYTES("[server]\nstate_dir = /srv/\xe9t\xe9\n"), ": line 2: not UTF-8 text"},
+#undef BYTES
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      char path[] = "/tmp/hw-config-XXXXXX";
+      int fd = mkstemp(path);
+      CHECK(fd >= 0);
+      CHECK(write(fd, bad[i].bytes, bad[i].len) == (ssize_t)bad[i].len);
+      close(fd);
+      hw_server_config_defaults(&c);
+      err[0] = '\0';
+      CHECK_ERR(hw_server_config_load(&c, path, err, sizeof err), HW_EINVAL);
+      if (strncmp(err, path, strlen(path)) != 0 || !strstr(err, bad[i].why)) {
+        fprintf(stderr, "file %zu: \"%s\" lacks \"%s\"\n", i, err, bad[i].why);
+        CHECK(0);
+      }
+      unlink(path);
+    }
+    /* UTF-8 text is fine, a byte-order mark included. */
+    CHECK_OK(hw_server_config_parse(&c, "\xef\xbb\xbf; bureau r\xc3\xa9gional\n[server]\n"
+                                        "state_dir = /srv/\xc3\xa9t\xc3\xa9\n",
+                                    err, sizeof err));
+    CHECK(strcmp(c.state_dir, "/srv/\xc3\xa9t\xc3\xa9") == 0);
+  }
   puts("config: ok");
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "control-client-int.h"
@@ -26,6 +27,10 @@ static const char usage[] =
     "          The organisation's recovery secret key is written once to FILE:\n"
     "          keep it offline; it is the only way to open a device whose worker\n"
     "          forgot the passphrase.\n"
+    "  rekey   change what unlocks the store, the server stopped: from the current\n"
+    "          key file or passphrase to --new-key-file FILE (mode 0600; made with\n"
+    "          fresh random bytes if it does not exist) or a new passphrase\n"
+    "          (--new-passphrase-fd N, HOMEWARD_NEW_PASSPHRASE, or the terminal)\n"
     "  run     serve devices until SIGTERM or SIGINT\n"
     "          [--state-dir DIR] [--listen IP:PORT] [--public-address HOST:PORT]\n"
     "          [--key-file FILE] [--passphrase-fd N] [--log-level L]\n"
@@ -64,7 +69,7 @@ static const char usage[] =
     "              Either way the device holding it drops its copy and takes the\n"
     "              server's at its next sync.\n"
     "\n"
-    "Every command but init and run talks to the running server through its control\n"
+    "Every command but init, run and rekey talks to the running server through its control\n"
     "socket, found from the state directory: give the same --state-dir DIR or\n"
     "--config FILE as the server was started with (default /var/lib/homeward).\n"
     "\n"
@@ -81,7 +86,8 @@ static const char usage[] =
 typedef struct opts {
   const char *config, *state_dir, *listen, *public_address, *key_file, *log_level, *recovery_out;
   const char *worker, *coordinator, *role, *control_socket, *case_hex, *device, *mode, *id, *from;
-  int passphrase_fd;
+  const char *new_key_file;
+  int passphrase_fd, new_passphrase_fd;
   unsigned test_flags;
 #ifdef HW_SERVER_POWERCUT
   hw_powercut powercut; /* --test-powercut: this test-only binary alone */
@@ -186,6 +192,79 @@ out:
   return rc;
 }
 
+/* The new passphrase for rekey, after the current one was read: from
+ * --new-passphrase-fd, HOMEWARD_NEW_PASSPHRASE, or the terminal twice. */
+static int new_passphrase(const opts *o, char *buf)
+{
+  const char *env = getenv("HOMEWARD_NEW_PASSPHRASE"), *weak;
+  int rc;
+
+  if (o->new_passphrase_fd < 0 && env) {
+    size_t n = strlen(env);
+    if (n == 0 || n > HW_PASSPHRASE_MAX)
+      return fail("HOMEWARD_NEW_PASSPHRASE is empty or too long");
+    memcpy(buf, env, n + 1);
+  } else {
+    unsetenv("HOMEWARD_PASSPHRASE"); /* that one was the current passphrase */
+    if ((rc = hw_passphrase_read(buf, o->new_passphrase_fd, "new store passphrase: ", 1)) != 0)
+      return fail(rc == HW_ENOENT ? "no new key: give --new-key-file FILE, "
+                                    "--new-passphrase-fd N, HOMEWARD_NEW_PASSPHRASE or a terminal"
+                                  : "the new passphrase is empty, too long, or the two differ");
+  }
+  if ((weak = hw_passphrase_weakness(buf)) != NULL) {
+    fprintf(stderr, "homeward-server: new passphrase refused: %s\n", weak);
+    return 2;
+  }
+  return 0;
+}
+
+static int cmd_rekey(const opts *o)
+{
+  hw_server_config cfg;
+  hw_unlock u, to = {0};
+  char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1), err[512];
+  char *next = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
+  int rc;
+
+  if (!pass || !next) {
+    rc = fail("out of memory");
+    goto out;
+  }
+  if ((rc = load_config(o, &cfg)) != 0 || (rc = unlock_with(o, &cfg, &u, pass, 0)) != 0)
+    goto out;
+  if (o->new_key_file) {
+    to.key_file = o->new_key_file;
+    /* A new key file may be made here: 32 fresh random bytes, mode 0600. */
+    if (access(o->new_key_file, F_OK) != 0 && hw_store_keyfile_create(o->new_key_file) != 0) {
+      rc = fail("cannot create the new key file (its directory must exist)");
+      goto out;
+    }
+  } else {
+    if ((rc = new_passphrase(o, next)) != 0)
+      goto out;
+    to.passphrase = (const uint8_t *)next;
+    to.passphrase_len = strlen(next);
+  }
+  if (hw_server_rekey(&cfg, &u, &to, err, sizeof err) != 0) {
+    rc = fail(err);
+    goto out;
+  }
+  if (to.key_file)
+    printf("the store now opens with the key file %s only: set [server] key_file (or "
+           "--key-file) to it; the old key no longer opens the store\n",
+           to.key_file);
+  else
+    printf("the store now opens with the new passphrase only%s\n",
+           cfg.key_file[0] ? ": remove [server] key_file (or --key-file) from how the server "
+                             "starts"
+                           : "");
+  rc = 0;
+out:
+  hw_secure_free(pass);
+  hw_secure_free(next);
+  return rc;
+}
+
 static int cmd_run(const opts *o)
 {
   hw_server_config cfg;
@@ -274,7 +353,7 @@ static int cmd_control(const opts *o, const char *cmd)
 
 int main(int argc, char **argv)
 {
-  opts o = {.passphrase_fd = -1};
+  opts o = {.passphrase_fd = -1, .new_passphrase_fd = -1};
   const char *cmd = NULL;
 
   for (int i = 1; i < argc; i++) {
@@ -307,15 +386,16 @@ int main(int argc, char **argv)
     OPT("--mode", mode)
     OPT("--id", id)
     OPT("--from", from)
+    OPT("--new-key-file", new_key_file)
 #undef OPT
-    else if (!strcmp(a, "--passphrase-fd") && i + 1 < argc)
+    else if ((!strcmp(a, "--passphrase-fd") || !strcmp(a, "--new-passphrase-fd")) && i + 1 < argc)
     {
       char *end;
       long fd = strtol(argv[++i], &end, 10);
       if (end == argv[i] || *end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
-        return fprintf(stderr, "homeward-server: --passphrase-fd %s is not an open file "
-                               "descriptor\n", argv[i]), 2;
-      o.passphrase_fd = (int)fd;
+        return fprintf(stderr, "homeward-server: %s %s is not an open file descriptor\n", a,
+                       argv[i]), 2;
+      *(!strcmp(a, "--passphrase-fd") ? &o.passphrase_fd : &o.new_passphrase_fd) = (int)fd;
       continue;
     }
 #ifdef HW_SERVER_POWERCUT
@@ -357,6 +437,8 @@ int main(int argc, char **argv)
     return cmd_init(&o);
   if (!strcmp(cmd, "run"))
     return cmd_run(&o);
+  if (!strcmp(cmd, "rekey"))
+    return cmd_rekey(&o);
   if (!strcmp(cmd, "invite") || !strcmp(cmd, "status") || !strcmp(cmd, "audit") ||
       !strcmp(cmd, "records") || !strcmp(cmd, "assign") || !strcmp(cmd, "reassign") ||
       !strcmp(cmd, "region") || !strcmp(cmd, "caseload") || !strcmp(cmd, "devices") ||

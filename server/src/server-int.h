@@ -102,6 +102,13 @@ HW_NODISCARD int hw_server_init(const hw_server_config *cfg, const hw_unlock *un
                                 const char *recovery_out, uint8_t pub_out[static 32], char *err,
                                 size_t err_len);
 
+/* Change what unlocks the stopped server's store, from `unlock` to `to`'s
+ * passphrase or key file: the data key is wrapped again, nothing else
+ * changes (the recovery seal stays). Returns 0 or an error, with `err`
+ * saying what failed in words for the operator. */
+HW_NODISCARD int hw_server_rekey(const hw_server_config *cfg, const hw_unlock *unlock,
+                                 const hw_unlock *to, char *err, size_t err_len);
+
 /* Open the state directory's store, load the keys, listen. Returns 0 or an
  * error, with `err` saying what failed in words for the operator. */
 HW_NODISCARD int hw_server_start(hw_server *s, uv_loop_t *loop, const hw_server_config *cfg,

@@ -220,6 +220,11 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
              "the store %s is in use: is another homeward-server running on this state "
              "directory?",
              path);
+  else if (rc == HW_EPASSPHRASE && u->key_file)
+    snprintf(err, err_len,
+             "the key file %s does not open the store %s: it is another store's key, the "
+             "store is unlocked by a passphrase, or its key was changed (rekey)",
+             u->key_file, path);
   else if (rc)
     snprintf(err, err_len, "cannot open the store %s: %s (%s)", path, hw_strerror(rc),
              hw_store_why_str(info->why));
@@ -228,6 +233,30 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
   else if (sqlite3_exec(hw_store_sqlite(*st), "PRAGMA cache_size=" SERVER_CACHE_PAGES_SQL, NULL,
                         NULL, NULL) != SQLITE_OK)
     hw_log(HW_LOG_WARN, "cache_size not set");
+  return rc;
+}
+
+int hw_server_rekey(const hw_server_config *cfg, const hw_unlock *unlock, const hw_unlock *to,
+                    char *err, size_t err_len)
+{
+  hw_store_opts o = {.passphrase = to->passphrase,
+                     .passphrase_len = to->passphrase_len,
+                     .key_file = to->key_file};
+  hw_store_info info;
+  hw_store *st = NULL;
+  int rc;
+
+  if ((rc = open_store(cfg, unlock, false, NULL, &st, &info, err, err_len)) != 0)
+    return rc;
+  rc = hw_store_rekey(st, &o, &info);
+  if (rc && to->key_file && info.why)
+    snprintf(err, err_len, "cannot use the new key file %s: %s", to->key_file,
+             hw_store_why_str(info.why));
+  else if (rc)
+    snprintf(err, err_len, "the store's key was not changed: %s", hw_strerror(rc));
+  else
+    hw_log(HW_LOG_INFO, "store rekeyed to=%s", to->key_file ? "key-file" : "passphrase");
+  hw_store_close(st);
   return rc;
 }
 

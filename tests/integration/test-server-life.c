@@ -307,6 +307,43 @@ static void idle_head_refreshed(hw_client *a)
   CHECK(r.clock_skew_ms > -10000); /* signed again every 5-6 s, not 13 s old or more */
 }
 
+/* `rekey` on the stopped server: the store moves to a new key file (made
+ * by the command, mode 0600); the old key file no longer opens it, a weak
+ * new passphrase is refused before anything changes, and the server runs
+ * on with the new key, everything kept. */
+static void rekeyed(hw_client *a, int n)
+{
+  char old_key[300], new_key[400], other[400], out[1024];
+  struct stat sb;
+
+  snprintf(old_key, sizeof old_key, "%s", srv.key_file);
+  snprintf(new_key, sizeof new_key, "%s/rekeyed.key", srv.dir);
+  snprintf(other, sizeof other, "%s/other.key", srv.dir);
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  setenv("HOMEWARD_NEW_PASSPHRASE", "password1234", 1);
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out,
+                              (const char *const[]){"rekey", "--key-file", old_key, NULL}),
+           2);
+  unsetenv("HOMEWARD_NEW_PASSPHRASE");
+  CHECK(hw_test_file_contains(srv.log, "new passphrase refused: a common password"));
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out,
+                              (const char *const[]){"rekey", "--key-file", old_key,
+                                                    "--new-key-file", new_key, NULL}),
+           0);
+  CHECK(strstr(out, "the store now opens with the key file") != NULL);
+  CHECK(stat(new_key, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+  CHECK_EQ(hw_test_server_cmd(&srv, out, sizeof out,
+                              (const char *const[]){"rekey", "--key-file", old_key,
+                                                    "--new-key-file", other, NULL}),
+           2);
+  CHECK(hw_test_file_contains(srv.log, "does not open the store"));
+  snprintf(srv.key_file, sizeof srv.key_file, "%.280s", new_key);
+  hw_test_server_restart(&srv);
+  hw_test_sync_ok(a);
+  CHECK_EQ(hw_test_server_records(&srv), (size_t)n);
+  audit_verifies();
+}
+
 int main(int argc, char **argv)
 {
   char inv_a[600], inv_b[600];
@@ -403,6 +440,7 @@ int main(int argc, char **argv)
     CHECK(strcmp(texts[0], "second after the backup") == 0);
   }
   CHECK(hw_test_file_contains(srv.log, "new epoch taken"));
+  rekeyed(a, n);
 
   hw_client_close(a);
   hw_client_close(b);

@@ -123,6 +123,14 @@ HW_NODISCARD HW_EXPORT int hw_store_keyfile_create(const char *path);
 HW_NODISCARD HW_EXPORT int hw_store_change_passphrase(hw_store *st, const uint8_t *pass,
                                                       size_t pass_len);
 
+/* Rewrap the data key under `to`'s passphrase or key file (only those two
+ * fields are read; a key file is checked as at open), switching between
+ * them if need be; nothing is re-encrypted, the envelope is replaced
+ * atomically, the recovery seal kept. Not inside a transaction. Returns 0,
+ * HW_EINVAL, or a key file's error with info->why. */
+HW_NODISCARD HW_EXPORT int hw_store_rekey(hw_store *st, const hw_store_opts *to,
+                                          hw_store_info *info);
+
 /* Organisation recovery: unseal the data key of the store at o->path with the
  * recovery key pair and write a new envelope for o->passphrase (the store
  * must not be open). Returns 0, HW_EKEYFILE (no recovery seal, or another

@@ -986,19 +986,40 @@ int hw_store_keyfile_create(const char *path)
 
 int hw_store_change_passphrase(hw_store *st, const uint8_t *pass, size_t pass_len)
 {
+  hw_store_opts to = {.passphrase = pass, .passphrase_len = pass_len};
+  hw_store_info info;
+
+  if (!pass || st->env.kdf != HW__KDF_ARGON2ID)
+    return HW_EINVAL;
+  return hw_store_rekey(st, &to, &info);
+}
+
+int hw_store_rekey(hw_store *st, const hw_store_opts *to, hw_store_info *info)
+{
   hw__env e = st->env;
   uint8_t env_bytes[HW__ENV_BYTES];
-  uint8_t *kek;
+  uint8_t *kek, *secret = NULL;
+  size_t secret_len = 0;
   int rc;
 
-  if (!pass || e.kdf != HW__KDF_ARGON2ID || !sqlite3_get_autocommit(st->db))
+  memset(info, 0, sizeof *info);
+  if (!to || (!to->passphrase) == (!to->key_file) || !sqlite3_get_autocommit(st->db))
     return HW_EINVAL;
+  if ((rc = get_secret(NULL, to, &secret, &secret_len, info)) != 0)
+    return rc;
   kek = sodium_malloc(HW__KEY);
-  if (!kek)
+  if (!kek) {
+    sodium_free(secret);
     return HW_ENOMEM;
-  kdf_limits(st->test_flags, &e);
+  }
+  e.kdf = to->key_file ? HW__KDF_KEYFILE : HW__KDF_ARGON2ID;
+  e.opslimit = 0;
+  e.memlimit = 0;
+  if (e.kdf == HW__KDF_ARGON2ID)
+    kdf_limits(st->test_flags, &e);
   randombytes_buf(e.salt, sizeof e.salt);
-  rc = hw__env_kek(&e, pass, pass_len, kek);
+  rc = hw__env_kek(&e, secret, secret_len, kek);
+  sodium_free(secret);
   if (rc == HW_OK) {
     hw__env_wrap(&e, kek, st->dek);
     hw__env_encode(&e, env_bytes);

@@ -236,6 +236,81 @@ static void test_passphrase_and_recovery(void)
   free(dir);
 }
 
+/* Rekeying: a passphrase store moves to a key file, to another key file
+ * and back to a passphrase; after each step only the new secret opens it,
+ * the record is intact, and the organisation's recovery seal still works.
+ * A key file it cannot use is refused with the envelope unchanged. */
+static void test_rekey(void)
+{
+  char *dir = st_tmpdir(), *keys = st_tmpdir(), path[1024], kf[1024], kf2[1024], loose[1024];
+  uint8_t pk[32], sk[32];
+  hw_store_opts o, by_kf, by_kf2, by_pw, to;
+  hw_store_info info;
+  hw_store *st;
+  hw_store_rec *r;
+  hw_id id = st_id(5);
+
+  CHECK_EQ(crypto_box_keypair(pk, sk), 0);
+  snprintf(path, sizeof path, "%s/r.db", dir);
+  snprintf(kf, sizeof kf, "%s/one.key", keys);
+  snprintf(kf2, sizeof kf2, "%s/two.key", keys);
+  snprintf(loose, sizeof loose, "%s/loose.key", keys);
+  CHECK_OK(hw_store_keyfile_create(kf));
+  CHECK_OK(hw_store_keyfile_create(kf2));
+  CHECK_OK(hw_store_keyfile_create(loose));
+  CHECK(chmod(loose, 0644) == 0);
+  o = st_opts(path, "old passphrase");
+  o.recovery_pk = pk;
+  st = st_open_ok(&o, NULL);
+  put_one(st, 5);
+  o.create = false;
+  o.recovery_pk = NULL;
+  by_kf = o;
+  by_kf.passphrase = NULL;
+  by_kf.key_file = kf;
+  by_kf2 = by_kf;
+  by_kf2.key_file = kf2;
+  by_pw = st_opts(path, "new passphrase");
+  by_pw.create = false;
+
+  /* A key file open to others, or two secrets at once: refused, nothing changed. */
+  to = (hw_store_opts){.key_file = loose};
+  CHECK_ERR(hw_store_rekey(st, &to, &info), HW_EPERM);
+  CHECK_EQ(info.why, HW_STORE_WHY_KEYFILE_MODE);
+  to = (hw_store_opts){.key_file = kf, .passphrase = (const uint8_t *)"x", .passphrase_len = 1};
+  CHECK_ERR(hw_store_rekey(st, &to, &info), HW_EINVAL);
+  to = (hw_store_opts){.key_file = kf};
+  CHECK_OK(hw_store_rekey(st, &to, &info));
+  hw_store_close(st);
+  refused(dir, &o, HW_EPASSPHRASE, HW_STORE_WHY_PASSPHRASE);
+  st = st_open_ok(&by_kf, NULL);
+  to = (hw_store_opts){.key_file = kf2};
+  CHECK_OK(hw_store_rekey(st, &to, &info));
+  hw_store_close(st);
+  refused(dir, &by_kf, HW_EPASSPHRASE, HW_STORE_WHY_PASSPHRASE);
+  st = st_open_ok(&by_kf2, NULL);
+  to = (hw_store_opts){.passphrase = (const uint8_t *)"new passphrase", .passphrase_len = 14};
+  CHECK_OK(hw_store_rekey(st, &to, &info));
+  hw_store_close(st);
+  refused(dir, &by_kf2, HW_EPASSPHRASE, HW_STORE_WHY_PASSPHRASE);
+  st = st_open_ok(&by_pw, NULL);
+  CHECK_OK(hw_store_get(st, &id, &r));
+  hw_store_rec_free(r);
+  hw_store_close(st);
+  /* The recovery seal survived every rewrap. */
+  {
+    hw_store_opts rr = st_opts(path, "recovered passphrase");
+    CHECK_OK(hw_store_recover(&rr, pk, sk));
+    rr.create = false;
+    st = st_open_ok(&rr, NULL);
+    hw_store_close(st);
+  }
+  st_rmdir(dir);
+  st_rmdir(keys);
+  free(dir);
+  free(keys);
+}
+
 static void test_keyfile(void)
 {
   char *dir = st_tmpdir(), *other = st_tmpdir(), path[1024], kf[1024], kf2[1024];
@@ -399,6 +474,7 @@ int main(void)
   CHECK_OK(hw_crypto_init());
   test_refusals();
   test_passphrase_and_recovery();
+  test_rekey();
   test_keyfile();
   test_kdf_nomem();
   printf("store keys: ok\n");

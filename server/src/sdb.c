@@ -1,6 +1,7 @@
-/* The server's database: schema and queries (see sdb-int.h). The one file in
- * server/ that calls SQLite. */
-#include "sdb-int.h"
+/* The server's database: schema, prepared statements, transactions, the
+ * meta table and the per-job cache (see sdb-int.h). The sdb*.c files are
+ * the only ones in server/ that call SQLite. */
+#include "sdb-priv.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -108,65 +109,6 @@ static const char rebuild_v4[] =
     "DROP TABLE srv_history;"
     "ALTER TABLE srv_history_v4 RENAME TO srv_history;";
 
-enum {
-  ST_BEGIN,
-  ST_SAVEPOINT,
-  ST_RELEASE,
-  ST_ROLLBACK_TO,
-  ST_COMMIT,
-  ST_ROLLBACK,
-  ST_META_GET,
-  ST_META_PUT,
-  ST_REC_GET,
-  ST_REC_DEL,
-  ST_REC_PUT,
-  ST_DOT_GET,
-  ST_DOT_PUT,
-  ST_DOTS_UPTO,
-  ST_MARK_GET,
-  ST_MARK_PUT,
-  ST_MARK_DROP,
-  ST_DOTS_AFTER,
-  ST_HIST_PUT,
-  ST_AUDIT_LAST,
-  ST_AUDIT_PUT,
-  ST_AUDIT_ALL,
-  ST_QUAR_PUT,
-  ST_DEV_GET,
-  ST_DEV_PUT,
-  ST_DEV_STATUS,
-  ST_REP_GET,
-  ST_REP_PUT,
-  ST_REP_LIST,
-  ST_INV_PUT,
-  ST_INV_GET,
-  ST_INV_USE,
-  ST_INV_VOID,
-  ST_REC_AFTER,
-  ST_REC_COUNT,
-  ST_ASSIGN_GET,
-  ST_REC_WORKER,
-  ST_ASSIGN_PUT,
-  ST_ASSIGN_LOG,
-  ST_HELD_PUT,
-  ST_HELD_GET,
-  ST_REGION_PUT,
-  ST_REGION_LIST,
-  ST_WSUM_GET,
-  ST_WSUM_PUT,
-  ST_CASE_RECORDS,
-  ST_LOAD_AFTER,
-  ST_SEQS_AFTER,
-  ST_REC_BY_SEQ,
-  ST_EVENTS_AFTER,
-  ST_CASELOAD,
-  ST_FLAG_PUT,
-  ST_DEV_LIST,
-  ST_DEV_BY_PREFIX,
-  ST_CASE_IDS,
-  ST_PERSON_ROLES,
-  ST_COUNT
-};
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -277,32 +219,8 @@ static const char *const sql[ST_COUNT] = {
                      " LIMIT ?2",
 };
 
-/* The sequence number, the caseload checksum and the audit head change with
- * every record: they are kept here and written once per job (hw_sdb_flush,
- * from the storage operations before a savepoint is released), and read
- * again after a rollback (hw_sdb_invalidate). */
-/* Workers' caseload checksums the storage thread changed and has not
- * written yet: a push job changes its worker's at every record. */
-#define WSUM_SLOTS 8
 
-typedef struct wsum_slot {
-  char worker[HW_WORKER_MAX];
-  uint8_t sum[HW_HASH_BYTES];
-  bool used, dirty;
-} wsum_slot;
-
-struct hw_sdb {
-  sqlite3 *db;
-  sqlite3_stmt *st[ST_COUNT];
-  bool cache_ok, dirty;
-  uint64_t seq;
-  uint64_t audit_seq;
-  uint8_t audit_head[HW_HASH_BYTES];
-  wsum_slot wsum[WSUM_SLOTS];
-  unsigned wsum_next; /* the slot a new worker takes next */
-};
-
-static int from_sqlite(int rc)
+int hw__sdb_from_sqlite(int rc)
 {
   switch (rc & 0xff) {
   case SQLITE_OK:
@@ -329,9 +247,9 @@ static int from_sqlite(int rc)
 /* End a walk over a statement's rows: SQLITE_DONE is success, another
  * SQLite code is mapped, an HW_ code from the walk is kept; the statement
  * is reset and unbound for its next use. */
-static int walk_end(sqlite3_stmt *st, int rc)
+int hw__sdb_walk_end(sqlite3_stmt *st, int rc)
 {
-  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
+  rc = rc == SQLITE_DONE ? HW_OK : rc > 0 ? hw__sdb_from_sqlite(rc) : rc;
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return rc;
@@ -344,7 +262,7 @@ sqlite3 *hw__sdb_sqlite(hw_sdb *s)
 
 int hw__sdb_rc(int rc)
 {
-  return from_sqlite(rc);
+  return hw__sdb_from_sqlite(rc);
 }
 
 void hw_sdb_close(hw_sdb *s)
@@ -398,7 +316,7 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
 
   *out = NULL;
   if ((rc = schema_version(db, &version)) != SQLITE_OK)
-    return from_sqlite(rc);
+    return hw__sdb_from_sqlite(rc);
   if (version > SCHEMA_VERSION)
     return HW_EVERSION;
   if (version < SCHEMA_VERSION) {
@@ -414,7 +332,7 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
       rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
       sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-      return from_sqlite(rc);
+      return hw__sdb_from_sqlite(rc);
     }
   }
   s = hw_calloc(1, sizeof *s);
@@ -425,7 +343,7 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
     rc = sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
     if (rc != SQLITE_OK) {
       hw_sdb_close(s);
-      return from_sqlite(rc);
+      return hw__sdb_from_sqlite(rc);
     }
   }
   *out = s;
@@ -433,51 +351,51 @@ int hw_sdb_open(hw_sdb **out, sqlite3 *db)
 }
 
 /* Run a statement that returns no rows. */
-static int exec_st(hw_sdb *s, int which)
+int hw__sdb_exec_st(hw_sdb *s, int which)
 {
   sqlite3_stmt *st = s->st[which];
   int rc = sqlite3_step(st);
 
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  return rc == SQLITE_DONE ? HW_OK : from_sqlite(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+  return rc == SQLITE_DONE ? HW_OK : hw__sdb_from_sqlite(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
 }
 
 static int op_begin(void *d)
 {
-  return exec_st(d, ST_BEGIN);
+  return hw__sdb_exec_st(d, ST_BEGIN);
 }
 static int op_savepoint(void *d)
 {
-  return exec_st(d, ST_SAVEPOINT);
+  return hw__sdb_exec_st(d, ST_SAVEPOINT);
 }
 static int op_release(void *d)
 {
-  return exec_st(d, ST_RELEASE);
+  return hw__sdb_exec_st(d, ST_RELEASE);
 }
 static int op_rollback_to(void *d)
 {
   /* ROLLBACK TO keeps the savepoint open: release it so the next job's
    * savepoint is not nested inside this one. */
-  int rc = exec_st(d, ST_ROLLBACK_TO);
-  return rc ? rc : exec_st(d, ST_RELEASE);
+  int rc = hw__sdb_exec_st(d, ST_ROLLBACK_TO);
+  return rc ? rc : hw__sdb_exec_st(d, ST_RELEASE);
 }
 static int op_commit(void *d)
 {
-  return exec_st(d, ST_COMMIT);
+  return hw__sdb_exec_st(d, ST_COMMIT);
 }
 static void op_rollback(void *d)
 {
   hw_sdb *s = d;
   if (!sqlite3_get_autocommit(s->db))
-    (void)exec_st(s, ST_ROLLBACK);
+    (void)hw__sdb_exec_st(s, ST_ROLLBACK);
 }
 
 const hw_storage_ops hw_sdb_storage_ops = {op_begin,       op_savepoint, op_release,
                                            op_rollback_to, op_commit,    op_rollback, NULL};
 
 /* Copy column `col` of the current row into a new hw_malloc buffer. */
-static int take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
+int hw__sdb_take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
 {
   const void *p = sqlite3_column_blob(st, col);
   int n = sqlite3_column_bytes(st, col);
@@ -491,7 +409,7 @@ static int take_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
   return HW_OK;
 }
 
-static int blob_exact(sqlite3_stmt *st, int col, void *out, size_t len)
+int hw__sdb_blob_exact(sqlite3_stmt *st, int col, void *out, size_t len)
 {
   if (sqlite3_column_bytes(st, col) != (int)len)
     return HW_ECORRUPT;
@@ -509,9 +427,9 @@ int hw_sdb_meta_get(hw_sdb *s, const char *key, uint8_t **val, size_t *len)
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW)
-    rc = take_blob(st, 0, val, len);
+    rc = hw__sdb_take_blob(st, 0, val, len);
   else
-    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
+    rc = rc == SQLITE_DONE ? HW_ENOENT : hw__sdb_from_sqlite(rc);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return rc;
@@ -523,7 +441,7 @@ int hw_sdb_meta_put(hw_sdb *s, const char *key, const void *val, size_t len)
 
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, len ? val : "", (int)len, SQLITE_STATIC);
-  return exec_st(s, ST_META_PUT);
+  return hw__sdb_exec_st(s, ST_META_PUT);
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -540,9 +458,7 @@ static uint64_t get_be64(const uint8_t *p)
   return v;
 }
 
-static int audit_last(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES]);
-
-static int load_cache(hw_sdb *s)
+int hw__sdb_load_cache(hw_sdb *s)
 {
   uint8_t *val = NULL;
   size_t len;
@@ -559,21 +475,21 @@ static int load_cache(hw_sdb *s)
   hw_free(val);
   if (rc && rc != HW_ENOENT)
     return rc;
-  if ((rc = audit_last(s, &s->audit_seq, s->audit_head)) != 0)
+  if ((rc = hw__sdb_audit_last(s, &s->audit_seq, s->audit_head)) != 0)
     return rc;
   s->cache_ok = true;
   s->dirty = false;
   return HW_OK;
 }
 
-static int wsum_write(hw_sdb *s, wsum_slot *w)
+int hw__sdb_wsum_write(hw_sdb *s, wsum_slot *w)
 {
   sqlite3_stmt *st = s->st[ST_WSUM_PUT];
   int rc;
 
   sqlite3_bind_text(st, 1, w->worker, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, w->sum, HW_HASH_BYTES, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_WSUM_PUT)) == 0)
+  if ((rc = hw__sdb_exec_st(s, ST_WSUM_PUT)) == 0)
     w->dirty = false;
   return rc;
 }
@@ -584,7 +500,7 @@ int hw_sdb_flush(hw_sdb *s)
   int rc;
 
   for (unsigned i = 0; i < WSUM_SLOTS; i++)
-    if (s->wsum[i].dirty && (rc = wsum_write(s, &s->wsum[i])) != 0)
+    if (s->wsum[i].dirty && (rc = hw__sdb_wsum_write(s, &s->wsum[i])) != 0)
       return rc;
   if (!s->cache_ok || !s->dirty)
     return HW_OK;
@@ -604,7 +520,7 @@ void hw_sdb_invalidate(hw_sdb *s)
 
 int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
 {
-  int rc = load_cache(s);
+  int rc = hw__sdb_load_cache(s);
 
   *out = 0;
   if (rc)
@@ -616,1086 +532,8 @@ int hw_sdb_next_seq(hw_sdb *s, uint64_t *out)
 
 int hw_sdb_seq_current(hw_sdb *s, uint64_t *out)
 {
-  int rc = load_cache(s);
+  int rc = hw__sdb_load_cache(s);
 
   *out = rc ? 0 : s->seq;
   return rc;
-}
-
-int hw_sdb_record_get(hw_sdb *s, const hw_id *id, uint8_t **state, size_t *len)
-{
-  sqlite3_stmt *st = s->st[ST_REC_GET];
-  int rc;
-
-  *state = NULL;
-  *len = 0;
-  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    rc = take_blob(st, 0, state, len);
-  else
-    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_record_put(hw_sdb *s, const hw_id *id, const hw_id *case_id, const uint8_t *kind,
-                      size_t kind_len, uint64_t seq, const uint8_t *state, size_t len)
-{
-  sqlite3_stmt *st = s->st[ST_REC_DEL];
-  int rc;
-
-  if (seq > INT64_MAX)
-    return HW_ELIMIT;
-  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_REC_DEL)) != 0)
-    return rc;
-  st = s->st[ST_REC_PUT];
-  sqlite3_bind_blob(st, 1, id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, (const char *)kind, (int)kind_len, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
-  sqlite3_bind_blob(st, 5, state, (int)len, SQLITE_STATIC);
-  return exec_st(s, ST_REC_PUT);
-}
-
-int hw_sdb_dot_get(hw_sdb *s, const hw_dot *d, hw_id *record, uint8_t digest[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_DOT_GET];
-  int rc;
-
-  memset(record, 0, sizeof *record);
-  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    rc = blob_exact(st, 0, record->b, HW_ID_BYTES);
-    if (!rc)
-      rc = blob_exact(st, 1, digest, HW_HASH_BYTES);
-  } else {
-    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_dot_put(hw_sdb *s, const hw_dot *d, const hw_id *record,
-                   const uint8_t digest[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_DOT_PUT];
-  int rc;
-
-  /* Counters are stored as SQLite integers (signed 64-bit). */
-  if (d->counter > INT64_MAX)
-    return HW_ELIMIT;
-  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
-  sqlite3_bind_blob(st, 3, record->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 4, digest, HW_HASH_BYTES, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_DOT_PUT)) != 0)
-    return rc;
-  /* A lineage mark at or above this counter no longer folds every
-   * accepted dot below it. */
-  st = s->st[ST_MARK_DROP];
-  sqlite3_bind_blob(st, 1, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)d->counter);
-  return exec_st(s, ST_MARK_DROP);
-}
-
-/* Read one dots row: counter, record id, digest. */
-static int dot_row(sqlite3_stmt *st, uint64_t *counter, hw_id *record,
-                   uint8_t digest[static HW_HASH_BYTES])
-{
-  sqlite3_int64 c = sqlite3_column_int64(st, 0);
-
-  if (c <= 0)
-    return HW_ECORRUPT;
-  *counter = (uint64_t)c;
-  if (blob_exact(st, 1, record->b, HW_ID_BYTES) || blob_exact(st, 2, digest, HW_HASH_BYTES))
-    return HW_ECORRUPT;
-  return HW_OK;
-}
-
-/* The replica's lineage mark, if any at or below `upto`, as the start of
- * a fold. */
-static int mark_start(hw_sdb *s, const hw_id *replica, uint64_t upto, hw_lineage *out)
-{
-  sqlite3_stmt *st = s->st[ST_MARK_GET];
-  int rc;
-
-  hw_lineage_init(out);
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    sqlite3_int64 c = sqlite3_column_int64(st, 0);
-    uint8_t digest[HW_HASH_BYTES];
-    rc = c > 0 && blob_exact(st, 1, digest, HW_HASH_BYTES) == HW_OK ? HW_OK : HW_ECORRUPT;
-    if (rc == HW_OK && (uint64_t)c <= upto) { /* one above upto is of no use here */
-      out->counter = (uint64_t)c;
-      memcpy(out->digest, digest, HW_HASH_BYTES);
-    }
-  } else {
-    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_lineage_mark(hw_sdb *s, const hw_id *replica, const hw_lineage *l)
-{
-  sqlite3_stmt *st = s->st[ST_MARK_PUT];
-
-  if (l->counter == 0 || l->counter > INT64_MAX)
-    return HW_OK; /* nothing folded: nothing to keep */
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)l->counter);
-  sqlite3_bind_blob(st, 3, l->digest, HW_HASH_BYTES, SQLITE_STATIC);
-  return exec_st(s, ST_MARK_PUT);
-}
-
-int hw_sdb_lineage_unmark(hw_sdb *s, const hw_id *replica)
-{
-  sqlite3_stmt *st = s->st[ST_MARK_DROP];
-
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, 0);
-  return exec_st(s, ST_MARK_DROP);
-}
-
-int hw_sdb_lineage(hw_sdb *s, const hw_id *replica, uint64_t upto, bool from_mark,
-                   hw_lineage *out)
-{
-  sqlite3_stmt *st = s->st[ST_DOTS_UPTO];
-  int rc;
-
-  hw_lineage_init(out);
-  if (from_mark && (rc = mark_start(s, replica, upto, out)) != 0)
-    return rc;
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)out->counter);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    uint64_t c;
-    hw_id rec;
-    uint8_t dg[HW_HASH_BYTES];
-    if ((rc = dot_row(st, &c, &rec, dg)) != 0 || (rc = hw_lineage_add(out, c, &rec, dg)) != 0)
-      break;
-  }
-  rc = rc == SQLITE_DONE ? HW_OK : rc == HW_EINVAL ? HW_ECORRUPT : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_dots_after(hw_sdb *s, const hw_id *replica, uint64_t after, size_t max, hw_sdb_dot_cb cb,
-                      void *ud, size_t *n_out, int *more)
-{
-  sqlite3_stmt *st = s->st[ST_DOTS_AFTER];
-  size_t n = 0;
-  int rc;
-
-  *n_out = 0;
-  *more = 0;
-  if (after > INT64_MAX)
-    return HW_OK;
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)max + 1); /* one more tells whether others remain */
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    uint64_t c;
-    hw_id rec;
-    uint8_t dg[HW_HASH_BYTES];
-    if (n == max) {
-      *more = 1;
-      continue;
-    }
-    if ((rc = dot_row(st, &c, &rec, dg)) != 0)
-      break;
-    cb(c, &rec, dg, ud);
-    n++;
-  }
-  *n_out = n;
-  return walk_end(st, rc);
-}
-
-static int audit_last(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_AUDIT_LAST];
-  int rc = sqlite3_step(st);
-
-  *seq = 0;
-  memset(hash, 0, HW_HASH_BYTES);
-  if (rc == SQLITE_ROW) {
-    *seq = (uint64_t)sqlite3_column_int64(st, 0);
-    rc = blob_exact(st, 1, hash, HW_HASH_BYTES);
-  } else {
-    rc = from_sqlite(rc);
-  }
-  sqlite3_reset(st);
-  return rc;
-}
-
-int hw_sdb_audit_head(hw_sdb *s, uint64_t *seq, uint8_t hash[static HW_HASH_BYTES])
-{
-  int rc = load_cache(s);
-
-  *seq = rc ? 0 : s->audit_seq;
-  memcpy(hash, s->audit_head, HW_HASH_BYTES);
-  if (rc)
-    memset(hash, 0, HW_HASH_BYTES);
-  return rc;
-}
-
-int hw_sdb_audit_append(hw_sdb *s, const uint8_t *entry, size_t len, uint64_t *seq_out,
-                        uint8_t head[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_AUDIT_PUT];
-  uint8_t prev[HW_HASH_BYTES];
-  uint64_t seq;
-  int rc;
-
-  *seq_out = 0;
-  if ((rc = hw_sdb_audit_head(s, &seq, prev)) != 0)
-    return rc;
-  seq++;
-  hw_audit_chain_step(head, prev, seq, entry, len);
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-  sqlite3_bind_blob(st, 2, entry, (int)len, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 3, head, HW_HASH_BYTES, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_AUDIT_PUT)) == 0) {
-    *seq_out = seq;
-    s->audit_seq = seq;
-    memcpy(s->audit_head, head, HW_HASH_BYTES);
-  }
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_audit_verify(hw_sdb *s, uint64_t *n_checked, uint64_t *bad_seq)
-{
-  sqlite3_stmt *st = s->st[ST_AUDIT_ALL];
-  uint8_t prev[HW_HASH_BYTES] = {0}, want[HW_HASH_BYTES], have[HW_HASH_BYTES];
-  uint64_t expect = 1;
-  int rc;
-
-  *n_checked = 0;
-  *bad_seq = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-    const void *e = sqlite3_column_blob(st, 1);
-    int elen = sqlite3_column_bytes(st, 1);
-    /* A missing entry (a gap) breaks the chain as surely as a changed one. */
-    if (seq != expect || elen < 0 || blob_exact(st, 2, have, HW_HASH_BYTES)) {
-      *bad_seq = expect;
-      rc = HW_ECORRUPT;
-      break;
-    }
-    hw_audit_chain_step(want, prev, seq, e ? e : (const void *)"", (size_t)elen);
-    if (hw_memcmp_ct(want, have, HW_HASH_BYTES) != 0) {
-      *bad_seq = seq;
-      rc = HW_ECORRUPT;
-      break;
-    }
-    memcpy(prev, want, sizeof prev);
-    expect++;
-    (*n_checked)++;
-  }
-  sqlite3_reset(st);
-  return rc == SQLITE_DONE ? HW_OK : rc == HW_ECORRUPT ? rc : from_sqlite(rc);
-}
-
-int hw_sdb_quarantine_put(hw_sdb *s, const hw_id *record, const uint8_t *device_key, size_t key_len,
-                          const char *reason, const uint8_t *state, size_t len, int64_t now_ms,
-                          int64_t *id_out)
-{
-  sqlite3_stmt *st = s->st[ST_QUAR_PUT];
-  int rc;
-
-  *id_out = 0;
-  sqlite3_bind_blob(st, 1, record->b, HW_ID_BYTES, SQLITE_STATIC);
-  if (device_key)
-    sqlite3_bind_blob(st, 2, device_key, (int)key_len, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, 2);
-  sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 4, state, (int)len, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, now_ms);
-  rc = exec_st(s, ST_QUAR_PUT);
-  if (rc == 0)
-    *id_out = sqlite3_last_insert_rowid(s->db);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_history_put(hw_sdb *s, const hw_id *record, const hw_dot *d, const uint8_t *fields,
-                       size_t len)
-{
-  sqlite3_stmt *st = s->st[ST_HIST_PUT];
-
-  if (d->counter > INT64_MAX)
-    return HW_ELIMIT;
-  sqlite3_bind_blob(st, 1, record->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, d->replica.b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)d->counter);
-  sqlite3_bind_blob(st, 4, fields, (int)len, SQLITE_STATIC);
-  return exec_st(s, ST_HIST_PUT);
-}
-
-/* Copy a text column into `out` (NUL-terminated); HW_ECORRUPT if too long. */
-static int text_col(sqlite3_stmt *st, int col, char *out, size_t cap)
-{
-  const unsigned char *t = sqlite3_column_text(st, col);
-  int n = sqlite3_column_bytes(st, col);
-
-  if (!t || n < 0 || (size_t)n >= cap)
-    return HW_ECORRUPT;
-  memcpy(out, t, (size_t)n);
-  out[n] = '\0';
-  return HW_OK;
-}
-
-int hw_sdb_device_get(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_sdb_device *out)
-{
-  sqlite3_stmt *st = s->st[ST_DEV_GET];
-  int rc;
-
-  memset(out, 0, sizeof *out);
-  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    rc = text_col(st, 0, out->worker, sizeof out->worker);
-    if (!rc)
-      rc = text_col(st, 1, out->role, sizeof out->role);
-    if (!rc)
-      rc = text_col(st, 2, out->status, sizeof out->status);
-  } else {
-    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-int hw_sdb_device_put(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], const char *worker,
-                      const char *role, int64_t now_ms)
-{
-  sqlite3_stmt *st = s->st[ST_DEV_PUT];
-
-  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, now_ms);
-  return exec_st(s, ST_DEV_PUT);
-}
-
-int hw_sdb_device_set_status(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
-                             const char *status, int64_t now_ms)
-{
-  sqlite3_stmt *st = s->st[ST_DEV_STATUS];
-  int rc;
-
-  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, now_ms);
-  rc = exec_st(s, ST_DEV_STATUS);
-  if (rc == 0 && sqlite3_changes(s->db) == 0)
-    rc = HW_ENOENT;
-  return rc;
-}
-
-int hw_sdb_replica_bind(hw_sdb *s, const hw_id *replica,
-                        const uint8_t key[static HW_DEVICE_KEY_BYTES], const hw_id *inherits,
-                        int64_t now_ms)
-{
-  sqlite3_stmt *st = s->st[ST_REP_GET];
-  int rc;
-
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    /* Bound on first use; another device's replica id is refused. */
-    rc = sqlite3_column_bytes(st, 0) == HW_DEVICE_KEY_BYTES &&
-                 hw_memcmp_ct(sqlite3_column_blob(st, 0), key, HW_DEVICE_KEY_BYTES) == 0
-             ? HW_OK
-             : HW_EPERM;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  if (rc != SQLITE_DONE)
-    return from_sqlite(rc);
-  st = s->st[ST_REP_PUT];
-  sqlite3_bind_blob(st, 1, replica->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  if (inherits)
-    sqlite3_bind_blob(st, 3, inherits->b, HW_ID_BYTES, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, 3);
-  sqlite3_bind_int64(st, 4, now_ms);
-  return exec_st(s, ST_REP_PUT);
-}
-
-int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_id *out,
-                       size_t cap, size_t *n)
-{
-  sqlite3_stmt *st = s->st[ST_REP_LIST];
-  int rc;
-
-  *n = 0;
-  sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (*n == cap) {
-      rc = HW_ELIMIT;
-      break;
-    }
-    if ((rc = blob_exact(st, 0, out[*n].b, HW_ID_BYTES)) != 0)
-      break;
-    (*n)++;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
-                          const char *worker, const char *role, int64_t expires_ms)
-{
-  sqlite3_stmt *st = s->st[ST_INV_PUT];
-
-  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, expires_ms);
-  return exec_st(s, ST_INV_PUT);
-}
-
-int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],
-                          const uint8_t key[static HW_DEVICE_KEY_BYTES], int64_t now_ms,
-                          hw_sdb_device *out)
-{
-  sqlite3_stmt *st = s->st[ST_INV_GET];
-  int rc, used;
-
-  memset(out, 0, sizeof *out);
-  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) {
-    rc = rc == SQLITE_DONE ? HW_EAUTH : from_sqlite(rc);
-    goto out;
-  }
-  if ((rc = text_col(st, 0, out->worker, sizeof out->worker)) != 0 ||
-      (rc = text_col(st, 1, out->role, sizeof out->role)) != 0)
-    goto out;
-  if (sqlite3_column_int64(st, 2) <= now_ms) {
-    rc = HW_EAUTH; /* expired */
-    goto out;
-  }
-  used = sqlite3_column_type(st, 3) != SQLITE_NULL;
-  if (used) {
-    /* The reply to an enrolment may have been lost: the same device key may
-     * repeat it until the token expires; any other key is refused. */
-    rc = sqlite3_column_bytes(st, 3) == HW_DEVICE_KEY_BYTES &&
-                 hw_memcmp_ct(sqlite3_column_blob(st, 3), key, HW_DEVICE_KEY_BYTES) == 0
-             ? HW_OK
-             : HW_EAUTH;
-    goto out;
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  st = s->st[ST_INV_USE];
-  sqlite3_bind_blob(st, 1, token_hash, HW_HASH_BYTES, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
-  rc = exec_st(s, ST_INV_USE);
-  if (rc == 0)
-    snprintf(out->status, sizeof out->status, "new");
-  return rc;
-out:
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  if (rc)
-    memset(out, 0, sizeof *out);
-  return rc;
-}
-
-int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n)
-{
-  int rc;
-
-  sqlite3_bind_int64(s->st[ST_INV_VOID], 1, now_ms);
-  rc = exec_st(s, ST_INV_VOID);
-  *n = rc ? 0 : (uint64_t)sqlite3_changes(s->db);
-  return rc;
-}
-
-int hw_sdb_records_after(hw_sdb *s, uint64_t after, size_t max, hw_sdb_record_cb cb, void *ud,
-                         uint64_t *last_seq, int *more)
-{
-  sqlite3_stmt *st = s->st[ST_REC_AFTER];
-  size_t n = 0;
-  int rc;
-
-  *last_seq = after;
-  *more = 0;
-  if (after > INT64_MAX)
-    return HW_OK;
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)max + 1);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id case_id;
-    sqlite3_int64 seq = sqlite3_column_int64(st, 0);
-    if (n == max) {
-      *more = 1;
-      continue;
-    }
-    if (seq <= 0 || blob_exact(st, 1, case_id.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    *last_seq = (uint64_t)seq;
-    n++;
-    if ((rc = cb((uint64_t)seq, &case_id, sqlite3_column_blob(st, 2),
-                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-/* The caseload checksum: the XOR of BLAKE2b(record id || state) over every
- * stored record, so it changes in O(1) per record change and does not
- * depend on order. The device keeps the same over what it holds. */
-
-int hw_sdb_audit_walk(hw_sdb *s, uint64_t after, size_t max, hw_sdb_audit_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_AUDIT_ALL];
-  size_t n = 0;
-  int rc;
-
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
-    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-    if (seq <= after)
-      continue;
-    n++;
-    if ((rc = cb(seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), ud)) != 0)
-      break;
-  }
-  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? HW_OK : rc > 0 ? from_sqlite(rc) : rc;
-  sqlite3_reset(st);
-  return rc;
-}
-
-int hw_sdb_records_count(hw_sdb *s, uint64_t *n)
-{
-  sqlite3_stmt *st = s->st[ST_REC_COUNT];
-  int rc = sqlite3_step(st);
-
-  *n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-  rc = rc == SQLITE_ROW ? HW_OK : from_sqlite(rc);
-  sqlite3_reset(st);
-  return rc;
-}
-
-/* ---- caseloads ------------------------------------------------------------ */
-
-int hw_sdb_assign_get(hw_sdb *s, const hw_id *case_id, char worker[static HW_WORKER_MAX])
-{
-  sqlite3_stmt *st = s->st[ST_ASSIGN_GET];
-  int rc;
-
-  worker[0] = '\0';
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    rc = text_col(st, 0, worker, HW_WORKER_MAX);
-  else
-    rc = rc == SQLITE_DONE ? HW_ENOENT : from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-static int wsum_read(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_WSUM_GET];
-  int rc;
-
-  memset(out, 0, HW_HASH_BYTES);
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    rc = blob_exact(st, 0, out, HW_HASH_BYTES);
-  else
-    rc = rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-/* The worker's slot, read in when not there (a dirty one it takes over is
- * written first). */
-static int wsum_slot_of(hw_sdb *s, const char *worker, wsum_slot **out)
-{
-  wsum_slot *w;
-  int rc;
-
-  *out = NULL;
-  if (strlen(worker) >= HW_WORKER_MAX)
-    return HW_EINVAL;
-  for (unsigned i = 0; i < WSUM_SLOTS; i++)
-    if (s->wsum[i].used && strcmp(s->wsum[i].worker, worker) == 0)
-      return *out = &s->wsum[i], HW_OK;
-  w = &s->wsum[s->wsum_next];
-  if (w->used && w->dirty && (rc = wsum_write(s, w)) != 0)
-    return rc;
-  memset(w, 0, sizeof *w);
-  if ((rc = wsum_read(s, worker, w->sum)) != 0)
-    return rc;
-  snprintf(w->worker, sizeof w->worker, "%s", worker);
-  w->used = true;
-  s->wsum_next = (s->wsum_next + 1) % WSUM_SLOTS;
-  *out = w;
-  return HW_OK;
-}
-
-static int wsum_xor(hw_sdb *s, const char *worker, const uint8_t item[static HW_HASH_BYTES])
-{
-  wsum_slot *w;
-  int rc = wsum_slot_of(s, worker, &w);
-
-  if (rc)
-    return rc;
-  hw_checksum_xor(w->sum, item);
-  w->dirty = true;
-  return HW_OK;
-}
-
-int hw_sdb_wsum_get(hw_sdb *s, const char *worker, uint8_t out[static HW_HASH_BYTES])
-{
-  for (unsigned i = 0; i < WSUM_SLOTS; i++)
-    if (s->wsum[i].used && strcmp(s->wsum[i].worker, worker) == 0) {
-      memcpy(out, s->wsum[i].sum, HW_HASH_BYTES);
-      return HW_OK;
-    }
-  return wsum_read(s, worker, out);
-}
-
-int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const uint8_t delta[static HW_HASH_BYTES])
-{
-  char worker[HW_WORKER_MAX];
-  int rc = hw_sdb_assign_get(s, case_id, worker);
-
-  if (rc == HW_ENOENT)
-    return HW_OK; /* nobody's caseload */
-  return rc ? rc : wsum_xor(s, worker, delta);
-}
-
-int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_CASE_RECORDS];
-  int rc;
-
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id cid;
-    if (blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, sqlite3_column_blob(st, 2),
-                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-typedef struct move_sum {
-  hw_sdb *s;
-  uint8_t sum[HW_HASH_BYTES];
-  size_t n; /* records moved */
-} move_sum;
-
-static int add_item(uint64_t seq, const hw_id *case_id, const void *state, size_t len, void *ud)
-{
-  move_sum *m = ud;
-  hw_record *r = NULL;
-  uint8_t item[HW_HASH_BYTES];
-  (void)seq, (void)case_id;
-  /* the item needs the record id: decode the id from the state */
-  if (hw_record_decode(state, len, &r, NULL) != HW_OK)
-    return HW_ECORRUPT;
-  hw_checksum_item(item, &r->id, state, len);
-  hw_record_free(r);
-  hw_checksum_xor(m->sum, item);
-  m->n++;
-  return HW_OK;
-}
-
-int hw_sdb_assign_set(hw_sdb *s, const hw_id *case_id, const char *to, uint64_t seq)
-{
-  char from[HW_WORKER_MAX];
-  move_sum m = {s, {0}, 0};
-  sqlite3_stmt *st;
-  int rc = hw_sdb_assign_get(s, case_id, from), had = rc == HW_OK;
-
-  if (rc && rc != HW_ENOENT)
-    return rc;
-  if (had && strcmp(from, to) == 0)
-    return HW_EEXIST; /* already there: nothing to log */
-  /* The case's records move from one worker's checksum to the other's. */
-  if ((rc = hw_sdb_case_records(s, case_id, add_item, &m)) != 0)
-    return rc;
-  /* A case created on a device is assigned before its first record is
-   * stored: nothing to move, no checksum row to rewrite. */
-  if (m.n && ((had && (rc = wsum_xor(s, from, m.sum)) != 0) || (rc = wsum_xor(s, to, m.sum)) != 0))
-    return rc;
-  st = s->st[ST_ASSIGN_PUT];
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-  if ((rc = exec_st(s, ST_ASSIGN_PUT)) != 0)
-    return rc;
-  if (m.n) {
-    st = s->st[ST_REC_WORKER];
-    sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-    if ((rc = exec_st(s, ST_REC_WORKER)) != 0)
-      return rc;
-  }
-  st = s->st[ST_ASSIGN_LOG];
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-  sqlite3_bind_blob(st, 2, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  if (had)
-    sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, 3);
-  sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_ASSIGN_LOG)) != 0)
-    return rc;
-  /* Whoever held it keeps the right to land late edits on it: the holder
-   * it leaves is remembered (the current one is srv_assign's; a new case,
-   * the common write, adds no row to this randomly keyed table). */
-  if (!had)
-    return HW_OK;
-  st = s->st[ST_HELD_PUT];
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-  return exec_st(s, ST_HELD_PUT);
-}
-
-int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char *worker, bool *out)
-{
-  sqlite3_stmt *st = s->st[ST_HELD_GET];
-  int rc;
-
-  *out = false;
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *out = true;
-  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? HW_OK : from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-static int collect_case(const hw_id *case_id, uint64_t n_records, uint64_t n_flags, void *ud)
-{
-  (void)n_records, (void)n_flags;
-  return hw_id_list_add(ud, case_id);
-}
-
-int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
-{
-  sqlite3_stmt *st = s->st[ST_REGION_PUT];
-  hw_id_list l = {0};
-  int rc;
-
-  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  if ((rc = exec_st(s, ST_REGION_PUT)) != 0)
-    return rc;
-  if (sqlite3_changes(s->db) == 0)
-    return HW_EEXIST; /* in the region already */
-  /* Each of the worker's cases becomes visible to the coordinator's devices
-   * now, whatever their cursors: an event from no worker ("") to the
-   * coordinator in the one sequence, which their next pull answers with
-   * the case whole. */
-  if ((rc = hw_sdb_caseload(s, worker, collect_case, &l)) != 0)
-    goto out;
-  for (size_t i = 0; i < l.n && !rc; i++) {
-    uint64_t seq;
-    if ((rc = hw_sdb_next_seq(s, &seq)) != 0)
-      break;
-    st = s->st[ST_ASSIGN_LOG];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_blob(st, 2, l.v[i].b, HW_ID_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, coordinator, -1, SQLITE_STATIC);
-    rc = exec_st(s, ST_ASSIGN_LOG);
-  }
-out:
-  hw_free(l.v);
-  return rc;
-}
-
-int hw_sdb_person_roles(hw_sdb *s, const char *name, unsigned *roles)
-{
-  sqlite3_stmt *st = s->st[ST_PERSON_ROLES];
-  int rc;
-
-  *roles = 0;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *role = (const char *)sqlite3_column_text(st, 0);
-    if (role && strcmp(role, "worker") == 0)
-      *roles |= HW_SDB_ROLE_WORKER;
-    else if (role && strcmp(role, "coordinator") == 0)
-      *roles |= HW_SDB_ROLE_COORDINATOR;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_MAX], size_t cap,
-                  size_t *n)
-{
-  sqlite3_stmt *st = s->st[ST_REGION_LIST];
-  int rc;
-
-  *n = 0;
-  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (*n == cap) {
-      rc = HW_ELIMIT;
-      break;
-    }
-    if ((rc = text_col(st, 0, workers[*n], HW_WORKER_MAX)) != 0)
-      break;
-    (*n)++;
-  }
-  return walk_end(st, rc);
-}
-
-/* One row of a seq walk: its case and state read by seq. */
-static int load_one(hw_sdb *s, uint64_t seq, hw_sdb_record_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_REC_BY_SEQ];
-  hw_id cid;
-  int rc;
-
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    rc = blob_exact(st, 0, cid.b, HW_ID_BYTES)
-             ? HW_ECORRUPT
-             : cb(seq, &cid, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), ud);
-  else
-    rc = rc == SQLITE_DONE ? HW_ECORRUPT : from_sqlite(rc); /* the index named it */
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-static int load_after_skipping(hw_sdb *s, const char *worker, uint64_t after, size_t max,
-                               hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_SEQS_AFTER];
-  int rc;
-
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-    if ((rc = skip(seq, ud) ? cb(seq, NULL, NULL, 0, ud) : load_one(s, seq, cb, ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
-                      hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_LOAD_AFTER];
-  int rc;
-
-  if (after > INT64_MAX)
-    return HW_OK;
-  if (skip)
-    return load_after_skipping(s, worker, after, max, skip, cb, ud);
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id cid;
-    if (blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, sqlite3_column_blob(st, 2),
-                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
-                        hw_sdb_event_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_EVENTS_AFTER];
-  int rc;
-
-  if (after > INT64_MAX)
-    return HW_OK;
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id cid;
-    const unsigned char *f = sqlite3_column_text(st, 2), *t = sqlite3_column_text(st, 3);
-    if (blob_exact(st, 1, cid.b, HW_ID_BYTES) || !t) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, (const char *)f,
-                 (const char *)t, ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_CASELOAD];
-  int rc;
-
-  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id cid;
-    if (blob_exact(st, 0, cid.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb(&cid, (uint64_t)sqlite3_column_int64(st, 1),
-                 (uint64_t)sqlite3_column_int64(st, 2), ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker, const char *reason,
-                    int64_t now_ms)
-{
-  sqlite3_stmt *st = s->st[ST_FLAG_PUT];
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, now_ms);
-  return exec_st(s, ST_FLAG_PUT);
-}
-
-int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud)
-{
-  sqlite3_stmt *st = s->st[ST_DEV_LIST];
-  int rc;
-
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_sdb_device d = {0};
-    uint8_t key[HW_DEVICE_KEY_BYTES];
-    if (blob_exact(st, 0, key, sizeof key) || text_col(st, 1, d.worker, sizeof d.worker) ||
-        text_col(st, 2, d.role, sizeof d.role) || text_col(st, 3, d.status, sizeof d.status)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb(key, &d, ud)) != 0)
-      break;
-  }
-  return walk_end(st, rc);
-}
-
-/* The end of a walk for one row: SQLITE_DONE with `found` rows is HW_OK
- * (one) or HW_ENOENT (none); any other rc stands (HW_EEXIST: several). */
-static int unique_end(sqlite3_stmt *st, int rc, int found)
-{
-  if (rc == SQLITE_DONE)
-    rc = found ? HW_OK : HW_ENOENT;
-  else if (rc > 0)
-    rc = from_sqlite(rc);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc;
-}
-
-/* Whether `digits` (lower-case hex, n of them) name the id whose hex is
- * `hex`: its start, its end, or the start of the 12 digits the devices'
- * lists show (the id's end: ids begin with their creation time). */
-static bool case_digits_name(const char *hex, const char *digits, size_t n)
-{
-  const char *shown = hex + HW_ID_HEX_LEN - HW_CASE_SHOWN_DIGITS;
-  return memcmp(hex, digits, n) == 0 || memcmp(hex + HW_ID_HEX_LEN - n, digits, n) == 0 ||
-         (n <= HW_CASE_SHOWN_DIGITS && memcmp(shown, digits, n) == 0);
-}
-
-int hw_sdb_case_by_digits(hw_sdb *s, const char *digits, hw_id *out)
-{
-  sqlite3_stmt *st = s->st[ST_CASE_IDS];
-  char lower[HW_ID_HEX_LEN + 1], hex[HW_ID_HEX_LEN + 1];
-  size_t n = strlen(digits);
-  int rc, found = 0;
-
-  if (n < 6 || n > HW_ID_HEX_LEN)
-    return HW_EINVAL;
-  for (size_t i = 0; i <= n; i++) {
-    char ch = digits[i];
-    if (i < n && !strchr("0123456789abcdefABCDEF", ch))
-      return HW_EINVAL;
-    lower[i] = (char)(ch >= 'A' && ch <= 'F' ? ch + 32 : ch);
-  }
-  /* Each case once (the statement's UNION), however many ways it matches. */
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id id;
-    if (blob_exact(st, 0, id.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    hw_id_to_hex(&id, hex);
-    if (!case_digits_name(hex, lower, n))
-      continue;
-    if (found++) {
-      rc = HW_EEXIST;
-      break;
-    }
-    *out = id;
-  }
-  return unique_end(st, rc, found);
-}
-
-int hw_sdb_device_by_prefix(hw_sdb *s, const char *hex_prefix,
-                            uint8_t key[static HW_DEVICE_KEY_BYTES])
-{
-  sqlite3_stmt *st = s->st[ST_DEV_BY_PREFIX];
-  char up[2 * HW_DEVICE_KEY_BYTES + 1];
-  size_t n = strlen(hex_prefix);
-  int rc, found = 0;
-
-  if (n < 8 || n > 2 * HW_DEVICE_KEY_BYTES)
-    return HW_EINVAL;
-  /* Hex digits only: the prefix goes into a LIKE pattern, where % and _
-   * would match other keys. */
-  for (size_t i = 0; i < n; i++)
-    if (!strchr("0123456789abcdefABCDEF", hex_prefix[i]))
-      return HW_EINVAL;
-  for (size_t i = 0; i <= n; i++)
-    up[i] = (char)(hex_prefix[i] >= 'a' && hex_prefix[i] <= 'f' ? hex_prefix[i] - 32
-                                                                 : hex_prefix[i]);
-  sqlite3_bind_text(st, 1, up, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (found++ || blob_exact(st, 0, key, HW_DEVICE_KEY_BYTES)) {
-      rc = found > 1 ? HW_EEXIST : HW_ECORRUPT; /* ambiguous prefix */
-      break;
-    }
-  }
-  return unique_end(st, rc, found);
 }

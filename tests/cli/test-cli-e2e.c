@@ -551,6 +551,20 @@ int main(int argc, char **argv)
   HW(store_b, PASS, "unvoid", rec);
   CHECK(R.status == 1 && has(R.err, "not voided"));
   OK(store_b, "void", rec, "--reason", "entered for the wrong child"); /* as before */
+  /* Another worker's void is not undone by a refusal telling her to
+   * unvoid: her edit disputes it, for a coordinator to settle. */
+  OK(store_b, "sync");
+  OK(store_a, "sync");
+  OK(store_a, "write", rec, "--set", "note=entered for Jean; I disagree");
+  OK(store_a, "conflicts");
+  CHECK(has(R.out, "voided while someone else was still editing it"));
+  OK(store_a, "sync");
+  OK(store_b, "sync");
+  OK(store_b, "void", rec, "--reason", "entered for the wrong child"); /* settled again */
+  OK(store_b, "sync");
+  OK(store_a, "sync");
+  OK(store_a, "conflicts");
+  CHECK(has(R.out, "no conflicts"));
 
   /* Answers from a JSON file, with the same checks as --set. */
   {

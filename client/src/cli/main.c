@@ -298,6 +298,22 @@ static int get_record(hw_client *c, const char *text, hw_id *rec, hw_record **r)
   return rc ? hw_cli_fail(hw_cli_strerror(rc)) : 0;
 }
 
+/* Whether a void standing in `r` was written by `worker` (on any of her
+ * devices). */
+static bool own_void(const hw_record *r, const char *worker)
+{
+  const hw_field *v = hw_record_field(r, HW_FIELD_VOIDED, strlen(HW_FIELD_VOIDED));
+  size_t n = strlen(worker);
+
+  for (uint32_t i = 0; v && i < v->n_pairs; i++) {
+    const hw_write_meta *m = &r->writes[v->pairs[i].w];
+    if (!hw_value_is_null(v->pairs[i].value.p, v->pairs[i].value.len) && m->author.len == n &&
+        memcmp(m->author.p, worker, n) == 0)
+      return true;
+  }
+  return false;
+}
+
 /* `homeward write RECORD --set FIELD=VALUE ...`: one new write, validated. */
 static int cmd_write(const hw_cli_opts *o, hw_client *c)
 {
@@ -315,11 +331,12 @@ static int cmd_write(const hw_cli_opts *o, hw_client *c)
     return HW_CLI_FAIL;
   snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
   {
-    /* A write after a void disputes it (data-model.md): here, where the
-     * worker who voided it may edit it by mistake, un-voiding comes first.
-     * (A void already disputed is open either way.) */
+    /* A write after a void disputes it (data-model.md). The worker who
+     * voided it takes her own void back first; a void by someone else is
+     * disputed by the edit, for a coordinator to settle, never undone here. */
     hw_void_status vs = {0};
-    if (hw_record_void_status(r, &vs) == HW_OK && vs.voided && !vs.disputed) {
+    if (hw_record_void_status(r, &vs) == HW_OK && vs.voided && !vs.disputed &&
+        own_void(r, hw_client_worker(c))) {
       hw_record_free(r);
       fprintf(stderr,
               "homeward: not recorded: this record is voided; to edit it, take the void back "

@@ -40,6 +40,7 @@ struct hw_client {
  * (a server restored from a backup made before the enrolment): the store
  * may then take a new invitation for its worker (hw_client_reinvite). */
 #define SET_UNKNOWN_AT_SERVER "client.unknown_at_server"
+bool hw__client_unknown_at_server(hw_client *c);
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."

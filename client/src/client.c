@@ -258,8 +258,7 @@ fail:
   return rc;
 }
 
-/* Whether the server said it does not know this enrolled device. */
-static bool unknown_at_server(hw_client *c)
+bool hw__client_unknown_at_server(hw_client *c)
 {
   uint8_t v[1];
   return hw__setting_exact(c, SET_UNKNOWN_AT_SERVER, v, sizeof v) == HW_OK;
@@ -274,7 +273,7 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
     hw_memzero(&inv, sizeof inv);
     return rc;
   }
-  if (!c->has_token && !unknown_at_server(c))
+  if (!c->has_token && !hw__client_unknown_at_server(c))
     rc = HW_EEXIST;
   else if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))
     rc = HW_EINVAL;

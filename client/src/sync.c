@@ -241,13 +241,17 @@ static int session(sync_ctx *s)
     hw_store_replica(c->st, &me, &counter);
     (void)!hw__sync_compute_lineage(c, &me, &l);
   }
-  /* The first session that gets this far has confirmed the enrolment. */
+  /* The first session that gets this far has confirmed the enrolment; and
+   * a server that knows the device again (a newer backup restored) ends
+   * the time a new invitation may be taken over this store. */
   if (c->has_token) {
-    if ((rc = hw_store_setting_del(c->st, SET_TOKEN)) != 0 ||
-        ((rc = hw_store_setting_del(c->st, SET_UNKNOWN_AT_SERVER)) != 0 && rc != HW_ENOENT))
+    if ((rc = hw_store_setting_del(c->st, SET_TOKEN)) != 0)
       return rc;
     c->has_token = false;
   }
+  if (hw__client_unknown_at_server(c) &&
+      (rc = hw_store_setting_del(c->st, SET_UNKNOWN_AT_SERVER)) != 0 && rc != HW_ENOENT)
+    return rc;
   /* A clean end: the device's final goodbye. Everything is stored already,
    * so a failure to send it only makes the end look truncated to the server. */
   (void)!hw__sync_send_msg(s, &(hw_msg){.type = HW_MSG_GOODBYE}, HW_SEND_FINAL);

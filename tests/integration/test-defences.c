@@ -511,6 +511,18 @@ static void enrolled_after_backup(void)
   r = hw_test_sync_ok(d);
   CHECK(r.checksum_ok && !r.forked);
   CHECK_EQ(hw_client_reinvite(d, inv2, strlen(inv2)), HW_EEXIST); /* known again */
+  /* Told unknown once more, then known again without a new invitation (a
+   * newer backup put back): the store stops taking invitations. */
+  hw_test_invite(&srv, "amani", inv2, sizeof inv2);
+  hw_client_close(d);
+  {
+    hw_store *st = hw_test_device_store(&srv, "ea");
+    CHECK_OK(hw_store_setting_set(st, "client.unknown_at_server", (const uint8_t *)"1", 1));
+    hw_store_close(st);
+  }
+  d = hw_test_device_reopen(&srv, "ea");
+  hw_test_sync_ok(d);
+  CHECK_EQ(hw_client_reinvite(d, inv2, strlen(inv2)), HW_EEXIST);
   hw_client_close(d);
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);

@@ -46,8 +46,12 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   if (o->today_text) /* "as it will be on that day" (noon UTC) */
     now = (hw_date_to_days(&o->today) - hw_date_to_days(&(hw_date){1970, 1, 1})) * 86400000 +
           12 * 3600000;
-  if (hw_client_count_pending(c, &pending, &held) || hw_cli_db_load(c, &db))
-    return hw_cli_fail("cannot read the store");
+  if ((rc = hw_client_count_pending(c, &pending, &held)) != 0) {
+    fprintf(stderr, "homeward: cannot read the store: %s\n", hw_cli_strerror(rc));
+    return HW_CLI_FAIL;
+  }
+  if (hw_cli_db_load(c, &db)) /* it says why */
+    return HW_CLI_FAIL;
   n_records = db.n;
   n_cases = db.n_cases;
   hw_cli_db_free(&db);

@@ -218,50 +218,63 @@ static int new_passphrase(const opts *o, char *buf)
   return 0;
 }
 
+typedef struct rekey_next {
+  const opts *o;
+  char *buf; /* the new passphrase, hw_secure_alloc'd */
+} rekey_next;
+
+/* The new key, asked for once the current one has opened the store. */
+static int next_key(void *ud, hw_unlock *to)
+{
+  rekey_next *n = ud;
+  int rc;
+
+  if (n->o->new_key_file) {
+    to->key_file = n->o->new_key_file;
+    return 0;
+  }
+  if ((rc = new_passphrase(n->o, n->buf)) != 0)
+    return rc;
+  to->passphrase = (const uint8_t *)n->buf;
+  to->passphrase_len = strlen(n->buf);
+  return 0;
+}
+
 static int cmd_rekey(const opts *o)
 {
   hw_server_config cfg;
-  hw_unlock u, to = {0};
+  hw_unlock u;
   char *pass = hw_secure_alloc(HW_PASSPHRASE_MAX + 1), err[512];
-  char *next = hw_secure_alloc(HW_PASSPHRASE_MAX + 1);
+  rekey_next next = {o, hw_secure_alloc(HW_PASSPHRASE_MAX + 1)};
+  bool beside = false;
   int rc;
 
-  if (!pass || !next) {
+  if (!pass || !next.buf) {
     rc = fail("out of memory");
     goto out;
   }
   if ((rc = load_config(o, &cfg)) != 0 || (rc = unlock_with(o, &cfg, &u, pass, 0)) != 0)
     goto out;
-  if (o->new_key_file) {
-    to.key_file = o->new_key_file;
-    /* A new key file may be made here: 32 fresh random bytes, mode 0600. */
-    if (access(o->new_key_file, F_OK) != 0 && hw_store_keyfile_create(o->new_key_file) != 0) {
-      rc = fail("cannot create the new key file (its directory must exist)");
-      goto out;
-    }
-  } else {
-    if ((rc = new_passphrase(o, next)) != 0)
-      goto out;
-    to.passphrase = (const uint8_t *)next;
-    to.passphrase_len = strlen(next);
-  }
-  if (hw_server_rekey(&cfg, &u, &to, err, sizeof err) != 0) {
-    rc = fail(err);
+  if (hw_server_rekey(&cfg, &u, next_key, &next, &beside, err, sizeof err) != 0) {
+    rc = err[0] ? fail(err) : 2;
     goto out;
   }
-  if (to.key_file)
+  if (o->new_key_file)
     printf("the store now opens with the key file %s only: set [server] key_file (or "
-           "--key-file) to it; the old key no longer opens the store\n",
-           to.key_file);
+           "--key-file) to it; the old key no longer opens this envelope\n",
+           o->new_key_file);
   else
     printf("the store now opens with the new passphrase only%s\n",
            cfg.key_file[0] ? ": remove [server] key_file (or --key-file) from how the server "
                              "starts"
                            : "");
+  if (beside)
+    fprintf(stderr, "homeward-server: warning: the new key file sits in the state directory: "
+                    "a thief who takes the directory takes the key with it\n");
   rc = 0;
 out:
   hw_secure_free(pass);
-  hw_secure_free(next);
+  hw_secure_free(next.buf);
   return rc;
 }
 

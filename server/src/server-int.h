@@ -102,12 +102,18 @@ HW_NODISCARD int hw_server_init(const hw_server_config *cfg, const hw_unlock *un
                                 const char *recovery_out, uint8_t pub_out[static 32], char *err,
                                 size_t err_len);
 
-/* Change what unlocks the stopped server's store, from `unlock` to `to`'s
- * passphrase or key file: the data key is wrapped again, nothing else
- * changes (the recovery seal stays). Returns 0 or an error, with `err`
- * saying what failed in words for the operator. */
+/* Change what unlocks the stopped server's store: it is opened with
+ * `unlock` first, then `next` fills `to` with the new passphrase or key
+ * file (asked only once the current key has opened the store; a non-zero
+ * return stops, its message said), and the data key is wrapped again under
+ * it (nothing else changes; the recovery seal stays). A key file named in
+ * `to` that does not exist is made (32 random bytes, mode 0600), and
+ * removed again if the rekey fails. *beside is set when the new key file
+ * sits in the state directory. Returns 0 or an error, with `err` saying
+ * what failed in words for the operator (empty when `next` said it). */
 HW_NODISCARD int hw_server_rekey(const hw_server_config *cfg, const hw_unlock *unlock,
-                                 const hw_unlock *to, char *err, size_t err_len);
+                                 int (*next)(void *ud, hw_unlock *to), void *ud, bool *beside,
+                                 char *err, size_t err_len);
 
 /* Open the state directory's store, load the keys, listen. Returns 0 or an
  * error, with `err` saying what failed in words for the operator. */

@@ -236,26 +236,46 @@ static int open_store(const hw_server_config *cfg, const hw_unlock *u, bool crea
   return rc;
 }
 
-int hw_server_rekey(const hw_server_config *cfg, const hw_unlock *unlock, const hw_unlock *to,
-                    char *err, size_t err_len)
+int hw_server_rekey(const hw_server_config *cfg, const hw_unlock *unlock,
+                    int (*next)(void *ud, hw_unlock *to), void *ud, bool *beside, char *err,
+                    size_t err_len)
 {
-  hw_store_opts o = {.passphrase = to->passphrase,
-                     .passphrase_len = to->passphrase_len,
-                     .key_file = to->key_file};
+  hw_store_opts o = {0};
   hw_store_info info;
   hw_store *st = NULL;
+  hw_unlock to = {0};
+  bool made = false;
   int rc;
 
+  err[0] = '\0';
+  *beside = false;
   if ((rc = open_store(cfg, unlock, false, NULL, &st, &info, err, err_len)) != 0)
     return rc;
+  if ((rc = next(ud, &to)) != 0)
+    goto out;
+  if (to.key_file && access(to.key_file, F_OK) != 0) {
+    if ((rc = hw_store_keyfile_create(to.key_file)) != 0) {
+      snprintf(err, err_len, "cannot create the new key file %s (its directory must exist)",
+               to.key_file);
+      goto out;
+    }
+    made = true;
+  }
+  o.passphrase = to.passphrase;
+  o.passphrase_len = to.passphrase_len;
+  o.key_file = to.key_file;
   rc = hw_store_rekey(st, &o, &info);
-  if (rc && to->key_file && info.why)
-    snprintf(err, err_len, "cannot use the new key file %s: %s", to->key_file,
+  *beside = (info.flags & HW_STORE_KEYFILE_BESIDE_DB) != 0;
+  if (rc && to.key_file && info.why)
+    snprintf(err, err_len, "cannot use the new key file %s: %s", to.key_file,
              hw_store_why_str(info.why));
   else if (rc)
     snprintf(err, err_len, "the store's key was not changed: %s", hw_strerror(rc));
   else
-    hw_log(HW_LOG_INFO, "store rekeyed to=%s", to->key_file ? "key-file" : "passphrase");
+    hw_log(HW_LOG_INFO, "store rekeyed to=%s", to.key_file ? "key-file" : "passphrase");
+  if (rc && made)
+    unlink(to.key_file); /* made for this rekey, which did not happen */
+out:
   hw_store_close(st);
   return rc;
 }

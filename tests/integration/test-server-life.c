@@ -337,6 +337,7 @@ static void rekeyed(hw_client *a, int n)
                                                     "--new-key-file", other, NULL}),
            2);
   CHECK(hw_test_file_contains(srv.log, "does not open the store"));
+  CHECK(stat(other, &sb) != 0); /* no key file made for a rekey that could not be */
   snprintf(srv.key_file, sizeof srv.key_file, "%.280s", new_key);
   hw_test_server_restart(&srv);
   hw_test_sync_ok(a);

@@ -37,7 +37,7 @@ int hw_store_rekey(hw_store *st, const hw_store_opts *to, hw_store_info *info)
   memset(info, 0, sizeof *info);
   if (!to || (!to->passphrase) == (!to->key_file) || !sqlite3_get_autocommit(st->db))
     return HW_EINVAL;
-  if ((rc = hw__st_get_secret(NULL, to, &secret, &secret_len, info)) != 0)
+  if ((rc = hw__st_get_secret(st, to, &secret, &secret_len, info)) != 0)
     return rc;
   kek = sodium_malloc(HW__KEY);
   if (!kek) {

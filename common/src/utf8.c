@@ -62,3 +62,9 @@ void hw_utf8_cut(char *s)
   if (n - lead < need)
     s[lead] = '\0';
 }
+
+bool hw_utf8_bidi_control(const uint8_t p[static 3])
+{
+  return p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                          (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+}

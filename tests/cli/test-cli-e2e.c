@@ -166,6 +166,12 @@ int main(int argc, char **argv)
     OK(store_a, "show", rec_other);
     CHECK(!has(R.out, "Bosco"));
     OK(store_a, "write", rec_other, "--set", "family_name=Bosco");
+    /* A cell a spreadsheet would run as a formula, even behind a tab, is
+     * exported with a leading quote. */
+    OK(store_a, "write", rec_other, "--set", "found_place=\t=1+1");
+    OK(store_a, "export", "--csv", "--yes");
+    CHECK(has(R.out, ",'\t=1+1,"));
+    OK(store_a, "write", rec_other, "--set", "found_place=Goma");
     HW(store_a, PASS, "write", rec_other, "--set", "sex=");
     CHECK(R.status == 1 && has(R.err, "sex: is required and cannot be cleared"));
     HW(store_a, PASS, "write", rec_other, "--set", "found_place=Goma\x1b[2J");

@@ -148,6 +148,8 @@ static json_t *load_json(const char *path)
   json_error_t jerr;
   json_t *root;
   struct stat sb;
+  char *buf;
+  size_t n;
   FILE *f = fopen(path, "r");
 
   if (f && fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -159,14 +161,23 @@ static json_t *load_json(const char *path)
     fprintf(stderr, "homeward: cannot read %s: %s\n", path, strerror(errno));
     return NULL;
   }
-  if (S_ISREG(sb.st_mode) && sb.st_size > ANSWERS_FILE_MAX) {
-    fprintf(stderr, "homeward: %s: over %d KiB: one form's answers are far smaller\n", path,
-            ANSWERS_FILE_MAX / 1024);
+  /* Read whole, at most one byte over the limit: a pipe or a device
+   * (--file /dev/stdin) has no size to check first. */
+  if (!(buf = hw_malloc(ANSWERS_FILE_MAX + 1))) {
     fclose(f);
+    fprintf(stderr, "homeward: out of memory\n");
     return NULL;
   }
-  root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+  n = fread(buf, 1, ANSWERS_FILE_MAX + 1, f);
   fclose(f);
+  if (n > ANSWERS_FILE_MAX) {
+    fprintf(stderr, "homeward: %s: over %d KiB: one form's answers are far smaller\n", path,
+            ANSWERS_FILE_MAX / 1024);
+    hw_free(buf);
+    return NULL;
+  }
+  root = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &jerr);
+  hw_free(buf);
   if (!root && jerr.line > 0)
     fprintf(stderr, "homeward: %s: %s (line %d)\n", path, jerr.text, jerr.line);
   else if (!root)

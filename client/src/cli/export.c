@@ -36,13 +36,14 @@ static bool confirmed(const hw_cli_opts *o)
 }
 
 /* One CSV cell: quoted when it holds a comma, quote, or line break; a cell
- * starting with = + - @ is prefixed with ' so spreadsheets do not run it. */
+ * starting with = + - @, a tab or a carriage return is prefixed with ' so
+ * spreadsheets do not run it as a formula (OWASP's CSV injection list). */
 static void cell(FILE *out, const char *s, bool last)
 {
   bool quote = strpbrk(s, ",\"\r\n") != NULL;
   if (quote)
     fputc('"', out);
-  if (strchr("=+-@", s[0]) && s[0])
+  if (strchr("=+-@\t\r", s[0]) && s[0])
     fputc('\'', out);
   for (; *s; s++) {
     if (*s == '"')

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "homeward/utf8.h"
 #include "homeward/value.h"
 
 static int parse_int(const char *t, int64_t *out)
@@ -149,8 +150,11 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
 
 /* Append text for a terminal or a spreadsheet: control characters (which
  * forms refuse, but an older or modified device may have written) are
- * shown as \xHH or \u00HH instead of reaching the screen, where an escape
- * sequence could clear it or hide text. Tab and line feed stay. */
+ * shown as \xHH or \uHHHH instead of reaching the screen, where an escape
+ * sequence could clear it or hide text, and so are the bidirectional
+ * embeddings, overrides and isolates (U+202A-202E, U+2066-2069), which
+ * reorder what follows them. Tab and line feed stay; a backslash is
+ * doubled, so that a typed "\x1B" never looks like an escaped ESC. */
 static void append_clean(char *out, size_t cap, const uint8_t *p, size_t len)
 {
   size_t used = strlen(out);
@@ -160,9 +164,15 @@ static void append_clean(char *out, size_t cap, const uint8_t *p, size_t len)
     int k;
     if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
       k = snprintf(out + used, cap - used, "\\x%02X", c);
+    else if (c == '\\')
+      k = snprintf(out + used, cap - used, "\\\\");
     else if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
       k = snprintf(out + used, cap - used, "\\u00%02X", p[++i]);
-    else
+    else if (c == 0xe2 && i + 2 < len && hw_utf8_bidi_control(p + i)) {
+      k = snprintf(out + used, cap - used, "\\u%04X",
+                   0x2000u | (unsigned)((p[i + 1] & 0x3f) << 6 | (p[i + 2] & 0x3f)));
+      i += 2;
+    } else
       out[used] = (char)c, out[used + 1] = '\0', k = 1;
     if (k < 0 || (size_t)k >= cap - used) {
       out[used] = '\0'; /* no half escape */
@@ -187,8 +197,11 @@ static void render(hw_cbor_rd *rd, char *out, size_t cap, int depth)
     snprintf(out + used, cap - used, "-%llu", (unsigned long long)it.u + 1);
     break;
   case HW_CBOR_TEXT:
-  case HW_CBOR_BYTES:
     append_clean(out, cap, it.p, it.len);
+    break;
+  case HW_CBOR_BYTES: /* in no form: shown as hex, never raw */
+    for (size_t i = 0; i < it.len && strlen(out) + 3 < cap; i++)
+      snprintf(out + strlen(out), cap - strlen(out), "%02x", it.p[i]);
     break;
   case HW_CBOR_TRUE:
   case HW_CBOR_FALSE:

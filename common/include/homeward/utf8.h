@@ -15,4 +15,9 @@ HW_EXPORT bool hw_utf8_valid(const uint8_t *p, size_t len);
  * a truncating snprintf): valid UTF-8 stays valid. */
 HW_EXPORT void hw_utf8_cut(char *s);
 
+/* Whether the three bytes at p encode a bidirectional embedding, override
+ * or isolate (U+202A-202E, U+2066-2069): characters that reorder the text
+ * after them, so a value could show other than it reads. */
+HW_EXPORT bool hw_utf8_bidi_control(const uint8_t p[static 3]);
+
 #endif

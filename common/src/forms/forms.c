@@ -501,7 +501,9 @@ static void value_rule(const hw_form_field *f, char *rule, size_t cap)
 
 /* Control characters would reach other workers' terminals and spreadsheets
  * through show, list and export (an escape sequence can clear a screen or
- * hide text): a text holds none but tab, line feed and carriage return.
+ * hide text): a text holds none but tab, line feed and carriage return, and
+ * no bidirectional embedding, override or isolate (which reorder what
+ * follows; the marks U+200E and U+200F that keyboards type stay).
  * The text is valid UTF-8 already, so 0xC2 starts U+0080-U+00BF, of which
  * C2 80-C2 9F are the C1 controls. */
 static bool text_clean(const uint8_t *p, size_t len)
@@ -509,7 +511,8 @@ static bool text_clean(const uint8_t *p, size_t len)
   for (size_t i = 0; i < len; i++) {
     uint8_t c = p[i];
     if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
-        (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
+        (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) ||
+        (c == 0xe2 && i + 2 < len && hw_utf8_bidi_control(p + i)))
       return false;
   }
   return true;

@@ -45,6 +45,16 @@ int main(void)
   renders_as("cr\rdel\x7f", 7, "cr\\x0Ddel\\x7F");
   renders_as("c1 \xc2\x9b" "31m", 8, "c1 \\u009B31m");
   renders_as("caf\xc3\xa9 \xc2\xa0ok", 10, "caf\xc3\xa9 \xc2\xa0ok"); /* é and NBSP stay */
+  renders_as("typed \\x1B", 10, "typed \\\\x1B"); /* not to be taken for an escaped ESC */
+  renders_as("a\xe2\x80\xae" "b", 5, "a\\u202Eb");       /* right-to-left override */
+  renders_as("a\xe2\x81\xa6" "b", 5, "a\\u2066b");       /* left-to-right isolate */
+  renders_as("a\xe2\x80\x8f" "b", 5, "a\xe2\x80\x8f" "b");   /* the RLM mark a keyboard types stays */
+  {
+    const uint8_t bytes[] = {0x43, 0x1b, 0x5b, 0x32}; /* CBOR bytes(3): ESC [ 2 */
+    char out[32];
+    hw_cli_value_render(bytes, sizeof bytes, out, sizeof out);
+    CHECK(!strcmp(out, "1b5b32"));
+  }
   renders_cut();
   puts("cli values: ok");
   return 0;

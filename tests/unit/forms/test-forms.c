@@ -368,6 +368,8 @@ static void test_messages(void)
             "given_name: must not hold control characters (tabs and line breaks are allowed)");
   check_msg(ch, "aliases", v_texts(2, (const char *const[]){"Ama", "K\x1b]0;x\x07"}),
             "aliases: must not hold control characters (tabs and line breaks are allowed)");
+  check_msg(ch, "given_name", v_text("Ama\xe2\x80\xae" "nekaw"), /* U+202E reverses the rest */
+            "given_name: must not hold control characters (tabs and line breaks are allowed)");
   check_msg(ch, "given_name", v_raw((const uint8_t[]){0x62, 0xff, 0xfe}, 3),
             "given_name: must be valid UTF-8 text");
   check_msg(ch, "given_name", v_int(3), "given_name: must be a text of 1-100 bytes");

@@ -788,7 +788,7 @@ int main(int argc, char **argv)
     CHECK(stat(store_a, &sb) == 0 && sb.st_size > 8192);
     for (long page = 1; !found && (page + 1) * 4096 <= (long)sb.st_size; page++) {
       FILE *f;
-      int ch;
+      int ch = 0;
       CHECK((f = fopen(store_a, "r+b")) != NULL);
       CHECK(fseek(f, page * 4096 + 100, SEEK_SET) == 0 && (ch = fgetc(f)) != EOF);
       CHECK(fseek(f, page * 4096 + 100, SEEK_SET) == 0 && fputc(ch ^ 0x10, f) != EOF);

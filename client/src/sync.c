@@ -17,6 +17,7 @@
 #include "homeward/record-codec.h"
 #include "pulled-int.h"
 #include "homeward/stage.h"
+#include "homeward/utf8.h"
 #include "net-int.h"
 #include "sync-int.h"
 
@@ -111,9 +112,47 @@ static const char *code_text(uint64_t code)
   case HW_CODE_UNKNOWN_EPOCH:
     return "the server does not know this device's sync history (an epoch it never had): "
            "see the coordinator";
+  case HW_CODE_INTERNAL:
+    return "the server could not finish this sync (nothing is lost; try again later)";
   default:
     return "the server refused the session";
   }
+}
+
+/* What the worker reads for a server's error: the text for its code, and
+ * for the codes without one of their own, the server's words (printable
+ * characters only: they come from the network). */
+static void say_refusal(sync_ctx *s, const hw_msg_error *e)
+{
+  char text[sizeof s->res->message];
+  const char *base = code_text(e->code);
+  size_t n;
+
+  switch (e->code) {
+  case HW_CODE_INTERNAL:
+  case HW_CODE_LIMIT:
+  case HW_CODE_BUSY:
+  case HW_CODE_MALFORMED:
+  case HW_CODE_UNEXPECTED:
+    break; /* the code alone does not say enough */
+  default:
+    if (strcmp(base, "the server refused the session") != 0) {
+      hw__sync_say(s, base);
+      return;
+    }
+  }
+  n = (size_t)snprintf(text, sizeof text, "%s", base);
+  if (e->message.len && n + 3 < sizeof text) {
+    text[n++] = ':';
+    text[n++] = ' ';
+    for (size_t i = 0; i < e->message.len && n + 1 < sizeof text; i++) {
+      uint8_t c = e->message.p[i];
+      text[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    text[n] = '\0';
+    hw_utf8_cut(text);
+  }
+  hw__sync_say(s, text);
 }
 
 static int take_recovering_cursor(hw_client *c)
@@ -212,7 +251,7 @@ static int session(sync_ctx *s)
         return rc ? rc : HW_EAGAIN; /* the server ends the session: retry */
       case HW_MSG_ERROR:
         s->res->server_code = m.u.error.code;
-        hw__sync_say(s, code_text(m.u.error.code));
+        say_refusal(s, &m.u.error);
         hw_arena_close(&arena);
         if (m.u.error.code == HW_CODE_UNKNOWN_DEVICE && !c->has_token &&
             (rc = hw_store_setting_set(c->st, SET_UNKNOWN_AT_SERVER, (const uint8_t *)"1", 1)) != 0)
@@ -369,6 +408,11 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
     hw__sync_say(s, "the server could not confirm this device's history; see the coordinator");
     rc = HW_EREFUSED;
   }
+  /* A send that failed mid-push (the server stopped, the link dropped) is
+   * the same cut as a receive that did (said above, when first). */
+  if (rc == HW_EIO)
+    hw__sync_say(s, "the connection was cut; what was acknowledged is kept, the rest is sent "
+                    "next time");
   if (rc == HW_OK)
     rc = hw__sync_removed_sweep(s);
   if (rc == HW_OK) {

@@ -102,24 +102,33 @@ int hw_sdb_replica_bind(hw_sdb *s, const hw_id *replica,
   return hw__sdb_exec_st(s, ST_REP_PUT);
 }
 
-int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_id *out,
-                       size_t cap, size_t *n)
+int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES], hw_id **out,
+                       size_t max, size_t *n)
 {
   sqlite3_stmt *st = s->st[ST_REP_LIST];
+  size_t cap = 0;
   int rc;
 
   *n = 0;
+  *out = NULL;
   sqlite3_bind_blob(st, 1, key, HW_DEVICE_KEY_BYTES, SQLITE_STATIC);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (*n == cap) {
+    if (*n == max) {
       rc = HW_ELIMIT;
       break;
     }
-    if ((rc = hw__sdb_blob_exact(st, 0, out[*n].b, HW_ID_BYTES)) != 0)
+    if ((rc = hw_grow(out, &cap, *n + 1, sizeof **out, 8)) != 0 ||
+        (rc = hw__sdb_blob_exact(st, 0, (*out)[*n].b, HW_ID_BYTES)) != 0)
       break;
     (*n)++;
   }
-  return hw__sdb_walk_end(st, rc);
+  rc = hw__sdb_walk_end(st, rc);
+  if (rc) {
+    hw_free(*out);
+    *out = NULL;
+    *n = 0;
+  }
+  return rc;
 }
 
 int hw_sdb_invitation_put(hw_sdb *s, const uint8_t token_hash[static HW_HASH_BYTES],

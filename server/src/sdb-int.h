@@ -122,9 +122,10 @@ HW_NODISCARD int hw_sdb_device_set_status(hw_sdb *s, const uint8_t key[static HW
 HW_NODISCARD int hw_sdb_replica_bind(hw_sdb *s, const hw_id *replica,
                                      const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                      const hw_id *inherits, int64_t now_ms);
-/* The replica ids bound to a device, oldest first (HW_ELIMIT past cap). */
+/* The replica ids bound to a device, oldest first, in *out (hw_malloc'd,
+ * the caller frees; NULL when none or on error). HW_ELIMIT past max. */
 HW_NODISCARD int hw_sdb_replicas_of(hw_sdb *s, const uint8_t key[static HW_DEVICE_KEY_BYTES],
-                                    hw_id *out, size_t cap, size_t *n);
+                                    hw_id **out, size_t max, size_t *n);
 
 /* Invitations: only the token's hash is stored. use: 0 and the worker and
  * role (status "new" on first use) when the token is valid for this device

@@ -14,7 +14,10 @@
 #include "homeward/proto/msg.h"
 #include "server-int.h"
 
-#define HW_SESSION_OWN_MAX 64      /* replica ids one device may have had */
+/* Replica ids one device may have had: a new one at every copy or restore
+ * of its store. Past it the device is refused with a message saying so
+ * (the trial that met 64 had copied one store 140 times). */
+#define HW_SESSION_OWN_MAX 4096
 #define HW_SESSION_ACKED_MAX 65536 /* record changes acknowledged in one session */
 #define HW_SESSION_REGION_MAX 256  /* workers in a coordinator's region */
 
@@ -46,7 +49,7 @@ struct hw_session {
    * hello job's verdict is what every later job of the session sees. */
   bool authorized;
   hw_id replica;
-  hw_id own[HW_SESSION_OWN_MAX];
+  hw_id *own; /* owned (hw_sdb_replicas_of); freed with the session */
   size_t n_own;
   bool recovering;
   char worker[64];

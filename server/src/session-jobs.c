@@ -255,8 +255,18 @@ int hw__hello_job_run(hw_job *job, void *dbv)
     return audit_device(db, ss, "refused", dev.worker,
                         "its replica id belongs to another device", j->now_ms);
   }
-  if (rc ||
-      (rc = hw_sdb_replicas_of(db, ss->device_key, ss->own, HW_SESSION_OWN_MAX, &ss->n_own)) != 0)
+  if (rc)
+    return rc;
+  hw_free(ss->own);
+  rc = hw_sdb_replicas_of(db, ss->device_key, &ss->own, HW_SESSION_OWN_MAX, &ss->n_own);
+  if (rc == HW_ELIMIT) {
+    j->code = HW_CODE_LIMIT;
+    j->message = "this device's store was copied or restored too many times: a coordinator "
+                 "must retire this device and enrol a new one";
+    return audit_device(db, ss, "refused", dev.worker,
+                        "its store was copied or restored more than 4096 times", j->now_ms);
+  }
+  if (rc)
     return rc;
   /* Another epoch than the server's puts the session in recovery, which
    * skips the checks below and accepts other replicas' writes as

@@ -25,6 +25,7 @@ static void session_unref(hw_session *ss)
   hw_chan_free(ss->chan);
   hw_free(ss->acked_seqs);
   hw_free(ss->visible);
+  hw_free(ss->own);
   hw_free(ss);
 }
 
@@ -217,7 +218,10 @@ static void hello_done(hw_job *job, int status)
     if (status) {
       hw_log(HW_LOG_ERROR, "conn=%llu hello err=%s", (unsigned long long)ss->id,
              hw_errname(status));
-      send_error(ss, HW_CODE_INTERNAL, "the server could not check this device; retry later");
+      send_error(ss, HW_CODE_INTERNAL,
+                 status == HW_ENOSPC ? "the server's disk is full; its administrator must free "
+                                       "space"
+                                     : "the server could not check this device; retry later");
     } else if (j->code) {
       send_error(ss, j->code, j->message);
     } else if (j->refuse_lineage) {
@@ -300,7 +304,10 @@ static void push_done(hw_job *job, int status)
     if (status) {
       /* Nothing of the batch was committed: the device resends it. */
       hw_log(HW_LOG_ERROR, "conn=%llu push err=%s", (unsigned long long)ss->id, hw_errname(status));
-      send_error(ss, HW_CODE_INTERNAL, "the server could not store the batch; retry later");
+      send_error(ss, HW_CODE_INTERNAL,
+                 status == HW_ENOSPC ? "the server's disk is full: nothing of this batch was "
+                                       "stored; its administrator must free space"
+                                     : "the server could not store the batch; retry later");
     } else if (!(e = hw_calloc(j->n ? j->n : 1, sizeof *e))) {
       session_close(ss, "ack", HW_ENOMEM);
     } else {

@@ -89,6 +89,8 @@ static void stop_mid_push(hw_client *a, int *n)
          rc, x.signals, x.status, hw_test_file_count(srv.log, "already stopping"));
   CHECK(x.sent);
   CHECK_EQ(x.status, 0);
+  /* The worker reads a cut, not "input/output error". */
+  CHECK(rc != HW_OK && strstr(r.message, "the connection was cut") != NULL);
   CHECK_OK(hw_client_list(a, count_acked, &acked));
   hw_test_server_restart(&srv);
   /* Every record the server holds came from `a`, so a lost

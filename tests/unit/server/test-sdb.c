@@ -688,7 +688,7 @@ int main(void)
   {
     uint8_t k1[32], k2[32], th[32], th2[32];
     hw_sdb_device dv;
-    hw_id reps[4], ra = id_of(0x41), rb = id_of(0x42);
+    hw_id *reps = NULL, ra = id_of(0x41), rb = id_of(0x42);
     size_t n;
     memset(k1, 1, 32), memset(k2, 2, 32), memset(th, 7, 32), memset(th2, 8, 32);
     CHECK_ERR(hw_sdb_device_get(s, k1, &dv), HW_ENOENT);
@@ -705,9 +705,11 @@ int main(void)
     CHECK_OK(hw_sdb_replica_bind(s, &ra, k1, NULL, 1001));            /* again, same device */
     CHECK_ERR(hw_sdb_replica_bind(s, &ra, k2, NULL, 1002), HW_EPERM); /* another device */
     CHECK_OK(hw_sdb_replica_bind(s, &rb, k1, &ra, 1003));
-    CHECK_OK(hw_sdb_replicas_of(s, k1, reps, 4, &n));
+    CHECK_OK(hw_sdb_replicas_of(s, k1, &reps, 4, &n));
     CHECK(n == 2 && hw_id_cmp(&reps[0], &ra) == 0 && hw_id_cmp(&reps[1], &rb) == 0);
-    CHECK_ERR(hw_sdb_replicas_of(s, k1, reps, 1, &n), HW_ELIMIT);
+    hw_free(reps);
+    CHECK_ERR(hw_sdb_replicas_of(s, k1, &reps, 1, &n), HW_ELIMIT);
+    CHECK(reps == NULL && n == 0);
 
     CHECK_OK(hw_sdb_invitation_put(s, th, "joseph", "worker", 5000));
     CHECK_ERR(hw_sdb_invitation_use(s, th2, k2, 1000, &dv), HW_EAUTH); /* unknown token */

@@ -710,6 +710,15 @@ int main(void)
     hw_free(reps);
     CHECK_ERR(hw_sdb_replicas_of(s, k1, &reps, 1, &n), HW_ELIMIT);
     CHECK(reps == NULL && n == 0);
+    /* A device whose store was copied or restored 100 times more. */
+    for (int i = 0; i < 100; i++) {
+      hw_id r = id_of(0x50);
+      r.b[1] = (uint8_t)(i + 1);
+      CHECK_OK(hw_sdb_replica_bind(s, &r, k1, NULL, 1004 + i));
+    }
+    CHECK_OK(hw_sdb_replicas_of(s, k1, &reps, 4096, &n));
+    CHECK(n == 102 && hw_id_cmp(&reps[0], &ra) == 0 && reps[101].b[1] == 100);
+    hw_free(reps);
 
     CHECK_OK(hw_sdb_invitation_put(s, th, "joseph", "worker", 5000));
     CHECK_ERR(hw_sdb_invitation_use(s, th2, k2, 1000, &dv), HW_EAUTH); /* unknown token */

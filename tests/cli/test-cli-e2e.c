@@ -614,6 +614,10 @@ int main(int argc, char **argv)
     memcpy(cas12, cas + 20, 12); /* lists show an id's last 12 digits */
     memcpy(other12, other + 20, 12);
     cas12[12] = other12[12] = '\0';
+    char draft[16] = "";
+    /* A draft on the other device in the case about to close. */
+    OK(store_b, "record", "case_note", "--case", cas, "--draft", "--set", "note_date=2027-03-02");
+    CHECK(sscanf(R.out, "kept as draft %15s", draft) == 1);
     record(store_a, cas, closure, "closure",
            SETS("closure_date=2027-03-01", "reason=reintegrated", "decision=close_case"));
     expect_stage(store_a, "closed");
@@ -626,6 +630,15 @@ int main(int argc, char **argv)
     CHECK(!has(R.out, "do not hold the same records"));
     HW(store_b, PASS, "case", "show", cas);
     CHECK(R.status == 1 && has(R.err, "no case"));
+    /* Finished after its case left: refused, kept, nothing recorded. */
+    HW(store_b, PASS, "record", "--resume", draft, "--set", "note=seen at school",
+       "--set", "decision=no_action");
+    CHECK(R.status == 1 && has(R.err, "the case is no longer on this device") &&
+          has(R.err, "the draft is kept"));
+    OK(store_b, "drafts");
+    CHECK(has(R.out, draft));
+    OK(store_b, "sync");
+    CHECK(!has(R.out, "do not hold the same records"));
   }
 
   /* A note written into a case its worker never held is held for a

@@ -71,6 +71,27 @@ static int keep_draft(hw_client *c, const hw_cli_answers *a, const char *resumed
 
 /* Record the answers. HW_EVALIDATE with *bad set to the question when a
  * question of the form is to blame. */
+typedef struct case_probe {
+  const hw_id *case_id;
+  bool found;
+} case_probe;
+
+static int in_case(void *ud, const hw_record *r, bool pending, bool held)
+{
+  case_probe *p = ud;
+  (void)pending, (void)held;
+  p->found = hw_id_cmp(&r->case_id, p->case_id) == 0;
+  return p->found; /* one is enough */
+}
+
+/* Whether the device holds a record of the case. */
+static bool case_on_device(hw_client *c, const hw_id *case_id)
+{
+  case_probe p = {case_id, false};
+  (void)!hw_client_list(c, in_case, &p);
+  return p.found;
+}
+
 static int create(hw_client *c, const hw_cli_answers *a, hw_id *rec, hw_id *cas, size_t *bad)
 {
   hw_field_value fv[SETS_MAX];
@@ -158,6 +179,17 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
     if (hw_cli_parse_id(c, case_text, &a.case_id, true))
       goto out;
     a.has_case = true;
+  }
+  /* A draft kept in a case that has left the device since (given to another
+   * worker, or closed) is not recorded there: it would come back as a case
+   * with nothing else in it, which the office's copy never matches. (A case
+   * named in full with --case is the worker's own doing: the server holds
+   * such a record for a coordinator when the case was never hers.) */
+  if (resumed && a.has_case && !o->draft && !case_on_device(c, &a.case_id)) {
+    fprintf(stderr,
+            "homeward: not recorded: the case is no longer on this device (given to another "
+            "worker, or closed); the draft is kept: tell your coordinator what it holds\n");
+    goto out;
   }
   /* A case opens with the child's assessment; every other form belongs to
    * one (a draft may wait for its case until it is recorded). */

@@ -172,7 +172,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_ASSIGN_LOG] = "INSERT INTO srv_assign_log(seq, case_id, from_worker, to_worker)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [ST_HELD_PUT] = "INSERT OR IGNORE INTO srv_held(case_id, worker) VALUES (?1, ?2)",
-    [ST_HELD_GET] = "SELECT 1 FROM srv_held WHERE case_id = ?1 AND worker = ?2",
+    /* A coordinator held a case before when a worker of her region did:
+     * she saw it through them, and may have edited it offline. */
+    [ST_HELD_GET] = "SELECT 1 FROM srv_held WHERE case_id = ?1 AND (worker = ?2 OR worker IN"
+                    " (SELECT worker FROM srv_region WHERE coordinator = ?2)) LIMIT 1",
     [ST_REGION_PUT] = "INSERT OR IGNORE INTO srv_region(coordinator, worker) VALUES (?1, ?2)",
     [ST_REGION_LIST] = "SELECT worker FROM srv_region WHERE coordinator = ?1 ORDER BY worker",
     [ST_WSUM_GET] = "SELECT sum FROM srv_wsum WHERE worker = ?1",

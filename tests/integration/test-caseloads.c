@@ -97,6 +97,23 @@ static void region_roles(void)
     CHECK(strstr(out, hex) != NULL);
     CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "gita", "--coordinator", "chipo"), 0);
   }
+  /* The coordinator edits gita's case offline while it moves out of her
+   * region: her edit is a late edit (she saw the case through gita), merged
+   * and flagged, not quarantined as a case she never held. */
+  r = hw_test_sync_ok(f2);
+  CHECK_EQ(hw_test_device_records(f2), 1);
+  hw_test_put_text(f2, &rg, &cg, "note", "coordinator's note, written offline");
+  {
+    char inv[600];
+    invite_as("ivo", "worker", inv, sizeof inv);
+    CHECK_EQ(ADMIN("reassign", "--case", hex, "--worker", "ivo", "--coordinator", "chipo"), 0);
+  }
+  r = hw_test_sync_ok(f2);
+  CHECK_EQ(r.pushed, 1);
+  CHECK_EQ(r.quarantined, 0);
+  CHECK(hw_test_audit_has(&srv, " late-edit ", "actor=hana"));
+  CHECK_EQ(ADMIN("caseload", "--worker", "ivo"), 0);
+  CHECK(strstr(out, "LATE-EDIT") != NULL);
   hw_client_close(f1);
   hw_client_close(f2);
   hw_client_close(g1);

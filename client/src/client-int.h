@@ -41,6 +41,10 @@ struct hw_client {
  * may then take a new invitation for its worker (hw_client_reinvite). */
 #define SET_UNKNOWN_AT_SERVER "client.unknown_at_server"
 bool hw__client_unknown_at_server(hw_client *c);
+/* Set when the store took a new identity at open (restored or copied) and
+ * the worker has not yet been told at a sync's end (another command may
+ * have opened it first). */
+#define SET_FORKED_UNTOLD "client.forked_untold"
 #define SET_HEAD "client.head"
 #define SET_CHECKSUM "client.checksum"
 #define SET_HELD_PREFIX "held."

@@ -318,7 +318,8 @@ int hw_client_open(hw_client **out, const hw_client_opts *o)
    * first write, keeping its dots; the next hello declares the old one. */
   if (info.flags & HW_STORE_RESTORED) {
     hw_dot inherits;
-    if ((rc = hw_store_new_replica(c->st, &inherits)) != 0)
+    if ((rc = hw_store_new_replica(c->st, &inherits)) != 0 ||
+        (rc = hw_store_setting_set(c->st, SET_FORKED_UNTOLD, (const uint8_t *)"1", 1)) != 0)
       goto fail;
     c->forked_at_open = true;
   }

@@ -399,7 +399,10 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
   s->res = res;
   s->cb = cb;
   s->ud = ud;
-  res->forked = c->forked_at_open;
+  {
+    uint8_t v[1];
+    res->forked = c->forked_at_open || hw__setting_exact(c, SET_FORKED_UNTOLD, v, 1) == HW_OK;
+  }
   for (int attempt = 0; attempt < SYNC_ATTEMPTS && rc == HW_EAGAIN; attempt++) {
     rc = session(s);
     session_reset(s);
@@ -423,6 +426,13 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
     rc = on_revoked(s);
   if (rc == HW_OK)
     res->conflicts = count_conflicts(s);
+  /* Told now (the sync's notes say it): later syncs do not say it again. */
+  if (rc == HW_OK && res->forked) {
+    int drc = hw_store_setting_del(c->st, SET_FORKED_UNTOLD);
+    if (drc && drc != HW_ENOENT)
+      rc = drc;
+    c->forked_at_open = false;
+  }
   hw_free(s->touched.v);
   hw_free(s->may_close.v);
   hw_free(s->conflicted.v);

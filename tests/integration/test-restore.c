@@ -78,8 +78,11 @@ static void backup_restore(void)
   hw_client_close(a);
   copy_store("bk-backup", "bk", false); /* the restore (the no-backup record stays ahead) */
   a = reopen("bk");
+  hw_client_close(a); /* another command opened it first (homeward status) */
+  a = reopen("bk");
   res = hw_test_sync_ok(a);
-  CHECK(res.forked); /* detected before its first write: a new replica id */
+  CHECK(res.forked); /* detected before its first write: a new replica id, said at the sync */
+  CHECK(!hw_test_sync_ok(a).forked); /* said once */
   CHECK(has_text(a, &r1, "note", "after the backup, acknowledged"));
   CHECK(has_text(a, &r2, "note", "a new case after the backup"));
   hw_test_put_text(a, &r1, &c1, "note", "written after the restore");

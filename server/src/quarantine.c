@@ -230,7 +230,9 @@ static int reissue(q_job *j, hw_sdb *db, const hw_sdb_quarantined *q, size_t *n_
     if ((rc = hw_accept_record(&cx, bytes, len, &res)) != 0)
       goto out;
     if (res.decision == HW_DEC_QUARANTINED || res.decision == HW_DEC_REFUSED) {
-      snprintf(line, sizeof line, "the held values cannot be released: %s; reject it",
+      snprintf(line, sizeof line,
+               "the held values cannot be released now: %s; settle the record's conflicts "
+               "first (a worker's homeward resolve, synced) and release again, or reject it",
                hw_accept_reason(&res));
       say(j, line);
       rc = HW_EINVAL;

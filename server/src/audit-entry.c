@@ -91,7 +91,7 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
   hw_cbor_rd rd;
   uint64_t n, key;
   char decision[48] = "?", actor[200] = "?", reason[256] = "", kind[40] = "", rec[40] = "";
-  char details[256] = "", when[32];
+  char details[256] = "", when[32], device[24] = "";
   int64_t time_ms = 0;
   uint64_t n_pairs = 0, seq = 0;
 
@@ -135,6 +135,14 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
       for (size_t k = 0; k < HW_ID_BYTES; k++)
         snprintf(rec + 2 * k, 3, "%02x", p[k]);
       break;
+    case 3: /* the device: its key's first 16 hex digits, as `devices` shows it */
+      if (hw_cbor_read_bytes(&rd, &p, &pl) == 0) {
+        for (size_t k = 0; k < pl && k < 8; k++)
+          snprintf(device + 2 * k, 3, "%02x", p[k]);
+      } else if (hw_cbor_skip(&rd, 1, NULL, NULL)) { /* null: no device */
+        return HW_EPROTO;
+      }
+      break;
     case 11: /* the new pairs: counted, not shown */
       if (hw_cbor_read_array(&rd, &n_pairs))
         return HW_EPROTO;
@@ -167,8 +175,9 @@ int hw_audit_entry_describe(const uint8_t *entry, size_t len, char *out, size_t 
         !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
       snprintf(when, sizeof when, "?");
   }
-  snprintf(out, cap, "%-12s time=%s time_ms=%lld actor=%s%s%s%s%s fields=%llu%s%s%s%s",
-           decision, when, (long long)time_ms, actor, rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
+  snprintf(out, cap, "%-12s time=%s time_ms=%lld actor=%s%s%s%s%s%s%s fields=%llu%s%s%s%s",
+           decision, when, (long long)time_ms, actor, device[0] ? " device=" : "", device,
+           rec[0] ? " record=" : "", rec, kind[0] ? " kind=" : "", kind,
            (unsigned long long)n_pairs, reason[0] ? " reason=\"" : "", reason,
            reason[0] ? "\"" : "", details[0] ? " " : "");
   if (details[0])

@@ -254,6 +254,21 @@ static void test_printable(void)
   CHECK(strstr(out, "no?quarantine 9 record=00 waiting reason=?forged?") != NULL);
   /* The time as people read it, then the exact milliseconds. */
   CHECK(strstr(out, " time=2026-01-01T00:00:00Z time_ms=1767225600123 ") != NULL);
+  CHECK(strstr(out, "device=") == NULL); /* an administrator's act: no device */
+  /* A device's entry names it by its key's first 16 hex digits, as
+   * `devices` lists it: two devices of one worker are told apart. */
+  {
+    uint8_t key[32];
+    hw_bytes kb = {key, sizeof key};
+    for (int i = 0; i < 32; i++)
+      key[i] = (uint8_t)(0xa0 + i);
+    hw_cbor_wr_init(&w, 4096);
+    hw_audit_admin_encode(&w, "enrolled", 1767225600123, &kb, "amina", "role=worker");
+    CHECK_OK(hw_cbor_wr_finish(&w));
+    CHECK_OK(hw_audit_entry_describe(w.buf, w.len, out, sizeof out));
+    hw_cbor_wr_close(&w);
+    CHECK(strstr(out, "actor=amina device=a0a1a2a3a4a5a6a7 fields=0") != NULL);
+  }
 }
 
 int main(void)

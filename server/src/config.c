@@ -185,12 +185,35 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
   return rc;
 }
 
+#define SEEN_MAX 64 /* settings one file may hold: every key once */
+
 typedef struct parse_ctx {
   hw_server_config *c;
   char *err;
   size_t err_len;
   int rc;
+  char seen[SEEN_MAX][80]; /* "section.key" of each setting read */
+  size_t n_seen;
 } parse_ctx;
+
+/* A key given twice in one section: the later would silently win over the
+ * one an administrator may be reading. True after saying so. */
+static bool given_twice(parse_ctx *p, const char *section, const char *key)
+{
+  char name[80];
+
+  snprintf(name, sizeof name, "%s.%s", section, key);
+  for (size_t i = 0; i < p->n_seen; i++)
+    if (!strcmp(p->seen[i], name)) {
+      p->rc = HW_EINVAL;
+      if (p->err)
+        snprintf(p->err, p->err_len, "%s.%s: given twice (keep one)", section, key);
+      return true;
+    }
+  if (p->n_seen < SEEN_MAX)
+    snprintf(p->seen[p->n_seen++], sizeof p->seen[0], "%s", name);
+  return false;
+}
 
 static int on_entry(void *ud, const char *section, const char *key, const char *value)
 {
@@ -207,6 +230,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
       snprintf(p->err, p->err_len, "%s: a setting before any [section]", key);
     return 0;
   }
+  if (given_twice(p, section, key))
+    return 0;
   if (hw_server_config_set(p->c, section, key, value, why, sizeof why)) {
     p->rc = HW_EINVAL;
     if (p->err)
@@ -258,7 +283,7 @@ static int not_utf8(const char *text)
 
 int hw_server_config_parse(hw_server_config *c, const char *text, char *err, size_t err_len)
 {
-  parse_ctx p = {c, err, err_len, 0};
+  parse_ctx p = {.c = c, .err = err, .err_len = err_len};
   int line = not_utf8(text);
 
   if (line) {

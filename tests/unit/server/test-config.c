@@ -58,6 +58,8 @@ int main(void)
   CHECK(strcmp(c.control_socket, "/srv/homeward/control.sock") == 0);
 
   expect_bad("[server]\nlisten = 127.0.0.1\n", "server.listen: invalid value");
+  /* A key given twice: refused, not the later one silently kept. */
+  expect_bad("[server]\nlog_level = info\nlog_level = debug\n", "server.log_level: given twice");
   expect_bad("[server]\nlisten = 127.0.0.1:70000\n", "server.listen");
   expect_bad("[server]\nlisten = :80\n", "server.listen");
   /* Addresses are checked when read: half a bracket, an unbracketed v6,

@@ -21,6 +21,9 @@
 #include "net-int.h"
 #include "sync-int.h"
 
+/* What a worker reads for a sync cut short, whichever way it met the cut. */
+#define CUT_TEXT "the connection was cut; what was acknowledged is kept, the rest is sent next time"
+
 /* ---- the wire ------------------------------------------------------------- */
 
 static int flush(sync_ctx *s)
@@ -120,8 +123,8 @@ static const char *code_text(uint64_t code)
 }
 
 /* What the worker reads for a server's error: the text for its code, and
- * for the codes without one of their own, the server's words (printable
- * characters only: they come from the network). */
+ * for the codes without one of their own, the server's words (control
+ * characters shown as '?': they come from the network). */
 static void say_refusal(sync_ctx *s, const hw_msg_error *e)
 {
   char text[sizeof s->res->message];
@@ -146,8 +149,10 @@ static void say_refusal(sync_ctx *s, const hw_msg_error *e)
     text[n++] = ':';
     text[n++] = ' ';
     for (size_t i = 0; i < e->message.len && n + 1 < sizeof text; i++) {
-      uint8_t c = e->message.p[i];
-      text[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+      uint32_t cp;
+      size_t k = hw_utf8_control(e->message.p + i, e->message.len - i, &cp);
+      text[n++] = k ? '?' : (char)e->message.p[i];
+      i += k ? k - 1 : 0;
     }
     text[n] = '\0';
     hw_utf8_cut(text);
@@ -225,8 +230,7 @@ static int session(sync_ctx *s)
       break;
     }
     if ((rc = next_msg(s, &body, &final)) != 0) {
-      hw__sync_say(s, "the connection was cut; what was acknowledged is kept, the rest is sent "
-             "next time");
+      hw__sync_say(s, CUT_TEXT);
       return rc;
     }
     hw_arena_init(&arena, NULL, 0, HW_APP_MSG_MAX + (4u << 20));
@@ -414,8 +418,7 @@ int hw_client_sync(hw_client *c, unsigned timeout_ms, hw_sync_progress_cb cb, vo
   /* A send that failed mid-push (the server stopped, the link dropped) is
    * the same cut as a receive that did (said above, when first). */
   if (rc == HW_EIO)
-    hw__sync_say(s, "the connection was cut; what was acknowledged is kept, the rest is sent "
-                    "next time");
+    hw__sync_say(s, CUT_TEXT);
   if (rc == HW_OK)
     rc = hw__sync_removed_sweep(s);
   if (rc == HW_OK) {

@@ -63,8 +63,21 @@ void hw_utf8_cut(char *s)
     s[lead] = '\0';
 }
 
-bool hw_utf8_bidi_control(const uint8_t p[static 3])
+size_t hw_utf8_control(const uint8_t *p, size_t len, uint32_t *cp)
 {
-  return p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
-                          (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+  if (len >= 1 && (p[0] < 0x20 || p[0] == 0x7f)) {
+    *cp = p[0];
+    return 1;
+  }
+  if (len >= 2 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+    *cp = p[1];
+    return 2;
+  }
+  if (len >= 3 && p[0] == 0xe2 &&
+      ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+       (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+    *cp = 0x2000u | (uint32_t)(p[1] & 0x3f) << 6 | (uint32_t)(p[2] & 0x3f);
+    return 3;
+  }
+  return 0;
 }

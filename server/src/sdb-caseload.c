@@ -101,12 +101,11 @@ int hw_sdb_wsum_update(hw_sdb *s, const hw_id *case_id, const uint8_t delta[stat
   return rc ? rc : wsum_xor(s, worker, delta);
 }
 
-int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, void *ud)
+/* Step a bound statement of (seq, case_id, state) rows, each to cb. */
+static int walk_rows(sqlite3_stmt *st, hw_sdb_record_cb cb, void *ud)
 {
-  sqlite3_stmt *st = s->st[ST_CASE_RECORDS];
   int rc;
 
-  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     hw_id cid;
     if (hw__sdb_blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
@@ -118,6 +117,14 @@ int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, vo
       break;
   }
   return hw__sdb_walk_end(st, rc);
+}
+
+int hw_sdb_case_records(hw_sdb *s, const hw_id *case_id, hw_sdb_record_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_CASE_RECORDS];
+
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  return walk_rows(st, cb, ud);
 }
 
 typedef struct move_sum {
@@ -312,7 +319,6 @@ int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
                       hw_sdb_seq_pred skip, hw_sdb_record_cb cb, void *ud)
 {
   sqlite3_stmt *st = s->st[ST_LOAD_AFTER];
-  int rc;
 
   if (after > INT64_MAX)
     return HW_OK;
@@ -321,17 +327,7 @@ int hw_sdb_load_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,
   sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    hw_id cid;
-    if (hw__sdb_blob_exact(st, 1, cid.b, HW_ID_BYTES)) {
-      rc = HW_ECORRUPT;
-      break;
-    }
-    if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), &cid, sqlite3_column_blob(st, 2),
-                 (size_t)sqlite3_column_bytes(st, 2), ud)) != 0)
-      break;
-  }
-  return hw__sdb_walk_end(st, rc);
+  return walk_rows(st, cb, ud);
 }
 
 int hw_sdb_events_after(hw_sdb *s, const char *worker, uint64_t after, size_t max,

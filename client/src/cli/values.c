@@ -160,20 +160,17 @@ static void append_clean(char *out, size_t cap, const uint8_t *p, size_t len)
   size_t used = strlen(out);
 
   for (size_t i = 0; i < len && used + 1 < cap; i++) {
-    uint8_t c = p[i];
+    uint32_t cp;
+    size_t n = hw_utf8_control(p + i, len - i, &cp);
     int k;
-    if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
-      k = snprintf(out + used, cap - used, "\\x%02X", c);
-    else if (c == '\\')
+    if (n && cp != '\t' && cp != '\n') {
+      k = snprintf(out + used, cap - used, cp < 0x80 ? "\\x%02X" : "\\u%04X", (unsigned)cp);
+      i += n - 1;
+    } else if (p[i] == '\\') {
       k = snprintf(out + used, cap - used, "\\\\");
-    else if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
-      k = snprintf(out + used, cap - used, "\\u00%02X", p[++i]);
-    else if (c == 0xe2 && i + 2 < len && hw_utf8_bidi_control(p + i)) {
-      k = snprintf(out + used, cap - used, "\\u%04X",
-                   0x2000u | (unsigned)((p[i + 1] & 0x3f) << 6 | (p[i + 2] & 0x3f)));
-      i += 2;
-    } else
-      out[used] = (char)c, out[used + 1] = '\0', k = 1;
+    } else {
+      out[used] = (char)p[i], out[used + 1] = '\0', k = 1;
+    }
     if (k < 0 || (size_t)k >= cap - used) {
       out[used] = '\0'; /* no half escape */
       return;

@@ -15,9 +15,12 @@ HW_EXPORT bool hw_utf8_valid(const uint8_t *p, size_t len);
  * a truncating snprintf): valid UTF-8 stays valid. */
 HW_EXPORT void hw_utf8_cut(char *s);
 
-/* Whether the three bytes at p encode a bidirectional embedding, override
- * or isolate (U+202A-202E, U+2066-2069): characters that reorder the text
- * after them, so a value could show other than it reads. */
-HW_EXPORT bool hw_utf8_bidi_control(const uint8_t p[static 3]);
+/* The control character starting at p (len bytes left), in valid UTF-8:
+ * the bytes it takes, with its code point in *cp, or 0 for anything else.
+ * Controls are C0 and DEL (1 byte), C1, U+0080-009F (2), and the
+ * bidirectional embeddings, overrides and isolates, U+202A-202E and
+ * U+2066-2069 (3), which reorder the text after them. Which of them a
+ * caller lets through (tab, line feed) is its own rule. */
+HW_EXPORT size_t hw_utf8_control(const uint8_t *p, size_t len, uint32_t *cp);
 
 #endif

@@ -504,15 +504,12 @@ static void value_rule(const hw_form_field *f, char *rule, size_t cap)
  * hide text): a text holds none but tab, line feed and carriage return, and
  * no bidirectional embedding, override or isolate (which reorder what
  * follows; the marks U+200E and U+200F that keyboards type stay).
- * The text is valid UTF-8 already, so 0xC2 starts U+0080-U+00BF, of which
- * C2 80-C2 9F are the C1 controls. */
+ * (hw_utf8_control says what a control character is.) */
 static bool text_clean(const uint8_t *p, size_t len)
 {
   for (size_t i = 0; i < len; i++) {
-    uint8_t c = p[i];
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
-        (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) ||
-        (c == 0xe2 && i + 2 < len && hw_utf8_bidi_control(p + i)))
+    uint32_t cp;
+    if (hw_utf8_control(p + i, len - i, &cp) && cp != '\t' && cp != '\n' && cp != '\r')
       return false;
   }
   return true;

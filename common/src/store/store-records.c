@@ -542,15 +542,11 @@ int hw_store_forget_marks(hw_store *st)
   return rc ? rc : hw__st_step_done(st, s);
 }
 
-int hw_store_count(hw_store *st, uint64_t *n)
+/* The one count a bound count(*) statement gives. */
+static int count_of(hw_store *st, sqlite3_stmt *s, uint64_t *n)
 {
-  sqlite3_stmt *s;
-  int rc = hw__st_stmt(st, S_COUNT, &s);
+  int rc = sqlite3_step(s);
 
-  *n = 0;
-  if (rc)
-    return rc;
-  rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     *n = (uint64_t)sqlite3_column_int64(s, 0);
     rc = HW_OK;
@@ -559,6 +555,15 @@ int hw_store_count(hw_store *st, uint64_t *n)
   }
   sqlite3_reset(s);
   return rc;
+}
+
+int hw_store_count(hw_store *st, uint64_t *n)
+{
+  sqlite3_stmt *s;
+  int rc = hw__st_stmt(st, S_COUNT, &s);
+
+  *n = 0;
+  return rc ? rc : count_of(st, s, n);
 }
 
 static int delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, uint64_t *kept);
@@ -603,15 +608,7 @@ static int delete_case(hw_store *st, const hw_id *case_id, uint64_t *deleted, ui
   if ((rc = hw__st_stmt(st, S_COUNT_CASE, &s)) != 0)
     return rc;
   sqlite3_bind_blob(s, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *kept = (uint64_t)sqlite3_column_int64(s, 0);
-    rc = HW_OK;
-  } else {
-    rc = hw__st_from_sqlite(st, rc);
-  }
-  sqlite3_reset(s);
-  return rc;
+  return count_of(st, s, kept);
 }
 
 static int delete_one(hw_store *st, const hw_id *id)

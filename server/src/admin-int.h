@@ -1,5 +1,6 @@
 /* Administrative commands on caseloads and devices (protocol.md §9;
- * docs/operations.md): assign, reassign, region, caseload, devices, revoke.
+ * docs/operations.md): assign, reassign, region, unregion, caseload, devices,
+ * revoke, flags (cases marked LATE-EDIT) and review (clears a case's mark).
  * Each runs as a storage job and is audited with the OS user and the
  * coordinator. Loop thread. */
 #ifndef HW_SERVER_ADMIN_INT_H
@@ -21,6 +22,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a);
  * time (lines that do not fit are left out). */
 #define HW_ADMIN_REPLY_MAX 60000
 void hw__reply_line(char *text, size_t *len, const char *line);
+/* A time in ms since 1970 as YYYY-MM-DDTHH:MM:SSZ ("?" when it cannot be). */
+void hw__utc_text(int64_t ms, char out[static 32]);
 
 /* Append an administrative audit entry naming `actor` ("os-user/coordinator")
  * and, when `key` is given, a device (HW_DEVICE_KEY_BYTES). Storage thread. */

@@ -3,13 +3,24 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit-entry-int.h"
 #include "homeward/log.h"
 #include "homeward/mem.h"
 
 
-typedef enum admin_kind { ASSIGN, REASSIGN, REGION, CASELOAD, DEVICES, REVOKE } admin_kind;
+typedef enum admin_kind {
+  ASSIGN,
+  REASSIGN,
+  REGION,
+  UNREGION,
+  CASELOAD,
+  DEVICES,
+  REVOKE,
+  FLAGS,
+  REVIEW
+} admin_kind;
 
 typedef struct admin_job {
   hw_job job;
@@ -59,6 +70,26 @@ int hw__admin_audit(hw_sdb *db, const char *action, const uint8_t *key, const ch
   return rc;
 }
 
+void hw__utc_text(int64_t ms, char out[static 32])
+{
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    snprintf(out, 32, "?");
+}
+
+static int flag_line(const hw_id *case_id, const char *holder, uint64_t n, int64_t first_ms,
+                     void *ud)
+{
+  char hex[HW_ID_HEX_LEN + 1], when[32], line[200];
+  hw_id_to_hex(case_id, hex);
+  hw__utc_text(first_ms, when);
+  snprintf(line, sizeof line, "case %s holder=%s late-edits=%llu since=%s", hex,
+           holder[0] ? holder : "-", (unsigned long long)n, when);
+  say(ud, line);
+  return 0;
+}
+
 static int case_line(const hw_id *case_id, uint64_t n, uint64_t flags, void *ud)
 {
   char hex[HW_ID_HEX_LEN + 1], line[128];
@@ -98,7 +129,7 @@ static int admin_run(hw_job *job, void *d)
   if (!(j->text = hw_malloc(HW_ADMIN_REPLY_MAX)))
     return HW_ENOMEM;
   j->text[0] = '\0';
-  if ((j->kind == ASSIGN || j->kind == REASSIGN) &&
+  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REVIEW) &&
       (rc = hw_sdb_case_by_digits(db, j->case_hex, &j->case_id)) != 0) {
     if (rc != HW_EINVAL && rc != HW_ENOENT && rc != HW_EEXIST)
       return rc;
@@ -120,7 +151,7 @@ static int admin_run(hw_job *job, void *d)
    * would hold a case no device can see, and a worker named as a region's
    * coordinator would see another worker's cases. Anyone invited may hold
    * cases (a coordinator's own, or cases parked with them). */
-  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION) &&
+  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION || j->kind == UNREGION) &&
       !(rc = hw_sdb_person_roles(db, j->worker, &roles)) && !roles) {
     snprintf(details, sizeof details,
              "no worker named %s (invite them first; names are exact)", j->worker);
@@ -129,7 +160,8 @@ static int admin_run(hw_job *job, void *d)
   }
   if (rc)
     return rc;
-  if (j->kind == REGION && !(rc = hw_sdb_person_roles(db, j->coordinator, &roles)) &&
+  if ((j->kind == REGION || j->kind == UNREGION) &&
+      !(rc = hw_sdb_person_roles(db, j->coordinator, &roles)) &&
       !(roles & HW_SDB_ROLE_COORDINATOR)) {
     snprintf(details, sizeof details,
              "%s is not a coordinator (invite them with --role coordinator first)",
@@ -173,22 +205,47 @@ static int admin_run(hw_job *job, void *d)
     j->ok = true;
     return HW_OK;
   case REGION:
-    if ((rc = hw_sdb_region_add(db, j->coordinator, j->worker)) == HW_EEXIST) {
-      /* Said again: nothing changes and nothing is audited, as for revoke. */
-      snprintf(details, sizeof details, "already in the region: coordinator=%s worker=%s",
-               j->coordinator, j->worker);
-      say(j, details);
-      j->ok = true;
-      return HW_OK;
-    }
-    if (rc)
-      return rc;
-    snprintf(details, sizeof details, "coordinator=%s worker=%s", j->coordinator, j->worker);
-    if ((rc = hw__admin_audit(db, "region", NULL, j->actor, details)) != 0)
+  case UNREGION: {
+    bool add = j->kind == REGION;
+    rc = add ? hw_sdb_region_add(db, j->coordinator, j->worker)
+             : hw_sdb_region_remove(db, j->coordinator, j->worker);
+    snprintf(details, sizeof details, "%scoordinator=%s worker=%s",
+             rc == HW_EEXIST   ? "already in the region: "
+             : rc == HW_ENOENT ? "not in the region: "
+                               : "",
+             j->coordinator, j->worker);
+    /* Said again: nothing changes and nothing is audited, as for revoke. */
+    if (rc == HW_EEXIST || rc == HW_ENOENT)
+      rc = HW_OK;
+    else if (rc || (rc = hw__admin_audit(db, add ? "region" : "unregion", NULL, j->actor,
+                                         details)) != 0)
       return rc;
     say(j, details);
     j->ok = true;
     return HW_OK;
+  }
+  case FLAGS:
+    j->ok = true;
+    if ((rc = hw_sdb_flags(db, flag_line, j)) == 0 && j->len == 0)
+      say(j, "no case is marked LATE-EDIT");
+    return rc;
+  case REVIEW: {
+    uint64_t n = 0;
+    if ((rc = hw_sdb_flag_clear(db, &j->case_id, &n)) != 0)
+      return rc;
+    j->ok = true;
+    if (n == 0) {
+      /* Said again: nothing changes and nothing is audited. */
+      snprintf(details, sizeof details, "case %s has no LATE-EDIT mark", hex);
+      say(j, details);
+      return HW_OK;
+    }
+    snprintf(details, sizeof details, "case=%s late-edits=%llu", hex, (unsigned long long)n);
+    if ((rc = hw__admin_audit(db, "review", NULL, j->actor, details)) != 0)
+      return rc;
+    say(j, details);
+    return HW_OK;
+  }
   case CASELOAD:
     /* Listed whoever holds them: cases given to a name before names were
      * checked must still be found to be reassigned. */
@@ -272,7 +329,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     const char *name;
     admin_kind kind;
   } cmds[] = {{"assign", ASSIGN},     {"reassign", REASSIGN}, {"region", REGION},
-              {"caseload", CASELOAD}, {"devices", DEVICES},   {"revoke", REVOKE}};
+              {"unregion", UNREGION}, {"caseload", CASELOAD}, {"devices", DEVICES},
+              {"revoke", REVOKE},     {"flags", FLAGS},       {"review", REVIEW}};
   admin_job *j;
   int k = -1;
 
@@ -296,13 +354,19 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     hw__control_reply_text(req, false, why);
     return true;
   }
-  if ((j->kind == REGION && (!a->worker || !a->coordinator)) ||
+  if (((j->kind == REGION || j->kind == UNREGION) && (!a->worker || !a->coordinator)) ||
       (j->kind == CASELOAD && !a->worker)) {
-    bool region = j->kind == REGION;
+    char why[96];
+    snprintf(why, sizeof why, "%s needs %s", cmds[k].name,
+             j->kind == CASELOAD ? "--worker NAME" : "--coordinator NAME and --worker NAME");
+    hw_free(j);
+    hw__control_reply_text(req, false, why);
+    return true;
+  }
+  if (j->kind == REVIEW && (!a->case_hex || strlen(a->case_hex) > HW_ID_HEX_LEN)) {
     hw_free(j);
     hw__control_reply_text(req, false,
-                           region ? "region needs --coordinator NAME and --worker NAME"
-                                  : "caseload needs --worker NAME");
+                           "review needs --case CASE (the case id, or 6 or more of its digits)");
     return true;
   }
   if (j->kind == REVOKE &&
@@ -311,7 +375,7 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     hw__control_reply_text(req, false, "revoke needs --device PREFIX and --mode retire|lost");
     return true;
   }
-  if (j->kind != CASELOAD && j->kind != DEVICES && !a->coordinator) {
+  if (j->kind != CASELOAD && j->kind != DEVICES && j->kind != FLAGS && !a->coordinator) {
     hw_free(j);
     hw__control_reply_text(req, false, "name the coordinator who decides: --coordinator NAME");
     return true;

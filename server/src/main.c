@@ -56,7 +56,13 @@ static const char usage[] =
     "            --case CASE --worker NAME --coordinator NAME\n"
     "  region    let a coordinator see every case of a worker\n"
     "            --coordinator NAME --worker NAME\n"
+    "  unregion  take a worker out of a coordinator's region; her devices delete\n"
+    "            the worker's cases once their own edits are pushed\n"
+    "            --coordinator NAME --worker NAME\n"
     "  caseload  list the cases a worker holds   --worker NAME\n"
+    "  flags     list the cases marked LATE-EDIT (a previous holder edited them)\n"
+    "  review    clear a case's LATE-EDIT mark once its late edits are reviewed\n"
+    "            --case CASE --coordinator NAME\n"
     "  devices   list the enrolled devices with their status\n"
     "  revoke    end a device's access           --device KEY-PREFIX --mode retire|lost\n"
     "            --coordinator NAME\n"
@@ -70,7 +76,10 @@ static const char usage[] =
     "              --id N --coordinator NAME\n"
     "  reject      keep it for the record only, merge nothing  --id N --coordinator NAME\n"
     "              Either way the device holding it drops its copy and takes the\n"
-    "              server's at its next sync.\n"
+    "              server's at its next sync.\n";
+
+/* Printed after usage (one string would pass the 4,095 bytes C11 promises). */
+static const char usage_notes[] =
     "\n"
     "Every command but init, run and rekey talks to the running server through its control\n"
     "socket, found from the state directory: give the same --state-dir DIR or\n"
@@ -376,7 +385,7 @@ int main(int argc, char **argv)
     const char *a = argv[i];
     const char **dst = NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "help")) {
-      fputs(usage, stdout);
+      fputs(usage, stdout), fputs(usage_notes, stdout);
       return 0;
     }
     if (!strcmp(a, "--version")) {
@@ -434,7 +443,7 @@ int main(int argc, char **argv)
     }
     else
     {
-      fprintf(stderr, "homeward-server: unknown option %s\n\n%s", a, usage);
+      fprintf(stderr, "homeward-server: unknown option %s\n\n%s%s", a, usage, usage_notes);
       return 2;
     }
     if (i + 1 >= argc || !argv[i + 1][0]) {
@@ -448,7 +457,7 @@ int main(int argc, char **argv)
   if (hw_crypto_init() != 0 || hw_mem_install_hooks() != 0)
     return fail("cannot initialise the libraries");
   if (!cmd)
-    return fputs(usage, stderr), 2;
+    return fputs(usage, stderr), fputs(usage_notes, stderr), 2;
   if (!strcmp(cmd, "init"))
     return cmd_init(&o);
   if (!strcmp(cmd, "run"))
@@ -457,10 +466,11 @@ int main(int argc, char **argv)
     return cmd_rekey(&o);
   if (!strcmp(cmd, "invite") || !strcmp(cmd, "status") || !strcmp(cmd, "audit") ||
       !strcmp(cmd, "records") || !strcmp(cmd, "assign") || !strcmp(cmd, "reassign") ||
-      !strcmp(cmd, "region") || !strcmp(cmd, "caseload") || !strcmp(cmd, "devices") ||
+      !strcmp(cmd, "region") || !strcmp(cmd, "unregion") || !strcmp(cmd, "caseload") ||
+      !strcmp(cmd, "devices") || !strcmp(cmd, "flags") || !strcmp(cmd, "review") ||
       !strcmp(cmd, "revoke") || !strcmp(cmd, "quarantine") || !strcmp(cmd, "release") ||
       !strcmp(cmd, "reject"))
     return cmd_control(&o, cmd);
-  fprintf(stderr, "homeward-server: unknown command %s\n\n%s", cmd, usage);
+  fprintf(stderr, "homeward-server: unknown command %s\n\n%s%s", cmd, usage, usage_notes);
   return 2;
 }

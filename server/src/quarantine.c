@@ -51,14 +51,6 @@ static void say(q_job *j, const char *line)
   hw__reply_line(j->text, &j->len, line);
 }
 
-static void utc(int64_t ms, char out[32])
-{
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(out, 32, "?");
-}
-
 static int list_line(const hw_sdb_quarantined *q, void *ud)
 {
   q_job *j = ud;
@@ -70,7 +62,7 @@ static int list_line(const hw_sdb_quarantined *q, void *ud)
   if (q->has_device)
     for (int i = 0; i < 8; i++)
       snprintf(dev + 2 * i, 3, "%02x", q->device_key[i]);
-  utc(q->received_ms, when);
+  hw__utc_text(q->received_ms, when);
   if (q->decision[0])
     snprintf(state, sizeof state, "%s by %s", q->decision, q->decided_by);
   else

@@ -224,10 +224,32 @@ static int collect_case(const hw_id *case_id, uint64_t n_records, uint64_t n_fla
   return hw_id_list_add(ud, case_id);
 }
 
+/* An event for each case `worker` holds, from `from` to `to`, each with a
+ * number of the one sequence: a region's cases shown to or taken from its
+ * coordinator's devices at their next pull, whatever their cursors. */
+static int log_region_events(hw_sdb *s, const char *worker, const char *from, const char *to)
+{
+  hw_id_list l = {0};
+  int rc = hw_sdb_caseload(s, worker, collect_case, &l);
+
+  for (size_t i = 0; i < l.n && !rc; i++) {
+    sqlite3_stmt *st = s->st[ST_ASSIGN_LOG];
+    uint64_t seq;
+    if ((rc = hw_sdb_next_seq(s, &seq)) != 0)
+      break;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_blob(st, 2, l.v[i].b, HW_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
+    rc = hw__sdb_exec_st(s, ST_ASSIGN_LOG);
+  }
+  hw_free(l.v);
+  return rc;
+}
+
 int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
 {
   sqlite3_stmt *st = s->st[ST_REGION_PUT];
-  hw_id_list l = {0};
   int rc;
 
   sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
@@ -236,26 +258,30 @@ int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker)
     return rc;
   if (sqlite3_changes(s->db) == 0)
     return HW_EEXIST; /* in the region already */
-  /* Each of the worker's cases becomes visible to the coordinator's devices
-   * now, whatever their cursors: an event from no worker ("") to the
-   * coordinator in the one sequence, which their next pull answers with
-   * the case whole. */
-  if ((rc = hw_sdb_caseload(s, worker, collect_case, &l)) != 0)
-    goto out;
-  for (size_t i = 0; i < l.n && !rc; i++) {
-    uint64_t seq;
-    if ((rc = hw_sdb_next_seq(s, &seq)) != 0)
-      break;
-    st = s->st[ST_ASSIGN_LOG];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_blob(st, 2, l.v[i].b, HW_ID_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, coordinator, -1, SQLITE_STATIC);
-    rc = hw__sdb_exec_st(s, ST_ASSIGN_LOG);
-  }
-out:
-  hw_free(l.v);
-  return rc;
+  /* From no worker ("") to the coordinator: her devices' next pull answers
+   * with each case whole. */
+  return log_region_events(s, worker, "", coordinator);
+}
+
+int hw_sdb_region_remove(hw_sdb *s, const char *coordinator, const char *worker)
+{
+  sqlite3_stmt *st = s->st[ST_REGION_DEL];
+  int rc;
+
+  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  if ((rc = hw__sdb_exec_st(s, ST_REGION_DEL)) != 0)
+    return rc;
+  if (sqlite3_changes(s->db) == 0)
+    return HW_ENOENT; /* not in the region */
+  st = s->st[ST_HELD_INHERIT];
+  sqlite3_bind_text(st, 1, coordinator, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC);
+  if ((rc = hw__sdb_exec_st(s, ST_HELD_INHERIT)) != 0)
+    return rc;
+  /* From the coordinator to no worker (""): her devices' next pull removes
+   * each case (after their own edits of it are pushed). */
+  return log_region_events(s, worker, coordinator, "");
 }
 
 int hw_sdb_region(hw_sdb *s, const char *coordinator, char (*workers)[HW_WORKER_MAX], size_t cap,
@@ -383,6 +409,38 @@ int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker, const c
   sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now_ms);
   return hw__sdb_exec_st(s, ST_FLAG_PUT);
+}
+
+int hw_sdb_flag_clear(hw_sdb *s, const hw_id *case_id, uint64_t *n)
+{
+  sqlite3_stmt *st = s->st[ST_FLAG_DEL];
+  int rc;
+
+  sqlite3_bind_blob(st, 1, case_id->b, HW_ID_BYTES, SQLITE_STATIC);
+  if ((rc = hw__sdb_exec_st(s, ST_FLAG_DEL)) == 0)
+    *n = (uint64_t)sqlite3_changes(s->db);
+  return rc;
+}
+
+int hw_sdb_flags(hw_sdb *s, hw_sdb_flag_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_FLAG_LIST];
+  int rc;
+
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    char holder[HW_WORKER_MAX] = "";
+    if (hw__sdb_blob_exact(st, 0, cid.b, HW_ID_BYTES) ||
+        (sqlite3_column_type(st, 1) != SQLITE_NULL &&
+         hw__sdb_text_col(st, 1, holder, sizeof holder) != 0)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb(&cid, holder, (uint64_t)sqlite3_column_int64(st, 2),
+                 sqlite3_column_int64(st, 3), ud)) != 0)
+      break;
+  }
+  return hw__sdb_walk_end(st, rc);
 }
 
 int hw__sdb_unique_end(sqlite3_stmt *st, int rc, int found)

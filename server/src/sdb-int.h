@@ -173,6 +173,12 @@ HW_NODISCARD int hw_sdb_held_before(hw_sdb *s, const hw_id *case_id, const char 
  * devices receive them whole at their next pull. HW_EEXIST, and nothing
  * changed, when the worker is in the region already. */
 HW_NODISCARD int hw_sdb_region_add(hw_sdb *s, const char *coordinator, const char *worker);
+/* Take `worker` out of the coordinator's region: each case the worker holds
+ * gets an event (coordinator -> "") so her devices remove it at their next
+ * pull, and she is remembered as having held every case the worker held
+ * (her offline edits of them are late edits, not quarantined). HW_ENOENT,
+ * and nothing changed, when the worker is not in the region. */
+HW_NODISCARD int hw_sdb_region_remove(hw_sdb *s, const char *coordinator, const char *worker);
 /* The roles `name` was invited or enrolled with (any device or invitation,
  * used, expired or revoked): 0 when the server never heard of that name. */
 enum { HW_SDB_ROLE_WORKER = 1, HW_SDB_ROLE_COORDINATOR = 2 };
@@ -208,6 +214,13 @@ HW_NODISCARD int hw_sdb_caseload(hw_sdb *s, const char *worker, hw_sdb_case_cb c
 /* A late edit flagged to the case's current holder. */
 HW_NODISCARD int hw_sdb_flag_put(hw_sdb *s, const hw_id *case_id, const char *worker,
                                  const char *reason, int64_t now_ms);
+/* Clear a case's late-edit flags once reviewed: *n tells how many. */
+HW_NODISCARD int hw_sdb_flag_clear(hw_sdb *s, const hw_id *case_id, uint64_t *n);
+/* Each flagged case, oldest flag first, with its holder now ("" nobody),
+ * its number of flags and its oldest flag's time. */
+typedef int (*hw_sdb_flag_cb)(const hw_id *case_id, const char *holder, uint64_t n,
+                              int64_t first_ms, void *ud);
+HW_NODISCARD int hw_sdb_flags(hw_sdb *s, hw_sdb_flag_cb cb, void *ud);
 typedef int (*hw_sdb_device_cb)(const uint8_t key[HW_DEVICE_KEY_BYTES], const hw_sdb_device *d,
                                 void *ud);
 HW_NODISCARD int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud);

@@ -178,6 +178,13 @@ static const char *const sql[ST_COUNT] = {
                     " (SELECT worker FROM srv_region WHERE coordinator = ?2)) LIMIT 1",
     [ST_REGION_PUT] = "INSERT OR IGNORE INTO srv_region(coordinator, worker) VALUES (?1, ?2)",
     [ST_REGION_LIST] = "SELECT worker FROM srv_region WHERE coordinator = ?1 ORDER BY worker",
+    [ST_REGION_DEL] = "DELETE FROM srv_region WHERE coordinator = ?1 AND worker = ?2",
+    /* A coordinator leaving a worker's region keeps having held (seen) the
+     * cases the worker holds and held: her offline edits of them are late
+     * edits. (srv_held lists former holders only.) */
+    [ST_HELD_INHERIT] = "INSERT OR IGNORE INTO srv_held(case_id, worker)"
+                        " SELECT case_id, ?1 FROM srv_held WHERE worker = ?2"
+                        " UNION SELECT case_id, ?1 FROM srv_assign WHERE worker = ?2",
     [ST_WSUM_GET] = "SELECT sum FROM srv_wsum WHERE worker = ?1",
     [ST_WSUM_PUT] = "INSERT INTO srv_wsum(worker, sum) VALUES (?1, ?2)"
                     " ON CONFLICT(worker) DO UPDATE SET sum = excluded.sum",
@@ -211,6 +218,12 @@ static const char *const sql[ST_COUNT] = {
                     " ORDER BY a.case_id",
     [ST_FLAG_PUT] = "INSERT INTO srv_flags(case_id, worker, reason, time_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_FLAG_DEL] = "DELETE FROM srv_flags WHERE case_id = ?1",
+    /* Flagged cases with their holder now (flags name the holder when
+     * flagged), oldest mark first. */
+    [ST_FLAG_LIST] = "SELECT f.case_id, a.worker, count(*), min(f.time_ms) FROM srv_flags f"
+                     " LEFT JOIN srv_assign a ON a.case_id = f.case_id GROUP BY f.case_id"
+                     " ORDER BY min(f.time_ms), f.case_id",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
     /* Every case the server knows, for an administrator's short case id
      * (a command now and then: a walk of the case index). */

@@ -552,7 +552,8 @@ typedef struct pull_item {
   hw_id case_id;
   int kind;        /* 0 record, 1 new case, 2 removal, 3 decision (case_id: the record,
                     * state: the decided state's checksum item), 4 a new case that
-                    * has moved on to a worker this device does not see */
+                    * has moved on to a worker this device does not see, 5 a
+                    * removal from a region (still_hidden) */
   uint8_t *state;  /* records: owned copy */
   size_t len;
 } pull_item;
@@ -626,15 +627,16 @@ static int got_event(uint64_t seq, const hw_id *case_id, const char *from, const
 
   p->rows++;
   p->max_seq = seq;
-  /* A region's case made visible to its coordinator ("" -> coordinator)
-   * is for the coordinator's devices only, not a worker's of that name. */
-  if (from && !from[0] && strcmp(p->j->ss->role, "coordinator") != 0)
+  /* A region's case made visible to its coordinator ("" -> coordinator),
+   * or taken from her (coordinator -> ""), is for the coordinator's devices
+   * only, not a worker's of that name. */
+  if (((from && !from[0]) || !to[0]) && strcmp(p->j->ss->role, "coordinator") != 0)
     return HW_OK;
   /* A first assignment (a case created on a device) takes its seq before
    * any record of the case, which then arrive as ordinary changes. */
   if (!from || was == is)
     return HW_OK; /* or moved within what the device sees */
-  it.kind = is ? 1 : 2;
+  it.kind = is ? 1 : !to[0] ? 5 : 2;
   return push_item(p, &it);
 }
 
@@ -739,6 +741,20 @@ static int still_visible(hw_sdb *db, hw_session *ss, pull_item *it)
   return rc;
 }
 
+/* A case taken from a coordinator's region stays visible to her when its
+ * holder now is another worker she sees (of her region still, or her own):
+ * its removal (kind 5) is then nothing (kind 4), else a removal (2). */
+static int still_hidden(hw_sdb *db, hw_session *ss, pull_item *it)
+{
+  char holder[HW_WORKER_MAX];
+  int rc = hw_sdb_assign_get(db, &it->case_id, holder);
+
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  it->kind = rc == HW_OK && visible(ss, holder) ? 4 : 2;
+  return HW_OK;
+}
+
 typedef struct whole_ctx {
   hw_pull_job *j;
   uint64_t skip_to;    /* records up to here went out in an earlier batch */
@@ -824,7 +840,8 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
    * later holders' edits. Its removal comes after, in this batch or the
    * next. Without this, a former holder's new device got the case. */
   for (size_t i = 0; i < p.n; i++)
-    if (p.items[i].kind == 1 && (rc = still_visible(db, ss, &p.items[i])) != 0)
+    if ((p.items[i].kind == 1 && (rc = still_visible(db, ss, &p.items[i])) != 0) ||
+        (p.items[i].kind == 5 && (rc = still_hidden(db, ss, &p.items[i])) != 0))
       goto out;
   /* Cases this batch may send whole: a change of one of them before its
    * event is left to the whole case (sent once, not twice). */
@@ -835,7 +852,9 @@ static int pull_scan(hw_pull_job *j, hw_sdb *db, hw_id *whole, uint64_t from, si
     pull_item *it = &p.items[at];
     if (it->seq > horizon)
       break;
-    if (it->kind == 1) {
+    if (it->kind == 1 && has_case(whole, n_whole, &it->case_id)) {
+      /* Shown twice in one batch (through two workers she sees): sent once. */
+    } else if (it->kind == 1) {
       /* Newly visible: the whole case, whatever its records' age. */
       bool resume = ss->has_whole && hw_id_cmp(&ss->whole_case, &it->case_id) == 0;
       whole_ctx w = {j, resume ? ss->whole_after : 0, 0};

@@ -119,6 +119,107 @@ static void region_roles(void)
   hw_client_close(g1);
 }
 
+/* How many times `needle` occurs in `out`. */
+static size_t occurrences(const char *needle)
+{
+  size_t n = 0;
+  for (const char *p = out; (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* A worker taken out of a coordinator's region: her devices delete the
+ * worker's cases after pushing her own edits of them, which merge as late
+ * edits; a coordinator who still sees the worker through her own region
+ * keeps them. A late edit's mark is listed and cleared once reviewed. */
+static void region_leave(void)
+{
+  hw_client *k1, *l1, *m1, *z1;
+  hw_id rl = {{0}}, cl = {{0}}, rm = {{0}}, cm = {{0}};
+  char hex[HW_ID_HEX_LEN + 1];
+  hw_sync_result r;
+
+  k1 = hw_test_enrol(&srv, "kc1", "kofi", "coordinator");
+  z1 = hw_test_enrol(&srv, "zc1", "zara", "coordinator");
+  l1 = hw_test_enrol(&srv, "lw1", "lulu", "worker");
+  m1 = hw_test_enrol(&srv, "mw1", "musa", "worker");
+  hw_test_put_text(l1, &rl, &cl, "note", "lulu's case");
+  hw_test_put_text(m1, &rm, &cm, "note", "musa's case");
+  CHECK_EQ(hw_test_sync_ok(l1).pushed, 1);
+  CHECK_EQ(hw_test_sync_ok(m1).pushed, 1);
+  CHECK_EQ(ADMIN("region", "--coordinator", "kofi", "--worker", "lulu"), 0);
+  CHECK_EQ(ADMIN("region", "--coordinator", "kofi", "--worker", "musa"), 0);
+  /* zara sees lulu directly, and kofi as one who could hold cases. */
+  CHECK_EQ(ADMIN("region", "--coordinator", "zara", "--worker", "lulu"), 0);
+  CHECK_EQ(ADMIN("region", "--coordinator", "zara", "--worker", "kofi"), 0);
+  CHECK_EQ(hw_test_sync_ok(k1).pulled, 2);
+  CHECK_EQ(hw_test_sync_ok(z1).pulled, 1);
+
+  /* Refused, nothing changes: wrong names, a missing argument. */
+  CHECK(ADMIN("unregion", "--coordinator", "kofi", "--worker", "lulu-typo") != 0);
+  CHECK(ADMIN("unregion", "--coordinator", "musa", "--worker", "lulu") != 0);
+  CHECK(ADMIN("unregion", "--coordinator", "kofi") != 0);
+  r = hw_test_sync_ok(k1);
+  CHECK_EQ(r.removed, 0);
+  CHECK_EQ(hw_test_device_records(k1), 2);
+
+  /* kofi edits lulu's case offline, then lulu leaves her region. */
+  hw_test_put_text(k1, &rl, &cl, "note", "kofi's note, written offline");
+  CHECK_EQ(ADMIN("unregion", "--coordinator", "kofi", "--worker", "lulu"), 0);
+  CHECK(strstr(out, "coordinator=kofi worker=lulu") != NULL);
+  CHECK_EQ(ADMIN("unregion", "--coordinator", "kofi", "--worker", "lulu"), 0);
+  CHECK(strstr(out, "not in the region: coordinator=kofi worker=lulu") != NULL);
+  CHECK_EQ(ADMIN("audit"), 0);
+  CHECK_EQ(occurrences(" unregion "), 1);
+  /* zara still sees lulu: kofi's leaving takes nothing from her. */
+  r = hw_test_sync_ok(z1);
+  CHECK_EQ(r.removed, 0);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(z1), 1);
+  r = hw_test_sync_ok(k1);
+  CHECK_EQ(r.pushed, 1);
+  CHECK_EQ(r.quarantined, 0);
+  CHECK_EQ(r.removed, 1);
+  CHECK(r.checksum_ok);
+  CHECK_EQ(hw_test_device_records(k1), 1); /* musa's case stays */
+  CHECK(hw_test_audit_has(&srv, " late-edit ", "actor=kofi"));
+  /* lulu's case is hers still, with kofi's note merged in. */
+  r = hw_test_sync_ok(l1);
+  CHECK_EQ(r.pulled, 1);
+  {
+    char got[2][128];
+    CHECK_EQ(hw_test_field_texts(l1, &rl, "note", got, 2), 1);
+    CHECK(strcmp(got[0], "kofi's note, written offline") == 0);
+  }
+  /* Nothing of lulu's reaches kofi any more. */
+  hw_test_put_text(l1, &rl, &cl, "note", "lulu's next visit");
+  CHECK_EQ(hw_test_sync_ok(l1).pushed, 1);
+  r = hw_test_sync_ok(k1);
+  CHECK_EQ(r.pulled, 0);
+  CHECK(r.checksum_ok);
+
+  /* The late edit's mark: listed, cleared once reviewed, audited once. */
+  hw_id_to_hex(&cl, hex);
+  CHECK_EQ(ADMIN("flags"), 0);
+  CHECK(strstr(out, hex) != NULL && strstr(out, "holder=lulu late-edits=1") != NULL);
+  CHECK(ADMIN("review", "--case", hex) != 0); /* who decides? */
+  CHECK(ADMIN("review", "--coordinator", "kofi") != 0);
+  CHECK_EQ(ADMIN("review", "--case", hex + HW_ID_HEX_LEN - 12, "--coordinator", "kofi"), 0);
+  CHECK(strstr(out, "late-edits=1") != NULL);
+  CHECK_EQ(ADMIN("review", "--case", hex, "--coordinator", "kofi"), 0);
+  CHECK(strstr(out, "has no LATE-EDIT mark") != NULL);
+  CHECK_EQ(ADMIN("flags"), 0);
+  CHECK(strstr(out, hex) == NULL);
+  CHECK_EQ(ADMIN("caseload", "--worker", "lulu"), 0);
+  CHECK(strstr(out, hex) != NULL && strstr(out, "LATE-EDIT") == NULL);
+  CHECK_EQ(ADMIN("audit"), 0);
+  CHECK_EQ(occurrences(" review "), 1);
+  hw_client_close(k1);
+  hw_client_close(l1);
+  hw_client_close(m1);
+  hw_client_close(z1);
+}
+
 static bool exists(const char *name)
 {
   char path[400];
@@ -229,6 +330,7 @@ int main(int argc, char **argv)
   CHECK(r.checksum_ok);
   CHECK_EQ(hw_test_device_records(c1), 1);
   region_roles();
+  region_leave();
 
   /* A push into a case this worker never held is kept aside, not merged. */
   before = hw_test_server_records(&srv);

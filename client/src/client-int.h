@@ -51,6 +51,7 @@ bool hw__client_unknown_at_server(hw_client *c);
 #define SET_LINEAGE_MARK "client.lineage_mark" /* replica, counter, lineage: sync-hello.c */
 #define SET_MARKS "client.marks_version" /* HW__MARKS_VERSION the marks were set by */
 #define SET_REMOVED "client.removed" /* case ids taken away, records not yet deleted */
+#define SET_LATE_EDITED "client.late_edited" /* cases marked LATE-EDIT at the last done */
 
 /* Store state `r` keeping the acknowledged vv `acked` (may be NULL): with
  * `dot`, a local write just applied under it (the store journals it; the

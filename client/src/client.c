@@ -373,6 +373,26 @@ int hw_client_note_del(hw_client *c, const char *name)
   return rc == HW_ENOENT ? HW_OK : rc;
 }
 
+int hw_client_late_edited(hw_client *c, hw_id_list *out)
+{
+  uint8_t *v = NULL;
+  size_t len = 0;
+  int rc = hw_store_setting_get(c->st, SET_LATE_EDITED, &v, &len);
+
+  memset(out, 0, sizeof *out);
+  if (rc == HW_ENOENT)
+    return HW_OK;
+  if (rc)
+    return rc;
+  if (len == 0 || len % sizeof(hw_id)) {
+    hw_free(v);
+    return HW_ECORRUPT;
+  }
+  out->v = (hw_id *)(void *)v; /* hw_id is bytes only: any alignment */
+  out->n = out->cap = len / sizeof(hw_id);
+  return HW_OK;
+}
+
 int hw_client_change_passphrase(hw_client *c, const uint8_t *pass, size_t len)
 {
   return hw_store_change_passphrase(c->st, pass, len);

@@ -137,6 +137,13 @@ int hw__sync_on_done(sync_ctx *s, const hw_msg_done *d)
       s->res->clock_skew_ms = h.time_ms - hw__client_now_ms();
     }
   }
+  /* The marks as the server has them now, replacing the last sync's. */
+  rc = d->n_flagged ? hw_store_setting_set(s->c->st, SET_LATE_EDITED, d->flagged,
+                                           d->n_flagged * sizeof *d->flagged)
+                    : hw_store_setting_del(s->c->st, SET_LATE_EDITED);
+  if (rc && rc != HW_ENOENT)
+    return rc;
+  s->res->late_edited = d->n_flagged;
   s->may_close.n = s->conflicted.n = 0;
   if ((rc = check_marks_version(s->c)) != 0)
     return rc;

@@ -531,7 +531,7 @@ static int dec_pull_batch(hw_cbor_rd *rd, hw_arena *a, hw_msg_pull_batch *m)
   return NEED(have, BIT(0) | BIT(1) | BIT(2) | BIT(3));
 }
 
-static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
+static int dec_done(hw_cbor_rd *rd, hw_arena *a, hw_msg_done *m)
 {
   map_it it;
   uint64_t k;
@@ -553,6 +553,12 @@ static int dec_done(hw_cbor_rd *rd, hw_msg_done *m)
           !(rc = hw_cbor_read_uint(rd, &m->head.seq)) &&
           !(rc = hw_cbor_read_int(rd, &m->head.time_ms)))
         rc = read_fixed(rd, m->head.sig, HW_SIG_BYTES);
+      break;
+    case 2:
+      /* Left out when empty: an empty array would not re-encode the same. */
+      if (!(rc = read_ids(rd, a, HW_FLAGGED_MAX, &m->n_flagged, &m->flagged)) &&
+          m->n_flagged == 0)
+        rc = HW_EPROTO;
       break;
     default:
       rc = skip_value(rd);
@@ -646,7 +652,7 @@ int hw_msg_decode(const uint8_t *buf, size_t len, hw_arena *arena, hw_msg *out)
     rc = dec_pull_batch(&rd, arena, &out->u.pull_batch);
     break;
   case HW_MSG_DONE:
-    rc = dec_done(&rd, &out->u.done);
+    rc = dec_done(&rd, arena, &out->u.done);
     break;
   case HW_MSG_ERROR:
     rc = dec_error(&rd, &out->u.error);
@@ -881,7 +887,9 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
   }
   case HW_MSG_DONE: {
     const hw_msg_done *d = &m->u.done;
-    hw_cbor_wr_map(w, 1u + d->has_head);
+    if (d->n_flagged > HW_FLAGGED_MAX || (d->n_flagged && !d->flagged))
+      return HW_EINVAL;
+    hw_cbor_wr_map(w, 1u + d->has_head + (d->n_flagged > 0));
     hw_cbor_wr_uint(w, 0);
     hw_cbor_wr_bytes(w, d->checksum, HW_DIGEST_BYTES);
     if (d->has_head) {
@@ -891,6 +899,12 @@ int hw_msg_encode(const hw_msg *m, hw_cbor_wr *w)
       hw_cbor_wr_uint(w, d->head.seq);
       hw_cbor_wr_int(w, d->head.time_ms);
       hw_cbor_wr_bytes(w, d->head.sig, HW_SIG_BYTES);
+    }
+    if (d->n_flagged) {
+      hw_cbor_wr_uint(w, 2);
+      hw_cbor_wr_array(w, d->n_flagged);
+      for (size_t i = 0; i < d->n_flagged; i++)
+        hw_cbor_wr_bytes(w, d->flagged[i].b, HW_ID_BYTES);
     }
     break;
   }

@@ -422,6 +422,27 @@ int hw_sdb_flag_clear(hw_sdb *s, const hw_id *case_id, uint64_t *n)
   return rc;
 }
 
+int hw_sdb_flagged_of(hw_sdb *s, const char *worker, size_t max, hw_id_list *out)
+{
+  sqlite3_stmt *st = s->st[ST_FLAGGED_OF];
+  int rc;
+
+  if (out->n >= max)
+    return HW_OK;
+  sqlite3_bind_text(st, 1, worker, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)(max - out->n));
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    hw_id cid;
+    if (hw__sdb_blob_exact(st, 0, cid.b, HW_ID_BYTES)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = hw_id_list_add(out, &cid)) != 0)
+      break;
+  }
+  return hw__sdb_walk_end(st, rc);
+}
+
 int hw_sdb_flags(hw_sdb *s, hw_sdb_flag_cb cb, void *ud)
 {
   sqlite3_stmt *st = s->st[ST_FLAG_LIST];

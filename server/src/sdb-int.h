@@ -221,6 +221,9 @@ HW_NODISCARD int hw_sdb_flag_clear(hw_sdb *s, const hw_id *case_id, uint64_t *n)
 typedef int (*hw_sdb_flag_cb)(const hw_id *case_id, const char *holder, uint64_t n,
                               int64_t first_ms, void *ud);
 HW_NODISCARD int hw_sdb_flags(hw_sdb *s, hw_sdb_flag_cb cb, void *ud);
+/* Append the flagged cases `worker` holds to `out` while it has fewer than
+ * `max` ids (for her devices, at the end of each pull). */
+HW_NODISCARD int hw_sdb_flagged_of(hw_sdb *s, const char *worker, size_t max, hw_id_list *out);
 typedef int (*hw_sdb_device_cb)(const uint8_t key[HW_DEVICE_KEY_BYTES], const hw_sdb_device *d,
                                 void *ud);
 HW_NODISCARD int hw_sdb_devices(hw_sdb *s, hw_sdb_device_cb cb, void *ud);

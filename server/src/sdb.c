@@ -224,6 +224,10 @@ static const char *const sql[ST_COUNT] = {
     [ST_FLAG_LIST] = "SELECT f.case_id, a.worker, count(*), min(f.time_ms) FROM srv_flags f"
                      " LEFT JOIN srv_assign a ON a.case_id = f.case_id GROUP BY f.case_id"
                      " ORDER BY min(f.time_ms), f.case_id",
+    /* A worker's flagged cases, for her devices (flags are few: a scan). */
+    [ST_FLAGGED_OF] = "SELECT DISTINCT f.case_id FROM srv_flags f JOIN srv_assign a"
+                      " ON a.case_id = f.case_id WHERE a.worker = ?1 ORDER BY f.case_id"
+                      " LIMIT ?2",
     [ST_DEV_LIST] = "SELECT key, worker, role, status FROM srv_devices ORDER BY worker",
     /* Every case the server knows, for an administrator's short case id
      * (a command now and then: a walk of the case index). */

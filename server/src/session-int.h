@@ -126,6 +126,7 @@ typedef struct hw_pull_job {
   bool more;
   bool unmoved; /* next is where the pull started: an empty last batch says nothing */
   uint8_t checksum[HW_HASH_BYTES];
+  hw_id_list flagged; /* the last batch: the cases seen here marked LATE-EDIT */
 } hw_pull_job;
 
 /* Storage thread: which session currently speaks for each replica id

@@ -523,6 +523,7 @@ void hw__pull_job_free(hw_pull_job *j)
   hw_free(j->lens);
   hw_free(j->removals);
   hw_free(j->decided);
+  hw_free(j->flagged.v);
   hw_free(j);
 }
 
@@ -1002,10 +1003,13 @@ int hw__pull_job_run(hw_job *job, void *dbv)
   if ((rc = hw_sdb_audit_head(db, &head_seq, head)) != 0)
     goto out;
   memcpy(j->next.audit_head, head, HW_CURSOR_HEAD_BYTES);
-  /* The caseload checksum: the visible workers' sums together. */
+  /* The caseload checksum: the visible workers' sums together; with the
+   * last batch, the cases among theirs marked LATE-EDIT. */
   memset(j->checksum, 0, sizeof j->checksum);
   for (size_t v = 0; v < ss->n_visible; v++) {
-    if ((rc = hw_sdb_wsum_get(db, ss->visible[v], sum)) != 0)
+    if ((rc = hw_sdb_wsum_get(db, ss->visible[v], sum)) != 0 ||
+        (!j->more && (rc = hw_sdb_flagged_of(db, ss->visible[v], HW_FLAGGED_MAX,
+                                             &j->flagged)) != 0))
       goto out;
     hw_checksum_xor(j->checksum, sum);
   }

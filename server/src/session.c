@@ -378,6 +378,8 @@ static void pull_done(hw_job *job, int status)
         /* The head is sent only when signed in the epoch the cursor names. */
         d.u.done.has_head = ss->srv->head_valid && ss->srv->head.epoch == j->next.epoch;
         d.u.done.head = ss->srv->head;
+        d.u.done.n_flagged = j->flagged.n;
+        d.u.done.flagged = j->flagged.v;
         send_msg(ss, &d, false);
       }
     }

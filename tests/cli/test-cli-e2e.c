@@ -678,6 +678,42 @@ int main(int argc, char **argv)
     CHECK(has(R.out, "saw him at the bus stop"));
   }
 
+  /* A case moved while its former worker had an edit unsynced: the edit
+   * merges as a late edit, and the devices that see the case now mark it
+   * LATE-EDIT until a coordinator reviews it. */
+  {
+    char late[600], other12[13];
+    const char *const inv_f[] = {"invite", "--worker", "faith", "--coordinator", "joseph", NULL};
+    const char *const region_f[] = {"region", "--coordinator", "joseph", "--worker", "faith",
+                                    NULL};
+    const char *const move[] = {"reassign", "--case",        other,    "--worker",
+                                "faith",    "--coordinator", "joseph", NULL};
+    const char *const review[] = {"review", "--case", other, "--coordinator", "joseph", NULL};
+    memcpy(other12, other + 20, 12);
+    other12[12] = '\0';
+    CHECK_EQ(hw_test_server_cmd(&srv, late, sizeof late, inv_f), 0);
+    CHECK_EQ(hw_test_server_cmd(&srv, NULL, 0, region_f), 0);
+    OK(store_b, "sync");
+    CHECK(!has(R.out, "LATE-EDIT"));
+    record(store_a, other, late, "case_note",
+           SETS("note_date=2027-03-05", "note=visited after the move", "decision=no_action"));
+    CHECK_EQ(hw_test_server_cmd(&srv, NULL, 0, move), 0);
+    OK(store_a, "sync");
+    CHECK(has(R.out, "now looked after by someone else"));
+    OK(store_b, "sync");
+    CHECK(has(R.out, "1 case is marked LATE-EDIT"));
+    OK(store_b, "case", "list");
+    CHECK(has(R.out, other12) && has(R.out, "LATE-EDIT: a previous worker wrote in it"));
+    OK(store_b, "case", "show", other);
+    CHECK(has(R.out, "LATE-EDIT: the worker who looked after this case before wrote in it"));
+    OK(store_b, "case", "list", "--json");
+    CHECK(has(R.out, "\"late_edit\": true"));
+    CHECK_EQ(hw_test_server_cmd(&srv, NULL, 0, review), 0);
+    OK(store_b, "sync");
+    CHECK(!has(R.out, "LATE-EDIT"));
+    OK(store_b, "case", "list");
+    CHECK(has(R.out, other12) && !has(R.out, "LATE-EDIT"));
+  }
   /* passwd: the old passphrase stops working, the new one works. */
   setenv("HOMEWARD_NEW_PASSPHRASE", "aaaa", 1);
   HW(store_b, PASS, "passwd");

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "harness.h"
 #include "homeward/err.h"
+#include "homeward/mem.h"
 #include "proxy.h"
 
 static hw_test_server srv;
@@ -183,9 +184,17 @@ static void region_leave(void)
   CHECK(r.checksum_ok);
   CHECK_EQ(hw_test_device_records(k1), 1); /* musa's case stays */
   CHECK(hw_test_audit_has(&srv, " late-edit ", "actor=kofi"));
-  /* lulu's case is hers still, with kofi's note merged in. */
+  /* lulu's case is hers still, with kofi's note merged in, and her
+   * device knows it is marked. */
   r = hw_test_sync_ok(l1);
   CHECK_EQ(r.pulled, 1);
+  CHECK_EQ(r.late_edited, 1);
+  {
+    hw_id_list late;
+    CHECK_OK(hw_client_late_edited(l1, &late));
+    CHECK(late.n == 1 && hw_id_cmp(&late.v[0], &cl) == 0);
+    hw_free(late.v);
+  }
   {
     char got[2][128];
     CHECK_EQ(hw_test_field_texts(l1, &rl, "note", got, 2), 1);
@@ -212,6 +221,13 @@ static void region_leave(void)
   CHECK(strstr(out, hex) == NULL);
   CHECK_EQ(ADMIN("caseload", "--worker", "lulu"), 0);
   CHECK(strstr(out, hex) != NULL && strstr(out, "LATE-EDIT") == NULL);
+  r = hw_test_sync_ok(l1); /* the device forgets the mark too */
+  CHECK_EQ(r.late_edited, 0);
+  {
+    hw_id_list late;
+    CHECK_OK(hw_client_late_edited(l1, &late));
+    CHECK_EQ(late.n, 0);
+  }
   CHECK_EQ(ADMIN("audit"), 0);
   CHECK_EQ(occurrences(" review "), 1);
   hw_client_close(k1);

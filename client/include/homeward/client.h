@@ -117,6 +117,9 @@ typedef struct hw_sync_result {
   bool head_verified;      /* the server's signed audit head verified and was kept */
   bool history_rewritten;  /* the server's history went backwards: report it */
   bool checksum_ok;        /* both sides hold the same records */
+  uint64_t late_edited;    /* cases of this caseload marked LATE-EDIT: a previous holder's
+                              edit was merged after the case moved, until a coordinator
+                              reviews it (hw_client_late_edited lists them) */
   int64_t clock_skew_ms;   /* server time minus device time, from the signed head */
   hw_sync_progress totals;
 } hw_sync_result;
@@ -150,6 +153,10 @@ HW_NODISCARD HW_EXPORT int hw_client_note_del(hw_client *c, const char *name);
 /* Rewrap the store's key under a new passphrase (hw_store_change_passphrase). */
 HW_NODISCARD HW_EXPORT int hw_client_change_passphrase(hw_client *c, const uint8_t *pass,
                                                        size_t len);
+
+/* The cases marked LATE-EDIT as of the last finished sync (sorted ids, in
+ * out->v: hw_malloc'd, the caller hw_frees it; none: out->n 0). */
+HW_NODISCARD HW_EXPORT int hw_client_late_edited(hw_client *c, hw_id_list *out);
 
 /* The wall time of the oldest write not yet acknowledged by the server, or
  * HW_ENOENT when every write is acknowledged. Held records are counted. */

@@ -47,9 +47,10 @@ int hw_cli_case_list(const hw_cli_opts *o, hw_client *c)
     }
     hw_id_to_hex(&k->id, hex);
     hw_cli_case_name(k, name, sizeof name);
-    printf("%c%c %s  %-24s %-17s %s%s\n", k->conflict ? '!' : ' ', k->pending ? '*' : ' ',
-           HW_CLI_SHORT(hex),
-           name, hw_stage_name(si.stage), next, k->held ? " HELD for a coordinator" : "");
+    printf("%c%c %s  %-24s %-17s %s%s%s\n", k->conflict ? '!' : ' ', k->pending ? '*' : ' ',
+           HW_CLI_SHORT(hex), name, hw_stage_name(si.stage), next,
+           k->held ? " HELD for a coordinator" : "",
+           k->late_edit ? " LATE-EDIT: a previous worker wrote in it" : "");
     shown++;
   }
   if (list) {
@@ -148,6 +149,10 @@ int hw_cli_case_show(const hw_cli_opts *o, hw_client *c)
   hw_id_to_hex(&k->id, hex);
   printf("Case %s%s%s\n", hex, k->pending ? "   * not yet synced" : "",
          k->conflict ? "   ! conflicts: see homeward conflicts" : "");
+  if (k->late_edit)
+    printf("LATE-EDIT: the worker who looked after this case before wrote in it after it "
+           "moved to you; their answers are below with their name. Your coordinator clears "
+           "the mark once it is reviewed.\n");
   show_profile(k);
   hw_case_stage(k->states, k->n, &si);
   printf("Stage: %s", hw_stage_name(si.stage));

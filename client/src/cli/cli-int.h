@@ -68,6 +68,7 @@ typedef struct hw_cli_case {
   const hw_record *child;       /* the child profile, or NULL */
   const hw_record **states;     /* the n states (for stage.h) */
   bool pending, conflict, held; /* some record is unsynced / disputed / held */
+  bool late_edit;               /* marked LATE-EDIT at the last sync */
 } hw_cli_case;
 
 typedef struct hw_cli_db {

@@ -58,13 +58,16 @@ void hw_cli_db_free(hw_cli_db *db)
 
 int hw_cli_db_load(hw_client *c, hw_cli_db *db)
 {
+  hw_id_list late = {0};
   int rc;
 
   memset(db, 0, sizeof *db);
-  if ((rc = hw_client_list(c, add_one, db)) != 0)
+  if ((rc = hw_client_list(c, add_one, db)) != 0 || (rc = hw_client_late_edited(c, &late)) != 0)
     goto fail;
-  if (db->n == 0)
+  if (db->n == 0) {
+    hw_free(late.v);
     return 0;
+  }
   qsort(db->recs, db->n, sizeof *db->recs, by_case_date);
   rc = HW_ENOMEM;
   if (!(db->cases = hw_calloc(db->n, sizeof *db->cases)))
@@ -76,6 +79,8 @@ int hw_cli_db_load(hw_client *c, hw_cli_db *db)
     while (i < db->n && !hw_id_cmp(&db->recs[i].r->case_id, &k->id))
       i++;
     k->n = i - k->first;
+    for (size_t j = 0; j < late.n && !k->late_edit; j++)
+      k->late_edit = !hw_id_cmp(&late.v[j], &k->id);
     if (!(k->states = hw_calloc(k->n, sizeof *k->states)))
       goto fail;
     for (size_t j = 0; j < k->n; j++) {
@@ -90,8 +95,10 @@ int hw_cli_db_load(hw_client *c, hw_cli_db *db)
         k->child = x->r;
     }
   }
+  hw_free(late.v);
   return 0;
 fail:
+  hw_free(late.v);
   hw_cli_db_free(db);
   fprintf(stderr, "homeward: cannot read the store: %s\n", hw_cli_strerror(rc));
   return rc;

@@ -147,6 +147,7 @@ json_t *hw_cli_case_json(const hw_cli_db *db, const hw_cli_case *k, const hw_dat
   o = json_pack("{s:s,s:s?,s:s,s:o,s:b,s:b,s:I}", "case", hex, "child", k->child ? name : NULL,
                 "stage", hw_stage_name(si.stage), "next_visit", next, "synced", !k->pending,
                 "conflict", k->conflict, "records", (json_int_t)k->n);
+  json_object_set_new(o, "late_edit", json_boolean(k->late_edit));
   if (si.decided_by)
     json_object_set_new(o, "stage_since", date_json(&si.since));
   if (with_records) {

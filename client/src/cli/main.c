@@ -541,6 +541,14 @@ static void sync_notes(hw_client *c, const hw_sync_result *r)
                "copies answered the same question, both answers are kept for you to choose");
   if (r->history_rewritten)
     printf("WARNING: the server's audit history went backwards: tell your coordinator\n");
+  if (r->late_edited)
+    count_line(stdout, r->late_edited,
+               "case is marked LATE-EDIT: someone who looked after it before wrote in it after it "
+               "moved (homeward case list shows which; the mark stays until your coordinator "
+               "reviews it)",
+               "cases are marked LATE-EDIT: someone who looked after them before wrote in them "
+               "after they moved (homeward case list shows which; the marks stay until your "
+               "coordinator reviews them)");
   if (!r->checksum_ok) {
     uint64_t pending = 0, held = 0;
     if (hw_client_count_pending(c, &pending, &held) == HW_OK && held) {

@@ -7,7 +7,7 @@
 
 #include "homeward/proto/msg.h"
 
-#define HW_SAMPLE_COUNT 12
+#define HW_SAMPLE_COUNT 13
 
 static const uint8_t sample_rec1[] = {0xa1, 0x61, 'a', 0x01};
 static const uint8_t sample_rec2[] = {0x82, 0x01, 0x02, 0x03};
@@ -132,6 +132,14 @@ static inline void sample_msg(int k, hw_msg *m)
     break;
   case 9:
     m->type = HW_MSG_GOODBYE;
+    break;
+  case 12: /* done naming two cases marked LATE-EDIT, no signed head yet */
+    m->type = HW_MSG_DONE;
+    sample_fill(m->u.done.checksum, HW_DIGEST_BYTES, 16);
+    m->u.done.n_flagged = 2;
+    m->u.done.flagged = removals;
+    sample_fill(removals[0].b, HW_ID_BYTES, 17);
+    sample_fill(removals[1].b, HW_ID_BYTES, 18);
     break;
   default:
     m->type = HW_MSG_PULL; /* from the beginning */

@@ -133,6 +133,26 @@ static void test_roundtrip(void)
     CHECK_OK(hw_msg_decode(p, len, &a, &back));
     CHECK_EQ(back.u.pull_batch.n_decided, 0);
     hw_free(p);
+    sample_msg(12, &m);
+    p = encode(&m, &len);
+    CHECK_OK(hw_msg_decode(p, len, &a, &back));
+    CHECK_EQ(back.u.done.n_flagged, 2);
+    CHECK(!back.u.done.has_head);
+    CHECK(hw_id_cmp(&back.u.done.flagged[1], &m.u.done.flagged[1]) == 0);
+    hw_free(p);
+    sample_msg(7, &m); /* none flagged: key 2 is left out */
+    p = encode(&m, &len);
+    CHECK_OK(hw_msg_decode(p, len, &a, &back));
+    CHECK_EQ(back.u.done.n_flagged, 0);
+    hw_free(p);
+    {
+      hw_cbor_wr w;
+      sample_msg(12, &m);
+      m.u.done.n_flagged = HW_FLAGGED_MAX + 1; /* refused before anything is read */
+      hw_cbor_wr_init(&w, SIZE_MAX);
+      CHECK_EQ(hw_msg_encode(&m, &w), HW_EINVAL);
+      hw_cbor_wr_close(&w);
+    }
     hw_arena_close(&a);
   }
 }
@@ -735,6 +755,33 @@ static void b_refusal_no_from(hw_cbor_wr *w)
   hw_cbor_wr_uint(w, 1);
   hw_cbor_wr_array(w, 0);
 }
+/* A done whose key 2 names n cases marked LATE-EDIT, ids of id_len bytes. */
+static void done_flagged(hw_cbor_wr *w, unsigned n, size_t id_len)
+{
+  hdr(w, 7, 2);
+  kb(w, 0, 32);
+  hw_cbor_wr_uint(w, 2);
+  hw_cbor_wr_array(w, n);
+  for (unsigned i = 0; i < n; i++)
+    hw_cbor_wr_bytes(w, zeros, id_len);
+}
+static void b_done_flagged_max(hw_cbor_wr *w)
+{
+  done_flagged(w, HW_FLAGGED_MAX, 16);
+}
+static void b_done_flagged_over(hw_cbor_wr *w)
+{
+  done_flagged(w, HW_FLAGGED_MAX + 1, 16);
+}
+/* protocol.md §5.1: `? 2: [+ case-id]`, left out when there are none. */
+static void b_done_flagged_empty(hw_cbor_wr *w)
+{
+  done_flagged(w, 0, 16);
+}
+static void b_done_flagged_short_id(hw_cbor_wr *w)
+{
+  done_flagged(w, 1, 15);
+}
 static void b_done_sig63(hw_cbor_wr *w)
 {
   done_sig(w, 63, 4);
@@ -814,6 +861,10 @@ static const bad_case cases[] = {
     {"error, message as bytes", b_error_bytes, HW_EPROTO},
     {"done", b_done_ok, HW_OK},
     {"done without a signed head", b_done_no_head, HW_OK},
+    {"done, LATE-EDIT cases at max", b_done_flagged_max, HW_OK},
+    {"done, LATE-EDIT cases at max + 1", b_done_flagged_over, HW_ELIMIT},
+    {"done, an empty LATE-EDIT list", b_done_flagged_empty, HW_EPROTO},
+    {"done, a LATE-EDIT case id of 15 bytes", b_done_flagged_short_id, HW_EPROTO},
     {"hello, acked above counter", b_hello_acked_over, HW_EPROTO},
     {"hello without acked", b_hello_no_acked, HW_EPROTO},
     {"refusal, a dot not above from", b_refusal_from_high, HW_EPROTO},

@@ -22,6 +22,7 @@
 #define HW_MSG_TEXT_MAX 1024u       /* bytes in an error message or a refusal reason */
 #define HW_BATCH_RECORDS_MAX 512u   /* record states in one push or pull batch */
 #define HW_REMOVALS_MAX 4096u       /* case removals in one pull batch */
+#define HW_FLAGGED_MAX 4096u        /* cases marked LATE-EDIT named in one done */
 #define HW_LINEAGE_DOTS_MAX 200000u /* accepted dots listed in one lineage refusal */
 #define HW_PULL_MAX_RECORDS HW_BATCH_RECORDS_MAX /* most records a pull may ask for */
 

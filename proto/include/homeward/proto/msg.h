@@ -163,6 +163,12 @@ typedef struct hw_msg_done {
   hw_signed_head head;               /* latest signed audit head (homeward/audit-head.h);
                                         its epoch is not on the wire: it is the
                                         session's cursor epoch */
+  /* The cases of this device's caseload marked LATE-EDIT (key 2, left out
+   * when none; at most HW_FLAGGED_MAX): a previous holder's edit merged
+   * after a reassignment, until a coordinator reviews it. The whole set at
+   * every done: the device replaces what it had. */
+  size_t n_flagged;
+  const hw_id *flagged;
 } hw_msg_done;
 
 typedef struct hw_msg_error {

@@ -57,6 +57,7 @@ struct hw_store {
   uint64_t counter;
   uint64_t start;
   bool restored;
+  bool unbumped; /* opened on a full disk without its start bump: no new dots */
   int sp_depth;
   sqlite3_stmt *s[S_N];
   /* The state sum as of the open transaction, when sum_known: puts and

@@ -186,6 +186,8 @@ int hw_store_next_dot(hw_store *st, hw_dot *out)
     return HW_EINVAL; /* the bump must commit with the write */
   if (st->restored)
     return HW_EDOTREUSE;
+  if (st->unbumped)
+    return HW_ENOSPC; /* the disk was full at open: reopen once there is room */
   rc = hw__st_u64_get(st, "hw.counter", &c);
   if (rc)
     return rc == HW_ENOENT ? HW_ECORRUPT : rc;

@@ -23,8 +23,12 @@
 #include "store-priv.h"
 
 #define SUBKEY_PAGES 1
-#define LOCAL_MAGIC "HWLOCAL1"
-#define LOCAL_BYTES (8 + HW__DBID + HW_ID_BYTES + 8 + 32)
+/* The no-backup record: magic, store id, replica id, start number, (v2) a
+ * pending start number, and a hash of it all (v1 had no pending number). */
+#define LOCAL_MAGIC "HWLOCAL2"
+#define LOCAL_BYTES (8 + HW__DBID + HW_ID_BYTES + 8 + 8 + 32)
+#define LOCAL_V1_MAGIC "HWLOCAL1"
+#define LOCAL_V1_BYTES (8 + HW__DBID + HW_ID_BYTES + 8 + 32)
 /* 1: before item and marks; 2: items in an index; 3: their sum in hw.sum
  * (migrate.c) */
 #define FORMAT 3
@@ -327,32 +331,77 @@ static int load_identity(hw_store *st)
 
 /* ---- the no-backup record ---- */
 
-static void local_encode(const hw_store *st, uint8_t out[LOCAL_BYTES])
+/* The record for this store's replica at `start`, with `pending` the start
+ * number an open is moving to (0: none). v1 (no pending) when `v1`. */
+static size_t local_encode(const hw_store *st, uint64_t start, uint64_t pending, bool v1,
+                           uint8_t out[LOCAL_BYTES])
 {
-  memcpy(out, LOCAL_MAGIC, 8);
+  size_t n = v1 ? LOCAL_V1_BYTES : LOCAL_BYTES;
+  memcpy(out, v1 ? LOCAL_V1_MAGIC : LOCAL_MAGIC, 8);
   memcpy(out + 8, st->env.dbid, HW__DBID);
   memcpy(out + 8 + HW__DBID, st->replica.b, HW_ID_BYTES);
-  hw__st_put_be64(out + 8 + HW__DBID + HW_ID_BYTES, st->start);
-  crypto_generichash(out + LOCAL_BYTES - 32, 32, out, LOCAL_BYTES - 32, NULL, 0);
+  hw__st_put_be64(out + 8 + HW__DBID + HW_ID_BYTES, start);
+  if (!v1)
+    hw__st_put_be64(out + 16 + HW__DBID + HW_ID_BYTES, pending);
+  crypto_generichash(out + n - 32, 32, out, n - 32, NULL, 0);
+  return n;
 }
 
-/* Whether the no-backup record matches the store (architecture §3). */
+/* Whether the no-backup record matches the store (architecture §3): its
+ * replica id, and its start number or the one an interrupted open was
+ * moving to (the store may hold either). */
 static bool local_matches(const hw_store *st)
 {
   uint8_t want[LOCAL_BYTES], got[LOCAL_BYTES + 1];
+  uint64_t start, pending = 0;
   size_t n;
+  bool v1;
 
-  if (hw__fs_read(st->local_path, got, sizeof got, &n) != HW_OK || n != LOCAL_BYTES)
+  if (hw__fs_read(st->local_path, got, sizeof got, &n) != HW_OK ||
+      (n != LOCAL_BYTES && n != LOCAL_V1_BYTES))
     return false;
-  local_encode(st, want);
-  return sodium_memcmp(want, got, LOCAL_BYTES) == 0;
+  v1 = n == LOCAL_V1_BYTES;
+  start = hw__st_get_be64(got + 8 + HW__DBID + HW_ID_BYTES);
+  if (!v1)
+    pending = hw__st_get_be64(got + 16 + HW__DBID + HW_ID_BYTES);
+  if (local_encode(st, start, pending, v1, want) != n || sodium_memcmp(want, got, n) != 0)
+    return false;
+  return st->start == start || (pending && st->start == pending);
+}
+
+static int local_write(hw_store *st, uint64_t start, uint64_t pending)
+{
+  uint8_t b[LOCAL_BYTES];
+  size_t n = local_encode(st, start, pending, false, b);
+  return hw__fs_write_atomic(st->fs, st->local_path, b, n, false);
 }
 
 int hw__st_local_write(hw_store *st)
 {
-  uint8_t b[LOCAL_BYTES];
-  local_encode(st, b);
-  return hw__fs_write_atomic(st->fs, st->local_path, b, sizeof b, false);
+  return local_write(st, st->start, 0);
+}
+
+/* Defence 1's bump of the start number at each open, in an order no crash
+ * or full disk between two steps can make read as a restore: the record
+ * names the next number as pending, the store takes it, the record follows
+ * (a failure there leaves the pending number, which matches). A store that
+ * cannot take it (a full disk) opens unbumped: it reads, and refuses new
+ * writes of its own (hw_store_next_dot), which are what the number guards. */
+static int bump_start(hw_store *st)
+{
+  int rc = local_write(st, st->start, st->start + 1);
+
+  if (rc == HW_OK)
+    rc = hw__st_u64_put(st, "hw.start", st->start + 1);
+  if (rc == HW_OK) {
+    st->start++;
+    (void)!local_write(st, st->start, 0);
+  }
+  if (rc == HW_ENOSPC) {
+    st->unbumped = true;
+    rc = HW_OK;
+  }
+  return rc;
 }
 
 /* ---- open ---- */
@@ -814,10 +863,7 @@ static int open_existing(hw_store *st, const hw_store_opts *o, const uint8_t *se
     info->flags |= HW_STORE_RESTORED;
     goto out;
   }
-  st->start++;
-  rc = hw__st_u64_put(st, "hw.start", st->start);
-  if (rc == HW_OK)
-    rc = hw__st_local_write(st);
+  rc = bump_start(st);
 out:
   if (kek)
     sodium_free(kek);

@@ -1,6 +1,7 @@
 /* The store API: records, pending, settings, the counter and the journal of
  * own writes, transactions and savepoints, restore/copy detection, backups,
  * and injected I/O errors and full disks. */
+#include <sodium.h>
 #include <sys/wait.h>
 
 #include "store-test.h"
@@ -380,6 +381,107 @@ static void test_io_faults(const char *dir, int journal)
   CHECK_OK(hw_testvfs_forget());
 }
 
+/* An open bumps the start number in two places, the store and its
+ * no-backup record (architecture §3, defence 1). A full disk or a power cut
+ * at any step of it must not read as a restore at the next open; on a full
+ * disk the store opens to read, refusing new writes of its own until it is
+ * opened again with room. */
+static void test_open_faults(const char *dir, int journal)
+{
+  char path[4096];
+  hw_store *st;
+  hw_store_opts o;
+  hw_store_info info;
+  hw_store_rec *g;
+  hw_id id = st_id(500), cs = st_id(501);
+  hw_dot d;
+  long ops;
+  int unbumped = 0, refused = 0;
+
+  snprintf(path, sizeof path, "%s/of%d.db", dir, journal);
+  o = st_opts(path, "pw");
+  o.journal = journal;
+  o.base_vfs = HW_TESTVFS_NAME;
+  st = st_open_ok(&o, NULL);
+  CHECK_OK(hw_store_begin(st));
+  CHECK_OK(hw_store_next_dot(st, &d));
+  {
+    hw_store_rec r = mk_rec(&id, &cs, &d, 1, STATE, sizeof STATE);
+    uint8_t dig[HW_HASH_BYTES] = {5};
+    CHECK_OK(hw_store_put_write(st, &r, &d, dig));
+  }
+  CHECK_OK(hw_store_commit(st));
+  hw_store_close(st);
+  o.create = false;
+  ops = hw_testvfs_ops();
+  st = st_open_ok(&o, NULL);
+  hw_store_close(st);
+  ops = hw_testvfs_ops() - ops; /* the mutating steps of an open and close */
+  CHECK(ops >= 3);
+  for (long k = 0; k < ops; k++) {
+    int rc;
+    hw_testvfs_fail_after(k, HW_ENOSPC);
+    rc = hw_store_open(&st, &o, &info);
+    hw_testvfs_fail_after(-1, 0);
+    if (rc == HW_OK) {
+      CHECK(!(info.flags & HW_STORE_RESTORED));
+      CHECK_OK(hw_store_get(st, &id, &g));
+      hw_store_rec_free(g);
+      CHECK_OK(hw_store_begin(st));
+      rc = hw_store_next_dot(st, &d);
+      CHECK(rc == HW_OK || rc == HW_ENOSPC);
+      unbumped += rc == HW_ENOSPC;
+      CHECK_OK(hw_store_rollback(st));
+      hw_store_close(st);
+    } else {
+      CHECK(rc == HW_ENOSPC || rc == HW_EIO);
+      refused++;
+    }
+    st = st_open_ok(&o, &info); /* room again */
+    CHECK(!(info.flags & HW_STORE_RESTORED));
+    CHECK_OK(hw_store_begin(st));
+    CHECK_OK(hw_store_next_dot(st, &d));
+    CHECK_OK(hw_store_rollback(st));
+    hw_store_close(st);
+
+    hw_testvfs_die_after(k);
+    if (hw_store_open(&st, &o, &info) == HW_OK)
+      hw_store_close(st);
+    CHECK_OK(hw_testvfs_powercut((uint64_t)k + 1));
+    st = st_open_ok(&o, &info);
+    CHECK(!(info.flags & HW_STORE_RESTORED));
+    CHECK_OK(hw_store_get(st, &id, &g));
+    hw_store_rec_free(g);
+    hw_store_close(st);
+  }
+  CHECK(unbumped > 0);
+  /* A record in the first layout (no pending number) still matches. */
+  {
+    char local[4200];
+    snprintf(local, sizeof local, "%s.hwlocal", path);
+    for (int wrong = 0; wrong < 2; wrong++) {
+      size_t n;
+      uint8_t *v2 = st_read_file(local, &n), v1[8 + 16 + 16 + 8 + 32];
+      FILE *f;
+      CHECK(n == 8 + 16 + 16 + 8 + 8 + 32 && memcmp(v2, "HWLOCAL2", 8) == 0);
+      memcpy(v1, "HWLOCAL1", 8);
+      memcpy(v1 + 8, v2 + 8, 16 + 16 + 8); /* store id, replica id, start number */
+      free(v2);
+      v1[46] ^= (uint8_t)(wrong << 4); /* another start number: a restore */
+      crypto_generichash(v1 + 48, 32, v1, 48, NULL, 0);
+      f = fopen(local, "wb");
+      CHECK(f && fwrite(v1, 1, sizeof v1, f) == sizeof v1 && fclose(f) == 0);
+      CHECK_OK(hw_testvfs_forget());
+      st = st_open_ok(&o, &info);
+      CHECK(!(info.flags & HW_STORE_RESTORED) == !wrong);
+      hw_store_close(st);
+    }
+  }
+  printf("open faults (journal %d): %ld steps, %d opened unbumped, %d refused\n", journal, ops,
+         unbumped, refused);
+  CHECK_OK(hw_testvfs_forget());
+}
+
 /* A backup of a WAL store opens, checks and holds the data. */
 static void test_wal_backup(const char *dir)
 {
@@ -574,6 +676,8 @@ int main(void)
   test_wal_to_rollback(dir);
   test_io_faults(dir, HW_STORE_ROLLBACK);
   test_io_faults(dir, HW_STORE_WAL);
+  test_open_faults(dir, HW_STORE_ROLLBACK);
+  test_open_faults(dir, HW_STORE_WAL);
   test_big_txn_faults(dir, HW_STORE_ROLLBACK);
   test_big_txn_faults(dir, HW_STORE_WAL);
   st_rmdir(dir);

@@ -430,12 +430,14 @@ int main(int argc, char **argv)
         return fail("--test-powercut needs OPS:SEED[:sync-normal]");
       continue;
     }
-#endif
+    /* The test binary only: the installed server cannot weaken a
+     * passphrase's hashing. */
     else if (!strcmp(a, "--test-fast-kdf"))
     {
-      o.test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
+      o.test_flags |= HW_STORE_TEST_KDF_MIN;
       continue;
     }
+#endif
     else if (a[0] != '-' && !cmd)
     {
       cmd = a;

@@ -17,7 +17,7 @@ typedef struct run_result {
 /* The binary and the folder for output files; call once. */
 void run_setup(const char *binary, const char *dir);
 
-/* Run `homeward --test-fast-kdf --store STORE args...` (NULL-terminated) with
+/* Run `homeward-test --test-fast-kdf --store STORE args...` (NULL-terminated) with
  * HOMEWARD_PASSPHRASE = pass (unset when NULL) and stdin from /dev/null. */
 void run_hw(run_result *r, const char *store, const char *pass, const char *const *args);
 /* The same without --store (HOMEWARD_STORE or ./homeward.db applies). */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
   char inv[600], dev[17], admin[4096], line[64], junk[400];
   static char server_bin[PATH_MAX], cli_bin[PATH_MAX];
 
-  CHECK(argc == 3);
+  CHECK(argc == 4);
   CHECK_OK(hw_crypto_init());
   passphrase_runs();
   /* Absolute paths: the test moves into the server's folder later (6). */
@@ -265,6 +266,24 @@ int main(int argc, char **argv)
   CHECK(strncmp(admin, "homeward-server ", 16) == 0 && strstr(admin, HW_VERSION) != NULL);
   hw_test_invite(&srv, "amina", inv, sizeof inv);
   hw_test_invite_as(&srv, "joseph", "coordinator", "joseph", admin, sizeof admin);
+
+  /* The installed commands cannot weaken a passphrase's hashing: only the
+   * test builds (homeward-test, homeward-server-powercut) take the option. */
+  {
+    char cmd[2400], errf[500], said[4096];
+    size_t refused = hw_test_file_count(srv.log, "unknown option --test-fast-kdf");
+    int st;
+    snprintf(errf, sizeof errf, "%s/installed.err", srv.dir);
+    snprintf(cmd, sizeof cmd, "'%s' --test-fast-kdf --store '%s' status >/dev/null 2>'%s'",
+             argv[3], store, errf);
+    st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    CHECK(hw_test_file_count(errf, "unknown option --test-fast-kdf") == 1);
+    CHECK_EQ(hw_test_server_cmd(&srv, said, sizeof said,
+                                (const char *const[]){"--test-fast-kdf", "status", NULL}),
+             2);
+    CHECK_EQ(hw_test_file_count(srv.log, "unknown option --test-fast-kdf"), refused + 1);
+  }
 
   /* Keyboard runs are refused at init, as the guide says. */
   HW("qwertyuiopasdf", "init", inv);

@@ -843,10 +843,15 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
       return fputs(usage, stdout), HW_CLI_OK;
     if (!strcmp(a, "--version"))
       return puts("homeward " HW_VERSION), HW_CLI_OK;
+#ifdef HW_CLI_TEST_OPTIONS
+    /* homeward-test only (never installed): stores made or rewrapped with
+     * the smallest Argon2id limits, so a test's stores open in milliseconds.
+     * The installed command has no way to weaken a passphrase's hashing. */
     if (!strcmp(a, "--test-fast-kdf")) {
-      o->test_flags |= HW_STORE_TEST_KDF_MIN; /* tests only: weak passphrase hashing */
+      o->test_flags |= HW_STORE_TEST_KDF_MIN;
       continue;
     }
+#endif
     if (!strcmp(a, "--due") || !strcmp(a, "--unsynced") || !strcmp(a, "--conflicts") ||
         !strcmp(a, "--force") || !strcmp(a, "--draft") || !strcmp(a, "--json") ||
         !strcmp(a, "--csv") || !strcmp(a, "--yes")) {

@@ -129,6 +129,12 @@ int main(int argc, char **argv)
   OK(store_a, "case", "list");
   CHECK(has(R.out, "Amina Uwase") && has(R.out, "assessment"));
   CHECK_EQ(count_lines(R.out, " * "), 1); /* not yet synced */
+  /* One child profile per case: a second is refused, its answers go by write. */
+  HW(store_a, PASS, "record", "child", "--case", cas, "--set", "registered_on=2026-06-01",
+     "--set", "given_name=Other", "--set", "decision=open_case");
+  CHECK(R.status == 1 && has(R.err, "the case has a child profile already") &&
+        has(R.err, rec + 20));
+  CHECK_EQ(n_records(store_a), 1);
 
   /* A likely duplicate (accents, a typo) is refused without --force; an
    * unrelated child is not. */

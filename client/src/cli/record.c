@@ -92,6 +92,25 @@ static bool case_on_device(hw_client *c, const hw_id *case_id)
   return p.found;
 }
 
+typedef struct child_probe {
+  const hw_id *case_id;
+  hw_id found;
+  bool any;
+} child_probe;
+
+static int child_in_case(void *ud, const hw_record *r, bool pending, bool held)
+{
+  child_probe *p = ud;
+  hw_void_status vs = {0};
+  (void)pending, (void)held;
+  if (hw_id_cmp(&r->case_id, p->case_id) || r->kind.len != 5 || memcmp(r->kind.p, "child", 5) ||
+      (hw_record_void_status(r, &vs) == HW_OK && vs.voided))
+    return 0;
+  p->found = r->id;
+  p->any = true;
+  return 1; /* one is enough */
+}
+
 static int create(hw_client *c, const hw_cli_answers *a, hw_id *rec, hw_id *cas, size_t *bad)
 {
   hw_field_value fv[SETS_MAX];
@@ -199,6 +218,21 @@ int hw_cli_record_new(const hw_cli_opts *o, hw_client *c, const char *case_text)
             "case list); a new case starts with the child form\n",
             a.form->kind);
     goto out;
+  }
+  /* A case has one child profile: a second one would make two children of
+   * one case, and which the lists name would depend on their order. */
+  if (a.has_case && !strcmp(a.form->kind, "child")) {
+    child_probe cp = {&a.case_id, {{0}}, false};
+    (void)!hw_client_list(c, child_in_case, &cp);
+    if (cp.any) {
+      char hex[HW_ID_HEX_LEN + 1];
+      hw_id_to_hex(&cp.found, hex);
+      fprintf(stderr,
+              "homeward: not recorded: the case has a child profile already (record %s): "
+              "change its answers with homeward write %s --set FIELD=VALUE\n",
+              HW_CLI_SHORT(hex), HW_CLI_SHORT(hex));
+      goto out;
+    }
   }
   if ((o->file && hw_cli_answers_from_file(&a, o->file)) || hw_cli_answers_from_sets(&a, o))
     goto out;

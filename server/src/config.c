@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "homeward/utf8.h"
 
@@ -318,9 +320,30 @@ int hw_server_config_load(hw_server_config *c, const char *path, char *err, size
   int rc;
 
   if (!f) {
+    int e = errno;
     if (err)
-      snprintf(err, err_len, "%s: cannot open", path);
-    return errno == ENOENT ? HW_ENOENT : HW_EIO;
+      snprintf(err, err_len, "%s: cannot open: %s", path, strerror(e));
+    return e == ENOENT ? HW_ENOENT : HW_EIO;
+  }
+  /* The file names the key file, the admin group and the control socket:
+   * one that others may change could hand the server, or its control
+   * socket, to them. Refused like a key file others may read. */
+  {
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 022) ||
+        (sb.st_uid != 0 && sb.st_uid != geteuid())) {
+      bool regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+      fclose(f);
+      if (err)
+        snprintf(err, err_len,
+                 !regular ? "%s: not a regular file"
+                 : (sb.st_mode & 022)
+                     ? "%s: writable by group or others, who could change the server's key "
+                       "file, admin group or control socket: chmod go-w it"
+                     : "%s: owned by another user: it must be root's or the server's own",
+                 path);
+      return HW_EPERM;
+    }
   }
   if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
       fseek(f, 0, SEEK_SET) != 0 || !(text = malloc((size_t)n + 1))) {

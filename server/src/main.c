@@ -349,7 +349,8 @@ static int cmd_control(const opts *o, const char *cmd)
     if (why)
       return fail(why);
   }
-  rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply);
+  rc = hw_control_call(cfg.control_socket, fields, 9, &ok, reply, sizeof reply,
+                       HW_CONTROL_TIMEOUT_S);
   if (rc == HW_ENOENT || rc == HW_EPERM) {
     char why[HW_PATH_MAX + 200];
     snprintf(why, sizeof why,
@@ -364,6 +365,14 @@ static int cmd_control(const opts *o, const char *cmd)
   if (rc == HW_EREFUSED)
     return fail("the server refused this user: run as the server's user or a member of its "
                 "admin group");
+  if (rc == HW_EBUSY) {
+    char why[200];
+    snprintf(why, sizeof why,
+             "the server did not answer within %d s: is it stopped (kill -STOP), hung or "
+             "overloaded? (its log may say)",
+             HW_CONTROL_TIMEOUT_S);
+    return fail(why);
+  }
   if (rc)
     return fail(hw_strerror(rc));
   /* The reply's lines end with a newline; fail() and puts() add their own. */

@@ -78,7 +78,7 @@ static void bad_names(void)
     const char *const *reqs[] = {invite, region, release};
     snprintf(sock, sizeof sock, "%s/control.sock", srv.state);
     for (size_t k = 0; k < 3; k++) {
-      int ok = 1, rc = hw_control_call(sock, reqs[k], 9, &ok, reply, sizeof reply);
+      int ok = 1, rc = hw_control_call(sock, reqs[k], 9, &ok, reply, sizeof reply, 30);
       if (bad[i][0] == '\xff') { /* not UTF-8: not even a request */
         CHECK(rc != 0 || !ok);
         continue;

@@ -2,6 +2,7 @@
  * refused with the line and the setting named. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -119,6 +120,32 @@ int main(void)
     CHECK(strstr(err, "homeward.example.org:7400") != NULL); /* says what it wants */
   }
   CHECK_ERR(hw_server_config_load(&c, "/nonexistent/homeward.conf", err, sizeof err), HW_ENOENT);
+  CHECK(strstr(err, "cannot open: No such file or directory") != NULL); /* says why */
+  {
+    /* A file others may change is refused: it names the key file, the admin
+     * group and the control socket. Read by others is fine. */
+    static const struct {
+      mode_t mode;
+      int want;
+    } modes[] = {{0644, HW_OK}, {0600, HW_OK}, {0664, HW_EPERM}, {0646, HW_EPERM},
+                 {0666, HW_EPERM}};
+    char path[] = "/tmp/hw-config-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "[server]\n", 9) == 9);
+    close(fd);
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+      CHECK(chmod(path, modes[i].mode) == 0);
+      hw_server_config_defaults(&c);
+      err[0] = '\0';
+      CHECK_ERR(hw_server_config_load(&c, path, err, sizeof err), modes[i].want);
+      CHECK(modes[i].want == HW_OK || strstr(err, "writable by group or others") != NULL);
+    }
+    unlink(path);
+    CHECK(mkdir(path, 0700) == 0); /* a directory is not a config file */
+    CHECK(hw_server_config_load(&c, path, err, sizeof err) != HW_OK);
+    rmdir(path);
+  }
   {
     /* A file's error names the file, then the line. */
     char path[] = "/tmp/hw-config-XXXXXX";

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "check.h"
+#include "control-client-int.h"
 #include "control-int.h"
 
 static char sock_path[108];
@@ -92,10 +93,19 @@ static void client_thread(void *arg)
     pid_t pid = fork();
     int st;
     if (pid == 0) {
+      const char *fields[2] = {"status", NULL};
+      int ok = 1;
       if (setgid(65534) != 0 || setuid(65534) != 0)
         _exit(3);
       long r = client(5, "hello", 5, buf, sizeof buf);
-      _exit(r == -1 ? 0 : r == -2 ? 2 : 1);
+      if (r != -1)
+        _exit(r == -2 ? 2 : 1);
+      /* The administrator's client is told it was refused, whether the
+       * server closed before its request was sent (EPIPE, without dying of
+       * SIGPIPE) or after. */
+      _exit(hw_control_call(sock_path, fields, 2, &ok, buf, sizeof buf, 5) == HW_EREFUSED && !ok
+                ? 0
+                : 4);
     }
     CHECK(waitpid(pid, &st, 0) == pid);
     p->results[0] = WIFEXITED(st) ? WEXITSTATUS(st) : 99;
@@ -183,7 +193,7 @@ int main(void)
     p2.as_nobody = 1;
     run(&pol, &p2, &st);
     CHECK_EQ(p2.results[0], 0); /* the child saw the connection closed unanswered */
-    CHECK_EQ(st.refused, 1);
+    CHECK_EQ(st.refused, 2); /* the raw client and hw_control_call */
     CHECK_EQ(handled, 1);
     /* 3: with an admin group, the socket file is that group's. */
     {
@@ -208,6 +218,21 @@ int main(void)
     CHECK(!hw_control_allowed(&only, &root));
     root.gid = 4242;
     CHECK(hw_control_allowed(&only, &root));
+  }
+  /* A server that never answers (stopped with SIGSTOP): the client gives
+   * up after its timeout with HW_EBUSY, instead of waiting for ever. */
+  {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    const char *fields[2] = {"status", NULL};
+    char buf[64];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0), ok = 1;
+    CHECK(fd >= 0);
+    memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 4) == 0);
+    CHECK_EQ(hw_control_call(sock_path, fields, 2, &ok, buf, sizeof buf, 1), HW_EBUSY);
+    CHECK(!ok);
+    close(fd);
+    unlink(sock_path);
   }
   rmdir(tmpl);
   puts("control socket: ok");

@@ -242,6 +242,9 @@ static const char *const sql[ST_COUNT] = {
 
 int hw__sdb_from_sqlite(int rc)
 {
+  /* The encrypting VFS's answer to a page that failed authentication. */
+  if (rc == SQLITE_IOERR_DATA)
+    return HW_ETAMPER;
   switch (rc & 0xff) {
   case SQLITE_OK:
   case SQLITE_DONE:

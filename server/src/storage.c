@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "homeward/log.h"
 #include "homeward/mem.h"
 
 #define GROUP_DEFAULT 256
@@ -18,6 +19,7 @@ struct hw_storage {
   const hw_storage_ops *ops;
   void *db;
   size_t max_group;
+  bool tamper_said; /* storage thread: a failed page authentication was logged */
   hw_job *todo_head, *todo_tail; /* guarded by lock */
   hw_job *prep_head, *prep_tail; /* guarded by lock: preps not yet run */
   size_t prepared_bytes;         /* guarded by lock: of jobs prepared and not yet run */
@@ -80,6 +82,13 @@ static void run_one(hw_storage *s, hw_job *j, int *rc)
   if ((j->status = o->savepoint(s->db)) != 0)
     return;
   j->status = j->run(j, s->db);
+  if (j->status == HW_ETAMPER && !s->tamper_said) {
+    /* Said once (every job reading that page fails the same way). */
+    s->tamper_said = true;
+    hw_log(HW_LOG_ERROR, "store page failed authentication: the database was altered or "
+                         "damaged on disk; stop the server and restore the last backup "
+                         "(docs/operations.md)");
+  }
   if (j->status == 0) {
     j->status = o->release(s->db);
   } else if (o->rollback_to(s->db) != 0) {

@@ -14,6 +14,9 @@
 #include "harness.h"
 #include "homeward/err.h"
 #include "homeward/proto/msg.h"
+#include "homeward/store.h"
+
+#include <sqlite3.h>
 
 static hw_test_server srv;
 static char out[1 << 20];
@@ -263,6 +266,52 @@ static void restored(const char *binary)
   hw_test_server_cleanup(&srv);
 }
 
+/* A page of the server's store damaged on disk, met by a command after the
+ * server started: the command says the data was altered or damaged (not a
+ * bare input/output error), the log says what to do, once, and the server
+ * goes on serving what it can read. */
+static void damaged_page(void)
+{
+  char db[400];
+  long page = 0;
+  hw_store *st;
+  hw_store_opts o = {.path = db, .key_file = srv.key_file, .journal = HW_STORE_WAL};
+
+  CHECK_EQ(hw_test_server_stop(&srv), 0);
+  snprintf(db, sizeof db, "%s/server.db", srv.state);
+  CHECK_OK(hw_store_open(&st, &o, NULL));
+  {
+    sqlite3_stmt *q;
+    CHECK(sqlite3_prepare_v2(hw_store_sqlite(st),
+                             "SELECT rootpage FROM sqlite_master WHERE name = 'srv_devices'", -1,
+                             &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    page = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    /* Everything into the database file: the page is read from there. */
+    CHECK(sqlite3_exec(hw_store_sqlite(st), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+                       NULL) == SQLITE_OK);
+  }
+  hw_store_close(st);
+  CHECK(page > 1);
+  {
+    FILE *f = fopen(db, "r+b");
+    int ch;
+    CHECK(f && fseek(f, (page - 1) * 4096 + 200, SEEK_SET) == 0 && (ch = fgetc(f)) != EOF);
+    CHECK(fseek(f, (page - 1) * 4096 + 200, SEEK_SET) == 0 && fputc(ch ^ 0x01, f) != EOF);
+    CHECK(fclose(f) == 0);
+  }
+  hw_test_server_restart(&srv);
+  CHECK(ADMIN("devices") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, "homeward-server: encrypted data was altered or damaged"),
+           1);
+  CHECK(ADMIN("devices") != 0);
+  CHECK_EQ(hw_test_file_count(srv.log, "homeward-server: encrypted data was altered or damaged"),
+           2);
+  CHECK_EQ(hw_test_file_count(srv.log, "store page failed authentication"), 1); /* said once */
+  CHECK(ADMIN("status") == 0); /* still serving */
+}
+
 int main(int argc, char **argv)
 {
   CHECK(argc == 2);
@@ -271,6 +320,7 @@ int main(int argc, char **argv)
   bad_names();
   invite_entry();
   short_ids();
+  damaged_page();
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);
   restored(argv[1]);

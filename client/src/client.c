@@ -264,6 +264,11 @@ bool hw__client_unknown_at_server(hw_client *c)
   return hw__setting_exact(c, SET_UNKNOWN_AT_SERVER, v, sizeof v) == HW_OK;
 }
 
+const char *hw_client_address(const hw_client *c)
+{
+  return c->address;
+}
+
 int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
 {
   hw_invitation inv;
@@ -273,11 +278,20 @@ int hw_client_reinvite(hw_client *c, const char *invitation, size_t len)
     hw_memzero(&inv, sizeof inv);
     return rc;
   }
-  if (!c->has_token && !hw__client_unknown_at_server(c))
+  bool enrolled = !c->has_token && !hw__client_unknown_at_server(c);
+
+  if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))
+    rc = enrolled && !strcmp(inv.address, c->address) ? HW_EEXIST : HW_EINVAL;
+  else if (enrolled && !strcmp(inv.address, c->address))
     rc = HW_EEXIST;
-  else if (hw_memcmp_ct(inv.server_key, c->server_key, 32) != 0 || strcmp(inv.worker, c->worker))
-    rc = HW_EINVAL;
-  else if ((rc = hw_store_begin(c->st)) == 0) {
+  else if (enrolled) {
+    /* The same server at a new address: the device stays enrolled (its key
+     * is known there); the invitation's token is not needed. */
+    if ((rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) == 0) {
+      snprintf(c->address, sizeof c->address, "%s", inv.address);
+      rc = HW_CLIENT_READDRESSED;
+    }
+  } else if ((rc = hw_store_begin(c->st)) == 0) {
     if ((rc = hw_store_setting_set(c->st, SET_TOKEN, inv.token, sizeof inv.token)) != 0 ||
         (rc = hw_store_setting_set(c->st, SET_ADDRESS, inv.address, strlen(inv.address))) != 0) {
       int r2 = hw_store_rollback(c->st);

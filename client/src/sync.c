@@ -187,7 +187,12 @@ static int session(sync_ctx *s)
   int rc;
 
   if ((rc = hw__net_connect(c->address, s->timeout, &s->fd)) != 0) {
-    hw__sync_say(s, "the server cannot be reached (offline?)");
+    char why[250];
+    snprintf(why, sizeof why,
+             "the server at %.64s cannot be reached (offline? if the office's address changed, "
+             "homeward init with a new invitation takes the new one)",
+             c->address);
+    hw__sync_say(s, why);
     return HW_EIO;
   }
   if ((rc = hw_chan_new_device(&s->chan, c->key, c->server_key, c->has_token ? c->token : NULL)) !=

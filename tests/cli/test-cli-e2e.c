@@ -779,8 +779,44 @@ int main(int argc, char **argv)
   HW(store_a, PASS, "sync");
   CHECK_EQ(R.status, 3);
   CHECK(has(R.err, "sync did not finish"));
+  CHECK(has(R.err, srv.listen) && has(R.err, "cannot be reached")); /* names where it tried */
   OK(store_a, "status");
   CHECK(has(R.out, "not yet synced:  1 record\n"));
+  /* The office moves to another address: an invitation of the same server
+   * gives the enrolled device the new one; it stays enrolled and syncs.
+   * Another server's invitation is refused. */
+  {
+    char moved[600], line[128];
+    snprintf(srv.listen, sizeof srv.listen, "127.0.0.1:%d", hw_test_free_port());
+    hw_test_server_restart(&srv);
+    hw_test_invite(&srv, "amina", moved, sizeof moved);
+    HW(store_a, PASS, "sync");
+    CHECK_EQ(R.status, 3);
+    OK(store_a, "init", moved);
+    snprintf(line, sizeof line, "the office server's address is now %s", srv.listen);
+    CHECK(has(R.out, line) && has(R.out, "stays enrolled as amina"));
+    HW(store_a, PASS, "init", moved); /* said again: nothing to take */
+    CHECK(R.status == 1 && has(R.err, "it needs no invitation"));
+    OK(store_a, "status");
+    snprintf(line, sizeof line, "server:          %s\n", srv.listen);
+    CHECK(has(R.out, line));
+    OK(store_a, "sync");
+    CHECK(has(R.out, "synced: 1 sent"));
+    {
+      /* Another server's invitation: its key differs. */
+      hw_test_server srv2;
+      char inv_o[600];
+      hw_test_server_start(&srv2, argv[1]);
+      hw_test_invite(&srv2, "amina", inv_o, sizeof inv_o);
+      HW(store_a, PASS, "init", inv_o);
+      CHECK(R.status == 1 && has(R.err, "for another worker or server"));
+      CHECK_EQ(hw_test_server_stop(&srv2), 0);
+      hw_test_server_cleanup(&srv2);
+    }
+    OK(store_a, "status");
+    CHECK(has(R.out, line)); /* unchanged */
+    CHECK_EQ(hw_test_server_stop(&srv), 0);
+  }
 
   /* The shell drops a line too long for it whole, rather than running its
    * tail as a command, and goes on with the next. */

@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-static int free_port(void)
+int hw_test_free_port(void)
 {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof sa;
@@ -181,7 +181,7 @@ void hw_test_server_start(hw_test_server *s, const char *binary)
   /* A tiny push queue: every test pauses and resumes reading sessions. */
   fputs("[limits]\nhandshake_timeout_ms = 1500\nidle_timeout_ms = 20000\npush_queue_kb = 1\n", f);
   fclose(f);
-  snprintf(s->listen, sizeof s->listen, "127.0.0.1:%d", free_port());
+  snprintf(s->listen, sizeof s->listen, "127.0.0.1:%d", hw_test_free_port());
   hw_random_bytes(key, sizeof key);
   f = fopen(s->key_file, "w");
   CHECK(f != NULL);

@@ -45,6 +45,8 @@ void hw_test_invite(hw_test_server *s, const char *worker, char *out, size_t cap
 /* The same with a role and the coordinator the invitation names. */
 void hw_test_invite_as(hw_test_server *s, const char *worker, const char *role,
                        const char *coordinator, char *out, size_t cap);
+/* A TCP port on 127.0.0.1 free a moment ago. */
+int hw_test_free_port(void);
 /* Run the server binary with arguments; stdout into out[cap]. Returns the exit status. */
 int hw_test_server_cmd(hw_test_server *s, char *out, size_t cap, const char *const *args);
 

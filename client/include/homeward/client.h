@@ -37,9 +37,14 @@ HW_NODISCARD HW_EXPORT int hw_client_open(hw_client **out, const hw_client_opts 
  * or was used first), or whose server said at a sync that it does not know
  * the device (restored from a backup made before the enrolment), takes a
  * new invitation of the same server and worker; everything it holds is
- * kept. HW_EEXIST when the device is enrolled and known, HW_EINVAL for
+ * kept. An enrolled device takes only the address from an invitation of its
+ * own server and worker (the office moved): HW_CLIENT_READDRESSED. HW_EEXIST
+ * when the device is enrolled and the address is the same, HW_EINVAL for
  * another server or worker, HW_EPROTO for text that is no invitation. */
+#define HW_CLIENT_READDRESSED 1
 HW_NODISCARD HW_EXPORT int hw_client_reinvite(hw_client *c, const char *invitation, size_t len);
+/* The server address this device syncs with (borrowed from c). */
+HW_EXPORT const char *hw_client_address(const hw_client *c);
 HW_EXPORT void hw_client_close(hw_client *c); /* NULL is fine */
 
 /* The worker this device was enrolled for (borrowed from c). */

@@ -123,12 +123,15 @@ static int check_store_path(const char *path, bool create)
 
 /* `init` over a store that exists: it takes the new invitation when its
  * enrolment never reached the server, or the server said it does not know
- * the device (a restored server): nothing it holds is lost. */
-static int renew_invitation(hw_client **c, const char *invitation)
+ * the device (a restored server): nothing it holds is lost. An enrolled
+ * device takes the new address of its own server (*renewed = 2). */
+static int renew_invitation(hw_client **c, const char *invitation, int *renewed)
 {
   int rc = hw_client_reinvite(*c, invitation, strlen(invitation));
 
-  if (rc == 0)
+  if (rc == HW_CLIENT_READDRESSED && renewed)
+    *renewed = 2;
+  if (rc == 0 || rc == HW_CLIENT_READDRESSED)
     return 0;
   if (rc == HW_EEXIST)
     fprintf(stderr,
@@ -137,8 +140,9 @@ static int renew_invitation(hw_client **c, const char *invitation)
             hw_client_worker(*c));
   else if (rc == HW_EINVAL)
     fprintf(stderr,
-            "homeward: the store here waits to enrol %s; this invitation is for another worker "
-            "or server: ask for a new invitation for %s from the same office\n",
+            "homeward: this invitation is for another worker or server than the store here "
+            "(%s's): ask for a new invitation for %s from the same office (or give --store "
+            "PATH for another store)\n",
             hw_client_worker(*c), hw_client_worker(*c));
   else if (rc == HW_EPROTO)
     fprintf(stderr, "homeward: that is not a valid invitation (check it was copied whole)\n");
@@ -150,9 +154,10 @@ static int renew_invitation(hw_client **c, const char *invitation)
 }
 
 /* Open the store, or with `create` make it from `invitation`; *renewed (may
- * be NULL) says the store existed and took the invitation instead. */
+ * be NULL) says the store existed and took the invitation instead (1), or
+ * only its address (2). */
 static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const char *invitation,
-                       bool *renewed)
+                       int *renewed)
 {
   char *pass;
   hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
@@ -160,7 +165,7 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
   int rc;
 
   if (renewed)
-    *renewed = exists;
+    *renewed = exists ? 1 : 0;
   if ((rc = check_store_path(o->store, create)) != 0)
     return rc;
   if (exists)
@@ -206,7 +211,7 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
     fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
     return 1;
   }
-  return exists ? renew_invitation(c, invitation) : 0;
+  return exists ? renew_invitation(c, invitation, renewed) : 0;
 }
 
 /* A record or case named by its 32 digits or by a unique part (as the
@@ -941,13 +946,19 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "forms"))
     return hw_cli_forms();
   if (!strcmp(cmd, "init")) {
-    bool renew;
+    int renew;
     if ((rc = open_client(&o, &c, true, o.args[1], &renew)) != 0)
       return rc;
-    printf(renew ? "invitation renewed for %s; everything recorded is kept: run `homeward sync` "
-                   "when online to finish enrolling\n"
-                 : "store created for %s; run `homeward sync` when online to finish enrolling\n",
-           hw_client_worker(c));
+    if (renew == 2)
+      printf("the office server's address is now %s (the same server: this device stays "
+             "enrolled as %s; everything recorded is kept)\n",
+             hw_client_address(c), hw_client_worker(c));
+    else
+      printf(renew ? "invitation renewed for %s; everything recorded is kept: run `homeward "
+                     "sync` when online to finish enrolling\n"
+                   : "store created for %s; run `homeward sync` when online to finish "
+                     "enrolling\n",
+             hw_client_worker(c));
     hw_client_close(c);
     return HW_CLI_OK;
   }

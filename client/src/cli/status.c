@@ -80,6 +80,8 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
                           "device", device, "device_key", key_hex, "replica", hex, "records",
                           (json_int_t)n_records, "cases", (json_int_t)n_cases, "pending",
                           (json_int_t)pending, "held", (json_int_t)held, "stale", stale);
+    if (j)
+      json_object_set_new(j, "server", json_string(hw_client_address(c)));
     if (j && has_oldest) {
       hw_cli_when(oldest, at, sizeof at);
       json_object_set_new(j, "oldest_unsynced", json_string(at));
@@ -92,6 +94,7 @@ int hw_cli_status(const hw_cli_opts *o, hw_client *c)
   }
   printf("worker:          %s\n", hw_client_worker(c));
   printf("device:          %s (as homeward-server devices lists it)\n", device);
+  printf("server:          %s\n", hw_client_address(c));
   printf("replica:         %s (this store's writer id)\n", hex);
   printf("on this device:  %zu record%s in %zu case%s\n", n_records, n_records == 1 ? "" : "s",
          n_cases, n_cases == 1 ? "" : "s");

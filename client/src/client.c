@@ -217,7 +217,10 @@ int hw_client_create(hw_client **out, const hw_client_opts *o, const char *invit
   so.create = true;
   so.journal = DEVICE_JOURNAL;
   so.test_flags = o->test_flags;
-  if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
+  rc = hw_store_open(&c->st, &so, &info);
+  if (o->why)
+    *o->why = info.why;
+  if (rc != 0)
     goto fail;
   if (!(info.flags & HW_STORE_CREATED)) {
     rc = HW_EEXIST;
@@ -326,7 +329,10 @@ int hw_client_open(hw_client **out, const hw_client_opts *o)
   so.passphrase_len = o->passphrase_len;
   so.journal = DEVICE_JOURNAL; /* a store made in WAL mode before is converted */
   so.test_flags = o->test_flags;
-  if ((rc = hw_store_open(&c->st, &so, &info)) != 0)
+  rc = hw_store_open(&c->st, &so, &info);
+  if (o->why)
+    *o->why = info.why;
+  if (rc != 0)
     goto fail;
   /* Defence 1: a restored or copied store takes a new replica id before its
    * first write, keeping its dots; the next hello declares the old one. */

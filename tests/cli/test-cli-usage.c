@@ -299,6 +299,27 @@ int main(int argc, char **argv)
   CHECK(!has(R.err, "no store"));
 
   OK("init", inv);
+  OK("status");
+  CHECK(has(R.out, "server:          ") && has(R.out, srv.listen)); /* where it syncs */
+
+  /* A store without its key envelope, and an envelope without its store,
+   * are each named as such (trial 3); nothing is made or changed. */
+  {
+    char env[500], aside[500];
+    snprintf(env, sizeof env, "%s.hwkey", store);
+    snprintf(aside, sizeof aside, "%s/aside.hwkey", srv.dir);
+    CHECK(rename(env, aside) == 0);
+    HW(PASS, "status");
+    CHECK(R.status == 1 && has(R.err, "its key envelope") && has(R.err, ".hwkey is missing"));
+    CHECK(rename(aside, env) == 0);
+    snprintf(aside, sizeof aside, "%s/aside.db", srv.dir);
+    CHECK(rename(store, aside) == 0);
+    HW(PASS, "init", inv);
+    CHECK(R.status == 1 && has(R.err, "is here but the store") && has(R.err, "deleted or moved"));
+    CHECK(access(store, F_OK) != 0);
+    CHECK(rename(aside, store) == 0);
+    OK("status");
+  }
 
   /* 9: before the first sync. */
   OK("status");
@@ -351,6 +372,10 @@ int main(int argc, char **argv)
   USAGE("unknown option --bogus", "status", "--bogus");
   USAGE("unknown option --bogus", "status", "--bogus", "x");
   USAGE("--passphrase-fd wants a whole number", "status", "--passphrase-fd", "x");
+  USAGE("init: one word too many from extra", "init", "homeward-invite:x", "extra");
+  USAGE("show: one word too many from b", "show", "a", "b");
+  HW(NULL, "status", "--passphrase-fd", "99"); /* not open in this process */
+  CHECK(R.status == 1 && has(R.err, "--passphrase-fd names no open file descriptor"));
 
   /* 4: an unknown case command names itself and the valid ones. */
   USAGE("unknown case command bogus", "case", "bogus");

@@ -22,6 +22,7 @@ typedef struct hw_client_opts {
   const uint8_t *passphrase; /* UTF-8 bytes */
   size_t passphrase_len;
   unsigned test_flags; /* enum hw_store_test_flag: tests only */
+  int *why;            /* optional: set to the store's HW_STORE_WHY_* when opening fails */
 } hw_client_opts;
 
 /* Create the store, sealed to the invitation's recovery key, pin the

@@ -1,5 +1,6 @@
 /* homeward: the outreach worker's command (docs/worker-guide.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ static const char *passphrase_problem(int rc, int fd, bool confirm)
            "HOMEWARD_PASSPHRASE)";
   if (rc == HW_ENOMEM)
     return "out of memory";
+  if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
+    return "--passphrase-fd names no open file descriptor";
   if (fd >= 0)
     return "the passphrase read from --passphrase-fd is empty or longer than 1024 bytes";
   if (env)
@@ -160,7 +163,8 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
                        int *renewed)
 {
   char *pass;
-  hw_client_opts co = {.path = o->store, .test_flags = o->test_flags};
+  int why = 0;
+  hw_client_opts co = {.path = o->store, .test_flags = o->test_flags, .why = &why};
   bool exists = create && access(o->store, F_OK) == 0;
   int rc;
 
@@ -191,6 +195,14 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
                        "its passphrase to renew its invitation, or --store PATH for a new one");
   if (rc == HW_EPASSPHRASE)
     return hw_cli_fail("wrong passphrase");
+  if (rc == HW_EEXIST && access(o->store, F_OK) != 0) {
+    fprintf(stderr,
+            "homeward: %s.hwkey (the store's key envelope) is here but the store %s is not: "
+            "it was deleted or moved. Put it back, or move the envelope aside if the store is "
+            "truly gone, then init again\n",
+            o->store, o->store);
+    return HW_CLI_FAIL;
+  }
   if (rc == HW_EEXIST)
     return hw_cli_fail("this device already has a store here");
   if (rc == HW_ENOENT && !create) {
@@ -207,8 +219,19 @@ static int open_client(const hw_cli_opts *o, hw_client **c, bool create, const c
             o->store);
     return HW_CLI_FAIL;
   }
+  if (rc == HW_EKEYFILE && why == HW_STORE_WHY_KEYFILE_MISSING) {
+    fprintf(stderr,
+            "homeward: cannot open the store %s: its key envelope %s.hwkey is missing (it holds "
+            "the wrapped key; without it the store cannot be opened): put it back from where "
+            "the store came from\n",
+            o->store, o->store);
+    return 1;
+  }
   if (rc) {
-    fprintf(stderr, "homeward: cannot open the store %s: %s\n", o->store, hw_cli_strerror(rc));
+    /* The store's own words say which file and what is wrong with it. */
+    fprintf(stderr, "homeward: cannot open the store %s: %s%s%s%s\n", o->store,
+            hw_cli_strerror(rc), why ? " (" : "", why ? hw_store_why_str(why) : "",
+            why ? ")" : "");
     return 1;
   }
   return exists ? renew_invitation(c, invitation, renewed) : 0;
@@ -728,6 +751,22 @@ int hw_cli_check_command(const hw_cli_opts *o, bool shell)
     return missing("resolve RECORD FIELD (--pick N | --value V)");
   if (!strcmp(cmd, "export") && o->json == o->csv)
     return missing("export (--json | --csv) [--output FILE] [--yes]");
+  {
+    /* Words past a command's own are refused, not ignored: `init INV x`
+     * must not look as if x had been taken into account. */
+    static const struct {
+      const char *cmd;
+      size_t words;
+    } most[] = {{"init", 2},   {"recover", 2}, {"status", 1}, {"sync", 1},    {"list", 1},
+                {"passwd", 1}, {"drafts", 1},  {"forms", 1},  {"export", 1},  {"show", 2},
+                {"write", 2},  {"void", 2},    {"unvoid", 2}, {"resolve", 3}, {"record", 2}};
+    for (size_t i = 0; i < sizeof most / sizeof most[0]; i++)
+      if (!strcmp(cmd, most[i].cmd) && o->n_args > most[i].words) {
+        fprintf(stderr, "homeward: %s: one word too many from %s (quote a value with spaces)\n",
+                cmd, o->args[most[i].words]);
+        return HW_CLI_USAGE;
+      }
+  }
   return check_format(o);
 }
 

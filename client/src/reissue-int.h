@@ -11,12 +11,16 @@
 bool hw__journal_matches(hw_client *c, const hw_id *replica, const hw_accepted_dot *a,
                          bool *replaced);
 
+/* Whether `counter` is among the n dots (ascending by counter). */
+bool hw__listed_at(const hw_accepted_dot *dots, size_t n, uint64_t counter);
+
 /* After the store took a new replica id in place of `old`: with the dots a
- * lineage refusal listed (the server's accepted dots of `old`, ascending),
- * rewrite the records this device wrote at or after the first counter it
- * does not hold identically, in one transaction (nothing changes on error).
- * *n_records: records re-issued. Returns 0 or an HW_E* code. */
-HW_NODISCARD int hw__reissue_forked(hw_client *c, const hw_id *old, const hw_accepted_dot *dots,
-                                    size_t n_dots, uint64_t *n_records);
+ * lineage refusal listed (the server's accepted dots of `old` above `from`,
+ * ascending), rewrite the records this device wrote at or after the first
+ * counter where the two sides differ, in one transaction (nothing changes
+ * on error). *n_records: records re-issued. Returns 0 or an HW_E* code. */
+HW_NODISCARD int hw__reissue_forked(hw_client *c, const hw_id *old, uint64_t from,
+                                    const hw_accepted_dot *dots, size_t n_dots,
+                                    uint64_t *n_records);
 
 #endif

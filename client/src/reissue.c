@@ -2,10 +2,14 @@
  * replica id (architecture §3, defence 2; protocol.md §9.2).
  *
  * A lineage refusal listed the server's accepted dots of the old replica R
- * above `from`; the first counter d the device does not hold identically is
- * where the copies went apart: every R-dot below d is the same write on both
- * sides (identical, or only on the device and not yet pushed), and R-dots
- * from d on mean different writes on the two copies. So, for each record
+ * above `from`; the first counter d where the two sides differ is where the
+ * copies went apart: a listed dot the device does not hold identically, or
+ * a write of the device's own that the list passes over (the other copy
+ * wrote that counter too, then replaced it before pushing: the server never
+ * held it, yet its vv[R] covers it, so pushed as it was it would be taken
+ * as seen and dropped). Every R-dot below d is the same write on both sides
+ * (identical, or only on the device and not yet pushed), and R-dots from d
+ * on mean different writes on the two copies. So, for each record
  * this device wrote at d or later, its state drops those writes, claims to
  * have seen R only below d (vv[R] lowered), and their values are written
  * again as one new write of the new replica: the server then merges them as
@@ -72,16 +76,59 @@ bool hw__journal_matches(hw_client *c, const hw_id *replica, const hw_accepted_d
          hw_memcmp_ct(digest, a->write_digest, HW_HASH_BYTES) == 0;
 }
 
-/* The first listed counter the journal does not hold identically. */
-static uint64_t split_point(hw_client *c, const hw_id *old, const hw_accepted_dot *dots,
-                            size_t n_dots)
-{
-  bool replaced;
+typedef struct unlisted_walk {
+  const hw_accepted_dot *dots;
+  size_t n_dots;
+  uint64_t first; /* the first own write the list passes over (0: none) */
+} unlisted_walk;
 
-  for (size_t i = 0; i < n_dots; i++)
+bool hw__listed_at(const hw_accepted_dot *dots, size_t n, uint64_t counter)
+{
+  size_t lo = 0, hi = n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (dots[mid].counter < counter)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && dots[lo].counter == counter;
+}
+
+static int first_unlisted(void *ud, const hw_dot *dot, const hw_id *record,
+                          const uint8_t digest[HW_HASH_BYTES])
+{
+  unlisted_walk *w = ud;
+  (void)record, (void)digest;
+  /* Within what the list covers: up to its last dot (what the server's
+   * vv[R] has seen); writes past it are only on this device. */
+  if (w->first || dot->counter > w->dots[w->n_dots - 1].counter)
+    return HW_OK;
+  if (!hw__listed_at(w->dots, w->n_dots, dot->counter))
+    w->first = dot->counter;
+  return HW_OK;
+}
+
+/* The first counter above `from` where the journal and the list differ:
+ * a listed dot the journal does not hold identically, or a live journal
+ * entry (a write still in force here) the list passes over. */
+static int split_point(hw_client *c, const hw_id *old, uint64_t from,
+                       const hw_accepted_dot *dots, size_t n_dots, uint64_t *d)
+{
+  unlisted_walk w = {dots, n_dots, 0};
+  bool replaced;
+  int rc;
+
+  *d = 0;
+  for (size_t i = 0; i < n_dots && !*d; i++)
     if (!hw__journal_matches(c, old, &dots[i], &replaced))
-      return dots[i].counter;
-  return 0;
+      *d = dots[i].counter;
+  if (n_dots == 0 || (rc = hw_store_journal_list(c->st, old, from, first_unlisted, &w)) != 0)
+    return n_dots == 0 ? HW_OK : rc;
+  if (w.first && (!*d || w.first < *d))
+    *d = w.first;
+  return HW_OK;
 }
 
 static bool is_void_field(const hw_bytes *name)
@@ -238,14 +285,15 @@ out:
   return rc;
 }
 
-int hw__reissue_forked(hw_client *c, const hw_id *old, const hw_accepted_dot *dots, size_t n_dots,
-                       uint64_t *n_records)
+int hw__reissue_forked(hw_client *c, const hw_id *old, uint64_t from,
+                       const hw_accepted_dot *dots, size_t n_dots, uint64_t *n_records)
 {
   walk_ctx w = {0};
   int rc;
 
   *n_records = 0;
-  w.d = split_point(c, old, dots, n_dots);
+  if ((rc = split_point(c, old, from, dots, n_dots, &w.d)) != 0)
+    return rc;
   if (w.d == 0)
     return HW_OK; /* not a fork after all */
   if ((rc = hw_store_journal_list(c->st, old, w.d - 1, add_record, &w)) != 0)

@@ -39,22 +39,6 @@ typedef struct lost_walk {
   hw_store_vvs_buf vvs;
 } lost_walk;
 
-static bool listed_counter(const hw_msg_lineage_refusal *r, uint64_t counter)
-{
-  size_t lo = 0, hi = r->n_dots;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (r->dots[mid].counter == counter)
-      return true;
-    if (r->dots[mid].counter < counter)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return false;
-}
-
 /* Whether the record's state here still carries the write `dot`. */
 static int still_written(hw_client *c, const hw_id *record, const hw_dot *dot, bool *out)
 {
@@ -88,7 +72,7 @@ static int find_lost(void *ud, const hw_dot *dot, const hw_id *record,
   if ((r->more || r->n_dots >= LEGACY_REFUSAL_CAP) &&
       (r->n_dots == 0 || dot->counter > r->dots[r->n_dots - 1].counter))
     return HW_OK;
-  if (listed_counter(r, dot->counter))
+  if (hw__listed_at(r->dots, r->n_dots, dot->counter))
     return HW_OK;
   rc = hw_store_vvs(w->s->c->st, record, &w->vvs);
   if (rc && rc != HW_ENOENT)
@@ -161,7 +145,7 @@ int hw__sync_on_refusal(sync_ctx *s, const hw_msg_lineage_refusal *r)
     /* Then its writes the server does not hold identically go out again
      * under the new id, so they merge instead of being quarantined. A
      * failure leaves the records as they were: they go the quarantine way. */
-    if (hw__reissue_forked(s->c, &me, r->dots, r->n_dots, &n) == HW_OK)
+    if (hw__reissue_forked(s->c, &me, r->from, r->dots, r->n_dots, &n) == HW_OK)
       s->res->reissued += n;
     return HW_OK;
   }

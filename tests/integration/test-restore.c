@@ -233,6 +233,73 @@ static void clone_case(bool with_local, bool original_first, what w, const char 
   hw_client_close(c);
 }
 
+/* A copy with the no-backup record, where the two copies write under the
+ * same counters (the model check's cases). A: the original wrote counter
+ * c+1 and replaced it with c+2 before pushing; the copy's own c+1 (the
+ * server never held any c+1, but its vv covers it) must not be taken as
+ * seen: it is re-issued and both values stay. C: a copy's value that its
+ * own later write replaced does not come back as a conflict. */
+static void same_counters(void)
+{
+  hw_client *a, *x;
+  hw_id rec = {{0}}, cas = {{0}}, other = {{0}};
+  size_t n;
+  char got[4][128];
+
+  a = hw_test_enrol(&srv, "sa", "sami", "worker");
+  hw_test_put_text(a, &rec, &cas, "note", "first");
+  hw_test_sync_ok(a);
+  hw_client_close(a);
+  copy_store("sa", "sx", true);
+  a = reopen("sa");
+  x = reopen("sx");
+  hw_test_put_text(a, &rec, &cas, "note", "a-1");
+  hw_test_put_text(a, &rec, &cas, "note", "a-2"); /* replaces a-1 before any push */
+  hw_test_sync_ok(a);
+  hw_test_put_text(x, &rec, &cas, "note", "x-1");
+  CHECK(hw_test_sync_ok(x).forked);
+  hw_test_sync_ok(a);
+  hw_test_sync_ok(x);
+  for (int k = 0; k < 2; k++) {
+    hw_client *c = k ? x : a;
+    n = hw_test_field_texts(c, &rec, "note", got, 4);
+    CHECK_EQ(n, 2); /* both copies' values, for the worker to choose */
+    CHECK(has_text(c, &rec, "note", "a-2") && has_text(c, &rec, "note", "x-1"));
+  }
+  hw_client_close(a);
+  hw_client_close(x);
+
+  /* C: the copy writes twice and syncs, the original writes elsewhere, the
+   * copy writes again having seen its own second value. */
+  memset(&rec, 0, sizeof rec);
+  memset(&cas, 0, sizeof cas);
+  a = hw_test_enrol(&srv, "sc", "sami", "worker");
+  hw_test_put_text(a, &rec, &cas, "note", "first");
+  hw_test_put_text(a, &other, &cas, "note", "another record");
+  hw_test_sync_ok(a);
+  hw_client_close(a);
+  copy_store("sc", "sy", true);
+  a = reopen("sc");
+  x = reopen("sy");
+  hw_test_put_text(x, &rec, &cas, "note", "y-a");
+  hw_test_put_text(x, &rec, &cas, "note", "y-b");
+  hw_test_sync_ok(x);
+  hw_test_put_text(a, &other, &cas, "note", "the original's");
+  hw_test_put_text(x, &rec, &cas, "note", "y-c");
+  hw_test_sync_ok(a);
+  hw_test_sync_ok(x);
+  hw_test_sync_ok(a);
+  for (int k = 0; k < 2; k++) {
+    hw_client *c = k ? x : a;
+    n = hw_test_field_texts(c, &rec, "note", got, 4);
+    CHECK_EQ(n, 1);
+    CHECK(strcmp(got[0], "y-c") == 0);
+  }
+  hw_client_close(a);
+  hw_client_close(x);
+  puts("clone writing the same counters: ok");
+}
+
 int main(int argc, char **argv)
 {
   static const char *const names[] = {"same-field", "other-field", "other-record", "void"};
@@ -241,6 +308,7 @@ int main(int argc, char **argv)
   CHECK_OK(hw_crypto_init());
   hw_test_server_start(&srv, argv[1]);
   backup_restore();
+  same_counters();
   for (int local = 0; local < 2; local++)
     for (int first = 0; first < 2; first++)
       for (int w = 0; w < 4; w++) {

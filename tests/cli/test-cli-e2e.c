@@ -577,6 +577,40 @@ int main(int argc, char **argv)
   OK(store_a, "sync");
   OK(store_a, "conflicts");
   CHECK(has(R.out, "no conflicts"));
+  /* Two voids that missed each other: settled by one more void, as the
+   * listing says (resolve refuses the voided field), no edit to keep. */
+  OK(store_a, "void", rec, "--reason", "a duplicate");
+  OK(store_b, "void", rec, "--reason", "wrong child");
+  OK(store_a, "sync");
+  OK(store_b, "sync");
+  OK(store_a, "sync");
+  OK(store_a, "conflicts");
+  CHECK(has(R.out, "voided: 2 values") && has(R.out, "--reason TEXT  (one reason for both)"));
+  CHECK(!has(R.out, "resolve") && !has(R.out, "keep the edit instead"));
+  OK(store_a, "void", rec, "--reason", "a duplicate");
+  OK(store_a, "sync");
+  OK(store_a, "conflicts");
+  CHECK(has(R.out, "no conflicts"));
+  /* A resolution is a write: refused on a record the worker voided herself,
+   * as write is. */
+  {
+    char rec2[33];
+    record(store_a, cas, rec2, "case_note",
+           SETS("note_date=2027-02-07", "note=first words", "decision=no_action"));
+    OK(store_a, "sync");
+    OK(store_b, "sync");
+    OK(store_a, "write", rec2, "--set", "note=amina's words");
+    OK(store_b, "write", rec2, "--set", "note=joseph's words");
+    OK(store_a, "sync");
+    OK(store_b, "sync");
+    OK(store_a, "sync");
+    OK(store_a, "void", rec2, "--reason", "not needed");
+    HW(store_a, PASS, "resolve", rec2, "note", "--pick", "1");
+    CHECK(R.status == 1 && has(R.err, "take the void back first"));
+    OK(store_a, "unvoid", rec2);
+    OK(store_a, "resolve", rec2, "note", "--pick", "1");
+    OK(store_a, "sync");
+  }
 
   /* Answers from a JSON file, with the same checks as --set. */
   {

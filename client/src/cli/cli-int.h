@@ -93,6 +93,9 @@ void hw_cli_db_free(hw_cli_db *db);
 const hw_cli_case *hw_cli_db_case(const hw_cli_db *db, const char *text);
 /* The record named the same way; NULL after printing why. */
 const hw_cli_rec *hw_cli_db_record(const hw_cli_db *db, const char *text);
+/* A write to `r` by this worker refused because she voided it herself (she
+ * takes the void back first): says so, naming `text`, and returns true. */
+bool hw_cli_own_void_refused(hw_client *c, const hw_record *r, const char *text);
 /* "no record TEXT on this device" (or case), once for the worker whatever
  * the lookup that failed; returns HW_CLI_FAIL. */
 int hw_cli_unknown_id(const char *text, bool is_case);

@@ -38,6 +38,16 @@ static bool unseen_by_a_void(const hw_field *voided, const hw_dot *d)
   return false;
 }
 
+/* Whether an edit (not a void) was written that some void never saw. */
+static bool has_unseen_edit(const hw_record *r, const hw_field *voided)
+{
+  for (size_t f = 0; f < r->n_fields; f++)
+    for (uint32_t i = 0; r->fields + f != voided && i < r->fields[f].n_pairs; i++)
+      if (unseen_by_a_void(voided, &r->writes[r->fields[f].pairs[i].w].dot))
+        return true;
+  return false;
+}
+
 /* The answers written by edits some void of the record never saw (each once,
  * however many voids missed it): what taking the void back (unvoid) keeps. */
 static void show_unseen_edits(const hw_record *r, const hw_field *voided)
@@ -82,19 +92,28 @@ int hw_cli_conflicts(const hw_cli_opts *o, hw_client *c)
       if (!hw_cli_rec_conflict(r))
         continue;
       hw_id_to_hex(&r->id, rh);
-      printf("%s%.*s record %s, case %s (%s)\n", n ? "\n" : "", (int)r->kind.len,
-             (const char *)r->kind.p, rh, HW_CLI_SHORT(ch), name);
+      printf(k->child ? "%s%.*s record %s, case %s (%s)\n" : "%s%.*s record %s, case %s %s\n",
+             n ? "\n" : "", (int)r->kind.len, (const char *)r->kind.p, rh, HW_CLI_SHORT(ch),
+             name);
       for (size_t f = 0; f < r->n_fields; f++) {
         const hw_field *fl = &r->fields[f];
         if (fl->n_pairs < 2)
           continue;
         printf("  %.*s: %u values\n", (int)fl->name.len, (const char *)fl->name.p, fl->n_pairs);
         show_pairs(r, fl);
-        printf("    to settle: homeward resolve %s %.*s --pick N  (or --value V)\n",
-               HW_CLI_SHORT(rh),
-               (int)fl->name.len, (const char *)fl->name.p);
+        /* Two voids that did not see each other: the record is void either
+         * way; one more void, which sees both, settles their reasons. */
+        if (fl->name.len == strlen(HW_FIELD_VOIDED) &&
+            !memcmp(fl->name.p, HW_FIELD_VOIDED, fl->name.len))
+          printf("    to settle: homeward void %s --reason TEXT  (one reason for both)\n",
+                 HW_CLI_SHORT(rh));
+        else
+          printf("    to settle: homeward resolve %s %.*s --pick N  (or --value V)\n",
+                 HW_CLI_SHORT(rh), (int)fl->name.len, (const char *)fl->name.p);
       }
-      if (hw_record_void_status(r, &vs) == HW_OK && vs.disputed) {
+      if (hw_record_void_status(r, &vs) == HW_OK && vs.disputed &&
+          has_unseen_edit(r, hw_record_field(r, HW_FIELD_VOIDED, strlen(HW_FIELD_VOIDED)))) {
+        /* (Voids that only missed each other are settled above.) */
         const hw_field *v = hw_record_field(r, HW_FIELD_VOIDED, strlen(HW_FIELD_VOIDED));
         printf("  voided while someone else was still editing it:\n");
         if (v) {
@@ -140,6 +159,9 @@ int hw_cli_resolve(const hw_cli_opts *o, hw_client *c)
     hw_cli_fail("a disputed void is settled with: homeward void RECORD --reason TEXT");
     goto out;
   }
+  /* A resolution is a write: the same rule as for write. */
+  if (hw_cli_own_void_refused(c, x->r, o->args[1]))
+    goto out;
   fv.name = f->name;
   if (o->pick) {
     if ((uint32_t)o->pick > f->n_pairs) {

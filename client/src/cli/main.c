@@ -342,6 +342,22 @@ static bool own_void(const hw_record *r, const char *worker)
   return false;
 }
 
+bool hw_cli_own_void_refused(hw_client *c, const hw_record *r, const char *text)
+{
+  /* A write after a void disputes it (data-model.md). The worker who
+   * voided it takes her own void back first; a void by someone else is
+   * disputed by the edit, for a coordinator to settle, never undone here. */
+  hw_void_status vs = {0};
+  if (hw_record_void_status(r, &vs) != HW_OK || !vs.voided || vs.disputed ||
+      !own_void(r, hw_client_worker(c)))
+    return false;
+  fprintf(stderr,
+          "homeward: not recorded: this record is voided; to edit it, take the void back "
+          "first: homeward unvoid %.12s\n",
+          text);
+  return true;
+}
+
 /* `homeward write RECORD --set FIELD=VALUE ...`: one new write, validated. */
 static int cmd_write(const hw_cli_opts *o, hw_client *c)
 {
@@ -358,20 +374,9 @@ static int cmd_write(const hw_cli_opts *o, hw_client *c)
   if (get_record(c, o->args[1], &rec, &r))
     return HW_CLI_FAIL;
   snprintf(kind, sizeof kind, "%.*s", (int)r->kind.len, (const char *)r->kind.p);
-  {
-    /* A write after a void disputes it (data-model.md). The worker who
-     * voided it takes her own void back first; a void by someone else is
-     * disputed by the edit, for a coordinator to settle, never undone here. */
-    hw_void_status vs = {0};
-    if (hw_record_void_status(r, &vs) == HW_OK && vs.voided && !vs.disputed &&
-        own_void(r, hw_client_worker(c))) {
-      hw_record_free(r);
-      fprintf(stderr,
-              "homeward: not recorded: this record is voided; to edit it, take the void back "
-              "first: homeward unvoid %.12s\n",
-              o->args[1]);
-      return HW_CLI_FAIL;
-    }
+  if (hw_cli_own_void_refused(c, r, o->args[1])) {
+    hw_record_free(r);
+    return HW_CLI_FAIL;
   }
   hw_record_free(r);
   if (build_values(o, kind, fv, w) == 0) {

@@ -19,7 +19,9 @@ typedef enum admin_kind {
   DEVICES,
   REVOKE,
   FLAGS,
-  REVIEW
+  REVIEW,
+  INVITATIONS,
+  UNINVITE
 } admin_kind;
 
 typedef struct admin_job {
@@ -90,6 +92,15 @@ static int flag_line(const hw_id *case_id, const char *holder, uint64_t n, int64
   return 0;
 }
 
+static int invitation_line(const char *worker, const char *role, int64_t expires_ms, void *ud)
+{
+  char when[32], line[200];
+  hw__utc_text(expires_ms, when);
+  snprintf(line, sizeof line, "invitation worker=%s role=%s expires=%s", worker, role, when);
+  say(ud, line);
+  return 0;
+}
+
 static int case_line(const hw_id *case_id, uint64_t n, uint64_t flags, void *ud)
 {
   char hex[HW_ID_HEX_LEN + 1], line[128];
@@ -151,7 +162,8 @@ static int admin_run(hw_job *job, void *d)
    * would hold a case no device can see, and a worker named as a region's
    * coordinator would see another worker's cases. Anyone invited may hold
    * cases (a coordinator's own, or cases parked with them). */
-  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION || j->kind == UNREGION) &&
+  if ((j->kind == ASSIGN || j->kind == REASSIGN || j->kind == REGION || j->kind == UNREGION ||
+       j->kind == UNINVITE) &&
       !(rc = hw_sdb_person_roles(db, j->worker, &roles)) && !roles) {
     snprintf(details, sizeof details,
              "no worker named %s (invite them first; names are exact)", j->worker);
@@ -246,6 +258,30 @@ static int admin_run(hw_job *job, void *d)
     say(j, details);
     return HW_OK;
   }
+  case INVITATIONS:
+    j->ok = true;
+    if ((rc = hw_sdb_invitations(db, hw__now_ms(), invitation_line, j)) == 0 && j->len == 0)
+      say(j, "no invitation waits to be used");
+    return rc;
+  case UNINVITE: {
+    /* A lost or mistaken invitation: refused from now on, like an expired
+     * one (its row stays: the name was invited, with its role). */
+    uint64_t n = 0;
+    if ((rc = hw_sdb_invitations_void(db, hw__now_ms(), j->worker, &n)) != 0)
+      return rc;
+    j->ok = true;
+    if (n == 0) {
+      snprintf(details, sizeof details, "no invitation of %s waits to be used", j->worker);
+      say(j, details);
+      return HW_OK;
+    }
+    snprintf(details, sizeof details, "worker=%s invitations=%llu", j->worker,
+             (unsigned long long)n);
+    if ((rc = hw__admin_audit(db, "uninvite", NULL, j->actor, details)) != 0)
+      return rc;
+    say(j, details);
+    return HW_OK;
+  }
   case CASELOAD:
     /* Listed whoever holds them: cases given to a name before names were
      * checked must still be found to be reassigned. */
@@ -330,7 +366,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     admin_kind kind;
   } cmds[] = {{"assign", ASSIGN},     {"reassign", REASSIGN}, {"region", REGION},
               {"unregion", UNREGION}, {"caseload", CASELOAD}, {"devices", DEVICES},
-              {"revoke", REVOKE},     {"flags", FLAGS},       {"review", REVIEW}};
+              {"revoke", REVOKE},     {"flags", FLAGS},       {"review", REVIEW},
+              {"invitations", INVITATIONS}, {"uninvite", UNINVITE}};
   admin_job *j;
   int k = -1;
 
@@ -355,10 +392,11 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     return true;
   }
   if (((j->kind == REGION || j->kind == UNREGION) && (!a->worker || !a->coordinator)) ||
-      (j->kind == CASELOAD && !a->worker)) {
+      ((j->kind == CASELOAD || j->kind == UNINVITE) && !a->worker)) {
     char why[96];
     snprintf(why, sizeof why, "%s needs %s", cmds[k].name,
-             j->kind == CASELOAD ? "--worker NAME" : "--coordinator NAME and --worker NAME");
+             j->kind == CASELOAD || j->kind == UNINVITE ? "--worker NAME"
+                                                        : "--coordinator NAME and --worker NAME");
     hw_free(j);
     hw__control_reply_text(req, false, why);
     return true;
@@ -375,7 +413,8 @@ bool hw__admin_handle(hw_server *s, hw_control_req *req, const hw_admin_req *a)
     hw__control_reply_text(req, false, "revoke needs --device PREFIX and --mode retire|lost");
     return true;
   }
-  if (j->kind != CASELOAD && j->kind != DEVICES && j->kind != FLAGS && !a->coordinator) {
+  if (j->kind != CASELOAD && j->kind != DEVICES && j->kind != FLAGS && j->kind != INVITATIONS &&
+      !a->coordinator) {
     hw_free(j);
     hw__control_reply_text(req, false, "name the coordinator who decides: --coordinator NAME");
     return true;

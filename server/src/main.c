@@ -39,6 +39,9 @@ static const char usage[] =
     "          field can resolve); without it they name the --listen address\n"
     "  invite  make a one-time invitation for a device (on a running server)\n"
     "          --worker NAME --coordinator NAME [--role worker|coordinator]\n"
+    "  invitations  list the invitations not used yet, with their expiry\n"
+    "  uninvite     cancel a worker's unused invitations (one lost or given by\n"
+    "               mistake)  --worker NAME --coordinator NAME\n"
     "  status  ask a running server how it is\n"
     "  audit   verify the audit chain and list its entries (coordinators)\n"
     "  records list the records the server holds, with conflicts and voids\n"
@@ -479,6 +482,7 @@ int main(int argc, char **argv)
       !strcmp(cmd, "records") || !strcmp(cmd, "assign") || !strcmp(cmd, "reassign") ||
       !strcmp(cmd, "region") || !strcmp(cmd, "unregion") || !strcmp(cmd, "caseload") ||
       !strcmp(cmd, "devices") || !strcmp(cmd, "flags") || !strcmp(cmd, "review") ||
+      !strcmp(cmd, "invitations") || !strcmp(cmd, "uninvite") ||
       !strcmp(cmd, "revoke") || !strcmp(cmd, "quarantine") || !strcmp(cmd, "release") ||
       !strcmp(cmd, "reject"))
     return cmd_control(&o, cmd);

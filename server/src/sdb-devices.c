@@ -191,14 +191,36 @@ out:
   return rc;
 }
 
-int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n)
+int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, const char *worker, uint64_t *n)
 {
+  int which = worker ? ST_INV_VOID_WORKER : ST_INV_VOID;
   int rc;
 
-  sqlite3_bind_int64(s->st[ST_INV_VOID], 1, now_ms);
-  rc = hw__sdb_exec_st(s, ST_INV_VOID);
+  sqlite3_bind_int64(s->st[which], 1, now_ms);
+  if (worker)
+    sqlite3_bind_text(s->st[which], 2, worker, -1, SQLITE_STATIC);
+  rc = hw__sdb_exec_st(s, which);
   *n = rc ? 0 : (uint64_t)sqlite3_changes(s->db);
   return rc;
+}
+
+int hw_sdb_invitations(hw_sdb *s, int64_t now_ms, hw_sdb_invitation_cb cb, void *ud)
+{
+  sqlite3_stmt *st = s->st[ST_INV_LIST];
+  int rc;
+
+  sqlite3_bind_int64(st, 1, now_ms);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    char worker[HW_WORKER_MAX], role[16];
+    if (hw__sdb_text_col(st, 0, worker, sizeof worker) ||
+        hw__sdb_text_col(st, 1, role, sizeof role)) {
+      rc = HW_ECORRUPT;
+      break;
+    }
+    if ((rc = cb(worker, role, sqlite3_column_int64(st, 2), ud)) != 0)
+      break;
+  }
+  return hw__sdb_walk_end(st, rc);
 }
 
 int hw_sdb_person_roles(hw_sdb *s, const char *name, unsigned *roles)

@@ -136,9 +136,16 @@ HW_NODISCARD int hw_sdb_invitation_use(hw_sdb *s, const uint8_t token_hash[stati
                                        const uint8_t key[static HW_DEVICE_KEY_BYTES],
                                        int64_t now_ms, hw_sdb_device *out);
 /* Void every invitation still unused and unexpired at `now_ms` (a restored
- * store cannot know which were used after its backup): from then on each
- * is refused as expired. *n: how many. */
-HW_NODISCARD int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, uint64_t *n);
+ * store cannot know which were used after its backup), or only `worker`'s
+ * (not NULL: a lost invitation): from then on each is refused as expired.
+ * *n: how many. */
+HW_NODISCARD int hw_sdb_invitations_void(hw_sdb *s, int64_t now_ms, const char *worker,
+                                         uint64_t *n);
+/* Each invitation still unused and unexpired at `now_ms`, soonest to expire
+ * first (no token: only its hash is stored). */
+typedef int (*hw_sdb_invitation_cb)(const char *worker, const char *role, int64_t expires_ms,
+                                    void *ud);
+HW_NODISCARD int hw_sdb_invitations(hw_sdb *s, int64_t now_ms, hw_sdb_invitation_cb cb, void *ud);
 
 /* Records changed after `after`, in sequence order, at most `max`; `cb`
  * gets each (the state is borrowed for the call; a non-zero return stops

@@ -163,6 +163,10 @@ static const char *const sql[ST_COUNT] = {
      * stays: the name was still invited, with its role). */
     [ST_INV_VOID] = "UPDATE srv_invitations SET expires_ms = 0"
                     " WHERE used_by IS NULL AND expires_ms > ?1",
+    [ST_INV_VOID_WORKER] = "UPDATE srv_invitations SET expires_ms = 0"
+                           " WHERE used_by IS NULL AND expires_ms > ?1 AND worker = ?2",
+    [ST_INV_LIST] = "SELECT worker, role, expires_ms FROM srv_invitations"
+                    " WHERE used_by IS NULL AND expires_ms > ?1 ORDER BY expires_ms, worker",
     [ST_REC_COUNT] = "SELECT count(*) FROM srv_records",
     [ST_ASSIGN_GET] = "SELECT worker FROM srv_assign WHERE case_id = ?1",
     [ST_REC_WORKER] = "UPDATE srv_records SET worker = ?2 WHERE case_id = ?1",

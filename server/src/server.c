@@ -455,7 +455,7 @@ static int take_new_epoch(hw_server *s, uint8_t epoch_b[8])
   if ((rc = hw_sdb_meta_put(db, "epoch", epoch_b, 8)) ||
       (rc = hw_sdb_meta_put(db, "replica", s->replica.b, HW_ID_BYTES)) ||
       (rc = hw_sdb_meta_put(db, "restored", (const uint8_t *)"\1", 1)) ||
-      (rc = hw_sdb_invitations_void(db, hw__now_ms(), &voided)))
+      (rc = hw_sdb_invitations_void(db, hw__now_ms(), NULL, &voided)))
     goto fail;
   snprintf(details, sizeof details, "old_epoch=%016llx new_epoch=%016llx invitations_voided=%llu",
            (unsigned long long)old_epoch, (unsigned long long)s->epoch,

@@ -266,6 +266,33 @@ static void restored(const char *binary)
   hw_test_server_cleanup(&srv);
 }
 
+/* An invitation lost or given by mistake: listed while unused, cancelled
+ * by uninvite (audited once), then refused like an expired one. */
+static void uninvite(void)
+{
+  char inv[600];
+  hw_client *d;
+  hw_sync_result r;
+
+  hw_test_invite_as(&srv, "uma", "worker", "joseph.m", inv, sizeof inv);
+  CHECK_EQ(ADMIN("invitations"), 0);
+  CHECK(strstr(out, "invitation worker=uma role=worker expires=") != NULL);
+  CHECK(strstr(out, "homeward-invite") == NULL); /* never the token */
+  CHECK(ADMIN("uninvite", "--worker", "uma") != 0); /* who decides? */
+  CHECK(ADMIN("uninvite", "--worker", "never.invited", "--coordinator", "joseph.m") != 0);
+  CHECK_EQ(ADMIN("uninvite", "--worker", "uma", "--coordinator", "joseph.m"), 0);
+  CHECK(strstr(out, "worker=uma invitations=1") != NULL);
+  CHECK_EQ(ADMIN("invitations"), 0);
+  CHECK(strstr(out, "worker=uma") == NULL);
+  CHECK_EQ(ADMIN("uninvite", "--worker", "uma", "--coordinator", "joseph.m"), 0);
+  CHECK(strstr(out, "no invitation of uma waits to be used") != NULL);
+  CHECK(hw_test_audit_has(&srv, " uninvite ", "worker=uma invitations=1"));
+  d = hw_test_device(&srv, "uma1", inv);
+  CHECK(hw_client_sync(d, 10000, NULL, NULL, &r) != 0);
+  CHECK(strstr(r.message, "invitation") != NULL);
+  hw_client_close(d);
+}
+
 /* A page of the server's store damaged on disk, met by a command after the
  * server started: the command says the data was altered or damaged (not a
  * bare input/output error), the log says what to do, once, and the server
@@ -320,6 +347,7 @@ int main(int argc, char **argv)
   bad_names();
   invite_entry();
   short_ids();
+  uninvite();
   damaged_page();
   CHECK_EQ(hw_test_server_stop(&srv), 0);
   hw_test_server_cleanup(&srv);

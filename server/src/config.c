@@ -182,6 +182,11 @@ int hw_server_config_set(hw_server_config *c, const char *section, const char *k
 #undef IS
   if (rc && err && known)
     snprintf(err, err_len, "%s.%s: invalid value '%.64s' (%s)", section, key, value, want);
+  else if (rc && err && strcmp(section, "server") && strcmp(section, "limits") &&
+           strcmp(section, "audit") && strcmp(section, "enrolment"))
+    snprintf(err, err_len, "[%s]: unknown section (the sections are [server], [limits], "
+                           "[audit] and [enrolment])",
+             section);
   else if (rc && err)
     snprintf(err, err_len, "%s.%s: unknown setting", section, key);
   return rc;

@@ -78,7 +78,7 @@ int main(void)
   expect_bad("[server]\nlisten = localhost:7400\n", "not a host name");
   expect_bad("[limits]\nmax_connections = 0\n", "a whole number from 1 to 1000000");
   expect_bad("[server]\nstate_dirr = /x\n", "server.state_dirr: unknown setting");
-  expect_bad("[serv]\nlisten = a:1\n", "serv.listen: unknown setting");
+  expect_bad("[serv]\nlisten = a:1\n", "[serv]: unknown section (the sections are");
   expect_bad("[limits]\nidle_timeout_ms = -1\n", "limits.idle_timeout_ms");
   expect_bad("[limits]\nidle_timeout_ms = 99999999999999999999\n", "limits.idle_timeout_ms");
   expect_bad("[limits]\nmax_connections = 0\n", "limits.max_connections");

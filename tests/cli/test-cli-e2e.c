@@ -637,6 +637,12 @@ int main(int argc, char **argv)
     fclose(f);
     HW(store_a, PASS, "record", "case_note", "--case", cas, "--file", path);
     CHECK(R.status == 1 && has(R.err, "no question mood"));
+    /* A key with an escape sequence is shown escaped, never sent to the terminal. */
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs("{\"note_date\": \"2027-02-07\", \"bogus\\u001b[31m\": \"fine\"}", f);
+    fclose(f);
+    HW(store_a, PASS, "record", "case_note", "--case", cas, "--file", path);
+    CHECK(R.status == 1 && has(R.err, "no question bogus\\x1B[31m") && !strchr(R.err, 0x1b));
     CHECK((f = fopen(path, "w")) != NULL);
     fputs("{\"note_date\": \"2027-02-07\", \"note\": \"x\", \"topics\": [\"gossip\"], "
           "\"decision\": \"no_action\"}",

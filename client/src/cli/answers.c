@@ -46,8 +46,9 @@ int hw_cli_answers_from_sets(hw_cli_answers *a, const hw_cli_opts *o)
     const char *eq = strchr(o->sets[i], '='); /* there is one: hw_cli_parse_args checked */
     const hw_form_field *f = hw_form_field_find(a->form, o->sets[i], (size_t)(eq - o->sets[i]));
     if (!f) {
-      fprintf(stderr, "homeward: the %s form has no question %.*s\n", a->form->kind,
-              (int)(eq - o->sets[i]), o->sets[i]);
+      char shown[256];
+      hw_cli_text_clean(o->sets[i], (size_t)(eq - o->sets[i]), shown, sizeof shown);
+      fprintf(stderr, "homeward: the %s form has no question %s\n", a->form->kind, shown);
       return -1;
     }
     for (size_t k = 0; k < i; k++)
@@ -203,7 +204,9 @@ int hw_cli_answers_from_file(hw_cli_answers *a, const char *path)
   {
     const hw_form_field *f = hw_form_field_find(a->form, key, strlen(key));
     if (!f) {
-      fprintf(stderr, "homeward: the %s form has no question %s\n", a->form->kind, key);
+      char shown[256]; /* a file may hold any bytes: escape sequences shown, not run */
+      hw_cli_text_clean(key, strlen(key), shown, sizeof shown);
+      fprintf(stderr, "homeward: the %s form has no question %s\n", a->form->kind, shown);
       rc = -1;
       break;
     }

@@ -278,8 +278,9 @@ static int build_values(const hw_cli_opts *o, const char *kind, hw_field_value *
     const char *eq = strchr(o->sets[i], '='); /* there is one: hw_cli_parse_args checked */
     const hw_form_field *f = hw_form_field_find(form, o->sets[i], (size_t)(eq - o->sets[i]));
     if (!f) {
-      fprintf(stderr, "homeward: the %s form has no question %.*s\n", kind, (int)(eq - o->sets[i]),
-              o->sets[i]);
+      char shown[256];
+      hw_cli_text_clean(o->sets[i], (size_t)(eq - o->sets[i]), shown, sizeof shown);
+      fprintf(stderr, "homeward: the %s form has no question %s\n", kind, shown);
       return -1;
     }
     hw_cbor_wr_init(&w[i], HW_VALUE_MAX);

@@ -18,5 +18,8 @@ int hw_cli_value_parse(const hw_form_field *f, const char *text, hw_cbor_wr *w, 
 
 /* Render a value for reading ("2026-11-30", "yes", "food, medical", ...). */
 void hw_cli_value_render(const uint8_t *v, size_t len, char *out, size_t cap);
+/* `text` (len bytes) as a terminal may show it, controls escaped the same
+ * way (a question name from a file, which may hold anything). */
+void hw_cli_text_clean(const char *text, size_t len, char *out, size_t cap);
 
 #endif

@@ -179,6 +179,14 @@ static void append_clean(char *out, size_t cap, const uint8_t *p, size_t len)
   }
 }
 
+void hw_cli_text_clean(const char *text, size_t len, char *out, size_t cap)
+{
+  if (!cap)
+    return;
+  out[0] = '\0';
+  append_clean(out, cap, (const uint8_t *)text, len);
+}
+
 static void render(hw_cbor_rd *rd, char *out, size_t cap, int depth)
 {
   hw_cbor_item it;

@@ -118,14 +118,16 @@ static int split_point(hw_client *c, const hw_id *old, uint64_t from,
 {
   unlisted_walk w = {dots, n_dots, 0};
   bool replaced;
-  int rc;
+  int rc = HW_OK;
 
   *d = 0;
   for (size_t i = 0; i < n_dots && !*d; i++)
     if (!hw__journal_matches(c, old, &dots[i], &replaced))
       *d = dots[i].counter;
-  if (n_dots == 0 || (rc = hw_store_journal_list(c->st, old, from, first_unlisted, &w)) != 0)
-    return n_dots == 0 ? HW_OK : rc;
+  if (n_dots == 0)
+    return HW_OK;
+  if ((rc = hw_store_journal_list(c->st, old, from, first_unlisted, &w)) != 0)
+    return rc;
   if (w.first && (!*d || w.first < *d))
     *d = w.first;
   return HW_OK;

@@ -237,6 +237,37 @@ static bool vv_plausible(const hw_accept_ctx *cx, const work *k)
   return true;
 }
 
+/* The duplicate rule below, field by field: a stored pair the incoming
+ * state's vv covers but which it does not carry was replaced, in an honest
+ * history, by a write to that field the server has not seen (one it had
+ * seen would have replaced the pair here already). An incoming field with
+ * no such write, dropping a covered pair, hides a value it never saw: a
+ * forked store whose record kept the other copy's counters claims to have
+ * seen that copy's write (the model check's case B). */
+static bool drops_without_write(const hw_record *stored, const hw_record *in)
+{
+  for (size_t f = 0; f < stored->n_fields; f++) {
+    const hw_field *sf = &stored->fields[f];
+    const hw_field *inf = hw_record_field(in, (const char *)sf->name.p, sf->name.len);
+    bool fresh = false;
+    for (uint32_t i = 0; inf && i < inf->n_pairs && !fresh; i++)
+      fresh = !hw_record_write_of(stored, &in->writes[inf->pairs[i].w].dot);
+    if (fresh)
+      continue;
+    for (uint32_t i = 0; i < sf->n_pairs; i++) {
+      const hw_dot *d = &stored->writes[sf->pairs[i].w].dot;
+      bool carried = false;
+      if (hw_vv_get(&in->vv, &d->replica) < d->counter)
+        continue; /* not seen by the incoming state */
+      for (uint32_t k = 0; inf && k < inf->n_pairs && !carried; k++)
+        carried = hw_dot_cmp(&in->writes[inf->pairs[k].w].dot, d) == 0;
+      if (!carried)
+        return true;
+    }
+  }
+  return false;
+}
+
 /* The known fields of writes the server has not seen are validated, one
  * write at a time, with the values of it still in the state, on top of the
  * stored state; for a record new to the server, on top of the incoming state
@@ -471,6 +502,11 @@ int hw_accept_prepared(const hw_accept_ctx *cx, const uint8_t *state, size_t len
     rc = quarantine(cx, k->in, before, state, len, HW_EDIVERGE,
                     "drops or revives values of the stored record without a write of its own",
                     out);
+    goto done;
+  }
+  if (rc == HW_OK && changed && k->stored && drops_without_write(k->stored, k->in)) {
+    rc = quarantine(cx, k->in, before, state, len, HW_EDIVERGE,
+                    "drops a value of the stored record without a write replacing it", out);
     goto done;
   }
   if (rc == HW_EDIVERGE || rc == HW_ELIMIT) {

@@ -323,7 +323,7 @@ static void damaged_page(void)
   CHECK(page > 1);
   {
     FILE *f = fopen(db, "r+b");
-    int ch;
+    int ch = 0;
     CHECK(f && fseek(f, (page - 1) * 4096 + 200, SEEK_SET) == 0 && (ch = fgetc(f)) != EOF);
     CHECK(fseek(f, (page - 1) * 4096 + 200, SEEK_SET) == 0 && fputc(ch ^ 0x01, f) != EOF);
     CHECK(fclose(f) == 0);

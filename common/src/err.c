@@ -14,6 +14,7 @@ static const struct {
     {HW_EINVAL, "HW_EINVAL", "invalid argument"},
     {HW_ENOENT, "HW_ENOENT", "not found"},
     {HW_ENOSPC, "HW_ENOSPC", "no space left on device"},
+    {HW_EROFS, "HW_EROFS", "read-only file system"},
     {HW_EEXIST, "HW_EEXIST", "already exists"},
     {HW_EPERM, "HW_EPERM", "not permitted"},
     {HW_EPROTO, "HW_EPROTO", "malformed data"},

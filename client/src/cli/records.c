@@ -25,6 +25,9 @@ const char *hw_cli_strerror(int rc)
            "(sync to hear); nothing was changed";
   if (rc == HW_ENOSPC)
     return "the device is full: nothing was changed; free some space and try again";
+  if (rc == HW_EROFS)
+    return "the store's folder cannot be written (a read-only file system or folder): "
+           "nothing was changed; it can still be read (list, status, export)";
   return hw_strerror(rc);
 }
 

@@ -27,6 +27,7 @@ typedef enum hw_err {
   HW_EINVAL = -EINVAL,    /* the caller passed a bad argument */
   HW_ENOENT = -ENOENT,    /* no such record, file or setting */
   HW_ENOSPC = -ENOSPC,    /* disk full */
+  HW_EROFS = -EROFS,      /* read-only file system (or a file opened read-only) */
   HW_EEXIST = -EEXIST,    /* already exists */
   HW_EPERM = -EPERM,      /* not allowed for this caller */
   HW_EPROTO = -1000,      /* malformed bytes from a peer or file */

@@ -35,8 +35,9 @@ HW_EXPORT long hw_testvfs_ops(void);
 HW_EXPORT void hw_testvfs_die_after(long n);
 HW_EXPORT bool hw_testvfs_dead(void);
 
-/* The mutating operation after `n` more fails once with `err` (HW_EIO or
- * HW_ENOSPC) and changes nothing. n < 0: never. */
+/* The mutating operation after `n` more fails once with `err` (HW_EIO,
+ * HW_ENOSPC, or HW_EROFS as a read-only file system would) and changes
+ * nothing. n < 0: never. */
 HW_EXPORT void hw_testvfs_fail_after(long n, int err);
 
 /* Apply the power cut to the files on disk (see above), then forget every

@@ -24,6 +24,8 @@ static int from_errno(int e)
   case EACCES:
   case EPERM:
     return HW_EPERM;
+  case EROFS:
+    return HW_EROFS;
   default:
     return HW_EIO;
   }

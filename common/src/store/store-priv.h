@@ -57,7 +57,8 @@ struct hw_store {
   uint64_t counter;
   uint64_t start;
   bool restored;
-  bool unbumped; /* opened on a full disk without its start bump: no new dots */
+  int unbumped; /* HW_ENOSPC or HW_EROFS: opened without its start bump (a full disk, a
+                 * read-only file system or folder): no new dots; 0 normally */
   int sp_depth;
   sqlite3_stmt *s[S_N];
   /* The state sum as of the open transaction, when sum_known: puts and

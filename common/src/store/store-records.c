@@ -187,7 +187,7 @@ int hw_store_next_dot(hw_store *st, hw_dot *out)
   if (st->restored)
     return HW_EDOTREUSE;
   if (st->unbumped)
-    return HW_ENOSPC; /* the disk was full at open: reopen once there is room */
+    return st->unbumped; /* full or read-only at open: reopen once it can be written */
   rc = hw__st_u64_get(st, "hw.counter", &c);
   if (rc)
     return rc == HW_ENOENT ? HW_ECORRUPT : rc;

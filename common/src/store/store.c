@@ -147,6 +147,8 @@ int hw__st_from_sqlite(hw_store *st, int rc)
     return HW_EBUSY;
   case SQLITE_CANTOPEN:
     return HW_EIO;
+  case SQLITE_READONLY: /* a read-only file system or file: not a bug of ours */
+    return HW_EROFS;
   case SQLITE_CONSTRAINT:
     return HW_EEXIST;
   case SQLITE_TOOBIG:
@@ -385,8 +387,9 @@ int hw__st_local_write(hw_store *st)
  * or full disk between two steps can make read as a restore: the record
  * names the next number as pending, the store takes it, the record follows
  * (a failure there leaves the pending number, which matches). A store that
- * cannot take it (a full disk) opens unbumped: it reads, and refuses new
- * writes of its own (hw_store_next_dot), which are what the number guards. */
+ * cannot take it (a full disk, a read-only file system or folder) opens
+ * unbumped: it reads, and refuses new writes of its own (hw_store_next_dot,
+ * with the same error), which are what the number guards. */
 static int bump_start(hw_store *st)
 {
   int rc = local_write(st, st->start, st->start + 1);
@@ -397,8 +400,8 @@ static int bump_start(hw_store *st)
     st->start++;
     (void)!local_write(st, st->start, 0);
   }
-  if (rc == HW_ENOSPC) {
-    st->unbumped = true;
+  if (rc == HW_ENOSPC || rc == HW_EROFS || rc == HW_EPERM) {
+    st->unbumped = rc == HW_ENOSPC ? rc : HW_EROFS; /* (EPERM: a folder it may not write) */
     rc = HW_OK;
   }
   return rc;

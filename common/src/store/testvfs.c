@@ -78,9 +78,11 @@ static int tick(void)
   return 0;
 }
 
+/* As SQLite's own VFS reports them: a full disk, a read-only file system
+ * (the file opened read-only), any other failure. */
 static int to_sqlite(int err, int ioerr)
 {
-  return err == HW_ENOSPC ? SQLITE_FULL : ioerr;
+  return err == HW_ENOSPC ? SQLITE_FULL : err == HW_EROFS ? SQLITE_READONLY : ioerr;
 }
 
 static node *node_new(void)

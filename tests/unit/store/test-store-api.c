@@ -418,9 +418,10 @@ static void test_open_faults(const char *dir, int journal)
   hw_store_close(st);
   ops = hw_testvfs_ops() - ops; /* the mutating steps of an open and close */
   CHECK(ops >= 3);
-  for (long k = 0; k < ops; k++) {
-    int rc;
-    hw_testvfs_fail_after(k, HW_ENOSPC);
+  for (long k = 0; k < 2 * ops; k++) {
+    /* A full disk, then a file system gone read-only, at each step. */
+    int rc, err = k < ops ? HW_ENOSPC : HW_EROFS;
+    hw_testvfs_fail_after(k % ops, err);
     rc = hw_store_open(&st, &o, &info);
     hw_testvfs_fail_after(-1, 0);
     if (rc == HW_OK) {
@@ -429,12 +430,12 @@ static void test_open_faults(const char *dir, int journal)
       hw_store_rec_free(g);
       CHECK_OK(hw_store_begin(st));
       rc = hw_store_next_dot(st, &d);
-      CHECK(rc == HW_OK || rc == HW_ENOSPC);
-      unbumped += rc == HW_ENOSPC;
+      CHECK(rc == HW_OK || rc == err);
+      unbumped += rc == err;
       CHECK_OK(hw_store_rollback(st));
       hw_store_close(st);
     } else {
-      CHECK(rc == HW_ENOSPC || rc == HW_EIO);
+      CHECK(rc == err || rc == HW_EIO);
       refused++;
     }
     st = st_open_ok(&o, &info); /* room again */
@@ -444,7 +445,7 @@ static void test_open_faults(const char *dir, int journal)
     CHECK_OK(hw_store_rollback(st));
     hw_store_close(st);
 
-    hw_testvfs_die_after(k);
+    hw_testvfs_die_after(k % ops);
     if (hw_store_open(&st, &o, &info) == HW_OK)
       hw_store_close(st);
     CHECK_OK(hw_testvfs_powercut((uint64_t)k + 1));

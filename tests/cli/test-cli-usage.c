@@ -373,6 +373,8 @@ int main(int argc, char **argv)
   USAGE("unknown option --bogus", "status", "--bogus", "x");
   USAGE("--passphrase-fd wants a whole number", "status", "--passphrase-fd", "x");
   USAGE("init: one word too many from extra", "init", "homeward-invite:x", "extra");
+  USAGE("--pick wants a whole number from 1 (as homeward conflicts numbers", "resolve", "a", "b",
+        "--pick", "0");
   USAGE("show: one word too many from b", "show", "a", "b");
   HW(NULL, "status", "--passphrase-fd", "99"); /* not open in this process */
   CHECK(R.status == 1 && has(R.err, "--passphrase-fd names no open file descriptor"));

@@ -949,7 +949,11 @@ int hw_cli_parse_args(int argc, char **argv, int first, hw_cli_opts *o)
     } else if (!strcmp(a, "--pick") || !strcmp(a, "--age") || !strcmp(a, "--idle")) {
       int n = option_int(argv[++i]);
       if (n < 0 || (a[2] != 'a' && n == 0))
-        return fprintf(stderr, "homeward: %s wants a whole number\n", a), HW_CLI_USAGE;
+        return fprintf(stderr, "homeward: %s wants a whole number%s\n", a,
+                       a[2] == 'p'   ? " from 1 (as homeward conflicts numbers the values)"
+                       : a[2] == 'i' ? " from 1"
+                                     : ""),
+               HW_CLI_USAGE;
       *(a[2] == 'p' ? &o->pick : a[2] == 'a' ? &o->age : &o->idle_s) = n;
     } else if (!strcmp(a, "--set")) {
       if (o->n_sets == SETS_MAX)

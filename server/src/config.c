@@ -335,18 +335,18 @@ int hw_server_config_load(hw_server_config *c, const char *path, char *err, size
    * socket, to them. Refused like a key file others may read. */
   {
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 022) ||
-        (sb.st_uid != 0 && sb.st_uid != geteuid())) {
-      bool regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+    const char *why = fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)
+                          ? "not a regular file"
+                      : (sb.st_mode & 022)
+                          ? "writable by group or others, who could change the server's key "
+                            "file, admin group or control socket: chmod go-w it"
+                      : (sb.st_uid != 0 && sb.st_uid != geteuid())
+                          ? "owned by another user: it must be root's or the server's own"
+                          : NULL;
+    if (why) {
       fclose(f);
       if (err)
-        snprintf(err, err_len,
-                 !regular ? "%s: not a regular file"
-                 : (sb.st_mode & 022)
-                     ? "%s: writable by group or others, who could change the server's key "
-                       "file, admin group or control socket: chmod go-w it"
-                     : "%s: owned by another user: it must be root's or the server's own",
-                 path);
+        snprintf(err, err_len, "%s: %s", path, why);
       return HW_EPERM;
     }
   }
